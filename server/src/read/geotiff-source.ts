@@ -1,0 +1,468 @@
+/**
+ * The embedded RasterSource: a local GeoTIFF read with geotiff.js, one window at a time.
+ *
+ * We parse IFDs with geotiff.js but assemble windows from decoded blocks ourselves, through a shared
+ * LRU of decoded blocks. geotiff.js's readRasters decodes every block a window touches on every call;
+ * overlapping model tiles and map tiles touch the same blocks many times, and a wide stripped file
+ * would decode each strip once per tile column.
+ */
+import fs from 'node:fs';
+import { fromFile, type GeoTIFF, type GeoTIFFImage, type ImageFileDirectory } from 'geotiff';
+import { LRUCache } from 'lru-cache';
+import {
+  allocate, bytesPerSample, windowTransform,
+  type BandInfo, type ColorInterp, type DType, type PixelBlock, type RasterInfo, type TypedArray, type Window,
+} from './raster.ts';
+import { RasterError } from './raster-error.ts';
+import { crsFromGeoKeys } from './crs.ts';
+import { geoTransformFromTags } from './georef.ts';
+import { compressionName, createBlockDecoder, type BlockDecoder } from './block-decoders.ts';
+import type { ReadOptions, RasterSource } from './raster-source.ts';
+
+const SUBFILE_REDUCED = 1;
+const SUBFILE_MASK = 4;
+
+/** Decoded blocks shared by every open source; bounded in bytes, not entries. */
+const blockCache = new LRUCache<string, ArrayBuffer>({
+  maxSize: Number(process.env.SATSEG_BLOCK_CACHE_MB ?? 256) * 1024 * 1024,
+  sizeCalculation: (v) => Math.max(1, v.byteLength),
+});
+let nextSourceId = 1;
+
+interface Level {
+  image: GeoTIFFImage;
+  fd: ImageFileDirectory;
+  width: number;
+  height: number;
+  blockWidth: number;
+  blockHeight: number;
+  blocksAcross: number;
+  blocksDown: number;
+  isTiled: boolean;
+  planar: 1 | 2;
+  samplesPerPixel: number;
+  dtype: DType;
+  littleEndian: boolean;
+  /** Names the level in the block cache ("i0" image levels, "m0" masks). */
+  key: string;
+  decoder?: Promise<BlockDecoder>;
+  mask?: Level;
+}
+
+function dtypeOf(format: number, bits: number): DType {
+  if (format === 3) {
+    if (bits === 64) return 'float64';
+    return 'float32'; // 16- and 24-bit floats are widened by geotiff.js
+  }
+  if (format === 2) return bits <= 8 ? 'int8' : bits <= 16 ? 'int16' : 'int32';
+  if (format === 1 || format === 4) return bits <= 8 ? 'uint8' : bits <= 16 ? 'uint16' : 'uint32';
+  if (format === 5 || format === 6) throw new RasterError('unsupported-dtype', `complex samples (${format === 5 ? 'CInt' : 'CFloat'}${bits}) are not supported`);
+  throw new RasterError('unsupported-dtype', `unsupported sample format ${format}`);
+}
+
+function arrayView(dtype: DType, buffer: ArrayBuffer): TypedArray {
+  switch (dtype) {
+    case 'uint8': return new Uint8Array(buffer);
+    case 'int8': return new Int8Array(buffer);
+    case 'uint16': return new Uint16Array(buffer, 0, buffer.byteLength >> 1);
+    case 'int16': return new Int16Array(buffer, 0, buffer.byteLength >> 1);
+    case 'uint32': return new Uint32Array(buffer, 0, buffer.byteLength >> 2);
+    case 'int32': return new Int32Array(buffer, 0, buffer.byteLength >> 2);
+    case 'float32': return new Float32Array(buffer, 0, buffer.byteLength >> 2);
+    case 'float64': return new Float64Array(buffer, 0, buffer.byteLength >> 3);
+  }
+}
+
+function swapBytes(buffer: ArrayBuffer, size: number): void {
+  const b = new Uint8Array(buffer);
+  for (let i = 0; i + size <= b.length; i += size) {
+    for (let j = 0; j < size >> 1; j++) {
+      const t = b[i + j]!;
+      b[i + j] = b[i + size - 1 - j]!;
+      b[i + size - 1 - j] = t;
+    }
+  }
+}
+
+async function checkTiffMagic(path: string, size: number): Promise<void> {
+  const fh = await fs.promises.open(path, 'r');
+  try {
+    const head = Buffer.alloc(8);
+    await fh.read(head, 0, 8, 0);
+    const bom = head.toString('latin1', 0, 2);
+    const magic = bom === 'II' ? head.readUInt16LE(2) : bom === 'MM' ? head.readUInt16BE(2) : -1;
+    if (size < 8 || (magic !== 42 && magic !== 43)) {
+      const kind = head[0] === 0x89 && head[1] === 0x50 ? 'a PNG image'
+        : head[0] === 0xff && head[1] === 0xd8 ? 'a JPEG image'
+          : head[0] === 0x50 && head[1] === 0x4b ? 'a ZIP archive'
+            : size === 0 ? 'an empty file' : `starts with bytes ${[...head.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`;
+      throw new RasterError('not-tiff', `not a TIFF file (${kind})`);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+function parseNodata(text: unknown): number | null {
+  if (typeof text !== 'string') return null;
+  const t = text.replace(/\0/g, '').trim();
+  if (!t) return null;
+  if (/^nan$/i.test(t)) return Number.NaN;
+  const v = Number(t);
+  return Number.isFinite(v) || /inf/i.test(t) ? v : null;
+}
+
+interface GdalMetadata {
+  dataset: Record<string, string>;
+  bandDescriptions: Map<number, string>;
+}
+
+function parseGdalMetadata(xml: unknown): GdalMetadata {
+  const out: GdalMetadata = { dataset: {}, bandDescriptions: new Map() };
+  if (typeof xml !== 'string') return out;
+  const decode = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+  for (const m of xml.matchAll(/<Item\s+([^>]*)>([\s\S]*?)<\/Item>/g)) {
+    const attrs = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((a) => [a[1], a[2]]));
+    const value = decode(m[2]!);
+    if (attrs.sample !== undefined) {
+      if (attrs.role === 'description') out.bandDescriptions.set(Number(attrs.sample), value);
+    } else if (attrs.name && !attrs.domain) {
+      out.dataset[attrs.name] = value;
+    }
+  }
+  return out;
+}
+
+async function loadTag<T>(fd: ImageFileDirectory, name: string): Promise<T | undefined> {
+  return fd.hasTag(name as never) ? (await fd.loadValue(name as never)) as T : undefined;
+}
+
+async function describeLevel(image: GeoTIFFImage, key: string): Promise<Level> {
+  const fd = image.getFileDirectory();
+  const bits = Array.from((fd.getValue('BitsPerSample') as ArrayLike<number> | undefined) ?? [1]);
+  const formats = Array.from((fd.getValue('SampleFormat') as ArrayLike<number> | undefined) ?? [1]);
+  if (new Set(bits).size > 1) throw new RasterError('unsupported-dtype', `bands with different bit depths (${bits.join(', ')}) are not supported`);
+  const width = image.getWidth();
+  const height = image.getHeight();
+  const blockWidth = image.getTileWidth();
+  const blockHeight = image.getTileHeight();
+  return {
+    image, fd, width, height, blockWidth, blockHeight,
+    blocksAcross: Math.ceil(width / blockWidth),
+    blocksDown: Math.ceil(height / blockHeight),
+    isTiled: image.isTiled,
+    planar: image.planarConfiguration,
+    samplesPerPixel: image.getSamplesPerPixel(),
+    dtype: dtypeOf(formats[0] ?? 1, bits[0] ?? 8),
+    littleEndian: image.littleEndian,
+    key,
+  };
+}
+
+export class GeoTiffSource implements RasterSource {
+  readonly info: RasterInfo;
+  readonly path: string;
+  private readonly uid = nextSourceId++;
+  private readonly alphaIndex: number | null;
+
+  private constructor(path: string, info: RasterInfo, private readonly levels: Level[], private readonly fileSize: number, private readonly tiff: GeoTIFF) {
+    this.path = path;
+    this.info = info;
+    const alpha = info.bands.find((b) => b.colorInterp === 'alpha');
+    this.alphaIndex = alpha ? alpha.index - 1 : null;
+  }
+
+  static async open(path: string): Promise<GeoTiffSource> {
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.stat(path);
+    } catch {
+      throw new RasterError('not-found', `no such file: ${path}`);
+    }
+    if (!stat.isFile()) throw new RasterError('not-found', `not a file: ${path}`);
+    await checkTiffMagic(path, stat.size);
+
+    let tiff: GeoTIFF;
+    let images: GeoTIFFImage[] = [];
+    try {
+      tiff = await fromFile(path);
+      const count = await tiff.getImageCount();
+      for (let i = 0; i < count; i++) images.push(await tiff.getImage(i));
+    } catch (err) {
+      if (err instanceof RasterError) throw err;
+      throw new RasterError('truncated', `cannot read the TIFF structure (file truncated or corrupt?): ${(err as Error).message}`);
+    }
+    images = images.filter(Boolean);
+    if (images.length === 0) throw new RasterError('no-bands', 'the TIFF has no images');
+
+    const subfileType = (im: GeoTIFFImage) => Number(im.getFileDirectory().getValue('NewSubfileType') ?? 0);
+    const isMask = (im: GeoTIFFImage) => (subfileType(im) & SUBFILE_MASK) !== 0
+      && Number(im.getFileDirectory().getValue('PhotometricInterpretation')) === 4;
+    const mainImage = images.find((im) => !isMask(im) && (subfileType(im) & SUBFILE_REDUCED) === 0) ?? images[0]!;
+    // Georeferencing first: a file we cannot place is useless whatever its pixels are.
+    const geoKeys = mainImage.getGeoKeys() as Record<string, number | string> | null;
+    const mainFd = mainImage.getFileDirectory();
+    const geoTransform = geoTransformFromTags({
+      ModelPixelScale: await loadTag(mainFd, 'ModelPixelScale'),
+      ModelTiepoint: await loadTag(mainFd, 'ModelTiepoint'),
+      ModelTransformation: await loadTag(mainFd, 'ModelTransformation'),
+      rasterType: geoKeys ? Number(geoKeys.GTRasterTypeGeoKey ?? 1) : 1,
+    });
+    const crs = crsFromGeoKeys(geoKeys);
+    const main = await describeLevel(mainImage, 'i0');
+    if (main.samplesPerPixel < 1 || main.width < 1 || main.height < 1) throw new RasterError('no-bands', 'the image has zero bands or zero size');
+
+    const masks: Level[] = [];
+    for (const im of images) if (isMask(im)) masks.push(await describeLevel(im, `m${masks.length}`));
+    const levels: Level[] = [main];
+    for (const im of images) {
+      if (im === mainImage || isMask(im) || (subfileType(im) & SUBFILE_REDUCED) === 0) continue;
+      const level = await describeLevel(im, `i${levels.length}`);
+      if (level.samplesPerPixel !== main.samplesPerPixel || level.width >= main.width) continue;
+      levels.push(level);
+    }
+    levels.sort((a, b) => b.width - a.width);
+    for (const level of levels) level.mask = masks.find((m) => m.width === level.width && m.height === level.height);
+
+    const fd = main.fd;
+
+    const photometric = Number(fd.getValue('PhotometricInterpretation') ?? 1);
+    const extraSamples = Array.from((await loadTag<ArrayLike<number>>(fd, 'ExtraSamples')) ?? []);
+    const gdalMeta = parseGdalMetadata(await loadTag(fd, 'GDAL_METADATA'));
+    const spp = main.samplesPerPixel;
+    const colorBands = photometric === 2 || photometric === 6 ? 3 : 1;
+    const bands: BandInfo[] = [];
+    for (let i = 0; i < spp; i++) {
+      let colorInterp: ColorInterp = 'undefined';
+      if (i < colorBands && spp - extraSamples.length > i) {
+        if (photometric === 2 || photometric === 6) colorInterp = (['red', 'green', 'blue'] as const)[i]!;
+        else if (photometric === 3) colorInterp = 'palette';
+        else if (photometric === 0 || photometric === 1) colorInterp = 'gray';
+      }
+      const extra = extraSamples[i - (spp - extraSamples.length)];
+      if (i >= spp - extraSamples.length && (extra === 1 || extra === 2)) colorInterp = 'alpha';
+      bands.push({ index: i + 1, description: gdalMeta.bandDescriptions.get(i) ?? null, colorInterp });
+    }
+
+    let colorMap: RasterInfo['colorMap'] = null;
+    if (photometric === 3) {
+      const cm = await loadTag<ArrayLike<number>>(fd, 'ColorMap');
+      if (cm) {
+        const n = cm.length / 3;
+        colorMap = [];
+        for (let i = 0; i < n; i++) colorMap.push([cm[i]! >> 8, cm[n + i]! >> 8, cm[2 * n + i]! >> 8]);
+      }
+    }
+
+    const nodata = parseNodata(fd.getValue('GDAL_NODATA'));
+    const info: RasterInfo = {
+      width: main.width,
+      height: main.height,
+      bandCount: spp,
+      dtype: main.dtype,
+      nodata,
+      geoTransform,
+      crs,
+      bands,
+      overviews: levels.slice(1).map((l) => ({ width: l.width, height: l.height, resolution: Math.abs(geoTransform[1]) * main.width / l.width })),
+      maskKind: main.mask ? 'mask' : bands.some((b) => b.colorInterp === 'alpha') ? 'alpha' : nodata !== null ? 'nodata' : 'none',
+      colorMap,
+      metadata: gdalMeta.dataset,
+      blockWidth: main.blockWidth,
+      blockHeight: main.blockHeight,
+      compression: compressionName(Number(fd.getValue('Compression') ?? 1)),
+    };
+    const source = new GeoTiffSource(path, info, levels, stat.size, tiff!);
+    return source;
+  }
+
+  /** The raw GeoKey tags, so writers can copy the CRS byte for byte. */
+  async geoKeyTags(): Promise<{ GeoKeyDirectory: number[]; GeoDoubleParams?: number[]; GeoAsciiParams?: string } | null> {
+    const fd = this.levels[0]!.fd;
+    const dir = await loadTag<ArrayLike<number>>(fd, 'GeoKeyDirectory');
+    if (!dir) return null;
+    const dbl = await loadTag<ArrayLike<number>>(fd, 'GeoDoubleParams');
+    const ascii = await loadTag<string>(fd, 'GeoAsciiParams');
+    return { GeoKeyDirectory: Array.from(dir), GeoDoubleParams: dbl ? Array.from(dbl) : undefined, GeoAsciiParams: ascii };
+  }
+
+  get levelCount(): number {
+    return this.levels.length;
+  }
+
+  levelSize(level: number): { width: number; height: number } {
+    const l = this.levels[level];
+    if (!l) throw new RasterError('bad-window', `no overview level ${level}`);
+    return { width: l.width, height: l.height };
+  }
+
+  async read(win: Window, opts: ReadOptions = {}): Promise<PixelBlock> {
+    const levelIndex = opts.level ?? 0;
+    const level = this.levels[levelIndex];
+    if (!level) throw new RasterError('bad-window', `no overview level ${levelIndex}`);
+    const bands = opts.bands ?? this.info.bands.map((b) => b.index);
+    for (const b of bands) {
+      if (!Number.isInteger(b) || b < 1 || b > this.info.bandCount) {
+        throw new RasterError('bad-window', `band ${b} does not exist (the raster has ${this.info.bandCount} band${this.info.bandCount === 1 ? '' : 's'})`);
+      }
+    }
+    if (!(win.width > 0 && win.height > 0 && Number.isInteger(win.x) && Number.isInteger(win.y))) {
+      throw new RasterError('bad-window', `invalid window ${JSON.stringify(win)}`);
+    }
+    const n = win.width * win.height;
+    const out = bands.map(() => allocate(level.dtype, n));
+    const valid = new Uint8Array(n);
+    const samples = bands.map((b) => b - 1);
+    const alphaSample = this.alphaIndex;
+    const alpha = alphaSample !== null ? (samples.includes(alphaSample) ? null : allocate(level.dtype, n)) : null;
+    const readSamples = alpha ? [...samples, alphaSample!] : samples;
+    const targets = alpha ? [...out, alpha] : out;
+
+    await this.copyWindow(level, win, readSamples, targets, valid, opts.signal);
+
+    if (level.mask) {
+      const mask = new Uint8Array(n);
+      await this.copyWindow(level.mask, win, [0], [mask], null, opts.signal);
+      for (let i = 0; i < n; i++) if (mask[i] === 0) valid[i] = 0;
+    }
+    if (alphaSample !== null) {
+      const a = alpha ?? out[samples.indexOf(alphaSample)]!;
+      for (let i = 0; i < n; i++) if (a[i] === 0) valid[i] = 0;
+    }
+    this.applyNodata(out, valid);
+
+    return {
+      window: win,
+      width: win.width,
+      height: win.height,
+      dtype: level.dtype,
+      bands: out,
+      valid,
+      geoTransform: windowTransform(this.info.geoTransform, win, this.info.width / level.width, this.info.height / level.height),
+      crs: this.info.crs,
+    };
+  }
+
+  private applyNodata(bands: TypedArray[], valid: Uint8Array): void {
+    const nodata = this.info.nodata;
+    const isFloat = this.info.dtype.startsWith('float');
+    if (nodata === null && !isFloat) return;
+    const n = valid.length;
+    const nanNodata = nodata !== null && Number.isNaN(nodata);
+    for (let i = 0; i < n; i++) {
+      if (!valid[i]) continue;
+      let allNodata = true;
+      for (const band of bands) {
+        const v = band[i]!;
+        if (v !== v) continue; // NaN is never a usable value
+        if (nodata !== null && !nanNodata && v === nodata) continue;
+        allNodata = false;
+        break;
+      }
+      if (allNodata) valid[i] = 0;
+    }
+  }
+
+  /** Copy the requested samples of a window from decoded blocks; marks in-image pixels valid. */
+  private async copyWindow(level: Level, win: Window, samples: number[], targets: TypedArray[], valid: Uint8Array | null, signal?: AbortSignal): Promise<void> {
+    const x0 = Math.max(0, win.x);
+    const y0 = Math.max(0, win.y);
+    const x1 = Math.min(level.width, win.x + win.width);
+    const y1 = Math.min(level.height, win.y + win.height);
+    if (x1 <= x0 || y1 <= y0) return;
+    const bx0 = Math.floor(x0 / level.blockWidth);
+    const bx1 = Math.floor((x1 - 1) / level.blockWidth);
+    const by0 = Math.floor(y0 / level.blockHeight);
+    const by1 = Math.floor((y1 - 1) / level.blockHeight);
+
+    const jobs: Array<Promise<void>> = [];
+    for (let by = by0; by <= by1; by++) {
+      for (let bx = bx0; bx <= bx1; bx++) {
+        const planes = level.planar === 2 ? samples.map((s, i) => ({ sample: s, targets: [targets[i]!], offsets: [0] })) : [{ sample: 0, targets, offsets: samples }];
+        for (const plane of planes) {
+          jobs.push(this.block(level, bx, by, plane.sample, signal).then((data) => {
+            const stride = level.planar === 2 ? 1 : level.samplesPerPixel;
+            const bxStart = bx * level.blockWidth;
+            const byStart = by * level.blockHeight;
+            const cx0 = Math.max(x0, bxStart);
+            const cx1 = Math.min(x1, bxStart + level.blockWidth);
+            const cy0 = Math.max(y0, byStart);
+            const cy1 = Math.min(y1, byStart + level.blockHeight);
+            for (let t = 0; t < plane.targets.length; t++) {
+              const target = plane.targets[t]!;
+              const sampleOffset = plane.offsets[t]!;
+              for (let y = cy0; y < cy1; y++) {
+                let src = ((y - byStart) * level.blockWidth + (cx0 - bxStart)) * stride + sampleOffset;
+                let dst = (y - win.y) * win.width + (cx0 - win.x);
+                if (stride === 1) {
+                  target.set(data.subarray(src, src + (cx1 - cx0)) as never, dst);
+                } else {
+                  for (let x = cx0; x < cx1; x++, src += stride, dst++) target[dst] = data[src]!;
+                }
+              }
+            }
+            if (valid) {
+              for (let y = cy0; y < cy1; y++) valid.fill(1, (y - win.y) * win.width + (cx0 - win.x), (y - win.y) * win.width + (cx1 - win.x));
+            }
+          }));
+        }
+      }
+    }
+    await Promise.all(jobs);
+  }
+
+  private block(level: Level, bx: number, by: number, sample: number, signal?: AbortSignal): Promise<TypedArray> {
+    const index = level.planar === 2 ? sample * level.blocksAcross * level.blocksDown + by * level.blocksAcross + bx : by * level.blocksAcross + bx;
+    const key = `${this.uid}:${level.key}:${index}`;
+    const cached = blockCache.get(key);
+    if (cached) return Promise.resolve(arrayView(level.dtype, cached));
+    return this.decodeBlock(level, bx, by, sample, index, signal).then((buffer) => {
+      blockCache.set(key, buffer);
+      return arrayView(level.dtype, buffer);
+    });
+  }
+
+  private async decodeBlock(level: Level, bx: number, by: number, sample: number, index: number, signal?: AbortSignal): Promise<ArrayBuffer> {
+    const what = level.isTiled ? 'tile' : 'strip';
+    const offsetTag = level.isTiled ? 'TileOffsets' : 'StripOffsets';
+    const countTag = level.isTiled ? 'TileByteCounts' : 'StripByteCounts';
+    const offset = Number(await level.fd.loadValueIndexed(offsetTag as never, index));
+    const count = Number(await level.fd.loadValueIndexed(countTag as never, index));
+    if (count > 0 && offset + count > this.fileSize) {
+      throw new RasterError('truncated', `${what} ${index} failed to decode: its bytes run past the end of the file (file truncated?)`);
+    }
+    level.decoder ??= createBlockDecoder(level.fd);
+    let decoder: BlockDecoder;
+    try {
+      decoder = await level.decoder;
+    } catch (err) {
+      if (err instanceof RasterError) throw err;
+      throw new RasterError('unsupported-compression', `cannot decode ${compressionName(Number(level.fd.getValue('Compression')))}: ${(err as Error).message}`);
+    }
+    let result: { data: ArrayBufferLike };
+    try {
+      result = await level.image.getTileOrStrip(bx, by, sample, decoder as never, signal);
+    } catch (err) {
+      throw new RasterError('decode-failed', `${what} ${index} failed to decode (file truncated or corrupt?): ${(err as Error).message}`);
+    }
+    const expected = level.blockWidth * level.image.getBlockHeight(by) * (level.planar === 2 ? 1 : level.samplesPerPixel) * bytesPerSample(level.dtype);
+    let buffer = result.data as ArrayBuffer;
+    if (buffer.byteLength < expected) {
+      throw new RasterError('decode-failed', `${what} ${index} failed to decode (file truncated or corrupt?): ${buffer.byteLength} of ${expected} bytes`);
+    }
+    if (!level.littleEndian && bytesPerSample(level.dtype) > 1) {
+      buffer = buffer.slice(0);
+      swapBytes(buffer, bytesPerSample(level.dtype));
+    }
+    return buffer;
+  }
+
+  async close(): Promise<void> {
+    // Decoded blocks of this source are left to age out of the shared LRU.
+    try {
+      await (this.tiff as unknown as { close?: () => Promise<void> }).close?.();
+    } catch {
+      // closing a file that failed half-way is not worth reporting
+    }
+  }
+}

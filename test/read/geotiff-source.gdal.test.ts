@@ -1,0 +1,114 @@
+/**
+ * The reader against GDAL, file by file over every raster of the shared corpus: the pixels of
+ * windows (exact for lossless codecs, within 2 DN for JPEG/WebP), the validity mask, the origin,
+ * the pixel size and the CRS.
+ */
+import { describe, expect, it } from 'vitest';
+import { openRaster } from '../../server/src/read/raster-source.ts';
+import { RasterError } from '../../server/src/read/raster-error.ts';
+import { gdalRead, gdalSkipReason, hasGdal, hasShared, proj4Params, readManifest, sharedSkipReason, type ManifestRow } from '../helpers/shared-data.ts';
+
+// Every file of the corpus: REAL ones from other tools, and the synthetic/derived layouts
+// (LERC, floating-point predictor, ZSTD, big-endian, BigTIFF, ModelTransformation, bad inputs).
+const rows = hasShared ? readManifest() : [];
+
+function windowsFor(row: ManifestRow) {
+  const w = Math.min(300, row.width);
+  const h = Math.min(300, row.height);
+  return [
+    // Off the block grid, so the window straddles block edges.
+    { x: Math.floor((row.width - w) / 3) + (row.width > w ? 1 : 0), y: Math.floor((row.height - h) / 3) + (row.height > h ? 1 : 0), width: w - (row.width > w ? 1 : 0), height: h - (row.height > h ? 1 : 0) },
+    // The last, partial blocks.
+    { x: row.width - Math.min(97, row.width), y: row.height - Math.min(61, row.height), width: Math.min(97, row.width), height: Math.min(61, row.height) },
+  ];
+}
+
+async function expectRasterError(promise: Promise<unknown>, code: string): Promise<RasterError> {
+  const err = await promise.then(() => null, (e: unknown) => e);
+  expect(err, `expected a RasterError with code ${code}`).toBeInstanceOf(RasterError);
+  expect((err as RasterError).code).toBe(code);
+  expect((err as RasterError).message).not.toContain('\n');
+  return err as RasterError;
+}
+
+describe.skipIf(!hasShared || !hasGdal)(`reader equals GDAL on every file of the shared corpus ${sharedSkipReason || gdalSkipReason}`, () => {
+  for (const row of rows) {
+    it(row.file, async () => {
+      if (row.georef.startsWith('GCPs only')) {
+        const err = await expectRasterError(openRaster(row.path), 'gcps-only');
+        expect(err.message).toMatch(/GCPs only, no geotransform/);
+        return;
+      }
+      if (row.georef === 'rotated geotransform') {
+        const err = await expectRasterError(openRaster(row.path), 'rotated');
+        expect(err.message).toMatch(/rotated geotransform not supported/);
+        return;
+      }
+      if (row.georef === 'none') {
+        await expectRasterError(openRaster(row.path), 'no-georeference');
+        return;
+      }
+      const gdal = gdalRead(row.path);
+      const source = await openRaster(row.path);
+      try {
+        const { info } = source;
+        expect([info.width, info.height, info.bandCount]).toEqual([gdal.width, gdal.height, gdal.bands]);
+        for (let i = 0; i < 6; i++) expect(info.geoTransform[i]).toBeCloseTo(gdal.geotransform[i]!, 6);
+        expect(info.overviews.length).toBe(gdal.overviews);
+        if (gdal.epsg) {
+          expect(info.crs.epsg).toBe(gdal.epsg);
+        } else {
+          const ours = proj4Params(info.crs.proj4);
+          const theirs = proj4Params(gdal.proj4!);
+          for (const [k, v] of theirs) {
+            if (k === 'units' || k === 'towgs84') continue;
+            const o = ours.get(k);
+            expect(o, `proj4 +${k} (ours: ${info.crs.proj4}; GDAL: ${gdal.proj4})`).toBeDefined();
+            if (Number.isFinite(Number(v))) expect(Number(o)).toBeCloseTo(Number(v), 6);
+            else expect(o).toBe(v);
+          }
+        }
+
+        if (row.kind === 'REAL-corrupted') {
+          // GDAL fails on full-resolution tile 3 (of 2x2 512-px tiles); so must we, with a reason.
+          const err = await expectRasterError(source.read({ x: 512, y: 512, width: 512, height: 512 }), 'truncated');
+          expect(err.message).toMatch(/^tile 3 failed to decode/);
+          expect(() => gdalRead(row.path, { x: 512, y: 512, width: 512, height: 512 })).toThrow();
+          return;
+        }
+
+        if (row.kind === 'TRUNCATED') {
+          const err = await expectRasterError(source.read({ x: 0, y: 0, width: info.width, height: info.height }), 'truncated');
+          expect(err.message).toMatch(/^tile \d+ failed to decode: .*file truncated\?/);
+          return;
+        }
+
+        const lossy = /JPEG|WEBP/.test(row.compression);
+        for (const win of windowsFor(row)) {
+          const g = gdalRead(row.path, win);
+          const ours = await source.read(win);
+          for (let b = 0; b < gdal.bands; b++) {
+            const expected = g.pixels![b]!;
+            const actual = ours.bands[b]!;
+            let worst = 0;
+            let worstAt = -1;
+            for (let i = 0; i < expected.length; i++) {
+              const e = expected[i]!;
+              const a = actual[i]!;
+              const d = Number.isNaN(e) && Number.isNaN(a) ? 0 : Math.abs(a - e);
+              if (!(d <= worst)) { worst = Number.isNaN(d) ? Infinity : d; worstAt = i; }
+            }
+            expect(worst, `band ${b + 1} window ${JSON.stringify(win)}: max |ours - GDAL| at pixel ${worstAt}`).toBeLessThanOrEqual(lossy ? 2 : 0);
+          }
+          if (g.mask) {
+            let mismatches = 0;
+            for (let i = 0; i < g.mask.length; i++) if ((g.mask[i]! > 0 ? 1 : 0) !== ours.valid[i]) mismatches++;
+            expect(mismatches, `mask pixels that differ from GDAL's, window ${JSON.stringify(win)}`).toBe(0);
+          }
+        }
+      } finally {
+        await source.close();
+      }
+    });
+  }
+});
