@@ -1,0 +1,61 @@
+/**
+ * The inference thread: owns one onnxruntime session and answers batches in order, so the thread
+ * that reads, blends and serves HTTP never waits on a forward pass.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import fs from 'node:fs';
+import ort from 'onnxruntime-node';
+import { openSession, DeviceError } from './ort-session.ts';
+import type { DeviceRequest } from './model.ts';
+
+export type WorkerRequest =
+  | { type: 'run'; id: number; input: Float32Array; dims: [number, number, number, number] };
+
+export type WorkerReply =
+  | { type: 'ready'; device: 'cpu' | 'cuda'; notice: string | null }
+  | { type: 'failed'; message: string; kind: 'device' | 'model' }
+  | { type: 'result'; id: number; output: Float32Array; dims: number[] }
+  | { type: 'error'; id: number; message: string };
+
+interface InitData {
+  entry: string;
+  modelPath: string;
+  inputName: string;
+  outputName: string;
+  device: DeviceRequest;
+  threads?: number;
+}
+
+const port = parentPort!;
+const init = workerData as InitData;
+
+async function main(): Promise<void> {
+  let opened;
+  try {
+    opened = await openSession(fs.readFileSync(init.modelPath), init.device, init.threads);
+  } catch (err) {
+    port.postMessage({ type: 'failed', message: (err as Error).message.split('\n')[0], kind: err instanceof DeviceError ? 'device' : 'model' } satisfies WorkerReply);
+    return;
+  }
+  const { session } = opened;
+  port.postMessage({ type: 'ready', device: opened.device, notice: opened.notice } satisfies WorkerReply);
+
+  // Requests are handled one at a time: onnxruntime already uses every core for one batch.
+  let chain = Promise.resolve();
+  port.on('message', (msg: WorkerRequest) => {
+    chain = chain.then(async () => {
+      try {
+        const feeds = { [init.inputName]: new ort.Tensor('float32', msg.input, msg.dims) };
+        const out = (await session.run(feeds))[init.outputName]!;
+        const data = out.data as Float32Array;
+        // Copy out of onnxruntime's buffer so it can be transferred without a second copy later.
+        const output = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+        port.postMessage({ type: 'result', id: msg.id, output, dims: [...out.dims] } satisfies WorkerReply, [output.buffer as ArrayBuffer]);
+      } catch (err) {
+        port.postMessage({ type: 'error', id: msg.id, message: (err as Error).message.split('\n')[0] } satisfies WorkerReply);
+      }
+    });
+  });
+}
+
+void main();

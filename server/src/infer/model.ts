@@ -1,0 +1,28 @@
+/**
+ * The seam between the pipeline and an inference engine. The embedded implementation is
+ * onnxruntime-node in a worker thread; a remote inference server would implement the same.
+ */
+import type { ModelSpec } from './model-spec.ts';
+
+export type DeviceRequest = 'auto' | 'cpu' | 'cuda';
+export type Device = 'cpu' | 'cuda';
+
+export interface Model {
+  readonly spec: ModelSpec;
+  /** Where inference actually runs after any fallback. */
+  readonly device: Device;
+  /**
+   * Class probabilities [n, classes, height, width] for a normalised batch [n, channels, height, width].
+   * A one-channel (sigmoid) output is returned as two channels: background, foreground.
+   */
+  run(batch: Float32Array, n: number, height: number, width: number): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+export interface ModelOptions {
+  device?: DeviceRequest;
+  /** Intra-op threads for the engine; defaults to the machine's cores. */
+  threads?: number;
+  /** Called once with a one-line notice (for example the CPU fallback). */
+  onNotice?: (message: string) => void;
+}

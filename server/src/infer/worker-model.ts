@@ -1,0 +1,100 @@
+/**
+ * The embedded Model: onnxruntime-node in a worker thread.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Device, Model, ModelOptions } from './model.ts';
+import type { ModelSpec } from './model-spec.ts';
+import type { WorkerReply, WorkerRequest } from './inference-worker.ts';
+import { DeviceError } from './ort-session.ts';
+
+export class InferenceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InferenceError';
+  }
+}
+
+export class WorkerModel implements Model {
+  private nextId = 1;
+  private pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: Error) => void; plane: number }>();
+  private closed = false;
+
+  private constructor(readonly spec: ModelSpec, readonly device: Device, private readonly worker: Worker) {
+    worker.on('message', (msg: WorkerReply) => {
+      if (msg.type !== 'result' && msg.type !== 'error') return;
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      if (msg.type === 'error') p.reject(new InferenceError(`inference failed: ${msg.message}`));
+      else p.resolve(this.spec.outputChannels === 1 ? sigmoidToTwoClasses(msg.output, p.plane) : msg.output);
+    });
+    worker.on('error', (err) => this.failAll(new InferenceError(`inference worker crashed: ${err.message}`)));
+    worker.on('exit', () => this.failAll(new InferenceError('inference worker stopped')));
+  }
+
+  static async open(spec: ModelSpec, options: ModelOptions = {}): Promise<WorkerModel> {
+    const worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), {
+      workerData: {
+        entry: new URL('./inference-worker.ts', import.meta.url).href,
+        modelPath: spec.path,
+        inputName: spec.inputName,
+        outputName: spec.outputName,
+        device: options.device ?? 'auto',
+        threads: options.threads,
+      },
+    });
+    const ready = await new Promise<Extract<WorkerReply, { type: 'ready' }>>((resolve, reject) => {
+      const onMessage = (msg: WorkerReply) => {
+        if (msg.type === 'ready') { cleanup(); resolve(msg); }
+        if (msg.type === 'failed') {
+          cleanup();
+          void worker.terminate();
+          reject(msg.kind === 'device' ? new DeviceError(msg.message) : new InferenceError(`model ${spec.id} failed to load: ${msg.message}`));
+        }
+      };
+      const onError = (err: Error) => { cleanup(); reject(new InferenceError(`inference worker failed to start: ${err.message}`)); };
+      const cleanup = () => { worker.off('message', onMessage); worker.off('error', onError); };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+    });
+    if (ready.notice) options.onNotice?.(ready.notice);
+    return new WorkerModel(spec, ready.device, worker);
+  }
+
+  run(batch: Float32Array, n: number, height: number, width: number): Promise<Float32Array> {
+    if (this.closed) return Promise.reject(new InferenceError('model is closed'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, plane: height * width });
+      const msg: WorkerRequest = { type: 'run', id, input: batch, dims: [n, this.spec.inputChannels, height, width] };
+      this.worker.postMessage(msg, [batch.buffer as ArrayBuffer]);
+    });
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.worker.terminate();
+  }
+}
+
+/** A binary model's foreground probability p becomes two planes per image: 1 - p, then p. */
+function sigmoidToTwoClasses(p: Float32Array, plane: number): Float32Array {
+  const images = p.length / plane;
+  const out = new Float32Array(p.length * 2);
+  for (let k = 0; k < images; k++) {
+    const src = k * plane;
+    const dst = 2 * k * plane;
+    for (let i = 0; i < plane; i++) {
+      const v = p[src + i]!;
+      out[dst + i] = 1 - v;
+      out[dst + plane + i] = v;
+    }
+  }
+  return out;
+}
