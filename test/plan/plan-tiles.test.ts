@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { planTiles, reflect, tileCount, TilePlanError } from '../../server/src/plan/plan-tiles.ts';
+import { rowsNeeded } from '../../server/src/plan/cut-tile.ts';
+import { resizePlanes } from '../../server/src/plan/resize.ts';
+
+describe('planTiles', () => {
+  it.each([[934, 723, 256, 32], [1000, 1000, 512, 64], [257, 3000, 256, 0], [16, 16, 64, 8], [5000, 77, 128, 30]])(
+    '%ix%i with tile %i, overlap %i covers the scene with exact overlaps', (w, h, tile, overlap) => {
+      const plan = planTiles(w, h, tile, overlap);
+      for (const [origins, length] of [[plan.xs, w], [plan.ys, h]] as const) {
+        expect(origins[0]!).toBeLessThanOrEqual(0);
+        expect(origins[origins.length - 1]! + tile).toBeGreaterThanOrEqual(length);
+        for (let i = 1; i < origins.length; i++) expect(origins[i]! - origins[i - 1]!).toBe(tile - overlap);
+        // Every scene pixel is inside some tile.
+        for (let p = 0; p < length; p++) expect(origins.some((o) => p >= o && p < o + tile)).toBe(true);
+      }
+      expect(tileCount(plan)).toBe(plan.xs.length * plan.ys.length);
+    },
+  );
+
+  it('keeps a margin of half the overlap before the scene, so edge pixels are not at a tile edge', () => {
+    const plan = planTiles(1000, 1000, 256, 32);
+    expect(plan.xs[0]).toBe(-16);
+  });
+
+  it('centres a scene that fits in one tile', () => {
+    const plan = planTiles(200, 100, 256, 32);
+    expect(plan.xs).toEqual([-28]);
+    expect(plan.ys).toEqual([-78]);
+  });
+
+  it('rejects impossible geometry with a reason', () => {
+    expect(() => planTiles(100, 100, 64, 32)).toThrow(TilePlanError);
+    expect(() => planTiles(100, 100, 64, 32)).toThrow(/less than half the tile size/);
+    expect(() => planTiles(100, 100, 8, 0)).toThrow(/at least 16/);
+    expect(() => planTiles(100, 100, 64, -1)).toThrow(/non-negative/);
+  });
+});
+
+describe('reflect', () => {
+  it('mirrors without repeating the edge pixel', () => {
+    expect([-3, -2, -1, 0, 1, 4, 5, 6, 7].map((i) => reflect(i, 5))).toEqual([3, 2, 1, 0, 1, 4, 3, 2, 1]);
+    expect(reflect(-7, 3)).toBe(1);
+    expect(reflect(12, 1)).toBe(0);
+  });
+
+  it('tells which scene rows a tile row reflects onto', () => {
+    expect(rowsNeeded(-16, 256, 723)).toEqual({ lo: 0, hi: 240 });
+    expect(rowsNeeded(700, 256, 723)).toEqual({ lo: 489, hi: 723 });
+  });
+});
+
+describe('resizePlanes', () => {
+  it('keeps a constant plane constant both ways and preserves the mean when shrinking', () => {
+    const src = new Float32Array(2 * 10 * 10);
+    src.fill(3, 0, 100);
+    for (let i = 100; i < 200; i++) src[i] = i % 10; // a ramp
+    const up = resizePlanes(src, 2, 10, 10, 37, 37);
+    expect(up.subarray(0, 37 * 37).every((v) => Math.abs(v - 3) < 1e-6)).toBe(true);
+    const down = resizePlanes(up, 2, 37, 37, 10, 10);
+    expect(down.subarray(0, 100).every((v) => Math.abs(v - 3) < 1e-5)).toBe(true);
+    const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
+    expect(mean(resizePlanes(src.subarray(100), 1, 10, 10, 5, 5))).toBeCloseTo(mean(src.subarray(100)), 5);
+  });
+});
