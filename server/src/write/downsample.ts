@@ -1,0 +1,44 @@
+/**
+ * Halving a pair of rows for the next overview level.
+ *
+ * Class masks use the mode of each 2x2 block: averaging class ids would invent classes that are not
+ * there (the mean of "water" = 4 and "building" = 0 is "road" = 2). Ties go to the top-left pixel,
+ * which makes the mode degrade to nearest-neighbour where all four differ. Continuous rasters
+ * (confidence) use the mean.
+ */
+export type OverviewResampling = 'mode' | 'average';
+
+/**
+ * Downsample rows `a` and `b` (b may be null at an odd bottom edge) of width `width` into `out`
+ * (width ceil(width/2)). Pixels equal to `nodata` do not vote; a block of nodata stays nodata.
+ */
+export function halveRows(a: Uint8Array, b: Uint8Array | null, width: number, out: Uint8Array, method: OverviewResampling, nodata: number | null): void {
+  const outWidth = (width + 1) >> 1;
+  const nd = nodata ?? -1;
+  const votes: number[] = [0, 0, 0, 0];
+  for (let x = 0; x < outWidth; x++) {
+    const x0 = 2 * x;
+    const x1 = x0 + 1 < width ? x0 + 1 : -1;
+    let n = 0;
+    const push = (v: number) => { if (v !== nd) votes[n++] = v; };
+    push(a[x0]!);
+    if (x1 >= 0) push(a[x1]!);
+    if (b) { push(b[x0]!); if (x1 >= 0) push(b[x1]!); }
+    if (n === 0) { out[x] = nd < 0 ? 0 : nd; continue; }
+    if (method === 'average') {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += votes[i]!;
+      out[x] = Math.round(s / n);
+      continue;
+    }
+    // Mode of at most four values, first-seen wins ties.
+    let best = votes[0]!;
+    let bestCount = 0;
+    for (let i = 0; i < n; i++) {
+      let c = 0;
+      for (let j = 0; j < n; j++) if (votes[j] === votes[i]) c++;
+      if (c > bestCount) { best = votes[i]!; bestCount = c; }
+    }
+    out[x] = best;
+  }
+}
