@@ -61,3 +61,20 @@ export function rasterBounds(gt: GeoTransform, width: number, height: number): [
   const [x1, y1] = pixelToCrs(gt, width, height);
   return [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)];
 }
+
+/**
+ * Approximate ground size of a pixel in metres: CRS units for projected systems, degrees converted
+ * at the scene's centre latitude for geographic ones.
+ */
+export function groundResolutionMetres(gt: GeoTransform, height: number, crs: { geographic: boolean; proj4: string }): number {
+  const px = Math.abs(gt[1]);
+  if (crs.geographic) {
+    const lat = gt[3] + (height / 2) * gt[5];
+    return px * 111_320 * Math.cos((lat * Math.PI) / 180);
+  }
+  const toMeter = /\+to_meter=([\d.eE+-]+)/.exec(crs.proj4);
+  if (toMeter) return px * Number(toMeter[1]);
+  if (/\+units=us-ft/.test(crs.proj4)) return px * 0.3048006096;
+  if (/\+units=ft/.test(crs.proj4)) return px * 0.3048;
+  return px;
+}

@@ -91,6 +91,10 @@ async function checkTiffMagic(path: string, size: number): Promise<void> {
     await fh.read(head, 0, 8, 0);
     const bom = head.toString('latin1', 0, 2);
     const magic = bom === 'II' ? head.readUInt16LE(2) : bom === 'MM' ? head.readUInt16BE(2) : -1;
+    if (size >= 8 && magic === 42) {
+      const firstIfd = bom === 'II' ? head.readUInt32LE(4) : head.readUInt32BE(4);
+      if (firstIfd + 2 > size) throw new RasterError('truncated', 'file truncated: its first image directory lies beyond the end of the file (file truncated or corrupt?)');
+    }
     if (size < 8 || (magic !== 42 && magic !== 43)) {
       const kind = head[0] === 0x89 && head[1] === 0x50 ? 'a PNG image'
         : head[0] === 0xff && head[1] === 0xd8 ? 'a JPEG image'

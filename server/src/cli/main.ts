@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+/**
+ * The satseg command line: segment, models, serve.
+ */
+import { Command, CommanderError } from 'commander';
+import { runSegment, formatSummary, type SegmentCommandOptions } from './segment-command.ts';
+import { runModels } from './models-command.ts';
+import { oneLine } from './cli-errors.ts';
+
+const program = new Command();
+program
+  .name('satseg')
+  .description('Segment large GeoTIFFs into seam-free, georeferenced class masks, vectors and map tiles.')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command('segment')
+  .description('segment a GeoTIFF into a class-mask COG')
+  .argument('<input>', 'input GeoTIFF')
+  .requiredOption('-m, --model <id>', 'model id (see `satseg models`)')
+  .requiredOption('-o, --out <file>', 'output mask (Cloud-Optimized GeoTIFF)')
+  .option('--tile <px>', 'tile size in model pixels (default: from the model)')
+  .option('--overlap <px>', 'overlap between tiles in model pixels (default: from the model)')
+  .option('--batch <n>', 'tiles per inference batch', '4')
+  .option('--device <device>', 'auto | cpu | cuda', 'auto')
+  .option('--threads <n>', 'inference threads (default: all cores)')
+  .option('--bands <list>', 'scene bands for the model, 1-based, e.g. 1,2,3')
+  .option('--sensor <id>', "use the model's band mapping for this sensor (e.g. sentinel2, landsat8, naip)")
+  .option('--scores <file>', 'also write a confidence COG (max probability x 255)')
+  .option('--json', 'print the summary as one JSON object')
+  .option('--no-progress', 'no progress bar')
+  .action(async (input: string, o: SegmentCommandOptions) => {
+    const summary = await runSegment(input, o);
+    process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
+  });
+
+program
+  .command('models')
+  .description('list the installed models')
+  .option('--json', 'print as JSON')
+  .action((o: { json?: boolean }) => {
+    process.stdout.write(`${runModels(Boolean(o.json))}\n`);
+  });
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    process.stderr.write(`satseg: error: ${oneLine(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

@@ -1,0 +1,106 @@
+/**
+ * `satseg segment <input> --model <id> --out <mask.tif>`
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { SingleBar } from 'cli-progress';
+import { ModelRegistry } from '../infer/model-registry.ts';
+import type { DeviceRequest } from '../infer/model.ts';
+import { segmentScene, type SegmentProgress, type SegmentSummary } from '../segment/segment-scene.ts';
+import { UsageError } from './cli-errors.ts';
+
+export interface SegmentCommandOptions {
+  model: string;
+  out: string;
+  tile?: string;
+  overlap?: string;
+  batch?: string;
+  device?: string;
+  threads?: string;
+  bands?: string;
+  sensor?: string;
+  scores?: string;
+  json?: boolean;
+  progress?: boolean;
+}
+
+function positiveInt(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer (got "${value}")`);
+  return n;
+}
+
+function checkOutputPath(file: string, flag: string): void {
+  const dir = path.dirname(path.resolve(file));
+  if (!fs.existsSync(dir)) throw new UsageError(`${flag}: output folder does not exist: ${dir}`);
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`${flag}: ${file} is a folder, not a file path`);
+}
+
+export function formatSummary(s: SegmentSummary): string {
+  const shares = Object.entries(s.classShares)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, share]) => `${name} ${(share * 100).toFixed(1)}%`)
+    .join(', ');
+  const skipped = s.tiles.skipped ? ` (${s.tiles.skipped} all-nodata tiles skipped)` : '';
+  const nodata = s.nodataPixels ? ` ${(100 * s.nodataPixels / (s.width * s.height)).toFixed(1)}% of pixels are nodata.` : '';
+  const resampled = s.resampleFactor ? ` Tiles were resampled ${s.resampleFactor.toFixed(2)}x to the model's resolution.` : '';
+  return `Segmented ${path.basename(s.input)} (${s.width} x ${s.height} px, bands ${s.bands.join(',')}) with ${s.model} on ${s.device.toUpperCase()}: `
+    + `${s.tiles.total} tiles of ${s.tile} px with ${s.overlap} px overlap${skipped} in ${s.seconds.toFixed(1)} s, `
+    + `${s.mpxPerSec.toFixed(2)} Mpx/s, peak memory ${s.peakRssMb} MB.${resampled} Class shares: ${shares || 'none'}.${nodata} `
+    + `Wrote ${s.output}${s.scores ? ` and ${s.scores}` : ''} (COG, ${s.overviews} overview${s.overviews === 1 ? '' : 's'}).`;
+}
+
+export async function runSegment(input: string, o: SegmentCommandOptions, registry = new ModelRegistry()): Promise<SegmentSummary> {
+  const device = (o.device ?? 'auto') as DeviceRequest;
+  if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`--device must be auto, cpu or cuda (got "${o.device}")`);
+  checkOutputPath(o.out, '--out');
+  if (o.scores) checkOutputPath(o.scores, '--scores');
+  if (o.scores && path.resolve(o.scores) === path.resolve(o.out)) throw new UsageError('--scores must differ from --out');
+  const bands = o.bands ? o.bands.split(',').map((b) => {
+    const n = Number(b.trim());
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--bands must list 1-based band numbers like 1,2,3 (got "${o.bands}")`);
+    return n;
+  }) : undefined;
+  const spec = registry.get(o.model);
+  const batch = positiveInt('batch', o.batch);
+  if (batch === 0) throw new UsageError('--batch must be at least 1');
+
+  const showProgress = o.progress !== false;
+  let bar: SingleBar | null = null;
+  let lastLine = 0;
+  const onProgress = (p: SegmentProgress) => {
+    if (!showProgress) return;
+    if (process.stderr.isTTY) {
+      bar ??= new SingleBar({
+        stream: process.stderr,
+        format: 'segmenting [{bar}] {value}/{total} tiles | {mpx} Mpx/s | ETA {eta_s}',
+        hideCursor: true,
+      });
+      if (!bar.isActive) bar.start(p.tilesTotal, 0, { mpx: '0.00', eta_s: '?' });
+      bar.update(p.tilesDone, { mpx: p.mpxPerSec.toFixed(2), eta_s: p.etaSeconds === null ? '?' : `${Math.ceil(p.etaSeconds)}s` });
+    } else if (p.tilesDone === p.tilesTotal || Date.now() - lastLine > 5000) {
+      lastLine = Date.now();
+      process.stderr.write(`segmenting: ${p.tilesDone}/${p.tilesTotal} tiles, ${p.mpxPerSec.toFixed(2)} Mpx/s, ETA ${p.etaSeconds === null ? '?' : `${Math.ceil(p.etaSeconds)} s`}\n`);
+    }
+  };
+  try {
+    return await segmentScene({
+      input,
+      output: o.out,
+      model: spec,
+      tile: positiveInt('tile', o.tile),
+      overlap: positiveInt('overlap', o.overlap),
+      batch,
+      device,
+      threads: positiveInt('threads', o.threads),
+      bands,
+      sensor: o.sensor,
+      scoresOutput: o.scores,
+      onProgress,
+      onNotice: (m) => process.stderr.write(`satseg: ${m}\n`),
+    });
+  } finally {
+    (bar as SingleBar | null)?.stop();
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The CLI as a user runs it: the summary, --json, `models`, and every bad input the issue lists,
+ * each with a non-zero exit, one line naming the problem, and no file at --out.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installTestModel } from '../fixtures/test-model.ts';
+import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
+import { corpusDir, hasShared, repoRoot, sharedSkipReason } from '../helpers/shared-data.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-cli-'));
+const models = path.join(tmp, 'models');
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function satseg(...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/src/cli/main.ts'), ...args], {
+    encoding: 'utf8', cwd: repoRoot, env: { ...process.env, SATSEG_MODELS: models }, timeout: 120_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines: r.stderr.trim().split('\n').filter(Boolean) };
+}
+
+const scene = path.join(tmp, 'scene.tif');
+beforeAll(() => {
+  installTestModel(models);
+  writeTestTiff(scene, { width: 300, height: 200, bands: syntheticScene(300, 200), geoTransform: [400000, 5, 0, 5000000, 0, -5] });
+});
+
+describe('satseg segment', () => {
+  it('prints a one-paragraph summary', () => {
+    const out = path.join(tmp, 'mask.tif');
+    const r = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    expect(r.stdout).toMatch(/^Segmented scene\.tif \(300 x 200 px, bands 1,2,3\) with test-rgb on CPU: \d+ tiles of 256 px with 32 px overlap in [\d.]+ s, [\d.]+ Mpx\/s, peak memory \d+ MB\. Class shares: .*%.*Wrote .*mask\.tif \(COG/);
+    expect(r.stderr).toMatch(/segmenting: \d+\/\d+ tiles, [\d.]+ Mpx\/s, ETA/);
+    expect(fs.existsSync(out)).toBe(true);
+  });
+
+  it('prints the same summary as one JSON object with --json', () => {
+    const out = path.join(tmp, 'mask-json.tif');
+    const r = satseg('segment', scene, '-m', 'test-rgb', '-o', out, '--device', 'cpu', '--json', '--no-progress', '--tile', '128', '--overlap', '16', '--batch', '2');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s).toMatchObject({ model: 'test-rgb', width: 300, height: 200, tile: 128, overlap: 16, batch: 2, device: 'cpu' });
+    expect(s.tiles.total).toBeGreaterThan(1);
+    expect(Object.keys(s.classShares)).toEqual(['water', 'vegetation', 'bare', 'built']);
+    expect(s.peakRssMb).toBeGreaterThan(0);
+  });
+
+  it('lists models, usable or not', () => {
+    fs.writeFileSync(path.join(models, 'broken.onnx'), 'nope');
+    const r = satseg('models');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^test-rgb - /m);
+    expect(r.stdout).toMatch(/classes: water, vegetation, bare, built/);
+    expect(r.stdout).toMatch(/^broken\n {2}UNUSABLE: model broken: cannot read broken\.onnx/m);
+    const j = JSON.parse(satseg('models', '--json').stdout);
+    expect(j.find((m: { id: string }) => m.id === 'test-rgb').classes).toHaveLength(4);
+    fs.rmSync(path.join(models, 'broken.onnx'));
+  });
+});
+
+describe('bad input: exit code, one line, no output file', () => {
+  const cases: Array<[string, () => string, RegExp, string[]?]> = [
+    ['not a TIFF', () => { const f = path.join(tmp, 'notes.tif'); fs.writeFileSync(f, 'just some text'); return f; }, /not a TIFF file \(starts with bytes 6a 75 73 74\)/],
+    ['a truncated file', () => {
+      const f = path.join(tmp, 'truncated.tif');
+      fs.writeFileSync(f, fs.readFileSync(scene).subarray(0, 50_000));
+      return f;
+    }, /file truncated or corrupt\?/],
+    ['GCPs only', () => { const f = path.join(tmp, 'gcps.tif'); writeTestTiff(f, { width: 32, height: 32, bands: syntheticScene(32, 32), gcpsOnly: true }); return f; }, /GCPs only, no geotransform/],
+    ['a rotated geotransform', () => { const f = path.join(tmp, 'rotated.tif'); writeTestTiff(f, { width: 32, height: 32, bands: syntheticScene(32, 32), geoTransform: [0, 4, 1, 0, 1, -4] }); return f; }, /rotated geotransform not supported/],
+    ['zero bands', () => { const f = path.join(tmp, 'nobands.tif'); writeTestTiff(f, { width: 8, height: 8, bands: [], samplesPerPixel: 0 }); return f; }, /zero bands/],
+    ['a band count the model cannot use', () => { const f = path.join(tmp, 'gray.tif'); writeTestTiff(f, { width: 32, height: 32, bands: [new Uint8Array(1024)], geoTransform: [0, 5, 0, 0, 0, -5] }); return f; }, /model test-rgb needs 3 bands \(red, green, blue\); the scene has 1 usable band/],
+    ['an output path in a missing folder', () => scene, /--out: output folder does not exist: .*no-such-folder/, ['--out', path.join(tmp, 'no-such-folder', 'mask.tif')]],
+    ['a missing input', () => path.join(tmp, 'nope.tif'), /no such file: .*nope\.tif/],
+    ['an unknown model', () => scene, /unknown model "nope"; installed: test-rgb/, ['--model', 'nope']],
+  ];
+  for (const [what, make, reason, extra] of cases) {
+    it(what, () => {
+      const input = make();
+      const out = path.join(tmp, `out-${what.replace(/\W+/g, '-')}.tif`);
+      const args = ['segment', input, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', ...(extra ?? [])];
+      const r = satseg(...args);
+      expect(r.code).not.toBe(0);
+      expect(r.lines).toHaveLength(1);
+      expect(r.lines[0]).toMatch(/^satseg: error: /);
+      expect(r.lines[0]).toMatch(reason);
+      expect(r.stdout).toBe('');
+      expect(fs.existsSync(out)).toBe(false);
+      expect(fs.readdirSync(tmp).filter((f) => f.includes('satseg-tmp'))).toEqual([]);
+    });
+  }
+
+  it.skipIf(!hasShared)(`a real truncated COG (IFDs intact, tiles missing) ${sharedSkipReason}`, () => {
+    const out = path.join(tmp, 'out-real-truncated.tif');
+    const r = satseg('segment', path.join(corpusDir, 'derived/truncated__titiler_cog1_first1MiB.tif'), '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--bands', '1,2,3');
+    expect(r.code).toBe(1);
+    // A resampling notice may come first (300 m scene, 5 m model); the error is the last line.
+    expect(r.lines.slice(0, -1).every((l) => l.startsWith('satseg: ') && !l.includes('error'))).toBe(true);
+    expect(r.lines[r.lines.length - 1]).toMatch(/^satseg: error: tile \d+ failed to decode: its bytes run past the end of the file \(file truncated\?\)$/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('usage errors exit with 2', () => {
+    const r = satseg('segment', scene, '--model', 'test-rgb');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/required option '-o, --out <file>' not specified/);
+    const bad = satseg('segment', scene, '--model', 'test-rgb', '--out', path.join(tmp, 'x.tif'), '--device', 'tpu');
+    expect(bad.code).toBe(1);
+    expect(bad.lines).toEqual(['satseg: error: --device must be auto, cpu or cuda (got "tpu")']);
+  });
+});

@@ -1,0 +1,181 @@
+/**
+ * The whole pipeline on real files: seams, georeferencing, nodata, resampling, devices, cancelling.
+ * Runs on synthetic scenes built here; the NAIP scene from ../shared is added when present.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
+import type { ModelSpec } from '../../server/src/infer/model-spec.ts';
+import { segmentScene, SegmentAbortedError } from '../../server/src/segment/segment-scene.ts';
+import { BandSelectionError } from '../../server/src/segment/band-selection.ts';
+import { DeviceError } from '../../server/src/infer/ort-session.ts';
+import { planTiles } from '../../server/src/plan/plan-tiles.ts';
+import { openRaster } from '../../server/src/read/raster-source.ts';
+import { installTestModel } from '../fixtures/test-model.ts';
+import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
+import { gdalRead, hasGdal, hasShared, scenesDir, sharedSkipReason } from '../helpers/shared-data.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-seg-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+let spec: ModelSpec;
+const scene = path.join(tmp, 'scene.tif');
+
+beforeAll(() => {
+  spec = new ModelRegistry(installTestModel(path.join(tmp, 'models'))).get('test-rgb');
+  // 5 m pixels: the test model's resolution, so no resampling.
+  writeTestTiff(scene, { width: 700, height: 500, bands: syntheticScene(700, 500), geoTransform: [400000, 5, 0, 5000000, 0, -5], epsg: 32633 });
+});
+
+async function labels(file: string): Promise<Uint8Array> {
+  const src = await openRaster(file);
+  const block = await src.read({ x: 0, y: 0, width: src.info.width, height: src.info.height });
+  await src.close();
+  return block.bands[0] as Uint8Array;
+}
+
+/** Agreement between tiled and single-pass masks, overall and within 2 px of internal tile borders. */
+async function seamAgreement(input: string, width: number, height: number, tile: number, overlap: number) {
+  const tiledOut = path.join(tmp, `tiled-${path.basename(input)}`);
+  const singleOut = path.join(tmp, `single-${path.basename(input)}`);
+  const tiled = await segmentScene({ input, output: tiledOut, model: spec, tile, overlap, device: 'cpu' });
+  const singleTile = Math.max(width, height) + 64;
+  const single = await segmentScene({ input, output: singleOut, model: spec, tile: singleTile, overlap: 0, device: 'cpu' });
+  expect(single.tiles.total).toBe(1);
+  expect(tiled.tiles.total).toBeGreaterThan(4);
+  const a = await labels(tiledOut);
+  const b = await labels(singleOut);
+  const plan = planTiles(width, height, tile, overlap);
+  const edgesX = plan.xs.flatMap((x) => [x, x + tile]).filter((v) => v > 0 && v < width);
+  const edgesY = plan.ys.flatMap((y) => [y, y + tile]).filter((v) => v > 0 && v < height);
+  let same = 0;
+  let border = 0;
+  let borderSame = 0;
+  for (let y = 0; y < height; y++) {
+    const nearY = edgesY.some((e) => Math.abs(y - e) <= 2);
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      const eq = a[i] === b[i];
+      if (eq) same++;
+      if (nearY || edgesX.some((e) => Math.abs(x - e) <= 2)) { border++; if (eq) borderSame++; }
+    }
+  }
+  return { overall: same / (width * height), nearBorders: borderSame / border, borderPixels: border };
+}
+
+describe('seams', () => {
+  it('tiled-and-blended output equals the single-pass output (synthetic scene)', async () => {
+    const r = await seamAgreement(scene, 700, 500, 256, 32);
+    console.log(`seam test, synthetic 700x500, tile 256 overlap 32: ${(r.overall * 100).toFixed(3)}% of pixels equal single pass; ${(r.nearBorders * 100).toFixed(3)}% of the ${r.borderPixels} pixels within 2 px of a tile border`);
+    expect(r.overall).toBeGreaterThanOrEqual(0.995);
+    expect(r.nearBorders).toBeGreaterThanOrEqual(0.99);
+  });
+
+  it.skipIf(!hasShared)(`tiled-and-blended output equals the single-pass output (naip_2020.tif) ${sharedSkipReason}`, async () => {
+    const r = await seamAgreement(path.join(scenesDir, 'naip_2020.tif'), 934, 723, 256, 32);
+    console.log(`seam test, naip_2020.tif 934x723, tile 256 overlap 32: ${(r.overall * 100).toFixed(3)}% of pixels equal single pass; ${(r.nearBorders * 100).toFixed(3)}% of the ${r.borderPixels} pixels within 2 px of a tile border`);
+    expect(r.overall).toBeGreaterThanOrEqual(0.995);
+    expect(r.nearBorders).toBeGreaterThanOrEqual(0.99);
+  });
+});
+
+describe('segmentScene', () => {
+  it('writes a mask on the input grid with class metadata, and a summary', async () => {
+    const out = path.join(tmp, 'mask.tif');
+    const scores = path.join(tmp, 'scores.tif');
+    const progress: number[] = [];
+    const s = await segmentScene({ input: scene, output: out, scoresOutput: scores, model: spec, device: 'cpu', batch: 3, onProgress: (p) => progress.push(p.tilesDone) });
+    expect(s).toMatchObject({ width: 700, height: 500, model: 'test-rgb', device: 'cpu', bands: [1, 2, 3], tile: 256, overlap: 32, batch: 3 });
+    expect(progress[progress.length - 1]).toBe(s.tiles.total);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    const shares = Object.values(s.classShares);
+    expect(shares.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+    expect(shares.filter((v) => v > 0.01).length).toBeGreaterThanOrEqual(2);
+    const mask = await openRaster(out);
+    expect(mask.info.geoTransform).toEqual([400000, 5, 0, 5000000, 0, -5]);
+    expect(mask.info.crs.epsg).toBe(32633);
+    expect(mask.info.nodata).toBe(255);
+    expect(JSON.parse(mask.info.metadata.CLASS_NAMES!)).toEqual(spec.classNames);
+    expect(mask.info.colorMap![0]).toEqual([0x1f, 0x78, 0xb4]);
+    await mask.close();
+    const conf = await openRaster(scores);
+    const c = await conf.read({ x: 0, y: 0, width: 700, height: 500 });
+    expect((c.bands[0] as Uint8Array).reduce((m, v) => Math.min(m, v), 255)).toBeGreaterThanOrEqual(Math.floor(255 / 4)); // max of 4 probabilities >= 1/4
+    await conf.close();
+    if (hasGdal) {
+      const g = gdalRead(out);
+      expect(g.geotransform).toEqual([400000, 5, 0, 5000000, 0, -5]);
+      expect(g.epsg).toBe(32633);
+    }
+  });
+
+  it('keeps nodata as nodata and skips all-nodata tiles', async () => {
+    const [r, g, b] = syntheticScene(600, 400, 3);
+    for (let y = 0; y < 400; y++) for (let x = 0; x < 600; x++) if (x < 300 || (x - 450) ** 2 + (y - 200) ** 2 < 900) { const i = y * 600 + x; r![i] = 0; g![i] = 0; b![i] = 0; }
+    const input = path.join(tmp, 'nodata.tif');
+    writeTestTiff(input, { width: 600, height: 400, bands: [r!, g!, b!], nodata: 0, geoTransform: [0, 5, 0, 0, 0, -5] });
+    const out = path.join(tmp, 'nodata-mask.tif');
+    const s = await segmentScene({ input, output: out, model: spec, device: 'cpu', tile: 128, overlap: 16 });
+    expect(s.tiles.skipped).toBeGreaterThan(0);
+    const l = await labels(out);
+    let wrong = 0;
+    for (let y = 0; y < 400; y++) {
+      for (let x = 0; x < 600; x++) {
+        const isNodata = x < 300 || (x - 450) ** 2 + (y - 200) ** 2 < 900;
+        if ((l[y * 600 + x] === 255) !== isNodata) wrong++;
+      }
+    }
+    expect(wrong).toBe(0);
+    expect(s.nodataPixels).toBe(l.filter((v) => v === 255).length);
+  });
+
+  it('resamples tiles to the model resolution and back when the scene is 2x coarser', async () => {
+    const input = path.join(tmp, 'coarse.tif');
+    writeTestTiff(input, { width: 300, height: 200, bands: syntheticScene(300, 200), geoTransform: [0, 10, 0, 0, 0, -10] });
+    const notices: string[] = [];
+    const s = await segmentScene({ input, output: path.join(tmp, 'coarse-mask.tif'), model: spec, device: 'cpu', onNotice: (m) => notices.push(m) });
+    expect(s.resampleFactor).toBe(2);
+    expect(notices.join('\n')).toMatch(/differs from model test-rgb's 5\.00 m by 2\.0x; resampling tiles/);
+    const mask = await openRaster(s.output);
+    expect([mask.info.width, mask.info.height]).toEqual([300, 200]);
+    await mask.close();
+  });
+
+  it('rejects a scene whose bands the model cannot use, naming the bands it needs', async () => {
+    const input = path.join(tmp, 'gray.tif');
+    writeTestTiff(input, { width: 64, height: 64, bands: [new Uint8Array(64 * 64).fill(9)], geoTransform: [0, 5, 0, 0, 0, -5] });
+    const out = path.join(tmp, 'gray-mask.tif');
+    await expect(segmentScene({ input, output: out, model: spec, device: 'cpu' })).rejects.toThrow(BandSelectionError);
+    await expect(segmentScene({ input, output: out, model: spec, device: 'cpu' })).rejects.toThrow('model test-rgb needs 3 bands (red, green, blue); the scene has 1 usable band');
+    await expect(segmentScene({ input: scene, output: out, model: spec, device: 'cpu', bands: [1, 2] })).rejects.toThrow(/needs 3 bands .*2 bands were given/);
+    await expect(segmentScene({ input: scene, output: out, model: spec, device: 'cpu', bands: [1, 2, 7] })).rejects.toThrow(/band 7 does not exist: the scene has 3 bands/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('stops within a batch when cancelled and leaves no output', async () => {
+    const out = path.join(tmp, 'cancelled.tif');
+    const controller = new AbortController();
+    const run = segmentScene({ input: scene, output: out, model: spec, device: 'cpu', tile: 64, overlap: 8, batch: 2, signal: controller.signal, onProgress: (p) => { if (p.tilesDone >= 4) controller.abort(); } });
+    await expect(run).rejects.toThrow(SegmentAbortedError);
+    expect(fs.existsSync(out)).toBe(false);
+    expect(fs.readdirSync(tmp).filter((f) => f.includes('cancelled.tif'))).toEqual([]);
+  });
+});
+
+describe('devices', () => {
+  it('auto falls back to the CPU with a one-line notice when CUDA is missing; cuda fails clearly', async () => {
+    const notices: string[] = [];
+    const s = await segmentScene({ input: scene, output: path.join(tmp, 'auto.tif'), model: spec, device: 'auto', onNotice: (m) => notices.push(m) });
+    if (s.device === 'cuda') return; // a machine with CUDA: nothing to fall back from
+    expect(s.device).toBe('cpu');
+    const fallback = notices.find((n) => n.startsWith('CUDA not available'));
+    expect(fallback).toMatch(/^CUDA not available \(.+\); running on CPU$/);
+    expect(fallback).not.toContain('\n');
+    const out = path.join(tmp, 'cuda.tif');
+    const err = await segmentScene({ input: scene, output: out, model: spec, device: 'cuda' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DeviceError);
+    expect((err as Error).message).toMatch(/^CUDA is not available \(.+\); install the CUDA execution provider/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+});
