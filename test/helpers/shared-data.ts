@@ -63,6 +63,7 @@ export interface GdalRead {
   dtype: string;
   nodata: number | null;
   overviews: number;
+  color_interps: string[];
   epsg?: number | null;
   proj4?: string;
   pixels?: Float64Array[];

@@ -22,6 +22,10 @@ info = {
     "dtype": gdal.GetDataTypeName(ds.GetRasterBand(1).DataType),
     "nodata": ds.GetRasterBand(1).GetNoDataValue(),
     "overviews": ds.GetRasterBand(1).GetOverviewCount(),
+    "color_interps": [
+        gdal.GetColorInterpretationName(ds.GetRasterBand(b).GetColorInterpretation()).lower()
+        for b in range(1, ds.RasterCount + 1)
+    ],
 }
 wkt = ds.GetProjection()
 if wkt:

@@ -55,6 +55,7 @@ describe.skipIf(!hasShared || !hasGdal)(`reader equals GDAL on every file of the
         expect([info.width, info.height, info.bandCount]).toEqual([gdal.width, gdal.height, gdal.bands]);
         for (let i = 0; i < 6; i++) expect(info.geoTransform[i]).toBeCloseTo(gdal.geotransform[i]!, 6);
         expect(info.overviews.length).toBe(gdal.overviews);
+        expect(info.bands.map((b) => b.colorInterp)).toEqual(gdal.color_interps);
         if (gdal.epsg) {
           expect(info.crs.epsg).toBe(gdal.epsg);
         } else {

@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { runSegment, formatSummary, type SegmentCommandOptions } from './segment-command.ts';
 import { runModels } from './models-command.ts';
+import { runServe, type ServeOptions } from './serve-command.ts';
 import { oneLine } from './cli-errors.ts';
 
 const program = new Command();
@@ -41,6 +42,18 @@ program
   .option('--json', 'print as JSON')
   .action((o: { json?: boolean }) => {
     process.stdout.write(`${runModels(Boolean(o.json))}\n`);
+  });
+
+program
+  .command('serve')
+  .description('serve datasets, results, map tiles and the viewer')
+  .option('--data <dir>', 'data folder (default: $SATSEG_DATA or ./data)')
+  .option('--port <n>', 'port (default: $PORT or 8080)')
+  .option('--host <host>', 'interface to listen on', '0.0.0.0')
+  .option('--models <dir>', 'models folder (default: $SATSEG_MODELS or ./models)')
+  .option('--upload-limit-mb <mb>', 'largest upload accepted (default: 2048)')
+  .action(async (o: ServeOptions) => {
+    await runServe(o);
   });
 
 async function main(): Promise<void> {

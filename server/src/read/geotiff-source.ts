@@ -19,6 +19,7 @@ import { geoTransformFromTags } from './georef.ts';
 import { compressionName, createBlockDecoder, type BlockDecoder } from './block-decoders.ts';
 import type { ReadOptions, RasterSource } from './raster-source.ts';
 
+const KNOWN_COLOR_INTERPS = ['gray', 'red', 'green', 'blue', 'alpha', 'palette', 'undefined'] as const;
 const SUBFILE_REDUCED = 1;
 const SUBFILE_MASK = 4;
 
@@ -119,10 +120,12 @@ function parseNodata(text: unknown): number | null {
 interface GdalMetadata {
   dataset: Record<string, string>;
   bandDescriptions: Map<number, string>;
+  /** GDAL's per-band colour interpretation overrides (role="colorinterp"). */
+  colorInterps: Map<number, string>;
 }
 
 function parseGdalMetadata(xml: unknown): GdalMetadata {
-  const out: GdalMetadata = { dataset: {}, bandDescriptions: new Map() };
+  const out: GdalMetadata = { dataset: {}, bandDescriptions: new Map(), colorInterps: new Map() };
   if (typeof xml !== 'string') return out;
   const decode = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
   for (const m of xml.matchAll(/<Item\s+([^>]*)>([\s\S]*?)<\/Item>/g)) {
@@ -130,6 +133,7 @@ function parseGdalMetadata(xml: unknown): GdalMetadata {
     const value = decode(m[2]!);
     if (attrs.sample !== undefined) {
       if (attrs.role === 'description') out.bandDescriptions.set(Number(attrs.sample), value);
+      if (attrs.role === 'colorinterp') out.colorInterps.set(Number(attrs.sample), value.toLowerCase());
     } else if (attrs.name && !attrs.domain) {
       out.dataset[attrs.name] = value;
     }
@@ -245,6 +249,10 @@ export class GeoTiffSource implements RasterSource {
       }
       const extra = extraSamples[i - (spp - extraSamples.length)];
       if (i >= spp - extraSamples.length && (extra === 1 || extra === 2)) colorInterp = 'alpha';
+      // GDAL writes its own colour interpretation when it differs from what the TIFF tags imply
+      // (an RGBN scene stored as RGB + extra sample is gray, undefined x 3 to GDAL); it wins.
+      const override = gdalMeta.colorInterps.get(i);
+      if (override !== undefined) colorInterp = (KNOWN_COLOR_INTERPS as readonly string[]).includes(override) ? override as ColorInterp : 'undefined';
       bands.push({ index: i + 1, description: gdalMeta.bandDescriptions.get(i) ?? null, colorInterp });
     }
 

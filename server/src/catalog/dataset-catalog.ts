@@ -1,0 +1,146 @@
+/**
+ * The datasets of a data folder: every GeoTIFF dropped into it, plus uploads.
+ *
+ * Ids are random and live in SQLite; files are found by id only, so no request ever names a path.
+ * Open sources are kept in a small LRU; a file that fails to open is listed with its reason and
+ * only its own requests fail.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { LRUCache } from 'lru-cache';
+import { openRaster, type RasterSource } from '../read/raster-source.ts';
+import { computeStatistics, type StatisticsResult } from './band-statistics.ts';
+import { newId, type Db } from './catalog-db.ts';
+
+export class NotFoundError extends Error {
+  constructor(what: string, id: string) {
+    super(`${what} ${JSON.stringify(id)} not found`);
+    this.name = 'NotFoundError';
+  }
+}
+
+export interface DatasetRecord {
+  id: string;
+  path: string;
+  name: string;
+  origin: 'folder' | 'upload';
+  addedAt: string;
+}
+
+const TIFF_FILE = /\.(tif|tiff)$/i;
+export const UPLOADS_DIR = 'uploads';
+export const RESULTS_DIR = 'results';
+
+function fileKey(file: string): string {
+  const st = fs.statSync(file);
+  return `${st.size}:${st.mtimeMs}`;
+}
+
+export class DatasetCatalog {
+  private readonly sources = new LRUCache<string, Promise<RasterSource>>({
+    max: 32,
+    dispose: (p) => { void p.then((s) => s.close(), () => undefined); },
+  });
+  private lastSync = 0;
+
+  constructor(private readonly db: Db, readonly dataDir: string) {
+    fs.mkdirSync(path.join(dataDir, UPLOADS_DIR), { recursive: true });
+  }
+
+  /** Pick up files dropped into (or removed from) the data folder. Cheap; throttled to once a second. */
+  sync(force = false): void {
+    if (!force && Date.now() - this.lastSync < 1000) return;
+    this.lastSync = Date.now();
+    const found = new Set<string>();
+    for (const dir of [this.dataDir, path.join(this.dataDir, UPLOADS_DIR)]) {
+      for (const name of fs.readdirSync(dir)) {
+        if (!TIFF_FILE.test(name) || name.startsWith('.')) continue;
+        const full = path.join(dir, name);
+        if (fs.statSync(full).isFile()) found.add(path.relative(this.dataDir, full));
+      }
+    }
+    const rows = this.db.prepare('SELECT id, path FROM datasets').all() as Array<{ id: string; path: string }>;
+    const known = new Set(rows.map((r) => r.path));
+    const insert = this.db.prepare('INSERT INTO datasets (id, path, name, origin, added_at) VALUES (?, ?, ?, ?, ?)');
+    for (const rel of found) {
+      if (!known.has(rel)) insert.run(newId(), rel, path.basename(rel), rel.startsWith(`${UPLOADS_DIR}${path.sep}`) ? 'upload' : 'folder', new Date().toISOString());
+    }
+    const remove = this.db.prepare('DELETE FROM datasets WHERE id = ?');
+    for (const r of rows) {
+      if (!found.has(r.path)) { remove.run(r.id); this.sources.delete(r.id); }
+    }
+  }
+
+  list(): DatasetRecord[] {
+    this.sync();
+    return (this.db.prepare('SELECT id, path, name, origin, added_at AS addedAt FROM datasets ORDER BY name, id').all() as DatasetRecord[]);
+  }
+
+  get(id: string): DatasetRecord {
+    let row = this.db.prepare('SELECT id, path, name, origin, added_at AS addedAt FROM datasets WHERE id = ?').get(id) as DatasetRecord | undefined;
+    if (!row) {
+      this.sync(true);
+      row = this.db.prepare('SELECT id, path, name, origin, added_at AS addedAt FROM datasets WHERE id = ?').get(id) as DatasetRecord | undefined;
+    }
+    if (!row) throw new NotFoundError('dataset', id);
+    return row;
+  }
+
+  filePath(record: DatasetRecord): string {
+    return path.join(this.dataDir, record.path);
+  }
+
+  /** The open source of a dataset; a file that cannot be read throws its RasterError. */
+  open(id: string): Promise<RasterSource> {
+    const record = this.get(id);
+    let p = this.sources.get(id);
+    if (!p) {
+      p = openRaster(this.filePath(record));
+      // A failed open is not cached: the user may fix or replace the file.
+      p.catch(() => this.sources.delete(id));
+      this.sources.set(id, p);
+    }
+    return p;
+  }
+
+  async statistics(id: string): Promise<StatisticsResult> {
+    const record = this.get(id);
+    const key = fileKey(this.filePath(record));
+    const row = this.db.prepare('SELECT stats, stats_key FROM datasets WHERE id = ?').get(id) as { stats: string | null; stats_key: string | null };
+    if (row.stats && row.stats_key === key) return JSON.parse(row.stats) as StatisticsResult;
+    const stats = await computeStatistics(await this.open(id));
+    this.db.prepare('UPDATE datasets SET stats = ?, stats_key = ? WHERE id = ?').run(JSON.stringify(stats), key, id);
+    return stats;
+  }
+
+  /**
+   * Register an uploaded file (already fully on disk at `tempPath`): validated with the same reader
+   * as everything else, then moved into uploads/. Throws the reader's error; the temp file is gone
+   * either way.
+   */
+  async addUpload(tempPath: string, originalName: string): Promise<DatasetRecord> {
+    try {
+      const source = await openRaster(tempPath);
+      await source.close();
+      const id = newId();
+      const base = path.basename(originalName).replace(/[^\w.-]+/g, '_').replace(/^\.+/, '') || 'upload.tif';
+      const name = TIFF_FILE.test(base) ? base : `${base}.tif`;
+      const rel = path.join(UPLOADS_DIR, `${id}-${name}`);
+      await fs.promises.rename(tempPath, path.join(this.dataDir, rel));
+      this.db.prepare('INSERT INTO datasets (id, path, name, origin, added_at) VALUES (?, ?, ?, ?, ?)').run(id, rel, name, 'upload', new Date().toISOString());
+      return this.get(id);
+    } finally {
+      await fs.promises.rm(tempPath, { force: true });
+    }
+  }
+
+  /** Forget a dataset and delete its file. */
+  async remove(id: string): Promise<void> {
+    const record = this.get(id);
+    const p = this.sources.get(id);
+    this.sources.delete(id);
+    if (p) await p.then((s) => s.close(), () => undefined);
+    await fs.promises.rm(this.filePath(record), { force: true });
+    this.db.prepare('DELETE FROM datasets WHERE id = ?').run(id);
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Segmentation results: a folder per result under results/, described by a row in SQLite.
+ * A result is registered only once its files are complete, so no half-written mask is served.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { LRUCache } from 'lru-cache';
+import { openRaster, type RasterSource } from '../read/raster-source.ts';
+import { newId, type Db } from './catalog-db.ts';
+import { NotFoundError, RESULTS_DIR } from './dataset-catalog.ts';
+
+export const RESULT_FILES = {
+  mask: 'mask.tif',
+  scores: 'scores.tif',
+  features: 'features.geojson',
+  stats: 'stats.json',
+} as const;
+
+export interface ResultRecord {
+  id: string;
+  datasetId: string | null;
+  modelId: string;
+  /** Folder relative to the data folder. */
+  dir: string;
+  name: string;
+  classes: string[];
+  colors: string[];
+  createdAt: string;
+  summary: Record<string, unknown> | null;
+}
+
+interface ResultRow {
+  id: string;
+  dataset_id: string | null;
+  model_id: string;
+  dir: string;
+  name: string;
+  classes: string;
+  colors: string;
+  created_at: string;
+  summary: string | null;
+}
+
+function fromRow(r: ResultRow): ResultRecord {
+  return {
+    id: r.id, datasetId: r.dataset_id, modelId: r.model_id, dir: r.dir, name: r.name,
+    classes: JSON.parse(r.classes), colors: JSON.parse(r.colors), createdAt: r.created_at,
+    summary: r.summary ? JSON.parse(r.summary) : null,
+  };
+}
+
+export class ResultCatalog {
+  private readonly sources = new LRUCache<string, Promise<RasterSource>>({
+    max: 32,
+    dispose: (p) => { void p.then((s) => s.close(), () => undefined); },
+  });
+
+  constructor(private readonly db: Db, readonly dataDir: string) {
+    fs.mkdirSync(path.join(dataDir, RESULTS_DIR), { recursive: true });
+  }
+
+  /** A fresh, empty folder for a result that is about to be written. */
+  allocate(): { id: string; dir: string } {
+    const id = newId();
+    const dir = path.join(this.dataDir, RESULTS_DIR, id);
+    fs.mkdirSync(dir, { recursive: true });
+    return { id, dir };
+  }
+
+  register(r: Omit<ResultRecord, 'dir' | 'createdAt'> & { createdAt?: string }): ResultRecord {
+    const dir = path.join(RESULTS_DIR, r.id);
+    if (!fs.existsSync(path.join(this.dataDir, dir, RESULT_FILES.mask))) throw new Error(`result ${r.id} has no mask`);
+    this.db.prepare('INSERT OR REPLACE INTO results (id, dataset_id, model_id, dir, name, classes, colors, created_at, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(r.id, r.datasetId, r.modelId, dir, r.name, JSON.stringify(r.classes), JSON.stringify(r.colors), r.createdAt ?? new Date().toISOString(), r.summary ? JSON.stringify(r.summary) : null);
+    return this.get(r.id);
+  }
+
+  list(): ResultRecord[] {
+    return (this.db.prepare('SELECT * FROM results ORDER BY created_at DESC').all() as ResultRow[]).map(fromRow);
+  }
+
+  get(id: string): ResultRecord {
+    const row = this.db.prepare('SELECT * FROM results WHERE id = ?').get(id) as ResultRow | undefined;
+    if (!row) throw new NotFoundError('result', id);
+    return fromRow(row);
+  }
+
+  file(record: ResultRecord, which: keyof typeof RESULT_FILES): string {
+    return path.join(this.dataDir, record.dir, RESULT_FILES[which]);
+  }
+
+  open(id: string): Promise<RasterSource> {
+    const record = this.get(id);
+    let p = this.sources.get(id);
+    if (!p) {
+      p = openRaster(this.file(record, 'mask'));
+      p.catch(() => this.sources.delete(id));
+      this.sources.set(id, p);
+    }
+    return p;
+  }
+
+  async remove(id: string): Promise<void> {
+    const record = this.get(id);
+    const p = this.sources.get(id);
+    this.sources.delete(id);
+    if (p) await p.then((s) => s.close(), () => undefined);
+    this.db.prepare('DELETE FROM results WHERE id = ?').run(id);
+    await fs.promises.rm(path.join(this.dataDir, record.dir), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Moving coordinates between a raster's CRS and the web's (EPSG:4326 / EPSG:3857) with proj4.
+ */
+import proj4 from 'proj4';
+import type { Crs, GeoTransform } from './raster.ts';
+import { pixelToCrs } from './georef.ts';
+
+export const WGS84 = '+proj=longlat +datum=WGS84 +no_defs';
+export const WEB_MERCATOR = '+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0 +y_0=0 +k=1 +units=m +nadgrids=@null +wktext +no_defs';
+
+/**
+ * The definition to transform with. proj4js skips NAD27's datum grids when they are not loaded,
+ * which would put NAD27 data ~100 m off; PROJ without grids falls back to a Helmert shift, and so
+ * do we (EPSG:1173, NAD27 to WGS 84 (4), the CONUS mean) to stay within a metre or two of GDAL.
+ */
+export function transformableProj4(crs: Pick<Crs, 'proj4'>): string {
+  return crs.proj4.replace(/\+datum=NAD27\b/, '+ellps=clrk66 +towgs84=-8,160,176');
+}
+
+const converters = new Map<string, proj4.Converter>();
+
+export function converter(from: string, to: string): proj4.Converter {
+  const key = `${from}|${to}`;
+  let c = converters.get(key);
+  if (!c) {
+    c = proj4(from, to);
+    converters.set(key, c);
+  }
+  return c;
+}
+
+/** Transform a point; null where the projection is undefined (outside its domain). */
+export function transformPoint(conv: proj4.Converter, x: number, y: number, inverse = false): [number, number] | null {
+  try {
+    const p = inverse ? conv.inverse([x, y]) : conv.forward([x, y]);
+    return Number.isFinite(p[0]) && Number.isFinite(p[1]) ? [p[0], p[1]] : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Bounds [west, south, east, north] in EPSG:4326 of a raster, from its edges densified (21 points
+ * per edge), so curved edges of projected rasters are not cut off. Null for non-Earth CRSs or
+ * when no edge point can be placed on Earth.
+ */
+export function boundsWgs84(gt: GeoTransform, width: number, height: number, crs: Crs): [number, number, number, number] | null {
+  if (crs.nonEarth) return null;
+  const conv = converter(transformableProj4(crs), WGS84);
+  let w = Infinity, s = Infinity, e = -Infinity, n = -Infinity;
+  const steps = 20;
+  for (let i = 0; i <= steps; i++) {
+    for (const [c, r] of [[(i / steps) * width, 0], [(i / steps) * width, height], [0, (i / steps) * height], [width, (i / steps) * height]] as const) {
+      const [x, y] = pixelToCrs(gt, c, r);
+      const p = transformPoint(conv, x, y);
+      if (!p) continue;
+      w = Math.min(w, p[0]); e = Math.max(e, p[0]); s = Math.min(s, p[1]); n = Math.max(n, p[1]);
+    }
+  }
+  if (!Number.isFinite(w)) return null;
+  return [Math.max(-180, w), Math.max(-90, s), Math.min(180, e), Math.min(90, n)];
+}

@@ -1,0 +1,67 @@
+/**
+ * The OpenAPI document at /openapi.json, describing every route with its parameters.
+ */
+import { OpenAPIHono, z } from '@hono/zod-openapi';
+
+const ErrorBody = z.object({ error: z.string(), detail: z.string() }).openapi('Error');
+const Id = z.string().regex(/^[a-z0-9]{6,40}$/).openapi({ description: 'opaque id' });
+const json = (description: string) => ({ description, content: { 'application/json': { schema: z.object({}).passthrough() } } });
+const errors = {
+  400: { description: 'invalid request', content: { 'application/json': { schema: ErrorBody } } },
+  404: { description: 'not found', content: { 'application/json': { schema: ErrorBody } } },
+  422: { description: 'the file exists but cannot be read', content: { 'application/json': { schema: ErrorBody } } },
+};
+const tileParams = z.object({ id: Id, z: z.string().openapi({ description: 'zoom 0-24' }), x: z.string(), y: z.string() });
+const image = (types: string[]) => ({
+  description: 'the tile',
+  content: Object.fromEntries(types.map((t) => [t, { schema: z.string().openapi({ format: 'binary' }) }])),
+});
+
+export function documentApi(app: OpenAPIHono): void {
+  const r = app.openAPIRegistry;
+  r.registerPath({ method: 'get', path: '/models', summary: 'Installed models', responses: { 200: json('models') } });
+  r.registerPath({ method: 'get', path: '/datasets', summary: 'Datasets in the data folder and uploads', responses: { 200: json('datasets') } });
+  r.registerPath({
+    method: 'post', path: '/datasets', summary: 'Upload a GeoTIFF (multipart field "file", or a raw image/tiff body)',
+    request: { body: { content: { 'multipart/form-data': { schema: z.object({ file: z.string().openapi({ format: 'binary' }) }) } } } },
+    responses: { 201: json('the registered dataset'), 400: errors[400], 401: { description: 'API key required' }, 413: { description: 'upload too large' } },
+  });
+  r.registerPath({ method: 'get', path: '/datasets/{id}', summary: 'Dataset metadata: bounds (EPSG:4326), CRS, bands, statistics, overviews', request: { params: z.object({ id: Id }) }, responses: { 200: json('dataset'), ...errors } });
+  r.registerPath({ method: 'delete', path: '/datasets/{id}', summary: 'Remove a dataset and its file', request: { params: z.object({ id: Id }) }, responses: { 204: { description: 'deleted' }, 404: errors[404] } });
+  const styleQuery = z.object({
+    bands: z.string().optional().openapi({ description: '1 or 3 band numbers, e.g. 4,3,2' }),
+    rescale: z.string().optional().openapi({ description: 'min,max (repeat once per band); default: 2-98 % stretch, or 0-255 for 8-bit' }),
+  });
+  r.registerPath({ method: 'get', path: '/datasets/{id}/tilejson.json', summary: 'TileJSON 3.0.0', request: { params: z.object({ id: Id }), query: styleQuery }, responses: { 200: json('TileJSON'), ...errors } });
+  r.registerPath({
+    method: 'get', path: '/datasets/{id}/tiles/{z}/{x}/{y}.{format}', summary: 'WebMercatorQuad tile (png, webp, jpg). 204 when the tile is outside the dataset.',
+    request: { params: tileParams.extend({ format: z.enum(['png', 'webp', 'jpg']) }), query: styleQuery },
+    responses: { 200: image(['image/png', 'image/webp', 'image/jpeg']), 204: { description: 'outside the dataset' }, 304: { description: 'not modified (ETag)' }, ...errors },
+  });
+  r.registerPath({ method: 'get', path: '/datasets/{id}/point', summary: 'Pixel values at a point', request: { params: z.object({ id: Id }), query: z.object({ lon: z.number(), lat: z.number() }) }, responses: { 200: json('values'), ...errors } });
+  r.registerPath({ method: 'get', path: '/results', summary: 'Segmentation results', responses: { 200: json('results') } });
+  r.registerPath({ method: 'get', path: '/results/{id}', summary: 'A result: classes, model, bounds, statistics, links', request: { params: z.object({ id: Id }) }, responses: { 200: json('result'), ...errors } });
+  r.registerPath({ method: 'delete', path: '/results/{id}', summary: 'Remove a result', request: { params: z.object({ id: Id }) }, responses: { 204: { description: 'deleted' }, 404: errors[404] } });
+  const classQuery = z.object({
+    classes: z.string().optional().openapi({ description: 'class names or ids to draw, comma-separated' }),
+    opacity: z.number().min(0).max(1).optional(),
+  });
+  r.registerPath({ method: 'get', path: '/results/{id}/tilejson.json', summary: 'TileJSON 3.0.0 of the class mask (with vector_layers when vectors exist)', request: { params: z.object({ id: Id }), query: classQuery }, responses: { 200: json('TileJSON'), ...errors } });
+  r.registerPath({
+    method: 'get', path: '/results/{id}/tiles/{z}/{x}/{y}.{format}', summary: 'Class-mask tile in the model palette (nearest / mode, never averaged)',
+    request: { params: tileParams.extend({ format: z.enum(['png', 'webp']) }), query: classQuery },
+    responses: { 200: image(['image/png', 'image/webp']), 204: { description: 'outside the result' }, ...errors },
+  });
+  r.registerPath({
+    method: 'get', path: '/results/{id}/mask.tif', summary: 'The mask COG; supports Range (206/416), ETag, Last-Modified and 304',
+    request: { params: z.object({ id: Id }) },
+    responses: { 200: image(['image/tiff']), 206: { description: 'partial content' }, 304: { description: 'not modified' }, 416: { description: 'range not satisfiable' }, 404: errors[404] },
+  });
+  r.registerPath({ method: 'get', path: '/results/{id}/point', summary: 'The class at a point', request: { params: z.object({ id: Id }), query: z.object({ lon: z.number(), lat: z.number() }) }, responses: { 200: json('class'), ...errors } });
+  r.registerPath({ method: 'get', path: '/results/{id}/stats.json', summary: 'Per-class pixel counts, areas and shares', request: { params: z.object({ id: Id }) }, responses: { 200: json('statistics'), ...errors } });
+
+  app.doc('/openapi.json', {
+    openapi: '3.0.3',
+    info: { title: 'satseg', version: '0.1.0', description: 'Segment GeoTIFFs into class masks, vectors and map tiles.' },
+  });
+}

@@ -1,0 +1,44 @@
+/**
+ * Encoded tiles in memory, bounded in bytes. Keys carry everything that changes the bytes
+ * (dataset, file version, style, format), so an entry never goes stale.
+ */
+import crypto from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+
+export interface CachedTile {
+  body: Buffer | null;
+  etag: string;
+  contentType: string;
+}
+
+export class TileCache {
+  private readonly lru: LRUCache<string, CachedTile>;
+  hits = 0;
+  misses = 0;
+
+  constructor(maxBytes = 128 * 1024 * 1024) {
+    this.lru = new LRUCache({ maxSize: maxBytes, sizeCalculation: (t) => Math.max(64, t.body?.length ?? 0) });
+  }
+
+  get(key: string): CachedTile | undefined {
+    const hit = this.lru.get(key);
+    if (hit) this.hits++; else this.misses++;
+    return hit;
+  }
+
+  set(key: string, body: Buffer | null, contentType: string): CachedTile {
+    const etag = `"${crypto.createHash('sha1').update(body ?? 'empty').update(contentType).digest('base64url').slice(0, 20)}"`;
+    const entry = { body, etag, contentType };
+    this.lru.set(key, entry);
+    return entry;
+  }
+
+  /** Forget every tile of one dataset or result (after delete or re-register). */
+  dropPrefix(prefix: string): void {
+    for (const key of this.lru.keys()) if (key.startsWith(prefix)) this.lru.delete(key);
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+}

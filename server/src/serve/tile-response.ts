@@ -1,0 +1,45 @@
+/**
+ * The common path of every raster tile request: validate z/x/y, answer from the cache or render,
+ * encode, and reply with an ETag (304 when the client has it). Tiles outside the raster are
+ * 204 No Content: MapLibre draws nothing and GDAL's WMS driver treats 204 as an empty block.
+ */
+import { HttpError } from './http-error.ts';
+import type { TileCache } from './tile-cache.ts';
+import type { RgbaTile } from './tiles/tile-renderer.ts';
+import { CONTENT_TYPES, encodeTile, type TileFormat } from './tiles/encode-tile.ts';
+import { MAX_ZOOM } from './tiles/web-mercator.ts';
+
+export interface TileAddress {
+  z: number;
+  x: number;
+  y: number;
+  format: TileFormat;
+}
+
+export function parseTileAddress(zText: string, xText: string, file: string, formats: TileFormat[]): TileAddress {
+  const m = /^(\d+)\.(png|webp|jpe?g)$/.exec(file);
+  if (!m) throw new HttpError(400, 'bad request', `tile must look like {y}.png (formats: ${formats.join(', ')}); got "${file}"`);
+  const format = (m[2] === 'jpeg' ? 'jpg' : m[2]) as TileFormat;
+  if (!formats.includes(format)) throw new HttpError(400, 'bad request', `format ${m[2]} is not offered here; use ${formats.join(', ')}`);
+  const z = Number(zText);
+  const x = Number(xText);
+  const y = Number(m[1]);
+  if (!/^\d+$/.test(zText) || z > MAX_ZOOM) throw new HttpError(400, 'bad request', `zoom must be an integer from 0 to ${MAX_ZOOM} (got "${zText}")`);
+  const n = 2 ** z;
+  if (!/^\d+$/.test(xText) || x >= n || y >= n) throw new HttpError(400, 'bad request', `tile ${zText}/${xText}/${m[1]} does not exist: x and y must be below ${n} at zoom ${z}`);
+  return { z, x, y, format };
+}
+
+export async function tileResponse(
+  req: Request, cache: TileCache, key: string, format: TileFormat, render: () => Promise<RgbaTile | null>,
+): Promise<Response> {
+  let entry = cache.get(key);
+  if (!entry) {
+    const tile = await render();
+    entry = cache.set(key, tile ? await encodeTile(tile, format) : null, CONTENT_TYPES[format]);
+  }
+  const headers: Record<string, string> = { ETag: entry.etag, 'Cache-Control': 'public, max-age=3600' };
+  if (!entry.body) return new Response(null, { status: 204, headers });
+  if (req.headers.get('if-none-match') === entry.etag) return new Response(null, { status: 304, headers });
+  return new Response(new Uint8Array(entry.body), { status: 200, headers: { ...headers, 'Content-Type': entry.contentType, 'Content-Length': String(entry.body.length) } });
+}

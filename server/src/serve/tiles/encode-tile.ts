@@ -1,0 +1,19 @@
+/**
+ * Encoding RGBA tiles with sharp (libvips).
+ */
+import sharp from 'sharp';
+import type { RgbaTile } from './tile-renderer.ts';
+
+export type TileFormat = 'png' | 'webp' | 'jpg';
+
+export const CONTENT_TYPES: Record<TileFormat, string> = { png: 'image/png', webp: 'image/webp', jpg: 'image/jpeg' };
+
+export async function encodeTile(tile: RgbaTile, format: TileFormat): Promise<Buffer> {
+  const img = sharp(Buffer.from(tile.rgba.buffer, tile.rgba.byteOffset, tile.rgba.byteLength), { raw: { width: tile.size, height: tile.size, channels: 4 } });
+  switch (format) {
+    case 'png': return img.png({ compressionLevel: 6, adaptiveFiltering: false }).toBuffer();
+    case 'webp': return img.webp({ lossless: true, effort: 1 }).toBuffer();
+    // JPEG has no transparency: nodata becomes black, as in GDAL's JPEG tiles.
+    case 'jpg': return img.flatten({ background: '#000000' }).jpeg({ quality: 85 }).toBuffer();
+  }
+}

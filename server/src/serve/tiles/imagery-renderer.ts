@@ -1,0 +1,103 @@
+/**
+ * Imagery tiles: chosen bands, linearly stretched to 0..255 (given min/max, or the 2-98 % percentile
+ * stretch from the dataset statistics); paletted single bands keep their colour table.
+ */
+import type { RasterSource } from '../../read/raster-source.ts';
+import type { BandStatistics } from '../../catalog/band-statistics.ts';
+import type { RgbaTile, TileRenderer } from './tile-renderer.ts';
+import { warpTile } from './warp-tile.ts';
+
+export class TileParamError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TileParamError';
+  }
+}
+
+export interface ImageryStyle {
+  bands: number[];
+  /** One [min, max] per band. */
+  rescale: Array<[number, number]>;
+  palette: Array<[number, number, number]> | null;
+}
+
+/** The default band combination: red/green/blue by colour interpretation, else the first three, else band 1. */
+export function defaultBands(source: RasterSource): number[] {
+  const bands = source.info.bands;
+  const find = (c: string) => bands.find((b) => b.colorInterp === c)?.index;
+  const rgb = [find('red'), find('green'), find('blue')];
+  if (rgb.every((b) => b !== undefined)) return rgb as number[];
+  const usable = bands.filter((b) => b.colorInterp !== 'alpha').map((b) => b.index);
+  return usable.length >= 3 ? usable.slice(0, 3) : [usable[0] ?? 1];
+}
+
+export function parseBands(text: string | undefined, source: RasterSource): number[] {
+  if (text === undefined || text === '') return defaultBands(source);
+  const parts = text.split(',').map((s) => s.trim());
+  const bands = parts.map(Number);
+  if (bands.some((b) => !Number.isInteger(b))) throw new TileParamError(`bands must be 1-based band numbers like 4,3,2 (got "${text}")`);
+  if (bands.length !== 1 && bands.length !== 3) throw new TileParamError(`bands takes 1 or 3 bands (got ${bands.length})`);
+  const missing = bands.find((b) => b < 1 || b > source.info.bandCount);
+  if (missing !== undefined) throw new TileParamError(`band ${missing} does not exist (the dataset has ${source.info.bandCount} band${source.info.bandCount === 1 ? '' : 's'})`);
+  return bands;
+}
+
+export function parseRescale(values: string[], bandCount: number): Array<[number, number]> | null {
+  if (!values.length) return null;
+  const pairs = values.map((v) => {
+    const m = /^\s*(-?[\d.]+(?:e[-+]?\d+)?)\s*,\s*(-?[\d.]+(?:e[-+]?\d+)?)\s*$/i.exec(v);
+    const lo = m ? Number(m[1]) : Number.NaN;
+    const hi = m ? Number(m[2]) : Number.NaN;
+    if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi <= lo) throw new TileParamError(`rescale must be "min,max" with min < max (got "${v}")`);
+    return [lo, hi] as [number, number];
+  });
+  if (pairs.length !== 1 && pairs.length !== bandCount) throw new TileParamError(`give one rescale for all bands or one per band (${bandCount}); got ${pairs.length}`);
+  return pairs.length === 1 ? Array.from({ length: bandCount }, () => pairs[0]!) : pairs;
+}
+
+export function imageryStyle(source: RasterSource, bands: number[], rescale: Array<[number, number]> | null, stats: BandStatistics[] | null): ImageryStyle {
+  const info = source.info;
+  const paletted = bands.length === 1 && info.colorMap !== null && info.bands[bands[0]! - 1]!.colorInterp === 'palette' && rescale === null;
+  if (paletted) return { bands, rescale: [], palette: info.colorMap };
+  const ranges = rescale ?? bands.map((b): [number, number] => {
+    if (info.dtype === 'uint8') return [0, 255];
+    const s = stats?.[b - 1];
+    if (s && Number.isFinite(s.p2) && Number.isFinite(s.p98) && s.p98 > s.p2) return [s.p2, s.p98];
+    if (s && Number.isFinite(s.min) && s.max > s.min) return [s.min, s.max];
+    return [0, 255];
+  });
+  return { bands, rescale: ranges, palette: null };
+}
+
+export class ImageryRenderer implements TileRenderer {
+  constructor(private readonly source: RasterSource, private readonly style: ImageryStyle) {}
+
+  async render(z: number, x: number, y: number, signal?: AbortSignal): Promise<RgbaTile | null> {
+    const { style } = this;
+    const warped = await warpTile(this.source, z, x, y, { bands: style.bands, resampling: style.palette ? 'nearest' : 'bilinear', signal });
+    if (!warped) return null;
+    const n = warped.size * warped.size;
+    const rgba = new Uint8Array(n * 4);
+    if (style.palette) {
+      const idx = warped.bands[0]!;
+      for (let i = 0; i < n; i++) {
+        if (!warped.valid[i]) continue;
+        const c = style.palette[idx[i]!] ?? [0, 0, 0];
+        rgba[4 * i] = c[0]; rgba[4 * i + 1] = c[1]; rgba[4 * i + 2] = c[2]; rgba[4 * i + 3] = 255;
+      }
+      return { size: warped.size, rgba };
+    }
+    const channels = style.bands.length === 1 ? [0, 0, 0] : [0, 1, 2];
+    const scale = style.rescale.map(([lo, hi]) => 255 / (hi - lo));
+    for (let i = 0; i < n; i++) {
+      if (!warped.valid[i]) continue;
+      for (let c = 0; c < 3; c++) {
+        const b = channels[c]!;
+        const v = (warped.bands[b]![i]! - style.rescale[b]![0]) * scale[b]!;
+        rgba[4 * i + c] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
+      }
+      rgba[4 * i + 3] = 255;
+    }
+    return { size: warped.size, rgba };
+  }
+}
