@@ -75,6 +75,26 @@ export class ResultCatalog {
     return this.get(r.id);
   }
 
+  /**
+   * Copy finished files (a mask, maybe scores) into a new result folder and register it.
+   * Used by `satseg segment --register`; jobs write into allocate()'d folders directly.
+   */
+  async importFiles(files: { mask: string; scores?: string | null }, meta: Omit<ResultRecord, 'id' | 'dir' | 'createdAt'>): Promise<ResultRecord> {
+    const { id, dir } = this.allocate();
+    try {
+      for (const [which, from] of [['mask', files.mask], ['scores', files.scores]] as const) {
+        if (!from) continue;
+        const to = path.join(dir, RESULT_FILES[which]);
+        await fs.promises.copyFile(from, `${to}.tmp`);
+        await fs.promises.rename(`${to}.tmp`, to);
+      }
+      return this.register({ id, ...meta });
+    } catch (err) {
+      await fs.promises.rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
   list(): ResultRecord[] {
     return (this.db.prepare('SELECT * FROM results ORDER BY created_at DESC').all() as ResultRow[]).map(fromRow);
   }

@@ -8,6 +8,10 @@ import { ModelRegistry } from '../infer/model-registry.ts';
 import type { DeviceRequest } from '../infer/model.ts';
 import { segmentScene, type SegmentProgress, type SegmentSummary } from '../segment/segment-scene.ts';
 import { UsageError } from './cli-errors.ts';
+import type { ModelSpec } from '../infer/model-spec.ts';
+import { openCatalogDb } from '../catalog/catalog-db.ts';
+import { DatasetCatalog } from '../catalog/dataset-catalog.ts';
+import { ResultCatalog } from '../catalog/result-catalog.ts';
 
 export interface SegmentCommandOptions {
   model: string;
@@ -22,6 +26,9 @@ export interface SegmentCommandOptions {
   scores?: string;
   json?: boolean;
   progress?: boolean;
+  /** Also register the mask as a result in the data folder (served by `satseg serve`). */
+  register?: boolean;
+  data?: string;
 }
 
 function positiveInt(name: string, value: string | undefined): number | undefined {
@@ -37,7 +44,7 @@ function checkOutputPath(file: string, flag: string): void {
   if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`${flag}: ${file} is a folder, not a file path`);
 }
 
-export function formatSummary(s: SegmentSummary): string {
+export function formatSummary(s: SegmentCommandResult): string {
   const shares = Object.entries(s.classShares)
     .sort((a, b) => b[1] - a[1])
     .map(([name, share]) => `${name} ${(share * 100).toFixed(1)}%`)
@@ -48,10 +55,37 @@ export function formatSummary(s: SegmentSummary): string {
   return `Segmented ${path.basename(s.input)} (${s.width} x ${s.height} px, bands ${s.bands.join(',')}) with ${s.model} on ${s.device.toUpperCase()}: `
     + `${s.tiles.total} tiles of ${s.tile} px with ${s.overlap} px overlap${skipped} in ${s.seconds.toFixed(1)} s, `
     + `${s.mpxPerSec.toFixed(2)} Mpx/s, peak memory ${s.peakRssMb} MB.${resampled} Class shares: ${shares || 'none'}.${nodata} `
-    + `Wrote ${s.output}${s.scores ? ` and ${s.scores}` : ''} (COG, ${s.overviews} overview${s.overviews === 1 ? '' : 's'}).`;
+    + `Wrote ${s.output}${s.scores ? ` and ${s.scores}` : ''} (COG, ${s.overviews} overview${s.overviews === 1 ? '' : 's'}).`
+    + (s.resultId ? ` Registered as result ${s.resultId}.` : '');
 }
 
-export async function runSegment(input: string, o: SegmentCommandOptions, registry = new ModelRegistry()): Promise<SegmentSummary> {
+export interface SegmentCommandResult extends SegmentSummary {
+  /** The result id when --register was given. */
+  resultId?: string;
+}
+
+/** Copy the outputs into the data folder as a result the server shows. */
+async function registerOutputs(summary: SegmentSummary, spec: ModelSpec, dataDir: string): Promise<string> {
+  const db = openCatalogDb(dataDir);
+  try {
+    const datasets = new DatasetCatalog(db, dataDir);
+    const inputPath = path.resolve(summary.input);
+    const dataset = datasets.list().find((d) => path.resolve(datasets.filePath(d)) === inputPath);
+    const record = await new ResultCatalog(db, dataDir).importFiles({ mask: summary.output, scores: summary.scores }, {
+      datasetId: dataset?.id ?? null,
+      modelId: spec.id,
+      name: `${path.basename(summary.input).replace(/\.[^.]+$/, '')} · ${spec.id}`,
+      classes: spec.classNames,
+      colors: spec.classColors,
+      summary: summary as unknown as Record<string, unknown>,
+    });
+    return record.id;
+  } finally {
+    db.close();
+  }
+}
+
+export async function runSegment(input: string, o: SegmentCommandOptions, registry = new ModelRegistry()): Promise<SegmentCommandResult> {
   const device = (o.device ?? 'auto') as DeviceRequest;
   if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`--device must be auto, cpu or cuda (got "${o.device}")`);
   checkOutputPath(o.out, '--out');
@@ -85,7 +119,7 @@ export async function runSegment(input: string, o: SegmentCommandOptions, regist
     }
   };
   try {
-    return await segmentScene({
+    const summary: SegmentCommandResult = await segmentScene({
       input,
       output: o.out,
       model: spec,
@@ -100,6 +134,8 @@ export async function runSegment(input: string, o: SegmentCommandOptions, regist
       onProgress,
       onNotice: (m) => process.stderr.write(`satseg: ${m}\n`),
     });
+    if (o.register) summary.resultId = await registerOutputs(summary, spec, path.resolve(o.data ?? process.env.SATSEG_DATA ?? 'data'));
+    return summary;
   } finally {
     (bar as SingleBar | null)?.stop();
   }

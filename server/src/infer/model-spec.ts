@@ -53,6 +53,12 @@ const DEFAULT_OVERLAP_PERCENT = 12.5;
 /** Colours for models that bring none (Tableau 10). */
 const DEFAULT_COLORS = ['#4E79A7', '#F28E2B', '#E15759', '#76B7B2', '#59A14F', '#EDC948', '#B07AA1', '#FF9DA7', '#9C755F', '#BAB0AC'];
 
+/** "#RRGGBB" → [r, g, b]. */
+export function hexToRgb(hex: string): [number, number, number] {
+  const v = parseInt(hex.replace('#', ''), 16);
+  return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
+}
+
 /** JSON first, then Python literal syntax (single quotes, bare int keys), then the raw string. */
 export function parseMetadataValue(raw: string): unknown {
   const text = raw.trim();

@@ -11,7 +11,7 @@ import { groundResolutionMetres } from '../read/georef.ts';
 import { planTiles, tileCount, type TilePlan } from '../plan/plan-tiles.ts';
 import { cutTile, rowsNeeded, type Normalisation } from '../plan/cut-tile.ts';
 import { resizePlanes } from '../plan/resize.ts';
-import type { ModelSpec } from '../infer/model-spec.ts';
+import { hexToRgb, type ModelSpec } from '../infer/model-spec.ts';
 import type { DeviceRequest, Model } from '../infer/model.ts';
 import { WorkerModel } from '../infer/worker-model.ts';
 import { RowBlender, NODATA_CLASS, type Strip } from '../blend/row-blender.ts';
@@ -100,11 +100,6 @@ interface Batch {
   tiles: PreparedTile[];
   count: number;
   data: Float32Array;
-}
-
-function hexToRgb(hex: string): [number, number, number] {
-  const v = parseInt(hex.replace('#', ''), 16);
-  return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
 }
 
 function peakRssMb(): number {

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { ResultRecord } from '../../catalog/result-catalog.ts';
 import type { ServerContext } from '../server-context.ts';
+import { hexToRgb } from '../../infer/model-spec.ts';
 import { HttpError } from '../http-error.ts';
 import { idParam, lonLatQuery, parseWith } from '../request-validation.ts';
 import { parseTileAddress, tileResponse } from '../tile-response.ts';
@@ -14,11 +15,6 @@ import { requireApiKey } from '../api-key.ts';
 import { ClassRenderer, parseClassFilter, parseOpacity } from '../tiles/class-renderer.ts';
 import { tileBoundsWgs84 } from '../tiles/web-mercator.ts';
 import { intersects, pixelAt, webExtent } from './dataset-routes.ts';
-
-function hexToRgb(hex: string): [number, number, number] {
-  const v = parseInt(hex.replace('#', ''), 16);
-  return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
-}
 
 function origin(req: Request): string {
   return new URL(req.url).origin;

@@ -130,9 +130,43 @@ export async function warpTile(source: RasterSource, z: number, x: number, y: nu
 
   const out = opts.bands.map(() => new Float32Array(size * size));
   const valid = new Uint8Array(size * size);
-  if (opts.resampling === 'nearest') sampleNearest(block, sx, sy, lw, lh, out, valid);
-  else sampleBilinear(block, sx, sy, lw, lh, out, valid, Math.max(1, scale / fx), Math.max(1, scaleY / fy));
+  if (opts.resampling === 'nearest') {
+    sampleNearest(block, sx, sy, lw, lh, out, valid);
+  } else {
+    // The kernel widens by the downsampling factor, estimated like gdalwarp does for one chunk
+    // (output size over the clamped source window) so tiles at raster edges match GDAL's too.
+    const kx = gdalKernelScale(px, fx, lw, size);
+    const ky = gdalKernelScale(py, fy, lh, size);
+    const fourSamples = kx >= 0.95 && ky >= 0.95;
+    const radiusX = fourSamples ? 1 : Math.max(1, 1 / kx);
+    const radiusY = fourSamples ? 1 : Math.max(1, 1 / ky);
+    sampleBilinear(block, sx, sy, lw, lh, out, valid, radiusX, radiusY, source.info.maskKind === 'nodata' ? source.info.nodata : null);
+  }
   return { size, bands: out, valid, level };
+}
+
+/**
+ * Output pixels per source pixel along one axis: the output size over the source window the tile
+ * covers, clamped to the raster; a near-integer reciprocal snaps to it. Above 1 means upsampling.
+ */
+function gdalKernelScale(fullResCoords: Float64Array, levelFactor: number, levelSize: number, outSize: number): number {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of fullResCoords) {
+    if (!Number.isFinite(v)) continue;
+    const l = v / levelFactor;
+    if (l < min) min = l;
+    if (l > max) max = l;
+  }
+  const raw = Math.max(0, Math.min(levelSize - Math.floor(Math.max(0, min)), max - min));
+  if (!(raw > 0)) return 1;
+  let scale = outSize / raw;
+  if (scale < 1) {
+    const reciprocal = 1 / scale;
+    const n = Math.round(reciprocal);
+    if (Math.abs(reciprocal - n) < 0.05) scale = 1 / n;
+  }
+  return scale;
 }
 
 function sampleNearest(block: PixelBlock, sx: Float64Array, sy: Float64Array, lw: number, lh: number, out: Float32Array[], valid: Uint8Array): void {
@@ -154,14 +188,17 @@ function sampleNearest(block: PixelBlock, sx: Float64Array, sy: Float64Array, lw
  * tent widens to cover every source pixel under the output pixel, as gdalwarp's bilinear does;
  * otherwise small features would alias in and out as you zoom.
  */
-function sampleBilinear(block: PixelBlock, sx: Float64Array, sy: Float64Array, lw: number, lh: number, out: Float32Array[], valid: Uint8Array, radiusX: number, radiusY: number): void {
+function sampleBilinear(block: PixelBlock, sx: Float64Array, sy: Float64Array, lw: number, lh: number, out: Float32Array[], valid: Uint8Array, radiusX: number, radiusY: number, nodata: number | null): void {
   const { x: bx, y: by } = block.window;
   const bw = block.width;
   const bh = block.height;
   const nb = out.length;
   const acc = new Float64Array(nb);
+  const wsum = new Float64Array(nb);
   const rx = radiusX;
   const ry = radiusY;
+  // Nodata is per band, as in GDAL: a pixel that is nodata in one band still counts in the others.
+  const perBand = nodata !== null && !Number.isNaN(nodata);
   for (let o = 0; o < sx.length; o++) {
     const lx = sx[o]!;
     const ly = sy[o]!;
@@ -172,8 +209,8 @@ function sampleBilinear(block: PixelBlock, sx: Float64Array, sy: Float64Array, l
     const xb = Math.min(bw - 1, Math.ceil(u + rx) - 1);
     const ya = Math.max(0, Math.floor(v - ry) + 1);
     const yb = Math.min(bh - 1, Math.ceil(v + ry) - 1);
-    let wsum = 0;
     acc.fill(0);
+    wsum.fill(0);
     for (let yy = ya; yy <= yb; yy++) {
       const wy = 1 - Math.abs(yy - v) / ry;
       if (wy <= 0) continue;
@@ -184,12 +221,20 @@ function sampleBilinear(block: PixelBlock, sx: Float64Array, sy: Float64Array, l
         const wx = 1 - Math.abs(xx - u) / rx;
         if (wx <= 0) continue;
         const w = wx * wy;
-        wsum += w;
-        for (let b = 0; b < nb; b++) acc[b] += w * block.bands[b]![k]!;
+        for (let b = 0; b < nb; b++) {
+          const value = block.bands[b]![k]!;
+          if (perBand && value === nodata) continue;
+          acc[b] += w * value;
+          wsum[b] += w;
+        }
       }
     }
-    if (wsum < 1e-5) continue;
-    valid[o] = 1;
-    for (let b = 0; b < nb; b++) out[b]![o] = acc[b]! / wsum;
+    let any = false;
+    for (let b = 0; b < nb; b++) {
+      if (wsum[b]! < 1e-5) continue;
+      any = true;
+      out[b]![o] = acc[b]! / wsum[b]!;
+    }
+    if (any) valid[o] = 1;
   }
 }

@@ -1,0 +1,41 @@
+/**
+ * An in-process satseg server over a temporary data folder, for API tests.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createServerContext, type ServerContext, type ServerOptions } from '../../server/src/serve/server-context.ts';
+import { createApp } from '../../server/src/serve/app.ts';
+import { installTestModel } from '../fixtures/test-model.ts';
+
+export interface TestServer {
+  dir: string;
+  ctx: ServerContext;
+  app: ReturnType<typeof createApp>;
+  /** Request a path; returns the Response. */
+  get(p: string, init?: RequestInit): Promise<Response>;
+  datasetId(name: string): string;
+  close(): void;
+}
+
+export function createTestServer(files: Record<string, (file: string) => void>, options: Partial<ServerOptions> = {}): TestServer {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-server-'));
+  const models = installTestModel(path.join(dir, 'models-installed'));
+  const dataDir = path.join(dir, 'data');
+  fs.mkdirSync(dataDir);
+  for (const [name, write] of Object.entries(files)) write(path.join(dataDir, name));
+  const ctx = createServerContext({ dataDir, modelsDir: models, ...options });
+  const app = createApp(ctx, { onServerError: (err) => console.error(err) });
+  return {
+    dir,
+    ctx,
+    app,
+    get: (p, init) => Promise.resolve(app.request(p.startsWith('http') ? p : `http://satseg.test${p}`, init)),
+    datasetId: (name) => {
+      const d = ctx.datasets.list().find((x) => x.name === name);
+      if (!d) throw new Error(`no dataset ${name}`);
+      return d.id;
+    },
+    close: () => { ctx.db.close(); fs.rmSync(dir, { recursive: true, force: true }); },
+  };
+}

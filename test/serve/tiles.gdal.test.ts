@@ -1,0 +1,89 @@
+/**
+ * Rendered tiles against GDAL: the same tile made with
+ * `gdalwarp -t_srs EPSG:3857 -te <tile bounds> -ts 256 256 -r bilinear` must agree within a mean
+ * absolute difference of 2 DN per band, on a UTM, an EPSG:4326 and a non-EPSG projected scene.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openRaster } from '../../server/src/read/raster-source.ts';
+import { ImageryRenderer, imageryStyle, defaultBands } from '../../server/src/serve/tiles/imagery-renderer.ts';
+import { tileBounds3857 } from '../../server/src/serve/tiles/web-mercator.ts';
+import { webExtent } from '../../server/src/serve/routes/dataset-routes.ts';
+import { corpusDir, gdalRead, gdalSkipReason, hasGdal, hasShared, scenesDir, sharedSkipReason } from '../helpers/shared-data.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-tiles-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function tileAt(lon: number, lat: number, z: number): [number, number] {
+  const latR = (lat * Math.PI) / 180;
+  return [Math.floor(((lon + 180) / 360) * 2 ** z), Math.floor(((1 - Math.log(Math.tan(latR) + 1 / Math.cos(latR)) / Math.PI) / 2) * 2 ** z)];
+}
+
+interface Case {
+  what: string;
+  file: string;
+  dir: string;
+  /** Zoom offsets from the dataset's native maxzoom. */
+  zooms: number[];
+  bands?: number[];
+  /** Stretch applied to both renderings (16-bit data). */
+  rescale?: [number, number];
+}
+
+const cases: Case[] = [
+  { what: 'UTM (EPSG:32618)', file: 'rasterio__RGB.byte.tif', dir: corpusDir, zooms: [0, -2] },
+  { what: 'UTM (EPSG:26914), with an overview', file: 'naip_2020.tif', dir: scenesDir, zooms: [0, -2] },
+  { what: 'EPSG:4326', file: 'landsat_pucallpa_2020.tif', dir: scenesDir, zooms: [0, -1] },
+  { what: 'EPSG:4326, 16-bit Sentinel-2 bands 4,3,2 stretched 0-3000', file: 'sen1floods11_spain_s2.tif', dir: scenesDir, zooms: [0, -1], bands: [4, 3, 2], rescale: [0, 3000] },
+  { what: 'non-EPSG projected (Cylindrical Equal Area, NAD27)', file: 'geotrellis__cea.tif', dir: corpusDir, zooms: [0, -2] },
+];
+
+describe.skipIf(!hasShared || !hasGdal)(`tiles equal gdalwarp's ${sharedSkipReason || gdalSkipReason}`, () => {
+  for (const { what, file, dir, zooms, rescale, ...c } of cases) {
+    it(`${what}: ${file}`, async () => {
+      const full = path.join(dir, file);
+      const source = await openRaster(full);
+      const extent = webExtent(source);
+      const bands = c.bands ?? defaultBands(source);
+      const [lo, hi] = rescale ?? [0, 255];
+      const style = imageryStyle(source, bands, bands.map(() => [lo, hi] as [number, number]), null);
+      const renderer = new ImageryRenderer(source, style);
+      const [lon, lat] = [extent.center![0], extent.center![1]];
+      // Native zoom, and two zooms out (overviews and the widened bilinear kernel).
+      for (const z of zooms.map((dz) => extent.maxzoom + dz)) {
+        const [x, y] = tileAt(lon, lat, z);
+        const ours = (await renderer.render(z, x, y))!;
+        expect(ours).not.toBeNull();
+        const out = path.join(tmp, `${file}-${z}.tif`);
+        const b = tileBounds3857(z, x, y);
+        const bandArgs = c.bands ? ['-ot', 'Float32'] : [];
+        execFileSync('gdalwarp', ['-q', '-overwrite', '-t_srs', 'EPSG:3857', '-te', ...b.map(String), '-ts', '256', '256', '-r', 'bilinear', '-dstalpha', ...bandArgs, full, out]);
+        const g = gdalRead(out, { x: 0, y: 0, width: 256, height: 256 });
+        const alpha = g.pixels![g.bands - 1]!;
+        // GDAL's bands in the order we render them, stretched like ours.
+        const pick = bands.length === 1 ? [bands[0]!, bands[0]!, bands[0]!] : bands;
+        const gdalValue = (ch: number, i: number) => Math.min(255, Math.max(0, Math.round(((g.pixels![pick[ch]! - 1]![i]! - lo) * 255) / (hi - lo))));
+        let both = 0;
+        let onlyOne = 0;
+        const sums = [0, 0, 0];
+        for (let i = 0; i < 256 * 256; i++) {
+          const theirs = alpha[i]! > 0;
+          const mine = ours.rgba[4 * i + 3] === 255;
+          if (theirs !== mine) { onlyOne++; continue; }
+          if (!mine) continue;
+          both++;
+          for (let ch = 0; ch < 3; ch++) sums[ch] += Math.abs(ours.rgba[4 * i + ch]! - gdalValue(ch, i));
+        }
+        const mae = sums.map((v) => v / both);
+        console.log(`${file} z${z}/${x}/${y}: MAE per band ${mae.map((v) => v.toFixed(3)).join(', ')} over ${both} px; coverage differs on ${onlyOne} px`);
+        expect(both).toBeGreaterThan(10_000);
+        for (const m of mae) expect(m).toBeLessThanOrEqual(2);
+        expect(onlyOne / 65536).toBeLessThan(0.01);
+      }
+      await source.close();
+    });
+  }
+});
