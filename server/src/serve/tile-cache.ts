@@ -12,16 +12,17 @@ export interface CachedTile {
 }
 
 export class TileCache {
-  private readonly lru: LRUCache<string, CachedTile>;
+  private readonly lru: LRUCache<string, CachedTile> | null;
   hits = 0;
   misses = 0;
 
+  /** maxBytes 0 disables caching (benchmarks of cold rendering). */
   constructor(maxBytes = 128 * 1024 * 1024) {
-    this.lru = new LRUCache({ maxSize: maxBytes, sizeCalculation: (t) => Math.max(64, t.body?.length ?? 0) });
+    this.lru = maxBytes > 0 ? new LRUCache({ maxSize: maxBytes, sizeCalculation: (t) => Math.max(64, t.body?.length ?? 0) }) : null;
   }
 
   get(key: string): CachedTile | undefined {
-    const hit = this.lru.get(key);
+    const hit = this.lru?.get(key);
     if (hit) this.hits++; else this.misses++;
     return hit;
   }
@@ -29,16 +30,17 @@ export class TileCache {
   set(key: string, body: Buffer | null, contentType: string): CachedTile {
     const etag = `"${crypto.createHash('sha1').update(body ?? 'empty').update(contentType).digest('base64url').slice(0, 20)}"`;
     const entry = { body, etag, contentType };
-    this.lru.set(key, entry);
+    this.lru?.set(key, entry);
     return entry;
   }
 
   /** Forget every tile of one dataset or result (after delete or re-register). */
   dropPrefix(prefix: string): void {
+    if (!this.lru) return;
     for (const key of this.lru.keys()) if (key.startsWith(prefix)) this.lru.delete(key);
   }
 
   get size(): number {
-    return this.lru.size;
+    return this.lru?.size ?? 0;
   }
 }

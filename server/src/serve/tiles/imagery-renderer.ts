@@ -87,17 +87,19 @@ export class ImageryRenderer implements TileRenderer {
       }
       return { size: warped.size, rgba };
     }
-    const channels = style.bands.length === 1 ? [0, 0, 0] : [0, 1, 2];
-    const scale = style.rescale.map(([lo, hi]) => 255 / (hi - lo));
-    for (let i = 0; i < n; i++) {
-      if (!warped.valid[i]) continue;
-      for (let c = 0; c < 3; c++) {
-        const b = channels[c]!;
-        const v = (warped.bands[b]![i]! - style.rescale[b]![0]) * scale[b]!;
-        rgba[4 * i + c] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
+    const valid = warped.valid;
+    for (let c = 0; c < 3; c++) {
+      const b = style.bands.length === 1 ? 0 : c;
+      const plane = warped.bands[b]!;
+      const lo = style.rescale[b]![0];
+      const k = 255 / (style.rescale[b]![1] - lo);
+      for (let i = 0, p = c; i < n; i++, p += 4) {
+        if (!valid[i]) continue;
+        const v = (plane[i]! - lo) * k;
+        rgba[p] = v <= 0 ? 0 : v >= 255 ? 255 : (v + 0.5) | 0;
       }
-      rgba[4 * i + 3] = 255;
     }
+    for (let i = 0, p = 3; i < n; i++, p += 4) if (valid[i]) rgba[p] = 255;
     return { size: warped.size, rgba };
   }
 }

@@ -183,47 +183,122 @@ function sampleNearest(block: PixelBlock, sx: Float64Array, sy: Float64Array, lw
   }
 }
 
-/**
- * Bilinear sampling. When the tile is coarser than the level it reads (between two overviews), the
- * tent widens to cover every source pixel under the output pixel, as gdalwarp's bilinear does;
- * otherwise small features would alias in and out as you zoom.
- */
-function sampleBilinear(block: PixelBlock, sx: Float64Array, sy: Float64Array, lw: number, lh: number, out: Float32Array[], valid: Uint8Array, radiusX: number, radiusY: number, nodata: number | null): void {
+/** Plain bilinear (zoomed in, or within 5 % of the source resolution): four taps. */
+function sampleFourTaps(block: PixelBlock, sx: Float64Array, sy: Float64Array, lw: number, lh: number, out: Float32Array[], valid: Uint8Array, nodata: number | null): void {
   const { x: bx, y: by } = block.window;
   const bw = block.width;
   const bh = block.height;
   const nb = out.length;
-  const acc = new Float64Array(nb);
-  const wsum = new Float64Array(nb);
-  const rx = radiusX;
-  const ry = radiusY;
-  // Nodata is per band, as in GDAL: a pixel that is nodata in one band still counts in the others.
-  const perBand = nodata !== null && !Number.isNaN(nodata);
+  const src = block.bands;
+  const ok = block.valid;
+  const nd = nodata !== null && !Number.isNaN(nodata) ? nodata : Number.NaN;
+  const taps = new Int32Array(4);
+  const weights = new Float64Array(4);
   for (let o = 0; o < sx.length; o++) {
     const lx = sx[o]!;
     const ly = sy[o]!;
     if (!(lx >= 0 && ly >= 0 && lx < lw && ly < lh)) continue;
     const u = lx - 0.5 - bx;
     const v = ly - 0.5 - by;
-    const xa = Math.max(0, Math.floor(u - rx) + 1);
-    const xb = Math.min(bw - 1, Math.ceil(u + rx) - 1);
-    const ya = Math.max(0, Math.floor(v - ry) + 1);
-    const yb = Math.min(bh - 1, Math.ceil(v + ry) - 1);
-    acc.fill(0);
-    wsum.fill(0);
-    for (let yy = ya; yy <= yb; yy++) {
+    const x0 = Math.floor(u);
+    const y0 = Math.floor(v);
+    const fx = u - x0;
+    const fy = v - y0;
+    let n = 0;
+    for (let j = 0; j < 2; j++) {
+      const yy = y0 + j;
+      if (yy < 0 || yy >= bh) continue;
+      const wy = j ? fy : 1 - fy;
+      for (let i = 0; i < 2; i++) {
+        const xx = x0 + i;
+        if (xx < 0 || xx >= bw) continue;
+        const k = yy * bw + xx;
+        const w = wy * (i ? fx : 1 - fx);
+        if (w === 0 || !ok[k]) continue;
+        taps[n] = k;
+        weights[n++] = w;
+      }
+    }
+    if (n === 0) continue;
+    let any = false;
+    for (let b = 0; b < nb; b++) {
+      const band = src[b]!;
+      let acc = 0;
+      let ws = 0;
+      for (let t = 0; t < n; t++) {
+        const value = band[taps[t]!]!;
+        if (value === nd) continue;
+        acc += weights[t]! * value;
+        ws += weights[t]!;
+      }
+      if (ws < 1e-5) continue;
+      out[b]![o] = acc / ws;
+      any = true;
+    }
+    if (any) valid[o] = 1;
+  }
+}
+
+/**
+ * Bilinear sampling. When the tile is coarser than the level it reads (between two overviews), the
+ * tent widens to cover every source pixel under the output pixel, as gdalwarp's bilinear does;
+ * otherwise small features would alias in and out as you zoom. Nodata is per band, as in GDAL: a
+ * pixel that is nodata in one band still counts in the others.
+ */
+function sampleBilinear(block: PixelBlock, sx: Float64Array, sy: Float64Array, lw: number, lh: number, out: Float32Array[], valid: Uint8Array, radiusX: number, radiusY: number, nodata: number | null): void {
+  if (radiusX === 1 && radiusY === 1) {
+    sampleFourTaps(block, sx, sy, lw, lh, out, valid, nodata);
+    return;
+  }
+  const { x: bx, y: by } = block.window;
+  const bw = block.width;
+  const bh = block.height;
+  const nb = out.length;
+  const src = block.bands;
+  const ok = block.valid;
+  const acc = new Float64Array(nb);
+  const wsum = new Float64Array(nb);
+  const perBand = nodata !== null && !Number.isNaN(nodata);
+  const nd = perBand ? nodata : Number.NaN;
+  const rx = radiusX;
+  const ry = radiusY;
+  // Taps per axis: 2 for plain bilinear, more for the widened tent.
+  const x0off = rx === 1 ? 0 : -Math.ceil(rx) + 1;
+  const y0off = ry === 1 ? 0 : -Math.ceil(ry) + 1;
+  const nx = rx === 1 ? 2 : 2 * Math.ceil(rx);
+  const ny = ry === 1 ? 2 : 2 * Math.ceil(ry);
+  const wxs = new Float64Array(nx);
+  for (let o = 0; o < sx.length; o++) {
+    const lx = sx[o]!;
+    const ly = sy[o]!;
+    if (!(lx >= 0 && ly >= 0 && lx < lw && ly < lh)) continue;
+    const u = lx - 0.5 - bx;
+    const v = ly - 0.5 - by;
+    const iu = Math.floor(u);
+    const iv = Math.floor(v);
+    const xa = iu + x0off;
+    const ya = iv + y0off;
+    for (let i = 0; i < nx; i++) {
+      const w = 1 - Math.abs(xa + i - u) / rx;
+      wxs[i] = w > 0 ? w : 0;
+    }
+    for (let b = 0; b < nb; b++) { acc[b] = 0; wsum[b] = 0; }
+    for (let j = 0; j < ny; j++) {
+      const yy = ya + j;
+      if (yy < 0 || yy >= bh) continue;
       const wy = 1 - Math.abs(yy - v) / ry;
       if (wy <= 0) continue;
       const row = yy * bw;
-      for (let xx = xa; xx <= xb; xx++) {
+      for (let i = 0; i < nx; i++) {
+        const xx = xa + i;
+        const wx = wxs[i]!;
+        if (wx === 0 || xx < 0 || xx >= bw) continue;
         const k = row + xx;
-        if (!block.valid[k]) continue;
-        const wx = 1 - Math.abs(xx - u) / rx;
-        if (wx <= 0) continue;
+        if (!ok[k]) continue;
         const w = wx * wy;
         for (let b = 0; b < nb; b++) {
-          const value = block.bands[b]![k]!;
-          if (perBand && value === nodata) continue;
+          const value = src[b]![k]!;
+          if (value === nd) continue;
           acc[b] += w * value;
           wsum[b] += w;
         }
@@ -231,9 +306,10 @@ function sampleBilinear(block: PixelBlock, sx: Float64Array, sy: Float64Array, l
     }
     let any = false;
     for (let b = 0; b < nb; b++) {
-      if (wsum[b]! < 1e-5) continue;
+      const ws = wsum[b]!;
+      if (ws < 1e-5) continue;
       any = true;
-      out[b]![o] = acc[b]! / wsum[b]!;
+      out[b]![o] = acc[b]! / ws;
     }
     if (any) valid[o] = 1;
   }

@@ -1,0 +1,108 @@
+/**
+ * npm run bench:tiles — tile rendering throughput against gdal2tiles, and latency under load.
+ *
+ * 1. Every tile of zooms 13-17 of naip_2020.tif, rendered through the HTTP server one request at a
+ *    time with a cold tile cache, against `gdal2tiles.py --xyz -z 13-17 --processes=1 -r bilinear`
+ *    on the same scene, in the same run: tiles/s for both and the ratio.
+ * 2. autocannon, 64 connections, random tiles of those zooms: p50/p99 latency and req/s with the
+ *    tile cache off (every request renders) and with a warm cache.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import autocannon from 'autocannon';
+import { createServerContext } from '../../server/src/serve/server-context.ts';
+import { createApp } from '../../server/src/serve/app.ts';
+import { tileRange } from '../../server/src/serve/tiles/web-mercator.ts';
+import { scenesDir } from '../helpers/shared-data.ts';
+
+const run = promisify(execFile);
+const scene = path.join(scenesDir, 'naip_2020.tif');
+if (!fs.existsSync(scene)) {
+  console.error(`bench:tiles needs ${scene} (../shared)`);
+  process.exit(1);
+}
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-bench-tiles-'));
+const dataDir = path.join(work, 'data');
+fs.mkdirSync(dataDir);
+fs.copyFileSync(scene, path.join(dataDir, 'naip_2020.tif'));
+
+async function startServer(tileCacheBytes: number): Promise<{ server: ServerType; base: string; id: string; close: () => void }> {
+  const ctx = createServerContext({ dataDir, tileCacheBytes });
+  const app = createApp(ctx);
+  const server = await new Promise<ServerType>((resolve) => { const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s)); });
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const id = ctx.datasets.list()[0]!.id;
+  return { server, base, id, close: () => { server.close(); ctx.db.close(); } };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function main(): Promise<void> {
+  const zooms = [13, 14, 15, 16, 17];
+  const srv = await startServer(0);
+  const info = await (await fetch(`${srv.base}/datasets/${srv.id}`)).json() as { bounds: [number, number, number, number] };
+  const tiles: string[] = [];
+  for (const z of zooms) {
+    const r = tileRange(info.bounds, z);
+    for (let x = r.minX; x <= r.maxX; x++) for (let y = r.minY; y <= r.maxY; y++) tiles.push(`/datasets/${srv.id}/tiles/${z}/${x}/${y}.png`);
+  }
+
+  // 1a. satseg, sequential, cold tile cache.
+  const latencies: number[] = [];
+  const t0 = performance.now();
+  let bytes = 0;
+  for (const t of tiles) {
+    const s = performance.now();
+    const res = await fetch(srv.base + t);
+    bytes += (await res.arrayBuffer()).byteLength;
+    if (res.status !== 200 && res.status !== 204) throw new Error(`${t}: HTTP ${res.status}`);
+    latencies.push(performance.now() - s);
+  }
+  const oursSeconds = (performance.now() - t0) / 1000;
+  srv.close();
+
+  // 1b. gdal2tiles, one process, same zooms and resampling.
+  const outDir = path.join(work, 'gdal2tiles');
+  const g0 = performance.now();
+  await run('gdal2tiles.py', ['--xyz', '-z', '13-17', '--processes=1', '-r', 'bilinear', '--webviewer=none', '-q', scene, outDir], { maxBuffer: 1 << 26 });
+  const gdalSeconds = (performance.now() - g0) / 1000;
+  let gdalTiles = 0;
+  for (const z of zooms) {
+    const zd = path.join(outDir, String(z));
+    if (!fs.existsSync(zd)) continue;
+    for (const x of fs.readdirSync(zd)) gdalTiles += fs.readdirSync(path.join(zd, x)).filter((f) => f.endsWith('.png')).length;
+  }
+
+  const sorted = [...latencies].sort((a, b) => a - b);
+  console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GB, load average ${os.loadavg()[0]!.toFixed(2)} at start of autocannon`);
+  console.log(`zooms 13-17 of naip_2020.tif (934 x 723 px, 5 m)`);
+  console.log(`satseg  : ${tiles.length} tiles in ${oursSeconds.toFixed(2)} s = ${(tiles.length / oursSeconds).toFixed(1)} tiles/s (sequential HTTP, cold tile cache; p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms; ${(bytes / 1e6).toFixed(1)} MB)`);
+  console.log(`gdal2tiles: ${gdalTiles} tiles in ${gdalSeconds.toFixed(2)} s = ${(gdalTiles / gdalSeconds).toFixed(1)} tiles/s (--processes=1 -r bilinear)`);
+  console.log(`ratio (satseg tiles/s / gdal2tiles tiles/s): ${((tiles.length / oursSeconds) / (gdalTiles / gdalSeconds)).toFixed(2)}x`);
+
+  // 2. Load: 64 connections, random tiles.
+  for (const [label, cacheBytes] of [['cold (tile cache off: every request renders)', 0], ['cached (warm tile cache)', 128 * 1024 * 1024]] as const) {
+    const s = await startServer(cacheBytes);
+    const paths = tiles.map((t) => t.replace(/datasets\/[^/]+/, `datasets/${s.id}`));
+    if (cacheBytes) for (const p of paths) await (await fetch(s.base + p)).arrayBuffer();
+    let i = 0;
+    const result = await autocannon({
+      url: s.base,
+      connections: 64,
+      duration: 10,
+      requests: [{ setupRequest: ((req: Record<string, unknown>) => ({ ...req, path: paths[(i++ * 7919) % paths.length] })) as never }],
+    });
+    console.log(`autocannon 64 connections, ${label}: ${result.requests.average.toFixed(0)} req/s, latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, ${result.non2xx} non-2xx, ${result.errors} errors`);
+    s.close();
+  }
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+await main();
