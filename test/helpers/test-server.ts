@@ -15,7 +15,7 @@ export interface TestServer {
   /** Request a path; returns the Response. */
   get(p: string, init?: RequestInit): Promise<Response>;
   datasetId(name: string): string;
-  close(): void;
+  close(): Promise<void>;
 }
 
 export function createTestServer(files: Record<string, (file: string) => void>, options: Partial<ServerOptions> = {}): TestServer {
@@ -36,6 +36,6 @@ export function createTestServer(files: Record<string, (file: string) => void>, 
       if (!d) throw new Error(`no dataset ${name}`);
       return d.id;
     },
-    close: () => { ctx.db.close(); fs.rmSync(dir, { recursive: true, force: true }); },
+    close: async () => { await ctx.jobs.close(); ctx.db.close(); fs.rmSync(dir, { recursive: true, force: true }); },
   };
 }

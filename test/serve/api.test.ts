@@ -42,7 +42,7 @@ beforeAll(async () => {
   s.ctx.results.register({ id, datasetId: sceneId, modelId: spec.id, name: 'scene · test-rgb', classes: spec.classNames, colors: spec.classColors, summary: summary as never });
   resultId = id;
 });
-afterAll(() => s?.close());
+afterAll(async () => { await s?.close(); });
 
 describe('datasets', () => {
   it('lists every GeoTIFF of the data folder, unreadable ones with the reason', async () => {
@@ -228,7 +228,7 @@ describe('uploads', () => {
       expect(body.error).toBe('upload too large');
       expect(fs.readdirSync(small.ctx.dataDir).filter((f) => f.startsWith('.upload'))).toEqual([]);
     } finally {
-      small.close();
+      await small.close();
     }
   });
 });
@@ -277,7 +277,7 @@ describe('security and robustness', () => {
       expect(ok.status).toBe(200);
       expect((await json(await corrupt.get('/datasets'))).status).toBe(200);
     } finally {
-      corrupt.close();
+      await corrupt.close();
     }
   });
 
@@ -299,7 +299,7 @@ describe('security and robustness', () => {
       expect(broken.body.detail).toMatch(/^tile 3 failed to decode/);
       expect((await corrupt.get(`/datasets/${corrupt.datasetId('good.tif')}/tiles/${inside.z}/${inside.x}/${inside.y}.png`)).status).toBe(200);
     } finally {
-      corrupt.close();
+      await corrupt.close();
     }
   });
 

@@ -37,7 +37,7 @@ describe.skipIf(!hasGdal)(`GDAL as a client ${gdalSkipReason}`, () => {
     server = await new Promise((resolve) => { const srv = serve({ fetch: s.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(srv)); });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
-  afterAll(() => { server?.close(); s?.close(); });
+  afterAll(async () => { server?.close(); await s?.close(); });
 
   it('reads the XYZ endpoint as a raster through the TMS minidriver', async () => {
     const info = await (await fetch(`${base}/datasets/${datasetId}`)).json() as { center: [number, number, number] };

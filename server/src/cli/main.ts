@@ -54,6 +54,7 @@ program
   .option('--host <host>', 'interface to listen on', '0.0.0.0')
   .option('--models <dir>', 'models folder (default: $SATSEG_MODELS or ./models)')
   .option('--upload-limit-mb <mb>', 'largest upload accepted (default: 2048)')
+  .option('--max-jobs <n>', 'segmentation jobs run at the same time (default: 1)')
   .action(async (o: ServeOptions) => {
     await runServe(o);
   });

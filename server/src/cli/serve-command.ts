@@ -15,6 +15,7 @@ export interface ServeOptions {
   host?: string;
   models?: string;
   uploadLimitMb?: string;
+  maxJobs?: string;
 }
 
 export const logger = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
@@ -28,12 +29,19 @@ export async function runServe(o: ServeOptions): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535 (got "${o.port}")`);
   const uploadMb = Number(o.uploadLimitMb ?? process.env.SATSEG_UPLOAD_LIMIT_MB ?? 2048);
   if (!(uploadMb > 0)) throw new UsageError(`--upload-limit-mb must be positive (got "${o.uploadLimitMb}")`);
+  const maxJobs = Number(o.maxJobs ?? process.env.SATSEG_MAX_JOBS ?? 1);
+  if (!Number.isInteger(maxJobs) || maxJobs < 1) throw new UsageError(`--max-jobs must be a positive integer (got "${o.maxJobs}")`);
+  const maxAreaKm2 = Number(process.env.SATSEG_MAX_AREA_KM2 ?? 500);
+  if (!(maxAreaKm2 > 0)) throw new UsageError(`SATSEG_MAX_AREA_KM2 must be positive (got "${process.env.SATSEG_MAX_AREA_KM2}")`);
   const dataDir = path.resolve(o.data ?? defaultDataDir());
   const ctx = createServerContext({
     dataDir,
     modelsDir: o.models ?? process.env.SATSEG_MODELS,
     uploadLimit: uploadMb * 1024 * 1024,
     apiKey: process.env.SATSEG_API_KEY || undefined,
+    maxJobs,
+    maxAreaKm2,
+    logger,
   });
   const app = createApp(ctx, { onServerError: (err, p) => logger.error({ err, path: p }, 'request failed') });
   const datasets = ctx.datasets.list();
@@ -45,7 +53,10 @@ export async function runServe(o: ServeOptions): Promise<void> {
       logger.info(`the data folder is empty: drop GeoTIFFs into ${dataDir} or upload one from the viewer${hint}`);
     }
   });
-  const stop = () => { server.close(); ctx.db.close(); process.exit(0); };
+  const stop = () => {
+    server.close();
+    void ctx.jobs.close().finally(() => { ctx.db.close(); process.exit(0); });
+  };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 }

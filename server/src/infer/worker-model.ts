@@ -33,7 +33,7 @@ export class WorkerModel implements Model {
   }
 
   static async open(spec: ModelSpec, options: ModelOptions = {}): Promise<WorkerModel> {
-    const worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), {
+    const worker = new Worker(new URL('../worker-boot.mjs', import.meta.url), {
       workerData: {
         entry: new URL('./inference-worker.ts', import.meta.url).href,
         modelPath: spec.path,

@@ -72,9 +72,14 @@ export function groundResolutionMetres(gt: GeoTransform, height: number, crs: { 
     const lat = gt[3] + (height / 2) * gt[5];
     return px * 111_320 * Math.cos((lat * Math.PI) / 180);
   }
+  return px * metresPerUnit(crs);
+}
+
+/** Metres per CRS unit of a projected CRS (1 for metres; feet and custom units from proj4). */
+export function metresPerUnit(crs: { proj4: string }): number {
   const toMeter = /\+to_meter=([\d.eE+-]+)/.exec(crs.proj4);
-  if (toMeter) return px * Number(toMeter[1]);
-  if (/\+units=us-ft/.test(crs.proj4)) return px * 0.3048006096;
-  if (/\+units=ft/.test(crs.proj4)) return px * 0.3048;
-  return px;
+  if (toMeter) return Number(toMeter[1]);
+  if (/\+units=us-ft/.test(crs.proj4)) return 0.3048006096;
+  if (/\+units=ft/.test(crs.proj4)) return 0.3048;
+  return 1;
 }

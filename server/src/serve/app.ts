@@ -9,6 +9,7 @@ import { registerDatasetRoutes } from './routes/dataset-routes.ts';
 import { registerResultRoutes } from './routes/result-routes.ts';
 import { registerModelRoutes } from './routes/model-routes.ts';
 import { registerViewerRoutes } from './routes/viewer-routes.ts';
+import { registerJobRoutes } from './routes/job-routes.ts';
 import { documentApi } from './openapi-doc.ts';
 
 export interface AppOptions {
@@ -38,6 +39,7 @@ export function createApp(ctx: ServerContext, options: AppOptions = {}): OpenAPI
   registerModelRoutes(app, ctx);
   registerDatasetRoutes(app, ctx);
   registerResultRoutes(app, ctx);
+  registerJobRoutes(app, ctx, ctx.maxAreaKm2);
   options.extend?.(app);
   documentApi(app);
   registerViewerRoutes(app, ctx);

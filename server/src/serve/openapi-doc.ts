@@ -60,6 +60,27 @@ export function documentApi(app: OpenAPIHono): void {
   r.registerPath({ method: 'get', path: '/results/{id}/point', summary: 'The class at a point', request: { params: z.object({ id: Id }), query: z.object({ lon: z.number(), lat: z.number() }) }, responses: { 200: json('class'), ...errors } });
   r.registerPath({ method: 'get', path: '/results/{id}/stats.json', summary: 'Per-class pixel counts, areas and shares', request: { params: z.object({ id: Id }) }, responses: { 200: json('statistics'), ...errors } });
 
+  const JobBody = z.object({
+    dataset: Id,
+    model: z.string(),
+    area: z.object({}).passthrough().optional().openapi({ description: 'GeoJSON Polygon or MultiPolygon in EPSG:4326 (or a Feature of one)' }),
+    bbox: z.array(z.number()).length(4).optional().openapi({ description: '[west, south, east, north]; instead of area' }),
+    options: z.object({
+      tile: z.number().int().optional(), overlap: z.number().int().optional(), batch: z.number().int().optional(),
+      device: z.enum(['auto', 'cpu', 'cuda']).optional(), bands: z.array(z.number().int()).optional(),
+      vector: z.boolean().optional(), min_area_m2: z.number().optional(), simplify_px: z.number().optional(),
+    }).optional(),
+  }).openapi('JobRequest');
+  r.registerPath({
+    method: 'post', path: '/jobs', summary: 'Segment an area of a dataset in the background',
+    request: { body: { content: { 'application/json': { schema: JobBody } } } },
+    responses: { 202: json('{id, status_url, events_url, job}'), 400: errors[400], 401: { description: 'API key required' } },
+  });
+  r.registerPath({ method: 'get', path: '/jobs', summary: 'All jobs', responses: { 200: json('jobs') } });
+  r.registerPath({ method: 'get', path: '/jobs/{id}', summary: 'A job: status, progress, timings, error, result URLs', request: { params: z.object({ id: Id }) }, responses: { 200: json('job'), 404: errors[404] } });
+  r.registerPath({ method: 'get', path: '/jobs/{id}/events', summary: 'Server-Sent Events: "status" and "progress", each with the job as JSON', request: { params: z.object({ id: Id }) }, responses: { 200: { description: 'text/event-stream' }, 404: errors[404] } });
+  r.registerPath({ method: 'delete', path: '/jobs/{id}', summary: 'Cancel a job; partial outputs are removed', request: { params: z.object({ id: Id }) }, responses: { 200: json('the cancelled job'), 404: errors[404] } });
+
   app.doc('/openapi.json', {
     openapi: '3.0.3',
     info: { title: 'satseg', version: '0.1.0', description: 'Segment GeoTIFFs into class masks, vectors and map tiles.' },

@@ -8,6 +8,10 @@ import { DatasetCatalog } from '../catalog/dataset-catalog.ts';
 import { ResultCatalog } from '../catalog/result-catalog.ts';
 import { ModelRegistry } from '../infer/model-registry.ts';
 import { TileCache } from './tile-cache.ts';
+import type { JobQueue } from '../jobs/job-queue.ts';
+import { InProcessQueue } from '../jobs/in-process-queue.ts';
+import { JobStore } from '../jobs/job-store.ts';
+import type { Logger } from 'pino';
 
 export interface ServerOptions {
   dataDir: string;
@@ -19,6 +23,11 @@ export interface ServerOptions {
   apiKey?: string;
   /** Folder with the built viewer (index.html); the bundled one when omitted. */
   webDir?: string;
+  /** Jobs run at the same time (default 1). */
+  maxJobs?: number;
+  /** Largest area a job may cover (default 500 km²). */
+  maxAreaKm2?: number;
+  logger?: Pick<Logger, 'info' | 'error'>;
 }
 
 export interface ServerContext {
@@ -31,6 +40,8 @@ export interface ServerContext {
   uploadLimit: number;
   apiKey: string | null;
   webDir: string | null;
+  jobs: JobQueue;
+  maxAreaKm2: number;
 }
 
 export const DEFAULT_UPLOAD_LIMIT = 2 * 1024 ** 3;
@@ -38,12 +49,17 @@ export const DEFAULT_UPLOAD_LIMIT = 2 * 1024 ** 3;
 export function createServerContext(o: ServerOptions): ServerContext {
   const dataDir = path.resolve(o.dataDir);
   const db = openCatalogDb(dataDir);
+  const datasets = new DatasetCatalog(db, dataDir);
+  const results = new ResultCatalog(db, dataDir);
+  const models = new ModelRegistry(o.modelsDir);
   return {
     dataDir,
     db,
-    datasets: new DatasetCatalog(db, dataDir),
-    results: new ResultCatalog(db, dataDir),
-    models: new ModelRegistry(o.modelsDir),
+    datasets,
+    results,
+    models,
+    jobs: new InProcessQueue({ store: new JobStore(db), datasets, results, models, maxJobs: o.maxJobs ?? 1, logger: o.logger }),
+    maxAreaKm2: o.maxAreaKm2 ?? 500,
     tiles: new TileCache(o.tileCacheBytes),
     uploadLimit: o.uploadLimit ?? DEFAULT_UPLOAD_LIMIT,
     apiKey: o.apiKey ?? null,

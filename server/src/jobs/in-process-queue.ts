@@ -1,0 +1,196 @@
+/**
+ * The embedded JobQueue: SQLite records, jobs run in worker threads in this process, at most
+ * `maxJobs` at a time. After a crash, jobs that were running are marked failed ("interrupted")
+ * and their partial outputs removed; queued jobs run again.
+ */
+import fs from 'node:fs';
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { DatasetCatalog } from '../catalog/dataset-catalog.ts';
+import type { ResultCatalog } from '../catalog/result-catalog.ts';
+import type { ModelRegistry } from '../infer/model-registry.ts';
+import { newId } from '../catalog/catalog-db.ts';
+import type { JobQueue } from './job-queue.ts';
+import { emptyProgress, type JobStore } from './job-store.ts';
+import { TERMINAL, type JobEvent, type JobRecord, type JobRequest } from './job-types.ts';
+import type { JobRunInput } from './run-job.ts';
+import type { JobWorkerMessage } from './job-worker.ts';
+
+export interface QueueDeps {
+  store: JobStore;
+  datasets: DatasetCatalog;
+  results: ResultCatalog;
+  models: ModelRegistry;
+  maxJobs: number;
+  logger?: Pick<Logger, 'info' | 'error'>;
+}
+
+interface Running {
+  worker: Worker;
+  dir: string;
+  done: Promise<void>;
+  cancelling: boolean;
+  lastSaved: number;
+}
+
+export class InProcessQueue implements JobQueue {
+  private readonly events = new EventEmitter();
+  private readonly pending: string[] = [];
+  private readonly running = new Map<string, Running>();
+  private closed = false;
+
+  constructor(private readonly deps: QueueDeps) {
+    this.events.setMaxListeners(0);
+    for (const job of deps.store.withStatus('running')) {
+      // The process died mid-job: its outputs are incomplete and its worker is gone.
+      this.finish(job, 'failed', 'interrupted: the server stopped while this job was running; submit it again');
+      if (job.resultId === null) this.removeResultDir(job.id);
+    }
+    for (const job of deps.store.withStatus('queued')) this.pending.push(job.id);
+    this.pump();
+  }
+
+  private resultDir(jobId: string): string {
+    return `${this.deps.results.dataDir}/results/${jobId}`;
+  }
+
+  private removeResultDir(jobId: string): void {
+    fs.rmSync(this.resultDir(jobId), { recursive: true, force: true });
+  }
+
+  private emit(type: JobEvent['type'], job: JobRecord): void {
+    this.events.emit(job.id, { type, job } satisfies JobEvent);
+    this.events.emit('*', { type, job } satisfies JobEvent);
+  }
+
+  private log(job: JobRecord): void {
+    const seconds = job.startedAt && job.finishedAt ? (Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000 : undefined;
+    const line = { job: job.id, status: job.status, dataset: job.datasetId, model: job.modelId, seconds, error: job.error ?? undefined, result: job.resultId ?? undefined };
+    if (job.status === 'failed') this.deps.logger?.error(line, `job ${job.status}`);
+    else this.deps.logger?.info(line, `job ${job.status}`);
+  }
+
+  private finish(job: JobRecord, status: 'succeeded' | 'failed' | 'cancelled', error: string | null = null): JobRecord {
+    const next: JobRecord = { ...job, status, error, finishedAt: new Date().toISOString(), progress: { ...job.progress, stage: status, etaSeconds: null } };
+    this.deps.store.update(next);
+    this.log(next);
+    this.emit('status', next);
+    return next;
+  }
+
+  submit(request: JobRequest): JobRecord {
+    if (this.closed) throw new Error('the job queue is shutting down');
+    const job: JobRecord = {
+      ...request, id: newId(), status: 'queued', progress: emptyProgress(), createdAt: new Date().toISOString(),
+      startedAt: null, finishedAt: null, error: null, resultId: null,
+    };
+    this.deps.store.insert(job);
+    this.log(job);
+    this.emit('status', job);
+    this.pending.push(job.id);
+    this.pump();
+    return this.deps.store.get(job.id);
+  }
+
+  get(id: string): JobRecord {
+    return this.deps.store.get(id);
+  }
+
+  list(): JobRecord[] {
+    return this.deps.store.list();
+  }
+
+  subscribe(id: string, listener: (e: JobEvent) => void): () => void {
+    this.events.on(id, listener);
+    return () => this.events.off(id, listener);
+  }
+
+  private pump(): void {
+    while (!this.closed && this.running.size < this.deps.maxJobs && this.pending.length) {
+      const id = this.pending.shift()!;
+      const job = this.deps.store.get(id);
+      if (job.status !== 'queued') continue;
+      this.start(job);
+    }
+  }
+
+  private start(queued: JobRecord): void {
+    let job: JobRecord = { ...queued, status: 'running', startedAt: new Date().toISOString(), progress: emptyProgress('starting') };
+    this.deps.store.update(job);
+    this.log(job);
+    this.emit('status', job);
+    let input: JobRunInput;
+    try {
+      const dataset = this.deps.datasets.get(job.datasetId);
+      input = { request: job, datasetPath: this.deps.datasets.filePath(dataset), model: this.deps.models.get(job.modelId), resultDir: this.resultDir(job.id) };
+      fs.mkdirSync(input.resultDir, { recursive: true });
+    } catch (err) {
+      this.finish(job, 'failed', (err as Error).message);
+      return;
+    }
+    const worker = new Worker(new URL('../worker-boot.mjs', import.meta.url), {
+      workerData: { entry: new URL('./job-worker.ts', import.meta.url).href, input },
+    });
+    let settle!: () => void;
+    const running: Running = { worker, dir: input.resultDir, done: new Promise<void>((r) => { settle = r; }), cancelling: false, lastSaved: 0 };
+    this.running.set(job.id, running);
+    let ended = false;
+    const end = (status: 'succeeded' | 'failed' | 'cancelled', error: string | null) => {
+      if (ended) return;
+      ended = true;
+      this.running.delete(job.id);
+      if (status !== 'succeeded') this.removeResultDir(job.id);
+      job = this.finish(job, status, error);
+      void worker.terminate();
+      settle();
+      this.pump();
+    };
+    worker.on('message', (m: JobWorkerMessage) => {
+      if (m.type === 'progress') {
+        job = { ...job, progress: m.progress };
+        // Persist progress about once a second; every update still goes to listeners.
+        if (Date.now() - running.lastSaved > 1000) { running.lastSaved = Date.now(); this.deps.store.update(job); }
+        this.emit('progress', job);
+      } else if (m.type === 'done') {
+        try {
+          const record = this.deps.results.register({
+            id: job.id, datasetId: job.datasetId, modelId: job.modelId,
+            name: `${this.deps.datasets.get(job.datasetId).name.replace(/\.[^.]+$/, '')} · ${job.modelId}`,
+            classes: input.model.classNames, colors: input.model.classColors,
+            summary: { ...m.output.summary, statistics: m.output.statistics, area: job.area } as unknown as Record<string, unknown>,
+          });
+          job = { ...job, resultId: record.id, progress: { ...job.progress, percent: 100, tilesDone: job.progress.tilesTotal } };
+          end('succeeded', null);
+        } catch (err) {
+          end('failed', `could not register the result: ${(err as Error).message}`);
+        }
+      } else {
+        end(running.cancelling || m.cancelled ? 'cancelled' : 'failed', running.cancelling ? null : m.message);
+      }
+    });
+    worker.on('error', (err) => end(running.cancelling ? 'cancelled' : 'failed', running.cancelling ? null : `job worker crashed: ${err.message}`));
+    worker.on('exit', (code) => end(running.cancelling ? 'cancelled' : 'failed', running.cancelling ? null : `job worker exited (code ${code})`));
+  }
+
+  async cancel(id: string): Promise<JobRecord> {
+    const job = this.deps.store.get(id);
+    if (TERMINAL.has(job.status)) return job;
+    const i = this.pending.indexOf(id);
+    if (i >= 0) this.pending.splice(i, 1);
+    const running = this.running.get(id);
+    if (!running) return this.finish(job, 'cancelled');
+    running.cancelling = true;
+    running.worker.postMessage({ type: 'cancel' });
+    // The worker stops within one batch; if it does not answer, stop the thread.
+    const timer = setTimeout(() => { void running.worker.terminate(); }, 10_000);
+    await running.done;
+    clearTimeout(timer);
+    return this.deps.store.get(id);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.running.keys()].map((id) => this.cancel(id)));
+  }
+}

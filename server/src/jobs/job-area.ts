@@ -1,0 +1,170 @@
+/**
+ * The area an analyst asks to segment: parsed, repaired, bounded and placed on the dataset's
+ * pixel grid, where it becomes a window to read and a mask of the pixels inside.
+ */
+import * as turf from '@turf/turf';
+import type { Feature, MultiPolygon, Polygon, Position } from 'geojson';
+import type { Crs, GeoTransform, Window } from '../read/raster.ts';
+import { converter, transformableProj4, transformPoint, WGS84 } from '../read/crs-transform.ts';
+import { crsToPixel, pixelToCrs } from '../read/georef.ts';
+
+export class AreaError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AreaError';
+  }
+}
+
+export type Area = Polygon | MultiPolygon;
+
+function checkRing(ring: Position[], where: string): void {
+  if (!Array.isArray(ring) || ring.length < 4) throw new AreaError(`${where}: a ring needs at least 4 positions (first = last)`);
+  for (const p of ring) {
+    if (!Array.isArray(p) || p.length < 2 || !Number.isFinite(p[0]) || !Number.isFinite(p[1])) throw new AreaError(`${where}: positions must be [lon, lat] numbers`);
+    if (Math.abs(p[0]!) > 180 || Math.abs(p[1]!) > 90) throw new AreaError(`${where}: [${p[0]}, ${p[1]}] is not a lon/lat position in EPSG:4326`);
+  }
+  const a = ring[0]!;
+  const b = ring[ring.length - 1]!;
+  if (a[0] !== b[0] || a[1] !== b[1]) throw new AreaError(`${where}: the ring is not closed (first and last positions differ)`);
+}
+
+/** Accept a Polygon, MultiPolygon, a Feature of one, or a bbox [w, s, e, n]. */
+export function parseArea(area: unknown, bbox: unknown): Area | null {
+  if (area === undefined && bbox === undefined) return null;
+  if (bbox !== undefined) {
+    if (!Array.isArray(bbox) || bbox.length !== 4 || !bbox.every((v) => typeof v === 'number' && Number.isFinite(v))) throw new AreaError('bbox must be [west, south, east, north] in degrees');
+    const [w, s, e, n] = bbox as number[];
+    if (!(w! < e! && s! < n!) || Math.abs(w!) > 180 || Math.abs(e!) > 180 || Math.abs(s!) > 90 || Math.abs(n!) > 90) throw new AreaError('bbox must be [west, south, east, north] with west < east and south < north, in degrees');
+    return turf.bboxPolygon([w!, s!, e!, n!]).geometry;
+  }
+  let g = area as { type?: string; geometry?: unknown; coordinates?: unknown };
+  if (g && g.type === 'Feature') g = g.geometry as typeof g;
+  if (!g || (g.type !== 'Polygon' && g.type !== 'MultiPolygon')) throw new AreaError('area must be a GeoJSON Polygon or MultiPolygon (or a Feature of one) in EPSG:4326');
+  if (g.type === 'Polygon') {
+    const rings = g.coordinates as Position[][];
+    if (!Array.isArray(rings) || !rings.length) throw new AreaError('area: a Polygon needs at least one ring');
+    rings.forEach((r, i) => checkRing(r, `area ring ${i}`));
+    return { type: 'Polygon', coordinates: rings };
+  }
+  const polys = g.coordinates as Position[][][];
+  if (!Array.isArray(polys) || !polys.length) throw new AreaError('area: a MultiPolygon needs at least one polygon');
+  polys.forEach((p, i) => { if (!Array.isArray(p) || !p.length) throw new AreaError(`area polygon ${i} has no ring`); p.forEach((r, j) => checkRing(r, `area polygon ${i} ring ${j}`)); });
+  return { type: 'MultiPolygon', coordinates: polys };
+}
+
+/** Repair self-intersecting rings by splitting them at the crossings (turf), or explain why not. */
+export function repairArea(area: Area): { area: Area; repaired: boolean } {
+  const feature = turf.feature(area) as Feature<Area>;
+  if (turf.kinks(feature as never).features.length === 0) return { area, repaired: false };
+  try {
+    const polygons = area.type === 'Polygon' ? [area.coordinates] : area.coordinates;
+    const pieces: Feature<Polygon>[] = [];
+    for (const coords of polygons) {
+      for (const piece of turf.unkinkPolygon(turf.polygon(coords)).features) pieces.push(piece);
+    }
+    const merged = pieces.length === 1 ? pieces[0]! : turf.union(turf.featureCollection(pieces));
+    if (!merged) throw new Error('nothing left after splitting');
+    // Pieces may touch at the former crossing point; only a ring crossing itself is a problem.
+    const geometry = merged.geometry as Area;
+    const parts = geometry.type === 'Polygon' ? [geometry.coordinates] : geometry.coordinates;
+    if (parts.some((p) => turf.kinks(turf.polygon(p)).features.length)) throw new Error('still self-intersecting');
+    return { area: geometry, repaired: true };
+  } catch (err) {
+    throw new AreaError(`the area has a self-intersecting ring that cannot be repaired (${(err as Error).message}); draw it again without crossing edges`);
+  }
+}
+
+export function areaKm2(area: Area): number {
+  return turf.area(area) / 1e6;
+}
+
+/** The dataset's footprint in EPSG:4326, its edges densified. */
+export function footprintWgs84(gt: GeoTransform, width: number, height: number, crs: Crs): Polygon | null {
+  if (crs.nonEarth) return null;
+  const conv = converter(transformableProj4(crs), WGS84);
+  const ring: Position[] = [];
+  const steps = 16;
+  const edge = (c0: number, r0: number, c1: number, r1: number) => {
+    for (let i = 0; i < steps; i++) {
+      const [x, y] = pixelToCrs(gt, c0 + ((c1 - c0) * i) / steps, r0 + ((r1 - r0) * i) / steps);
+      const p = transformPoint(conv, x, y);
+      if (p) ring.push(p);
+    }
+  };
+  edge(0, 0, width, 0);
+  edge(width, 0, width, height);
+  edge(width, height, 0, height);
+  edge(0, height, 0, 0);
+  if (ring.length < 3) return null;
+  ring.push(ring[0]!);
+  return (turf.rewind(turf.polygon([ring])) as Feature<Polygon>).geometry;
+}
+
+interface Edge { x0: number; y0: number; x1: number; y1: number }
+
+/**
+ * The area in the dataset's pixel grid: the window covering it (clamped to the raster) and a
+ * function giving, for rows of that window, which pixels have their centre inside (GDAL's
+ * rasterize rule). Edges are densified before projecting, so a straight lon/lat edge follows its
+ * curve in the dataset's CRS.
+ */
+export function areaOnGrid(area: Area, gt: GeoTransform, width: number, height: number, crs: Crs): { window: Window; mask: (y: number, rows: number, w: number) => Uint8Array } | null {
+  const conv = converter(WGS84, transformableProj4(crs));
+  const toPixel = (p: Position): [number, number] => {
+    const q = transformPoint(conv, p[0]!, p[1]!);
+    if (!q) throw new AreaError(`[${p[0]}, ${p[1]}] cannot be placed in the dataset's CRS`);
+    return crsToPixel(gt, q[0], q[1]);
+  };
+  const edges: Edge[] = [];
+  let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+  const rings = area.type === 'Polygon' ? area.coordinates : area.coordinates.flat();
+  for (const ring of rings) {
+    for (let i = 0; i + 1 < ring.length; i++) {
+      const a = ring[i]!;
+      const b = ring[i + 1]!;
+      const pa = toPixel(a);
+      const pb = toPixel(b);
+      const n = Math.max(1, Math.min(256, Math.ceil(Math.hypot(pb[0] - pa[0], pb[1] - pa[1]) / 8)));
+      let prev = pa;
+      for (let k = 1; k <= n; k++) {
+        const next = k === n ? pb : toPixel([a[0]! + ((b[0]! - a[0]!) * k) / n, a[1]! + ((b[1]! - a[1]!) * k) / n]);
+        edges.push({ x0: prev[0], y0: prev[1], x1: next[0], y1: next[1] });
+        prev = next;
+      }
+      minX = Math.min(minX, pa[0]); maxX = Math.max(maxX, pa[0]); minY = Math.min(minY, pa[1]); maxY = Math.max(maxY, pa[1]);
+    }
+  }
+  for (const e of edges) {
+    minX = Math.min(minX, e.x1); maxX = Math.max(maxX, e.x1); minY = Math.min(minY, e.y1); maxY = Math.max(maxY, e.y1);
+  }
+  const x0 = Math.max(0, Math.floor(minX));
+  const y0 = Math.max(0, Math.floor(minY));
+  const x1 = Math.min(width, Math.ceil(maxX));
+  const y1 = Math.min(height, Math.ceil(maxY));
+  if (x1 <= x0 || y1 <= y0) return null;
+  const window: Window = { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+  // Edges sorted by their top, so each row only looks at the edges that can cross it.
+  edges.sort((a, b) => Math.min(a.y0, a.y1) - Math.min(b.y0, b.y1));
+  const mask = (y: number, rows: number, w: number): Uint8Array => {
+    const out = new Uint8Array(rows * w);
+    const xs: number[] = [];
+    for (let r = 0; r < rows; r++) {
+      const cy = window.y + y + r + 0.5;
+      xs.length = 0;
+      for (const e of edges) {
+        if (Math.min(e.y0, e.y1) > cy) break;
+        // Half-open rule so a vertex on the scanline counts once.
+        if ((e.y0 <= cy && e.y1 > cy) || (e.y1 <= cy && e.y0 > cy)) xs.push(e.x0 + ((cy - e.y0) * (e.x1 - e.x0)) / (e.y1 - e.y0));
+      }
+      xs.sort((a, b) => a - b);
+      for (let k = 0; k + 1 < xs.length; k += 2) {
+        // Pixel x is inside when its centre x + 0.5 lies in [xs[k], xs[k+1]).
+        const from = Math.max(0, Math.ceil(xs[k]! - 0.5 - window.x));
+        const to = Math.min(w, Math.ceil(xs[k + 1]! - 0.5 - window.x));
+        if (to > from) out.fill(1, r * w + from, r * w + to);
+      }
+    }
+    return out;
+  };
+  return { window, mask };
+}

@@ -1,0 +1,40 @@
+/**
+ * The thread a job runs in: reading, blending and writing stay off the server's event loop, so
+ * tile requests are answered while jobs run. It talks to the queue by messages only.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { runJob, type JobRunInput, type VectorizeHook } from './run-job.ts';
+import type { JobProgress } from './job-types.ts';
+
+export type JobWorkerMessage =
+  | { type: 'progress'; progress: JobProgress }
+  | { type: 'done'; output: Awaited<ReturnType<typeof runJob>> }
+  | { type: 'failed'; message: string; cancelled: boolean };
+
+const port = parentPort!;
+const input = (workerData as { input: JobRunInput }).input;
+const controller = new AbortController();
+port.on('message', (m: { type: string }) => { if (m.type === 'cancel') controller.abort(); });
+
+async function loadVectorizer(): Promise<VectorizeHook | undefined> {
+  try {
+    const mod = await import('../vectorize/vectorize-mask.ts') as { vectorizeMaskFile?: VectorizeHook };
+    return mod.vectorizeMaskFile;
+  } catch {
+    return undefined;
+  }
+}
+
+try {
+  const output = await runJob(input, {
+    signal: controller.signal,
+    vectorize: input.request.options.vector ? await loadVectorizer() : undefined,
+    onProgress: (p, stage) => port.postMessage({
+      type: 'progress',
+      progress: { tilesDone: p.tilesDone, tilesTotal: p.tilesTotal, percent: p.tilesTotal ? Math.round((1000 * p.tilesDone) / p.tilesTotal) / 10 : 0, mpxPerSec: p.mpxPerSec, etaSeconds: p.etaSeconds, stage },
+    } satisfies JobWorkerMessage),
+  });
+  port.postMessage({ type: 'done', output } satisfies JobWorkerMessage);
+} catch (err) {
+  port.postMessage({ type: 'failed', message: (err as Error).message.split('\n')[0]!, cancelled: controller.signal.aborted } satisfies JobWorkerMessage);
+}

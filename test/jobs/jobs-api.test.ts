@@ -1,0 +1,211 @@
+/**
+ * Area jobs through the API: a full job watched over SSE, the mask outside the polygon, the
+ * statistics, cancelling, every 400 case and the API key guard.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import * as turf from '@turf/turf';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openRaster } from '../../server/src/read/raster-source.ts';
+import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
+import { pixelToCrs } from '../../server/src/read/georef.ts';
+import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
+import { createTestServer, type TestServer } from '../helpers/test-server.ts';
+import { hasShared, scenesDir } from '../helpers/shared-data.ts';
+
+let s: TestServer;
+let datasetId: string;
+let bounds: [number, number, number, number];
+
+const sceneWriter = hasShared
+  ? (f: string) => fs.copyFileSync(path.join(scenesDir, 'naip_2020.tif'), f)
+  : (f: string) => writeTestTiff(f, { width: 900, height: 700, bands: syntheticScene(900, 700), geoTransform: [485899, 5, 0, 5209246, 0, -5], epsg: 26914 });
+
+async function post(body: unknown, headers: Record<string, string> = {}) {
+  const res = await s.get('/jobs', { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'Content-Type': 'application/json', ...headers } });
+  return { status: res.status, body: await res.json() as Record<string, any> };
+}
+
+/** Read Server-Sent Events until a terminal status arrives. */
+async function watch(id: string): Promise<Array<{ event: string; data: any }>> {
+  const res = await s.get(`/jobs/${id}/events`);
+  expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  const events: Array<{ event: string; data: any }> = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let idx;
+    while ((idx = buffer.indexOf('\n\n')) >= 0) {
+      const chunk = buffer.slice(0, idx);
+      buffer = buffer.slice(idx + 2);
+      const event = /^event: (.*)$/m.exec(chunk)?.[1];
+      const data = /^data: (.*)$/m.exec(chunk)?.[1];
+      if (event && data) events.push({ event, data: JSON.parse(data) });
+    }
+  }
+  return events;
+}
+
+async function waitFor(id: string, predicate: (job: any) => boolean, timeoutMs = 60_000): Promise<any> {
+  const start = Date.now();
+  for (;;) {
+    const job = await (await s.get(`/jobs/${id}`)).json();
+    if (predicate(job)) return job;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for job ${id}: ${JSON.stringify(job.status)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  s = createTestServer({ 'scene.tif': sceneWriter }, { maxAreaKm2: 50 });
+  datasetId = s.datasetId('scene.tif');
+  bounds = (await (await s.get(`/datasets/${datasetId}`)).json()).bounds;
+});
+afterAll(async () => { await s?.close(); });
+
+function triangle(): GeoJSON.Polygon {
+  const [w, so, e, n] = bounds;
+  const dx = e - w;
+  const dy = n - so;
+  return { type: 'Polygon', coordinates: [[[w + 0.2 * dx, so + 0.2 * dy], [w + 0.7 * dx, so + 0.3 * dy], [w + 0.4 * dx, so + 0.8 * dy], [w + 0.2 * dx, so + 0.2 * dy]]] };
+}
+
+describe('a full job', () => {
+  it('runs, reports progress over SSE to 100 %, and its mask is nodata outside the polygon', async () => {
+    const area = triangle();
+    const { status, body } = await post({ dataset: datasetId, model: 'test-rgb', area, options: { tile: 128, overlap: 16, batch: 2, device: 'cpu' } });
+    expect(status).toBe(202);
+    expect(body.status_url).toBe(`http://satseg.test/jobs/${body.id}`);
+    const events = await watch(body.id);
+    const progress = events.filter((e) => e.event === 'progress').map((e) => e.data.progress.percent);
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    const last = events[events.length - 1]!;
+    expect(last.event).toBe('status');
+    expect(last.data.status).toBe('succeeded');
+    expect(last.data.progress.percent).toBe(100);
+    expect(last.data.timings.run_seconds).toBeGreaterThan(0);
+
+    const job = await (await s.get(`/jobs/${body.id}`)).json();
+    expect(job.results.mask).toMatch(/\/results\/[a-z0-9]+\/mask\.tif$/);
+    const stats = await (await s.get(job.results.stats)).json();
+    expect(stats.area_method).toBe('projected');
+    const total = stats.classes.reduce((a: number, c: any) => a + c.area_m2, 0);
+    expect(total).toBeCloseTo(stats.classified_area_m2, 3);
+    // The classified area is the polygon's, within the pixel staircase along its edge.
+    expect(stats.classified_area_m2 / turf.area(area)).toBeGreaterThan(0.97);
+    expect(stats.classified_area_m2 / turf.area(area)).toBeLessThan(1.03);
+    expect(stats.classes.reduce((a: number, c: any) => a + c.share, 0)).toBeCloseTo(1, 6);
+
+    // Inside/outside against turf's point-in-polygon, at every 3rd pixel centre.
+    const mask = await openRaster(s.ctx.results.file(s.ctx.results.get(job.results.result.split('/').pop()), 'mask'));
+    const m = await mask.read({ x: 0, y: 0, width: mask.info.width, height: mask.info.height });
+    const toWgs = converter(transformableProj4(mask.info.crs), WGS84);
+    let wrong = 0;
+    let inside = 0;
+    for (let y = 1; y < mask.info.height; y += 3) {
+      for (let x = 1; x < mask.info.width; x += 3) {
+        const [cx, cy] = pixelToCrs(mask.info.geoTransform, x + 0.5, y + 0.5);
+        const ll = toWgs.forward([cx, cy]);
+        const isInside = turf.booleanPointInPolygon(ll, area);
+        const isNodata = m.bands[0]![y * mask.info.width + x] === 255;
+        if (isInside) inside++;
+        if (isInside === isNodata) wrong++;
+      }
+    }
+    await mask.close();
+    expect(inside).toBeGreaterThan(500);
+    expect(wrong / inside).toBeLessThan(0.005); // pixels whose centre is within float noise of the edge
+    // The result is registered and draws tiles.
+    const tj = await (await s.get(job.results.tilejson)).json();
+    expect(tj.tilejson).toBe('3.0.0');
+  });
+});
+
+describe('cancelling', () => {
+  it('stops a running job within a batch and removes its outputs', async () => {
+    const { body } = await post({ dataset: datasetId, model: 'test-rgb', options: { tile: 32, overlap: 4, batch: 1, device: 'cpu' } });
+    await waitFor(body.id, (j) => j.status === 'running' && j.progress.tiles_done > 0);
+    const res = await s.get(`/jobs/${body.id}`, { method: 'DELETE' });
+    expect(res.status).toBe(200);
+    const job = await res.json();
+    expect(job.status).toBe('cancelled');
+    expect(job.results).toBeNull();
+    expect(job.progress.tiles_done).toBeLessThan(job.progress.tiles_total);
+    expect(fs.existsSync(path.join(s.ctx.dataDir, 'results', body.id))).toBe(false);
+    expect((await s.get(`/results/${body.id}`)).status).toBe(404);
+    // Cancelling again is harmless.
+    expect((await (await s.get(`/jobs/${body.id}`, { method: 'DELETE' })).json()).status).toBe('cancelled');
+  });
+});
+
+describe('every bad request is a 400 with the reason', () => {
+  const far: GeoJSON.Polygon = { type: 'Polygon', coordinates: [[[10, 10], [10.01, 10], [10.01, 10.01], [10, 10]]] };
+  const cases: Array<[string, () => unknown, RegExp]> = [
+    ['not JSON', () => '{nope', /body must be JSON/],
+    ['an unknown dataset', () => ({ dataset: 'zzzzzzzzzzzz', model: 'test-rgb' }), /unknown dataset "zzzzzzzzzzzz"/],
+    ['an unknown model', () => ({ dataset: datasetId, model: 'nope' }), /unknown model "nope"; installed: test-rgb/],
+    ['an area that does not intersect', () => ({ dataset: datasetId, model: 'test-rgb', area: far }), /the area does not intersect dataset/],
+    ['an area over the limit', () => ({ dataset: datasetId, model: 'test-rgb', bbox: [-100, 46, -99, 47.5] }), /over the 50 km² limit/],
+    ['a malformed bbox', () => ({ dataset: datasetId, model: 'test-rgb', bbox: [1, 2, 3] }), /bbox must be \[west, south, east, north\]/],
+    ['an open ring', () => ({ dataset: datasetId, model: 'test-rgb', area: { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1]]] } }), /ring is not closed/],
+    ['a point', () => ({ dataset: datasetId, model: 'test-rgb', area: { type: 'Point', coordinates: [0, 0] } }), /area must be a GeoJSON Polygon or MultiPolygon/],
+    ['bands that do not fit the model', () => ({ dataset: datasetId, model: 'test-rgb', options: { bands: [1, 2] } }), /model test-rgb needs 3 bands \(red, green, blue\); 2 bands were given/],
+    ['an unknown option', () => ({ dataset: datasetId, model: 'test-rgb', options: { speed: 'fast' } }), /invalid job: options: Unrecognized key/],
+    ['a self-intersecting ring that cannot be repaired', () => {
+      const [w, so] = bounds;
+      const a = [w + 0.001, so + 0.001];
+      const b = [w + 0.002, so + 0.002];
+      const c = [w + 0.003, so + 0.003];
+      return { dataset: datasetId, model: 'test-rgb', area: { type: 'Polygon', coordinates: [[a, b, c, b, a]] } };
+    }, /self-intersecting ring that cannot be repaired/],
+    ['an overlap too large for the tile', () => ({ dataset: datasetId, model: 'test-rgb', options: { tile: 64, overlap: 40 } }), /overlap \(40 px\) must be less than half the tile size/],
+  ];
+  for (const [what, body, reason] of cases) {
+    it(what, async () => {
+      const r = await post(body());
+      expect(r.status).toBe(400);
+      expect(r.body.error).toBe('bad request');
+      expect(r.body.detail).toMatch(reason);
+    });
+  }
+
+  it('repairs a self-intersecting (bow-tie) ring instead of rejecting it', async () => {
+    const [w, so, e, n] = bounds;
+    const cx = (w + e) / 2;
+    const cy = (so + n) / 2;
+    const d = (e - w) / 10;
+    const bowtie = { type: 'Polygon', coordinates: [[[cx - d, cy - d], [cx + d, cy + d], [cx + d, cy - d], [cx - d, cy + d], [cx - d, cy - d]]] };
+    const r = await post({ dataset: datasetId, model: 'test-rgb', area: bowtie, options: { device: 'cpu' } });
+    expect(r.status).toBe(202);
+    expect(r.body.job.area.type).toBe('MultiPolygon');
+    const done = await waitFor(r.body.id, (j) => j.status !== 'queued' && j.status !== 'running');
+    expect(done.status).toBe('succeeded');
+  });
+});
+
+describe('API key', () => {
+  it('guards POST and DELETE when SATSEG_API_KEY is set, and leaves GETs open', async () => {
+    const guarded = createTestServer({ 'scene.tif': sceneWriter }, { apiKey: 'sekrit' });
+    try {
+      const id = guarded.datasetId('scene.tif');
+      const body = JSON.stringify({ dataset: id, model: 'test-rgb', bbox: [0, 0, 1, 1] });
+      const noKey = await guarded.get('/jobs', { method: 'POST', body, headers: { 'Content-Type': 'application/json' } });
+      expect(noKey.status).toBe(401);
+      expect((await noKey.json()).detail).toMatch(/needs an API key/);
+      const wrong = await guarded.get('/jobs', { method: 'POST', body, headers: { 'Content-Type': 'application/json', Authorization: 'Bearer nope' } });
+      expect(wrong.status).toBe(401);
+      const ok = await guarded.get('/jobs', { method: 'POST', body, headers: { 'Content-Type': 'application/json', Authorization: 'Bearer sekrit' } });
+      expect(ok.status).toBe(400); // past the guard: the bbox is elsewhere on Earth
+      expect((await guarded.get(`/datasets/${id}`, { method: 'DELETE' })).status).toBe(401);
+      expect((await guarded.get('/jobs')).status).toBe(200);
+      expect((await guarded.get('/datasets')).status).toBe(200);
+    } finally {
+      await guarded.close();
+    }
+  });
+});
