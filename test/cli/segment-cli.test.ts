@@ -34,7 +34,7 @@ describe('satseg segment', () => {
     const r = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu');
     expect(r.code).toBe(0);
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
-    expect(r.stdout).toMatch(/^Segmented scene\.tif \(300 x 200 px, bands 1,2,3\) with test-rgb on CPU: \d+ tiles of 256 px with 32 px overlap in [\d.]+ s, [\d.]+ Mpx\/s, peak memory \d+ MB\. Class shares: .*%.*Wrote .*mask\.tif \(COG/);
+    expect(r.stdout).toMatch(/^Segmented scene\.tif \(300 x 200 px, bands 1,2,3: matched by name \(red=1, green=2, blue=3\)\) with test-rgb on CPU: \d+ tiles of 256 px with 32 px overlap in [\d.]+ s, [\d.]+ Mpx\/s, peak memory \d+ MB\. Class shares: .*%.*Wrote .*mask\.tif \(COG/);
     expect(r.stderr).toMatch(/segmenting: \d+\/\d+ tiles, [\d.]+ Mpx\/s, ETA/);
     expect(fs.existsSync(out)).toBe(true);
   });

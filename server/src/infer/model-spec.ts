@@ -16,11 +16,16 @@ export class ModelMetadataError extends Error {
   }
 }
 
-/** Which scene bands a model wants: names, and optionally fixed band indexes per sensor. */
+/** Which scene bands a model wants: names, and optionally the bands to use per sensor. */
 export interface BandRequirement {
   names: string[];
-  /** sensor id → 1-based band indexes in that sensor's usual file order. */
-  sensors: Record<string, number[]>;
+  /**
+   * sensor id → one entry per input channel: a 1-based band index in that sensor's usual file
+   * order, or a band description to look up (for example "B8" for Sentinel-2).
+   */
+  sensors: Record<string, Array<number | string>>;
+  /** Band count → sensor to assume when nothing else identifies the scene. */
+  byBandCount: Record<string, string>;
 }
 
 export interface ModelSpec {
@@ -106,11 +111,12 @@ const classNamesSchema = z.any().transform((v, ctx) => {
 });
 
 const bandsSchema = z.union([
-  z.array(z.string().min(1)).min(1).transform((names) => ({ names, sensors: {} })),
+  z.array(z.string().min(1)).min(1).transform((names) => ({ names, sensors: {}, byBandCount: {} })),
   z.object({
     names: z.array(z.string().min(1)).min(1),
-    sensors: z.record(z.string(), z.array(z.number().int().min(1))).default({}),
-  }),
+    sensors: z.record(z.string(), z.array(z.union([z.number().int().min(1), z.string().min(1)]))).default({}),
+    by_band_count: z.record(z.string().regex(/^\d+$/), z.string()).default({}),
+  }).transform((b) => ({ names: b.names, sensors: b.sensors, byBandCount: b.by_band_count })),
 ]);
 
 const inputScaleSchema = z.union([
@@ -171,12 +177,15 @@ export function modelSpecFromOnnx(id: string, path: string, onnx: OnnxSummary): 
   for (const [key, list] of [['standardization_mean', mean], ['standardization_std', std]] as const) {
     if (list.length !== channels && list.length !== 1) throw new ModelMetadataError(id, key, `has ${list.length} values for ${channels} input channels`);
   }
-  const bands = parseKey(id, meta, 'bands', bandsSchema) ?? { names: [], sensors: {} };
+  const bands = parseKey(id, meta, 'bands', bandsSchema) ?? { names: [], sensors: {}, byBandCount: {} };
   if (bands.names.length && bands.names.length !== channels) {
     throw new ModelMetadataError(id, 'bands', `names ${bands.names.length} bands but the model takes ${channels} input channels`);
   }
-  for (const [sensor, idx] of Object.entries(bands.sensors) as Array<[string, number[]]>) {
+  for (const [sensor, idx] of Object.entries(bands.sensors) as Array<[string, unknown[]]>) {
     if (idx.length !== channels) throw new ModelMetadataError(id, 'bands', `maps sensor ${sensor} to ${idx.length} bands but the model takes ${channels}`);
+  }
+  for (const [count, sensor] of Object.entries(bands.byBandCount) as Array<[string, string]>) {
+    if (!(bands.sensors as Record<string, unknown>)[sensor]) throw new ModelMetadataError(id, 'bands', `by_band_count ${count} names sensor "${sensor}", which has no mapping`);
   }
 
   return {

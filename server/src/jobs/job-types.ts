@@ -13,6 +13,7 @@ export interface JobOptions {
   batch?: number;
   device?: 'auto' | 'cpu' | 'cuda';
   bands?: number[];
+  sensor?: string;
   vector?: boolean;
   minAreaM2?: number;
   simplifyPx?: number;

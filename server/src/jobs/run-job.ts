@@ -60,6 +60,7 @@ export async function runJob(input: JobRunInput, hooks: {
     batch: request.options.batch,
     device: request.options.device,
     bands: request.options.bands,
+    sensor: request.options.sensor,
     window,
     areaMask,
     signal: hooks.signal,

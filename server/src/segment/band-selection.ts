@@ -24,10 +24,27 @@ function needs(spec: ModelSpec): string {
   return `model ${spec.id} needs ${n} band${n === 1 ? '' : 's'}${names}`;
 }
 
+/** A sensor mapping resolved against a scene: band indexes, or null when a named band is missing. */
+function resolveMapping(mapping: Array<number | string>, info: RasterInfo): number[] | null {
+  const out: number[] = [];
+  for (const entry of mapping) {
+    if (typeof entry === 'number') {
+      if (entry > info.bandCount) return null;
+      out.push(entry);
+    } else {
+      const hit = info.bands.find((b) => b.description?.toLowerCase() === entry.toLowerCase());
+      if (!hit) return null;
+      out.push(hit.index);
+    }
+  }
+  return out;
+}
+
 /**
- * Explicit bands win; then the model's band names matched against the scene's band descriptions or
- * colour interpretation; then a sensor mapping; then the first N non-alpha bands (so an RGBN aerial
- * scene feeds an RGB model its R, G, B).
+ * Explicit bands win; then a sensor the user names; then the model's band names matched against
+ * the scene's band descriptions or colour interpretation; then a sensor mapping whose band names
+ * the scene carries (Sentinel-2's B3, B8, ...); then the sensor the model assumes for this band
+ * count; then the first N non-alpha bands (so an RGBN aerial scene feeds an RGB model its R, G, B).
  */
 export function selectBands(spec: ModelSpec, info: RasterInfo, explicit?: number[], sensor?: string): BandChoice {
   const n = spec.inputChannels;
@@ -37,12 +54,13 @@ export function selectBands(spec: ModelSpec, info: RasterInfo, explicit?: number
     if (bad !== undefined) throw new BandSelectionError(`band ${bad} does not exist: the scene has ${info.bandCount} band${info.bandCount === 1 ? '' : 's'}`);
     return { bands: explicit, how: `bands ${explicit.join(',')} as given` };
   }
+  const sensors = spec.bands.sensors;
   if (sensor) {
-    const mapping = spec.bands.sensors[sensor];
-    if (!mapping) throw new BandSelectionError(`model ${spec.id} has no band mapping for sensor "${sensor}"; known: ${Object.keys(spec.bands.sensors).join(', ') || 'none'}`);
-    const bad = mapping.find((b) => b > info.bandCount);
-    if (bad !== undefined) throw new BandSelectionError(`${needs(spec)} as ${sensor} bands ${mapping.join(',')}; the scene has only ${info.bandCount}`);
-    return { bands: mapping, how: `${sensor} bands ${mapping.join(',')}` };
+    const mapping = sensors[sensor];
+    if (!mapping) throw new BandSelectionError(`model ${spec.id} has no band mapping for sensor "${sensor}"; known: ${Object.keys(sensors).join(', ') || 'none'}`);
+    const bands = resolveMapping(mapping, info);
+    if (!bands) throw new BandSelectionError(`${needs(spec)} as ${sensor} bands ${mapping.join(',')}; the scene (${info.bandCount} bands) does not have them`);
+    return { bands, how: `${sensor} bands ${bands.join(',')}` };
   }
   if (spec.bands.names.length) {
     const matched = spec.bands.names.map((name) => {
@@ -54,6 +72,16 @@ export function selectBands(spec: ModelSpec, info: RasterInfo, explicit?: number
     if (matched.every((m) => m !== undefined)) {
       return { bands: matched as number[], how: `matched by name (${spec.bands.names.map((nm, i) => `${nm}=${matched[i]}`).join(', ')})` };
     }
+  }
+  for (const [id, mapping] of Object.entries(sensors)) {
+    if (!mapping.every((e) => typeof e === 'string')) continue;
+    const bands = resolveMapping(mapping, info);
+    if (bands) return { bands, how: `${id} bands ${mapping.join(',')} by band description` };
+  }
+  const guess = spec.bands.byBandCount[String(info.bandCount)];
+  if (guess) {
+    const bands = resolveMapping(sensors[guess]!, info);
+    if (bands) return { bands, how: `${guess} bands ${bands.join(',')}, assumed for a ${info.bandCount}-band scene (use --sensor or --bands otherwise)` };
   }
   const usable = info.bands.filter((b) => b.colorInterp !== 'alpha').map((b) => b.index);
   if (usable.length < n) {

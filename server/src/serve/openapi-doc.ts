@@ -67,7 +67,7 @@ export function documentApi(app: OpenAPIHono): void {
     bbox: z.array(z.number()).length(4).optional().openapi({ description: '[west, south, east, north]; instead of area' }),
     options: z.object({
       tile: z.number().int().optional(), overlap: z.number().int().optional(), batch: z.number().int().optional(),
-      device: z.enum(['auto', 'cpu', 'cuda']).optional(), bands: z.array(z.number().int()).optional(),
+      device: z.enum(['auto', 'cpu', 'cuda']).optional(), bands: z.array(z.number().int()).optional(), sensor: z.string().optional(),
       vector: z.boolean().optional(), min_area_m2: z.number().optional(), simplify_px: z.number().optional(),
     }).optional(),
   }).openapi('JobRequest');

@@ -28,6 +28,7 @@ const JobBody = z.object({
     batch: z.number().int().min(1).max(64).optional(),
     device: z.enum(['auto', 'cpu', 'cuda']).optional(),
     bands: z.array(z.number().int().min(1)).min(1).optional(),
+    sensor: z.string().min(1).optional(),
     vector: z.boolean().optional(),
     min_area_m2: z.number().min(0).optional(),
     simplify_px: z.number().min(0).max(100).optional(),
@@ -99,7 +100,7 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext, maxAreaK
     }
     const source = await ctx.datasets.open(dataset.id).catch((err: Error) => { throw new HttpError(400, 'bad request', `dataset ${dataset.id} cannot be read: ${err.message}`); });
     const { info } = source;
-    selectBands(spec, info, body.options?.bands);
+    selectBands(spec, info, body.options?.bands, body.options?.sensor);
     const tile = spec.fixedTileSize ? spec.tileSize : (body.options?.tile ?? spec.tileSize);
     if (body.options?.overlap !== undefined) planTiles(Math.max(tile, info.width), Math.max(tile, info.height), tile, body.options.overlap);
 
@@ -127,7 +128,7 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext, maxAreaK
       datasetId: dataset.id,
       modelId: spec.id,
       area,
-      options: { tile: o.tile, overlap: o.overlap, batch: o.batch, device: o.device, bands: o.bands, vector: o.vector ?? false, minAreaM2: o.min_area_m2, simplifyPx: o.simplify_px },
+      options: { tile: o.tile, overlap: o.overlap, batch: o.batch, device: o.device, bands: o.bands, sensor: o.sensor, vector: o.vector ?? false, minAreaM2: o.min_area_m2, simplifyPx: o.simplify_px },
     });
     const base = origin(c.req.raw);
     return c.json({ id: job.id, status: job.status, status_url: `${base}/jobs/${job.id}`, events_url: `${base}/jobs/${job.id}/events`, job: describeJob(job, base) }, 202);
