@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as turf from '@turf/turf';
 import { afterAll, describe, expect, it } from 'vitest';
-import { areaOnGrid, footprintWgs84 } from '../../server/src/jobs/job-area.ts';
+import { areaOnGrid, footprintWgs84 } from '../../server/src/segment/segment-area.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import { pixelToCrs } from '../../server/src/read/georef.ts';

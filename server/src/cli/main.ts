@@ -29,6 +29,8 @@ program
   .option('--bands <list>', 'scene bands for the model, 1-based, e.g. 1,2,3')
   .option('--sensor <id>', "use the model's band mapping for this sensor (e.g. sentinel2, landsat8, naip)")
   .option('--scores <file>', 'also write a confidence COG (max probability x 255)')
+  .option('--bbox <w,s,e,n>', 'segment only this lon/lat box (EPSG:4326); the output covers just the box')
+  .option('--area <file.geojson>', 'segment only this Polygon/MultiPolygon (EPSG:4326); pixels outside are nodata')
   .option('--register', 'also register the mask as a result in the data folder (shown by `satseg serve`)')
   .option('--data <dir>', 'data folder for --register (default: $SATSEG_DATA or ./data)')
   .option('--json', 'print the summary as one JSON object')

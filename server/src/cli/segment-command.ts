@@ -8,6 +8,8 @@ import { ModelRegistry } from '../infer/model-registry.ts';
 import type { DeviceRequest } from '../infer/model.ts';
 import { segmentScene, type SegmentProgress, type SegmentSummary } from '../segment/segment-scene.ts';
 import { UsageError } from './cli-errors.ts';
+import { openRaster } from '../read/raster-source.ts';
+import { areaOnGrid, AreaError, parseArea, repairArea } from '../segment/segment-area.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import { openCatalogDb } from '../catalog/catalog-db.ts';
 import { DatasetCatalog } from '../catalog/dataset-catalog.ts';
@@ -29,6 +31,37 @@ export interface SegmentCommandOptions {
   /** Also register the mask as a result in the data folder (served by `satseg serve`). */
   register?: boolean;
   data?: string;
+  /** Segment only this lon/lat box: "west,south,east,north". */
+  bbox?: string;
+  /** Segment only this GeoJSON (Multi)Polygon file, EPSG:4326. */
+  area?: string;
+}
+
+/** The --bbox / --area option as a window and a mask on the scene's grid. */
+async function areaOption(input: string, o: SegmentCommandOptions): Promise<Pick<Parameters<typeof segmentScene>[0], 'window' | 'areaMask'>> {
+  if (!o.bbox && !o.area) return {};
+  if (o.bbox && o.area) throw new UsageError('give --bbox or --area, not both');
+  let area;
+  try {
+    const bbox = o.bbox ? o.bbox.split(',').map((v) => Number(v.trim())) : undefined;
+    const geojson = o.area ? JSON.parse(fs.readFileSync(o.area, 'utf8')) : undefined;
+    area = parseArea(geojson, bbox);
+    if (!area) return {};
+    area = repairArea(area).area;
+  } catch (err) {
+    if (err instanceof AreaError) throw new UsageError(`${o.bbox ? '--bbox' : '--area'}: ${err.message}`);
+    if (err instanceof SyntaxError || (err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`--area: cannot read ${o.area}: ${(err as Error).message}`);
+    throw err;
+  }
+  const source = await openRaster(input);
+  try {
+    const { info } = source;
+    const grid = areaOnGrid(area, info.geoTransform, info.width, info.height, info.crs);
+    if (!grid) throw new UsageError(`${o.bbox ? '--bbox' : '--area'} does not overlap ${path.basename(input)}`);
+    return { window: grid.window, areaMask: grid.mask };
+  } finally {
+    await source.close();
+  }
 }
 
 function positiveInt(name: string, value: string | undefined): number | undefined {
@@ -100,6 +133,7 @@ export async function runSegment(input: string, o: SegmentCommandOptions, regist
   const batch = positiveInt('batch', o.batch);
   if (batch === 0) throw new UsageError('--batch must be at least 1');
 
+  const region = await areaOption(input, o);
   const showProgress = o.progress !== false;
   let bar: SingleBar | null = null;
   let lastLine = 0;
@@ -131,6 +165,7 @@ export async function runSegment(input: string, o: SegmentCommandOptions, regist
       bands,
       sensor: o.sensor,
       scoresOutput: o.scores,
+      ...region,
       onProgress,
       onNotice: (m) => process.stderr.write(`satseg: ${m}\n`),
     });

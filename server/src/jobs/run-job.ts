@@ -10,7 +10,7 @@ import type { ModelSpec } from '../infer/model-spec.ts';
 import { segmentScene, type SegmentProgress, type SegmentSummary } from '../segment/segment-scene.ts';
 import { maskStatistics, type MaskStatistics } from '../segment/class-statistics.ts';
 import { RESULT_FILES } from '../catalog/result-catalog.ts';
-import { areaOnGrid, AreaError } from './job-area.ts';
+import { areaOnGrid, AreaError } from '../segment/segment-area.ts';
 import type { JobRequest } from './job-types.ts';
 
 export interface JobRunInput {

@@ -14,7 +14,7 @@ import { NotFoundError } from '../../catalog/dataset-catalog.ts';
 import { UnknownModelError } from '../../infer/model-registry.ts';
 import { selectBands } from '../../segment/band-selection.ts';
 import { planTiles } from '../../plan/plan-tiles.ts';
-import { AreaError, areaKm2, footprintWgs84, parseArea, repairArea } from '../../jobs/job-area.ts';
+import { AreaError, areaKm2, footprintWgs84, parseArea, repairArea } from '../../segment/segment-area.ts';
 import { TERMINAL, type JobEvent, type JobRecord } from '../../jobs/job-types.ts';
 
 const JobBody = z.object({

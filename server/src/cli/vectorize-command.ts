@@ -1,0 +1,61 @@
+/**
+ * `satseg vectorize <mask.tif> --out <file.geojson|file.fgb> [--classes a,b] [--min-area m2] [--simplify px]`
+ */
+import path from 'node:path';
+import type { Command } from 'commander';
+import {
+  DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX, vectorizeMask, type VectorizeSummary,
+} from '../vectorize/vectorize-mask.ts';
+import { UsageError } from './cli-errors.ts';
+
+export interface VectorizeCommandOptions {
+  out: string;
+  classes?: string;
+  minArea?: string;
+  simplify?: string;
+  json?: boolean;
+}
+
+function nonNegative(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a number >= 0 (got "${value}")`);
+  return n;
+}
+
+export function runVectorize(mask: string, o: VectorizeCommandOptions): Promise<VectorizeSummary> {
+  const classes = o.classes?.split(',').map((c) => c.trim()).filter(Boolean);
+  if (o.classes !== undefined && !classes?.length) throw new UsageError('--classes needs at least one class name or id');
+  return vectorizeMask({
+    mask,
+    out: o.out,
+    classes,
+    minAreaM2: nonNegative('--min-area', o.minArea, DEFAULT_MIN_AREA_M2),
+    simplifyPx: nonNegative('--simplify', o.simplify, DEFAULT_SIMPLIFY_PX),
+  });
+}
+
+export function formatVectorizeSummary(s: VectorizeSummary): string {
+  const perClass = Object.entries(s.featuresByClass).map(([name, n]) => `${name} ${n}`).join(', ');
+  const dropped = s.droppedSmall ? `, ${s.droppedSmall} polygons under ${s.minAreaM2} m² dropped` : '';
+  const filled = s.filledHoles ? `, ${s.filledHoles} small holes filled` : '';
+  return `Vectorized ${path.basename(s.mask)} (${s.width} x ${s.height} px): ${s.features} features (${perClass || 'none'})${dropped}${filled}; `
+    + `simplify ${s.simplifyPx} px; ${s.seconds.toFixed(2)} s, peak memory ${s.peakRssMb} MB. `
+    + `Wrote ${s.output} (${s.format === 'geojson' ? 'GeoJSON' : 'FlatGeobuf'}, ${s.crs}).`;
+}
+
+export function registerVectorizeCommand(program: Command): void {
+  program
+    .command('vectorize')
+    .description('turn a class mask into polygons (GeoJSON in WGS 84, or FlatGeobuf in the mask CRS)')
+    .argument('<mask>', 'single-band integer class raster (e.g. satseg segment output)')
+    .requiredOption('-o, --out <file>', 'output .geojson (EPSG:4326, RFC 7946) or .fgb (native CRS)')
+    .option('--classes <list>', 'only these classes, by name or id, e.g. building,water')
+    .option('--min-area <m2>', 'drop polygons and fill holes smaller than this many m²', String(DEFAULT_MIN_AREA_M2))
+    .option('--simplify <px>', 'topology-preserving simplification tolerance in pixels (0 = exact pixel edges)', String(DEFAULT_SIMPLIFY_PX))
+    .option('--json', 'print the summary as one JSON object')
+    .action(async (mask: string, o: VectorizeCommandOptions) => {
+      const summary = await runVectorize(mask, o);
+      process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${formatVectorizeSummary(summary)}\n`);
+    });
+}
