@@ -15,23 +15,28 @@ export type OverviewResampling = 'mode' | 'average';
 export function halveRows(a: Uint8Array, b: Uint8Array | null, width: number, out: Uint8Array, method: OverviewResampling, nodata: number | null): void {
   const outWidth = (width + 1) >> 1;
   const nd = nodata ?? -1;
-  const votes: number[] = [0, 0, 0, 0];
+  const empty = nd < 0 ? 0 : nd;
+  const votes = new Int32Array(4);
   for (let x = 0; x < outWidth; x++) {
     const x0 = 2 * x;
-    const x1 = x0 + 1 < width ? x0 + 1 : -1;
+    const hasRight = x0 + 1 < width;
     let n = 0;
-    const push = (v: number) => { if (v !== nd) votes[n++] = v; };
-    push(a[x0]!);
-    if (x1 >= 0) push(a[x1]!);
-    if (b) { push(b[x0]!); if (x1 >= 0) push(b[x1]!); }
-    if (n === 0) { out[x] = nd < 0 ? 0 : nd; continue; }
+    let v = a[x0]!;
+    if (v !== nd) votes[n++] = v;
+    if (hasRight) { v = a[x0 + 1]!; if (v !== nd) votes[n++] = v; }
+    if (b) {
+      v = b[x0]!;
+      if (v !== nd) votes[n++] = v;
+      if (hasRight) { v = b[x0 + 1]!; if (v !== nd) votes[n++] = v; }
+    }
+    if (n === 0) { out[x] = empty; continue; }
     if (method === 'average') {
       let s = 0;
       for (let i = 0; i < n; i++) s += votes[i]!;
       out[x] = Math.round(s / n);
       continue;
     }
-    // Mode of at most four values, first-seen wins ties.
+    // Mode of at most four values; the first seen wins ties.
     let best = votes[0]!;
     let bestCount = 0;
     for (let i = 0; i < n; i++) {
