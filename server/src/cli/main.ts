@@ -57,6 +57,7 @@ program
   .option('--models <dir>', 'models folder (default: $SATSEG_MODELS or ./models)')
   .option('--upload-limit-mb <mb>', 'largest upload accepted (default: 2048)')
   .option('--max-jobs <n>', 'segmentation jobs run at the same time (default: 1)')
+  .option('--job-threads <n>', 'inference threads per job (default: every core)')
   .action(async (o: ServeOptions) => {
     await runServe(o);
   });

@@ -16,6 +16,7 @@ export interface ServeOptions {
   models?: string;
   uploadLimitMb?: string;
   maxJobs?: string;
+  jobThreads?: string;
 }
 
 export const logger = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
@@ -31,6 +32,9 @@ export async function runServe(o: ServeOptions): Promise<void> {
   if (!(uploadMb > 0)) throw new UsageError(`--upload-limit-mb must be positive (got "${o.uploadLimitMb}")`);
   const maxJobs = Number(o.maxJobs ?? process.env.SATSEG_MAX_JOBS ?? 1);
   if (!Number.isInteger(maxJobs) || maxJobs < 1) throw new UsageError(`--max-jobs must be a positive integer (got "${o.maxJobs}")`);
+  const jobThreadsText = o.jobThreads ?? process.env.SATSEG_JOB_THREADS;
+  const jobThreads = jobThreadsText === undefined ? undefined : Number(jobThreadsText);
+  if (jobThreads !== undefined && !(Number.isInteger(jobThreads) && jobThreads >= 1)) throw new UsageError(`--job-threads must be a positive integer (got "${jobThreadsText}")`);
   const maxAreaKm2 = Number(process.env.SATSEG_MAX_AREA_KM2 ?? 500);
   if (!(maxAreaKm2 > 0)) throw new UsageError(`SATSEG_MAX_AREA_KM2 must be positive (got "${process.env.SATSEG_MAX_AREA_KM2}")`);
   const dataDir = path.resolve(o.data ?? defaultDataDir());
@@ -39,7 +43,9 @@ export async function runServe(o: ServeOptions): Promise<void> {
     modelsDir: o.models ?? process.env.SATSEG_MODELS,
     uploadLimit: uploadMb * 1024 * 1024,
     apiKey: process.env.SATSEG_API_KEY || undefined,
+    tileCacheBytes: Number(process.env.SATSEG_TILE_CACHE_MB ?? 128) * 1024 * 1024,
     maxJobs,
+    jobThreads,
     maxAreaKm2,
     logger,
   });

@@ -23,6 +23,8 @@ export interface QueueDeps {
   results: ResultCatalog;
   models: ModelRegistry;
   maxJobs: number;
+  /** Inference threads per job (default: every core). */
+  jobThreads?: number;
   logger?: Pick<Logger, 'info' | 'error'>;
 }
 
@@ -123,7 +125,7 @@ export class InProcessQueue implements JobQueue {
     let input: JobRunInput;
     try {
       const dataset = this.deps.datasets.get(job.datasetId);
-      input = { request: job, datasetPath: this.deps.datasets.filePath(dataset), model: this.deps.models.get(job.modelId), resultDir: this.resultDir(job.id) };
+      input = { request: job, datasetPath: this.deps.datasets.filePath(dataset), model: this.deps.models.get(job.modelId), resultDir: this.resultDir(job.id), threads: this.deps.jobThreads };
       fs.mkdirSync(input.resultDir, { recursive: true });
     } catch (err) {
       this.finish(job, 'failed', (err as Error).message);

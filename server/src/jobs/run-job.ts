@@ -18,6 +18,7 @@ export interface JobRunInput {
   datasetPath: string;
   model: ModelSpec;
   resultDir: string;
+  threads?: number;
 }
 
 export interface JobRunOutput {
@@ -59,6 +60,7 @@ export async function runJob(input: JobRunInput, hooks: {
     overlap: request.options.overlap,
     batch: request.options.batch,
     device: request.options.device,
+    threads: input.threads,
     bands: request.options.bands,
     sensor: request.options.sensor,
     window,

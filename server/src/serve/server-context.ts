@@ -25,6 +25,8 @@ export interface ServerOptions {
   webDir?: string;
   /** Jobs run at the same time (default 1). */
   maxJobs?: number;
+  /** Inference threads per job (default: every core). */
+  jobThreads?: number;
   /** Largest area a job may cover (default 500 km²). */
   maxAreaKm2?: number;
   logger?: Pick<Logger, 'info' | 'error'>;
@@ -58,7 +60,7 @@ export function createServerContext(o: ServerOptions): ServerContext {
     datasets,
     results,
     models,
-    jobs: new InProcessQueue({ store: new JobStore(db), datasets, results, models, maxJobs: o.maxJobs ?? 1, logger: o.logger }),
+    jobs: new InProcessQueue({ store: new JobStore(db), datasets, results, models, maxJobs: o.maxJobs ?? 1, jobThreads: o.jobThreads, logger: o.logger }),
     maxAreaKm2: o.maxAreaKm2 ?? 500,
     tiles: new TileCache(o.tileCacheBytes),
     uploadLimit: o.uploadLimit ?? DEFAULT_UPLOAD_LIMIT,
