@@ -13,12 +13,10 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+import { spawn } from 'node:child_process';
 import autocannon from 'autocannon';
-import { createServerContext } from '../../server/src/serve/server-context.ts';
-import { createApp } from '../../server/src/serve/app.ts';
 import { tileRange } from '../../server/src/serve/tiles/web-mercator.ts';
-import { scenesDir } from '../helpers/shared-data.ts';
+import { repoRoot, scenesDir } from '../helpers/shared-data.ts';
 
 const run = promisify(execFile);
 const scene = path.join(scenesDir, 'naip_2020.tif');
@@ -31,13 +29,18 @@ const dataDir = path.join(work, 'data');
 fs.mkdirSync(dataDir);
 fs.copyFileSync(scene, path.join(dataDir, 'naip_2020.tif'));
 
-async function startServer(tileCacheBytes: number): Promise<{ server: ServerType; base: string; id: string; close: () => void }> {
-  const ctx = createServerContext({ dataDir, tileCacheBytes });
-  const app = createApp(ctx);
-  const server = await new Promise<ServerType>((resolve) => { const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s)); });
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const id = ctx.datasets.list()[0]!.id;
-  return { server, base, id, close: () => { server.close(); ctx.db.close(); } };
+/** `satseg serve` in its own process, as users run it; the benchmark's HTTP client stays out of its way. */
+async function startServer(tileCacheMb: number): Promise<{ base: string; id: string; close: () => void }> {
+  for (const f of ['satseg.sqlite', 'satseg.sqlite-wal', 'satseg.sqlite-shm']) fs.rmSync(path.join(dataDir, f), { force: true });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/src/cli/main.ts'), 'serve', '--data', dataDir, '--port', '0', '--host', '127.0.0.1'], {
+    cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SATSEG_TILE_CACHE_MB: String(tileCacheMb) },
+  });
+  const base = await new Promise<string>((resolve) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d; const m = /"port":(\d+)/.exec(out); if (m) resolve(`http://127.0.0.1:${m[1]}`); });
+  });
+  const id = (await (await fetch(`${base}/datasets`)).json()).datasets[0].id as string;
+  return { base, id, close: () => child.kill('SIGTERM') };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -88,7 +91,7 @@ async function main(): Promise<void> {
   console.log(`ratio (satseg tiles/s / gdal2tiles tiles/s): ${((tiles.length / oursSeconds) / (gdalTiles / gdalSeconds)).toFixed(2)}x`);
 
   // 2. Load: 64 connections, random tiles.
-  for (const [label, cacheBytes] of [['cold (tile cache off: every request renders)', 0], ['cached (warm tile cache)', 128 * 1024 * 1024]] as const) {
+  for (const [label, cacheBytes] of [['cold (tile cache off: every request renders)', 0], ['cached (warm tile cache)', 128]] as const) {
     const s = await startServer(cacheBytes);
     const paths = tiles.map((t) => t.replace(/datasets\/[^/]+/, `datasets/${s.id}`));
     if (cacheBytes) for (const p of paths) await (await fetch(s.base + p)).arrayBuffer();

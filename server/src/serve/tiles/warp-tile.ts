@@ -183,18 +183,26 @@ function sampleNearest(block: PixelBlock, sx: Float64Array, sy: Float64Array, lw
   }
 }
 
-/** Plain bilinear (zoomed in, or within 5 % of the source resolution): four taps. */
+/**
+ * Plain bilinear (zoomed in, or within 5 % of the source resolution): four taps. Positions and
+ * weights are worked out once per pixel, then each band is interpolated in its own loop, which
+ * keeps the inner loop monomorphic; pixels whose taps are all inside and valid take the short path.
+ */
 function sampleFourTaps(block: PixelBlock, sx: Float64Array, sy: Float64Array, lw: number, lh: number, out: Float32Array[], valid: Uint8Array, nodata: number | null): void {
   const { x: bx, y: by } = block.window;
   const bw = block.width;
   const bh = block.height;
-  const nb = out.length;
-  const src = block.bands;
   const ok = block.valid;
   const nd = nodata !== null && !Number.isNaN(nodata) ? nodata : Number.NaN;
-  const taps = new Int32Array(4);
-  const weights = new Float64Array(4);
-  for (let o = 0; o < sx.length; o++) {
+  const n = sx.length;
+  const base = new Int32Array(n);
+  const xs = new Int32Array(n);
+  const ys = new Int32Array(n);
+  const fxs = new Float32Array(n);
+  const fys = new Float32Array(n);
+  // 0 = no data, 1 = all four taps usable, 2 = at an edge or next to invalid pixels.
+  const kind = new Uint8Array(n);
+  for (let o = 0; o < n; o++) {
     const lx = sx[o]!;
     const ly = sy[o]!;
     if (!(lx >= 0 && ly >= 0 && lx < lw && ly < lh)) continue;
@@ -202,34 +210,63 @@ function sampleFourTaps(block: PixelBlock, sx: Float64Array, sy: Float64Array, l
     const v = ly - 0.5 - by;
     const x0 = Math.floor(u);
     const y0 = Math.floor(v);
-    const fx = u - x0;
-    const fy = v - y0;
-    let n = 0;
-    for (let j = 0; j < 2; j++) {
-      const yy = y0 + j;
-      if (yy < 0 || yy >= bh) continue;
-      const wy = j ? fy : 1 - fy;
-      for (let i = 0; i < 2; i++) {
-        const xx = x0 + i;
-        if (xx < 0 || xx >= bw) continue;
-        const k = yy * bw + xx;
-        const w = wy * (i ? fx : 1 - fx);
-        if (w === 0 || !ok[k]) continue;
-        taps[n] = k;
-        weights[n++] = w;
-      }
+    fxs[o] = u - x0;
+    fys[o] = v - y0;
+    const k = y0 * bw + x0;
+    base[o] = k;
+    xs[o] = x0;
+    ys[o] = y0;
+    kind[o] = x0 >= 0 && y0 >= 0 && x0 + 1 < bw && y0 + 1 < bh && ok[k] && ok[k + 1] && ok[k + bw] && ok[k + bw + 1] ? 1 : 2;
+  }
+  const checkNodata = nd === nd;
+  for (let b = 0; b < out.length; b++) {
+    const band = block.bands[b]!;
+    const dst = out[b]!;
+    for (let o = 0; o < n; o++) {
+      const t = kind[o];
+      if (t !== 1) continue;
+      const k = base[o]!;
+      const a00 = band[k]!;
+      const a01 = band[k + 1]!;
+      const a10 = band[k + bw]!;
+      const a11 = band[k + bw + 1]!;
+      if (checkNodata && (a00 === nd || a01 === nd || a10 === nd || a11 === nd)) { kind[o] = 3; continue; }
+      const fx = fxs[o]!;
+      const fy = fys[o]!;
+      const top = a00 + (a01 - a00) * fx;
+      const bottom = a10 + (a11 - a10) * fx;
+      dst[o] = top + (bottom - top) * fy;
     }
-    if (n === 0) continue;
+  }
+  for (let o = 0; o < n; o++) {
+    const t = kind[o];
+    if (t === 0) continue;
+    if (t === 1) { valid[o] = 1; continue; }
+    // Edge, invalid neighbours or nodata in some band: weights over the usable taps, band by band.
+    const x0 = xs[o]!;
+    const y0 = ys[o]!;
+    const fx = fxs[o]!;
+    const fy = fys[o]!;
     let any = false;
-    for (let b = 0; b < nb; b++) {
-      const band = src[b]!;
+    for (let b = 0; b < out.length; b++) {
+      const band = block.bands[b]!;
       let acc = 0;
       let ws = 0;
-      for (let t = 0; t < n; t++) {
-        const value = band[taps[t]!]!;
-        if (value === nd) continue;
-        acc += weights[t]! * value;
-        ws += weights[t]!;
+      for (let j = 0; j < 2; j++) {
+        const yy = y0 + j;
+        if (yy < 0 || yy >= bh) continue;
+        const wy = j ? fy : 1 - fy;
+        for (let i = 0; i < 2; i++) {
+          const xx = x0 + i;
+          if (xx < 0 || xx >= bw) continue;
+          const k = yy * bw + xx;
+          if (!ok[k]) continue;
+          const value = band[k]!;
+          if (value === nd) continue;
+          const w = wy * (i ? fx : 1 - fx);
+          acc += w * value;
+          ws += w;
+        }
       }
       if (ws < 1e-5) continue;
       out[b]![o] = acc / ws;
