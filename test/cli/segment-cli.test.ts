@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installTestModel } from '../fixtures/test-model.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { corpusDir, hasShared, repoRoot, sharedSkipReason } from '../helpers/shared-data.ts';
+import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
+import { crsFromEpsg } from '../../server/src/read/crs.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-cli-'));
 const models = path.join(tmp, 'models');
@@ -48,6 +50,28 @@ describe('satseg segment', () => {
     expect(s.tiles.total).toBeGreaterThan(1);
     expect(Object.keys(s.classShares)).toEqual(['water', 'vegetation', 'bare', 'built']);
     expect(s.peakRssMb).toBeGreaterThan(0);
+  });
+
+  it('segments only a --bbox, and rejects one that misses the scene', () => {
+    const out = path.join(tmp, 'bbox.tif');
+    // The scene is 300 x 200 px of 5 m in UTM 18N from (400000, 5000000): take its middle third.
+    const r = satseg('segment', scene, '-m', 'test-rgb', '-o', out, '--device', 'cpu', '--json', '--no-progress', '--bbox=-75.7,45.1,-75.6,45.2');
+    expect(r.code).toBe(1);
+    expect(r.lines[r.lines.length - 1]).toMatch(/--bbox does not overlap scene\.tif/);
+    expect(fs.existsSync(out)).toBe(false);
+    const bad = satseg('segment', scene, '-m', 'test-rgb', '-o', out, '--bbox=1,2,3', '--no-progress');
+    expect(bad.lines).toEqual(['satseg: error: --bbox: bbox must be [west, south, east, north] in degrees']);
+    // The middle of the scene, from pixel (100, 50) to (200, 150).
+    const toWgs = converter(transformableProj4(crsFromEpsg(32618)), WGS84);
+    const [w, n] = toWgs.forward([400000 + 100 * 5, 5000000 - 50 * 5]);
+    const [e, s] = toWgs.forward([400000 + 200 * 5, 5000000 - 150 * 5]);
+    const ok = satseg('segment', scene, '-m', 'test-rgb', '-o', out, '--device', 'cpu', '--json', '--no-progress', `--bbox=${w},${s},${e},${n}`);
+    expect(ok.code).toBe(0);
+    const summary = JSON.parse(ok.stdout);
+    expect(summary.width).toBeGreaterThanOrEqual(99);
+    expect(summary.width).toBeLessThanOrEqual(102);
+    expect(summary.height).toBeGreaterThanOrEqual(99);
+    expect(summary.height).toBeLessThanOrEqual(102);
   });
 
   it('lists models, usable or not', () => {
