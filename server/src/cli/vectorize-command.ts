@@ -3,9 +3,8 @@
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import {
-  DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX, vectorizeMask, type VectorizeSummary,
-} from '../vectorize/vectorize-mask.ts';
+import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from '../vectorize/vectorize-defaults.ts';
+import type { VectorizeSummary } from '../vectorize/vectorize-mask.ts';
 import { UsageError } from './cli-errors.ts';
 
 export interface VectorizeCommandOptions {
@@ -23,15 +22,19 @@ function nonNegative(flag: string, value: string | undefined, fallback: number):
   return n;
 }
 
-export function runVectorize(mask: string, o: VectorizeCommandOptions): Promise<VectorizeSummary> {
+export async function runVectorize(mask: string, o: VectorizeCommandOptions): Promise<VectorizeSummary> {
   const classes = o.classes?.split(',').map((c) => c.trim()).filter(Boolean);
   if (o.classes !== undefined && !classes?.length) throw new UsageError('--classes needs at least one class name or id');
+  const minAreaM2 = nonNegative('--min-area', o.minArea, DEFAULT_MIN_AREA_M2);
+  const simplifyPx = nonNegative('--simplify', o.simplify, DEFAULT_SIMPLIFY_PX);
+  // Loaded when the command runs, so registering it costs `satseg` nothing at start-up.
+  const { vectorizeMask } = await import('../vectorize/vectorize-mask.ts');
   return vectorizeMask({
     mask,
     out: o.out,
     classes,
-    minAreaM2: nonNegative('--min-area', o.minArea, DEFAULT_MIN_AREA_M2),
-    simplifyPx: nonNegative('--simplify', o.simplify, DEFAULT_SIMPLIFY_PX),
+    minAreaM2,
+    simplifyPx,
   });
 }
 

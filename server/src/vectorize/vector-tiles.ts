@@ -1,0 +1,102 @@
+/**
+ * Mapbox Vector Tiles of a result's polygons, one layer per class, for `GET /results/{id}/vector/{z}/{x}/{y}.mvt`.
+ *
+ * geojson-vt cuts the features into tiles once (in memory) and vt-pbf encodes each requested tile.
+ * Every tile carries a buffer of geometry beyond its edge (64/4096 of a tile by default) so that
+ * polygon fills and outlines meet across tile edges without seams. Features are kept in one index
+ * and split into per-class layers when a tile is encoded: one index is smaller than one per class.
+ */
+import fs from 'node:fs';
+import GeoJSONVT from 'geojson-vt';
+import { fromGeojsonVt } from 'vt-pbf';
+import type { Feature, FeatureCollection, Polygon } from 'geojson';
+import { toFeature, type ClassPolygon, type ClassProperties } from './class-polygon.ts';
+
+export interface VectorLayer {
+  id: string;
+  fields: Record<string, string>;
+  minzoom: number;
+  maxzoom: number;
+  description: string;
+}
+
+export interface VectorTileOptions {
+  minZoom?: number;
+  /** Deepest zoom with full detail (clients overzoom beyond it); see maxZoomForResolution. */
+  maxZoom?: number;
+  /** Tile buffer in tile units (extent 4096). */
+  buffer?: number;
+  /** geojson-vt simplification at lower zooms, in tile pixels (of 256). */
+  tolerance?: number;
+}
+
+const EXTENT = 4096;
+
+/** The zoom at which one 256-px tile pixel is about one mask pixel of `metres` (equator). */
+export function maxZoomForResolution(metres: number): number {
+  const z = Math.round(Math.log2(156543.03392804097 / Math.max(metres, 1e-3)));
+  return Math.max(0, Math.min(24, z));
+}
+
+/** TileJSON `vector_layers` for the given classes (one layer per class, named by class). */
+export function vectorLayers(classes: Array<{ id: number; name: string }>, minzoom: number, maxzoom: number): VectorLayer[] {
+  return classes.map((c) => ({
+    id: c.name,
+    fields: { class: 'String', class_id: 'Number', area_m2: 'Number' },
+    minzoom,
+    maxzoom,
+    description: `${c.name} polygons (class id ${c.id})`,
+  }));
+}
+
+type ClassFeature = Feature<Polygon, ClassProperties>;
+
+export class ClassVectorTiles {
+  private constructor(private readonly index: GeoJSONVT, readonly vectorLayers: VectorLayer[]) {}
+
+  static fromFeatures(features: ClassFeature[], options: VectorTileOptions = {}): ClassVectorTiles {
+    const minZoom = options.minZoom ?? 0;
+    const maxZoom = options.maxZoom ?? 14;
+    const classes = new Map<number, string>();
+    for (const f of features) classes.set(f.properties.class_id, f.properties.class);
+    const collection: FeatureCollection<Polygon, ClassProperties> = { type: 'FeatureCollection', features };
+    const index = new GeoJSONVT(collection, {
+      maxZoom,
+      buffer: options.buffer ?? 64,
+      tolerance: options.tolerance ?? 2,
+      extent: EXTENT,
+    });
+    const layers = vectorLayers([...classes.entries()].sort((a, b) => a[0] - b[0]).map(([id, name]) => ({ id, name })), minZoom, maxZoom);
+    return new ClassVectorTiles(index, layers);
+  }
+
+  /** Index a polygon stream (e.g. openClassPolygons(mask, 'wgs84').batches). */
+  static async fromPolygons(batches: AsyncIterable<ClassPolygon[]>, options: VectorTileOptions = {}): Promise<ClassVectorTiles> {
+    const features: ClassFeature[] = [];
+    for await (const batch of batches) for (const p of batch) features.push(toFeature(p));
+    return ClassVectorTiles.fromFeatures(features, options);
+  }
+
+  /** Index a GeoJSON file written by vectorize (features with class / class_id / area_m2). */
+  static async fromGeoJsonFile(file: string, options: VectorTileOptions = {}): Promise<ClassVectorTiles> {
+    const collection = JSON.parse(await fs.promises.readFile(file, 'utf8')) as FeatureCollection<Polygon, ClassProperties>;
+    return ClassVectorTiles.fromFeatures(collection.features, options);
+  }
+
+  /**
+   * The MVT bytes of tile z/x/y (one layer per class present in the tile), or null when no polygon
+   * reaches the tile; a route should then answer 204 (or 200 with an empty body, which is a valid
+   * empty tile).
+   */
+  tile(z: number, x: number, y: number): Uint8Array | null {
+    if (!Number.isInteger(z) || !Number.isInteger(x) || !Number.isInteger(y) || z < 0 || x < 0 || y < 0 || x >= 2 ** z || y >= 2 ** z) return null;
+    const tile = this.index.getTile(z, x, y);
+    if (!tile || !tile.features.length) return null;
+    const layers: Record<string, { features: unknown[] }> = {};
+    for (const feature of tile.features) {
+      const name = String((feature.tags as Partial<ClassProperties> | null)?.class ?? 'polygons');
+      (layers[name] ??= { features: [] }).features.push(feature);
+    }
+    return fromGeojsonVt(layers, { version: 2, extent: EXTENT });
+  }
+}
