@@ -41,6 +41,21 @@ describe('satseg segment', () => {
     expect(fs.existsSync(out)).toBe(true);
   });
 
+  it('vectorizes the mask with --vector', () => {
+    const out = path.join(tmp, 'mask-vector.tif');
+    const vec = path.join(tmp, 'mask-vector.geojson');
+    const r = satseg('segment', scene, '-m', 'test-rgb', '-o', out, '--device', 'cpu', '--vector', vec, '--json', '--no-progress');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.vector.features).toBeGreaterThan(0);
+    const fc = JSON.parse(fs.readFileSync(vec, 'utf8'));
+    expect(fc.features).toHaveLength(s.vector.features);
+    const bad = satseg('segment', scene, '-m', 'test-rgb', '-o', path.join(tmp, 'x.tif'), '--vector', path.join(tmp, 'x.shp'), '--no-progress');
+    expect(bad.code).not.toBe(0);
+    expect(bad.lines).toEqual([expect.stringMatching(/^satseg: error: --vector: unsupported output x\.shp: use a \.geojson/)]);
+    expect(fs.existsSync(path.join(tmp, 'x.tif'))).toBe(false);
+  });
+
   it('prints the same summary as one JSON object with --json', () => {
     const out = path.join(tmp, 'mask-json.tif');
     const r = satseg('segment', scene, '-m', 'test-rgb', '-o', out, '--device', 'cpu', '--json', '--no-progress', '--tile', '128', '--overlap', '16', '--batch', '2');

@@ -77,7 +77,7 @@ function triangle(): GeoJSON.Polygon {
 describe('a full job', () => {
   it('runs, reports progress over SSE to 100 %, and its mask is nodata outside the polygon', async () => {
     const area = triangle();
-    const { status, body } = await post({ dataset: datasetId, model: 'test-rgb', area, options: { tile: 128, overlap: 16, batch: 2, device: 'cpu' } });
+    const { status, body } = await post({ dataset: datasetId, model: 'test-rgb', area, options: { tile: 128, overlap: 16, batch: 2, device: 'cpu', vector: true } });
     expect(status).toBe(202);
     expect(body.status_url).toBe(`http://satseg.test/jobs/${body.id}`);
     const events = await watch(body.id);
@@ -120,9 +120,15 @@ describe('a full job', () => {
     await mask.close();
     expect(inside).toBeGreaterThan(500);
     expect(wrong / inside).toBeLessThan(0.005); // pixels whose centre is within float noise of the edge
-    // The result is registered and draws tiles.
+    // The result is registered and draws tiles; its polygons were written by the job.
     const tj = await (await s.get(job.results.tilejson)).json();
     expect(tj.tilejson).toBe('3.0.0');
+    const stages = events.filter((e) => e.event === 'progress').map((e) => e.data.progress.stage);
+    expect(stages).toContain('vectorizing');
+    expect(fs.existsSync(path.join(s.ctx.dataDir, 'results', job.results.result.split('/').pop(), 'features.geojson'))).toBe(true);
+    const fc = await (await s.get(job.results.geojson)).json();
+    const polygonArea = fc.features.reduce((a: number, f: any) => a + f.properties.area_m2, 0);
+    expect(polygonArea / stats.classified_area_m2).toBeGreaterThan(0.95);
   });
 });
 

@@ -181,6 +181,25 @@ describe('results', () => {
     expect((await s.get(url, { headers: { 'If-Modified-Since': full.headers.get('last-modified')! } })).status).toBe(304);
   });
 
+  it('serves the polygons as GeoJSON and as vector tiles listed in the TileJSON', async () => {
+    const geo = await s.get(`/results/${resultId}/features.geojson`);
+    expect(geo.status).toBe(200);
+    expect(geo.headers.get('content-type')).toBe('application/geo+json');
+    const fc = await geo.json() as { type: string; features: Array<{ properties: { class: string; class_id: number; area_m2: number } }> };
+    expect(fc.type).toBe('FeatureCollection');
+    expect(fc.features.length).toBeGreaterThan(10);
+    expect(new Set(fc.features.map((f) => f.properties.class))).toEqual(new Set(fc.features.map((f) => ['water', 'vegetation', 'bare', 'built'][f.properties.class_id])));
+    const tj = (await json(await s.get(`/results/${resultId}/tilejson.json`))).body;
+    expect(tj.vector_layers.map((l: any) => l.id)).toEqual(['water', 'vegetation', 'bare', 'built']);
+    const { z, x, y } = inside;
+    const mvt = await s.get(`/results/${resultId}/vector/${z}/${x}/${y}.mvt`);
+    expect(mvt.status).toBe(200);
+    expect(mvt.headers.get('content-type')).toBe('application/vnd.mapbox-vector-tile');
+    expect((await mvt.arrayBuffer()).byteLength).toBeGreaterThan(100);
+    expect((await s.get(`/results/${resultId}/vector/${z}/0/0.mvt`)).status).toBe(204);
+    expect((await s.get(`/results/${resultId}/vector/${z}/${x}/${y}.png`)).status).toBe(400);
+  });
+
   it('answers the class at a point', async () => {
     const info = (await json(await s.get(`/results/${resultId}`))).body;
     const { body } = await json(await s.get(`/results/${resultId}/point?lon=${info.center[0]}&lat=${info.center[1]}`));

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { runSegment, formatSummary, type SegmentCommandOptions } from './segment-command.ts';
 import { runModels } from './models-command.ts';
 import { runServe, type ServeOptions } from './serve-command.ts';
+import { registerVectorizeCommand } from './vectorize-command.ts';
 import { oneLine } from './cli-errors.ts';
 
 const program = new Command();
@@ -31,6 +32,7 @@ program
   .option('--scores <file>', 'also write a confidence COG (max probability x 255)')
   .option('--bbox <w,s,e,n>', 'segment only this lon/lat box (EPSG:4326); the output covers just the box')
   .option('--area <file.geojson>', 'segment only this Polygon/MultiPolygon (EPSG:4326); pixels outside are nodata')
+  .option('--vector <file>', 'also vectorize the mask: .geojson (EPSG:4326) or .fgb (native CRS)')
   .option('--register', 'also register the mask as a result in the data folder (shown by `satseg serve`)')
   .option('--data <dir>', 'data folder for --register (default: $SATSEG_DATA or ./data)')
   .option('--json', 'print the summary as one JSON object')
@@ -47,6 +49,8 @@ program
   .action((o: { json?: boolean }) => {
     process.stdout.write(`${runModels(Boolean(o.json))}\n`);
   });
+
+registerVectorizeCommand(program);
 
 program
   .command('serve')

@@ -10,6 +10,7 @@ import { segmentScene, type SegmentProgress, type SegmentSummary } from '../segm
 import { UsageError } from './cli-errors.ts';
 import { openRaster } from '../read/raster-source.ts';
 import { areaOnGrid, AreaError, parseArea, repairArea } from '../segment/segment-area.ts';
+import { checkVectorOutput, vectorizeMask } from '../vectorize/vectorize-mask.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import { openCatalogDb } from '../catalog/catalog-db.ts';
 import { DatasetCatalog } from '../catalog/dataset-catalog.ts';
@@ -35,6 +36,8 @@ export interface SegmentCommandOptions {
   bbox?: string;
   /** Segment only this GeoJSON (Multi)Polygon file, EPSG:4326. */
   area?: string;
+  /** Also vectorize the mask into this .geojson / .fgb file. */
+  vector?: string;
 }
 
 /** The --bbox / --area option as a window and a mask on the scene's grid. */
@@ -89,12 +92,15 @@ export function formatSummary(s: SegmentCommandResult): string {
     + `${s.tiles.total} tile${s.tiles.total === 1 ? '' : 's'} of ${s.tile} px with ${s.overlap} px overlap${skipped} in ${s.seconds.toFixed(1)} s, `
     + `${s.mpxPerSec.toFixed(2)} Mpx/s, peak memory ${s.peakRssMb} MB.${resampled} Class shares: ${shares || 'none'}.${nodata} `
     + `Wrote ${s.output}${s.scores ? ` and ${s.scores}` : ''} (COG, ${s.overviews} overview${s.overviews === 1 ? '' : 's'}).`
+    + (s.vector ? ` Vectorized ${s.vector.features} polygon${s.vector.features === 1 ? '' : 's'} into ${s.vector.output}.` : '')
     + (s.resultId ? ` Registered as result ${s.resultId}.` : '');
 }
 
 export interface SegmentCommandResult extends SegmentSummary {
   /** The result id when --register was given. */
   resultId?: string;
+  /** Polygons written by --vector. */
+  vector?: { output: string; features: number; featuresByClass: Record<string, number>; seconds: number };
 }
 
 /** Copy the outputs into the data folder as a result the server shows. */
@@ -123,6 +129,13 @@ export async function runSegment(input: string, o: SegmentCommandOptions, regist
   if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`--device must be auto, cpu or cuda (got "${o.device}")`);
   checkOutputPath(o.out, '--out');
   if (o.scores) checkOutputPath(o.scores, '--scores');
+  if (o.vector) {
+    try {
+      checkVectorOutput(o.vector);
+    } catch (err) {
+      throw new UsageError(`--vector: ${(err as Error).message}`);
+    }
+  }
   if (o.scores && path.resolve(o.scores) === path.resolve(o.out)) throw new UsageError('--scores must differ from --out');
   const bands = o.bands ? o.bands.split(',').map((b) => {
     const n = Number(b.trim());
@@ -169,6 +182,10 @@ export async function runSegment(input: string, o: SegmentCommandOptions, regist
       onProgress,
       onNotice: (m) => process.stderr.write(`satseg: ${m}\n`),
     });
+    if (o.vector) {
+      const v = await vectorizeMask({ mask: summary.output, out: o.vector });
+      summary.vector = { output: v.output, features: v.features, featuresByClass: v.featuresByClass, seconds: v.seconds };
+    }
     if (o.register) summary.resultId = await registerOutputs(summary, spec, path.resolve(o.data ?? process.env.SATSEG_DATA ?? 'data'));
     return summary;
   } finally {

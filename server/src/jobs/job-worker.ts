@@ -16,13 +16,10 @@ const input = (workerData as { input: JobRunInput }).input;
 const controller = new AbortController();
 port.on('message', (m: { type: string }) => { if (m.type === 'cancel') controller.abort(); });
 
-async function loadVectorizer(): Promise<VectorizeHook | undefined> {
-  try {
-    const mod = await import('../vectorize/vectorize-mask.ts') as { vectorizeMaskFile?: VectorizeHook };
-    return mod.vectorizeMaskFile;
-  } catch {
-    return undefined;
-  }
+// Loaded only for jobs that ask for vectors.
+async function loadVectorizer(): Promise<VectorizeHook> {
+  const { vectorizeMask } = await import('../vectorize/vectorize-mask.ts');
+  return async (mask, out, opts) => { await vectorizeMask({ mask, out, minAreaM2: opts.minAreaM2, simplifyPx: opts.simplifyPx, signal: opts.signal }); };
 }
 
 try {

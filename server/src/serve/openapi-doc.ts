@@ -58,6 +58,8 @@ export function documentApi(app: OpenAPIHono): void {
     responses: { 200: image(['image/tiff']), 206: { description: 'partial content' }, 304: { description: 'not modified' }, 416: { description: 'range not satisfiable' }, 404: errors[404] },
   });
   r.registerPath({ method: 'get', path: '/results/{id}/point', summary: 'The class at a point', request: { params: z.object({ id: Id }), query: z.object({ lon: z.number(), lat: z.number() }) }, responses: { 200: json('class'), ...errors } });
+  r.registerPath({ method: 'get', path: '/results/{id}/features.geojson', summary: 'The result polygons, EPSG:4326 (class, class_id, area_m2); vectorized once on first request', request: { params: z.object({ id: Id }) }, responses: { 200: { description: 'application/geo+json' }, ...errors } });
+  r.registerPath({ method: 'get', path: '/results/{id}/vector/{z}/{x}/{y}.mvt', summary: 'Vector tile of the result polygons, one layer per class; 204 when empty', request: { params: tileParams }, responses: { 200: { description: 'application/vnd.mapbox-vector-tile' }, 204: { description: 'no polygons in this tile' }, ...errors } });
   r.registerPath({ method: 'get', path: '/results/{id}/stats.json', summary: 'Per-class pixel counts, areas and shares', request: { params: z.object({ id: Id }) }, responses: { 200: json('statistics'), ...errors } });
 
   const JobBody = z.object({

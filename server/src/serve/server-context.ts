@@ -8,6 +8,7 @@ import { DatasetCatalog } from '../catalog/dataset-catalog.ts';
 import { ResultCatalog } from '../catalog/result-catalog.ts';
 import { ModelRegistry } from '../infer/model-registry.ts';
 import { TileCache } from './tile-cache.ts';
+import { ResultVectors } from './result-vectors.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
 import { InProcessQueue } from '../jobs/in-process-queue.ts';
 import { JobStore } from '../jobs/job-store.ts';
@@ -43,6 +44,7 @@ export interface ServerContext {
   apiKey: string | null;
   webDir: string | null;
   jobs: JobQueue;
+  vectors: ResultVectors;
   maxAreaKm2: number;
 }
 
@@ -60,6 +62,7 @@ export function createServerContext(o: ServerOptions): ServerContext {
     datasets,
     results,
     models,
+    vectors: new ResultVectors(results),
     jobs: new InProcessQueue({ store: new JobStore(db), datasets, results, models, maxJobs: o.maxJobs ?? 1, jobThreads: o.jobThreads, logger: o.logger }),
     maxAreaKm2: o.maxAreaKm2 ?? 500,
     tiles: new TileCache(o.tileCacheBytes),

@@ -71,7 +71,8 @@ export function describeJob(job: JobRecord, base: string) {
       tilejson: `${r}/tilejson.json`,
       tiles: `${r}/tiles/{z}/{x}/{y}.png`,
       stats: `${r}/stats.json`,
-      ...(job.options.vector ? { geojson: `${r}/features.geojson`, vector_tiles: `${r}/vector/{z}/{x}/{y}.mvt` } : {}),
+      geojson: `${r}/features.geojson`,
+      vector_tiles: `${r}/vector/{z}/{x}/{y}.mvt`,
     } : null,
     links: { self: `${base}/jobs/${job.id}`, events: `${base}/jobs/${job.id}/events` },
   };

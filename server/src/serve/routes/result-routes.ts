@@ -24,7 +24,6 @@ export async function describeResult(ctx: ServerContext, r: ResultRecord, req: R
   const url = `${origin(req)}/results/${r.id}`;
   const source = await ctx.results.open(r.id);
   const extent = webExtent(source);
-  const hasFeatures = fs.existsSync(ctx.results.file(r, 'features'));
   return {
     id: r.id,
     name: r.name,
@@ -47,8 +46,10 @@ export async function describeResult(ctx: ServerContext, r: ResultRecord, req: R
       mask: `${url}/mask.tif`,
       stats: `${url}/stats.json`,
       point: `${url}/point?lon={lon}&lat={lat}`,
-      ...(hasFeatures ? { geojson: `${url}/features.geojson`, vector_tiles: `${url}/vector/{z}/{x}/{y}.mvt` } : {}),
+      geojson: `${url}/features.geojson`,
+      vector_tiles: `${url}/vector/{z}/{x}/{y}.mvt`,
     },
+    features_ready: fs.existsSync(ctx.results.file(r, 'features')),
   };
 }
 
@@ -62,6 +63,7 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
     const id = idParam(c);
     await ctx.results.remove(id);
     ctx.tiles.dropPrefix(`r:${id}:`);
+    ctx.vectors.forget(id);
     return c.body(null, 204);
   });
 
@@ -86,7 +88,26 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
       minzoom: extent.minzoom,
       maxzoom: extent.maxzoom,
       legend: r.classes.map((name, i) => ({ id: i, name, color: r.colors[i] })),
+      // The same result as vector tiles, one layer per class (GET .../vector/{z}/{x}/{y}.mvt).
+      vector_layers: await ctx.vectors.layers(r),
     });
+  });
+
+  app.get('/results/:id/features.geojson', async (c) => {
+    const r = ctx.results.get(idParam(c));
+    return serveFile(await ctx.vectors.features(r), c.req.raw.headers, 'application/geo+json', `${r.name}.geojson`);
+  });
+
+  app.get('/results/:id/vector/:z/:x/:file', async (c) => {
+    const r = ctx.results.get(idParam(c));
+    const m = /^(\d+)\.mvt$/.exec(c.req.param('file'));
+    if (!m) throw new HttpError(400, 'bad request', `vector tile must look like {y}.mvt; got "${c.req.param('file')}"`);
+    const t = parseTileAddress(c.req.param('z'), c.req.param('x'), `${m[1]}.png`, ['png']);
+    const index = await ctx.vectors.tiles(r);
+    const bytes = index.tile(t.z, t.x, t.y);
+    const headers = { 'Cache-Control': 'public, max-age=3600' };
+    if (!bytes) return new Response(null, { status: 204, headers });
+    return new Response(new Uint8Array(bytes), { status: 200, headers: { ...headers, 'Content-Type': 'application/vnd.mapbox-vector-tile', 'Content-Length': String(bytes.length) } });
   });
 
   app.get('/results/:id/tiles/:z/:x/:file', async (c) => {
