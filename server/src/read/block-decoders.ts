@@ -4,9 +4,12 @@
  * geotiff.js decodes most codecs itself. JPEG and WebP go through sharp (libjpeg-turbo, libwebp)
  * instead: geotiff.js's JPEG decoder leaves YCbCr unconverted and upsamples chroma by nearest
  * neighbour, which differs from GDAL by more than a few DN at edges, and its WebP decoder needs a
- * browser canvas. With libjpeg we decode the same way GDAL does.
+ * browser canvas. With libjpeg we decode the same way GDAL does. DEFLATE goes through Node's zlib
+ * rather than geotiff.js's JavaScript inflate: native, and on libuv's threads, so the blocks of
+ * one window inflate in parallel off the event loop.
  */
-import sharp from 'sharp';
+import zlib from 'node:zlib';
+import { promisify } from 'node:util';
 import { BaseDecoder, getDecoder } from 'geotiff';
 import type { ImageFileDirectory } from 'geotiff';
 import { RasterError } from './raster-error.ts';
@@ -40,7 +43,11 @@ export function joinJpegTables(tables: Uint8Array | undefined, block: Uint8Array
   return out;
 }
 
+const inflate = promisify(zlib.inflate);
+
 async function decodeWithSharp(input: Uint8Array, channels: number): Promise<ArrayBuffer> {
+  // sharp (libvips) takes a tenth of a second to load; only JPEG and WebP files need it.
+  const { default: sharp } = await import('sharp');
   let pipeline = sharp(input, { failOn: 'error', limitInputPixels: false });
   if (channels === 4) pipeline = pipeline.ensureAlpha();
   if (channels === 3) pipeline = pipeline.removeAlpha();
@@ -56,6 +63,13 @@ class SharpJpegDecoder extends BaseDecoder {
   override async decodeBlock(buffer: ArrayBuffer): Promise<ArrayBuffer> {
     const channels = this.params.planarConfiguration === 2 ? 1 : this.params.samplesPerPixel;
     return decodeWithSharp(joinJpegTables(this.params.JPEGTables, new Uint8Array(buffer)), channels);
+  }
+}
+
+class ZlibDeflateDecoder extends BaseDecoder {
+  override async decodeBlock(buffer: ArrayBuffer): Promise<ArrayBuffer> {
+    const out = await inflate(new Uint8Array(buffer));
+    return out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength) as ArrayBuffer;
   }
 }
 
@@ -96,10 +110,13 @@ export async function createBlockDecoder(fd: ImageFileDirectory): Promise<BlockD
       return new SharpJpegDecoder(params) as unknown as BlockDecoder;
     case 50001:
       return new SharpWebpDecoder(params) as unknown as BlockDecoder;
+    case 8:
+    case 32946:
+      return new ZlibDeflateDecoder(params as never) as unknown as BlockDecoder;
     case 34887:
       params.LercParameters = fd.hasTag('LercParameters') ? Array.from((await fd.loadValue('LercParameters')) as ArrayLike<number>) : undefined;
       break;
-    case 1: case 5: case 8: case 32946: case 32773: case 50000:
+    case 1: case 5: case 32773: case 50000:
       break;
     default:
       throw new RasterError('unsupported-compression', `unsupported compression: ${compressionName(compression)}`);

@@ -25,7 +25,7 @@ const SUBFILE_MASK = 4;
 
 /** Decoded blocks shared by every open source; bounded in bytes, not entries. */
 const blockCache = new LRUCache<string, ArrayBuffer>({
-  maxSize: Number(process.env.SATSEG_BLOCK_CACHE_MB ?? 256) * 1024 * 1024,
+  maxSize: Number(process.env.SATSEG_BLOCK_CACHE_MB ?? 128) * 1024 * 1024,
   sizeCalculation: (v) => Math.max(1, v.byteLength),
 });
 let nextSourceId = 1;
@@ -361,13 +361,23 @@ export class GeoTiffSource implements RasterSource {
     if (nodata === null && !isFloat) return;
     const n = valid.length;
     const nanNodata = nodata !== null && Number.isNaN(nodata);
+    const nd = nodata === null || nanNodata ? Number.NaN : nodata;
+    if (bands.length === 1) {
+      // One band (class masks, DEMs): one comparison per pixel.
+      const band = bands[0]!;
+      for (let i = 0; i < n; i++) {
+        const v = band[i]!;
+        if (v === nd || v !== v) valid[i] = 0;
+      }
+      return;
+    }
     for (let i = 0; i < n; i++) {
       if (!valid[i]) continue;
       let allNodata = true;
       for (const band of bands) {
         const v = band[i]!;
         if (v !== v) continue; // NaN is never a usable value
-        if (nodata !== null && !nanNodata && v === nodata) continue;
+        if (v === nd) continue;
         allNodata = false;
         break;
       }
