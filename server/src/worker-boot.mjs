@@ -1,7 +1,9 @@
-// Entry point of every worker thread: lets a TypeScript worker module run whether the parent
-// process was started by tsx, by vitest or by plain node.
-import { register } from 'tsx/esm/api';
+// Entry point of every worker thread: a TypeScript worker module runs through tsx (whether the
+// parent was started by tsx, vitest or plain node); compiled JavaScript runs as it is.
 import { workerData } from 'node:worker_threads';
 
-register();
+if (workerData.entry.endsWith('.ts')) {
+  const { register } = await import('tsx/esm/api');
+  register();
+}
 await import(workerData.entry);

@@ -3,11 +3,13 @@
  * The satseg command line: segment, models, serve.
  */
 import { Command, CommanderError } from 'commander';
-import { runSegment, formatSummary, type SegmentCommandOptions } from './segment-command.ts';
-import { runModels } from './models-command.ts';
-import { runServe, type ServeOptions } from './serve-command.ts';
+import type { SegmentCommandOptions } from './segment-command.ts';
+import type { ServeOptions } from './serve-command.ts';
 import { registerVectorizeCommand } from './vectorize-command.ts';
 import { oneLine } from './cli-errors.ts';
+
+// Each command loads its own modules when it runs: `satseg vectorize` should not pay for
+// onnxruntime and the server, nor `satseg --help` for anything.
 
 const program = new Command();
 program
@@ -38,6 +40,7 @@ program
   .option('--json', 'print the summary as one JSON object')
   .option('--no-progress', 'no progress bar')
   .action(async (input: string, o: SegmentCommandOptions) => {
+    const { runSegment, formatSummary } = await import('./segment-command.ts');
     const summary = await runSegment(input, o);
     process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
   });
@@ -46,7 +49,8 @@ program
   .command('models')
   .description('list the installed models')
   .option('--json', 'print as JSON')
-  .action((o: { json?: boolean }) => {
+  .action(async (o: { json?: boolean }) => {
+    const { runModels } = await import('./models-command.ts');
     process.stdout.write(`${runModels(Boolean(o.json))}\n`);
   });
 
@@ -63,6 +67,7 @@ program
   .option('--max-jobs <n>', 'segmentation jobs run at the same time (default: 1)')
   .option('--job-threads <n>', 'inference threads per job (default: every core)')
   .action(async (o: ServeOptions) => {
+    const { runServe } = await import('./serve-command.ts');
     await runServe(o);
   });
 

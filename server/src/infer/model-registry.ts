@@ -5,9 +5,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readOnnxSummary } from './onnx-proto.ts';
 import { ModelMetadataError, modelSpecFromOnnx, type ModelSpec } from './model-spec.ts';
+import { repoRoot } from '../runtime-paths.ts';
 
 export class UnknownModelError extends Error {
   constructor(readonly modelId: string, available: string[]) {
@@ -25,7 +25,7 @@ export interface ModelEntry {
 }
 
 export const defaultModelsDir = process.env.SATSEG_MODELS
-  ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../models');
+  ?? path.join(repoRoot, 'models');
 
 export class ModelRegistry {
   private cache = new Map<string, { stamp: string; entry: ModelEntry }>();

@@ -6,6 +6,7 @@ import type { Device, Model, ModelOptions } from './model.ts';
 import type { ModelSpec } from './model-spec.ts';
 import type { WorkerReply, WorkerRequest } from './inference-worker.ts';
 import { DeviceError } from './ort-session.ts';
+import { siblingModule, workerBoot } from '../runtime-paths.ts';
 
 export class InferenceError extends Error {
   constructor(message: string) {
@@ -33,9 +34,9 @@ export class WorkerModel implements Model {
   }
 
   static async open(spec: ModelSpec, options: ModelOptions = {}): Promise<WorkerModel> {
-    const worker = new Worker(new URL('../worker-boot.mjs', import.meta.url), {
+    const worker = new Worker(workerBoot, {
       workerData: {
-        entry: new URL('./inference-worker.ts', import.meta.url).href,
+        entry: siblingModule(import.meta.url, './inference-worker'),
         modelPath: spec.path,
         inputName: spec.inputName,
         outputName: spec.outputName,

@@ -16,6 +16,7 @@ import { emptyProgress, type JobStore } from './job-store.ts';
 import { TERMINAL, type JobEvent, type JobRecord, type JobRequest } from './job-types.ts';
 import type { JobRunInput } from './run-job.ts';
 import type { JobWorkerMessage } from './job-worker.ts';
+import { siblingModule, workerBoot } from '../runtime-paths.ts';
 
 export interface QueueDeps {
   store: JobStore;
@@ -131,8 +132,8 @@ export class InProcessQueue implements JobQueue {
       this.finish(job, 'failed', (err as Error).message);
       return;
     }
-    const worker = new Worker(new URL('../worker-boot.mjs', import.meta.url), {
-      workerData: { entry: new URL('./job-worker.ts', import.meta.url).href, input },
+    const worker = new Worker(workerBoot, {
+      workerData: { entry: siblingModule(import.meta.url, './job-worker'), input },
     });
     let settle!: () => void;
     const running: Running = { worker, dir: input.resultDir, done: new Promise<void>((r) => { settle = r; }), cancelling: false, lastSaved: 0 };

@@ -4,13 +4,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { ServerContext } from '../server-context.ts';
+import { repoRoot } from '../../runtime-paths.ts';
 
 const require = createRequire(import.meta.url);
-const repoWeb = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../web');
+const repoWeb = path.join(repoRoot, 'web');
 
 let bundle: Promise<string> | null = null;
 let bundleStamp = '';
