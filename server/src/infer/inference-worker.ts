@@ -9,7 +9,8 @@ import { openSession, DeviceError } from './ort-session.ts';
 import type { DeviceRequest } from './model.ts';
 
 export type WorkerRequest =
-  | { type: 'run'; id: number; input: Float32Array; dims: [number, number, number, number] };
+  | { type: 'run'; id: number; input: Float32Array; dims: [number, number, number, number] }
+  | { type: 'close' };
 
 export type WorkerReply =
   | { type: 'ready'; device: 'cpu' | 'cuda'; notice: string | null }
@@ -42,8 +43,26 @@ async function main(): Promise<void> {
 
   // Requests are handled one at a time: onnxruntime already uses every core for one batch.
   let chain = Promise.resolve();
+  let closing = false;
   port.on('message', (msg: WorkerRequest) => {
+    if (msg.type === 'close') {
+      // Terminating a thread while onnxruntime is inside run() aborts the whole process, so the
+      // owner asks instead: the batch in flight finishes, queued ones are dropped, and the
+      // thread ends on its own once the session is released and the port is closed.
+      closing = true;
+      chain = chain.then(async () => {
+        await session.release().catch(() => undefined);
+        port.close();
+      });
+      return;
+    }
     chain = chain.then(async () => {
+      // Let a 'close' that arrived during the previous pass be seen before starting this one.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (closing) {
+        port.postMessage({ type: 'error', id: msg.id, message: 'model is closed' } satisfies WorkerReply);
+        return;
+      }
       try {
         const feeds = { [init.inputName]: new ort.Tensor('float32', msg.input, msg.dims) };
         const out = (await session.run(feeds))[init.outputName]!;

@@ -19,6 +19,8 @@ export class WorkerModel implements Model {
   private nextId = 1;
   private pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: Error) => void; plane: number }>();
   private closed = false;
+  private readonly exited: Promise<void>;
+  private hasExited = false;
 
   private constructor(readonly spec: ModelSpec, readonly device: Device, private readonly worker: Worker) {
     worker.on('message', (msg: WorkerReply) => {
@@ -30,6 +32,7 @@ export class WorkerModel implements Model {
       else p.resolve(this.spec.outputChannels === 1 ? sigmoidToTwoClasses(msg.output, p.plane) : msg.output);
     });
     worker.on('error', (err) => this.failAll(new InferenceError(`inference worker crashed: ${err.message}`)));
+    this.exited = new Promise((resolve) => worker.once('exit', () => { this.hasExited = true; resolve(); }));
     worker.on('exit', () => this.failAll(new InferenceError('inference worker stopped')));
   }
 
@@ -77,10 +80,26 @@ export class WorkerModel implements Model {
     this.pending.clear();
   }
 
-  async close(): Promise<void> {
+  /**
+   * Ends the thread without interrupting onnxruntime: a forward pass cannot be stopped, and
+   * terminating the thread during one aborts the process. The thread finishes the batch in
+   * flight and exits itself; only if it has not after `graceMs` is it terminated.
+   */
+  async close(graceMs = 120_000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.worker.terminate();
+    if (this.hasExited) return;
+    try {
+      this.worker.postMessage({ type: 'close' } satisfies WorkerRequest);
+    } catch {
+      await this.worker.terminate();
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), graceMs); });
+    const how = await Promise.race([this.exited.then(() => 'exited' as const), timedOut]);
+    clearTimeout(timer);
+    if (how === 'timeout') await this.worker.terminate();
   }
 }
 

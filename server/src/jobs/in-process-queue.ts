@@ -185,8 +185,10 @@ export class InProcessQueue implements JobQueue {
     if (!running) return this.finish(job, 'cancelled');
     running.cancelling = true;
     running.worker.postMessage({ type: 'cancel' });
-    // The worker stops within one batch; if it does not answer, stop the thread.
-    const timer = setTimeout(() => { void running.worker.terminate(); }, 10_000);
+    // The worker stops after the batch in flight (a forward pass cannot be interrupted, and
+    // terminating a thread inside one aborts the process); only a worker that does not answer
+    // in a minute is stopped by force.
+    const timer = setTimeout(() => { void running.worker.terminate(); }, 60_000);
     await running.done;
     clearTimeout(timer);
     return this.deps.store.get(id);
