@@ -1,43 +1,173 @@
 /**
- * The satseg viewer (minimal first version): datasets from the API as raster layers.
+ * The satseg viewer: wires the map, the layer panel, the segment form, uploads, inspection and
+ * the shareable URL together. Each part lives in its own module; this file only connects them.
  */
-import * as maplibregl from 'maplibre-gl';
+import { ApiClient, describeError } from './api-client.ts';
+import { initialApiKey } from './api-key.ts';
+import type { Bounds, Dataset, Model, Result } from './api-types.ts';
+import { loadCatalog } from './catalog.ts';
+import { DatasetLayer } from './dataset-layer.ts';
+import { DrawTool } from './draw-tool.ts';
+import { byId, el } from './element.ts';
+import { enableInspect } from './inspect-popup.ts';
+import { JobPanel } from './job-panel.ts';
+import { LayerPanel } from './layer-panel.ts';
+import { LayerStack } from './layer-stack.ts';
+import type { MapLayer } from './map-layer.ts';
+import { reportMapErrors } from './map-errors.ts';
+import { createMap, fitTo, setFootprints, whenIdle } from './map-view.ts';
+import { ResultLayer } from './result-layer.ts';
+import { createSettings } from './settings.ts';
+import { exposeHook, setPageState } from './test-hook.ts';
+import { createToaster } from './toasts.ts';
+import { formatLonLat } from './units.ts';
+import { Uploader } from './upload.ts';
+import { UrlState, type ViewState } from './url-state.ts';
 
-interface Dataset { id: string; name: string; usable: boolean; bounds: [number, number, number, number] | null; error?: string }
+setPageState('loading');
+let apiKey = initialApiKey();
+const api = new ApiClient(() => apiKey);
+const toaster = createToaster(byId('toasts'));
+const url = new UrlState();
+const map = createMap(byId('map'));
+const datasets: Dataset[] = [];
+let models: Model[] = [];
 
-const map = new maplibregl.Map({
-  container: 'map',
-  style: { version: 8, sources: {}, layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#e8ecf1' } }] },
-  center: [0, 20],
-  zoom: 1,
+function unionBounds(list: Bounds[]): Bounds | null {
+  if (!list.length) return null;
+  return list.reduce((a, b) => [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[2], b[2]), Math.max(a[3], b[3])]);
+}
+
+map.on('load', () => {
+  const stack = new LayerStack(map);
+  const draw = new DrawTool(map);
+  const selected = { dataset: null as string | null, result: null as string | null };
+
+  const select = (layer: MapLayer) => {
+    if (layer instanceof ResultLayer) {
+      selected.result = layer.id;
+      selected.dataset = layer.result.dataset;
+    } else {
+      selected.dataset = layer.id;
+    }
+    if (selected.dataset) jobs.selectDataset(selected.dataset);
+    url.update({ dataset: selected.dataset ?? undefined, result: selected.result ?? undefined });
+    panel.refresh();
+  };
+  const zoomTo = (layer: MapLayer) => { if (layer.bounds) fitTo(map, layer.bounds, true); };
+
+  const panel = new LayerPanel(byId('layers'), {
+    stack, api, toaster, zoomTo, select,
+    isSelected: (l) => (l.kind === 'result' ? l.id === selected.result : l.id === selected.dataset),
+  });
+
+  const addDataset = (d: Dataset): DatasetLayer | null => {
+    const i = datasets.findIndex((x) => x.id === d.id);
+    if (i >= 0) datasets[i] = d;
+    else datasets.push(d);
+    setFootprints(map, datasets.filter((x) => x.usable && x.bounds).map((x) => ({ name: x.name, bounds: x.bounds! })));
+    if (!d.usable || !d.bounds) {
+      byId('broken').append(el('li', {}, el('strong', {}, d.name), `: ${d.usable ? 'not georeferenced on Earth, so it cannot be shown on the map' : d.error ?? 'cannot be read'}`));
+      return null;
+    }
+    const layer = new DatasetLayer(d);
+    stack.add(layer);
+    return layer;
+  };
+
+  const addResult = (r: Result): ResultLayer => {
+    const layer = new ResultLayer(r);
+    stack.add(layer);
+    return layer;
+  };
+
+  const jobs = new JobPanel(byId('segment'), {
+    api, toaster, draw,
+    onDatasetChange: (id) => {
+      const layer = stack.find(`dataset:${id}`);
+      if (layer) select(layer);
+    },
+    onResult: async (resultId) => {
+      try {
+        const result = await api.get<Result>(`/results/${encodeURIComponent(resultId)}`);
+        const layer = addResult(result);
+        select(layer);
+        if (layer.bounds) fitTo(map, layer.bounds);
+        toaster.notice(`${result.name} is ready.`);
+      } catch (err) {
+        toaster.error(`The job finished but its result cannot be shown: ${describeError(err)}`);
+      }
+    },
+  });
+
+  new Uploader(byId('upload'), {
+    api, toaster,
+    dropTarget: document.body,
+    dropHint: byId('drop-hint'),
+    onUploaded: async (d) => {
+      const layer = addDataset(d);
+      jobs.setCatalog(datasets, models);
+      if (layer) {
+        select(layer);
+        if (layer.bounds) fitTo(map, layer.bounds);
+      }
+    },
+  });
+
+  createSettings(byId('settings-box'), { get: () => apiKey, set: (k) => { apiKey = k; } }, (t) => toaster.notice(t));
+  enableInspect({ map, stack, api, draw, toaster });
+  reportMapErrors(map, api, toaster, (sourceId) => stack.layers.find((l) => l.mapLayerIds().some((id) => sourceId.startsWith(id) || id.startsWith(sourceId)))?.title ?? sourceId);
+
+  const coords = byId('coords');
+  map.on('mousemove', (e) => { coords.textContent = `${formatLonLat(e.lngLat.lng, e.lngLat.lat)} · z${map.getZoom().toFixed(1)}`; });
+  map.on('moveend', () => {
+    const c = map.getCenter();
+    url.update({ map: { zoom: map.getZoom(), lat: c.lat, lon: c.lng } });
+  });
+
+  /** Shows what a link names: those layers visible and selected, and the map where it says. */
+  const applyView = (view: ViewState, firstLoad: boolean) => {
+    const dataset = view.dataset ? stack.find(`dataset:${view.dataset}`) : undefined;
+    const result = view.result ? stack.find(`result:${view.result}`) : undefined;
+    if (view.dataset && !dataset) toaster.error(`The link names dataset "${view.dataset}", which this server does not have (or cannot show).`);
+    if (view.result && !result) toaster.error(`The link names result "${view.result}", which this server does not have.`);
+    if (firstLoad && (dataset || result)) {
+      // A shared link shows what it names; the other layers stay listed, switched off.
+      const datasetId = dataset?.id ?? (result as ResultLayer | undefined)?.result.dataset;
+      for (const l of stack.layers) {
+        const shown = l.kind === 'dataset' ? l.id === datasetId : result ? l === result : (l as ResultLayer).result.dataset === datasetId;
+        if (l.visible !== shown) stack.setVisible(l.key, shown);
+      }
+    }
+    if (result) select(result);
+    else if (dataset) select(dataset);
+    if (view.map) map.jumpTo({ center: [view.map.lon, view.map.lat], zoom: view.map.zoom });
+    else if (result?.bounds) fitTo(map, result.bounds);
+    else if (dataset?.bounds) fitTo(map, dataset.bounds);
+    else if (firstLoad) {
+      const all = unionBounds(datasets.filter((d) => d.usable && d.bounds).map((d) => d.bounds!));
+      if (all) fitTo(map, all);
+    }
+  };
+
+  exposeHook({ map, stack, draw, errors: toaster.errors, whenIdle: () => whenIdle(map), job: () => jobs.currentJob });
+
+  void loadCatalog(api, (m) => toaster.error(m)).then((catalog) => {
+    models = catalog.models;
+    for (const d of catalog.datasets) addDataset(d);
+    for (const r of catalog.results) addResult(r);
+    for (const r of catalog.brokenResults) byId('broken').append(el('li', {}, el('strong', {}, r.name), `: ${r.error}`));
+    jobs.setCatalog(datasets, models);
+    byId('layers-empty').hidden = stack.layers.length > 0;
+    stack.onChange(() => { byId('layers-empty').hidden = stack.layers.length > 0; });
+    applyView(url.current, true);
+    url.onExternalChange((view) => applyView(view, false));
+    // A running job shows live progress; otherwise the newest queued one.
+    const running = catalog.activeJobs.find((j) => j.status === 'running') ?? catalog.activeJobs[0];
+    if (running) jobs.follow(running);
+    setPageState('ready');
+  }).catch((err: unknown) => {
+    toaster.error(`The viewer could not start: ${describeError(err)}`);
+    setPageState('error');
+  });
 });
-
-function showError(message: string): void {
-  const toast = document.getElementById('toast')!;
-  toast.textContent = message;
-  toast.hidden = false;
-  setTimeout(() => { toast.hidden = true; }, 8000);
-}
-
-async function api<T>(path: string): Promise<T> {
-  const res = await fetch(path);
-  const body = await res.json().catch(() => null);
-  if (!res.ok) throw new Error(body?.detail ?? `${res.status} ${res.statusText}`);
-  return body as T;
-}
-
-async function load(): Promise<void> {
-  const { datasets } = await api<{ datasets: Dataset[] }>('/datasets');
-  const list = document.getElementById('layers')!;
-  for (const d of datasets) {
-    const row = document.createElement('label');
-    row.textContent = d.usable ? d.name : `${d.name} (unusable: ${d.error})`;
-    list.append(row);
-    if (!d.usable || !d.bounds) continue;
-    map.addSource(`dataset-${d.id}`, { type: 'raster', url: `/datasets/${d.id}/tilejson.json`, tileSize: 256 });
-    map.addLayer({ id: `dataset-${d.id}`, type: 'raster', source: `dataset-${d.id}` });
-    map.fitBounds(d.bounds, { padding: 40, duration: 0 });
-  }
-}
-
-map.on('load', () => { load().catch((err: Error) => showError(err.message)); });

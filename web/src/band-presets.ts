@@ -1,0 +1,60 @@
+/**
+ * The ways to show a dataset: true colour, false colour (NIR as red, so vegetation glows) when a
+ * near-infrared band exists, and each band alone in grey.
+ */
+import type { Dataset, DatasetBand } from './api-types.ts';
+
+export interface BandPreset {
+  id: string;
+  label: string;
+  /** 1-based band numbers for `bands=` (1 or 3). */
+  bands: number[];
+}
+
+type Role = 'red' | 'green' | 'blue' | 'nir';
+
+function roleOf(b: DatasetBand): Role | null {
+  const d = (b.description ?? '').toLowerCase();
+  if (/\bnir\b|near[\s_-]?infra/.test(d)) return 'nir';
+  if (/red[\s_-]?edge/.test(d)) return null;
+  if (/^(b\d+\s*[-:(]?\s*)?red\b|^r$/.test(d)) return 'red';
+  if (/^(b\d+\s*[-:(]?\s*)?green\b|^g$/.test(d)) return 'green';
+  if (/^(b\d+\s*[-:(]?\s*)?blue\b|^b$/.test(d)) return 'blue';
+  const ci = (b.color_interp ?? '').toLowerCase();
+  if (ci === 'red' || ci === 'green' || ci === 'blue') return ci;
+  return null;
+}
+
+/** A band that says nothing about itself (no description, grey or undefined colour). */
+function unlabelled(b: DatasetBand): boolean {
+  return !b.description && ['gray', 'grey', 'undefined', '', 'null'].includes(String(b.color_interp ?? '').toLowerCase());
+}
+
+function rgbLike(bands: DatasetBand[]): boolean {
+  const [r, g, b] = bands;
+  if (!r || !g || !b) return false;
+  const named = roleOf(r) === 'red' && roleOf(g) === 'green' && roleOf(b) === 'blue';
+  return named || [r, g, b].every(unlabelled);
+}
+
+export function bandPresets(dataset: Dataset): BandPreset[] {
+  const bands = (dataset.bands ?? []).filter((b) => (b.color_interp ?? '').toLowerCase() !== 'alpha');
+  const find = (role: Role) => bands.find((b) => roleOf(b) === role)?.index;
+  const presets: BandPreset[] = [];
+  let red = find('red');
+  let green = find('green');
+  let blue = find('blue');
+  if ((!red || !green || !blue) && bands.length >= 3 && rgbLike(bands)) [red, green, blue] = [bands[0]!.index, bands[1]!.index, bands[2]!.index];
+  if (red && green && blue) presets.push({ id: 'true-colour', label: `True colour (${red},${green},${blue})`, bands: [red, green, blue] });
+  else if (bands.length >= 3) presets.push({ id: 'bands-1-2-3', label: `Bands ${bands[0]!.index},${bands[1]!.index},${bands[2]!.index}`, bands: bands.slice(0, 3).map((b) => b.index) });
+
+  // An RGBN aerial scene (NAIP) usually labels nothing: four bands, the first three RGB-like.
+  let nir = find('nir');
+  if (!nir && bands.length === 4 && rgbLike(bands) && unlabelled(bands[3]!)) nir = bands[3]!.index;
+  if (nir && red && green) presets.push({ id: 'false-colour', label: `False colour (NIR ${nir},${red},${green})`, bands: [nir, red, green] });
+
+  if (bands.length <= 16) {
+    for (const b of bands) presets.push({ id: `band-${b.index}`, label: `Band ${b.index}${b.description ? ` (${b.description})` : ''}, grey`, bands: [b.index] });
+  }
+  return presets;
+}

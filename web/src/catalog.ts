@@ -1,0 +1,39 @@
+/**
+ * What the server has: datasets, models, results and running jobs, loaded side by side. A part
+ * that fails is reported and left empty; the rest of the viewer still works.
+ */
+import { describeError, type ApiClient } from './api-client.ts';
+import type { BrokenResult, Dataset, Job, Model, Result } from './api-types.ts';
+
+export interface Catalog {
+  datasets: Dataset[];
+  models: Model[];
+  results: Result[];
+  brokenResults: BrokenResult[];
+  activeJobs: Job[];
+}
+
+export async function loadCatalog(api: ApiClient, report: (message: string) => void): Promise<Catalog> {
+  const part = async <T>(what: string, load: () => Promise<T>, empty: T): Promise<T> => {
+    try {
+      return await load();
+    } catch (err) {
+      report(`Could not load ${what}: ${describeError(err)}`);
+      return empty;
+    }
+  };
+  const [datasets, models, results, jobs] = await Promise.all([
+    part('the datasets', async () => (await api.get<{ datasets: Dataset[] }>('/datasets')).datasets, []),
+    part('the models', async () => (await api.get<{ models: Model[] }>('/models')).models, []),
+    part('the results', async () => (await api.get<{ results: Array<Result | BrokenResult> }>('/results')).results, []),
+    part('the jobs', async () => (await api.get<{ jobs: Job[] }>('/jobs')).jobs, []),
+  ]);
+  const isBroken = (r: Result | BrokenResult): r is BrokenResult => 'usable' in r && r.usable === false;
+  return {
+    datasets,
+    models,
+    results: results.filter((r): r is Result => !isBroken(r)).sort((a, b) => a.created_at.localeCompare(b.created_at)),
+    brokenResults: results.filter(isBroken),
+    activeJobs: jobs.filter((j) => j.status === 'queued' || j.status === 'running'),
+  };
+}
