@@ -49,12 +49,16 @@ export class RowBlender {
   private valid: ValidRows | null = null;
   private labels: Uint8Array = new Uint8Array(0);
   private confidence: Uint8Array | null = null;
+  private readonly bestScore: Float32Array;
+  private readonly bestClass: Uint8Array;
 
   constructor(private readonly plan: TilePlan, private readonly classes: number, private readonly withConfidence: boolean) {
     this.w1d = blendWindow(plan.tile, plan.overlap);
     this.planes = classes + 1; // class sums + weight sum
     this.cap = plan.tile;
     this.acc = new Float32Array(this.planes * plan.tile * this.cap);
+    this.bestScore = new Float32Array(this.cap);
+    this.bestClass = new Uint8Array(this.cap);
   }
 
   /** Start tile row r; `valid` must cover the rows this tile row finishes. */
@@ -91,22 +95,34 @@ export class RowBlender {
     this.finishColumns(Math.min(plan.width, Math.max(this.finalX, x0)));
     if (!probs) return;
     const t = plan.tile;
+    const cap = this.cap;
     const plane = t * t;
+    const accPlane = t * cap;
     const rows = this.rowBottom - this.rowTop;
     const ty0 = this.rowTop - plan.ys[this.row]!;
     const cx0 = Math.max(0, x0);
     const cx1 = Math.min(plan.width, x0 + t);
     const w1d = this.w1d;
+    const acc = this.acc;
+    const classes = this.classes;
+    // The accumulator is a ring of `cap` columns: a tile's columns are at most two runs in it.
+    const start = cx0 % cap;
+    const firstRun = Math.min(cx1 - cx0, cap - start);
     for (let ry = 0; ry < rows; ry++) {
       const ty = ty0 + ry;
       const wy = w1d[ty]!;
-      for (let x = cx0; x < cx1; x++) {
-        const tx = x - x0;
-        const w = wy * w1d[tx]!;
-        const src = ty * t + tx;
-        const dst = ry * this.cap + (x % this.cap);
-        for (let k = 0; k < this.classes; k++) this.acc[k * t * this.cap + dst] += w * probs[k * plane + src]!;
-        this.acc[this.classes * t * this.cap + dst] += w;
+      const srcRow = ty * t + (cx0 - x0);
+      const txRow = cx0 - x0;
+      const dstRow = ry * cap;
+      for (let run = 0; run < 2; run++) {
+        const from = run === 0 ? 0 : firstRun;
+        const to = run === 0 ? firstRun : cx1 - cx0;
+        const dstCol = run === 0 ? start - from : -from;
+        if (to <= from) continue;
+        for (let k = 0; k < classes; k++) {
+          accumulate(acc, k * accPlane + dstRow + dstCol + from, probs, k * plane + srcRow + from, w1d, txRow + from, wy, to - from);
+        }
+        accumulateWeights(acc, classes * accPlane + dstRow + dstCol + from, w1d, txRow + from, wy, to - from);
       }
     }
   }
@@ -119,45 +135,75 @@ export class RowBlender {
   }
 
   private finishColumns(upTo: number): void {
-    const { plan, classes, cap } = this;
+    const x0 = this.finalX;
+    if (upTo <= x0) return;
+    const { plan, classes, planes, cap, acc, carry, nextCarry, labels, confidence, bestScore, bestClass } = this;
     const W = plan.width;
-    const t = plan.tile;
+    const accPlane = plan.tile * cap;
     const rows = this.rowBottom - this.rowTop;
-    const weightPlane = classes * t * cap;
     const valid = this.valid!;
+    const carryPlane = this.carryRows * W;
+    const nPlane = this.nextCarryRows * W;
+    // The finished columns are at most two runs of the accumulator ring.
+    const ringFrom = x0 % cap;
+    const firstRun = Math.min(upTo - x0, cap - ringFrom);
     for (let ry = 0; ry < rows; ry++) {
       const y = this.rowTop + ry;
       const carryRow = y - this.carryTop;
       const hasCarry = carryRow < this.carryRows;
       const final = y < this.finalEnd;
-      for (let x = this.finalX; x < upTo; x++) {
-        const a = ry * cap + (x % cap);
-        const cIdx = carryRow * W + x;
-        const carryPlane = this.carryRows * W;
-        if (final) {
-          let weight = this.acc[weightPlane + a]! + (hasCarry ? this.carry[classes * carryPlane + cIdx]! : 0);
-          let best = 0;
-          let bestScore = -Infinity;
-          for (let k = 0; k < classes; k++) {
-            const s = this.acc[k * t * cap + a]! + (hasCarry ? this.carry[k * carryPlane + cIdx]! : 0);
-            if (s > bestScore) { bestScore = s; best = k; }
-          }
-          const out = ry * W + x;
-          const isValid = valid.data[(y - valid.y) * W + x] === 1 && weight > 0;
-          this.labels[out] = isValid ? best : NODATA_CLASS;
-          if (this.confidence) this.confidence[out] = isValid ? Math.max(1, Math.min(255, Math.round((bestScore / weight) * 255))) : 0;
-          weight = 0;
-        } else {
-          const nRow = y - this.finalEnd;
-          const nPlane = this.nextCarryRows * W;
-          const nIdx = nRow * W + x;
-          for (let k = 0; k <= classes; k++) {
-            this.nextCarry[k * nPlane + nIdx] = this.acc[k * t * cap + a]! + (hasCarry ? this.carry[k * carryPlane + cIdx]! : 0);
-          }
+      for (let run = 0; run < 2; run++) {
+        const xs = run === 0 ? x0 : x0 + firstRun;
+        const n = run === 0 ? firstRun : upTo - xs;
+        if (n <= 0) continue;
+        const a = ry * cap + (run === 0 ? ringFrom : 0);
+        if (hasCarry) {
+          // Sums carried from the tile row above join this row's before anything is decided.
+          const c = carryRow * W + xs;
+          for (let k = 0; k < planes; k++) addInto(acc, k * accPlane + a, carry, k * carryPlane + c, n);
         }
-        for (let k = 0; k <= classes; k++) this.acc[k * t * cap + a] = 0;
+        if (final) {
+          bestClass.fill(0, 0, n);
+          bestScore.set(acc.subarray(a, a + n));
+          for (let k = 1; k < classes; k++) keepBest(acc, k * accPlane + a, k, bestScore, bestClass, n);
+          const out = ry * W + xs;
+          const v = (y - valid.y) * W + xs;
+          const wBase = classes * accPlane + a;
+          for (let i = 0; i < n; i++) {
+            const weight = acc[wBase + i]!;
+            const ok = valid.data[v + i] === 1 && weight > 0;
+            labels[out + i] = ok ? bestClass[i]! : NODATA_CLASS;
+            if (confidence) confidence[out + i] = ok ? Math.max(1, Math.min(255, Math.round((bestScore[i]! / weight) * 255))) : 0;
+          }
+        } else {
+          // Rows the next tile row overlaps: their sums are carried down, not decided yet.
+          const nIdx = (y - this.finalEnd) * W + xs;
+          for (let k = 0; k < planes; k++) nextCarry.set(acc.subarray(k * accPlane + a, k * accPlane + a + n), k * nPlane + nIdx);
+        }
+        // Clear the finished columns of the ring for the tiles to come.
+        for (let k = 0; k < planes; k++) acc.fill(0, k * accPlane + a, k * accPlane + a + n);
       }
     }
-    this.finalX = Math.max(this.finalX, upTo);
+    this.finalX = upTo;
   }
+}
+
+function addInto(dst: Float32Array, d: number, src: Float32Array, s: number, n: number): void {
+  for (let i = 0; i < n; i++) dst[d + i] += src[s + i]!;
+}
+
+function keepBest(acc: Float32Array, a: number, k: number, bestScore: Float32Array, bestClass: Uint8Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const s = acc[a + i]!;
+    if (s > bestScore[i]!) { bestScore[i] = s; bestClass[i] = k; }
+  }
+}
+
+// The two hot loops, kept as small monomorphic functions so V8 compiles them tightly.
+function accumulate(acc: Float32Array, dst: number, probs: Float32Array, src: number, w1d: Float32Array, w: number, wy: number, n: number): void {
+  for (let i = 0; i < n; i++) acc[dst + i] += wy * w1d[w + i]! * probs[src + i]!;
+}
+
+function accumulateWeights(acc: Float32Array, dst: number, w1d: Float32Array, w: number, wy: number, n: number): void {
+  for (let i = 0; i < n; i++) acc[dst + i] += wy * w1d[w + i]!;
 }

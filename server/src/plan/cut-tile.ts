@@ -24,20 +24,37 @@ export function cutTile(band: PixelBlock, sceneWidth: number, sceneHeight: numbe
   const plane = size * size;
   const colIndex = new Int32Array(size);
   for (let i = 0; i < size; i++) colIndex[i] = reflect(x0 + i, sceneWidth) - band.window.x;
+  // (v * scale - mean) / std as one multiply-add per value.
+  const gain = norm.mean.slice(0, channels).map((_, c) => norm.scale / norm.std[c]!);
+  const bias = norm.mean.slice(0, channels).map((m, c) => -m / norm.std[c]!);
+  const valid = band.valid;
+  // Tiles away from the left and right edges read their columns in one run, without mirroring.
+  const contiguous = x0 >= 0 && x0 + size <= sceneWidth;
   let validInside = 0;
   for (let ty = 0; ty < size; ty++) {
     const sy = y0 + ty;
     const ry = reflect(sy, sceneHeight) - bandY0;
     if (ry < 0 || ry >= band.height) throw new Error(`internal: row ${sy} (mirror ${ry + bandY0}) is not in the band read for this tile`);
     const rowBase = ry * band.width;
-    const insideY = sy >= 0 && sy < sceneHeight;
-    for (let tx = 0; tx < size; tx++) {
-      const src = rowBase + colIndex[tx]!;
-      const ok = band.valid[src] === 1;
-      if (ok && insideY && x0 + tx >= 0 && x0 + tx < sceneWidth) validInside++;
-      const dst = offset + ty * size + tx;
-      for (let c = 0; c < channels; c++) {
-        out[dst + c * plane] = ok ? (band.bands[c]![src]! * norm.scale - norm.mean[c]!) / norm.std[c]! : 0;
+    if (sy >= 0 && sy < sceneHeight) {
+      const txFrom = Math.max(0, -x0);
+      const txTo = Math.min(size, sceneWidth - x0);
+      for (let tx = txFrom; tx < txTo; tx++) validInside += valid[rowBase + colIndex[tx]!]!;
+    }
+    const dstRow = offset + ty * size;
+    for (let c = 0; c < channels; c++) {
+      const src = band.bands[c]!;
+      const g = gain[c]!;
+      const b = bias[c]!;
+      const dst = dstRow + c * plane;
+      if (contiguous) {
+        const base = rowBase + colIndex[0]!;
+        for (let tx = 0; tx < size; tx++) out[dst + tx] = valid[base + tx] === 1 ? src[base + tx]! * g + b : 0;
+      } else {
+        for (let tx = 0; tx < size; tx++) {
+          const i = rowBase + colIndex[tx]!;
+          out[dst + tx] = valid[i] === 1 ? src[i]! * g + b : 0;
+        }
       }
     }
   }
