@@ -82,7 +82,7 @@ function gdalCount(file: string): number {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (s: number) => `${s.toFixed(2)} s`;
 
-console.log(`bench:vectorize — ${os.cpus()[0]?.model ?? 'cpu'}; ${load()} (other jobs, e.g. model training, may be running)`);
+console.log(`bench:vectorize — ${os.cpus()[0]?.model ?? 'cpu'}; ${load()} (other jobs may be running)`);
 const crop = path.join(tmp, 'worldcover_4096.tif');
 execFileSync('gdal_translate', ['-q', '-srcwin', '4099', '31700', '4096', '4096', worldcover, crop]);
 
@@ -124,7 +124,7 @@ if (doFull) {
   const full = ours(worldcover, path.join(tmp, 'full.geojson'), 1, 20);
   console.log(`  ours: wall ${fmt(full.wall)}, cpu ${fmt(full.cpu)}, peak RSS ${full.rssMb} MB, ${full.summary.features} polygons`);
   const small = ours(worldcover, path.join(tmp, 'full-small-cache.geojson'), 1, 20, { ...process.env, SATSEG_BLOCK_CACHE_MB: '64' });
-  console.log(`  ours with SATSEG_BLOCK_CACHE_MB=64 (reader block cache, default 256; 64 holds one row of its blocks): wall ${fmt(small.wall)}, peak RSS ${small.rssMb} MB`);
+  console.log(`  ours with SATSEG_BLOCK_CACHE_MB=64 (reader block cache, default 128; 64 holds one row of its blocks): wall ${fmt(small.wall)}, peak RSS ${small.rssMb} MB`);
   if (gdalFull) {
     const r = gdal(worldcover, path.join(tmp, 'gdal-full.geojson'));
     console.log(`  gdal_polygonize.py: wall ${fmt(r.wall)}, cpu ${fmt(r.cpu)}, peak RSS ${r.rssMb} MB, ${gdalCount(path.join(tmp, 'gdal-full.geojson'))} polygons`);
