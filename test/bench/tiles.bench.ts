@@ -102,7 +102,7 @@ async function main(): Promise<void> {
       duration: 10,
       requests: [{ setupRequest: ((req: Record<string, unknown>) => ({ ...req, path: paths[(i++ * 7919) % paths.length] })) as never }],
     });
-    console.log(`autocannon 64 connections, ${label}: ${result.requests.average.toFixed(0)} req/s, latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, ${result.non2xx} non-2xx, ${result.errors} errors`);
+    console.log(`autocannon 64 connections, ${label}: ${result.requests.average.toFixed(0)} req/s, latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts, ${result.resets} resets)`);
     s.close();
   }
   fs.rmSync(work, { recursive: true, force: true });

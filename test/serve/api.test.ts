@@ -79,7 +79,7 @@ describe('datasets', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('image/png');
     const png = Buffer.from(await res.arrayBuffer());
-    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
     expect([info.width, info.height, info.channels]).toEqual([256, 256, 4]);
     let opaque = 0;
     for (let i = 3; i < data.length; i += 4) if (data[i] === 255) opaque++;
@@ -144,7 +144,7 @@ describe('results', () => {
   it('draws class tiles in the palette only, honouring classes= and opacity', async () => {
     const { z, x, y } = inside;
     const colors = new Set(['31,120,180', '51,160,44', '230,171,2', '227,26,28']);
-    const decode = async (q: string) => sharp(Buffer.from(await (await s.get(`/results/${resultId}/tiles/${z}/${x}/${y}.png${q}`)).arrayBuffer())).raw().toBuffer();
+    const decode = async (q: string) => sharp(Buffer.from(await (await s.get(`/results/${resultId}/tiles/${z}/${x}/${y}.png${q}`)).arrayBuffer())).ensureAlpha().raw().toBuffer();
     const all = await decode('');
     let drawn = 0;
     for (let i = 0; i < all.length; i += 4) {

@@ -64,7 +64,7 @@ describe.skipIf(!hasGdal)(`GDAL as a client ${gdalSkipReason}`, () => {
     await run('gdal_translate', ['-q', '-projwin', String(b[0]), String(b[3]), String(b[2]), String(b[1]), xml, out], { env: { ...process.env, GDAL_DEFAULT_WMS_CACHE_PATH: path.join(s.dir, 'wms-cache') } });
     const g = gdalRead(out, { x: 0, y: 0, width: 256, height: 256 });
     expect([g.width, g.height, g.bands]).toEqual([256, 256, 4]);
-    const ours = await sharp(Buffer.from(await (await fetch(`${base}/datasets/${datasetId}/tiles/${z}/${x}/${y}.png`)).arrayBuffer())).raw().toBuffer();
+    const ours = await sharp(Buffer.from(await (await fetch(`${base}/datasets/${datasetId}/tiles/${z}/${x}/${y}.png`)).arrayBuffer())).ensureAlpha().raw().toBuffer();
     let differ = 0;
     for (let i = 0; i < 256 * 256; i++) for (let c = 0; c < 4; c++) if (g.pixels![c]![i] !== ours[4 * i + c]) differ++;
     expect(differ).toBe(0);

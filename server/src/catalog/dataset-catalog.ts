@@ -37,6 +37,7 @@ function fileKey(file: string): string {
 }
 
 export class DatasetCatalog {
+  private readonly statisticsInFlight = new Map<string, Promise<StatisticsResult>>();
   private readonly sources = new LRUCache<string, Promise<RasterSource>>({
     max: 32,
     dispose: (p) => { void p.then((s) => s.close(), () => undefined); },
@@ -108,9 +109,17 @@ export class DatasetCatalog {
     const key = fileKey(this.filePath(record));
     const row = this.db.prepare('SELECT stats, stats_key FROM datasets WHERE id = ?').get(id) as { stats: string | null; stats_key: string | null };
     if (row.stats && row.stats_key === key) return JSON.parse(row.stats) as StatisticsResult;
-    const stats = await computeStatistics(await this.open(id));
-    this.db.prepare('UPDATE datasets SET stats = ?, stats_key = ? WHERE id = ?').run(JSON.stringify(stats), key, id);
-    return stats;
+    // The first tile requests for a new dataset arrive together; they share one computation.
+    const pendingKey = `${id}:${key}`;
+    let pending = this.statisticsInFlight.get(pendingKey);
+    if (!pending) {
+      pending = this.open(id).then(computeStatistics).then((stats) => {
+        this.db.prepare('UPDATE datasets SET stats = ?, stats_key = ? WHERE id = ?').run(JSON.stringify(stats), key, id);
+        return stats;
+      }).finally(() => this.statisticsInFlight.delete(pendingKey));
+      this.statisticsInFlight.set(pendingKey, pending);
+    }
+    return pending;
   }
 
   /**

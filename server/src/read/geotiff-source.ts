@@ -28,6 +28,8 @@ const blockCache = new LRUCache<string, ArrayBuffer>({
   maxSize: Number(process.env.SATSEG_BLOCK_CACHE_MB ?? 128) * 1024 * 1024,
   sizeCalculation: (v) => Math.max(1, v.byteLength),
 });
+/** Decodes under way, by the same keys as blockCache. */
+const decodesInFlight = new Map<string, Promise<ArrayBuffer>>();
 let nextSourceId = 1;
 
 interface Level {
@@ -438,13 +440,25 @@ export class GeoTiffSource implements RasterSource {
     const key = `${this.uid}:${level.key}:${index}`;
     const cached = blockCache.get(key);
     if (cached) return Promise.resolve(arrayView(level.dtype, cached));
-    return this.decodeBlock(level, bx, by, sample, index, signal).then((buffer) => {
-      blockCache.set(key, buffer);
+    // Concurrent readers of a block that is not cached yet share one decode: without this, a burst
+    // of tile requests over the same area decodes each block once per request and floods the
+    // thread pool. The shared decode ignores any one reader's abort signal; each reader checks
+    // its own afterwards.
+    let decoding = decodesInFlight.get(key);
+    if (!decoding) {
+      decoding = this.decodeBlock(level, bx, by, sample, index).then((buffer) => {
+        blockCache.set(key, buffer);
+        return buffer;
+      }).finally(() => decodesInFlight.delete(key));
+      decodesInFlight.set(key, decoding);
+    }
+    return decoding.then((buffer) => {
+      signal?.throwIfAborted();
       return arrayView(level.dtype, buffer);
     });
   }
 
-  private async decodeBlock(level: Level, bx: number, by: number, sample: number, index: number, signal?: AbortSignal): Promise<ArrayBuffer> {
+  private async decodeBlock(level: Level, bx: number, by: number, sample: number, index: number): Promise<ArrayBuffer> {
     const what = level.isTiled ? 'tile' : 'strip';
     const offsetTag = level.isTiled ? 'TileOffsets' : 'StripOffsets';
     const countTag = level.isTiled ? 'TileByteCounts' : 'StripByteCounts';
@@ -463,7 +477,7 @@ export class GeoTiffSource implements RasterSource {
     }
     let result: { data: ArrayBufferLike };
     try {
-      result = await level.image.getTileOrStrip(bx, by, sample, decoder as never, signal);
+      result = await level.image.getTileOrStrip(bx, by, sample, decoder as never);
     } catch (err) {
       throw new RasterError('decode-failed', `${what} ${index} failed to decode (file truncated or corrupt?): ${(err as Error).message}`);
     }
