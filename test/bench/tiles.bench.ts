@@ -61,12 +61,15 @@ async function main(): Promise<void> {
   const latencies: number[] = [];
   const t0 = performance.now();
   let bytes = 0;
+  // Zooms 13-15 are at or below the scene's native zoom (5 m ~ zoom 15); 16-17 upsample it.
+  const native = { tiles: 0, ms: 0 };
   for (const t of tiles) {
     const s = performance.now();
     const res = await fetch(srv.base + t);
     bytes += (await res.arrayBuffer()).byteLength;
     if (res.status !== 200 && res.status !== 204) throw new Error(`${t}: HTTP ${res.status}`);
     latencies.push(performance.now() - s);
+    if (Number(/tiles\/(\d+)\//.exec(t)![1]) <= 15) { native.tiles++; native.ms += performance.now() - s; }
   }
   const oursSeconds = (performance.now() - t0) / 1000;
   srv.close();
@@ -76,19 +79,32 @@ async function main(): Promise<void> {
   const g0 = performance.now();
   await run('gdal2tiles.py', ['--xyz', '-z', '13-17', '--processes=1', '-r', 'bilinear', '--webviewer=none', '-q', scene, outDir], { maxBuffer: 1 << 26 });
   const gdalSeconds = (performance.now() - g0) / 1000;
-  let gdalTiles = 0;
-  for (const z of zooms) {
-    const zd = path.join(outDir, String(z));
-    if (!fs.existsSync(zd)) continue;
-    for (const x of fs.readdirSync(zd)) gdalTiles += fs.readdirSync(path.join(zd, x)).filter((f) => f.endsWith('.png')).length;
-  }
+  const count = (dir: string, zs: number[]) => {
+    let n = 0;
+    let size = 0;
+    for (const z of zs) {
+      const zd = path.join(dir, String(z));
+      if (!fs.existsSync(zd)) continue;
+      for (const x of fs.readdirSync(zd)) {
+        for (const f of fs.readdirSync(path.join(zd, x)).filter((name) => name.endsWith('.png'))) { n++; size += fs.statSync(path.join(zd, x, f)).size; }
+      }
+    }
+    return { n, size };
+  };
+  const { n: gdalTiles, size: gdalBytes } = count(outDir, zooms);
+  const nativeDir = path.join(work, 'gdal2tiles-native');
+  const n0 = performance.now();
+  await run('gdal2tiles.py', ['--xyz', '-z', '13-15', '--processes=1', '-r', 'bilinear', '--webviewer=none', '-q', scene, nativeDir], { maxBuffer: 1 << 26 });
+  const gdalNativeSeconds = (performance.now() - n0) / 1000;
+  const gdalNativeTiles = count(nativeDir, [13, 14, 15]).n;
 
   const sorted = [...latencies].sort((a, b) => a - b);
   console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GB, load average ${os.loadavg()[0]!.toFixed(2)} at start of autocannon`);
   console.log(`zooms 13-17 of naip_2020.tif (934 x 723 px, 5 m)`);
   console.log(`satseg  : ${tiles.length} tiles in ${oursSeconds.toFixed(2)} s = ${(tiles.length / oursSeconds).toFixed(1)} tiles/s (sequential HTTP, cold tile cache; p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms; ${(bytes / 1e6).toFixed(1)} MB)`);
-  console.log(`gdal2tiles: ${gdalTiles} tiles in ${gdalSeconds.toFixed(2)} s = ${(gdalTiles / gdalSeconds).toFixed(1)} tiles/s (--processes=1 -r bilinear)`);
+  console.log(`gdal2tiles: ${gdalTiles} tiles in ${gdalSeconds.toFixed(2)} s = ${(gdalTiles / gdalSeconds).toFixed(1)} tiles/s (--processes=1 -r bilinear; ${(gdalBytes / 1e6).toFixed(1)} MB)`);
   console.log(`ratio (satseg tiles/s / gdal2tiles tiles/s): ${((tiles.length / oursSeconds) / (gdalTiles / gdalSeconds)).toFixed(2)}x`);
+  console.log(`zooms 13-15 only (not upsampled): satseg ${native.tiles} tiles at ${(native.tiles / (native.ms / 1000)).toFixed(1)} tiles/s, gdal2tiles ${gdalNativeTiles} tiles at ${(gdalNativeTiles / gdalNativeSeconds).toFixed(1)} tiles/s: ${((native.tiles / (native.ms / 1000)) / (gdalNativeTiles / gdalNativeSeconds)).toFixed(2)}x`);
 
   // 2. Load: 64 connections, random tiles.
   for (const [label, cacheBytes] of [['cold (tile cache off: every request renders)', 0], ['cached (warm tile cache)', 128]] as const) {
