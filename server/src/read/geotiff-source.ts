@@ -49,6 +49,8 @@ interface Level {
   /** Names the level in the block cache ("i0" image levels, "m0" masks). */
   key: string;
   decoder?: Promise<BlockDecoder>;
+  /** The level's block offset and byte-count arrays, loaded whole on first use. */
+  blockIndex?: Promise<unknown>;
   mask?: Level;
 }
 
@@ -462,6 +464,10 @@ export class GeoTiffSource implements RasterSource {
     const what = level.isTiled ? 'tile' : 'strip';
     const offsetTag = level.isTiled ? 'TileOffsets' : 'StripOffsets';
     const countTag = level.isTiled ? 'TileByteCounts' : 'StripByteCounts';
+    // One read for the whole index instead of two small reads per block: on a cold server every
+    // block read otherwise waits for those reads, one after another, behind the thread pool.
+    level.blockIndex ??= Promise.all([level.fd.loadValue(offsetTag as never), level.fd.loadValue(countTag as never)]);
+    await level.blockIndex;
     const offset = Number(await level.fd.loadValueIndexed(offsetTag as never, index));
     const count = Number(await level.fd.loadValueIndexed(countTag as never, index));
     if (count > 0 && offset + count > this.fileSize) {

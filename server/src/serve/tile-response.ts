@@ -3,11 +3,38 @@
  * encode, and reply with an ETag (304 when the client has it). Tiles outside the raster are
  * 204 No Content: MapLibre draws nothing and GDAL's WMS driver treats 204 as an empty block.
  */
+import os from 'node:os';
 import { HttpError } from './http-error.ts';
 import type { TileCache } from './tile-cache.ts';
 import type { RgbaTile } from './tiles/tile-renderer.ts';
 import { CONTENT_TYPES, encodeTile, type TileFormat } from './tiles/encode-tile.ts';
 import { MAX_ZOOM } from './tiles/web-mercator.ts';
+
+/**
+ * Renders admitted a few at a time, first come first served. Unbounded, a burst of requests
+ * interleaves its reads, decodes and encodes on the shared thread pool, and a tile that needs
+ * several reads in a row waits behind the whole queue at each of them: under load the slowest
+ * requests took seconds while most took milliseconds.
+ */
+class Slots {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly size: number) {}
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    try {
+      return await work();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}
+
+const renderSlots = new Slots(Math.max(2, 2 * os.availableParallelism()));
 
 export interface TileAddress {
   z: number;
@@ -35,8 +62,11 @@ export async function tileResponse(
 ): Promise<Response> {
   let entry = cache.get(key);
   if (!entry) {
-    const tile = await render();
-    entry = cache.set(key, tile ? await encodeTile(tile, format) : null, CONTENT_TYPES[format]);
+    const body = await renderSlots.run(async () => {
+      const tile = await render();
+      return tile ? encodeTile(tile, format) : null;
+    });
+    entry = cache.set(key, body, CONTENT_TYPES[format]);
   }
   const headers: Record<string, string> = { ETag: entry.etag, 'Cache-Control': 'public, max-age=3600' };
   if (!entry.body) return new Response(null, { status: 204, headers });
