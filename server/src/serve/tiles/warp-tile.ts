@@ -72,34 +72,6 @@ export async function warpTile(source: RasterSource, z: number, x: number, y: nu
   const bounds = tileBounds3857(z, x, y);
   const { px, py, nodes, toPixel } = controlGrid(source, bounds, size);
 
-  // Full-resolution coordinates of every output pixel centre.
-  const sx = new Float64Array(size * size);
-  const sy = new Float64Array(size * size);
-  const cells = size / GRID_STEP;
-  for (let cj = 0; cj < cells; cj++) {
-    for (let ci = 0; ci < cells; ci++) {
-      const a = cj * nodes + ci;
-      const corners = [a, a + 1, a + nodes, a + nodes + 1];
-      const exact = corners.some((k) => !Number.isFinite(px[k]!));
-      for (let dj = 0; dj < GRID_STEP; dj++) {
-        const j = cj * GRID_STEP + dj;
-        const fy = (dj + 0.5) / GRID_STEP;
-        for (let di = 0; di < GRID_STEP; di++) {
-          const i = ci * GRID_STEP + di;
-          const o = j * size + i;
-          if (exact) {
-            // Near the edge of the projection's domain: transform each pixel on its own.
-            [sx[o], sy[o]] = toPixel(i + 0.5, j + 0.5);
-            continue;
-          }
-          const fx = (di + 0.5) / GRID_STEP;
-          sx[o] = (px[a]! * (1 - fx) + px[a + 1]! * fx) * (1 - fy) + (px[a + nodes]! * (1 - fx) + px[a + nodes + 1]! * fx) * fy;
-          sy[o] = (py[a]! * (1 - fx) + py[a + 1]! * fx) * (1 - fy) + (py[a + nodes]! * (1 - fx) + py[a + nodes + 1]! * fx) * fy;
-        }
-      }
-    }
-  }
-
   // Downsampling factor at the tile centre picks the overview.
   const c = (nodes >> 1) * nodes + (nodes >> 1);
   const scale = Math.hypot(px[c + 1]! - px[c]!, py[c + 1]! - py[c]!) / GRID_STEP;
@@ -108,18 +80,51 @@ export async function warpTile(source: RasterSource, z: number, x: number, y: nu
   const { width: lw, height: lh } = source.levelSize(level);
   const fx = source.info.width / lw;
   const fy = source.info.height / lh;
+  // The overview's pixel grid is a scaling of the full one, so the control points can be scaled
+  // before interpolating.
+  for (let k = 0; k < px.length; k++) { px[k] = px[k]! / fx; py[k] = py[k]! / fy; }
 
+  // Source coordinates (in the chosen level) of every output pixel centre: bilinear between the
+  // four control points of its cell, stepped along each row.
+  const sx = new Float64Array(size * size);
+  const sy = new Float64Array(size * size);
+  const cells = size / GRID_STEP;
   let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
-  for (let o = 0; o < sx.length; o++) {
-    const lx = sx[o]! / fx;
-    const ly = sy[o]! / fy;
-    sx[o] = lx;
-    sy[o] = ly;
-    if (!(lx >= 0 && ly >= 0 && lx < lw && ly < lh)) continue;
-    if (lx < minX) minX = lx;
-    if (lx > maxX) maxX = lx;
-    if (ly < minY) minY = ly;
-    if (ly > maxY) maxY = ly;
+  for (let cj = 0; cj < cells; cj++) {
+    for (let ci = 0; ci < cells; ci++) {
+      const a = cj * nodes + ci;
+      const exact = !(Number.isFinite(px[a]!) && Number.isFinite(px[a + 1]!) && Number.isFinite(px[a + nodes]!) && Number.isFinite(px[a + nodes + 1]!));
+      for (let dj = 0; dj < GRID_STEP; dj++) {
+        const j = cj * GRID_STEP + dj;
+        const t = (dj + 0.5) / GRID_STEP;
+        const leftX = px[a]! + (px[a + nodes]! - px[a]!) * t;
+        const leftY = py[a]! + (py[a + nodes]! - py[a]!) * t;
+        const stepX = (px[a + 1]! + (px[a + nodes + 1]! - px[a + 1]!) * t - leftX) / GRID_STEP;
+        const stepY = (py[a + 1]! + (py[a + nodes + 1]! - py[a + 1]!) * t - leftY) / GRID_STEP;
+        const row = j * size + ci * GRID_STEP;
+        for (let di = 0; di < GRID_STEP; di++) {
+          const o = row + di;
+          let lx: number;
+          let ly: number;
+          if (exact) {
+            // Near the edge of the projection's domain: transform each pixel on its own.
+            const [ex, ey] = toPixel(ci * GRID_STEP + di + 0.5, j + 0.5);
+            lx = ex / fx;
+            ly = ey / fy;
+          } else {
+            lx = leftX + stepX * (di + 0.5);
+            ly = leftY + stepY * (di + 0.5);
+          }
+          sx[o] = lx;
+          sy[o] = ly;
+          if (!(lx >= 0 && ly >= 0 && lx < lw && ly < lh)) continue;
+          if (lx < minX) minX = lx;
+          if (lx > maxX) maxX = lx;
+          if (ly < minY) minY = ly;
+          if (ly > maxY) maxY = ly;
+        }
+      }
+    }
   }
   if (!Number.isFinite(minX)) return null;
   const wx0 = Math.max(0, Math.floor(minX) - 1);
@@ -218,10 +223,12 @@ function sampleFourTaps(block: PixelBlock, sx: Float64Array, sy: Float64Array, l
     ys[o] = y0;
     kind[o] = x0 >= 0 && y0 >= 0 && x0 + 1 < bw && y0 + 1 < bh && ok[k] && ok[k + 1] && ok[k + bw] && ok[k + bw + 1] ? 1 : 2;
   }
-  const checkNodata = nd === nd;
+  const checkAnyNodata = nd === nd;
   for (let b = 0; b < out.length; b++) {
     const band = block.bands[b]!;
     const dst = out[b]!;
+    // Most blocks hold no nodata value at all; one native scan spares four comparisons a pixel.
+    const checkNodata = checkAnyNodata && (band as Uint8Array).includes(nd);
     for (let o = 0; o < n; o++) {
       const t = kind[o];
       if (t !== 1) continue;
