@@ -11,6 +11,7 @@ import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-
 import { pixelToCrs } from '../../server/src/read/georef.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { createTestServer, type TestServer } from '../helpers/test-server.ts';
+import { installTestModel } from '../fixtures/test-model.ts';
 import { hasShared, scenesDir } from '../helpers/shared-data.ts';
 
 let s: TestServer;
@@ -129,6 +130,26 @@ describe('a full job', () => {
     const fc = await (await s.get(job.results.geojson)).json();
     const polygonArea = fc.features.reduce((a: number, f: any) => a + f.properties.area_m2, 0);
     expect(polygonArea / stats.classified_area_m2).toBeGreaterThan(0.95);
+  });
+});
+
+describe('notices', () => {
+  it('records what the run said (here: resampling to a 1 m model) in the job, and keeps it', async () => {
+    const models = path.join(s.dir, 'models-installed');
+    installTestModel(models, 'test-rgb-1m', { metadata: { resolution: '100' } });
+    try {
+      const [w, so, e, n] = bounds;
+      const bbox = [w + 0.4 * (e - w), so + 0.4 * (n - so), w + 0.5 * (e - w), so + 0.5 * (n - so)];
+      const { body } = await post({ dataset: datasetId, model: 'test-rgb-1m', bbox, options: { device: 'cpu' } });
+      const job = await waitFor(body.id, (j) => j.status === 'succeeded' || j.status === 'failed');
+      expect(job.status).toBe('succeeded');
+      expect(job.notices).toHaveLength(1);
+      expect(job.notices[0]).toMatch(/differs from model test-rgb-1m's 1\.00 m by 5\.0x; resampling tiles .*upsampling adds no detail/);
+      // Stored with the record, not only sent once.
+      expect(s.ctx.jobs.get(body.id).notices).toEqual(job.notices);
+    } finally {
+      fs.rmSync(path.join(models, 'test-rgb-1m'), { recursive: true, force: true });
+    }
   });
 });
 

@@ -98,6 +98,8 @@ export interface Job {
     eta_seconds: number | null;
   };
   error: string | null;
+  /** What the run said along the way, e.g. that tiles were resampled to the model's resolution. */
+  notices?: string[];
   results: { result: string; mask: string; tilejson: string; stats: string; geojson?: string } | null;
 }
 

@@ -65,6 +65,8 @@ export class JobPanel {
   private readonly progress = el('div', { id: 'job-progress', dataset: { status: 'idle' }, hidden: true, attrs: { role: 'status', 'aria-live': 'polite' } },
     el('div', { class: 'progress-row' }, this.bar, this.percent, this.cancel), this.barText);
   private readonly message = el('p', { id: 'job-message', class: 'error-text', attrs: { role: 'alert' }, hidden: true });
+  // Kept on screen (not only toasted): a warning such as "5x coarser than the model" explains the result.
+  private readonly notices = el('ul', { id: 'job-notices', class: 'notices', hidden: true });
 
   constructor(container: HTMLElement, private readonly o: JobPanelOptions) {
     container.append(
@@ -76,6 +78,7 @@ export class JobPanel {
       el('label', { class: 'check' }, this.vector, 'Also make polygons (vector tiles, GeoJSON)'),
       this.run,
       this.progress,
+      this.notices,
       this.message,
     );
     o.draw.onChange(() => this.refresh());
@@ -223,6 +226,12 @@ export class JobPanel {
     this.bar.value = pct;
     this.percent.textContent = `${pct} %`;
     this.barText.textContent = progressText(job);
+    const notices = job.notices ?? [];
+    if (this.notices.dataset.job !== job.id || notices.length !== this.notices.childElementCount) {
+      this.notices.replaceChildren(...notices.map((n) => el('li', {}, n)));
+      this.notices.dataset.job = job.id;
+    }
+    this.notices.hidden = notices.length === 0;
     this.cancel.hidden = !(job.status === 'queued' || job.status === 'running');
     this.refresh();
   }

@@ -86,7 +86,7 @@ export class InProcessQueue implements JobQueue {
     if (this.closed) throw new Error('the job queue is shutting down');
     const job: JobRecord = {
       ...request, id: newId(), status: 'queued', progress: emptyProgress(), createdAt: new Date().toISOString(),
-      startedAt: null, finishedAt: null, error: null, resultId: null,
+      startedAt: null, finishedAt: null, error: null, resultId: null, notices: [],
     };
     this.deps.store.insert(job);
     this.log(job);
@@ -154,6 +154,10 @@ export class InProcessQueue implements JobQueue {
         job = { ...job, progress: m.progress };
         // Persist progress about once a second; every update still goes to listeners.
         if (Date.now() - running.lastSaved > 1000) { running.lastSaved = Date.now(); this.deps.store.update(job); }
+        this.emit('progress', job);
+      } else if (m.type === 'notice') {
+        job = { ...job, notices: [...job.notices, m.text] };
+        this.deps.store.update(job);
         this.emit('progress', job);
       } else if (m.type === 'done') {
         try {

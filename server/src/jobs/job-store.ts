@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   started_at TEXT,
   finished_at TEXT,
   error TEXT,
-  result_id TEXT
+  result_id TEXT,
+  notices TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 `;
@@ -26,30 +27,34 @@ CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 interface Row {
   id: string; status: JobStatus; dataset_id: string; model_id: string; area: string | null; options: string; progress: string;
   created_at: string; started_at: string | null; finished_at: string | null; error: string | null; result_id: string | null;
+  notices: string | null;
 }
 
 function fromRow(r: Row): JobRecord {
   return {
     id: r.id, status: r.status, datasetId: r.dataset_id, modelId: r.model_id, area: r.area ? JSON.parse(r.area) : null,
     options: JSON.parse(r.options), progress: JSON.parse(r.progress), createdAt: r.created_at, startedAt: r.started_at,
-    finishedAt: r.finished_at, error: r.error, resultId: r.result_id,
+    finishedAt: r.finished_at, error: r.error, resultId: r.result_id, notices: r.notices ? JSON.parse(r.notices) as string[] : [],
   };
 }
 
 export class JobStore {
   constructor(private readonly db: Db) {
     db.exec(SCHEMA);
+    // Data folders made before notices were recorded.
+    const columns = db.prepare('PRAGMA table_info(jobs)').all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'notices')) db.exec('ALTER TABLE jobs ADD COLUMN notices TEXT');
   }
 
   insert(job: JobRecord): void {
-    this.db.prepare(`INSERT INTO jobs (id, status, dataset_id, model_id, area, options, progress, created_at, started_at, finished_at, error, result_id)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(job.id, job.status, job.datasetId, job.modelId, job.area ? JSON.stringify(job.area) : null,
-      JSON.stringify(job.options), JSON.stringify(job.progress), job.createdAt, job.startedAt, job.finishedAt, job.error, job.resultId);
+    this.db.prepare(`INSERT INTO jobs (id, status, dataset_id, model_id, area, options, progress, created_at, started_at, finished_at, error, result_id, notices)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(job.id, job.status, job.datasetId, job.modelId, job.area ? JSON.stringify(job.area) : null,
+      JSON.stringify(job.options), JSON.stringify(job.progress), job.createdAt, job.startedAt, job.finishedAt, job.error, job.resultId, JSON.stringify(job.notices));
   }
 
   update(job: JobRecord): void {
-    this.db.prepare('UPDATE jobs SET status = ?, progress = ?, started_at = ?, finished_at = ?, error = ?, result_id = ? WHERE id = ?')
-      .run(job.status, JSON.stringify(job.progress), job.startedAt, job.finishedAt, job.error, job.resultId, job.id);
+    this.db.prepare('UPDATE jobs SET status = ?, progress = ?, started_at = ?, finished_at = ?, error = ?, result_id = ?, notices = ? WHERE id = ?')
+      .run(job.status, JSON.stringify(job.progress), job.startedAt, job.finishedAt, job.error, job.resultId, JSON.stringify(job.notices), job.id);
   }
 
   get(id: string): JobRecord {

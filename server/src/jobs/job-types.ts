@@ -46,6 +46,8 @@ export interface JobRecord extends JobRequest {
   finishedAt: string | null;
   error: string | null;
   resultId: string | null;
+  /** What the run said along the way (resampling, CPU fallback), in order, for the analyst. */
+  notices: string[];
 }
 
 export interface JobEvent {

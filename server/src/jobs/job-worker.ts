@@ -8,6 +8,7 @@ import type { JobProgress } from './job-types.ts';
 
 export type JobWorkerMessage =
   | { type: 'progress'; progress: JobProgress }
+  | { type: 'notice'; text: string }
   | { type: 'done'; output: Awaited<ReturnType<typeof runJob>> }
   | { type: 'failed'; message: string; cancelled: boolean };
 
@@ -25,6 +26,7 @@ async function loadVectorizer(): Promise<VectorizeHook> {
 try {
   const output = await runJob(input, {
     signal: controller.signal,
+    onNotice: (text) => port.postMessage({ type: 'notice', text } satisfies JobWorkerMessage),
     vectorize: input.request.options.vector ? await loadVectorizer() : undefined,
     onProgress: (p, stage) => port.postMessage({
       type: 'progress',

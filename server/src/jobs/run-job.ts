@@ -37,6 +37,7 @@ async function writeJson(file: string, value: unknown): Promise<void> {
 export async function runJob(input: JobRunInput, hooks: {
   signal: AbortSignal;
   onProgress: (p: SegmentProgress, stage: string) => void;
+  onNotice?: (text: string) => void;
   vectorize?: VectorizeHook;
 }): Promise<JobRunOutput> {
   const { request, model } = input;
@@ -66,6 +67,7 @@ export async function runJob(input: JobRunInput, hooks: {
     window,
     areaMask,
     signal: hooks.signal,
+    onNotice: hooks.onNotice,
     onProgress: (p) => hooks.onProgress(p, 'segmenting'),
   });
   const maskSource = await openRaster(mask);

@@ -132,7 +132,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
       const ratio = scene / (spec.resolutionCm / 100);
       if (Math.max(ratio, 1 / ratio) > RESAMPLE_THRESHOLD && !info.crs.nonEarth) {
         factor = ratio;
-        opts.onNotice?.(`scene resolution ${scene.toPrecision(3)} m differs from model ${spec.id}'s ${(spec.resolutionCm / 100).toPrecision(3)} m by ${Math.max(ratio, 1 / ratio).toFixed(1)}x; resampling tiles to the model's resolution and back`);
+        opts.onNotice?.(`scene resolution ${scene.toPrecision(3)} m differs from model ${spec.id}'s ${(spec.resolutionCm / 100).toPrecision(3)} m by ${Math.max(ratio, 1 / ratio).toFixed(1)}x; resampling tiles to the model's resolution and back${ratio > 2 ? '; upsampling adds no detail, so expect worse results than at the model\'s own resolution' : ''}`);
       }
     }
     const sceneTile = factor === 1 ? modelTile : Math.max(16, Math.round(modelTile / factor));

@@ -65,6 +65,7 @@ export function describeJob(job: JobRecord, base: string) {
       run_seconds: seconds(job.startedAt, job.finishedAt),
     },
     error: job.error,
+    notices: job.notices,
     results: r ? {
       result: r,
       mask: `${r}/mask.tif`,
