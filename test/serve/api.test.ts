@@ -90,6 +90,15 @@ describe('datasets', () => {
     expect((await s.get(`/datasets/${sceneId}/tiles/${z}/${x}/${y}.jpg`)).headers.get('content-type')).toBe('image/jpeg');
   });
 
+  it('skips rendering a tile whose client has gone, and renders it for the next one', async () => {
+    const { z, x, y } = inside;
+    const gone = await s.get(`/datasets/${sceneId}/tiles/${z}/${x}/${y}.webp?bands=3,2,1`, { signal: AbortSignal.abort() });
+    expect(gone.status).toBe(499);
+    const next = await s.get(`/datasets/${sceneId}/tiles/${z}/${x}/${y}.webp?bands=3,2,1`);
+    expect(next.status).toBe(200);
+    expect(next.headers.get('content-type')).toBe('image/webp');
+  });
+
   it('answers 204 for a tile outside the dataset', async () => {
     expect((await s.get(`/datasets/${sceneId}/tiles/15/0/0.png`)).status).toBe(204);
   });

@@ -31,18 +31,24 @@ interface Case {
   bands?: number[];
   /** Stretch applied to both renderings (16-bit data). */
   rescale?: [number, number];
+  /**
+   * The MAE we measured, with a margin: far tighter than the 2 DN the tile server must meet, so
+   * that a regression in overview choice or kernel widening (which stays under 2 DN on some
+   * scenes) still fails here.
+   */
+  regression: number;
 }
 
 const cases: Case[] = [
-  { what: 'UTM (EPSG:32618)', file: 'rasterio__RGB.byte.tif', dir: corpusDir, zooms: [0, -2] },
-  { what: 'UTM (EPSG:26914), with an overview', file: 'naip_2020.tif', dir: scenesDir, zooms: [0, -2] },
-  { what: 'EPSG:4326', file: 'landsat_pucallpa_2020.tif', dir: scenesDir, zooms: [0, -1] },
-  { what: 'EPSG:4326, 16-bit Sentinel-2 bands 4,3,2 stretched 0-3000', file: 'sen1floods11_spain_s2.tif', dir: scenesDir, zooms: [0, -1], bands: [4, 3, 2], rescale: [0, 3000] },
-  { what: 'non-EPSG projected (Cylindrical Equal Area, NAD27)', file: 'geotrellis__cea.tif', dir: corpusDir, zooms: [0, -2] },
+  { what: 'UTM (EPSG:32618)', file: 'rasterio__RGB.byte.tif', dir: corpusDir, zooms: [0, -2], regression: 1.8 },
+  { what: 'UTM (EPSG:26914), with an overview', file: 'naip_2020.tif', dir: scenesDir, zooms: [0, -2], regression: 0.3 },
+  { what: 'EPSG:4326', file: 'landsat_pucallpa_2020.tif', dir: scenesDir, zooms: [0, -1], regression: 0.1 },
+  { what: 'EPSG:4326, 16-bit Sentinel-2 bands 4,3,2 stretched 0-3000', file: 'sen1floods11_spain_s2.tif', dir: scenesDir, zooms: [0, -1], bands: [4, 3, 2], rescale: [0, 3000], regression: 0.1 },
+  { what: 'non-EPSG projected (Cylindrical Equal Area, NAD27)', file: 'geotrellis__cea.tif', dir: corpusDir, zooms: [0, -2], regression: 1.0 },
 ];
 
 describe.skipIf(!hasShared || !hasGdal)(`tiles equal gdalwarp's ${sharedSkipReason || gdalSkipReason}`, () => {
-  for (const { what, file, dir, zooms, rescale, ...c } of cases) {
+  for (const { what, file, dir, zooms, rescale, regression, ...c } of cases) {
     it(`${what}: ${file}`, async () => {
       const full = path.join(dir, file);
       const source = await openRaster(full);
@@ -81,6 +87,7 @@ describe.skipIf(!hasShared || !hasGdal)(`tiles equal gdalwarp's ${sharedSkipReas
         console.log(`${file} z${z}/${x}/${y}: MAE per band ${mae.map((v) => v.toFixed(3)).join(', ')} over ${both} px; coverage differs on ${onlyOne} px`);
         expect(both).toBeGreaterThan(10_000);
         for (const m of mae) expect(m).toBeLessThanOrEqual(2);
+        for (const m of mae) expect(m).toBeLessThanOrEqual(regression);
         expect(onlyOne / 65536).toBeLessThan(0.01);
       }
       await source.close();

@@ -49,7 +49,8 @@ export class RowBlender {
   private valid: ValidRows | null = null;
   private labels: Uint8Array = new Uint8Array(0);
   private confidence: Uint8Array | null = null;
-  private readonly bestScore: Float32Array;
+  private readonly sums: Float64Array;
+  private readonly bestScore: Float64Array;
   private readonly bestClass: Uint8Array;
 
   constructor(private readonly plan: TilePlan, private readonly classes: number, private readonly withConfidence: boolean) {
@@ -57,7 +58,8 @@ export class RowBlender {
     this.planes = classes + 1; // class sums + weight sum
     this.cap = plan.tile;
     this.acc = new Float32Array(this.planes * plan.tile * this.cap);
-    this.bestScore = new Float32Array(this.cap);
+    this.sums = new Float64Array(this.planes * this.cap);
+    this.bestScore = new Float64Array(this.cap);
     this.bestClass = new Uint8Array(this.cap);
   }
 
@@ -137,7 +139,7 @@ export class RowBlender {
   private finishColumns(upTo: number): void {
     const x0 = this.finalX;
     if (upTo <= x0) return;
-    const { plan, classes, planes, cap, acc, carry, nextCarry, labels, confidence, bestScore, bestClass } = this;
+    const { plan, classes, planes, cap, acc, carry, nextCarry, labels, confidence, sums, bestScore, bestClass } = this;
     const W = plan.width;
     const accPlane = plan.tile * cap;
     const rows = this.rowBottom - this.rowTop;
@@ -157,26 +159,29 @@ export class RowBlender {
         const n = run === 0 ? firstRun : upTo - xs;
         if (n <= 0) continue;
         const a = ry * cap + (run === 0 ? ringFrom : 0);
-        if (hasCarry) {
-          // Sums carried from the tile row above join this row's before anything is decided.
-          const c = carryRow * W + xs;
-          for (let k = 0; k < planes; k++) addInto(acc, k * accPlane + a, carry, k * carryPlane + c, n);
-        }
+        const c = carryRow * W + xs;
         if (final) {
+          // Sums in double precision, as the row above's carry and this row's add up: rounding
+          // them to float32 first would turn near-ties into exact ties.
+          for (let k = 0; k < planes; k++) {
+            if (hasCarry) addPair(sums, k * cap, acc, k * accPlane + a, carry, k * carryPlane + c, n);
+            else copyInto(sums, k * cap, acc, k * accPlane + a, n);
+          }
           bestClass.fill(0, 0, n);
-          bestScore.set(acc.subarray(a, a + n));
-          for (let k = 1; k < classes; k++) keepBest(acc, k * accPlane + a, k, bestScore, bestClass, n);
+          for (let i = 0; i < n; i++) bestScore[i] = sums[i]!;
+          for (let k = 1; k < classes; k++) keepBest(sums, k * cap, k, bestScore, bestClass, n);
           const out = ry * W + xs;
           const v = (y - valid.y) * W + xs;
-          const wBase = classes * accPlane + a;
+          const wBase = classes * cap;
           for (let i = 0; i < n; i++) {
-            const weight = acc[wBase + i]!;
+            const weight = sums[wBase + i]!;
             const ok = valid.data[v + i] === 1 && weight > 0;
             labels[out + i] = ok ? bestClass[i]! : NODATA_CLASS;
             if (confidence) confidence[out + i] = ok ? Math.max(1, Math.min(255, Math.round((bestScore[i]! / weight) * 255))) : 0;
           }
         } else {
           // Rows the next tile row overlaps: their sums are carried down, not decided yet.
+          if (hasCarry) for (let k = 0; k < planes; k++) addInto(acc, k * accPlane + a, carry, k * carryPlane + c, n);
           const nIdx = (y - this.finalEnd) * W + xs;
           for (let k = 0; k < planes; k++) nextCarry.set(acc.subarray(k * accPlane + a, k * accPlane + a + n), k * nPlane + nIdx);
         }
@@ -192,7 +197,15 @@ function addInto(dst: Float32Array, d: number, src: Float32Array, s: number, n: 
   for (let i = 0; i < n; i++) dst[d + i] += src[s + i]!;
 }
 
-function keepBest(acc: Float32Array, a: number, k: number, bestScore: Float32Array, bestClass: Uint8Array, n: number): void {
+function addPair(dst: Float64Array, d: number, a: Float32Array, ai: number, b: Float32Array, bi: number, n: number): void {
+  for (let i = 0; i < n; i++) dst[d + i] = a[ai + i]! + b[bi + i]!;
+}
+
+function copyInto(dst: Float64Array, d: number, src: Float32Array, s: number, n: number): void {
+  for (let i = 0; i < n; i++) dst[d + i] = src[s + i]!;
+}
+
+function keepBest(acc: Float64Array, a: number, k: number, bestScore: Float64Array, bestClass: Uint8Array, n: number): void {
   for (let i = 0; i < n; i++) {
     const s = acc[a + i]!;
     if (s > bestScore[i]!) { bestScore[i] = s; bestClass[i] = k; }

@@ -4,6 +4,9 @@
  */
 import type { ModelSpec } from './model-spec.ts';
 
+/** How long closing a model lets a forward pass in flight finish before stopping it by force. */
+export const MODEL_CLOSE_GRACE_MS = 120_000;
+
 export type DeviceRequest = 'auto' | 'cpu' | 'cuda';
 export type Device = 'cpu' | 'cuda';
 

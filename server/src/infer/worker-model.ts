@@ -2,7 +2,7 @@
  * The embedded Model: onnxruntime-node in a worker thread.
  */
 import { Worker } from 'node:worker_threads';
-import type { Device, Model, ModelOptions } from './model.ts';
+import { MODEL_CLOSE_GRACE_MS, type Device, type Model, type ModelOptions } from './model.ts';
 import type { ModelSpec } from './model-spec.ts';
 import type { WorkerReply, WorkerRequest } from './inference-worker.ts';
 import { DeviceError } from './ort-session.ts';
@@ -85,7 +85,7 @@ export class WorkerModel implements Model {
    * terminating the thread during one aborts the process. The thread finishes the batch in
    * flight and exits itself; only if it has not after `graceMs` is it terminated.
    */
-  async close(graceMs = 120_000): Promise<void> {
+  async close(graceMs = MODEL_CLOSE_GRACE_MS): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.hasExited) return;

@@ -17,6 +17,7 @@ import { TERMINAL, type JobEvent, type JobRecord, type JobRequest } from './job-
 import type { JobRunInput } from './run-job.ts';
 import type { JobWorkerMessage } from './job-worker.ts';
 import { siblingModule, workerBoot } from '../runtime-paths.ts';
+import { MODEL_CLOSE_GRACE_MS } from '../infer/model.ts';
 
 export interface QueueDeps {
   store: JobStore;
@@ -190,9 +191,9 @@ export class InProcessQueue implements JobQueue {
     running.cancelling = true;
     running.worker.postMessage({ type: 'cancel' });
     // The worker stops after the batch in flight (a forward pass cannot be interrupted, and
-    // terminating a thread inside one aborts the process); only a worker that does not answer
-    // in a minute is stopped by force.
-    const timer = setTimeout(() => { void running.worker.terminate(); }, 60_000);
+    // terminating a thread inside one aborts the process). Forcing it must wait longer than the
+    // model's own grace for that pass (WorkerModel.close), or it would cause that very abort.
+    const timer = setTimeout(() => { void running.worker.terminate(); }, MODEL_CLOSE_GRACE_MS + 30_000);
     await running.done;
     clearTimeout(timer);
     return this.deps.store.get(id);

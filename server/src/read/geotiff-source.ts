@@ -466,8 +466,18 @@ export class GeoTiffSource implements RasterSource {
     const countTag = level.isTiled ? 'TileByteCounts' : 'StripByteCounts';
     // One read for the whole index instead of two small reads per block: on a cold server every
     // block read otherwise waits for those reads, one after another, behind the thread pool.
-    level.blockIndex ??= Promise.all([level.fd.loadValue(offsetTag as never), level.fd.loadValue(countTag as never)]);
-    await level.blockIndex;
+    if (!level.blockIndex) {
+      const loading = Promise.all([level.fd.loadValue(offsetTag as never), level.fd.loadValue(countTag as never)]);
+      level.blockIndex = loading;
+      // A failed read is not kept: the next block tries again (a transient error must not
+      // poison the whole level).
+      loading.catch(() => { if (level.blockIndex === loading) level.blockIndex = undefined; });
+    }
+    try {
+      await level.blockIndex;
+    } catch (err) {
+      throw new RasterError('truncated', `the ${what} index (${offsetTag}) cannot be read (file truncated?): ${(err as Error).message}`);
+    }
     const offset = Number(await level.fd.loadValueIndexed(offsetTag as never, index));
     const count = Number(await level.fd.loadValueIndexed(countTag as never, index));
     if (count > 0 && offset + count > this.fileSize) {

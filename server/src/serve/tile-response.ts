@@ -63,9 +63,13 @@ export async function tileResponse(
   let entry = cache.get(key);
   if (!entry) {
     const body = await renderSlots.run(async () => {
+      // A map that panned away has dropped this request while it waited: skip the work.
+      if (req.signal.aborted) return undefined;
       const tile = await render();
       return tile ? encodeTile(tile, format) : null;
     });
+    // 499, as nginx logs it: nobody is listening for the answer.
+    if (body === undefined) return new Response(null, { status: 499 });
     entry = cache.set(key, body, CONTENT_TYPES[format]);
   }
   const headers: Record<string, string> = { ETag: entry.etag, 'Cache-Control': 'public, max-age=3600' };

@@ -155,10 +155,12 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     const extent = webExtent(source);
     if (!extent.bounds) throw new HttpError(400, 'bad request', `dataset ${id} is not on Earth (${source.info.crs.name}); it cannot be shown on a web map`);
     const key = `d:${id}:${record.path}:${bands.join(',')}:${JSON.stringify(rescale)}:${t.z}/${t.x}/${t.y}.${t.format}`;
+    // Awaited before a render slot is taken, so a first view of a new dataset does not hold every
+    // slot while its statistics are computed.
+    const needsStats = rescale === null && source.info.dtype !== 'uint8';
+    const stats = needsStats ? (await ctx.datasets.statistics(id)).bands : null;
     return tileResponse(c.req.raw, ctx.tiles, key, t.format, async () => {
       if (!intersects(tileBoundsWgs84(t.z, t.x, t.y), extent.bounds!)) return null;
-      const needsStats = rescale === null && source.info.dtype !== 'uint8';
-      const stats = needsStats ? (await ctx.datasets.statistics(id)).bands : null;
       return new ImageryRenderer(source, imageryStyle(source, bands, rescale, stats)).render(t.z, t.x, t.y);
     });
   });

@@ -140,8 +140,9 @@ export async function warpTile(source: RasterSource, z: number, x: number, y: nu
   } else {
     // The kernel widens by the downsampling factor, estimated like gdalwarp does for one chunk
     // (output size over the clamped source window) so tiles at raster edges match GDAL's too.
-    const kx = gdalKernelScale(px, fx, lw, size);
-    const ky = gdalKernelScale(py, fy, lh, size);
+    // The control points are already in the level's pixels (scaled above).
+    const kx = gdalKernelScale(px, lw, size);
+    const ky = gdalKernelScale(py, lh, size);
     const fourSamples = kx >= 0.95 && ky >= 0.95;
     const radiusX = fourSamples ? 1 : Math.max(1, 1 / kx);
     const radiusY = fourSamples ? 1 : Math.max(1, 1 / ky);
@@ -154,12 +155,11 @@ export async function warpTile(source: RasterSource, z: number, x: number, y: nu
  * Output pixels per source pixel along one axis: the output size over the source window the tile
  * covers, clamped to the raster; a near-integer reciprocal snaps to it. Above 1 means upsampling.
  */
-function gdalKernelScale(fullResCoords: Float64Array, levelFactor: number, levelSize: number, outSize: number): number {
+function gdalKernelScale(levelCoords: Float64Array, levelSize: number, outSize: number): number {
   let min = Infinity;
   let max = -Infinity;
-  for (const v of fullResCoords) {
-    if (!Number.isFinite(v)) continue;
-    const l = v / levelFactor;
+  for (const l of levelCoords) {
+    if (!Number.isFinite(l)) continue;
     if (l < min) min = l;
     if (l > max) max = l;
   }
