@@ -15,7 +15,7 @@ export type WorkerRequest =
 export type WorkerReply =
   | { type: 'ready'; device: 'cpu' | 'cuda'; notice: string | null }
   | { type: 'failed'; message: string; kind: 'device' | 'model' }
-  | { type: 'result'; id: number; output: Float32Array; dims: number[] }
+  | { type: 'result'; id: number; output: Float32Array; dims: number[]; input: Float32Array }
   | { type: 'error'; id: number; message: string };
 
 interface InitData {
@@ -69,7 +69,8 @@ async function main(): Promise<void> {
         const data = out.data as Float32Array;
         // Copy out of onnxruntime's buffer so it can be transferred without a second copy later.
         const output = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
-        port.postMessage({ type: 'result', id: msg.id, output, dims: [...out.dims] } satisfies WorkerReply, [output.buffer as ArrayBuffer]);
+        // The input goes back too, for the next batch to be written into.
+        port.postMessage({ type: 'result', id: msg.id, output, dims: [...out.dims], input: msg.input } satisfies WorkerReply, [output.buffer as ArrayBuffer, msg.input.buffer as ArrayBuffer]);
       } catch (err) {
         port.postMessage({ type: 'error', id: msg.id, message: (err as Error).message.split('\n')[0] } satisfies WorkerReply);
       }

@@ -19,6 +19,12 @@ export interface Model {
    * A one-channel (sigmoid) output is returned as two channels: background, foreground.
    */
   run(batch: Float32Array, n: number, height: number, width: number): Promise<Float32Array>;
+  /**
+   * A buffer of `length` floats to fill with the next batch: one handed back by an earlier run()
+   * where the model can, so a long scene does not allocate (and collect) one per batch. Its old
+   * contents are not cleared.
+   */
+  inputBuffer?(length: number): Float32Array;
   close(): Promise<void>;
 }
 

@@ -19,6 +19,7 @@ export class WorkerModel implements Model {
   private nextId = 1;
   private pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: Error) => void; plane: number }>();
   private closed = false;
+  private readonly spares: Float32Array[] = [];
   private readonly exited: Promise<void>;
   private hasExited = false;
 
@@ -29,7 +30,10 @@ export class WorkerModel implements Model {
       if (!p) return;
       this.pending.delete(msg.id);
       if (msg.type === 'error') p.reject(new InferenceError(`inference failed: ${msg.message}`));
-      else p.resolve(this.spec.outputChannels === 1 ? sigmoidToTwoClasses(msg.output, p.plane) : msg.output);
+      else {
+        if (this.spares.length < 2) this.spares.push(msg.input);
+        p.resolve(this.spec.outputChannels === 1 ? sigmoidToTwoClasses(msg.output, p.plane) : msg.output);
+      }
     });
     worker.on('error', (err) => this.failAll(new InferenceError(`inference worker crashed: ${err.message}`)));
     this.exited = new Promise((resolve) => worker.once('exit', () => { this.hasExited = true; resolve(); }));
@@ -63,6 +67,11 @@ export class WorkerModel implements Model {
     });
     if (ready.notice) options.onNotice?.(ready.notice);
     return new WorkerModel(spec, ready.device, worker);
+  }
+
+  inputBuffer(length: number): Float32Array {
+    const i = this.spares.findIndex((b) => b.length === length);
+    return i >= 0 ? this.spares.splice(i, 1)[0]! : new Float32Array(length);
   }
 
   run(batch: Float32Array, n: number, height: number, width: number): Promise<Float32Array> {
