@@ -50,6 +50,14 @@ export class RowBlender {
   private labels: Uint8Array = new Uint8Array(0);
   private confidence: Uint8Array | null = null;
   private readonly sums: Float64Array;
+  /** Rows of the current tile row that only one tile covers, at full weight: [from, to). */
+  private soleRows: [number, number] = [0, 0];
+  /**
+   * The last tile added, with the columns only it covers at full weight. Those pixels' scores are
+   * its probabilities as they are, so they are decided straight from them when their columns are
+   * finished, without going through the sums (over half of a tile with the usual overlap).
+   */
+  private sole: { probs: Float32Array; x0: number; from: number; to: number } | null = null;
   private readonly bestScore: Float64Array;
   private readonly bestClass: Uint8Array;
 
@@ -77,6 +85,12 @@ export class RowBlender {
     this.valid = valid;
     this.finalX = 0;
     this.nextTile = 0;
+    this.sole = null;
+    const ov = plan.overlap;
+    this.soleRows = [
+      Math.max(this.rowTop, y0 + ov, r > 0 ? plan.ys[r - 1]! + plan.tile : -Infinity),
+      Math.min(this.finalEnd, y0 + plan.tile - ov, last ? Infinity : plan.ys[r + 1]!),
+    ];
     // Sums carried from the row above start at this row's top.
     this.carry = this.nextCarry;
     this.carryRows = this.nextCarryRows;
@@ -95,8 +109,14 @@ export class RowBlender {
     const { plan } = this;
     const x0 = plan.xs[c]!;
     this.finishColumns(Math.min(plan.width, Math.max(this.finalX, x0)));
-    if (!probs) return;
+    if (!probs) { this.sole = null; return; }
     const t = plan.tile;
+    const ov = plan.overlap;
+    const last = c === plan.xs.length - 1;
+    const soleFrom = Math.max(0, x0 + ov, c > 0 ? plan.xs[c - 1]! + t : -Infinity);
+    const soleTo = Math.min(plan.width, x0 + t - ov, last ? Infinity : plan.xs[c + 1]!);
+    this.sole = soleTo > soleFrom ? { probs, x0, from: soleFrom, to: soleTo } : null;
+    const [soleY0, soleY1] = this.soleRows;
     const cap = this.cap;
     const plane = t * t;
     const accPlane = t * cap;
@@ -116,15 +136,24 @@ export class RowBlender {
       const srcRow = ty * t + (cx0 - x0);
       const txRow = cx0 - x0;
       const dstRow = ry * cap;
+      // In the rows and columns this tile alone covers, nothing needs summing.
+      const y = this.rowTop + ry;
+      const skipFrom = this.sole && y >= soleY0 && y < soleY1 ? this.sole.from - cx0 : 0;
+      const skipTo = this.sole && y >= soleY0 && y < soleY1 ? this.sole.to - cx0 : 0;
       for (let run = 0; run < 2; run++) {
-        const from = run === 0 ? 0 : firstRun;
-        const to = run === 0 ? firstRun : cx1 - cx0;
-        const dstCol = run === 0 ? start - from : -from;
-        if (to <= from) continue;
-        for (let k = 0; k < classes; k++) {
-          accumulate(acc, k * accPlane + dstRow + dstCol + from, probs, k * plane + srcRow + from, w1d, txRow + from, wy, to - from);
+        const runFrom = run === 0 ? 0 : firstRun;
+        const runTo = run === 0 ? firstRun : cx1 - cx0;
+        const dstCol = run === 0 ? start - runFrom : -runFrom;
+        // The run minus the skipped columns: at most two pieces.
+        for (let piece = 0; piece < 2; piece++) {
+          const from = piece === 0 ? runFrom : Math.max(runFrom, skipTo);
+          const to = piece === 0 ? Math.min(runTo, skipTo > skipFrom ? skipFrom : runTo) : (skipTo > skipFrom ? runTo : runFrom);
+          if (to <= from) continue;
+          for (let k = 0; k < classes; k++) {
+            accumulate(acc, k * accPlane + dstRow + dstCol + from, probs, k * plane + srcRow + from, w1d, txRow + from, wy, to - from);
+          }
+          accumulateWeights(acc, classes * accPlane + dstRow + dstCol + from, w1d, txRow + from, wy, to - from);
         }
-        accumulateWeights(acc, classes * accPlane + dstRow + dstCol + from, w1d, txRow + from, wy, to - from);
       }
     }
   }
@@ -139,11 +168,10 @@ export class RowBlender {
   private finishColumns(upTo: number): void {
     const x0 = this.finalX;
     if (upTo <= x0) return;
-    const { plan, classes, planes, cap, acc, carry, nextCarry, labels, confidence, sums, bestScore, bestClass } = this;
+    const { plan, planes, cap, acc, carry, nextCarry } = this;
     const W = plan.width;
     const accPlane = plan.tile * cap;
     const rows = this.rowBottom - this.rowTop;
-    const valid = this.valid!;
     const carryPlane = this.carryRows * W;
     const nPlane = this.nextCarryRows * W;
     // The finished columns are at most two runs of the accumulator ring.
@@ -160,25 +188,15 @@ export class RowBlender {
         if (n <= 0) continue;
         const a = ry * cap + (run === 0 ? ringFrom : 0);
         const c = carryRow * W + xs;
-        if (final) {
-          // Sums in double precision, as the row above's carry and this row's add up: rounding
-          // them to float32 first would turn near-ties into exact ties.
-          for (let k = 0; k < planes; k++) {
-            if (hasCarry) addPair(sums, k * cap, acc, k * accPlane + a, carry, k * carryPlane + c, n);
-            else copyInto(sums, k * cap, acc, k * accPlane + a, n);
-          }
-          bestClass.fill(0, 0, n);
-          for (let i = 0; i < n; i++) bestScore[i] = sums[i]!;
-          for (let k = 1; k < classes; k++) keepBest(sums, k * cap, k, bestScore, bestClass, n);
-          const out = ry * W + xs;
-          const v = (y - valid.y) * W + xs;
-          const wBase = classes * cap;
-          for (let i = 0; i < n; i++) {
-            const weight = sums[wBase + i]!;
-            const ok = valid.data[v + i] === 1 && weight > 0;
-            labels[out + i] = ok ? bestClass[i]! : NODATA_CLASS;
-            if (confidence) confidence[out + i] = ok ? Math.max(1, Math.min(255, Math.round((bestScore[i]! / weight) * 255))) : 0;
-          }
+        const soleHere = this.sole && y >= this.soleRows[0] && y < this.soleRows[1] ? this.sole : null;
+        if (final && soleHere && soleHere.from < xs + n && soleHere.to > xs) {
+          const d0 = Math.max(xs, soleHere.from);
+          const d1 = Math.min(xs + n, soleHere.to);
+          if (d0 > xs) this.decideFromSums(ry, y, xs, d0 - xs, a, hasCarry, c);
+          this.decideFromTile(soleHere, ry, y, d0, d1);
+          if (xs + n > d1) this.decideFromSums(ry, y, d1, xs + n - d1, a + (d1 - xs), hasCarry, c + (d1 - xs));
+        } else if (final) {
+          this.decideFromSums(ry, y, xs, n, a, hasCarry, c);
         } else {
           // Rows the next tile row overlaps: their sums are carried down, not decided yet.
           if (hasCarry) for (let k = 0; k < planes; k++) addInto(acc, k * accPlane + a, carry, k * carryPlane + c, n);
@@ -190,6 +208,54 @@ export class RowBlender {
       }
     }
     this.finalX = upTo;
+  }
+
+  /** Labels (and confidence) for n final pixels of row y from the sums, starting at ring offset a. */
+  private decideFromSums(ry: number, y: number, xs: number, n: number, a: number, hasCarry: boolean, c: number): void {
+    const { plan, classes, planes, cap, acc, carry, labels, confidence, sums, bestScore, bestClass } = this;
+    const W = plan.width;
+    const accPlane = plan.tile * cap;
+    const carryPlane = this.carryRows * W;
+    const valid = this.valid!;
+    // Sums in double precision, as the row above's carry and this row's add up: rounding
+    // them to float32 first would turn near-ties into exact ties.
+    for (let k = 0; k < planes; k++) {
+      if (hasCarry) addPair(sums, k * cap, acc, k * accPlane + a, carry, k * carryPlane + c, n);
+      else copyInto(sums, k * cap, acc, k * accPlane + a, n);
+    }
+    bestClass.fill(0, 0, n);
+    for (let i = 0; i < n; i++) bestScore[i] = sums[i]!;
+    for (let k = 1; k < classes; k++) keepBest(sums, k * cap, k, bestScore, bestClass, n);
+    const out = ry * W + xs;
+    const v = (y - valid.y) * W + xs;
+    const wBase = classes * cap;
+    for (let i = 0; i < n; i++) {
+      const weight = sums[wBase + i]!;
+      const ok = valid.data[v + i] === 1 && weight > 0;
+      labels[out + i] = ok ? bestClass[i]! : NODATA_CLASS;
+      if (confidence) confidence[out + i] = ok ? Math.max(1, Math.min(255, Math.round((bestScore[i]! / weight) * 255))) : 0;
+    }
+  }
+
+  /** Labels (and confidence) for final pixels [x0, x1) of row y straight from one tile's probabilities. */
+  private decideFromTile(tile: { probs: Float32Array; x0: number }, ry: number, y: number, x0: number, x1: number): void {
+    const { plan, classes, labels, confidence, bestScore, bestClass } = this;
+    const W = plan.width;
+    const t = plan.tile;
+    const plane = t * t;
+    const n = x1 - x0;
+    const src = (y - plan.ys[this.row]!) * t + (x0 - tile.x0);
+    const p = tile.probs;
+    bestClass.fill(0, 0, n);
+    for (let i = 0; i < n; i++) bestScore[i] = p[src + i]!;
+    for (let k = 1; k < classes; k++) keepBestOf(p, k * plane + src, k, bestScore, bestClass, n);
+    const out = ry * W + x0;
+    const valid = this.valid!;
+    const v = (y - valid.y) * W + x0;
+    for (let i = 0; i < n; i++) labels[out + i] = valid.data[v + i] === 1 ? bestClass[i]! : NODATA_CLASS;
+    if (confidence) {
+      for (let i = 0; i < n; i++) confidence[out + i] = valid.data[v + i] === 1 ? Math.max(1, Math.min(255, Math.round(bestScore[i]! * 255))) : 0;
+    }
   }
 }
 
@@ -203,6 +269,13 @@ function addPair(dst: Float64Array, d: number, a: Float32Array, ai: number, b: F
 
 function copyInto(dst: Float64Array, d: number, src: Float32Array, s: number, n: number): void {
   for (let i = 0; i < n; i++) dst[d + i] = src[s + i]!;
+}
+
+function keepBestOf(p: Float32Array, a: number, k: number, bestScore: Float64Array, bestClass: Uint8Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const s = p[a + i]!;
+    if (s > bestScore[i]!) { bestScore[i] = s; bestClass[i] = k; }
+  }
 }
 
 function keepBest(acc: Float64Array, a: number, k: number, bestScore: Float64Array, bestClass: Uint8Array, n: number): void {
