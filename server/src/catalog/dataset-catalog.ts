@@ -11,6 +11,7 @@ import { LRUCache } from 'lru-cache';
 import { openRaster, type RasterSource } from '../read/raster-source.ts';
 import { computeStatistics, type StatisticsResult } from './band-statistics.ts';
 import { newId, type Db } from './catalog-db.ts';
+import { InFlight } from '../in-flight.ts';
 
 export class NotFoundError extends Error {
   constructor(what: string, id: string) {
@@ -37,7 +38,7 @@ function fileKey(file: string): string {
 }
 
 export class DatasetCatalog {
-  private readonly statisticsInFlight = new Map<string, Promise<StatisticsResult>>();
+  private readonly statisticsInFlight = new InFlight<StatisticsResult>();
   private readonly sources = new LRUCache<string, Promise<RasterSource>>({
     max: 32,
     dispose: (p) => { void p.then((s) => s.close(), () => undefined); },
@@ -110,16 +111,10 @@ export class DatasetCatalog {
     const row = this.db.prepare('SELECT stats, stats_key FROM datasets WHERE id = ?').get(id) as { stats: string | null; stats_key: string | null };
     if (row.stats && row.stats_key === key) return JSON.parse(row.stats) as StatisticsResult;
     // The first tile requests for a new dataset arrive together; they share one computation.
-    const pendingKey = `${id}:${key}`;
-    let pending = this.statisticsInFlight.get(pendingKey);
-    if (!pending) {
-      pending = this.open(id).then(computeStatistics).then((stats) => {
-        this.db.prepare('UPDATE datasets SET stats = ?, stats_key = ? WHERE id = ?').run(JSON.stringify(stats), key, id);
-        return stats;
-      }).finally(() => this.statisticsInFlight.delete(pendingKey));
-      this.statisticsInFlight.set(pendingKey, pending);
-    }
-    return pending;
+    return this.statisticsInFlight.run(`${id}:${key}`, () => this.open(id).then(computeStatistics).then((stats) => {
+      this.db.prepare('UPDATE datasets SET stats = ?, stats_key = ? WHERE id = ?').run(JSON.stringify(stats), key, id);
+      return stats;
+    }));
   }
 
   /**

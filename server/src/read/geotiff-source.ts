@@ -18,6 +18,7 @@ import { crsFromGeoKeys } from './crs.ts';
 import { geoTransformFromTags } from './georef.ts';
 import { compressionName, createBlockDecoder, type BlockDecoder } from './block-decoders.ts';
 import type { ReadOptions, RasterSource } from './raster-source.ts';
+import { InFlight } from '../in-flight.ts';
 
 const KNOWN_COLOR_INTERPS = ['gray', 'red', 'green', 'blue', 'alpha', 'palette', 'undefined'] as const;
 const SUBFILE_REDUCED = 1;
@@ -29,7 +30,7 @@ const blockCache = new LRUCache<string, ArrayBuffer>({
   sizeCalculation: (v) => Math.max(1, v.byteLength),
 });
 /** Decodes under way, by the same keys as blockCache. */
-const decodesInFlight = new Map<string, Promise<ArrayBuffer>>();
+const decodesInFlight = new InFlight<ArrayBuffer>();
 let nextSourceId = 1;
 
 interface Level {
@@ -446,14 +447,10 @@ export class GeoTiffSource implements RasterSource {
     // of tile requests over the same area decodes each block once per request and floods the
     // thread pool. The shared decode ignores any one reader's abort signal; each reader checks
     // its own afterwards.
-    let decoding = decodesInFlight.get(key);
-    if (!decoding) {
-      decoding = this.decodeBlock(level, bx, by, sample, index).then((buffer) => {
-        blockCache.set(key, buffer);
-        return buffer;
-      }).finally(() => decodesInFlight.delete(key));
-      decodesInFlight.set(key, decoding);
-    }
+    const decoding = decodesInFlight.run(key, () => this.decodeBlock(level, bx, by, sample, index).then((buffer) => {
+      blockCache.set(key, buffer);
+      return buffer;
+    }));
     return decoding.then((buffer) => {
       signal?.throwIfAborted();
       return arrayView(level.dtype, buffer);

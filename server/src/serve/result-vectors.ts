@@ -8,9 +8,10 @@ import type { ResultCatalog, ResultRecord } from '../catalog/result-catalog.ts';
 import { vectorizeMask } from '../vectorize/vectorize-mask.ts';
 import { ClassVectorTiles, maxZoomForResolution, vectorLayers, type VectorLayer } from '../vectorize/vector-tiles.ts';
 import { groundResolutionMetres } from '../read/georef.ts';
+import { InFlight } from '../in-flight.ts';
 
 export class ResultVectors {
-  private readonly making = new Map<string, Promise<string>>();
+  private readonly making = new InFlight<string>();
   private readonly indexes = new LRUCache<string, Promise<ClassVectorTiles>>({ max: 8 });
 
   constructor(private readonly results: ResultCatalog) {}
@@ -19,12 +20,7 @@ export class ResultVectors {
   features(r: ResultRecord): Promise<string> {
     const file = this.results.file(r, 'features');
     if (fs.existsSync(file)) return Promise.resolve(file);
-    let p = this.making.get(r.id);
-    if (!p) {
-      p = vectorizeMask({ mask: this.results.file(r, 'mask'), out: file }).then(() => file).finally(() => this.making.delete(r.id));
-      this.making.set(r.id, p);
-    }
-    return p;
+    return this.making.run(r.id, () => vectorizeMask({ mask: this.results.file(r, 'mask'), out: file }).then(() => file));
   }
 
   async maxZoom(r: ResultRecord): Promise<number> {
