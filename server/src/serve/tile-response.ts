@@ -4,6 +4,7 @@
  * 204 No Content: MapLibre draws nothing and GDAL's WMS driver treats 204 as an empty block.
  */
 import os from 'node:os';
+import pLimit from 'p-limit';
 import { HttpError } from './http-error.ts';
 import type { TileCache } from './tile-cache.ts';
 import type { RgbaTile } from './tiles/tile-renderer.ts';
@@ -11,30 +12,12 @@ import { CONTENT_TYPES, encodeTile, type TileFormat } from './tiles/encode-tile.
 import { MAX_ZOOM } from './tiles/web-mercator.ts';
 
 /**
- * Renders admitted a few at a time, first come first served. Unbounded, a burst of requests
+ * Renders admitted two per core, first come first served. Unbounded, a burst of requests
  * interleaves its reads, decodes and encodes on the shared thread pool, and a tile that needs
  * several reads in a row waits behind the whole queue at each of them: under load the slowest
  * requests took seconds while most took milliseconds.
  */
-class Slots {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(private readonly size: number) {}
-
-  async run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.active++;
-    try {
-      return await work();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    }
-  }
-}
-
-const renderSlots = new Slots(Math.max(2, 2 * os.availableParallelism()));
+const renderSlots = pLimit(Math.max(2, 2 * os.availableParallelism()));
 
 export interface TileAddress {
   z: number;
@@ -62,7 +45,7 @@ export async function tileResponse(
 ): Promise<Response> {
   let entry = cache.get(key);
   if (!entry) {
-    const body = await renderSlots.run(async () => {
+    const body = await renderSlots(async () => {
       // A map that panned away has dropped this request while it waited: skip the work.
       if (req.signal.aborted) return undefined;
       const tile = await render();
