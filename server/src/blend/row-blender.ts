@@ -115,7 +115,8 @@ export class RowBlender {
     const last = c === plan.xs.length - 1;
     const soleFrom = Math.max(0, x0 + ov, c > 0 ? plan.xs[c - 1]! + t : -Infinity);
     const soleTo = Math.min(plan.width, x0 + t - ov, last ? Infinity : plan.xs[c + 1]!);
-    this.sole = soleTo > soleFrom ? { probs, x0, from: soleFrom, to: soleTo } : null;
+    const sole = soleTo > soleFrom ? { probs, x0, from: soleFrom, to: soleTo } : null;
+    this.sole = sole;
     const [soleY0, soleY1] = this.soleRows;
     const cap = this.cap;
     const plane = t * t;
@@ -136,23 +137,26 @@ export class RowBlender {
       const srcRow = ty * t + (cx0 - x0);
       const txRow = cx0 - x0;
       const dstRow = ry * cap;
+      // Columns [from, to) of the tile (counted from cx0), at ring offset dstCol + from.
+      const add = (from: number, to: number, dstCol: number) => {
+        if (to <= from) return;
+        for (let k = 0; k < classes; k++) {
+          accumulate(acc, k * accPlane + dstRow + dstCol + from, probs, k * plane + srcRow + from, w1d, txRow + from, wy, to - from);
+        }
+        accumulateWeights(acc, classes * accPlane + dstRow + dstCol + from, w1d, txRow + from, wy, to - from);
+      };
       // In the rows and columns this tile alone covers, nothing needs summing.
       const y = this.rowTop + ry;
-      const skipFrom = this.sole && y >= soleY0 && y < soleY1 ? this.sole.from - cx0 : 0;
-      const skipTo = this.sole && y >= soleY0 && y < soleY1 ? this.sole.to - cx0 : 0;
+      const skip = sole !== null && y >= soleY0 && y < soleY1 ? sole : null;
       for (let run = 0; run < 2; run++) {
         const runFrom = run === 0 ? 0 : firstRun;
         const runTo = run === 0 ? firstRun : cx1 - cx0;
         const dstCol = run === 0 ? start - runFrom : -runFrom;
-        // The run minus the skipped columns: at most two pieces.
-        for (let piece = 0; piece < 2; piece++) {
-          const from = piece === 0 ? runFrom : Math.max(runFrom, skipTo);
-          const to = piece === 0 ? Math.min(runTo, skipTo > skipFrom ? skipFrom : runTo) : (skipTo > skipFrom ? runTo : runFrom);
-          if (to <= from) continue;
-          for (let k = 0; k < classes; k++) {
-            accumulate(acc, k * accPlane + dstRow + dstCol + from, probs, k * plane + srcRow + from, w1d, txRow + from, wy, to - from);
-          }
-          accumulateWeights(acc, classes * accPlane + dstRow + dstCol + from, w1d, txRow + from, wy, to - from);
+        if (!skip) {
+          add(runFrom, runTo, dstCol);
+        } else {
+          add(runFrom, Math.min(runTo, skip.from - cx0), dstCol);
+          add(Math.max(runFrom, skip.to - cx0), runTo, dstCol);
         }
       }
     }
@@ -210,19 +214,36 @@ export class RowBlender {
     this.finalX = upTo;
   }
 
-  /** Labels (and confidence) for n final pixels of row y from the sums, starting at ring offset a. */
+  /** Decide n final pixels of row y from the sums, starting at ring offset a. */
   private decideFromSums(ry: number, y: number, xs: number, n: number, a: number, hasCarry: boolean, c: number): void {
-    const { plan, classes, planes, cap, acc, carry, labels, confidence, sums, bestScore, bestClass } = this;
-    const W = plan.width;
+    const { plan, planes, cap, acc, carry, sums } = this;
     const accPlane = plan.tile * cap;
-    const carryPlane = this.carryRows * W;
-    const valid = this.valid!;
+    const carryPlane = this.carryRows * plan.width;
     // Sums in double precision, as the row above's carry and this row's add up: rounding
     // them to float32 first would turn near-ties into exact ties.
     for (let k = 0; k < planes; k++) {
       if (hasCarry) addPair(sums, k * cap, acc, k * accPlane + a, carry, k * carryPlane + c, n);
       else copyInto(sums, k * cap, acc, k * accPlane + a, n);
     }
+    this.decide(ry, y, xs, n);
+  }
+
+  /** Decide final pixels [x0, x1) of row y from one tile's probabilities, at full weight. */
+  private decideFromTile(tile: { probs: Float32Array; x0: number }, ry: number, y: number, x0: number, x1: number): void {
+    const { plan, classes, cap, sums } = this;
+    const t = plan.tile;
+    const n = x1 - x0;
+    const src = (y - plan.ys[this.row]!) * t + (x0 - tile.x0);
+    for (let k = 0; k < classes; k++) copyInto(sums, k * cap, tile.probs, k * t * t + src, n);
+    sums.fill(1, classes * cap, classes * cap + n);
+    this.decide(ry, y, x0, n);
+  }
+
+  /** Labels (and confidence) for n final pixels of row y, from the class and weight sums in `sums`. */
+  private decide(ry: number, y: number, xs: number, n: number): void {
+    const { plan, classes, cap, labels, confidence, sums, bestScore, bestClass } = this;
+    const W = plan.width;
+    const valid = this.valid!;
     bestClass.fill(0, 0, n);
     for (let i = 0; i < n; i++) bestScore[i] = sums[i]!;
     for (let k = 1; k < classes; k++) keepBest(sums, k * cap, k, bestScore, bestClass, n);
@@ -234,27 +255,6 @@ export class RowBlender {
       const ok = valid.data[v + i] === 1 && weight > 0;
       labels[out + i] = ok ? bestClass[i]! : NODATA_CLASS;
       if (confidence) confidence[out + i] = ok ? Math.max(1, Math.min(255, Math.round((bestScore[i]! / weight) * 255))) : 0;
-    }
-  }
-
-  /** Labels (and confidence) for final pixels [x0, x1) of row y straight from one tile's probabilities. */
-  private decideFromTile(tile: { probs: Float32Array; x0: number }, ry: number, y: number, x0: number, x1: number): void {
-    const { plan, classes, labels, confidence, bestScore, bestClass } = this;
-    const W = plan.width;
-    const t = plan.tile;
-    const plane = t * t;
-    const n = x1 - x0;
-    const src = (y - plan.ys[this.row]!) * t + (x0 - tile.x0);
-    const p = tile.probs;
-    bestClass.fill(0, 0, n);
-    for (let i = 0; i < n; i++) bestScore[i] = p[src + i]!;
-    for (let k = 1; k < classes; k++) keepBestOf(p, k * plane + src, k, bestScore, bestClass, n);
-    const out = ry * W + x0;
-    const valid = this.valid!;
-    const v = (y - valid.y) * W + x0;
-    for (let i = 0; i < n; i++) labels[out + i] = valid.data[v + i] === 1 ? bestClass[i]! : NODATA_CLASS;
-    if (confidence) {
-      for (let i = 0; i < n; i++) confidence[out + i] = valid.data[v + i] === 1 ? Math.max(1, Math.min(255, Math.round(bestScore[i]! * 255))) : 0;
     }
   }
 }
@@ -269,13 +269,6 @@ function addPair(dst: Float64Array, d: number, a: Float32Array, ai: number, b: F
 
 function copyInto(dst: Float64Array, d: number, src: Float32Array, s: number, n: number): void {
   for (let i = 0; i < n; i++) dst[d + i] = src[s + i]!;
-}
-
-function keepBestOf(p: Float32Array, a: number, k: number, bestScore: Float64Array, bestClass: Uint8Array, n: number): void {
-  for (let i = 0; i < n; i++) {
-    const s = p[a + i]!;
-    if (s > bestScore[i]!) { bestScore[i] = s; bestClass[i] = k; }
-  }
 }
 
 function keepBest(acc: Float64Array, a: number, k: number, bestScore: Float64Array, bestClass: Uint8Array, n: number): void {

@@ -197,7 +197,8 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     const scratch = factor === 1 ? null : new Float32Array(spec.inputChannels * sceneTilePlane);
     const prepareBatch = async (): Promise<Batch | null> => {
       if (nextR >= plan.ys.length) return null;
-      const data = model!.inputBuffer?.(batchSize * spec.inputChannels * inputPlane) ?? new Float32Array(batchSize * spec.inputChannels * inputPlane);
+      const length = batchSize * spec.inputChannels * inputPlane;
+      const data = model!.inputBuffer?.(length) ?? new Float32Array(length);
       const tiles: PreparedTile[] = [];
       let count = 0;
       while (nextR < plan.ys.length && count < batchSize) {
