@@ -87,19 +87,24 @@ export class ImageryRenderer implements TileRenderer {
       }
       return { size: warped.size, rgba };
     }
+    // One packed RGBA word per pixel (little-endian byte order, as every platform Node runs on).
+    const words = new Uint32Array(rgba.buffer);
     const valid = warped.valid;
-    for (let c = 0; c < 3; c++) {
-      const b = style.bands.length === 1 ? 0 : c;
-      const plane = warped.bands[b]!;
-      const lo = style.rescale[b]![0];
-      const k = 255 / (style.rescale[b]![1] - lo);
-      for (let i = 0, p = c; i < n; i++, p += 4) {
-        if (!valid[i]) continue;
-        const v = (plane[i]! - lo) * k;
-        rgba[p] = v <= 0 ? 0 : v >= 255 ? 255 : (v + 0.5) | 0;
-      }
+    const single = style.bands.length === 1;
+    const [r, g, b] = single ? [warped.bands[0]!, warped.bands[0]!, warped.bands[0]!] : warped.bands as [Float32Array, Float32Array, Float32Array];
+    const [rl, gl, bl] = style.rescale.length === 1 ? [style.rescale[0]!, style.rescale[0]!, style.rescale[0]!] : style.rescale as Array<[number, number]>;
+    const rk = 255 / (rl![1] - rl![0]), gk = 255 / (gl![1] - gl![0]), bk = 255 / (bl![1] - bl![0]);
+    const r0 = rl![0], g0 = gl![0], b0 = bl![0];
+    for (let i = 0; i < n; i++) {
+      if (!valid[i]) continue;
+      words[i] = (0xff000000 | (stretch(r[i]!, r0, rk) | (stretch(g[i]!, g0, gk) << 8) | (stretch(b[i]!, b0, bk) << 16))) >>> 0;
     }
-    for (let i = 0, p = 3; i < n; i++, p += 4) if (valid[i]) rgba[p] = 255;
     return { size: warped.size, rgba };
   }
+}
+
+/** A value linearly mapped onto 0..255, rounded half up and clamped. */
+function stretch(value: number, lo: number, k: number): number {
+  const v = (value - lo) * k;
+  return v <= 0 ? 0 : v >= 255 ? 255 : (v + 0.5) | 0;
 }

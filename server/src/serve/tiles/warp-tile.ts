@@ -67,10 +67,111 @@ function controlGrid(source: RasterSource, bounds: [number, number, number, numb
   return { px, py, nodes, toPixel };
 }
 
+/**
+ * Where each output pixel centre falls in the source level, produced a row at a time so no
+ * tile-sized coordinate arrays are built: bilinear between the four control points of its cell,
+ * stepped along the row, or transformed exactly in cells that touch the projection's edge.
+ */
+class PixelPositions {
+  /** Per cell: 1 when a corner failed to transform, so its pixels are transformed one by one. */
+  private readonly exact: Uint8Array;
+  private readonly cells: number;
+
+  constructor(
+    private readonly grid: ReturnType<typeof controlGrid>,
+    readonly size: number,
+    /** Full-resolution pixels per level pixel, to bring exact transforms into the level. */
+    private readonly fx: number,
+    private readonly fy: number,
+  ) {
+    const { px, nodes } = grid;
+    this.cells = size / GRID_STEP;
+    this.exact = new Uint8Array(this.cells * this.cells);
+    for (let cj = 0; cj < this.cells; cj++) {
+      for (let ci = 0; ci < this.cells; ci++) {
+        const a = cj * nodes + ci;
+        const finite = Number.isFinite(px[a]!) && Number.isFinite(px[a + 1]!) && Number.isFinite(px[a + nodes]!) && Number.isFinite(px[a + nodes + 1]!);
+        this.exact[cj * this.cells + ci] = finite ? 0 : 1;
+      }
+    }
+  }
+
+  /** Fills sx/sy (size long) with the level-pixel positions of output row j. */
+  row(j: number, sx: Float64Array, sy: Float64Array): void {
+    const { px, py, nodes, toPixel } = this.grid;
+    const cj = (j / GRID_STEP) | 0;
+    const t = (j - cj * GRID_STEP + 0.5) / GRID_STEP;
+    for (let ci = 0; ci < this.cells; ci++) {
+      const start = ci * GRID_STEP;
+      if (this.exact[cj * this.cells + ci]) {
+        // Near the edge of the projection's domain: transform each pixel on its own.
+        for (let di = 0; di < GRID_STEP; di++) {
+          const [ex, ey] = toPixel(start + di + 0.5, j + 0.5);
+          sx[start + di] = ex / this.fx;
+          sy[start + di] = ey / this.fy;
+        }
+        continue;
+      }
+      const a = cj * nodes + ci;
+      const leftX = px[a]! + (px[a + nodes]! - px[a]!) * t;
+      const leftY = py[a]! + (py[a + nodes]! - py[a]!) * t;
+      const stepX = (px[a + 1]! + (px[a + nodes + 1]! - px[a + 1]!) * t - leftX) / GRID_STEP;
+      const stepY = (py[a + 1]! + (py[a + nodes + 1]! - py[a + 1]!) * t - leftY) / GRID_STEP;
+      for (let di = 0; di < GRID_STEP; di++) {
+        sx[start + di] = leftX + stepX * (di + 0.5);
+        sy[start + di] = leftY + stepY * (di + 0.5);
+      }
+    }
+  }
+
+  /**
+   * The level window every in-raster pixel's taps fall in (taps reach `reachX`/`reachY` level
+   * pixels from a pixel centre), or null when no pixel can fall in the raster. Interpolated positions are convex combinations of their cell's corners, so the
+   * corners bound them; exact cells are walked pixel by pixel.
+   */
+  window(lw: number, lh: number, reachX: number, reachY: number): { x: number; y: number; width: number; height: number } | null {
+    const { px, py, nodes } = this.grid;
+    let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+    const include = (x: number, y: number) => {
+      if (x < minX) minX = x;
+      if (x > maxX) maxX = x;
+      if (y < minY) minY = y;
+      if (y > maxY) maxY = y;
+    };
+    const sx = new Float64Array(this.size);
+    const sy = new Float64Array(this.size);
+    for (let cj = 0; cj < this.cells; cj++) {
+      let exactRow = false;
+      for (let ci = 0; ci < this.cells; ci++) {
+        if (this.exact[cj * this.cells + ci]) { exactRow = true; continue; }
+        const a = cj * nodes + ci;
+        for (const k of [a, a + 1, a + nodes, a + nodes + 1]) include(px[k]!, py[k]!);
+      }
+      if (!exactRow) continue;
+      for (let j = cj * GRID_STEP; j < (cj + 1) * GRID_STEP; j++) {
+        this.row(j, sx, sy);
+        for (let i = 0; i < this.size; i++) {
+          if (!this.exact[cj * this.cells + ((i / GRID_STEP) | 0)]) continue;
+          const lx = sx[i]!;
+          const ly = sy[i]!;
+          if (lx >= 0 && ly >= 0 && lx < lw && ly < lh) include(lx, ly);
+        }
+      }
+    }
+    if (!(maxX >= 0 && maxY >= 0 && minX < lw && minY < lh)) return null;
+    const x0 = Math.max(0, Math.floor(minX) - reachX);
+    const y0 = Math.max(0, Math.floor(minY) - reachY);
+    const x1 = Math.min(lw, Math.ceil(maxX) + reachX + 1);
+    const y1 = Math.min(lh, Math.ceil(maxY) + reachY + 1);
+    return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+  }
+}
+
 export async function warpTile(source: RasterSource, z: number, x: number, y: number, opts: WarpOptions): Promise<WarpedTile | null> {
   const size = opts.size ?? TILE_SIZE;
   const bounds = tileBounds3857(z, x, y);
-  const { px, py, nodes, toPixel } = controlGrid(source, bounds, size);
+  const grid = controlGrid(source, bounds, size);
+  const { px, py, nodes } = grid;
 
   // Downsampling factor at the tile centre picks the overview.
   const c = (nodes >> 1) * nodes + (nodes >> 1);
@@ -84,70 +185,31 @@ export async function warpTile(source: RasterSource, z: number, x: number, y: nu
   // before interpolating.
   for (let k = 0; k < px.length; k++) { px[k] = px[k]! / fx; py[k] = py[k]! / fy; }
 
-  // Source coordinates (in the chosen level) of every output pixel centre: bilinear between the
-  // four control points of its cell, stepped along each row.
-  const sx = new Float64Array(size * size);
-  const sy = new Float64Array(size * size);
-  const cells = size / GRID_STEP;
-  let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
-  for (let cj = 0; cj < cells; cj++) {
-    for (let ci = 0; ci < cells; ci++) {
-      const a = cj * nodes + ci;
-      const exact = !(Number.isFinite(px[a]!) && Number.isFinite(px[a + 1]!) && Number.isFinite(px[a + nodes]!) && Number.isFinite(px[a + nodes + 1]!));
-      for (let dj = 0; dj < GRID_STEP; dj++) {
-        const j = cj * GRID_STEP + dj;
-        const t = (dj + 0.5) / GRID_STEP;
-        const leftX = px[a]! + (px[a + nodes]! - px[a]!) * t;
-        const leftY = py[a]! + (py[a + nodes]! - py[a]!) * t;
-        const stepX = (px[a + 1]! + (px[a + nodes + 1]! - px[a + 1]!) * t - leftX) / GRID_STEP;
-        const stepY = (py[a + 1]! + (py[a + nodes + 1]! - py[a + 1]!) * t - leftY) / GRID_STEP;
-        const row = j * size + ci * GRID_STEP;
-        for (let di = 0; di < GRID_STEP; di++) {
-          const o = row + di;
-          let lx: number;
-          let ly: number;
-          if (exact) {
-            // Near the edge of the projection's domain: transform each pixel on its own.
-            const [ex, ey] = toPixel(ci * GRID_STEP + di + 0.5, j + 0.5);
-            lx = ex / fx;
-            ly = ey / fy;
-          } else {
-            lx = leftX + stepX * (di + 0.5);
-            ly = leftY + stepY * (di + 0.5);
-          }
-          sx[o] = lx;
-          sy[o] = ly;
-          if (!(lx >= 0 && ly >= 0 && lx < lw && ly < lh)) continue;
-          if (lx < minX) minX = lx;
-          if (lx > maxX) maxX = lx;
-          if (ly < minY) minY = ly;
-          if (ly > maxY) maxY = ly;
-        }
-      }
-    }
-  }
-  if (!Number.isFinite(minX)) return null;
-  const wx0 = Math.max(0, Math.floor(minX) - 1);
-  const wy0 = Math.max(0, Math.floor(minY) - 1);
-  const wx1 = Math.min(lw, Math.ceil(maxX) + 2);
-  const wy1 = Math.min(lh, Math.ceil(maxY) + 2);
-  const block = await source.read({ x: wx0, y: wy0, width: wx1 - wx0, height: wy1 - wy0 }, { bands: opts.bands, level, signal: opts.signal });
+  // The kernel widens by the downsampling factor, estimated like gdalwarp does for one chunk
+  // (output size over the clamped source window) so tiles at raster edges match GDAL's too.
+  // The control points are already in the level's pixels (scaled above).
+  const kx = gdalKernelScale(px, lw, size);
+  const ky = gdalKernelScale(py, lh, size);
+  const fourSamples = opts.resampling === 'nearest' || (kx >= 0.95 && ky >= 0.95);
+  const radiusX = fourSamples ? 1 : Math.max(1, 1 / kx);
+  const radiusY = fourSamples ? 1 : Math.max(1, 1 / ky);
+
+  const positions = new PixelPositions(grid, size, fx, fy);
+  // The window reaches as far as the kernel does from the outermost pixel centres.
+  const win = positions.window(lw, lh, Math.ceil(radiusX), Math.ceil(radiusY));
+  if (!win) return null;
+  const block = await source.read(win, { bands: opts.bands, level, signal: opts.signal });
 
   const out = opts.bands.map(() => new Float32Array(size * size));
   const valid = new Uint8Array(size * size);
-  if (opts.resampling === 'nearest') {
-    sampleNearest(block, sx, sy, lw, lh, out, valid);
-  } else {
-    // The kernel widens by the downsampling factor, estimated like gdalwarp does for one chunk
-    // (output size over the clamped source window) so tiles at raster edges match GDAL's too.
-    // The control points are already in the level's pixels (scaled above).
-    const kx = gdalKernelScale(px, lw, size);
-    const ky = gdalKernelScale(py, lh, size);
-    const fourSamples = kx >= 0.95 && ky >= 0.95;
-    const radiusX = fourSamples ? 1 : Math.max(1, 1 / kx);
-    const radiusY = fourSamples ? 1 : Math.max(1, 1 / ky);
-    sampleBilinear(block, sx, sy, lw, lh, out, valid, radiusX, radiusY, source.info.maskKind === 'nodata' ? source.info.nodata : null);
-  }
+  const nodata = source.info.maskKind === 'nodata' ? source.info.nodata : null;
+  const inside = opts.resampling === 'nearest'
+    ? sampleNearest(block, positions, lw, lh, out, valid)
+    : fourSamples
+      ? sampleFourTaps(block, positions, lw, lh, out, valid, nodata)
+      : sampleBilinear(block, positions, lw, lh, out, valid, radiusX, radiusY, nodata);
+  // The window is a bound; a tile whose pixels all miss the raster is still outside it.
+  if (inside === 0) return null;
   return { size, bands: out, valid, level };
 }
 
@@ -174,103 +236,129 @@ function gdalKernelScale(levelCoords: Float64Array, levelSize: number, outSize: 
   return scale;
 }
 
-function sampleNearest(block: PixelBlock, sx: Float64Array, sy: Float64Array, lw: number, lh: number, out: Float32Array[], valid: Uint8Array): void {
+/** Each sampler returns how many output pixels fall inside the raster. */
+function sampleNearest(block: PixelBlock, positions: PixelPositions, lw: number, lh: number, out: Float32Array[], valid: Uint8Array): number {
   const { x: bx, y: by } = block.window;
   const bw = block.width;
-  for (let o = 0; o < sx.length; o++) {
-    const lx = sx[o]!;
-    const ly = sy[o]!;
-    if (!(lx >= 0 && ly >= 0 && lx < lw && ly < lh)) continue;
-    const k = (Math.floor(ly) - by) * bw + (Math.floor(lx) - bx);
-    if (!block.valid[k]) continue;
-    valid[o] = 1;
-    for (let b = 0; b < out.length; b++) out[b]![o] = block.bands[b]![k]!;
+  const size = positions.size;
+  const sx = new Float64Array(size);
+  const sy = new Float64Array(size);
+  let inside = 0;
+  for (let j = 0; j < size; j++) {
+    positions.row(j, sx, sy);
+    for (let i = 0; i < size; i++) {
+      const lx = sx[i]!;
+      const ly = sy[i]!;
+      if (!(lx >= 0 && ly >= 0 && lx < lw && ly < lh)) continue;
+      inside++;
+      const k = (Math.floor(ly) - by) * bw + (Math.floor(lx) - bx);
+      if (!block.valid[k]) continue;
+      const o = j * size + i;
+      valid[o] = 1;
+      for (let b = 0; b < out.length; b++) out[b]![o] = block.bands[b]![k]!;
+    }
   }
+  return inside;
 }
 
 /**
- * Plain bilinear (zoomed in, or within 5 % of the source resolution): four taps. Positions and
- * weights are worked out once per pixel, then each band is interpolated in its own loop, which
- * keeps the inner loop monomorphic; pixels whose taps are all inside and valid take the short path.
+ * Plain bilinear (zoomed in, or within 5 % of the source resolution): four taps. This is the path
+ * nearly every imagery tile takes, so it is one pass over the output: pixels whose four taps are
+ * inside the block, valid and not nodata are interpolated on the spot (three bands unrolled, the
+ * usual case); the others, at raster edges or next to missing data, are queued and weighted over
+ * their usable taps afterwards.
  */
-function sampleFourTaps(block: PixelBlock, sx: Float64Array, sy: Float64Array, lw: number, lh: number, out: Float32Array[], valid: Uint8Array, nodata: number | null): void {
+function sampleFourTaps(block: PixelBlock, positions: PixelPositions, lw: number, lh: number, out: Float32Array[], valid: Uint8Array, nodata: number | null): number {
   const { x: bx, y: by } = block.window;
   const bw = block.width;
   const bh = block.height;
   const ok = block.valid;
   const nd = nodata !== null && !Number.isNaN(nodata) ? nodata : Number.NaN;
-  const n = sx.length;
-  const base = new Int32Array(n);
-  const xs = new Int32Array(n);
-  const ys = new Int32Array(n);
-  const fxs = new Float32Array(n);
-  const fys = new Float32Array(n);
-  // 0 = no data, 1 = all four taps usable, 2 = at an edge or next to invalid pixels.
-  const kind = new Uint8Array(n);
-  for (let o = 0; o < n; o++) {
-    const lx = sx[o]!;
-    const ly = sy[o]!;
-    if (!(lx >= 0 && ly >= 0 && lx < lw && ly < lh)) continue;
-    const u = lx - 0.5 - bx;
-    const v = ly - 0.5 - by;
-    const x0 = Math.floor(u);
-    const y0 = Math.floor(v);
-    fxs[o] = u - x0;
-    fys[o] = v - y0;
-    const k = y0 * bw + x0;
-    base[o] = k;
-    xs[o] = x0;
-    ys[o] = y0;
-    kind[o] = x0 >= 0 && y0 >= 0 && x0 + 1 < bw && y0 + 1 < bh && ok[k] && ok[k + 1] && ok[k + bw] && ok[k + bw + 1] ? 1 : 2;
-  }
-  const checkAnyNodata = nd === nd;
-  for (let b = 0; b < out.length; b++) {
-    const band = block.bands[b]!;
-    const dst = out[b]!;
-    // Most blocks hold no nodata value at all; one native scan spares four comparisons a pixel.
-    const checkNodata = checkAnyNodata && (band as Uint8Array).includes(nd);
-    for (let o = 0; o < n; o++) {
-      const t = kind[o];
-      if (t !== 1) continue;
-      const k = base[o]!;
-      const a00 = band[k]!;
-      const a01 = band[k + 1]!;
-      const a10 = band[k + bw]!;
-      const a11 = band[k + bw + 1]!;
-      if (checkNodata && (a00 === nd || a01 === nd || a10 === nd || a11 === nd)) { kind[o] = 3; continue; }
-      const fx = fxs[o]!;
-      const fy = fys[o]!;
-      const top = a00 + (a01 - a00) * fx;
-      const bottom = a10 + (a11 - a10) * fx;
-      dst[o] = top + (bottom - top) * fy;
+  const bands = block.bands;
+  const nb = out.length;
+  // One native scan each spares per-pixel tests in the common case: a block with every pixel
+  // valid, and bands that hold no nodata value at all.
+  const allValid = ok.indexOf(0) === -1;
+  const nodataBands = nd === nd ? bands.filter((band) => (band as Uint8Array).includes(nd)) : [];
+  const plain3 = nb === 3 && nodataBands.length === 0;
+  const [s0, s1, s2] = plain3 ? bands : [bands[0]!, bands[0]!, bands[0]!];
+  const [d0, d1, d2] = plain3 ? out : [out[0]!, out[0]!, out[0]!];
+  const size = positions.size;
+  const sx = new Float64Array(size);
+  const sy = new Float64Array(size);
+  // Output index, then source position, of each pixel left for the careful path.
+  const slow: number[] = [];
+  let inside = 0;
+  for (let j = 0; j < size; j++) {
+    positions.row(j, sx, sy);
+    for (let i = 0, o = j * size; i < size; i++, o++) {
+      const lx = sx[i]!;
+      const ly = sy[i]!;
+      if (!(lx >= 0 && ly >= 0 && lx < lw && ly < lh)) continue;
+      inside++;
+      const u = lx - 0.5 - bx;
+      const v = ly - 0.5 - by;
+      const x0 = Math.floor(u);
+      const y0 = Math.floor(v);
+      const k = y0 * bw + x0;
+      if (x0 < 0 || y0 < 0 || x0 + 1 >= bw || y0 + 1 >= bh || (!allValid && !(ok[k] && ok[k + 1] && ok[k + bw] && ok[k + bw + 1]))) {
+        slow.push(o, u, v);
+        continue;
+      }
+      const fx = u - x0;
+      const fy = v - y0;
+      if (plain3) {
+        let a = s0[k]!, b = s0[k + 1]!, c = s0[k + bw]!, d = s0[k + bw + 1]!;
+        let top = a + (b - a) * fx;
+        d0[o] = top + (c + (d - c) * fx - top) * fy;
+        a = s1[k]!; b = s1[k + 1]!; c = s1[k + bw]!; d = s1[k + bw + 1]!;
+        top = a + (b - a) * fx;
+        d1[o] = top + (c + (d - c) * fx - top) * fy;
+        a = s2[k]!; b = s2[k + 1]!; c = s2[k + bw]!; d = s2[k + bw + 1]!;
+        top = a + (b - a) * fx;
+        d2[o] = top + (c + (d - c) * fx - top) * fy;
+      } else {
+        let hasNodata = false;
+        for (const band of nodataBands) {
+          if (band[k] === nd || band[k + 1] === nd || band[k + bw] === nd || band[k + bw + 1] === nd) { hasNodata = true; break; }
+        }
+        if (hasNodata) { slow.push(o, u, v); continue; }
+        for (let b = 0; b < nb; b++) {
+          const band = bands[b]!;
+          const a00 = band[k]!, a01 = band[k + 1]!, a10 = band[k + bw]!, a11 = band[k + bw + 1]!;
+          const top = a00 + (a01 - a00) * fx;
+          out[b]![o] = top + (a10 + (a11 - a10) * fx - top) * fy;
+        }
+      }
+      valid[o] = 1;
     }
   }
-  for (let o = 0; o < n; o++) {
-    const t = kind[o];
-    if (t === 0) continue;
-    if (t === 1) { valid[o] = 1; continue; }
-    // Edge, invalid neighbours or nodata in some band: weights over the usable taps, band by band.
-    const x0 = xs[o]!;
-    const y0 = ys[o]!;
-    const fx = fxs[o]!;
-    const fy = fys[o]!;
+  // Edge, invalid neighbours or nodata in some band: weights over the usable taps, band by band.
+  for (let s = 0; s < slow.length; s += 3) {
+    const o = slow[s]!;
+    const u = slow[s + 1]!;
+    const v = slow[s + 2]!;
+    const x0 = Math.floor(u);
+    const y0 = Math.floor(v);
+    const fx = u - x0;
+    const fy = v - y0;
     let any = false;
-    for (let b = 0; b < out.length; b++) {
-      const band = block.bands[b]!;
+    for (let b = 0; b < nb; b++) {
+      const band = bands[b]!;
       let acc = 0;
       let ws = 0;
-      for (let j = 0; j < 2; j++) {
-        const yy = y0 + j;
+      for (let jj = 0; jj < 2; jj++) {
+        const yy = y0 + jj;
         if (yy < 0 || yy >= bh) continue;
-        const wy = j ? fy : 1 - fy;
-        for (let i = 0; i < 2; i++) {
-          const xx = x0 + i;
+        const wy = jj ? fy : 1 - fy;
+        for (let ii = 0; ii < 2; ii++) {
+          const xx = x0 + ii;
           if (xx < 0 || xx >= bw) continue;
           const k = yy * bw + xx;
           if (!ok[k]) continue;
           const value = band[k]!;
           if (value === nd) continue;
-          const w = wy * (i ? fx : 1 - fx);
+          const w = wy * (ii ? fx : 1 - fx);
           acc += w * value;
           ws += w;
         }
@@ -281,19 +369,16 @@ function sampleFourTaps(block: PixelBlock, sx: Float64Array, sy: Float64Array, l
     }
     if (any) valid[o] = 1;
   }
+  return inside;
 }
 
 /**
- * Bilinear sampling. When the tile is coarser than the level it reads (between two overviews), the
- * tent widens to cover every source pixel under the output pixel, as gdalwarp's bilinear does;
- * otherwise small features would alias in and out as you zoom. Nodata is per band, as in GDAL: a
- * pixel that is nodata in one band still counts in the others.
+ * Bilinear sampling, coarser than the level it reads (between two overviews): the tent widens to
+ * cover every source pixel under the output pixel, as gdalwarp's bilinear does; otherwise small
+ * features would alias in and out as you zoom. Nodata is per band, as in GDAL: a pixel that is
+ * nodata in one band still counts in the others.
  */
-function sampleBilinear(block: PixelBlock, sx: Float64Array, sy: Float64Array, lw: number, lh: number, out: Float32Array[], valid: Uint8Array, radiusX: number, radiusY: number, nodata: number | null): void {
-  if (radiusX === 1 && radiusY === 1) {
-    sampleFourTaps(block, sx, sy, lw, lh, out, valid, nodata);
-    return;
-  }
+function sampleBilinear(block: PixelBlock, positions: PixelPositions, lw: number, lh: number, out: Float32Array[], valid: Uint8Array, radiusX: number, radiusY: number, nodata: number | null): number {
   const { x: bx, y: by } = block.window;
   const bw = block.width;
   const bh = block.height;
@@ -306,55 +391,61 @@ function sampleBilinear(block: PixelBlock, sx: Float64Array, sy: Float64Array, l
   const nd = perBand ? nodata : Number.NaN;
   const rx = radiusX;
   const ry = radiusY;
-  // Taps per axis: 2 for plain bilinear, more for the widened tent.
-  const x0off = rx === 1 ? 0 : -Math.ceil(rx) + 1;
-  const y0off = ry === 1 ? 0 : -Math.ceil(ry) + 1;
-  const nx = rx === 1 ? 2 : 2 * Math.ceil(rx);
-  const ny = ry === 1 ? 2 : 2 * Math.ceil(ry);
+  const x0off = -Math.ceil(rx) + 1;
+  const y0off = -Math.ceil(ry) + 1;
+  const nx = 2 * Math.ceil(rx);
+  const ny = 2 * Math.ceil(ry);
   const wxs = new Float64Array(nx);
-  for (let o = 0; o < sx.length; o++) {
-    const lx = sx[o]!;
-    const ly = sy[o]!;
-    if (!(lx >= 0 && ly >= 0 && lx < lw && ly < lh)) continue;
-    const u = lx - 0.5 - bx;
-    const v = ly - 0.5 - by;
-    const iu = Math.floor(u);
-    const iv = Math.floor(v);
-    const xa = iu + x0off;
-    const ya = iv + y0off;
-    for (let i = 0; i < nx; i++) {
-      const w = 1 - Math.abs(xa + i - u) / rx;
-      wxs[i] = w > 0 ? w : 0;
-    }
-    for (let b = 0; b < nb; b++) { acc[b] = 0; wsum[b] = 0; }
-    for (let j = 0; j < ny; j++) {
-      const yy = ya + j;
-      if (yy < 0 || yy >= bh) continue;
-      const wy = 1 - Math.abs(yy - v) / ry;
-      if (wy <= 0) continue;
-      const row = yy * bw;
-      for (let i = 0; i < nx; i++) {
-        const xx = xa + i;
-        const wx = wxs[i]!;
-        if (wx === 0 || xx < 0 || xx >= bw) continue;
-        const k = row + xx;
-        if (!ok[k]) continue;
-        const w = wx * wy;
-        for (let b = 0; b < nb; b++) {
-          const value = src[b]![k]!;
-          if (value === nd) continue;
-          acc[b] += w * value;
-          wsum[b] += w;
+  const size = positions.size;
+  const sx = new Float64Array(size);
+  const sy = new Float64Array(size);
+  let inside = 0;
+  for (let j = 0; j < size; j++) {
+    positions.row(j, sx, sy);
+    for (let i = 0, o = j * size; i < size; i++, o++) {
+      const lx = sx[i]!;
+      const ly = sy[i]!;
+      if (!(lx >= 0 && ly >= 0 && lx < lw && ly < lh)) continue;
+      inside++;
+      const u = lx - 0.5 - bx;
+      const v = ly - 0.5 - by;
+      const xa = Math.floor(u) + x0off;
+      const ya = Math.floor(v) + y0off;
+      for (let t = 0; t < nx; t++) {
+        const w = 1 - Math.abs(xa + t - u) / rx;
+        wxs[t] = w > 0 ? w : 0;
+      }
+      for (let b = 0; b < nb; b++) { acc[b] = 0; wsum[b] = 0; }
+      for (let jj = 0; jj < ny; jj++) {
+        const yy = ya + jj;
+        if (yy < 0 || yy >= bh) continue;
+        const wy = 1 - Math.abs(yy - v) / ry;
+        if (wy <= 0) continue;
+        const row = yy * bw;
+        for (let t = 0; t < nx; t++) {
+          const xx = xa + t;
+          const wx = wxs[t]!;
+          if (wx === 0 || xx < 0 || xx >= bw) continue;
+          const k = row + xx;
+          if (!ok[k]) continue;
+          const w = wx * wy;
+          for (let b = 0; b < nb; b++) {
+            const value = src[b]![k]!;
+            if (value === nd) continue;
+            acc[b] += w * value;
+            wsum[b] += w;
+          }
         }
       }
+      let any = false;
+      for (let b = 0; b < nb; b++) {
+        const ws = wsum[b]!;
+        if (ws < 1e-5) continue;
+        any = true;
+        out[b]![o] = acc[b]! / ws;
+      }
+      if (any) valid[o] = 1;
     }
-    let any = false;
-    for (let b = 0; b < nb; b++) {
-      const ws = wsum[b]!;
-      if (ws < 1e-5) continue;
-      any = true;
-      out[b]![o] = acc[b]! / ws;
-    }
-    if (any) valid[o] = 1;
   }
+  return inside;
 }
