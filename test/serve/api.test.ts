@@ -338,6 +338,17 @@ describe('security and robustness', () => {
     const res = await s.get(`/results/${resultId}/mask.tif`, { headers: { Origin: 'http://example.org', Range: 'bytes=0-3' } });
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
     expect(res.headers.get('access-control-expose-headers')).toMatch(/Content-Range.*Accept-Ranges.*ETag/);
+    // Errors carry them too, so a browser can read the JSON reason.
+    const bad = await s.get(`/datasets/${sceneId}/tiles/99/0/0.png`, { headers: { Origin: 'http://example.org' } });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('access-control-allow-origin')).toBe('*');
+    const pre = await s.get(`/datasets/${sceneId}/tiles/1/0/0.png`, {
+      method: 'OPTIONS', headers: { Origin: 'http://example.org', 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'If-None-Match' },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    expect(pre.headers.get('access-control-allow-methods')).toMatch(/GET/);
+    expect(pre.headers.get('access-control-allow-headers')).toMatch(/If-None-Match/);
   });
 
   it('answers unknown routes with JSON 404', async () => {

@@ -58,5 +58,6 @@ export async function tileResponse(
   const headers: Record<string, string> = { ETag: entry.etag, 'Cache-Control': 'public, max-age=3600' };
   if (!entry.body) return new Response(null, { status: 204, headers });
   if (req.headers.get('if-none-match') === entry.etag) return new Response(null, { status: 304, headers });
-  return new Response(new Uint8Array(entry.body), { status: 200, headers: { ...headers, 'Content-Type': entry.contentType, 'Content-Length': String(entry.body.length) } });
+  // A view, not a copy: cached bodies are never written to.
+  return new Response(new Uint8Array(entry.body.buffer as ArrayBuffer, entry.body.byteOffset, entry.body.byteLength), { status: 200, headers: { ...headers, 'Content-Type': entry.contentType, 'Content-Length': String(entry.body.length) } });
 }
