@@ -289,6 +289,8 @@ function sampleFourTaps(block: PixelBlock, positions: PixelPositions, lw: number
   // Output index, then source position, of each pixel left for the careful path.
   const slow: number[] = [];
   let inside = 0;
+  let lastK = -1;
+  let r00 = 0, r01 = 0, r10 = 0, r11 = 0, g00 = 0, g01 = 0, g10 = 0, g11 = 0, b00 = 0, b01 = 0, b10 = 0, b11 = 0;
   for (let j = 0; j < size; j++) {
     positions.row(j, sx, sy);
     for (let i = 0, o = j * size; i < size; i++, o++) {
@@ -308,15 +310,19 @@ function sampleFourTaps(block: PixelBlock, positions: PixelPositions, lw: number
       const fx = u - x0;
       const fy = v - y0;
       if (plain3) {
-        let a = s0[k]!, b = s0[k + 1]!, c = s0[k + bw]!, d = s0[k + bw + 1]!;
-        let top = a + (b - a) * fx;
-        d0[o] = top + (c + (d - c) * fx - top) * fy;
-        a = s1[k]!; b = s1[k + 1]!; c = s1[k + bw]!; d = s1[k + bw + 1]!;
-        top = a + (b - a) * fx;
-        d1[o] = top + (c + (d - c) * fx - top) * fy;
-        a = s2[k]!; b = s2[k + 1]!; c = s2[k + bw]!; d = s2[k + bw + 1]!;
-        top = a + (b - a) * fx;
-        d2[o] = top + (c + (d - c) * fx - top) * fy;
+        // Zoomed in, neighbouring output pixels share their four taps: load them once.
+        if (k !== lastK) {
+          lastK = k;
+          r00 = s0[k]!; r01 = s0[k + 1]! - r00; r10 = s0[k + bw]!; r11 = s0[k + bw + 1]! - r10;
+          g00 = s1[k]!; g01 = s1[k + 1]! - g00; g10 = s1[k + bw]!; g11 = s1[k + bw + 1]! - g10;
+          b00 = s2[k]!; b01 = s2[k + 1]! - b00; b10 = s2[k + bw]!; b11 = s2[k + bw + 1]! - b10;
+        }
+        let top = r00 + r01 * fx;
+        d0[o] = top + (r10 + r11 * fx - top) * fy;
+        top = g00 + g01 * fx;
+        d1[o] = top + (g10 + g11 * fx - top) * fy;
+        top = b00 + b01 * fx;
+        d2[o] = top + (b10 + b11 * fx - top) * fy;
       } else {
         let hasNodata = false;
         for (const band of nodataBands) {
