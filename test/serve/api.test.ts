@@ -113,6 +113,29 @@ describe('datasets', () => {
     expect([200, 204]).toContain(res.status);
   });
 
+  it('serves a file replaced in the data folder anew: tiles, ETag and statistics', async () => {
+    const id = s.datasetId('gray16.tif');
+    const file = path.join(s.dir, 'data', 'gray16.tif');
+    const url = `/datasets/${id}/tiles/${inside.z}/${inside.x}/${inside.y}.png?rescale=1000,3000`;
+    const before = await s.get(url);
+    expect(before.status).toBe(200);
+    const beforeBytes = Buffer.from(await before.arrayBuffer());
+    expect((await json(await s.get(`/datasets/${id}`))).body.bands[0].statistics.min).toBe(1000);
+    // Replaced the way people do it: a new file written beside it and renamed over it.
+    const next = path.join(s.dir, 'gray16-next.tif');
+    writeTestTiff(next, { width: 200, height: 200, dtype: 'uint16', bands: [new Uint16Array(40000).fill(2600)], geoTransform: [390000, 10, 0, 5820000, 0, -10], epsg: 32633 });
+    fs.renameSync(next, file);
+    const after = await s.get(url);
+    expect(after.status).toBe(200);
+    expect(after.headers.get('etag')).not.toBe(before.headers.get('etag'));
+    const { data } = await sharp(Buffer.from(await after.arrayBuffer())).raw().toBuffer({ resolveWithObject: true });
+    // 2600 on a 1000-3000 stretch is grey 204 everywhere; the old gradient is gone.
+    expect(data[0]).toBe(204);
+    expect(data.every((v) => v === 204)).toBe(true);
+    expect(Buffer.compare(beforeBytes, Buffer.from(await (await s.get(url)).arrayBuffer()))).not.toBe(0);
+    expect((await json(await s.get(`/datasets/${id}`))).body.bands[0].statistics.min).toBe(2600);
+  });
+
   it.each([
     ['/tiles/99/0/0.png', /zoom must be an integer from 0 to 24/],
     ['/tiles/3/8/0.png', /tile 3\/8\/0 does not exist: x and y must be below 8 at zoom 3/],

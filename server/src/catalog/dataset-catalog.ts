@@ -2,8 +2,10 @@
  * The datasets of a data folder: every GeoTIFF dropped into it, plus uploads.
  *
  * Ids are random and live in SQLite; files are found by id only, so no request ever names a path.
- * Open sources are kept in a small LRU; a file that fails to open is listed with its reason and
- * only its own requests fail.
+ * Open sources are kept in a small LRU, each with the version (size and modification time) of the
+ * file it opened: a file replaced in the data folder is reopened on its next request, and caches
+ * keyed by that version (tiles, statistics) stop answering for the old one. A file that fails to
+ * open is listed with its reason and only its own requests fail.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -32,16 +34,23 @@ const TIFF_FILE = /\.(tif|tiff)$/i;
 export const UPLOADS_DIR = 'uploads';
 export const RESULTS_DIR = 'results';
 
-function fileKey(file: string): string {
-  const st = fs.statSync(file);
-  return `${st.size}:${st.mtimeMs}`;
+/** Size and modification time; '' for a file that is gone (its open then fails with the reason). */
+function fileVersion(file: string): string {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  return st ? `${st.size}:${st.mtimeMs}` : '';
+}
+
+export interface OpenDataset {
+  source: RasterSource;
+  /** The file version the source reads: part of every cache key derived from its pixels. */
+  version: string;
 }
 
 export class DatasetCatalog {
   private readonly statisticsInFlight = new InFlight<StatisticsResult>();
-  private readonly sources = new LRUCache<string, Promise<RasterSource>>({
+  private readonly sources = new LRUCache<string, { version: string; source: Promise<RasterSource> }>({
     max: 32,
-    dispose: (p) => { void p.then((s) => s.close(), () => undefined); },
+    dispose: (entry) => { void entry.source.then((s) => s.close(), () => undefined); },
   });
   private lastSync = 0;
 
@@ -93,21 +102,34 @@ export class DatasetCatalog {
   }
 
   /** The open source of a dataset; a file that cannot be read throws its RasterError. */
-  open(id: string): Promise<RasterSource> {
+  async open(id: string): Promise<RasterSource> {
+    return (await this.openVersion(id)).source;
+  }
+
+  /** The open source of a dataset with the version of the file it reads. */
+  async openVersion(id: string): Promise<OpenDataset> {
     const record = this.get(id);
-    let p = this.sources.get(id);
-    if (!p) {
-      p = openRaster(this.filePath(record));
-      // A failed open is not cached: the user may fix or replace the file.
-      p.catch(() => this.sources.delete(id));
-      this.sources.set(id, p);
+    const file = this.filePath(record);
+    const version = fileVersion(file);
+    let entry = this.sources.get(id);
+    // Replaced (or rewritten) since it was opened: the old source goes (dispose closes it).
+    if (entry && entry.version !== version) {
+      this.sources.delete(id);
+      entry = undefined;
     }
-    return p;
+    if (!entry) {
+      const opened = { version, source: openRaster(file) };
+      // A failed open is not cached: the user may fix or replace the file.
+      opened.source.catch(() => { if (this.sources.get(id) === opened) this.sources.delete(id); });
+      this.sources.set(id, opened);
+      entry = opened;
+    }
+    return { source: await entry.source, version: entry.version };
   }
 
   async statistics(id: string): Promise<StatisticsResult> {
     const record = this.get(id);
-    const key = fileKey(this.filePath(record));
+    const key = fileVersion(this.filePath(record));
     const row = this.db.prepare('SELECT stats, stats_key FROM datasets WHERE id = ?').get(id) as { stats: string | null; stats_key: string | null };
     if (row.stats && row.stats_key === key) return JSON.parse(row.stats) as StatisticsResult;
     // The first tile requests for a new dataset arrive together; they share one computation.
@@ -141,9 +163,10 @@ export class DatasetCatalog {
   /** Forget a dataset and delete its file. */
   async remove(id: string): Promise<void> {
     const record = this.get(id);
-    const p = this.sources.get(id);
+    const entry = this.sources.get(id);
+    // Awaited here (the LRU's dispose does not wait), so the file is released before it is deleted.
     this.sources.delete(id);
-    if (p) await p.then((s) => s.close(), () => undefined);
+    if (entry) await entry.source.then((s) => s.close(), () => undefined);
     await fs.promises.rm(this.filePath(record), { force: true });
     this.db.prepare('DELETE FROM datasets WHERE id = ?').run(id);
   }

@@ -160,14 +160,13 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
   app.get('/datasets/:id/tiles/:z/:x/:file', async (c) => {
     const id = idParam(c);
     const t = parseTileAddress(c.req.param('z'), c.req.param('x'), c.req.param('file'), ['png', 'webp', 'jpg']);
-    const record = ctx.datasets.get(id);
-    const source = await ctx.datasets.open(id);
+    const { source, version } = await ctx.datasets.openVersion(id);
     const q = new URL(c.req.url).searchParams;
     const bands = parseBands(q.get('bands') ?? undefined, source);
     const rescale = parseRescale(q.getAll('rescale'), bands.length);
     const extent = webExtent(source);
     if (!extent.bounds) throw new HttpError(400, 'bad request', `dataset ${id} is not on Earth (${source.info.crs.name}); it cannot be shown on a web map`);
-    const key = `d:${id}:${record.path}:${bands.join(',')}:${JSON.stringify(rescale)}:${t.z}/${t.x}/${t.y}.${t.format}`;
+    const key = `d:${id}:${version}:${bands.join(',')}:${JSON.stringify(rescale)}:${t.z}/${t.x}/${t.y}.${t.format}`;
     // Awaited before a render slot is taken, so a first view of a new dataset does not hold every
     // slot while its statistics are computed.
     const needsStats = rescale === null && source.info.dtype !== 'uint8';
