@@ -69,6 +69,8 @@ export function imageryStyle(source: RasterSource, bands: number[], rescale: Arr
   return { bands, rescale: ranges, palette: null };
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 export class ImageryRenderer implements TileRenderer {
   constructor(private readonly source: RasterSource, private readonly style: ImageryStyle) {}
 
@@ -87,7 +89,7 @@ export class ImageryRenderer implements TileRenderer {
       }
       return { size: warped.size, rgba };
     }
-    // One packed RGBA word per pixel (little-endian byte order, as every platform Node runs on).
+    // One packed RGBA word per pixel, in the platform's byte order.
     const words = new Uint32Array(rgba.buffer);
     const valid = warped.valid;
     const single = style.bands.length === 1;
@@ -95,9 +97,10 @@ export class ImageryRenderer implements TileRenderer {
     const [rl, gl, bl] = style.rescale.length === 1 ? [style.rescale[0]!, style.rescale[0]!, style.rescale[0]!] : style.rescale as Array<[number, number]>;
     const rk = 255 / (rl![1] - rl![0]), gk = 255 / (gl![1] - gl![0]), bk = 255 / (bl![1] - bl![0]);
     const r0 = rl![0], g0 = gl![0], b0 = bl![0];
+    const [rs, gs, bs, as] = LITTLE_ENDIAN ? [0, 8, 16, 24] : [24, 16, 8, 0];
     for (let i = 0; i < n; i++) {
       if (!valid[i]) continue;
-      words[i] = (0xff000000 | (stretch(r[i]!, r0, rk) | (stretch(g[i]!, g0, gk) << 8) | (stretch(b[i]!, b0, bk) << 16))) >>> 0;
+      words[i] = ((255 << as) | (stretch(r[i]!, r0, rk) << rs) | (stretch(g[i]!, g0, gk) << gs) | (stretch(b[i]!, b0, bk) << bs)) >>> 0;
     }
     return { size: warped.size, rgba };
   }

@@ -126,18 +126,13 @@ class PixelPositions {
 
   /**
    * The level window every in-raster pixel's taps fall in (taps reach `reachX`/`reachY` level
-   * pixels from a pixel centre), or null when no pixel can fall in the raster. Interpolated positions are convex combinations of their cell's corners, so the
-   * corners bound them; exact cells are walked pixel by pixel.
+   * pixels from a pixel centre), or null when no pixel can fall in the raster. Interpolated
+   * positions are convex combinations of their cell's corners, so the part of the corners' box
+   * inside the raster bounds a cell's in-raster pixels; exact cells are walked pixel by pixel.
    */
   window(lw: number, lh: number, reachX: number, reachY: number): { x: number; y: number; width: number; height: number } | null {
     const { px, py, nodes } = this.grid;
     let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
-    const include = (x: number, y: number) => {
-      if (x < minX) minX = x;
-      if (x > maxX) maxX = x;
-      if (y < minY) minY = y;
-      if (y > maxY) maxY = y;
-    };
     const sx = new Float64Array(this.size);
     const sy = new Float64Array(this.size);
     for (let cj = 0; cj < this.cells; cj++) {
@@ -145,7 +140,16 @@ class PixelPositions {
       for (let ci = 0; ci < this.cells; ci++) {
         if (this.exact[cj * this.cells + ci]) { exactRow = true; continue; }
         const a = cj * nodes + ci;
-        for (const k of [a, a + 1, a + nodes, a + nodes + 1]) include(px[k]!, py[k]!);
+        const b = a + 1, c = a + nodes, d = a + nodes + 1;
+        const cellMinX = Math.min(px[a]!, px[b]!, px[c]!, px[d]!);
+        const cellMaxX = Math.max(px[a]!, px[b]!, px[c]!, px[d]!);
+        const cellMinY = Math.min(py[a]!, py[b]!, py[c]!, py[d]!);
+        const cellMaxY = Math.max(py[a]!, py[b]!, py[c]!, py[d]!);
+        if (!(cellMaxX >= 0 && cellMinX < lw && cellMaxY >= 0 && cellMinY < lh)) continue;
+        minX = Math.min(minX, Math.max(0, cellMinX));
+        maxX = Math.max(maxX, Math.min(lw, cellMaxX));
+        minY = Math.min(minY, Math.max(0, cellMinY));
+        maxY = Math.max(maxY, Math.min(lh, cellMaxY));
       }
       if (!exactRow) continue;
       for (let j = cj * GRID_STEP; j < (cj + 1) * GRID_STEP; j++) {
@@ -154,7 +158,11 @@ class PixelPositions {
           if (!this.exact[cj * this.cells + ((i / GRID_STEP) | 0)]) continue;
           const lx = sx[i]!;
           const ly = sy[i]!;
-          if (lx >= 0 && ly >= 0 && lx < lw && ly < lh) include(lx, ly);
+          if (!(lx >= 0 && ly >= 0 && lx < lw && ly < lh)) continue;
+          if (lx < minX) minX = lx;
+          if (lx > maxX) maxX = lx;
+          if (ly < minY) minY = ly;
+          if (ly > maxY) maxY = ly;
         }
       }
     }
