@@ -8,7 +8,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as turf from '@turf/turf';
 import type { FeatureCollection, Polygon } from 'geojson';
+import { execFileSync } from 'node:child_process';
 import { deserialize } from 'flatgeobuf/lib/mjs/geojson.js';
+import { generateLevelBounds } from 'flatgeobuf/lib/mjs/packedrtree.js';
+import { indexLevels } from '../../server/src/vectorize/flatgeobuf-writer.ts';
+import { gdalPython, hasGdal } from '../helpers/shared-data.ts';
 import { CogWriter } from '../../server/src/write/cog-writer.ts';
 import { writeTestTiff } from '../fixtures/write-tiff.ts';
 import { vectorizeMask, geojsonChunks, openClassPolygons } from '../../server/src/vectorize/vectorize-mask.ts';
@@ -117,6 +121,47 @@ describe('vectorizeMask', () => {
     expect(Math.min(...xs)).toBe(500000);
     expect(Math.max(...xs)).toBe(500200);
     expect(water.properties?.area_m2).toBe(20 * 4 * 100);
+  });
+
+  it('writes a FlatGeobuf spatial index that bounding-box reads (ours and GDAL\'s) agree with', async () => {
+    for (const n of [1, 2, 16, 17, 256, 257, 1000]) expect(indexLevels(n, 16)).toEqual(generateLevelBounds(n, 16));
+    // A 40 x 40 checkerboard: 1600 one-pixel polygons, three index levels below the root.
+    const board = path.join(tmp, 'board.tif');
+    await writeOurMask(board, 40, 40, (x, y) => (x + y) % 2);
+    const out = path.join(tmp, 'board.fgb');
+    await vectorizeMask({ mask: board, out, simplifyPx: 0, minAreaM2: 0 });
+    const bytes = new Uint8Array(fs.readFileSync(out));
+    const all: Array<{ box: number[] }> = [];
+    let indexNodeSize = 0;
+    for await (const f of deserialize(bytes, { headerMetaFn: (h: { indexNodeSize: number }) => { indexNodeSize = h.indexNodeSize; } } as never)) {
+      const ring = (f.geometry as Polygon).coordinates[0]!;
+      const xs = ring.map((c) => c[0]!);
+      const ys = ring.map((c) => c[1]!);
+      all.push({ box: [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)] });
+    }
+    expect(all).toHaveLength(1600);
+    expect(indexNodeSize).toBe(16);
+    const rects = [
+      { minX: 500000, minY: 3999600, maxX: 500400, maxY: 4000000 },
+      { minX: 500055, minY: 3999805, maxX: 500125, maxY: 3999835 },
+      { minX: 500395, minY: 3999605, maxX: 500400, maxY: 3999610 },
+      { minX: 500100, minY: 3999700, maxX: 500100, maxY: 3999700 },
+    ];
+    for (const rect of rects) {
+      const expected = all.filter(({ box }) => !(box[0]! > rect.maxX || box[2]! < rect.minX || box[1]! > rect.maxY || box[3]! < rect.minY)).length;
+      let found = 0;
+      for await (const f of deserialize(bytes, { rect } as never)) if (f) found++;
+      expect(found).toBe(expected);
+      expect(found).toBeGreaterThan(0);
+      if (hasGdal) {
+        const code = `from osgeo import ogr; ds = ogr.Open(${JSON.stringify(out)}); l = ds.GetLayer(); print(l.TestCapability(ogr.OLCFastSpatialFilter)); l.SetSpatialFilterRect(${rect.minX}, ${rect.minY}, ${rect.maxX}, ${rect.maxY}); print(l.GetFeatureCount())`;
+        const [fast, count] = execFileSync(gdalPython, ['-c', code], { encoding: 'utf8' }).trim().split('\n');
+        expect(fast).toBe('True');
+        // GDAL tests the geometries themselves, so polygons touching the box only at a corner may drop out.
+        expect(Number(count)).toBeLessThanOrEqual(expected);
+        expect(Number(count)).toBeGreaterThan(0);
+      }
+    }
   });
 
   it('streams one feature for a region that crosses many strips', async () => {

@@ -4,9 +4,11 @@
  *
  * The flatgeobuf package serialises whole collections only, and its header builder knows EPSG codes
  * but not WKT, so we build the header ourselves with its flatbuffers tables and stream the features
- * through its per-feature encoder. Features go to a spill file while they arrive; on finish the
- * header (now knowing the feature count and extent) is written in front of them and the result is
- * renamed into place. There is no spatial index: building one needs every feature sorted first.
+ * through its per-feature encoder. Features go to a spill file while they arrive, and only their
+ * boxes and byte ranges stay in memory. On finish they are put in Hilbert order of their box
+ * centres, the packed R-tree over them is built (the spatial index GDAL, QGIS and the flatgeobuf
+ * readers use for bounding-box reads, also over HTTP ranges), and header, index and features are
+ * written to a temporary file that is renamed into place.
  */
 import fs from 'node:fs';
 import { once } from 'node:events';
@@ -32,7 +34,11 @@ function column(name: string, type: ColumnType): ColumnMeta {
 
 const COLUMNS: ColumnMeta[] = [column('class', ColumnType.String), column('class_id', ColumnType.Int), column('area_m2', ColumnType.Double)];
 
-function headerBytes(crs: Crs, count: number, envelope: [number, number, number, number] | null): Uint8Array {
+/** Children per index node: the format's default, and what GDAL writes. */
+const INDEX_NODE_SIZE = 16;
+const NODE_BYTES = 40;
+
+function headerBytes(crs: Crs, count: number, envelope: [number, number, number, number] | null, indexNodeSize: number): Uint8Array {
   const builder = new flatbuffers.Builder(1024);
   const columns = COLUMNS.map((c) => {
     const name = builder.createString(c.name);
@@ -63,7 +69,7 @@ function headerBytes(crs: Crs, count: number, envelope: [number, number, number,
   Header.addGeometryType(builder, GeometryType.Polygon);
   Header.addColumns(builder, columnsOffset);
   Header.addFeaturesCount(builder, BigInt(count));
-  Header.addIndexNodeSize(builder, 0);
+  Header.addIndexNodeSize(builder, indexNodeSize);
   Header.addCrs(builder, crsOffset);
   builder.finishSizePrefixed(Header.endHeader(builder));
   return builder.asUint8Array();
@@ -92,9 +98,92 @@ export function encodeFeature(p: ClassPolygon): Uint8Array {
   return buildFeature(geometry, { class: name, class_id: id, area_m2: area }, HEADER_META);
 }
 
+/** Position along a 2^16 x 2^16 Hilbert curve (x and y in 0..65535). */
+export function hilbertIndex(x: number, y: number): number {
+  let d = 0;
+  for (let s = 1 << 15; s > 0; s >>= 1) {
+    const rx = x & s ? 1 : 0;
+    const ry = y & s ? 1 : 0;
+    d += s * s * ((3 * rx) ^ ry);
+    if (ry === 0) {
+      if (rx === 1) {
+        x = 65535 - x;
+        y = 65535 - y;
+      }
+      const t = x;
+      x = y;
+      y = t;
+    }
+  }
+  return d;
+}
+
+/** Index nodes per tree level, leaves first (the layout of the format's packed R-tree). */
+export function indexLevels(count: number, nodeSize: number): Array<[number, number]> {
+  const sizes = [count];
+  let n = count;
+  do {
+    n = Math.ceil(n / nodeSize);
+    sizes.push(n);
+  } while (n !== 1);
+  let end = sizes.reduce((a, b) => a + b, 0);
+  return sizes.map((size) => {
+    end -= size;
+    return [end, end + size];
+  });
+}
+
+/**
+ * The packed R-tree over features already in their final order: leaves carry each feature's box
+ * and byte offset in the feature section, every parent the union of up to `nodeSize` children and
+ * the index of its first child; the root comes first.
+ */
+export function packedRTree(boxes: Float64Array, offsets: number[], nodeSize: number): Buffer {
+  const count = offsets.length;
+  const levels = indexLevels(count, nodeSize);
+  // Leaves are the last level in the array, so where they end is the node count.
+  const total = levels[0]![1];
+  const box = new Float64Array(total * 4);
+  const ref = new Array<number>(total);
+  const leaves = levels[0]![0];
+  for (let i = 0; i < count; i++) {
+    box.set(boxes.subarray(4 * i, 4 * i + 4), 4 * (leaves + i));
+    ref[leaves + i] = offsets[i]!;
+  }
+  for (let l = 0; l < levels.length - 1; l++) {
+    let [pos, end] = levels[l]!;
+    let parent = levels[l + 1]![0];
+    while (pos < end) {
+      const p = 4 * parent;
+      box[p] = Infinity; box[p + 1] = Infinity; box[p + 2] = -Infinity; box[p + 3] = -Infinity;
+      ref[parent] = pos;
+      for (let j = 0; j < nodeSize && pos < end; j++, pos++) {
+        const c = 4 * pos;
+        box[p] = Math.min(box[p]!, box[c]!);
+        box[p + 1] = Math.min(box[p + 1]!, box[c + 1]!);
+        box[p + 2] = Math.max(box[p + 2]!, box[c + 2]!);
+        box[p + 3] = Math.max(box[p + 3]!, box[c + 3]!);
+      }
+      parent++;
+    }
+  }
+  const out = Buffer.alloc(total * NODE_BYTES);
+  for (let i = 0; i < total; i++) {
+    const o = i * NODE_BYTES;
+    for (let k = 0; k < 4; k++) out.writeDoubleLE(box[4 * i + k]!, o + 8 * k);
+    out.writeBigUInt64LE(BigInt(ref[i]!), o + 32);
+  }
+  return out;
+}
+
 export class FlatGeobufFileWriter implements PolygonSink {
   private count = 0;
   private envelope: [number, number, number, number] = [Infinity, Infinity, -Infinity, -Infinity];
+  /** Per feature, in arrival order: its box (4 values), and where it lies in the spill file. */
+  private boxes = new Float64Array(4 * 1024);
+  private readonly spillOffsets: number[] = [];
+  private readonly lengths: number[] = [];
+  private spillBytes = 0;
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private done = false;
@@ -115,15 +204,30 @@ export class FlatGeobufFileWriter implements PolygonSink {
   async write(batch: ClassPolygon[]): Promise<void> {
     const env = this.envelope;
     for (const p of batch) {
+      // The outer ring bounds the polygon.
       const shell = p.rings[0]!;
+      let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
       for (let i = 0; i < shell.length; i += 2) {
         const x = shell[i]!, y = shell[i + 1]!;
-        if (x < env[0]) env[0] = x;
-        if (y < env[1]) env[1] = y;
-        if (x > env[2]) env[2] = x;
-        if (y > env[3]) env[3] = y;
+        if (x < minX) minX = x;
+        if (y < minY) minY = y;
+        if (x > maxX) maxX = x;
+        if (y > maxY) maxY = y;
       }
+      env[0] = Math.min(env[0], minX);
+      env[1] = Math.min(env[1], minY);
+      env[2] = Math.max(env[2], maxX);
+      env[3] = Math.max(env[3], maxY);
+      if (4 * (this.count + 1) > this.boxes.length) {
+        const grown = new Float64Array(this.boxes.length * 2);
+        grown.set(this.boxes);
+        this.boxes = grown;
+      }
+      this.boxes.set([minX, minY, maxX, maxY], 4 * this.count);
       const bytes = encodeFeature(p);
+      this.spillOffsets.push(this.spillBytes);
+      this.lengths.push(bytes.length);
+      this.spillBytes += bytes.length;
       this.pending.push(bytes);
       this.pendingBytes += bytes.length;
       this.count++;
@@ -142,24 +246,67 @@ export class FlatGeobufFileWriter implements PolygonSink {
     if (this.done) throw new Error('output already closed');
     this.done = true;
     const finalTemp = temporaryPathBeside(this.target);
+    let spill: fs.promises.FileHandle | null = null;
     try {
       await this.flush();
       await this.body.close();
       const out = fs.createWriteStream(finalTemp);
-      const header = headerBytes(this.crs, this.count, this.count ? this.envelope : null);
-      out.write(Buffer.from(magicbytes));
-      out.write(Buffer.from(header));
-      for await (const chunk of fs.createReadStream(this.bodyPath)) {
-        if (!out.write(chunk)) await once(out, 'drain');
+      const write = async (chunk: Uint8Array) => { if (!out.write(chunk)) await once(out, 'drain'); };
+      const n = this.count;
+      const order = this.hilbertOrder();
+      await write(Buffer.from(magicbytes));
+      await write(headerBytes(this.crs, n, n ? this.envelope : null, n ? INDEX_NODE_SIZE : 0));
+      if (n) {
+        const boxes = new Float64Array(4 * n);
+        const offsets: number[] = [];
+        let at = 0;
+        order.forEach((f, i) => {
+          boxes.set(this.boxes.subarray(4 * f, 4 * f + 4), 4 * i);
+          offsets.push(at);
+          at += this.lengths[f]!;
+        });
+        await write(packedRTree(boxes, offsets, INDEX_NODE_SIZE));
       }
+      // Features in index order, gathered from the spill file in chunks of about a megabyte.
+      spill = await fs.promises.open(this.bodyPath, 'r');
+      let chunk: Buffer[] = [];
+      let chunkBytes = 0;
+      for (const f of order) {
+        const bytes = Buffer.allocUnsafe(this.lengths[f]!);
+        await spill.read(bytes, 0, bytes.length, this.spillOffsets[f]!);
+        chunk.push(bytes);
+        chunkBytes += bytes.length;
+        if (chunkBytes > 1 << 20) {
+          await write(Buffer.concat(chunk));
+          chunk = [];
+          chunkBytes = 0;
+        }
+      }
+      if (chunk.length) await write(Buffer.concat(chunk));
       await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
       await fs.promises.rename(finalTemp, this.target);
     } catch (err) {
       await fs.promises.rm(finalTemp, { force: true });
       throw err;
     } finally {
+      await spill?.close();
       await fs.promises.rm(this.bodyPath, { force: true });
     }
+  }
+
+  /** Feature numbers sorted by the Hilbert position of their box centres within the extent. */
+  private hilbertOrder(): number[] {
+    const [minX, minY, maxX, maxY] = this.envelope;
+    const sx = maxX > minX ? 65535 / (maxX - minX) : 0;
+    const sy = maxY > minY ? 65535 / (maxY - minY) : 0;
+    const keys = new Float64Array(this.count);
+    for (let f = 0; f < this.count; f++) {
+      const b = 4 * f;
+      const cx = Math.floor(((this.boxes[b]! + this.boxes[b + 2]!) / 2 - minX) * sx);
+      const cy = Math.floor(((this.boxes[b + 1]! + this.boxes[b + 3]!) / 2 - minY) * sy);
+      keys[f] = hilbertIndex(cx, cy);
+    }
+    return Array.from({ length: this.count }, (_, f) => f).sort((a, b) => keys[a]! - keys[b]! || a - b);
   }
 
   async abort(): Promise<void> {
