@@ -76,6 +76,9 @@ class PixelPositions {
   /** Per cell: 1 when a corner failed to transform, so its pixels are transformed one by one. */
   private readonly exact: Uint8Array;
   private readonly cells: number;
+  /** The level-pixel positions of the row last asked for with row(). */
+  readonly sx: Float64Array;
+  readonly sy: Float64Array;
 
   constructor(
     private readonly grid: ReturnType<typeof controlGrid>,
@@ -85,6 +88,8 @@ class PixelPositions {
     private readonly fy: number,
   ) {
     const { px, nodes } = grid;
+    this.sx = new Float64Array(size);
+    this.sy = new Float64Array(size);
     this.cells = size / GRID_STEP;
     this.exact = new Uint8Array(this.cells * this.cells);
     for (let cj = 0; cj < this.cells; cj++) {
@@ -96,9 +101,10 @@ class PixelPositions {
     }
   }
 
-  /** Fills sx/sy (size long) with the level-pixel positions of output row j. */
-  row(j: number, sx: Float64Array, sy: Float64Array): void {
+  /** Fills sx/sy with the level-pixel positions of output row j. */
+  row(j: number): void {
     const { px, py, nodes, toPixel } = this.grid;
+    const { sx, sy } = this;
     const cj = (j / GRID_STEP) | 0;
     const t = (j - cj * GRID_STEP + 0.5) / GRID_STEP;
     for (let ci = 0; ci < this.cells; ci++) {
@@ -133,8 +139,7 @@ class PixelPositions {
   window(lw: number, lh: number, reachX: number, reachY: number): { x: number; y: number; width: number; height: number } | null {
     const { px, py, nodes } = this.grid;
     let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
-    const sx = new Float64Array(this.size);
-    const sy = new Float64Array(this.size);
+    const { sx, sy } = this;
     for (let cj = 0; cj < this.cells; cj++) {
       let exactRow = false;
       for (let ci = 0; ci < this.cells; ci++) {
@@ -153,7 +158,7 @@ class PixelPositions {
       }
       if (!exactRow) continue;
       for (let j = cj * GRID_STEP; j < (cj + 1) * GRID_STEP; j++) {
-        this.row(j, sx, sy);
+        this.row(j);
         for (let i = 0; i < this.size; i++) {
           if (!this.exact[cj * this.cells + ((i / GRID_STEP) | 0)]) continue;
           const lx = sx[i]!;
@@ -248,12 +253,10 @@ function gdalKernelScale(levelCoords: Float64Array, levelSize: number, outSize: 
 function sampleNearest(block: PixelBlock, positions: PixelPositions, lw: number, lh: number, out: Float32Array[], valid: Uint8Array): number {
   const { x: bx, y: by } = block.window;
   const bw = block.width;
-  const size = positions.size;
-  const sx = new Float64Array(size);
-  const sy = new Float64Array(size);
+  const { size, sx, sy } = positions;
   let inside = 0;
   for (let j = 0; j < size; j++) {
-    positions.row(j, sx, sy);
+    positions.row(j);
     for (let i = 0; i < size; i++) {
       const lx = sx[i]!;
       const ly = sy[i]!;
@@ -291,16 +294,14 @@ function sampleFourTaps(block: PixelBlock, positions: PixelPositions, lw: number
   const plain3 = nb === 3 && nodataBands.length === 0;
   const [s0, s1, s2] = plain3 ? bands : [bands[0]!, bands[0]!, bands[0]!];
   const [d0, d1, d2] = plain3 ? out : [out[0]!, out[0]!, out[0]!];
-  const size = positions.size;
-  const sx = new Float64Array(size);
-  const sy = new Float64Array(size);
+  const { size, sx, sy } = positions;
   // Output index, then source position, of each pixel left for the careful path.
   const slow: number[] = [];
   let inside = 0;
   let lastK = -1;
   let r00 = 0, r01 = 0, r10 = 0, r11 = 0, g00 = 0, g01 = 0, g10 = 0, g11 = 0, b00 = 0, b01 = 0, b10 = 0, b11 = 0;
   for (let j = 0; j < size; j++) {
-    positions.row(j, sx, sy);
+    positions.row(j);
     for (let i = 0, o = j * size; i < size; i++, o++) {
       const lx = sx[i]!;
       const ly = sy[i]!;
@@ -410,12 +411,10 @@ function sampleBilinear(block: PixelBlock, positions: PixelPositions, lw: number
   const nx = 2 * Math.ceil(rx);
   const ny = 2 * Math.ceil(ry);
   const wxs = new Float64Array(nx);
-  const size = positions.size;
-  const sx = new Float64Array(size);
-  const sy = new Float64Array(size);
+  const { size, sx, sy } = positions;
   let inside = 0;
   for (let j = 0; j < size; j++) {
-    positions.row(j, sx, sy);
+    positions.row(j);
     for (let i = 0, o = j * size; i < size; i++, o++) {
       const lx = sx[i]!;
       const ly = sy[i]!;
