@@ -86,11 +86,7 @@ export class RowBlender {
     this.finalX = 0;
     this.nextTile = 0;
     this.sole = null;
-    const ov = plan.overlap;
-    this.soleRows = [
-      Math.max(this.rowTop, y0 + ov, r > 0 ? plan.ys[r - 1]! + plan.tile : -Infinity),
-      Math.min(this.finalEnd, y0 + plan.tile - ov, last ? Infinity : plan.ys[r + 1]!),
-    ];
+    this.soleRows = soleSpan(plan.ys, r, plan, this.rowTop, this.finalEnd);
     // Sums carried from the row above start at this row's top.
     this.carry = this.nextCarry;
     this.carryRows = this.nextCarryRows;
@@ -111,10 +107,7 @@ export class RowBlender {
     this.finishColumns(Math.min(plan.width, Math.max(this.finalX, x0)));
     if (!probs) { this.sole = null; return; }
     const t = plan.tile;
-    const ov = plan.overlap;
-    const last = c === plan.xs.length - 1;
-    const soleFrom = Math.max(0, x0 + ov, c > 0 ? plan.xs[c - 1]! + t : -Infinity);
-    const soleTo = Math.min(plan.width, x0 + t - ov, last ? Infinity : plan.xs[c + 1]!);
+    const [soleFrom, soleTo] = soleSpan(plan.xs, c, plan, 0, plan.width);
     const sole = soleTo > soleFrom ? { probs, x0, from: soleFrom, to: soleTo } : null;
     this.sole = sole;
     const [soleY0, soleY1] = this.soleRows;
@@ -257,6 +250,19 @@ export class RowBlender {
       if (confidence) confidence[out + i] = ok ? Math.max(1, Math.min(255, Math.round((bestScore[i]! / weight) * 255))) : 0;
     }
   }
+}
+
+/**
+ * Along one axis, where tile i (of the origins `starts`) alone covers pixels at full weight: past
+ * its own blending ramp and the previous tile's end, before its closing ramp and the next tile's
+ * start; clipped to [lo, hi). Empty when to <= from.
+ */
+function soleSpan(starts: number[], i: number, plan: TilePlan, lo: number, hi: number): [number, number] {
+  const s = starts[i]!;
+  return [
+    Math.max(lo, s + plan.overlap, i > 0 ? starts[i - 1]! + plan.tile : -Infinity),
+    Math.min(hi, s + plan.tile - plan.overlap, i < starts.length - 1 ? starts[i + 1]! : Infinity),
+  ];
 }
 
 function addInto(dst: Float32Array, d: number, src: Float32Array, s: number, n: number): void {
