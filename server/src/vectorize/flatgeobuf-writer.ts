@@ -23,6 +23,7 @@ import { Column } from 'flatgeobuf/lib/mjs/flat-geobuf/column.js';
 import { ColumnType } from 'flatgeobuf/lib/mjs/flat-geobuf/column-type.js';
 import { GeometryType } from 'flatgeobuf/lib/mjs/flat-geobuf/geometry-type.js';
 import { magicbytes } from 'flatgeobuf/lib/mjs/constants.js';
+import { DEFAULT_NODE_SIZE, NODE_ITEM_BYTE_LEN, generateLevelBounds } from 'flatgeobuf/lib/mjs/packedrtree.js';
 import type { Crs } from '../read/raster.ts';
 import { lookupEpsg } from '../read/crs.ts';
 import { polygonProperties, type ClassPolygon, type PolygonSink } from './class-polygon.ts';
@@ -35,8 +36,7 @@ function column(name: string, type: ColumnType): ColumnMeta {
 const COLUMNS: ColumnMeta[] = [column('class', ColumnType.String), column('class_id', ColumnType.Int), column('area_m2', ColumnType.Double)];
 
 /** Children per index node: the format's default, and what GDAL writes. */
-const INDEX_NODE_SIZE = 16;
-const NODE_BYTES = 40;
+const INDEX_NODE_SIZE = DEFAULT_NODE_SIZE;
 
 function headerBytes(crs: Crs, count: number, envelope: [number, number, number, number] | null, indexNodeSize: number): Uint8Array {
   const builder = new flatbuffers.Builder(1024);
@@ -118,21 +118,6 @@ export function hilbertIndex(x: number, y: number): number {
   return d;
 }
 
-/** Index nodes per tree level, leaves first (the layout of the format's packed R-tree). */
-export function indexLevels(count: number, nodeSize: number): Array<[number, number]> {
-  const sizes = [count];
-  let n = count;
-  do {
-    n = Math.ceil(n / nodeSize);
-    sizes.push(n);
-  } while (n !== 1);
-  let end = sizes.reduce((a, b) => a + b, 0);
-  return sizes.map((size) => {
-    end -= size;
-    return [end, end + size];
-  });
-}
-
 /**
  * The packed R-tree over features already in their final order: leaves carry each feature's box
  * and byte offset in the feature section, every parent the union of up to `nodeSize` children and
@@ -140,7 +125,8 @@ export function indexLevels(count: number, nodeSize: number): Array<[number, num
  */
 export function packedRTree(boxes: Float64Array, offsets: number[], nodeSize: number): Buffer {
   const count = offsets.length;
-  const levels = indexLevels(count, nodeSize);
+  // Node ranges per level, leaves first, in the format's layout.
+  const levels = generateLevelBounds(count, nodeSize);
   // Leaves are the last level in the array, so where they end is the node count.
   const total = levels[0]![1];
   const box = new Float64Array(total * 4);
@@ -167,9 +153,9 @@ export function packedRTree(boxes: Float64Array, offsets: number[], nodeSize: nu
       parent++;
     }
   }
-  const out = Buffer.alloc(total * NODE_BYTES);
+  const out = Buffer.alloc(total * NODE_ITEM_BYTE_LEN);
   for (let i = 0; i < total; i++) {
-    const o = i * NODE_BYTES;
+    const o = i * NODE_ITEM_BYTE_LEN;
     for (let k = 0; k < 4; k++) out.writeDoubleLE(box[4 * i + k]!, o + 8 * k);
     out.writeBigUInt64LE(BigInt(ref[i]!), o + 32);
   }
