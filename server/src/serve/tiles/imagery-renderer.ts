@@ -92,11 +92,11 @@ export class ImageryRenderer implements TileRenderer {
     // One packed RGBA word per pixel, in the platform's byte order.
     const words = new Uint32Array(rgba.buffer);
     const valid = warped.valid;
-    const single = style.bands.length === 1;
-    const [r, g, b] = single ? [warped.bands[0]!, warped.bands[0]!, warped.bands[0]!] : warped.bands as [Float32Array, Float32Array, Float32Array];
-    const [rl, gl, bl] = style.rescale.length === 1 ? [style.rescale[0]!, style.rescale[0]!, style.rescale[0]!] : style.rescale as Array<[number, number]>;
-    const rk = 255 / (rl![1] - rl![0]), gk = 255 / (gl![1] - gl![0]), bk = 255 / (bl![1] - bl![0]);
-    const r0 = rl![0], g0 = gl![0], b0 = bl![0];
+    // Red, green and blue from the three bands, or all three from a single one (grey).
+    const [ri, gi, bi] = style.bands.length === 1 ? [0, 0, 0] : [0, 1, 2];
+    const r = warped.bands[ri]!, g = warped.bands[gi]!, b = warped.bands[bi]!;
+    const [r0, r1] = style.rescale[ri]!, [g0, g1] = style.rescale[gi]!, [b0, b1] = style.rescale[bi]!;
+    const rk = 255 / (r1 - r0), gk = 255 / (g1 - g0), bk = 255 / (b1 - b0);
     const [rs, gs, bs, as] = LITTLE_ENDIAN ? [0, 8, 16, 24] : [24, 16, 8, 0];
     for (let i = 0; i < n; i++) {
       if (!valid[i]) continue;
