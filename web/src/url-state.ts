@@ -38,10 +38,12 @@ export function formatHash(state: ViewState): string {
   return parts.length ? `#${parts.join('&')}` : '';
 }
 
-/** Keeps the hash in step with the view; remembers what it wrote so its own changes are not read back. */
+/**
+ * Keeps the hash in step with the view. Its own writes use replaceState, which fires no
+ * hashchange, so every hashchange it hears comes from outside.
+ */
 export class UrlState {
   private state: ViewState;
-  private written = '';
 
   constructor() {
     this.state = parseHash(window.location.hash);
@@ -56,14 +58,12 @@ export class UrlState {
     for (const k of Object.keys(this.state) as Array<keyof ViewState>) if (this.state[k] === undefined) delete this.state[k];
     const hash = formatHash(this.state);
     if (hash === window.location.hash) return;
-    this.written = hash;
     history.replaceState(history.state, '', `${window.location.pathname}${window.location.search}${hash}`);
   }
 
   /** Calls back when someone else (a pasted link, the back button) changes the hash. */
   onExternalChange(callback: (state: ViewState) => void): void {
     window.addEventListener('hashchange', () => {
-      if (window.location.hash === this.written) return;
       this.state = parseHash(window.location.hash);
       callback(this.current);
     });
