@@ -53,15 +53,7 @@ export class ApiClient {
     } catch (err) {
       throw new ApiError(0, 'network', `the server cannot be reached (${(err as Error).message})`);
     }
-    const text = await res.text();
-    let parsed: unknown = null;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch {
-      parsed = null;
-    }
-    if (!res.ok) throw explain(res.status, res.statusText, parsed);
-    return parsed as T;
+    return settle<T>(res.status, res.statusText, await res.text());
   }
 
   /**
@@ -77,20 +69,29 @@ export class ApiClient {
       xhr.upload.onload = () => onSent();
       xhr.onerror = () => reject(new ApiError(0, 'network', 'the upload was interrupted: the server cannot be reached'));
       xhr.onload = () => {
-        let body: unknown = null;
         try {
-          body = JSON.parse(xhr.responseText);
-        } catch {
-          body = null;
+          resolve(settle<Dataset>(xhr.status, xhr.statusText, xhr.responseText));
+        } catch (err) {
+          reject(err);
         }
-        if (xhr.status >= 200 && xhr.status < 300) resolve(body as Dataset);
-        else reject(explain(xhr.status, xhr.statusText, body));
       };
       const form = new FormData();
       form.append('file', file, file.name);
       xhr.send(form);
     });
   }
+}
+
+/** The JSON body of a 2xx answer; any other status throws the server's reason (or the status). */
+function settle<T>(status: number, statusText: string, text: string): T {
+  let body: unknown = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (status < 200 || status >= 300) throw explain(status, statusText, body);
+  return body as T;
 }
 
 /** A sentence for any error: the server's detail, or the message of a local failure. */
