@@ -2,6 +2,10 @@
  * The shapes of the satseg API's JSON answers, as far as the viewer reads them.
  */
 import type { MultiPolygon, Polygon } from 'geojson';
+// The server's own definitions: one list of job states for both sides.
+import type { JobStatus } from '../../server/src/jobs/job-types.ts';
+export type { JobStatus } from '../../server/src/jobs/job-types.ts';
+export { TERMINAL as TERMINAL_STATUSES } from '../../server/src/jobs/job-types.ts';
 
 export type Bounds = [west: number, south: number, east: number, north: number];
 
@@ -81,7 +85,6 @@ export interface ResultStatistics {
   nodata_pixels?: number;
 }
 
-export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface Job {
   id: string;
@@ -120,4 +123,3 @@ export interface TileJson {
   vector_layers?: Array<{ id: string; minzoom?: number; maxzoom?: number }>;
 }
 
-export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled']);

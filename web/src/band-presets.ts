@@ -37,8 +37,13 @@ function rgbLike(bands: DatasetBand[]): boolean {
   return named || [r, g, b].every(unlabelled);
 }
 
+/** The bands that carry data: every band but an alpha band. */
+export function dataBands(dataset: Dataset): DatasetBand[] {
+  return (dataset.bands ?? []).filter((b) => (b.color_interp ?? '').toLowerCase() !== 'alpha');
+}
+
 export function bandPresets(dataset: Dataset): BandPreset[] {
-  const bands = (dataset.bands ?? []).filter((b) => (b.color_interp ?? '').toLowerCase() !== 'alpha');
+  const bands = dataBands(dataset);
   const find = (role: Role) => bands.find((b) => roleOf(b) === role)?.index;
   const presets: BandPreset[] = [];
   let red = find('red');

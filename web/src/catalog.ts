@@ -3,7 +3,7 @@
  * that fails is reported and left empty; the rest of the viewer still works.
  */
 import { describeError, type ApiClient } from './api-client.ts';
-import type { BrokenResult, Dataset, Job, Model, Result } from './api-types.ts';
+import { TERMINAL_STATUSES, type BrokenResult, type Dataset, type Job, type Model, type Result } from './api-types.ts';
 
 export interface Catalog {
   datasets: Dataset[];
@@ -34,6 +34,6 @@ export async function loadCatalog(api: ApiClient, report: (message: string) => v
     models,
     results: results.filter((r): r is Result => !isBroken(r)).sort((a, b) => a.created_at.localeCompare(b.created_at)),
     brokenResults: results.filter(isBroken),
-    activeJobs: jobs.filter((j) => j.status === 'queued' || j.status === 'running'),
+    activeJobs: jobs.filter((j) => !TERMINAL_STATUSES.has(j.status)),
   };
 }

@@ -44,8 +44,12 @@ export class DatasetLayer implements MapLayer {
     }, beforeId);
   }
 
+  sourceIds(): string[] {
+    return [this.mapId];
+  }
+
   unmount(map: maplibregl.Map): void {
-    removeLayers(map, [this.mapId], [this.mapId]);
+    removeLayers(map, [this.mapId], this.sourceIds());
   }
 
   applyPaint(map: maplibregl.Map): void {

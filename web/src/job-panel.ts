@@ -4,10 +4,10 @@
  */
 import type { ApiClient } from './api-client.ts';
 import { describeError } from './api-client.ts';
-import type { Dataset, Job, JobAccepted, Model } from './api-types.ts';
+import { TERMINAL_STATUSES, type Dataset, type Job, type JobAccepted, type Model } from './api-types.ts';
 import type { DrawTool } from './draw-tool.ts';
 import { el } from './element.ts';
-import { polygonAreaM2 } from './geo-area.ts';
+import { area as areaM2 } from '@turf/turf';
 import { watchJob, type JobWatch } from './job-watch.ts';
 import { modelFit } from './model-fit.ts';
 import type { Toaster } from './toasts.ts';
@@ -19,8 +19,8 @@ export interface JobPanelOptions {
   draw: DrawTool;
   /** The user picked another dataset in the form. */
   onDatasetChange(datasetId: string): void;
-  /** A job succeeded: show its result. */
-  onResult(resultId: string, job: Job): Promise<void>;
+  /** A job succeeded: show its result (the URL of its description). */
+  onResult(resultUrl: string): Promise<void>;
 }
 
 function progressText(job: Job): string {
@@ -149,7 +149,7 @@ export class JobPanel {
     const area = draw.area;
     if (draw.shape === 'rectangle') this.areaInfo.textContent = 'Click one corner on the map, then the opposite corner. Esc stops.';
     else if (draw.shape === 'polygon') this.areaInfo.textContent = 'Click to add corners; click the first corner or press Enter to finish.';
-    else this.areaInfo.textContent = area ? `Area: ${formatKm2(polygonAreaM2(area))}` : 'No area drawn: the whole dataset will be segmented.';
+    else this.areaInfo.textContent = area ? `Area: ${formatKm2(areaM2(area))}` : 'No area drawn: the whole dataset will be segmented.';
     this.drawClear.disabled = !area;
     this.run.disabled = this.watching || !this.datasetId || !this.modelSelect.value;
     this.run.textContent = area ? 'Segment the area' : 'Segment the whole dataset';
@@ -192,23 +192,20 @@ export class JobPanel {
     this.watch = watchJob(this.o.api, job.id, (j) => this.show(j));
     this.watch.done.then(async (final) => {
       if (final.status === 'succeeded' && final.results) {
-        const resultId = final.results.result.split('/').pop()!;
         this.o.draw.clear();
-        await this.o.onResult(resultId, final);
+        await this.o.onResult(final.results.result);
       } else if (final.status === 'failed') {
         this.o.toaster.error(`The job failed: ${final.error ?? 'no reason given'}`);
       }
       this.progress.dataset.status = final.status;
-      this.progress.dataset.done = 'true';
-      this.cancel.hidden = true;
     }).catch((err: unknown) => {
       const text = `Lost track of the job: ${describeError(err)}`;
       this.showMessage(text);
       this.o.toaster.error(text);
       this.progress.dataset.status = 'error';
+    }).finally(() => {
       this.progress.dataset.done = 'true';
       this.cancel.hidden = true;
-    }).finally(() => {
       this.watching = false;
       this.refresh();
     });
@@ -232,7 +229,7 @@ export class JobPanel {
       this.notices.dataset.job = job.id;
     }
     this.notices.hidden = notices.length === 0;
-    this.cancel.hidden = !(job.status === 'queued' || job.status === 'running');
+    this.cancel.hidden = TERMINAL_STATUSES.has(job.status);
     this.refresh();
   }
 

@@ -34,8 +34,8 @@ export class LayerStack {
   /** Adds a layer on top of the others of its kind: results above imagery, newest first. */
   add(layer: MapLayer): void {
     const firstOfKind = this.entries.findIndex((l) => l.kind === layer.kind);
-    const firstDataset = this.entries.findIndex((l) => l.kind === 'dataset');
-    const at = firstOfKind >= 0 ? firstOfKind : layer.kind === 'result' ? (firstDataset >= 0 ? firstDataset : 0) : this.entries.length;
+    // The first of a kind: a result goes above everything (only datasets are there), a dataset below.
+    const at = firstOfKind >= 0 ? firstOfKind : layer.kind === 'result' ? 0 : this.entries.length;
     this.entries.splice(at, 0, layer);
     layer.mount(this.map, this.beforeIdFor(layer));
     this.changed();

@@ -61,13 +61,18 @@ map.on('load', () => {
     isSelected: (l) => (l.kind === 'result' ? l.id === selected.result : l.id === selected.dataset),
   });
 
+  /** The datasets that can be drawn on the map. */
+  const mappable = () => datasets.filter((x) => x.usable && x.bounds);
+  const showFootprints = () => setFootprints(map, mappable().map((x) => ({ name: x.name, bounds: x.bounds! })));
+  const listBroken = (name: string, reason: string) => byId('broken').append(el('li', {}, el('strong', {}, name), `: ${reason}`));
+
+  /** Adds a dataset to the list and the layer stack; call showFootprints() after a batch of them. */
   const addDataset = (d: Dataset): DatasetLayer | null => {
     const i = datasets.findIndex((x) => x.id === d.id);
     if (i >= 0) datasets[i] = d;
     else datasets.push(d);
-    setFootprints(map, datasets.filter((x) => x.usable && x.bounds).map((x) => ({ name: x.name, bounds: x.bounds! })));
     if (!d.usable || !d.bounds) {
-      byId('broken').append(el('li', {}, el('strong', {}, d.name), `: ${d.usable ? 'not georeferenced on Earth, so it cannot be shown on the map' : d.error ?? 'cannot be read'}`));
+      listBroken(d.name, d.usable ? 'not georeferenced on Earth, so it cannot be shown on the map' : d.error ?? 'cannot be read');
       return null;
     }
     const layer = new DatasetLayer(d);
@@ -87,9 +92,9 @@ map.on('load', () => {
       const layer = stack.find(`dataset:${id}`);
       if (layer) select(layer);
     },
-    onResult: async (resultId) => {
+    onResult: async (resultUrl) => {
       try {
-        const result = await api.get<Result>(`/results/${encodeURIComponent(resultId)}`);
+        const result = await api.get<Result>(resultUrl);
         const layer = addResult(result);
         select(layer);
         if (layer.bounds) fitTo(map, layer.bounds);
@@ -106,6 +111,7 @@ map.on('load', () => {
     dropHint: byId('drop-hint'),
     onUploaded: async (d) => {
       const layer = addDataset(d);
+      showFootprints();
       jobs.setCatalog(datasets, models);
       if (layer) {
         select(layer);
@@ -116,7 +122,7 @@ map.on('load', () => {
 
   createSettings(byId('settings-box'), { get: () => apiKey, set: (k) => { apiKey = k; } }, (t) => toaster.notice(t));
   enableInspect({ map, stack, api, draw, toaster });
-  reportMapErrors(map, api, toaster, (sourceId) => stack.layers.find((l) => l.mapLayerIds().some((id) => sourceId.startsWith(id) || id.startsWith(sourceId)))?.title ?? sourceId);
+  reportMapErrors(map, api, toaster, (sourceId) => stack.layers.find((l) => l.sourceIds().includes(sourceId))?.title ?? sourceId);
 
   const coords = byId('coords');
   map.on('mousemove', (e) => { coords.textContent = `${formatLonLat(e.lngLat.lng, e.lngLat.lat)} · z${map.getZoom().toFixed(1)}`; });
@@ -145,7 +151,7 @@ map.on('load', () => {
     else if (result?.bounds) fitTo(map, result.bounds);
     else if (dataset?.bounds) fitTo(map, dataset.bounds);
     else if (firstLoad) {
-      const all = unionBounds(datasets.filter((d) => d.usable && d.bounds).map((d) => d.bounds!));
+      const all = unionBounds(mappable().map((d) => d.bounds!));
       if (all) fitTo(map, all);
     }
   };
@@ -155,11 +161,13 @@ map.on('load', () => {
   void loadCatalog(api, (m) => toaster.error(m)).then((catalog) => {
     models = catalog.models;
     for (const d of catalog.datasets) addDataset(d);
+    showFootprints();
     for (const r of catalog.results) addResult(r);
-    for (const r of catalog.brokenResults) byId('broken').append(el('li', {}, el('strong', {}, r.name), `: ${r.error}`));
+    for (const r of catalog.brokenResults) listBroken(r.name, r.error);
     jobs.setCatalog(datasets, models);
-    byId('layers-empty').hidden = stack.layers.length > 0;
-    stack.onChange(() => { byId('layers-empty').hidden = stack.layers.length > 0; });
+    const showEmpty = () => { byId('layers-empty').hidden = stack.layers.length > 0; };
+    showEmpty();
+    stack.onChange(showEmpty);
     applyView(url.current, true);
     url.onExternalChange((view) => applyView(view, false));
     // A running job shows live progress; otherwise the newest queued one.

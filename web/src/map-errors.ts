@@ -13,12 +13,12 @@ export function reportMapErrors(map: maplibregl.Map, api: ApiClient, toaster: To
   const recent = new Set<string>();
   map.on('error', (e: maplibregl.ErrorEvent & { sourceId?: string }) => {
     const err = e.error as Error & { status?: number; url?: string };
-    const what = e.sourceId ? layerName(e.sourceId) : 'The map';
     const key = `${e.sourceId ?? ''}|${err.status ?? err.message}`;
     // One broken layer fails every tile; say it once.
     if (recent.has(key)) return;
     recent.add(key);
     setTimeout(() => recent.delete(key), REPEAT_AFTER_MS);
+    const what = e.sourceId ? layerName(e.sourceId) : 'The map';
     if (err.url && err.status && err.status >= 400) {
       api.get(err.url).then(
         () => toaster.error(`${what} could not be drawn: ${err.message}`),

@@ -17,6 +17,8 @@ export interface MapLayer {
   opacity: number;
   /** The MapLibre layer ids it owns, bottom to top. */
   mapLayerIds(): string[];
+  /** The MapLibre source ids it owns. */
+  sourceIds(): string[];
   /** Adds its sources and layers below `beforeId`. */
   mount(map: maplibregl.Map, beforeId: string): void;
   unmount(map: maplibregl.Map): void;

@@ -3,6 +3,7 @@
  * reason); this only keeps models that cannot work from being offered.
  */
 import type { Dataset, Model } from './api-types.ts';
+import { dataBands } from './band-presets.ts';
 
 export interface ModelFit {
   model: Model;
@@ -17,7 +18,7 @@ export function modelFit(model: Model, dataset: Dataset | null): ModelFit {
   if (!dataset.usable) return { model, fits: false, reason: 'the dataset cannot be read' };
   const need = model.input_channels ?? model.bands?.length ?? 0;
   // The server feeds the first N non-alpha bands when names do not match, so counting is enough.
-  const have = (dataset.bands ?? []).filter((b) => (b.color_interp ?? '').toLowerCase() !== 'alpha').length;
+  const have = dataBands(dataset).length;
   if (have < need) {
     const names = model.bands?.length ? ` (${model.bands.join(', ')})` : '';
     return { model, fits: false, reason: `needs ${need} band${need === 1 ? '' : 's'}${names}; the dataset has ${have}` };

@@ -54,11 +54,12 @@ export class ResultLayer implements MapLayer {
   tileJsonUrl(): string {
     const shown = this.classes.filter((c) => !this.hidden.has(c.id)).map((c) => c.name);
     const query = this.hidden.size && shown.length ? `?classes=${shown.map(encodeURIComponent).join(',')}` : '';
-    return absoluteUrl(`/results/${encodeURIComponent(this.result.id)}/tilejson.json${query}`);
+    return absoluteUrl(`${this.result.links.tilejson}${query}`);
   }
 
   /** Reads the vector layer names once from the result's TileJSON; call before switching to vectors. */
   async prepareVectors(fetchTileJson: (url: string) => Promise<TileJson>): Promise<void> {
+    if (this.sourceLayers.size) return;
     const tj = await fetchTileJson(this.result.links.tilejson);
     const layers = tj.vector_layers ?? [];
     const ids = new Set(layers.map((l) => l.id));
@@ -111,8 +112,12 @@ export class ResultLayer implements MapLayer {
     }
   }
 
+  sourceIds(): string[] {
+    return [this.rasterId, this.vectorId];
+  }
+
   unmount(map: maplibregl.Map): void {
-    removeLayers(map, [this.rasterId, ...this.classes.map((c) => this.vectorLayerId(c.id))], [this.rasterId, this.vectorId]);
+    removeLayers(map, [this.rasterId, ...this.classes.map((c) => this.vectorLayerId(c.id))], this.sourceIds());
   }
 
   applyPaint(map: maplibregl.Map): void {
