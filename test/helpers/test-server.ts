@@ -4,6 +4,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
 import { createServerContext, type ServerContext, type ServerOptions } from '../../server/src/serve/server-context.ts';
 import { createApp } from '../../server/src/serve/app.ts';
 import { installTestModel } from '../fixtures/test-model.ts';
@@ -38,4 +40,10 @@ export function createTestServer(files: Record<string, (file: string) => void>, 
     },
     close: async () => { await ctx.jobs.close(); ctx.db.close(); fs.rmSync(dir, { recursive: true, force: true }); },
   };
+}
+
+/** Serves a test server's app over real HTTP on a free local port, for clients outside the process. */
+export async function listen(s: TestServer): Promise<{ server: ServerType; base: string }> {
+  const server = await new Promise<ServerType>((resolve) => { const srv = serve({ fetch: s.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(srv)); });
+  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }

@@ -6,14 +6,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { tileBounds3857 } from '../../server/src/serve/tiles/web-mercator.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
-import { createTestServer, type TestServer } from '../helpers/test-server.ts';
+import { createTestServer, listen, type TestServer } from '../helpers/test-server.ts';
 import { gdalPython, gdalRead, gdalSkipReason, hasGdal } from '../helpers/shared-data.ts';
 
 const run = promisify(execFile);
@@ -34,8 +33,7 @@ describe.skipIf(!hasGdal)(`GDAL as a client ${gdalSkipReason}`, () => {
     await segmentScene({ input: s.ctx.datasets.filePath(s.ctx.datasets.get(datasetId)), output: path.join(dir, 'mask.tif'), model: spec, device: 'cpu' });
     s.ctx.results.register({ id, datasetId, modelId: spec.id, name: 'scene', classes: spec.classNames, colors: spec.classColors, summary: null });
     resultId = id;
-    server = await new Promise((resolve) => { const srv = serve({ fetch: s.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(srv)); });
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ server, base } = await listen(s));
   });
   afterAll(async () => { server?.close(); await s?.close(); });
 

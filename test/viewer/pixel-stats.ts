@@ -4,12 +4,9 @@
  */
 import type { Pixels } from './browser.ts';
 
-export type Rgb = [number, number, number];
+export { hexToRgb } from '../../server/src/infer/model-spec.ts';
 
-export function hexToRgb(hex: string): Rgb {
-  const n = Number.parseInt(hex.replace('#', ''), 16);
-  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
-}
+export type Rgb = [number, number, number];
 
 function near(data: Buffer, i: number, c: Rgb, tolerance: number): boolean {
   return Math.abs(data[i]! - c[0]) <= tolerance && Math.abs(data[i + 1]! - c[1]) <= tolerance && Math.abs(data[i + 2]! - c[2]) <= tolerance;

@@ -6,8 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
 import type { FeatureCollection, MultiPolygon, Polygon } from 'geojson';
 import type { Page } from 'playwright-core';
 import * as turf from '@turf/turf';
@@ -17,7 +16,7 @@ import { formatArea } from '../../web/src/units.ts';
 import { TEST_MODEL_CLASSES, TEST_MODEL_COLORS } from '../fixtures/test-model.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { hasShared, scenesDir, sharedSkipReason } from '../helpers/shared-data.ts';
-import { createTestServer, type TestServer } from '../helpers/test-server.ts';
+import { createTestServer, listen, type TestServer } from '../helpers/test-server.ts';
 import { chromiumSkipReason, hasChromium, launchBrowser, mapScreenshot, pageScreenshot, type Browser } from './browser.ts';
 import { changedShare, colourInsideOutside, hexToRgb, imageStats, type Box, type Rgb } from './pixel-stats.ts';
 
@@ -97,8 +96,7 @@ describe.skipIf(!hasChromium)(`the viewer in Chromium${chromiumSkipReason}`, () 
     ids.synthetic = s.datasetId('synthetic_rgbn.tif');
     ids.gray = s.datasetId('gray.tif');
     if (hasShared) ids.naip = s.datasetId('naip_2020.tif');
-    server = await new Promise((resolve) => { const srv = serve({ fetch: s.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(srv)); });
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ server, base } = await listen(s));
     browser = await launchBrowser();
   });
 
@@ -346,7 +344,7 @@ describe.skipIf(!hasChromium)(`the viewer in Chromium${chromiumSkipReason}`, () 
       expect(await page.textContent(`${entry} .stats`)).toMatch(/km² · [\d.]+ %/);
 
       // Clicking a class in the legend hides it: its colour leaves the map (tiles with classes=).
-      const vegetation = hexToRgb('#33A02C');
+      const vegetation = CLASS_COLOURS[TEST_MODEL_CLASSES.indexOf('vegetation')]!;
       expect(colourInsideOutside(shot, [vegetation], inner, outer).inside).toBeGreaterThan(100);
       const classRequests: string[] = [];
       page.on('request', (r) => { if (r.url().includes('classes=')) classRequests.push(r.url()); });
