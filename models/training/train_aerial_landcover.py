@@ -249,6 +249,146 @@ class CropSampler:
         return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.stack(ys).astype(np.int64))
 
 
+class TorchCropSampler:
+    """Random crops with scale, rotation, flip and colour augmentation, made
+    with torch on the training device (GPU when there is one).
+
+    Why not CropSampler: per-crop PIL resizes in one Python process feed a
+    small U-Net on 2 CPU cores, but they starve a GPU. Here the whole training
+    set sits on the device and each crop is one affine_grid + grid_sample
+    (bilinear for the image, nearest for the labels), so rotations by any
+    angle and scale jitter cost no more than a plain crop.
+
+    Every random decision comes from one seeded numpy RandomState, so the
+    sequence of crops is reproducible for a given seed and set of flags.
+    """
+
+    def __init__(self, items, crop, rng, device, scale_range=(0.75, 1.333), any_angle=False,
+                 strong_colour=False):
+        self.crop = crop
+        self.rng = rng
+        self.device = device
+        self.scale_range = scale_range
+        self.any_angle = any_angle
+        self.strong_colour = strong_colour
+        # Images as float 0..1 (grid_sample needs float); labels as float label+1 so that
+        # the zero padding outside the image decodes to "ignore" (0 - 1 < 0).
+        self.imgs = [torch.from_numpy(it["img"]).to(device).permute(2, 0, 1).float().mul_(INPUT_SCALE)[None]
+                     for it in items]
+        self.labs = [(torch.from_numpy(it["lab"]).to(device).float() + 1)[None, None] for it in items]
+        area = np.array([it["lab"].size for it in items], dtype=np.float64)
+        w = np.sqrt(area)  # see CropSampler: tile_7 images would otherwise dominate
+        self.p = w / w.sum()
+        yiq = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+        self.yiq = (self._to_device(yiq), self._to_device(np.linalg.inv(yiq)))
+        self.norm = None
+
+    def _theta(self, H, W):
+        """Affine map (2x3, numpy) from output crop coordinates to normalised source coordinates."""
+        rng, C = self.rng, self.crop
+        lo, hi = self.scale_range
+        s = math.exp(rng.uniform(math.log(lo), math.log(hi)))  # output px per source px
+        if self.any_angle:
+            a = rng.uniform(0, 2 * math.pi)
+        else:
+            a = rng.randint(4) * math.pi / 2
+        ca, sa = round(math.cos(a), 12), round(math.sin(a), 12)
+        fx = -1.0 if rng.rand() < 0.5 else 1.0
+        fy = -1.0 if rng.rand() < 0.5 else 1.0
+        m = np.array([[ca * fx, -sa * fy], [sa * fx, ca * fy]])
+        # Half extent of the rotated window in source pixels; keep it inside the image
+        # when it fits, else centre it (the outside is padded and ignored).
+        r = (C / 2) / s * (abs(ca) + abs(sa))
+        cx = rng.uniform(r, W - r) if W > 2 * r else W / 2
+        cy = rng.uniform(r, H - r) if H > 2 * r else H / 2
+        return np.array([[C * m[0, 0] / (W * s), C * m[0, 1] / (W * s), 2 * cx / W - 1],
+                         [C * m[1, 0] / (H * s), C * m[1, 1] / (H * s), 2 * cy / H - 1]])
+
+    def _to_device(self, a):
+        # One host-to-device copy per batch: each small copy would wait for the GPU queue.
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(self.device)
+
+    def _crops(self, n):
+        """n crops: (images [n,3,C,C] 0..1, labels [n,C,C]); all geometry drawn first, sent at once."""
+        C = self.crop
+        idx = [int(self.rng.choice(len(self.imgs), p=self.p)) for _ in range(n)]
+        thetas = [self._theta(self.labs[i].shape[2], self.labs[i].shape[3]) for i in idx]
+        grid = F.affine_grid(self._to_device(np.stack(thetas)), [n, 1, C, C], align_corners=False)
+        xs, ys = [], []
+        for k, i in enumerate(idx):
+            g = grid[k:k + 1]
+            y = F.grid_sample(self.labs[i], g, mode="nearest", padding_mode="zeros", align_corners=False)
+            y = y[0, 0].round().long() - 1
+            y[(y < 0) | (y >= NUM_CLASSES)] = IGNORE_INDEX
+            ys.append(y)
+            xs.append(F.grid_sample(self.imgs[i], g, mode="bilinear", padding_mode="zeros",
+                                    align_corners=False)[0])
+        return torch.stack(xs), torch.stack(ys)
+
+    def _sample_batch(self, n):
+        x, y = self._crops(n)
+        # Redraw crops that are (almost) entirely ignored, up to 4 times.
+        for _ in range(4):
+            bad = ((y != IGNORE_INDEX).float().mean((1, 2)) <= 0.3).nonzero()[:, 0].cpu().tolist()
+            if not bad:
+                break
+            x2, y2 = self._crops(len(bad))
+            x[bad], y[bad] = x2, y2
+        return x, y
+
+    def _colour(self, x):
+        """Photometric augmentation of a batch in 0..1 (per-sample factors)."""
+        rng, B = self.rng, x.shape[0]
+        dev = x.device
+        strong = self.strong_colour
+        cols = [rng.uniform(*((0.6, 1.4) if strong else (0.75, 1.25)), size=B),  # 0 contrast
+                rng.uniform(*((-0.15, 0.15) if strong else (-0.1, 0.1)), size=B),  # 1 brightness
+                rng.uniform(*((0.6, 1.4) if strong else (0.8, 1.2)), size=B),  # 2 saturation
+                np.exp(rng.uniform(*((-0.3, 0.3) if strong else (-0.2, 0.2)), size=B)),  # 3 gamma
+                rng.uniform(-0.35, 0.35, size=B),  # 4 hue (radians, about +-20 degrees)
+                (rng.rand(B) < 0.3).astype(np.float64),  # 5 noise on/off
+                rng.uniform(0.0, 0.03, size=B) if strong else np.full(B, 0.01)]  # 6 noise std
+        gain = rng.uniform(*((0.85, 1.15) if strong else (0.95, 1.05)), size=(B, 3))
+        blur = [(b, rng.uniform(0.5, 1.5)) for b in range(B) if strong and rng.rand() < 0.25]
+        seed = int(rng.randint(0, 2 ** 31 - 1))
+        prm = self._to_device(np.concatenate([np.stack(cols, 1), gain], 1))  # [B, 10]
+        col = lambda j: prm[:, j].view(B, 1, 1, 1)
+        m = x.mean((1, 2, 3), keepdim=True)
+        x = (x - m) * col(0) + m + col(1)
+        if strong:
+            # Hue rotation in YIQ: other sensors and white balances shift hue, not only gain.
+            yiq, yiq_inv = self.yiq
+            q = torch.einsum("ij,bjhw->bihw", yiq, x)
+            c, s_ = torch.cos(prm[:, 4]).view(B, 1, 1), torch.sin(prm[:, 4]).view(B, 1, 1)
+            q = torch.stack([q[:, 0], q[:, 1] * c - q[:, 2] * s_, q[:, 1] * s_ + q[:, 2] * c], 1)
+            x = torch.einsum("ij,bjhw->bihw", yiq_inv, q)
+        gray = x.mean(1, keepdim=True)
+        x = (x - gray) * col(2) + gray
+        x = x * prm[:, 7:10].view(B, 3, 1, 1)
+        x = x.clamp(0.0, 1.0) ** col(3)
+        if blur:
+            # Blur (softer optics, resampled imagery) on some crops.
+            k = np.arange(-3, 4)
+            gs = np.stack([np.exp(-k ** 2 / (2 * sigma ** 2)) for _, sigma in blur])
+            gs = self._to_device(gs / gs.sum(1, keepdims=True))
+            for (b, _), g in zip(blur, gs):
+                xb = F.conv2d(F.pad(x[b:b + 1], (3, 3, 0, 0), mode="reflect"),
+                              g.view(1, 1, 1, 7).repeat(3, 1, 1, 1), groups=3)
+                xb = F.conv2d(F.pad(xb, (0, 0, 3, 3), mode="reflect"), g.view(1, 1, 7, 1).repeat(3, 1, 1, 1),
+                              groups=3)
+                x[b:b + 1] = xb
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(seed)
+        return x + col(5) * col(6) * torch.randn(x.shape, generator=gen, device=dev)
+
+    def batch(self, n, mean, std):
+        x, y = self._sample_batch(n)
+        x = self._colour(x)
+        if self.norm is None:
+            self.norm = (self._to_device(mean).view(1, 3, 1, 1), self._to_device(std).view(1, 3, 1, 1))
+        return (x - self.norm[0]) / self.norm[1], y
+
+
 # ----------------------------------------------------------------------------
 # Model
 # ----------------------------------------------------------------------------
@@ -361,6 +501,73 @@ def dice_loss(logits, target, eps=1.0):
     return (1 - dice[present]).mean()
 
 
+def focal_loss(logits, target, class_w, gamma=2.0):
+    """Class-weighted focal loss: easy, confident pixels (most of the sand)
+    count less, so rare classes and hard borders drive the gradient."""
+    valid = target != IGNORE_INDEX
+    if not valid.any():
+        return logits.sum() * 0
+    logp = F.log_softmax(logits.float(), dim=1)
+    t = target.clone()
+    t[~valid] = 0
+    lp = logp.gather(1, t[:, None])[:, 0]
+    w = class_w.to(logits.device)[t]
+    fl = -w * (1 - lp.exp()) ** gamma * lp
+    return fl[valid].sum() / w[valid].sum()
+
+
+def lovasz_softmax(logits, target):
+    """Lovasz-softmax (Berman et al. 2018): a convex surrogate of the
+    per-class Jaccard loss, so the optimiser works on IoU itself. Computed
+    over the whole batch, for the classes present in it."""
+    valid = target != IGNORE_INDEX
+    if not valid.any():
+        return logits.sum() * 0
+    prob = torch.softmax(logits.float(), dim=1).permute(0, 2, 3, 1)[valid]  # [P, C]
+    lab = target[valid]
+    losses = []
+    for c in range(NUM_CLASSES):
+        fg = (lab == c).float()
+        if fg.sum() == 0:
+            continue
+        err = (fg - prob[:, c]).abs()
+        err_s, order = torch.sort(err, descending=True)
+        fg_s = fg[order]
+        gts = fg_s.sum()
+        inter = gts - fg_s.cumsum(0)
+        union = gts + (1 - fg_s).cumsum(0)
+        jac = 1.0 - inter / union
+        jac = torch.cat([jac[:1], jac[1:] - jac[:-1]])
+        losses.append(torch.dot(err_s, jac))
+    return torch.stack(losses).mean()
+
+
+class WeightEMA:
+    """Exponential moving average of the weights (and BatchNorm statistics);
+    validation and export use the averaged copy, which is smoother than the
+    last step's weights."""
+
+    def __init__(self, net, decay):
+        import copy
+        self.decay = decay
+        self.updates = 0
+        self.model = copy.deepcopy(net).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, net):
+        # Warm-up: early on the average must not keep the random initial weights
+        # (0.999 ** 1500 still leaves 22 % of them, which wrecks the copy).
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for e, p in zip(self.model.state_dict().values(), net.state_dict().values()):
+            if e.dtype.is_floating_point:
+                e.mul_(d).add_(p.detach(), alpha=1 - d)
+            else:
+                e.copy_(p)
+
+
 # ----------------------------------------------------------------------------
 # Evaluation
 # ----------------------------------------------------------------------------
@@ -370,41 +577,68 @@ def normalize_image(img, mean, std):
     return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
 
 
+def _device_of(model):
+    return next(model.parameters()).device
+
+
+def flip_tta(run, x):
+    """Average the class probabilities of run() over the four flips of x
+    (none, horizontal, vertical, both): flips are exact on the pixel grid, so
+    the mean lines up pixel for pixel. This is what satseg's --tta does."""
+    acc = None
+    for dims in ((), (3,), (2,), (2, 3)):
+        xi = torch.flip(x, dims) if dims else x
+        p = run(xi)
+        p = torch.flip(p, dims) if dims else p
+        acc = p if acc is None else acc + p
+    return acc / 4
+
+
 @torch.no_grad()
-def predict_whole(model, img, mean, std):
+def predict_whole(model, img, mean, std, tta=False):
     """Whole image, reflect-padded (right/bottom) to a multiple of 32."""
     H, W = img.shape[:2]
-    x = normalize_image(img, mean, std).contiguous(memory_format=torch.channels_last)
+    dev = _device_of(model)
+    x = normalize_image(img, mean, std).to(dev).contiguous(memory_format=torch.channels_last)
     ph, pw = (-H) % 32, (-W) % 32
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph), mode="reflect")
-    p = torch.softmax(model(x), dim=1)[0, :, :H, :W]
-    return np.ascontiguousarray(p.numpy())
+
+    def run(xi):
+        return torch.softmax(model(xi.contiguous(memory_format=torch.channels_last)).float(), dim=1)
+
+    p = flip_tta(run, x) if tta else run(x)
+    return np.ascontiguousarray(p[0, :, :H, :W].cpu().numpy())
 
 
 @torch.no_grad()
-def predict_tiled(model, img, mean, std, tile=TILE_SIZE, overlap_pct=TILES_OVERLAP):
+def predict_tiled(model, img, mean, std, tile=TILE_SIZE, overlap_pct=TILES_OVERLAP, tta=False):
     """Sliding window (runtime-like): tiles of `tile` px with the given
     overlap, probabilities averaged where tiles overlap."""
     H, W = img.shape[:2]
+    dev = _device_of(model)
     ov = int(round(tile * overlap_pct / 100.0))
     stride = tile - ov
-    x = normalize_image(img, mean, std)
+    x = normalize_image(img, mean, std).to(dev)
     nH = max(1, math.ceil((H - tile) / stride) + 1) if H > tile else 1
     nW = max(1, math.ceil((W - tile) / stride) + 1) if W > tile else 1
     PH = max(tile, (nH - 1) * stride + tile)
     PW = max(tile, (nW - 1) * stride + tile)
     x = F.pad(x, (0, PW - W, 0, PH - H), mode="reflect") if (PH > H or PW > W) else x
-    acc = torch.zeros(NUM_CLASSES, PH, PW)
-    cnt = torch.zeros(1, PH, PW)
+    acc = torch.zeros(NUM_CLASSES, PH, PW, device=dev)
+    cnt = torch.zeros(1, PH, PW, device=dev)
+
+    def run(xi):
+        return torch.softmax(model(xi.contiguous(memory_format=torch.channels_last)).float(), dim=1)
+
     for i in range(nH):
         for j in range(nW):
             y0, x0 = i * stride, j * stride
-            xt = x[:, :, y0:y0 + tile, x0:x0 + tile].contiguous(memory_format=torch.channels_last)
-            p = torch.softmax(model(xt), dim=1)[0]
+            xt = x[:, :, y0:y0 + tile, x0:x0 + tile]
+            p = (flip_tta(run, xt) if tta else run(xt))[0]
             acc[:, y0:y0 + tile, x0:x0 + tile] += p
             cnt[:, y0:y0 + tile, x0:x0 + tile] += 1
-    return (acc / cnt)[:, :H, :W].numpy()
+    return (acc / cnt)[:, :H, :W].cpu().numpy()
 
 
 def confusion(pred, lab):
@@ -432,13 +666,13 @@ def summarize(cm):
     }
 
 
-def evaluate(model, items, mean, std, mode="whole", per_image=False):
+def evaluate(model, items, mean, std, mode="whole", per_image=False, tta=False):
     model.eval()
     total = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
     per = {}
     for it in items:
         fn = predict_whole if mode == "whole" else predict_tiled
-        p = fn(model, it["img"], mean, std)
+        p = fn(model, it["img"], mean, std, tta=tta)
         cm = confusion(p.argmax(0), it["lab"])
         total += cm
         if per_image:
@@ -574,8 +808,25 @@ def set_seed(seed):
     torch.manual_seed(seed)
 
 
-def main():
-    global _LOG_FILE
+def pick_device(name):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def machine_name(device):
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
+    return f"CPU, {torch.get_num_threads()} threads (torch {torch.__version__})"
+
+
+def build_net(widths, sep_from, device):
+    net = SmallUNet(widths=widths, sep_from=sep_from)
+    # channels_last: 2-3x faster oneDNN convs on CPU for the narrow full-res layers
+    return net.to(device).to(memory_format=torch.channels_last)
+
+
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=DEFAULT_DATA)
     ap.add_argument("--out", default=DEFAULT_OUT, help="model directory (model.onnx, metrics.json)")
@@ -583,11 +834,30 @@ def main():
     ap.add_argument("--log", default=None, help="also append the log to this file")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ap.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
+    # --- recipe ---
+    ap.add_argument("--sampler", choices=["pil", "torch"], default="torch",
+                    help="pil: the first model's numpy/PIL crops (rot90 only); torch: crops on the device")
+    ap.add_argument("--any-angle", action="store_true", help="rotate crops by any angle (torch sampler)")
+    ap.add_argument("--strong-colour", action="store_true",
+                    help="wider colour jitter, hue rotation, blur and stronger noise (torch sampler)")
+    ap.add_argument("--scale-min", type=float, default=0.75)
+    ap.add_argument("--scale-max", type=float, default=1.333)
+    ap.add_argument("--loss", choices=["ce_dice", "focal_lovasz"], default="ce_dice")
+    ap.add_argument("--ema", type=float, default=0.0, help="weight EMA decay (0 = off)")
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--iters", type=int, default=0, help="total iterations (0: epochs x iters-per-epoch)")
     ap.add_argument("--epochs", type=int, default=60, help="'epoch' = --iters-per-epoch iterations")
     ap.add_argument("--iters-per-epoch", type=int, default=100)
-    ap.add_argument("--val-every", type=int, default=4, help="validate every N epochs")
+    ap.add_argument("--time-budget", type=float, default=0.0,
+                    help="seconds of training: measure the speed on the first iterations and set --iters "
+                         "from it (the log prints the value, pass it as --iters to reproduce)")
+    ap.add_argument("--start-together", default=None, metavar="DIR:N",
+                    help="wait until N runs sharing DIR are ready, so that parallel runs on one GPU measure "
+                         "their speed for --time-budget under the same load")
+    ap.add_argument("--validations", type=int, default=15, help="validations on tile_8 during training")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--warmup-iters", type=int, default=200)
@@ -595,154 +865,247 @@ def main():
     ap.add_argument("--widths", default="16,32,64,128,256")
     ap.add_argument("--sep-from", type=int, default=5,
                     help="first level using depthwise-separable convs (5 = none; they are slow in oneDNN)")
-    ap.add_argument("--resume", action="store_true", help="continue from work-dir/last.pt")
+    ap.add_argument("--max-params", type=int, default=4_000_000)
     ap.add_argument("--keep-bad-masks", action="store_true")
     ap.add_argument("--val-limit", type=int, default=0, help="(smoke tests) only N val images")
+    ap.add_argument("--train-limit", type=int, default=0, help="(smoke tests) only N training images")
+    # --- outputs ---
+    ap.add_argument("--save-state", default=None,
+                    help="write the selected weights and the training record here (for --from-state)")
+    ap.add_argument("--init-from", default=None,
+                    help="start from the weights of a --save-state file (same widths) instead of random ones")
+    ap.add_argument("--from-state", default=None,
+                    help="skip training: evaluate, export and write metrics for weights saved by --save-state")
+    ap.add_argument("--no-export", action="store_true", help="train (and --save-state) only")
     ap.add_argument("--skip-final-tiled", action="store_true", help="skip the sliding-window eval")
-    args = ap.parse_args()
-    _LOG_FILE = args.log
+    return ap.parse_args()
 
-    torch.set_num_threads(args.threads)
-    set_seed(args.seed)
-    os.makedirs(args.work_dir, exist_ok=True)
-    os.makedirs(args.out, exist_ok=True)
-    t_start = time.time()
-    log("args:", json.dumps(vars(args)))
-    log(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
 
-    log("loading training tiles", TRAIN_TILES)
-    train = load_split(args.data, TRAIN_TILES, skip_bad=not args.keep_bad_masks)
-    log("loading validation tiles", VAL_TILES)
-    val = load_split(args.data, VAL_TILES, skip_bad=False)
-    if args.val_limit:
-        val = val[:args.val_limit]
-    mean, std = compute_mean_std(train)
-    counts = class_pixel_counts(train)
+def train(args, train_items, val, mean, std, counts, device):
+    """Train with the recipe in args; returns (net with the selected weights, record)."""
     freq = counts / counts.sum()
     w = 1.0 / np.sqrt(freq)
     w = w / w.mean()
-    log(f"train images {len(train)}, val images {len(val)}")
-    log("mean", mean, "std", std)
-    log("train class pixels", dict(zip(CLASS_NAMES, counts.tolist())))
     log("class weights (inverse sqrt freq)", dict(zip(CLASS_NAMES, np.round(w, 3).tolist())))
-    class_w = torch.tensor(w, dtype=torch.float32)
+    class_w = torch.tensor(w, dtype=torch.float32, device=device)
 
     widths = tuple(int(v) for v in args.widths.split(","))
-    net = SmallUNet(widths=widths, sep_from=args.sep_from)
-    # channels_last: 2-3x faster oneDNN convs on CPU for the narrow full-res layers
-    net = net.to(memory_format=torch.channels_last)
+    net = build_net(widths, args.sep_from, device)
     n_params = count_params(net)
     log(f"model SmallUNet widths={widths} sep_from={args.sep_from}: {n_params:,} parameters")
-    if n_params > 3_000_000:
-        raise SystemExit("model too large (> 3 M parameters)")
+    if args.init_from:
+        ck = torch.load(args.init_from, map_location="cpu")
+        net.load_state_dict(ck["model"])
+        log(f"initial weights from {args.init_from} ({ck['record']['machine']}, "
+            f"{ck['record']['iterations']} iterations)")
+    if n_params > args.max_params:
+        raise SystemExit(f"model too large (> {args.max_params} parameters)")
+    ema = WeightEMA(net, args.ema) if args.ema > 0 else None
 
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    total_iters = args.epochs * args.iters_per_epoch
+    total_iters = args.iters or args.epochs * args.iters_per_epoch
 
     def lr_at(it):
         if it < args.warmup_iters:
             return args.lr * (it + 1) / args.warmup_iters
-        p = (it - args.warmup_iters) / max(1, total_iters - args.warmup_iters)
+        p = min(1.0, (it - args.warmup_iters) / max(1, total_iters - args.warmup_iters))
         return args.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * p)))
 
     data_rng = np.random.RandomState(args.seed)
-    sampler = CropSampler(train, args.crop, data_rng)
-    start_epoch = 0
-    best = {"miou": -1.0, "epoch": None}
+    if args.sampler == "pil":
+        sampler = CropSampler(train_items, args.crop, data_rng, scale_range=(args.scale_min, args.scale_max))
+    else:
+        sampler = TorchCropSampler(train_items, args.crop, data_rng, device,
+                                   scale_range=(args.scale_min, args.scale_max),
+                                   any_angle=args.any_angle, strong_colour=args.strong_colour)
+    crit = nn.CrossEntropyLoss(weight=class_w, ignore_index=IGNORE_INDEX)
+    if args.start_together:
+        bdir, bn = args.start_together.rsplit(":", 1)
+        os.makedirs(bdir, exist_ok=True)
+        open(os.path.join(bdir, f"ready-{os.getpid()}"), "w").close()
+        t_wait = time.time()
+        while len([f for f in os.listdir(bdir) if f.startswith("ready-")]) < int(bn):
+            if time.time() - t_wait > 300:
+                log("start-together: gave up waiting for the other runs")
+                break
+            time.sleep(0.2)
+    use_amp = args.amp and device.type == "cuda"
+
+    def step_loss(logits, y):
+        if args.loss == "ce_dice":
+            a = crit(logits.float(), y)
+            b = dice_loss(logits.float(), y) if args.dice_weight > 0 else torch.zeros((), device=device)
+            return a + args.dice_weight * b, a, b
+        a = focal_loss(logits, y, class_w)
+        b = lovasz_softmax(logits, y)
+        return a + b, a, b
+
+    best = {"miou": -1.0, "iter": None}
+    best_state = None
     history = []
     train_seconds = 0.0
-    last_ckpt = os.path.join(args.work_dir, "last.pt")
-    best_ckpt = os.path.join(args.work_dir, "best.pt")
-    if args.resume and os.path.exists(last_ckpt):
-        ck = torch.load(last_ckpt)
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        data_rng.set_state(ck["data_rng"])
-        torch.set_rng_state(ck["torch_rng"])
-        start_epoch = ck["epoch"]
-        best = ck["best"]
-        history = ck["history"]
-        train_seconds = ck.get("train_seconds", 0.0)
-        log(f"resumed from {last_ckpt} at epoch {start_epoch}")
-
-    crit = nn.CrossEntropyLoss(weight=class_w, ignore_index=IGNORE_INDEX)
-    for epoch in range(start_epoch, args.epochs):
+    calibrated = args.time_budget <= 0
+    t_run = time.time()
+    it = 0
+    window = {"sums": torch.zeros(3, device=device), "n": 0, "t": time.time(), "data": 0.0}
+    val_every = max(1, total_iters // max(1, args.validations))
+    while it < total_iters:
         net.train()
-        t0 = time.time()
-        s_loss = s_ce = s_dice = 0.0
-        t_data = 0.0
-        for k in range(args.iters_per_epoch):
-            it = epoch * args.iters_per_epoch + k
-            for g in opt.param_groups:
-                g["lr"] = lr_at(it)
-            td = time.time()
-            x, y = sampler.batch(args.batch, mean, std)
-            x = x.contiguous(memory_format=torch.channels_last)
-            t_data += time.time() - td
+        for g in opt.param_groups:
+            g["lr"] = lr_at(it)
+        td = time.time()
+        x, y = sampler.batch(args.batch, mean, std)
+        x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        y = y.to(device, non_blocking=True)
+        window["data"] += time.time() - td
+        if use_amp:
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+                logits = net(x)
+        else:
             logits = net(x)
-            ce = crit(logits, y)
-            dl = dice_loss(logits, y) if args.dice_weight > 0 else torch.zeros(())
-            loss = ce + args.dice_weight * dl
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if not torch.isfinite(loss):
-                raise RuntimeError(f"non-finite loss at iteration {it}")
-            s_loss += loss.item()
-            s_ce += ce.item()
-            s_dice += float(dl)
-        dt = time.time() - t0
-        train_seconds += dt
-        n = args.iters_per_epoch
-        rec = {"epoch": epoch + 1, "iters": (epoch + 1) * n, "loss": round(s_loss / n, 4),
-               "ce": round(s_ce / n, 4), "dice": round(s_dice / n, 4), "lr": lr_at(it),
-               "sec": round(dt, 1), "data_sec": round(t_data, 1)}
-        msg = (f"epoch {epoch + 1}/{args.epochs} it {(epoch + 1) * n} loss {rec['loss']:.4f} "
-               f"(ce {rec['ce']:.4f} dice {rec['dice']:.4f}) lr {rec['lr']:.2e} "
-               f"{dt:.0f}s ({n * args.batch / dt:.2f} img/s, data {t_data:.0f}s)")
-        if (epoch + 1) % args.val_every == 0 or epoch + 1 == args.epochs:
+        loss, a, b = step_loss(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if ema is not None:
+            ema.update(net)
+        it += 1
+        # Summed on the device: a float() per step would wait for the GPU every iteration.
+        window["sums"] = window["sums"] + torch.stack([loss.detach(), a.detach(), b.detach()]).float()
+        window["n"] += 1
+        if not calibrated and it == 60:
+            # Speed from iterations 20-60 (after cuDNN autotuning and warm-up).
+            rate = 40 / (time.time() - t20)
+            total_iters = max(it + 1, int(rate * args.time_budget))
+            val_every = max(1, total_iters // max(1, args.validations))
+            calibrated = True
+            log(f"time budget {args.time_budget:.0f}s at {rate:.2f} it/s: --iters {total_iters}")
+        if it == 20:
+            t20 = time.time()
+        over = args.time_budget > 0 and time.time() - t_run > 1.3 * args.time_budget
+        if over:
+            log(f"time budget overrun at iteration {it}: stopping early")
+        if it % val_every == 0 or it == total_iters or over:
+            sums = (window["sums"] / window["n"]).cpu().tolist()
+            if not all(math.isfinite(v) for v in sums):
+                raise RuntimeError(f"non-finite loss before iteration {it}")
+            dt = time.time() - window["t"]
+            train_seconds += dt
+            n = window["n"]
+            rec = {"iter": it, "loss": round(sums[0], 4), "a": round(sums[1], 4), "b": round(sums[2], 4), "lr": lr_at(it - 1), "sec": round(dt, 1),
+                   "data_sec": round(window["data"], 1)}
             tv = time.time()
-            ev = evaluate(net, val, mean, std, mode="whole")
-            rec["val_miou"] = ev["miou"]
-            rec["val_iou"] = ev["iou"]
-            rec["val_acc"] = ev["pixel_accuracy"]
-            msg += (f" | val mIoU {ev['miou']:.4f} acc {ev['pixel_accuracy']:.4f} "
-                    f"{json.dumps(ev['iou'])} ({time.time() - tv:.0f}s)")
+            judge = ema.model if ema is not None else net
+            ev = evaluate(judge, val, mean, std, mode="whole")
+            rec.update(val_miou=ev["miou"], val_iou=ev["iou"], val_acc=ev["pixel_accuracy"],
+                       val_sec=round(time.time() - tv, 1))
+            msg = (f"it {it}/{total_iters} loss {rec['loss']:.4f} ({rec['a']:.4f} + {rec['b']:.4f}) "
+                   f"lr {rec['lr']:.2e} {n / dt:.2f} it/s (data {window['data']:.0f}s) | val mIoU "
+                   f"{ev['miou']:.4f} {json.dumps(ev['iou'])} ({rec['val_sec']:.0f}s)")
             if ev["miou"] > best["miou"]:
-                best = {"miou": ev["miou"], "epoch": epoch + 1}
-                torch.save({"model": net.state_dict(), "epoch": epoch + 1, "val": ev,
-                            "mean": mean, "std": std, "widths": widths,
-                            "sep_from": args.sep_from}, best_ckpt)
+                best = {"miou": ev["miou"], "iter": it}
+                best_state = {k: v.detach().cpu().clone() for k, v in judge.state_dict().items()}
                 msg += " *best*"
-        history.append(rec)
-        log(msg)
-        torch.save({"model": net.state_dict(), "opt": opt.state_dict(),
-                    "data_rng": data_rng.get_state(), "torch_rng": torch.get_rng_state(),
-                    "epoch": epoch + 1, "best": best, "history": history,
-                    "train_seconds": train_seconds}, last_ckpt + ".tmp")
-        os.replace(last_ckpt + ".tmp", last_ckpt)
+            history.append(rec)
+            log(msg)
+            window = {"sums": torch.zeros(3, device=device), "n": 0, "t": time.time(), "data": 0.0}
+        if over:
+            break
 
-    # ---------------- final evaluation + export ----------------
-    log(f"training done: {train_seconds / 60:.1f} min of training loops; best epoch {best['epoch']} "
-        f"val mIoU {best['miou']:.4f}")
-    ck = torch.load(best_ckpt)
-    net.load_state_dict(ck["model"])
+    log(f"training done: {train_seconds / 60:.1f} min of training loops, {it} iterations; "
+        f"best at iteration {best['iter']} val mIoU {best['miou']:.4f}")
+    net.load_state_dict(best_state)
     net.eval()
+    record = {
+        "recipe": {k: getattr(args, k) for k in
+                   ("init_from", "sampler", "any_angle", "strong_colour", "scale_min", "scale_max", "loss", "ema", "crop",
+                    "batch", "lr", "weight_decay", "warmup_iters", "dice_weight", "widths", "sep_from", "seed",
+                    "amp")},
+        "iterations": it,
+        "best_iteration": best["iter"],
+        "selection": f"best of {len(history)} validations on tile_8 by whole-image mIoU",
+        "parameters": n_params,
+        "train_wall_seconds_training_loops": round(train_seconds, 1),
+        "total_wall_seconds_training": round(time.time() - t_run, 1),
+        "machine": machine_name(device),
+        "history": history,
+    }
+    return net, record
+
+
+def main():
+    global _LOG_FILE
+    args = parse_args()
+    _LOG_FILE = args.log
+    torch.set_num_threads(args.threads)
+    set_seed(args.seed)
+    device = pick_device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    os.makedirs(args.out, exist_ok=True)
+    t_start = time.time()
+    log("args:", json.dumps(vars(args)))
+    log(f"torch {torch.__version__}, device {machine_name(device)}")
+
+    log("loading validation tiles", VAL_TILES)
+    val = load_split(args.data, VAL_TILES, skip_bad=False)
+    if args.val_limit:
+        val = val[:args.val_limit]
+
+    if args.from_state:
+        ck = torch.load(args.from_state, map_location="cpu")
+        record, mean, std = ck["record"], ck["mean"], ck["std"]
+        widths = tuple(int(v) for v in record["recipe"]["widths"].split(","))
+        net = build_net(widths, record["recipe"]["sep_from"], device)
+        net.load_state_dict(ck["model"])
+        net.eval()
+        log(f"loaded {args.from_state}: {record['machine']}, {record['iterations']} iterations")
+    else:
+        log("loading training tiles", TRAIN_TILES)
+        train_items = load_split(args.data, TRAIN_TILES, skip_bad=not args.keep_bad_masks)
+        if args.train_limit:
+            train_items = train_items[:args.train_limit]
+        mean, std = compute_mean_std(train_items)
+        counts = class_pixel_counts(train_items)
+        log(f"train images {len(train_items)}, val images {len(val)}")
+        log("mean", mean, "std", std)
+        log("train class pixels", dict(zip(CLASS_NAMES, counts.tolist())))
+        net, record = train(args, train_items, val, mean, std, counts, device)
+        del train_items
+        if args.save_state:
+            tmp = args.save_state + ".tmp"
+            torch.save({"model": {k: v.cpu() for k, v in net.state_dict().items()}, "mean": mean, "std": std,
+                        "record": record}, tmp)
+            os.replace(tmp, args.save_state)
+            log(f"saved {args.save_state}")
+
     log("final evaluation on", [v["name"] for v in val], "(whole image, padded to x32)")
     ev_whole = evaluate(net, val, mean, std, mode="whole", per_image=True)
     log("whole-image:", json.dumps({k: ev_whole[k] for k in ("iou", "miou", "pixel_accuracy")}))
     for name, r in ev_whole["per_image"].items():
         log(f"  {name}: mIoU {r['miou']:.4f} acc {r['pixel_accuracy']:.4f} {json.dumps(r['iou'])}")
+    ev_tta = evaluate(net, val, mean, std, mode="whole", per_image=True, tta=True)
+    log("whole-image, 4-flip TTA:", json.dumps({k: ev_tta[k] for k in ("iou", "miou", "pixel_accuracy")}))
     ev_tiled = None
     if not args.skip_final_tiled:
         ev_tiled = evaluate(net, val, mean, std, mode="tiled", per_image=True)
         log(f"tiled ({TILE_SIZE}px, {TILES_OVERLAP}% overlap):",
             json.dumps({k: ev_tiled[k] for k in ("iou", "miou", "pixel_accuracy")}))
+    record["final_eval_machine"] = machine_name(device)
 
+    if args.no_export:
+        path = os.path.join(args.out, "train-record.json")
+        with open(path, "w") as f:
+            json.dump(dict(record, whole_image=ev_whole, whole_image_tta=ev_tta, tiled=ev_tiled), f, indent=2)
+        log(f"wrote {path}; total {(time.time() - t_start) / 60:.1f} min")
+        return
+
+    net = net.cpu()
     onnx_path = os.path.join(args.out, "model.onnx")
     meta, opset = export_onnx(net, onnx_path, mean, std)
     nc = node_check(onnx_path, net, val[0]["img"], mean, std)
-
     metrics = {
         "model": "aerial-landcover",
         "dataset": "Semantic segmentation of aerial imagery (Dubai; Humans in the Loop / MBRSC), CC0-1.0",
@@ -754,23 +1117,16 @@ def main():
         "metric_notes": ("IoU from the confusion matrix over all labeled pixels; per-image mIoU averages "
                          "the classes present in the label or the prediction of that image (null = absent "
                          "from both). 'whole_image': full-resolution image reflect-padded to a multiple "
-                         "of 32, one forward pass; 'tiled': sliding window with tile_size/tiles_overlap of "
+                         "of 32, one forward pass; 'whole_image_tta': the same, probabilities averaged over "
+                         "the 4 flips; 'tiled': sliding window with tile_size/tiles_overlap of "
                          "the metadata, probabilities averaged in overlaps. Preprocessing identical to the "
                          "ONNX runtime convention (DN/255, then (x-mean)/std)."),
-        "selection": f"best of {args.epochs // args.val_every} validations on tile_8 by mIoU (whole image)",
-        "best_epoch": best["epoch"],
-        "epochs": args.epochs,
-        "iterations": args.epochs * args.iters_per_epoch,
-        "batch_size": args.batch,
-        "crop": args.crop,
-        "parameters": n_params,
-        "train_wall_seconds_training_loops": round(train_seconds, 1),
-        "total_wall_seconds_this_run": round(time.time() - t_start, 1),
+        **record,
         "whole_image": ev_whole,
+        "whole_image_tta": ev_tta,
         "tiled": ev_tiled,
         "onnx": {"opset": opset, "onnxruntime_node_check": nc},
         "metadata": meta,
-        "history": history,
     }
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
