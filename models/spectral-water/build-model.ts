@@ -19,7 +19,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TensorType, writeOnnxModel, type GraphNode, type Tensor } from '../../server/src/infer/onnx-proto.ts';
+import { TensorType, type GraphNode, type Tensor } from '../../server/src/infer/onnx-proto.ts';
+import { writeRuleModel } from '../rule-model.ts';
 
 const SHARPNESS = 20;
 const WATER_THRESHOLD = 0.2;
@@ -61,19 +62,18 @@ export function buildSpectralWater(): Uint8Array {
   nodes.push({ op: 'Sub', inputs: ['one', 'p_water'], outputs: ['dry'] });
   nodes.push({ op: 'Mul', inputs: ['dry', 's_veg'], outputs: ['p_veg'] });
   nodes.push({ op: 'Sub', inputs: ['dry', 'p_veg'], outputs: ['p_other'] });
-  nodes.push({ op: 'Concat', inputs: ['p_water', 'p_veg', 'p_other'], outputs: ['output'], attributes: { axis: 1 } });
 
-  return writeOnnxModel({
+  return writeRuleModel({
     name: 'spectral-water',
+    inputChannels: 4,
+    classes: [
+      { name: 'water', color: '#2B83BA', plane: 'p_water' },
+      { name: 'vegetation', color: '#4DAC26', plane: 'p_veg' },
+      { name: 'other', color: '#D7C9A7', plane: 'p_other' },
+    ],
     nodes,
     initializers: init,
-    opset: 13,
-    inputs: [{ name: 'input', elemType: TensorType.FLOAT, shape: ['N', 4, 'H', 'W'] }],
-    outputs: [{ name: 'output', elemType: TensorType.FLOAT, shape: ['N', 3, 'H', 'W'] }],
     metadata: {
-      model_type: '"Segmentor"',
-      class_names: JSON.stringify({ 0: 'water', 1: 'vegetation', 2: 'other' }),
-      class_colors: JSON.stringify(['#2B83BA', '#4DAC26', '#D7C9A7']),
       // Indices do not depend on ground resolution: no resampling.
       tiles_overlap: '0',
       tile_size: '512',
