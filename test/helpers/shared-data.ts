@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { it } from 'vitest';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const sharedRoot = process.env.SATSEG_SHARED ?? path.resolve(repoRoot, '../shared');
@@ -24,6 +25,16 @@ export const sharedSkipReason = hasShared ? '' : `../shared not found at ${share
 export const gdalSkipReason = hasGdal ? '' : 'GDAL (gdal-bin, python3-gdal) not installed: skipping GDAL-oracle tests (.ci/run installs them)';
 
 if (!hasShared) console.warn(`[satseg tests] ${sharedSkipReason}`);
+
+/**
+ * Under CI=true a missing ../shared is a failure, not a skip: CI has the data, so a skip there
+ * would hide a broken checkout. Call it next to a `describe.skipIf(!hasShared)`.
+ */
+export function failWithoutSharedUnderCi(): void {
+  it.runIf(process.env.CI === 'true' && !hasShared)('has ../shared (required when CI=true)', () => {
+    throw new Error(`${sharedSkipReason} (CI=true requires it)`);
+  });
+}
 if (!hasGdal) console.warn(`[satseg tests] ${gdalSkipReason}`);
 
 export interface ManifestRow {
