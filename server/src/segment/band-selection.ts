@@ -11,11 +11,21 @@ export class BandSelectionError extends Error {
   }
 }
 
+/**
+ * What identified the bands, strongest evidence first: the user's list, a sensor the user named,
+ * band descriptions or colour interpretation, the model's guess for this band count, or nothing
+ * at all (the first N bands).
+ */
+export type BandBasis = 'explicit' | 'sensor' | 'name' | 'description' | 'band-count' | 'first-bands';
+
 export interface BandChoice {
   /** 1-based scene band indexes, one per model input channel. */
   bands: number[];
   /** How they were chosen, for the log and the summary. */
   how: string;
+  basis: BandBasis;
+  /** The model's sensor mapping used, for the 'sensor', 'description' and 'band-count' bases. */
+  sensor?: string;
 }
 
 function needs(spec: ModelSpec): string {
@@ -52,7 +62,7 @@ export function selectBands(spec: ModelSpec, info: RasterInfo, explicit?: number
     if (explicit.length !== n) throw new BandSelectionError(`${needs(spec)}; ${explicit.length} band${explicit.length === 1 ? ' was' : 's were'} given (${explicit.join(',')})`);
     const bad = explicit.find((b) => !Number.isInteger(b) || b < 1 || b > info.bandCount);
     if (bad !== undefined) throw new BandSelectionError(`band ${bad} does not exist: the scene has ${info.bandCount} band${info.bandCount === 1 ? '' : 's'}`);
-    return { bands: explicit, how: `bands ${explicit.join(',')} as given` };
+    return { bands: explicit, how: `bands ${explicit.join(',')} as given`, basis: 'explicit' };
   }
   const sensors = spec.bands.sensors;
   if (sensor) {
@@ -60,7 +70,7 @@ export function selectBands(spec: ModelSpec, info: RasterInfo, explicit?: number
     if (!mapping) throw new BandSelectionError(`model ${spec.id} has no band mapping for sensor "${sensor}"; known: ${Object.keys(sensors).join(', ') || 'none'}`);
     const bands = resolveMapping(mapping, info);
     if (!bands) throw new BandSelectionError(`${needs(spec)} as ${sensor} bands ${mapping.join(',')}; the scene (${info.bandCount} bands) does not have them`);
-    return { bands, how: `${sensor} bands ${bands.join(',')}` };
+    return { bands, how: `${sensor} bands ${bands.join(',')}`, basis: 'sensor', sensor };
   }
   if (spec.bands.names.length) {
     const matched = spec.bands.names.map((name) => {
@@ -70,22 +80,22 @@ export function selectBands(spec: ModelSpec, info: RasterInfo, explicit?: number
       return hit?.index;
     });
     if (matched.every((m) => m !== undefined)) {
-      return { bands: matched as number[], how: `matched by name (${spec.bands.names.map((nm, i) => `${nm}=${matched[i]}`).join(', ')})` };
+      return { bands: matched as number[], how: `matched by name (${spec.bands.names.map((nm, i) => `${nm}=${matched[i]}`).join(', ')})`, basis: 'name' };
     }
   }
   for (const [id, mapping] of Object.entries(sensors)) {
     if (!mapping.every((e) => typeof e === 'string')) continue;
     const bands = resolveMapping(mapping, info);
-    if (bands) return { bands, how: `${id} bands ${mapping.join(',')} by band description` };
+    if (bands) return { bands, how: `${id} bands ${mapping.join(',')} by band description`, basis: 'description', sensor: id };
   }
   const guess = spec.bands.byBandCount[String(info.bandCount)];
   if (guess) {
     const bands = resolveMapping(sensors[guess]!, info);
-    if (bands) return { bands, how: `${guess} bands ${bands.join(',')}, assumed for a ${info.bandCount}-band scene (use --sensor or --bands otherwise)` };
+    if (bands) return { bands, how: `${guess} bands ${bands.join(',')}, assumed for a ${info.bandCount}-band scene (use --sensor or --bands otherwise)`, basis: 'band-count', sensor: guess };
   }
   const usable = info.bands.filter((b) => b.colorInterp !== 'alpha').map((b) => b.index);
   if (usable.length < n) {
     throw new BandSelectionError(`${needs(spec)}; the scene has ${usable.length} usable band${usable.length === 1 ? '' : 's'}${usable.length !== info.bandCount ? ` (plus alpha)` : ''}`);
   }
-  return { bands: usable.slice(0, n), how: `first ${n} band${n === 1 ? '' : 's'} (${usable.slice(0, n).join(',')})` };
+  return { bands: usable.slice(0, n), how: `first ${n} band${n === 1 ? '' : 's'} (${usable.slice(0, n).join(',')})`, basis: 'first-bands' };
 }
