@@ -4,18 +4,13 @@
 import proj4 from 'proj4';
 import type { Crs, GeoTransform } from './raster.ts';
 import { pixelToCrs } from './georef.ts';
+import { transformableProj4 } from './datum-shift.ts';
 
 export const WGS84 = '+proj=longlat +datum=WGS84 +no_defs';
 export const WEB_MERCATOR = '+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0 +y_0=0 +k=1 +units=m +nadgrids=@null +wktext +no_defs';
 
-/**
- * The definition to transform with. proj4js skips NAD27's datum grids when they are not loaded,
- * which would put NAD27 data ~100 m off; PROJ without grids falls back to a Helmert shift, and so
- * do we (EPSG:1173, NAD27 to WGS 84 (4), the CONUS mean) to stay within a metre or two of GDAL.
- */
-export function transformableProj4(crs: Pick<Crs, 'proj4'>): string {
-  return crs.proj4.replace(/\+datum=NAD27\b/, '+ellps=clrk66 +towgs84=-8,160,176');
-}
+// Callers transform with this: where a datum grid is missing, datum-shift.ts decides what to use instead.
+export { transformableProj4 };
 
 const converters = new Map<string, proj4.Converter>();
 

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import type { Crs } from './raster.ts';
 import { RasterError } from './raster-error.ts';
+import { datumShiftFor, wktDatumName } from './datum-shift.ts';
 
 const require = createRequire(import.meta.url);
 const USER_DEFINED = 32767;
@@ -41,6 +42,12 @@ function cleanProj4(def: string): string {
   return def.replace(/\s*\+type=crs/g, '').trim();
 }
 
+/** The CRS with the fallback for any datum grid its definition names (we have none; see datum-shift.ts). */
+function withDatumShift(crs: Crs, datumName?: string): Crs {
+  const datumShift = datumShiftFor(crs.proj4, datumName);
+  return datumShift ? { ...crs, datumShift } : crs;
+}
+
 function isNonEarth(semiMajor: number | undefined): boolean {
   return semiMajor !== undefined && (semiMajor < 6.3e6 || semiMajor > 6.4e6);
 }
@@ -50,12 +57,12 @@ export function crsFromEpsg(code: number): Crs {
   if (!entry || !entry.proj4) {
     throw new RasterError('unsupported-crs', `EPSG:${code} is not in the EPSG registry we ship`);
   }
-  return {
+  return withDatumShift({
     epsg: code,
     proj4: cleanProj4(entry.proj4),
     name: entry.name,
     geographic: entry.kind === 'CRS-GEOGCRS' || /\+proj=longlat/.test(entry.proj4),
-  };
+  }, wktDatumName(entry.wkt));
 }
 
 type GeoKeys = Record<string, number | string | number[] | undefined>;
@@ -69,7 +76,7 @@ function num(keys: GeoKeys, ...names: string[]): number | undefined {
 }
 
 /** The datum/ellipsoid part of a proj4 definition ("+datum=NAD83", "+a=... +rf=..."). */
-function geodeticPart(keys: GeoKeys): { def: string; semiMajor?: number } {
+function geodeticPart(keys: GeoKeys): { def: string; semiMajor?: number; datumName?: string } {
   const gcs = num(keys, 'GeographicTypeGeoKey');
   // proj's named datums, as GDAL writes them; the registry spells these with grids or towgs84.
   const namedDatums: Record<number, string> = { 4326: '+datum=WGS84', 4269: '+datum=NAD83', 4267: '+datum=NAD27' };
@@ -79,7 +86,7 @@ function geodeticPart(keys: GeoKeys): { def: string; semiMajor?: number } {
     if (entry?.proj4) {
       const def = cleanProj4(entry.proj4).replace('+proj=longlat', '').replace('+no_defs', '').trim();
       const a = /\+a=([\d.eE+-]+)/.exec(def);
-      return { def, semiMajor: a ? Number(a[1]) : 6378137 };
+      return { def, semiMajor: a ? Number(a[1]) : 6378137, datumName: wktDatumName(entry.wkt) };
     }
   }
   const a = num(keys, 'GeogSemiMajorAxisGeoKey');
@@ -259,7 +266,7 @@ export function crsFromGeoKeys(keys: GeoKeys | null): Crs {
 
   const geodetic = geodeticPart(keys);
   if (model === 2) {
-    return { proj4: `+proj=longlat ${geodetic.def} +no_defs`, name: String(keys.GeogCitationGeoKey ?? 'unnamed'), geographic: true, nonEarth: isNonEarth(geodetic.semiMajor) };
+    return withDatumShift({ proj4: `+proj=longlat ${geodetic.def} +no_defs`, name: String(keys.GeogCitationGeoKey ?? 'unnamed'), geographic: true, nonEarth: isNonEarth(geodetic.semiMajor) }, geodetic.datumName);
   }
   const projection = projectionPart(keys);
   if (!projection) {
@@ -268,10 +275,10 @@ export function crsFromGeoKeys(keys: GeoKeys | null): Crs {
       ? 'unsupported CRS: user-defined projection without ProjCoordTransGeoKey'
       : `unsupported CRS: GeoTIFF coordinate transformation ${ct} is not supported`);
   }
-  return {
+  return withDatumShift({
     proj4: `${projection} ${geodetic.def} ${units(keys)} +no_defs`,
     name: String(keys.GTCitationGeoKey ?? citation),
     geographic: false,
     nonEarth: isNonEarth(geodetic.semiMajor),
-  };
+  }, geodetic.datumName);
 }

@@ -30,6 +30,19 @@ export interface Crs {
   geographic: boolean;
   /** True for bodies other than Earth (reprojecting to Web Mercator makes no sense there). */
   nonEarth?: boolean;
+  /** Set when the definition's datum shift needs a grid we lack: what we do instead, to show users. */
+  datumShift?: DatumShift;
+}
+
+/** The fallback for a datum grid that is not available (decided in datum-shift.ts). */
+export interface DatumShift {
+  /** 'helmert': the datum's published towgs84; 'none': no datum shift (PROJ's "ballpark"). */
+  kind: 'helmert' | 'none';
+  /** The grid files the definition names. */
+  missingGrids: string[];
+  towgs84?: string;
+  /** One sentence for users: what is missing, what is used instead, how far off it may be. */
+  note: string;
 }
 
 export type ColorInterp = 'gray' | 'red' | 'green' | 'blue' | 'alpha' | 'palette' | 'undefined';

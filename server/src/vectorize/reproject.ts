@@ -7,6 +7,7 @@
  * WGS 84 makes no sense for Mars.
  */
 import type { Crs, GeoTransform } from '../read/raster.ts';
+import { transformableProj4 } from '../read/datum-shift.ts';
 import { shoelace } from './area.ts';
 
 /** Transforms a flat [x0, y0, ...] ring in place. */
@@ -34,17 +35,6 @@ export function geographicTarget(crs: Crs): string {
   return `+proj=longlat ${shape.join(' ')} +no_defs`;
 }
 
-/**
- * proj4js knows +datum=NAD27 only through NADCON grids, which it cannot load here, and then
- * silently applies no shift at all (~100 m off in the US). The mean CONUS transformation (EPSG:1173,
- * a 3-parameter shift) is within a few metres across the lower 48 states; worse outside them, but
- * still far better than nothing.
- */
-function withDatumShift(def: string): string {
-  if (!/\+datum=NAD27\b/.test(def) || /\+(towgs84|nadgrids)=/.test(def)) return def;
-  return def.replace(/\+datum=NAD27\b/, '+ellps=clrk66 +towgs84=-8,160,176,0,0,0,0');
-}
-
 /** The transform from the mask's CRS to GeoJSON lon/lat, or null when they are the same. */
 export async function toGeographic(crs: Crs): Promise<RingTransform | null> {
   if (!crs.nonEarth && isWgs84LonLat(crs)) return null;
@@ -52,7 +42,7 @@ export async function toGeographic(crs: Crs): Promise<RingTransform | null> {
   if (crs.geographic && crs.proj4.trim() === target) return null;
   // Loaded only when needed: proj4 takes a tenth of a second to import.
   const { default: proj4 } = await import('proj4');
-  const converter = proj4(withDatumShift(crs.proj4), target);
+  const converter = proj4(transformableProj4(crs), target);
   return (ring) => {
     const p: [number, number] = [0, 0];
     for (let i = 0; i < ring.length; i += 2) {
