@@ -14,7 +14,7 @@ import path from 'node:path';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
-import { tileRange } from '../../server/src/serve/tiles/web-mercator.ts';
+import { tileRange } from '../../server/src/read/web-mercator.ts';
 import { repoRoot, scenesDir } from '../helpers/shared-data.ts';
 
 const run = promisify(execFile);

@@ -6,7 +6,7 @@
  */
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { WorkerModel } from '../../server/src/infer/worker-model.ts';
-import { openRaster } from '../../server/src/read/raster-source.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
 import { cutTile } from '../../server/src/plan/cut-tile.ts';
 import { selectBands } from '../../server/src/segment/band-selection.ts';
 

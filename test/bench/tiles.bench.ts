@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { spawn } from 'node:child_process';
 import autocannon from 'autocannon';
-import { tileRange } from '../../server/src/serve/tiles/web-mercator.ts';
+import { tileRange } from '../../server/src/read/web-mercator.ts';
 import { repoRoot, scenesDir } from '../helpers/shared-data.ts';
 
 const run = promisify(execFile);

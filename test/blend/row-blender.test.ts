@@ -24,7 +24,8 @@ function randomProbs(classes: number, tile: number, rand: () => number): Float32
 
 function bruteForce(plan: TilePlan, classes: number, tiles: Map<string, Float32Array>, valid: Uint8Array) {
   const { width: W, height: H, tile } = plan;
-  const w1d = blendWindow(tile, plan.overlap);
+  const wx = blendWindow(tile, plan.overlapX);
+  const wy = blendWindow(tile, plan.overlapY);
   const sums = new Float64Array(classes * W * H);
   const wsum = new Float64Array(W * H);
   for (const [key, p] of tiles) {
@@ -37,7 +38,7 @@ function bruteForce(plan: TilePlan, classes: number, tiles: Map<string, Float32A
       for (let tx = 0; tx < tile; tx++) {
         const x = x0 + tx;
         if (x < 0 || x >= W) continue;
-        const w = w1d[ty]! * w1d[tx]!;
+        const w = wy[ty]! * wx[tx]!;
         wsum[y * W + x] += w;
         for (let k = 0; k < classes; k++) sums[k * W * H + y * W + x] += w * p[k * tile * tile + ty * tile + tx]!;
       }

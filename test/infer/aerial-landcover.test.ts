@@ -13,7 +13,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
-import { openRaster } from '../../server/src/read/raster-source.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { writeTestTiff } from '../fixtures/write-tiff.ts';
 import { repoRoot, sharedRoot } from '../helpers/shared-data.ts';

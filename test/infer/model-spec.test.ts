@@ -7,9 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readOnnxSummary, withMetadata } from '../../server/src/infer/onnx-proto.ts';
-import { modelSpecFromOnnx, ModelMetadataError, parseMetadataValue } from '../../server/src/infer/model-spec.ts';
-import { ModelRegistry, UnknownModelError } from '../../server/src/infer/model-registry.ts';
+import { modelSpecFromOnnx, parseMetadataValue } from '../../server/src/infer/model-spec.ts';
+import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { buildTestModel, installTestModel, TEST_MODEL_CLASSES } from '../fixtures/test-model.ts';
+import { ModelMetadataError, UnknownModelError } from '../../server/src/errors.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-models-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

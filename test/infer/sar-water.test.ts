@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSarWater, SHARPNESS_PER_DB, VH_THRESHOLD_DB, VV_THRESHOLD_DB } from '../../models/sar-water/build-model.ts';
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
-import { openRaster } from '../../server/src/read/raster-source.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
 import { seededRandom } from '../fixtures/seeded-random.ts';
 import { failWithoutSharedUnderCi, hasShared, repoRoot, scenesDir, sharedSkipReason } from '../helpers/shared-data.ts';
 

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildSpectralWater } from '../../models/spectral-water/build-model.ts';
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
-import { openRaster } from '../../server/src/read/raster-source.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
 import { writeTestTiff } from '../fixtures/write-tiff.ts';
 import { hasShared, repoRoot, scenesDir, sharedSkipReason } from '../helpers/shared-data.ts';
 

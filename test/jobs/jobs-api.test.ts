@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as turf from '@turf/turf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openRaster } from '../../server/src/read/raster-source.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import { pixelToCrs } from '../../server/src/read/georef.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
@@ -62,7 +62,7 @@ async function waitFor(id: string, predicate: (job: any) => boolean, timeoutMs =
 }
 
 beforeAll(async () => {
-  s = createTestServer({ 'scene.tif': sceneWriter }, { maxAreaKm2: 50 });
+  s = createTestServer({ 'scene.tif': sceneWriter }, { limits: { maxAreaKm2: 50 } });
   datasetId = s.datasetId('scene.tif');
   bounds = (await (await s.get(`/datasets/${datasetId}`)).json()).bounds;
 });
@@ -140,13 +140,18 @@ describe('notices', () => {
     try {
       const [w, so, e, n] = bounds;
       const bbox = [w + 0.4 * (e - w), so + 0.4 * (n - so), w + 0.5 * (e - w), so + 0.5 * (n - so)];
-      const { body } = await post({ dataset: datasetId, model: 'test-rgb-1m', bbox, options: { device: 'cpu' } });
+      // A 5 m scene is too coarse for a 1 m model: refused with both resolutions, unless asked.
+      const refused = await post({ dataset: datasetId, model: 'test-rgb-1m', bbox, options: { device: 'cpu' } });
+      expect(refused.status).toBe(400);
+      expect(refused.body.detail).toMatch(/does not suit this dataset: .*5\.0 m is 5\.0x coarser than test-rgb-1m's 1\.0 m/);
+      const { body } = await post({ dataset: datasetId, model: 'test-rgb-1m', bbox, options: { device: 'cpu', allow_unsuitable: true } });
       const job = await waitFor(body.id, (j) => j.status === 'succeeded' || j.status === 'failed');
       expect(job.status).toBe('succeeded');
-      expect(job.notices).toHaveLength(1);
-      expect(job.notices[0]).toMatch(/differs from model test-rgb-1m's 1\.00 m by 5\.0x; resampling tiles .*upsampling adds no detail/);
+      expect(job.notices).toHaveLength(2);
+      expect(job.notices[0]).toMatch(/does not suit this dataset .*run anyway as asked/);
+      expect(job.notices[1]).toMatch(/differs from model test-rgb-1m's 1\.00 m by 5\.0x; resampling tiles .*upsampling adds no detail/);
       // Stored with the record, not only sent once.
-      expect(s.ctx.jobs.get(body.id).notices).toEqual(job.notices);
+      expect((await s.ctx.jobs.get(body.id)).notices).toEqual(job.notices);
     } finally {
       fs.rmSync(path.join(models, 'test-rgb-1m'), { recursive: true, force: true });
     }
@@ -173,16 +178,16 @@ describe('cancelling', () => {
 describe('every bad request is a 400 with the reason', () => {
   const far: GeoJSON.Polygon = { type: 'Polygon', coordinates: [[[10, 10], [10.01, 10], [10.01, 10.01], [10, 10]]] };
   const cases: Array<[string, () => unknown, RegExp]> = [
-    ['not JSON', () => '{nope', /body must be JSON/],
+    ['not JSON', () => '{nope', /request body is not valid JSON/],
     ['an unknown dataset', () => ({ dataset: 'zzzzzzzzzzzz', model: 'test-rgb' }), /unknown dataset "zzzzzzzzzzzz"/],
     ['an unknown model', () => ({ dataset: datasetId, model: 'nope' }), /unknown model "nope"; installed: test-rgb/],
-    ['an area that does not intersect', () => ({ dataset: datasetId, model: 'test-rgb', area: far }), /the area does not intersect dataset/],
+    ['an area that does not intersect', () => ({ dataset: datasetId, model: 'test-rgb', area: far }), /the area does not intersect the dataset/],
     ['an area over the limit', () => ({ dataset: datasetId, model: 'test-rgb', bbox: [-100, 46, -99, 47.5] }), /over the 50 km² limit/],
     ['a malformed bbox', () => ({ dataset: datasetId, model: 'test-rgb', bbox: [1, 2, 3] }), /bbox must be \[west, south, east, north\]/],
     ['an open ring', () => ({ dataset: datasetId, model: 'test-rgb', area: { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1]]] } }), /ring is not closed/],
     ['a point', () => ({ dataset: datasetId, model: 'test-rgb', area: { type: 'Point', coordinates: [0, 0] } }), /area must be a GeoJSON Polygon or MultiPolygon/],
     ['bands that do not fit the model', () => ({ dataset: datasetId, model: 'test-rgb', options: { bands: [1, 2] } }), /model test-rgb needs 3 bands \(red, green, blue\); 2 bands were given/],
-    ['an unknown option', () => ({ dataset: datasetId, model: 'test-rgb', options: { speed: 'fast' } }), /invalid job: options: Unrecognized key/],
+    ['an unknown option', () => ({ dataset: datasetId, model: 'test-rgb', options: { speed: 'fast' } }), /invalid request body: options: Unrecognized key/],
     ['a self-intersecting ring that cannot be repaired', () => {
       const [w, so] = bounds;
       const a = [w + 0.001, so + 0.001];

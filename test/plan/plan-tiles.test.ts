@@ -1,16 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { planTiles, reflect, tileCount, TilePlanError } from '../../server/src/plan/plan-tiles.ts';
+import { minimumCover, planTiles, reflect, tileCount } from '../../server/src/plan/plan-tiles.ts';
 import { rowsNeeded } from '../../server/src/plan/cut-tile.ts';
 import { resizePlanes } from '../../server/src/plan/resize.ts';
+import { TilePlanError } from '../../server/src/errors.ts';
 
 describe('planTiles', () => {
-  it.each([[934, 723, 256, 32], [1000, 1000, 512, 64], [257, 3000, 256, 0], [16, 16, 64, 8], [5000, 77, 128, 30]])(
-    '%ix%i with tile %i, overlap %i covers the scene with exact overlaps', (w, h, tile, overlap) => {
+  it.each([[934, 723, 256, 32], [1000, 1000, 512, 64], [257, 3000, 256, 0], [16, 16, 64, 8], [5000, 77, 128, 30], [4096, 8192, 512, 64]])(
+    '%ix%i with tile %i, overlap %i: the minimum cover, every pixel covered, overlaps near the request', (w, h, tile, overlap) => {
       const plan = planTiles(w, h, tile, overlap);
       for (const [origins, length] of [[plan.xs, w], [plan.ys, h]] as const) {
+        expect(origins.length).toBe(minimumCover(length, tile, overlap));
         expect(origins[0]!).toBeLessThanOrEqual(0);
         expect(origins[origins.length - 1]! + tile).toBeGreaterThanOrEqual(length);
-        for (let i = 1; i < origins.length; i++) expect(origins[i]! - origins[i - 1]!).toBe(tile - overlap);
+        for (let i = 1; i < origins.length; i++) {
+          const shared = tile - (origins[i]! - origins[i - 1]!);
+          // Borrowed for edge context at most a quarter of the request; never below the blend ramp.
+          expect(shared).toBeGreaterThanOrEqual(overlap - Math.floor(overlap / 4));
+          expect(shared).toBeGreaterThanOrEqual(plan.overlap);
+        }
         // Every scene pixel is inside some tile.
         for (let p = 0; p < length; p++) expect(origins.some((o) => p >= o && p < o + tile)).toBe(true);
       }
@@ -18,9 +25,26 @@ describe('planTiles', () => {
     },
   );
 
-  it('keeps a margin of half the overlap before the scene, so edge pixels are not at a tile edge', () => {
-    const plan = planTiles(1000, 1000, 256, 32);
-    expect(plan.xs[0]).toBe(-16);
+  it('plans the minimum cover: 81 tiles for 4096² with 512/64 (the old grid ran 100), 361 for 8192²', () => {
+    expect(tileCount(planTiles(4096, 4096, 512, 64))).toBe(81);
+    expect(tileCount(planTiles(8192, 8192, 512, 64))).toBe(361);
+  });
+
+  it('gives edge tiles up to half an overlap of reflected context before the scene', () => {
+    expect(planTiles(1000, 1000, 256, 32).xs[0]).toBe(-16);
+    // An exact cover (4096 = 9 x 448 + 64) borrows it from the overlaps.
+    const exact = planTiles(4096, 4096, 512, 64);
+    expect(exact.xs[0]).toBe(-32);
+    expect(exact.overlap).toBe(56);
+  });
+
+  it('keeps origins on the model\'s input alignment', () => {
+    for (const [w, t, o] of [[1000, 512, 64], [4097, 512, 66], [513, 512, 64], [200, 256, 32]] as const) {
+      const plan = planTiles(w, w, t, o, 2);
+      for (const x of [...plan.xs, ...plan.ys]) expect(Math.abs(x) % 2).toBe(0);
+      expect(plan.xs[plan.xs.length - 1]! + t).toBeGreaterThanOrEqual(w);
+    }
+    expect(() => planTiles(100, 100, 63, 8, 2)).toThrow(/multiple of the model's input alignment/);
   });
 
   it('centres a scene that fits in one tile', () => {

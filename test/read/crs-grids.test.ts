@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crsFromEpsg, crsFromGeoKeys } from '../../server/src/read/crs.ts';
 import { boundsWgs84, converter, transformableProj4, transformPoint, WGS84 } from '../../server/src/read/crs-transform.ts';
 import { datumShiftFor } from '../../server/src/read/datum-shift.ts';
-import { openRaster } from '../../server/src/read/raster-source.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
 import { writeTestTiff } from '../fixtures/write-tiff.ts';
 import { corpusDir, gdalSkipReason, readManifest, sharedSkipReason, skipWithoutGdal, skipWithoutShared } from '../helpers/shared-data.ts';
 

@@ -4,9 +4,9 @@
  * the pixel size and the CRS.
  */
 import { describe, expect, it } from 'vitest';
-import { openRaster } from '../../server/src/read/raster-source.ts';
-import { RasterError } from '../../server/src/read/raster-error.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
 import { gdalRead, gdalSkipReason, hasGdal, hasShared, proj4Params, readManifest, sharedSkipReason, type ManifestRow } from '../helpers/shared-data.ts';
+import { RasterError } from '../../server/src/errors.ts';
 
 // Every file of the corpus: REAL ones from other tools, and the synthetic/derived layouts
 // (LERC, floating-point predictor, ZSTD, big-endian, BigTIFF, ModelTransformation, bad inputs).

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { selectBands, BandSelectionError } from '../../server/src/segment/band-selection.ts';
+import { selectBands } from '../../server/src/segment/band-selection.ts';
 import type { ModelSpec } from '../../server/src/infer/model-spec.ts';
 import type { BandInfo, RasterInfo } from '../../server/src/read/raster.ts';
+import { BandSelectionError } from '../../server/src/errors.ts';
 
 function scene(bands: Array<Partial<BandInfo>>): RasterInfo {
   return {

@@ -8,14 +8,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import type { ModelSpec } from '../../server/src/infer/model-spec.ts';
-import { segmentScene, SegmentAbortedError } from '../../server/src/segment/segment-scene.ts';
-import { BandSelectionError } from '../../server/src/segment/band-selection.ts';
-import { DeviceError } from '../../server/src/infer/ort-session.ts';
+import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { planTiles } from '../../server/src/plan/plan-tiles.ts';
-import { openRaster } from '../../server/src/read/raster-source.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
 import { installTestModel } from '../fixtures/test-model.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { gdalRead, hasGdal, hasShared, scenesDir, sharedSkipReason } from '../helpers/shared-data.ts';
+import { BandSelectionError, DeviceError, SegmentAbortedError } from '../../server/src/errors.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-seg-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -38,7 +38,7 @@ beforeAll(async () => {
   inside = { z, x, y };
   const { id, dir } = s.ctx.results.allocate();
   const spec = s.ctx.models.get('test-rgb');
-  const summary = await segmentScene({ input: s.ctx.datasets.filePath(s.ctx.datasets.get(sceneId)), output: path.join(dir, 'mask.tif'), model: spec, device: 'cpu' });
+  const summary = await segmentScene({ input: s.ctx.datasets.location(s.ctx.datasets.get(sceneId)), output: path.join(dir, 'mask.tif'), model: spec, device: 'cpu' });
   s.ctx.results.register({ id, datasetId: sceneId, modelId: spec.id, name: 'scene · test-rgb', classes: spec.classNames, colors: spec.classColors, summary: summary as never });
   resultId = id;
 });
@@ -144,7 +144,7 @@ describe('datasets', () => {
     ['/tiles/15/1/1.png?bands=1,2', /bands takes 1 or 3 bands/],
     ['/tiles/15/1/1.png?rescale=abc', /rescale must be "min,max"/],
     ['/tiles/15/1/1.png?rescale=5,1', /rescale must be "min,max" with min < max/],
-    ['/point?lon=999&lat=0', /invalid point/],
+    ['/point?lon=999&lat=0', /invalid query: lon/],
   ])('400 with the reason for %s', async (suffix, reason) => {
     const { status, body } = await json(await s.get(`/datasets/${sceneId}${suffix}`));
     expect(status).toBe(400);
@@ -221,8 +221,12 @@ describe('results', () => {
     expect(fc.type).toBe('FeatureCollection');
     expect(fc.features.length).toBeGreaterThan(10);
     expect(new Set(fc.features.map((f) => f.properties.class))).toEqual(new Set(fc.features.map((f) => ['water', 'vegetation', 'bare', 'built'][f.properties.class_id])));
-    const tj = (await json(await s.get(`/results/${resultId}/tilejson.json`))).body;
+    // Raster and vector TileJSON are separate documents (MapLibre reads a url source's tiles as its type).
+    expect((await json(await s.get(`/results/${resultId}/tilejson.json`))).body.vector_layers).toBeUndefined();
+    const tj = (await json(await s.get(`/results/${resultId}/vector/tilejson.json`))).body;
+    expect(tj.tiles[0]).toBe(`http://satseg.test/results/${resultId}/vector/{z}/{x}/{y}.mvt`);
     expect(tj.vector_layers.map((l: any) => l.id)).toEqual(['water', 'vegetation', 'bare', 'built']);
+    expect(tj.vector_layers[0].fields).toMatchObject({ class: 'String', class_id: 'Number', area_m2: 'Number' });
     const { z, x, y } = inside;
     const mvt = await s.get(`/results/${resultId}/vector/${z}/${x}/${y}.mvt`);
     expect(mvt.status).toBe(200);
@@ -230,6 +234,10 @@ describe('results', () => {
     expect((await mvt.arrayBuffer()).byteLength).toBeGreaterThan(100);
     expect((await s.get(`/results/${resultId}/vector/${z}/0/0.mvt`)).status).toBe(204);
     expect((await s.get(`/results/${resultId}/vector/${z}/${x}/${y}.png`)).status).toBe(400);
+    // .pbf is an alias of .mvt.
+    const pbf = await s.get(`/results/${resultId}/vector/${z}/${x}/${y}.pbf`);
+    expect(pbf.status).toBe(200);
+    expect(Buffer.from(await pbf.arrayBuffer()).equals(Buffer.from(await (await s.get(`/results/${resultId}/vector/${z}/${x}/${y}.mvt`)).arrayBuffer()))).toBe(true);
   });
 
   it('answers the class at a point', async () => {
@@ -261,7 +269,7 @@ describe('uploads', () => {
     expect(status).toBe(400);
     expect(body).toEqual({ error: 'invalid GeoTIFF', detail: 'report.pdf was rejected: not a TIFF file (starts with bytes 25 50 44 46)' });
     const truncated = new FormData();
-    truncated.append('file', new Blob([fs.readFileSync(s.ctx.datasets.filePath(s.ctx.datasets.get(sceneId))).subarray(0, 5000)]), 'cut.tif');
+    truncated.append('file', new Blob([fs.readFileSync(s.ctx.datasets.location(s.ctx.datasets.get(sceneId))).subarray(0, 5000)]), 'cut.tif');
     const t = await json(await s.get('/datasets', { method: 'POST', body: truncated }));
     expect(t.status).toBe(400);
     expect(t.body.detail).toMatch(/cut\.tif was rejected: .*truncated/);

@@ -10,7 +10,7 @@ import type { ServerType } from '@hono/node-server';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
-import { tileBounds3857 } from '../../server/src/serve/tiles/web-mercator.ts';
+import { tileBounds3857 } from '../../server/src/read/web-mercator.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { createTestServer, listen, type TestServer } from '../helpers/test-server.ts';
 import { gdalPython, gdalRead, gdalSkipReason, hasGdal } from '../helpers/shared-data.ts';
@@ -30,7 +30,7 @@ describe.skipIf(!hasGdal)(`GDAL as a client ${gdalSkipReason}`, () => {
     datasetId = s.datasetId('scene.tif');
     const { id, dir } = s.ctx.results.allocate();
     const spec = s.ctx.models.get('test-rgb');
-    await segmentScene({ input: s.ctx.datasets.filePath(s.ctx.datasets.get(datasetId)), output: path.join(dir, 'mask.tif'), model: spec, device: 'cpu' });
+    await segmentScene({ input: s.ctx.datasets.location(s.ctx.datasets.get(datasetId)), output: path.join(dir, 'mask.tif'), model: spec, device: 'cpu' });
     s.ctx.results.register({ id, datasetId, modelId: spec.id, name: 'scene', classes: spec.classNames, colors: spec.classColors, summary: null });
     resultId = id;
     ({ server, base } = await listen(s));

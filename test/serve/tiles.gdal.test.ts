@@ -8,10 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openRaster } from '../../server/src/read/raster-source.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
 import { ImageryRenderer, imageryStyle, defaultBands } from '../../server/src/serve/tiles/imagery-renderer.ts';
-import { tileBounds3857 } from '../../server/src/serve/tiles/web-mercator.ts';
-import { webExtent } from '../../server/src/serve/routes/dataset-routes.ts';
+import { tileBounds3857 } from '../../server/src/read/web-mercator.ts';
+import { RasterReader } from '../../server/src/read/raster-reader.ts';
 import { corpusDir, gdalRead, gdalSkipReason, hasGdal, hasShared, scenesDir, sharedSkipReason } from '../helpers/shared-data.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-tiles-'));
@@ -55,17 +55,18 @@ describe.skipIf(!hasShared || !hasGdal)(`tiles equal gdalwarp's ${sharedSkipReas
   for (const { what, file, dir, zooms, rescale, regression, border, ...c } of cases) {
     it(`${what}: ${file}`, async () => {
       const full = path.join(dir, file);
-      const source = await openRaster(full);
-      const extent = webExtent(source);
-      const bands = c.bands ?? defaultBands(source);
+      const reader = new RasterReader(await openRaster(full));
+      const { source } = reader;
+      const extent = reader.webExtent();
+      const bands = c.bands ?? defaultBands(source.info);
       const [lo, hi] = rescale ?? [0, 255];
-      const style = imageryStyle(source, bands, bands.map(() => [lo, hi] as [number, number]), null);
-      const renderer = new ImageryRenderer(source, style);
+      const style = imageryStyle(source.info, bands, bands.map(() => [lo, hi] as [number, number]), null);
+      const renderer = new ImageryRenderer(style);
       const [lon, lat] = [extent.center![0], extent.center![1]];
       // Native zoom, and two zooms out (overviews and the widened bilinear kernel).
       for (const z of zooms.map((dz) => extent.maxzoom + dz)) {
         const [x, y] = tileAt(lon, lat, z);
-        const ours = (await renderer.render(z, x, y))!;
+        const ours = renderer.paint((await reader.tile(z, x, y, renderer))!);
         expect(ours).not.toBeNull();
         const out = path.join(tmp, `${file}-${z}.tif`);
         const b = tileBounds3857(z, x, y);

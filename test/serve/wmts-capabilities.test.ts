@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wmtsCapabilities, type WmtsLayer } from '../../server/src/serve/wmts-capabilities.ts';
-import { HALF_WORLD, tileRange } from '../../server/src/serve/tiles/web-mercator.ts';
+import { HALF_WORLD, tileRange } from '../../server/src/read/web-mercator.ts';
 import { gdalPython, gdalRead, gdalSkipReason, skipWithoutGdal } from '../helpers/shared-data.ts';
 
 const run = promisify(execFile);

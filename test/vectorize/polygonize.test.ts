@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as turf from '@turf/turf';
-import { ringArea2 } from '../../server/src/vectorize/region-rings.ts';
+import { ringArea2 } from '../../server/src/read/geodesy.ts';
 import { StripPolygonizer } from '../../server/src/vectorize/polygonize.ts';
 import { blobMask, components, coveredPixels, gridMask, noiseMask, polygonizeMask, toGeoJsonPolygon, type Mask } from './mask-fixtures.ts';
 

@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { orientRings, toGeographic } from '../../server/src/vectorize/reproject.ts';
-import { shoelace, pixelAreaFunction } from '../../server/src/vectorize/area.ts';
+import { shoelace, pixelAreaFunction } from '../../server/src/read/geodesy.ts';
 
 describe('reproject', () => {
   it('leaves WGS 84 lon/lat alone and reprojects a GeoKeys-only CRS from its proj4 definition', async () => {

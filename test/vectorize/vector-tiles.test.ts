@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FeatureCollection, Polygon } from 'geojson';
 import { CogWriter } from '../../server/src/write/cog-writer.ts';
 import { openClassPolygons, vectorizeMask } from '../../server/src/vectorize/vectorize-mask.ts';
-import { ClassVectorTiles, maxZoomForResolution } from '../../server/src/vectorize/vector-tiles.ts';
+import { ClassVectorTiles } from '../../server/src/vectorize/vector-tiles.ts';
+import { zoomForResolution } from '../../server/src/read/geodesy.ts';
 
 // The MVT decoder and its protobuf reader come with vt-pbf (CommonJS, untyped).
 const require = createRequire(import.meta.url);
@@ -75,7 +76,7 @@ describe('ClassVectorTiles', () => {
   });
 
   it('suggests a max zoom from the mask resolution', () => {
-    expect(maxZoomForResolution(10)).toBe(14);
-    expect(maxZoomForResolution(0.6)).toBe(18);
+    expect(zoomForResolution(10, 0)).toBe(14);
+    expect(zoomForResolution(0.6, 0)).toBe(18);
   });
 });

@@ -14,7 +14,7 @@ import { gdalPython, hasGdal } from '../helpers/shared-data.ts';
 import { CogWriter } from '../../server/src/write/cog-writer.ts';
 import { writeTestTiff } from '../fixtures/write-tiff.ts';
 import { vectorizeMask, geojsonChunks, openClassPolygons } from '../../server/src/vectorize/vectorize-mask.ts';
-import { AtomicOutput } from '../../server/src/vectorize/atomic-output.ts';
+import { AtomicOutput } from '../../server/src/write/atomic-file.ts';
 import type { ClassProperties } from '../../server/src/vectorize/class-polygon.ts';
 
 let tmp: string;

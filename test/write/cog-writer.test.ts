@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CogWriter, type CogOptions } from '../../server/src/write/cog-writer.ts';
 import { halveRows } from '../../server/src/write/downsample.ts';
-import { openRaster } from '../../server/src/read/raster-source.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
 import { gdalPython, gdalRead, gdalSkipReason, hasGdal } from '../helpers/shared-data.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-cog-'));

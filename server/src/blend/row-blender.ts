@@ -31,7 +31,9 @@ export interface ValidRows {
 }
 
 export class RowBlender {
-  private readonly w1d: Float32Array;
+  /** Blend weights along a tile's columns and rows (each axis ramps over its own overlap). */
+  private readonly wx: Float32Array;
+  private readonly wy: Float32Array;
   private readonly planes: number;
   private readonly cap: number;
   private row = -1;
@@ -62,7 +64,8 @@ export class RowBlender {
   private readonly bestClass: Uint8Array;
 
   constructor(private readonly plan: TilePlan, private readonly classes: number, private readonly withConfidence: boolean) {
-    this.w1d = blendWindow(plan.tile, plan.overlap);
+    this.wx = blendWindow(plan.tile, plan.overlapX);
+    this.wy = blendWindow(plan.tile, plan.overlapY);
     this.planes = classes + 1; // class sums + weight sum
     this.cap = plan.tile;
     this.acc = new Float32Array(this.planes * plan.tile * this.cap);
@@ -86,7 +89,7 @@ export class RowBlender {
     this.finalX = 0;
     this.nextTile = 0;
     this.sole = null;
-    this.soleRows = soleSpan(plan.ys, r, plan, this.rowTop, this.finalEnd);
+    this.soleRows = soleSpan(plan.ys, r, plan.tile, plan.overlapY, this.rowTop, this.finalEnd);
     // Sums carried from the row above start at this row's top.
     this.carry = this.nextCarry;
     this.carryRows = this.nextCarryRows;
@@ -107,7 +110,7 @@ export class RowBlender {
     this.finishColumns(Math.min(plan.width, Math.max(this.finalX, x0)));
     if (!probs) { this.sole = null; return; }
     const t = plan.tile;
-    const [soleFrom, soleTo] = soleSpan(plan.xs, c, plan, 0, plan.width);
+    const [soleFrom, soleTo] = soleSpan(plan.xs, c, plan.tile, plan.overlapX, 0, plan.width);
     const sole = soleTo > soleFrom ? { probs, x0, from: soleFrom, to: soleTo } : null;
     this.sole = sole;
     const [soleY0, soleY1] = this.soleRows;
@@ -118,7 +121,7 @@ export class RowBlender {
     const ty0 = this.rowTop - plan.ys[this.row]!;
     const cx0 = Math.max(0, x0);
     const cx1 = Math.min(plan.width, x0 + t);
-    const w1d = this.w1d;
+    const { wx, wy: wRows } = this;
     const acc = this.acc;
     const classes = this.classes;
     // The accumulator is a ring of `cap` columns: a tile's columns are at most two runs in it.
@@ -126,7 +129,7 @@ export class RowBlender {
     const firstRun = Math.min(cx1 - cx0, cap - start);
     for (let ry = 0; ry < rows; ry++) {
       const ty = ty0 + ry;
-      const wy = w1d[ty]!;
+      const wy = wRows[ty]!;
       const srcRow = ty * t + (cx0 - x0);
       const txRow = cx0 - x0;
       const dstRow = ry * cap;
@@ -134,9 +137,9 @@ export class RowBlender {
       const add = (from: number, to: number, dstCol: number) => {
         if (to <= from) return;
         for (let k = 0; k < classes; k++) {
-          accumulate(acc, k * accPlane + dstRow + dstCol + from, probs, k * plane + srcRow + from, w1d, txRow + from, wy, to - from);
+          accumulate(acc, k * accPlane + dstRow + dstCol + from, probs, k * plane + srcRow + from, wx, txRow + from, wy, to - from);
         }
-        accumulateWeights(acc, classes * accPlane + dstRow + dstCol + from, w1d, txRow + from, wy, to - from);
+        accumulateWeights(acc, classes * accPlane + dstRow + dstCol + from, wx, txRow + from, wy, to - from);
       };
       // In the rows and columns this tile alone covers, nothing needs summing.
       const y = this.rowTop + ry;
@@ -257,11 +260,11 @@ export class RowBlender {
  * its own blending ramp and the previous tile's end, before its closing ramp and the next tile's
  * start; clipped to [lo, hi). Empty when to <= from.
  */
-function soleSpan(starts: number[], i: number, plan: TilePlan, lo: number, hi: number): [number, number] {
+function soleSpan(starts: number[], i: number, tile: number, overlap: number, lo: number, hi: number): [number, number] {
   const s = starts[i]!;
   return [
-    Math.max(lo, s + plan.overlap, i > 0 ? starts[i - 1]! + plan.tile : -Infinity),
-    Math.min(hi, s + plan.tile - plan.overlap, i < starts.length - 1 ? starts[i + 1]! : Infinity),
+    Math.max(lo, s + overlap, i > 0 ? starts[i - 1]! + tile : -Infinity),
+    Math.min(hi, s + tile - overlap, i < starts.length - 1 ? starts[i + 1]! : Infinity),
   ];
 }
 

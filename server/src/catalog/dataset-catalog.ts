@@ -1,32 +1,31 @@
 /**
- * The datasets of a data folder: every GeoTIFF dropped into it, plus uploads.
+ * The datasets of a data folder: every GeoTIFF dropped into it, uploads, and remote COGs
+ * registered by URL.
  *
  * Ids are random and live in SQLite; files are found by id only, so no request ever names a path.
- * Open sources are kept in a small LRU, each with the version (size and modification time) of the
- * file it opened: a file replaced in the data folder is reopened on its next request, and caches
- * keyed by that version (tiles, statistics) stop answering for the old one. A file that fails to
- * open is listed with its reason and only its own requests fail.
+ * Open readers are kept in a small LRU, each with the version of the bytes it reads (size and
+ * modification time of a file, ETag of a URL): a file replaced in the data folder is reopened on
+ * its next request, and caches keyed by that version (tiles, statistics) stop answering for the old
+ * one. A file that fails to open is listed with its reason and only its own requests fail.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
-import { openRaster, type RasterSource } from '../read/raster-source.ts';
-import { computeStatistics, type StatisticsResult } from './band-statistics.ts';
+import { openRaster, type OpenOptions } from '../read/open-raster.ts';
+import { RasterReader } from '../read/raster-reader.ts';
+import type { StatisticsResult } from '../read/band-statistics.ts';
 import { newId, type Db } from './catalog-db.ts';
 import { InFlight } from '../in-flight.ts';
+import { NotFoundError, RasterError } from '../errors.ts';
 
-export class NotFoundError extends Error {
-  constructor(what: string, id: string) {
-    super(`${what} ${JSON.stringify(id)} not found`);
-    this.name = 'NotFoundError';
-  }
-}
+export type DatasetOrigin = 'folder' | 'upload' | 'url' | 'sample';
 
 export interface DatasetRecord {
   id: string;
+  /** Relative to the data folder (folder, upload), absolute (sample), or a URL. */
   path: string;
   name: string;
-  origin: 'folder' | 'upload';
+  origin: DatasetOrigin;
   addedAt: string;
 }
 
@@ -40,22 +39,38 @@ function fileVersion(file: string): string {
   return st ? `${st.size}:${st.mtimeMs}` : '';
 }
 
-export interface OpenDataset {
-  source: RasterSource;
-  /** The file version the source reads: part of every cache key derived from its pixels. */
-  version: string;
+export interface DatasetCatalogOptions {
+  /** How remote datasets are read (SSRF guard, timeouts). */
+  open?: OpenOptions;
+  /** Read-only sample scenes shown beside the data folder's own (absolute paths). */
+  samples?: string[];
+  /** Checks an opened raster before it is used (size limits); throws a RasterError to refuse it. */
+  admit?: (reader: RasterReader) => void;
 }
 
 export class DatasetCatalog {
   private readonly statisticsInFlight = new InFlight<StatisticsResult>();
-  private readonly sources = new LRUCache<string, { version: string; source: Promise<RasterSource> }>({
+  private readonly readers = new LRUCache<string, { version: string; reader: Promise<RasterReader> }>({
     max: 32,
-    dispose: (entry) => { void entry.source.then((s) => s.close(), () => undefined); },
+    dispose: (entry) => { void entry.reader.then((r) => r.close(), () => undefined); },
   });
   private lastSync = 0;
 
-  constructor(private readonly db: Db, readonly dataDir: string) {
+  constructor(private readonly db: Db, readonly dataDir: string, private readonly options: DatasetCatalogOptions = {}) {
     fs.mkdirSync(path.join(dataDir, UPLOADS_DIR), { recursive: true });
+    this.registerSamples(options.samples ?? []);
+  }
+
+  private registerSamples(samples: string[]): void {
+    const rows = this.db.prepare("SELECT id, path FROM datasets WHERE origin = 'sample'").all() as Array<{ id: string; path: string }>;
+    const wanted = new Set(samples);
+    for (const r of rows) if (!wanted.has(r.path)) this.db.prepare('DELETE FROM datasets WHERE id = ?').run(r.id);
+    const known = new Set(rows.map((r) => r.path));
+    for (const file of samples) {
+      if (!known.has(file) && fs.existsSync(file)) {
+        this.db.prepare('INSERT INTO datasets (id, path, name, origin, added_at) VALUES (?, ?, ?, ?, ?)').run(newId(), file, path.basename(file), 'sample', new Date().toISOString());
+      }
+    }
   }
 
   /** Pick up files dropped into (or removed from) the data folder. Cheap; throttled to once a second. */
@@ -67,10 +82,10 @@ export class DatasetCatalog {
       for (const name of fs.readdirSync(dir)) {
         if (!TIFF_FILE.test(name) || name.startsWith('.')) continue;
         const full = path.join(dir, name);
-        if (fs.statSync(full).isFile()) found.add(path.relative(this.dataDir, full));
+        if (fs.statSync(full, { throwIfNoEntry: false })?.isFile()) found.add(path.relative(this.dataDir, full));
       }
     }
-    const rows = this.db.prepare('SELECT id, path FROM datasets').all() as Array<{ id: string; path: string }>;
+    const rows = this.db.prepare("SELECT id, path FROM datasets WHERE origin IN ('folder', 'upload')").all() as Array<{ id: string; path: string }>;
     const known = new Set(rows.map((r) => r.path));
     const insert = this.db.prepare('INSERT INTO datasets (id, path, name, origin, added_at) VALUES (?, ?, ?, ?, ?)');
     for (const rel of found) {
@@ -78,7 +93,7 @@ export class DatasetCatalog {
     }
     const remove = this.db.prepare('DELETE FROM datasets WHERE id = ?');
     for (const r of rows) {
-      if (!found.has(r.path)) { remove.run(r.id); this.sources.delete(r.id); }
+      if (!found.has(r.path)) { remove.run(r.id); this.readers.delete(r.id); }
     }
   }
 
@@ -97,43 +112,66 @@ export class DatasetCatalog {
     return row;
   }
 
-  filePath(record: DatasetRecord): string {
+  /** Where the dataset's bytes are: a local path or a URL (never shown to clients). */
+  location(record: DatasetRecord): string {
+    if (record.origin === 'url' || record.origin === 'sample') return record.path;
     return path.join(this.dataDir, record.path);
   }
 
-  /** The open source of a dataset; a file that cannot be read throws its RasterError. */
-  async open(id: string): Promise<RasterSource> {
-    return (await this.openVersion(id)).source;
+  /** The local file of a dataset, or null for a remote one. */
+  localFile(record: DatasetRecord): string | null {
+    return record.origin === 'url' ? null : this.location(record);
   }
 
-  /** The open source of a dataset with the version of the file it reads. */
-  async openVersion(id: string): Promise<OpenDataset> {
+  private currentVersion(record: DatasetRecord): string | null {
+    // A URL's version is its ETag, known only by asking; the open reader checks it on every read.
+    return record.origin === 'url' ? null : fileVersion(this.location(record));
+  }
+
+  /** The open reader of a dataset; a raster that cannot be read throws its RasterError. */
+  async open(id: string): Promise<RasterReader> {
     const record = this.get(id);
-    const file = this.filePath(record);
-    const version = fileVersion(file);
-    let entry = this.sources.get(id);
-    // Replaced (or rewritten) since it was opened: the old source goes (dispose closes it).
-    if (entry && entry.version !== version) {
-      this.sources.delete(id);
+    const version = this.currentVersion(record);
+    let entry = this.readers.get(id);
+    // Replaced (or rewritten) since it was opened: the old reader goes (dispose closes it).
+    if (entry && version !== null && entry.version !== version) {
+      this.readers.delete(id);
       entry = undefined;
     }
     if (!entry) {
-      const opened = { version, source: openRaster(file) };
+      const opened = {
+        version: version ?? '',
+        reader: openRaster(this.location(record), this.options.open).then((source) => {
+          const reader = new RasterReader(source);
+          try {
+            this.options.admit?.(reader);
+          } catch (err) {
+            void reader.close();
+            throw err;
+          }
+          return reader;
+        }),
+      };
       // A failed open is not cached: the user may fix or replace the file.
-      opened.source.catch(() => { if (this.sources.get(id) === opened) this.sources.delete(id); });
-      this.sources.set(id, opened);
+      opened.reader.catch(() => { if (this.readers.get(id) === opened) this.readers.delete(id); });
+      this.readers.set(id, opened);
       entry = opened;
     }
-    return { source: await entry.source, version: entry.version };
+    return entry.reader;
+  }
+
+  /** Forget an open reader whose bytes changed under it (a remote file replaced on its server). */
+  invalidate(id: string, err: unknown): void {
+    if (err instanceof RasterError && err.code === 'source-changed') this.readers.delete(id);
   }
 
   async statistics(id: string): Promise<StatisticsResult> {
-    const record = this.get(id);
-    const key = fileVersion(this.filePath(record));
+    const reader = await this.open(id);
+    const key = reader.version;
     const row = this.db.prepare('SELECT stats, stats_key FROM datasets WHERE id = ?').get(id) as { stats: string | null; stats_key: string | null };
     if (row.stats && row.stats_key === key) return JSON.parse(row.stats) as StatisticsResult;
     // The first tile requests for a new dataset arrive together; they share one computation.
-    return this.statisticsInFlight.run(`${id}:${key}`, () => this.open(id).then(computeStatistics).then((stats) => {
+    return this.statisticsInFlight.run(`${id}:${key}`, () => reader.statistics().then((stats) => {
       this.db.prepare('UPDATE datasets SET stats = ?, stats_key = ? WHERE id = ?').run(JSON.stringify(stats), key, id);
       return stats;
     }));
@@ -141,16 +179,14 @@ export class DatasetCatalog {
 
   /**
    * Register an uploaded file (already fully on disk at `tempPath`): validated with the same reader
-   * as everything else, then moved into uploads/. Throws the reader's error; the temp file is gone
-   * either way.
+   * as everything else (and `validate`, which may decode sample blocks), then moved into uploads/.
+   * Throws the reader's error; the temp file is gone either way.
    */
-  async addUpload(tempPath: string, originalName: string): Promise<DatasetRecord> {
+  async addUpload(tempPath: string, originalName: string, validate?: (reader: RasterReader) => Promise<void>): Promise<DatasetRecord> {
     try {
-      const source = await openRaster(tempPath);
-      await source.close();
+      await this.check(tempPath, {}, validate);
       const id = newId();
-      const base = path.basename(originalName).replace(/[^\w.-]+/g, '_').replace(/^\.+/, '') || 'upload.tif';
-      const name = TIFF_FILE.test(base) ? base : `${base}.tif`;
+      const name = safeFileName(originalName);
       const rel = path.join(UPLOADS_DIR, `${id}-${name}`);
       await fs.promises.rename(tempPath, path.join(this.dataDir, rel));
       this.db.prepare('INSERT INTO datasets (id, path, name, origin, added_at) VALUES (?, ?, ?, ?, ?)').run(id, rel, name, 'upload', new Date().toISOString());
@@ -160,14 +196,48 @@ export class DatasetCatalog {
     }
   }
 
-  /** Forget a dataset and delete its file. */
+  /** Register a remote COG by URL, once it has been opened (and `validate`d) over HTTP ranges. */
+  async addUrl(url: string, validate?: (reader: RasterReader) => Promise<void>): Promise<DatasetRecord> {
+    const existing = this.db.prepare("SELECT id FROM datasets WHERE origin = 'url' AND path = ?").get(url) as { id: string } | undefined;
+    if (existing) return this.get(existing.id);
+    await this.check(url, this.options.open ?? {}, validate);
+    const id = newId();
+    const name = safeFileName(decodeURIComponent(new URL(url).pathname.split('/').pop() || 'remote.tif'));
+    this.db.prepare('INSERT INTO datasets (id, path, name, origin, added_at) VALUES (?, ?, ?, ?, ?)').run(id, url, name, 'url', new Date().toISOString());
+    return this.get(id);
+  }
+
+  /** Open a raster once to admit and validate it before it is registered. */
+  private async check(location: string, open: OpenOptions, validate?: (reader: RasterReader) => Promise<void>): Promise<void> {
+    const reader = new RasterReader(await openRaster(location, open));
+    try {
+      this.options.admit?.(reader);
+      await validate?.(reader);
+    } finally {
+      await reader.close();
+    }
+  }
+
+  /** Forget a dataset; its file is deleted too, unless it is a remote or a sample one. */
   async remove(id: string): Promise<void> {
     const record = this.get(id);
-    const entry = this.sources.get(id);
+    if (record.origin === 'sample') throw new RasterError('bad-url', 'sample datasets are read-only; start the server with --no-samples to hide them');
+    const entry = this.readers.get(id);
     // Awaited here (the LRU's dispose does not wait), so the file is released before it is deleted.
-    this.sources.delete(id);
-    if (entry) await entry.source.then((s) => s.close(), () => undefined);
-    await fs.promises.rm(this.filePath(record), { force: true });
+    this.readers.delete(id);
+    if (entry) await entry.reader.then((r) => r.close(), () => undefined);
+    if (record.origin !== 'url') await fs.promises.rm(this.location(record), { force: true });
     this.db.prepare('DELETE FROM datasets WHERE id = ?').run(id);
   }
+}
+
+/** A file name safe to keep on disk and show: no folders, no odd characters, at most 120 bytes. */
+export function safeFileName(original: string): string {
+  let base = path.basename(original.replace(/\\/g, '/')).replace(/[^\w.-]+/g, '_').replace(/^\.+/, '');
+  if (base.length > 120) {
+    const ext = /\.(tiff?)$/i.exec(base)?.[0] ?? '';
+    base = base.slice(0, 120 - ext.length) + ext;
+  }
+  base ||= 'upload.tif';
+  return TIFF_FILE.test(base) ? base : `${base}.tif`;
 }

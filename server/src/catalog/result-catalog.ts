@@ -1,18 +1,24 @@
 /**
- * Segmentation results: a folder per result under results/, described by a row in SQLite.
- * A result is registered only once its files are complete, so no half-written mask is served.
+ * The result store: a folder per result under results/, described by a row in SQLite. Every
+ * producer (in-process jobs, remote workers, `satseg segment --register`) reserves a folder here,
+ * writes into it, and registers it; a result is registered only once its files are complete, so no
+ * half-written mask is served, and registering the same id twice keeps one result.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
-import { openRaster, type RasterSource } from '../read/raster-source.ts';
+import { openRaster } from '../read/open-raster.ts';
+import { RasterReader } from '../read/raster-reader.ts';
 import { newId, type Db } from './catalog-db.ts';
-import { NotFoundError, RESULTS_DIR } from './dataset-catalog.ts';
+import { RESULTS_DIR } from './dataset-catalog.ts';
+import { NotFoundError } from '../errors.ts';
+import { copyFileAtomic, writeFileAtomic } from '../write/atomic-file.ts';
 
 export const RESULT_FILES = {
   mask: 'mask.tif',
   scores: 'scores.tif',
   features: 'features.geojson',
+  flatgeobuf: 'features.fgb',
   stats: 'stats.json',
 } as const;
 
@@ -50,21 +56,31 @@ function fromRow(r: ResultRow): ResultRecord {
 }
 
 export class ResultCatalog {
-  private readonly sources = new LRUCache<string, Promise<RasterSource>>({
+  private readonly readers = new LRUCache<string, Promise<RasterReader>>({
     max: 32,
-    dispose: (p) => { void p.then((s) => s.close(), () => undefined); },
+    dispose: (p) => { void p.then((r) => r.close(), () => undefined); },
   });
 
   constructor(private readonly db: Db, readonly dataDir: string) {
     fs.mkdirSync(path.join(dataDir, RESULTS_DIR), { recursive: true });
   }
 
-  /** A fresh, empty folder for a result that is about to be written. */
-  allocate(): { id: string; dir: string } {
-    const id = newId();
-    const dir = path.join(this.dataDir, RESULTS_DIR, id);
+  /** A fresh, empty folder for a result that is about to be written (its id: the job's, or a new one). */
+  allocate(id: string = newId()): { id: string; dir: string } {
+    const dir = this.dirOf(id);
     fs.mkdirSync(dir, { recursive: true });
     return { id, dir };
+  }
+
+  /** The folder a result with this id is (or will be) written to. */
+  dirOf(id: string): string {
+    return path.join(this.dataDir, RESULTS_DIR, id);
+  }
+
+  /** Remove the folder of a result that will not be registered (failed or cancelled). */
+  discard(id: string): void {
+    if (this.db.prepare('SELECT 1 FROM results WHERE id = ?').get(id)) return;
+    fs.rmSync(this.dirOf(id), { recursive: true, force: true });
   }
 
   register(r: Omit<ResultRecord, 'dir' | 'createdAt'> & { createdAt?: string }): ResultRecord {
@@ -76,18 +92,15 @@ export class ResultCatalog {
   }
 
   /**
-   * Copy finished files (a mask, maybe scores) into a new result folder and register it.
-   * Used by `satseg segment --register`; jobs write into allocate()'d folders directly.
+   * Copy finished files (a mask, maybe scores) into a new result folder, with its statistics, and
+   * register it. Used by `satseg segment --register`; jobs write into allocate()'d folders directly.
    */
-  async importFiles(files: { mask: string; scores?: string | null }, meta: Omit<ResultRecord, 'id' | 'dir' | 'createdAt'>): Promise<ResultRecord> {
+  async importFiles(files: { mask: string; scores?: string | null; stats?: string }, meta: Omit<ResultRecord, 'id' | 'dir' | 'createdAt'>): Promise<ResultRecord> {
     const { id, dir } = this.allocate();
     try {
-      for (const [which, from] of [['mask', files.mask], ['scores', files.scores]] as const) {
-        if (!from) continue;
-        const to = path.join(dir, RESULT_FILES[which]);
-        await fs.promises.copyFile(from, `${to}.tmp`);
-        await fs.promises.rename(`${to}.tmp`, to);
-      }
+      await copyFileAtomic(files.mask, path.join(dir, RESULT_FILES.mask));
+      if (files.scores) await copyFileAtomic(files.scores, path.join(dir, RESULT_FILES.scores));
+      if (files.stats) await writeFileAtomic(path.join(dir, RESULT_FILES.stats), files.stats);
       return this.register({ id, ...meta });
     } catch (err) {
       await fs.promises.rm(dir, { recursive: true, force: true });
@@ -109,21 +122,21 @@ export class ResultCatalog {
     return path.join(this.dataDir, record.dir, RESULT_FILES[which]);
   }
 
-  open(id: string): Promise<RasterSource> {
+  open(id: string): Promise<RasterReader> {
     const record = this.get(id);
-    let p = this.sources.get(id);
+    let p = this.readers.get(id);
     if (!p) {
-      p = openRaster(this.file(record, 'mask'));
-      p.catch(() => this.sources.delete(id));
-      this.sources.set(id, p);
+      p = openRaster(this.file(record, 'mask')).then((s) => new RasterReader(s));
+      p.catch(() => this.readers.delete(id));
+      this.readers.set(id, p);
     }
     return p;
   }
 
   async remove(id: string): Promise<void> {
     const record = this.get(id);
-    const p = this.sources.get(id);
-    this.sources.delete(id);
+    const p = this.readers.get(id);
+    this.readers.delete(id);
     if (p) await p.then((s) => s.close(), () => undefined);
     this.db.prepare('DELETE FROM results WHERE id = ?').run(id);
     await fs.promises.rm(path.join(this.dataDir, record.dir), { recursive: true, force: true });

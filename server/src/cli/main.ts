@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import type { SegmentCommandOptions } from './segment-command.ts';
 import type { ServeOptions } from './serve-command.ts';
 import { registerVectorizeCommand } from './vectorize-command.ts';
-import { oneLine } from './cli-errors.ts';
+import { oneLine } from '../errors.ts';
 
 // Each command loads its own modules when it runs: `satseg vectorize` should not pay for
 // onnxruntime and the server, nor `satseg --help` for anything.
@@ -21,7 +21,7 @@ program
 program
   .command('segment')
   .description('segment a GeoTIFF into a class-mask COG')
-  .argument('<input>', 'input GeoTIFF')
+  .argument('<input>', 'input GeoTIFF: a path, or an http(s) URL of a COG (read in ranges)')
   .requiredOption('-m, --model <id>', 'model id (see `satseg models`)')
   .requiredOption('-o, --out <file>', 'output mask (Cloud-Optimized GeoTIFF)')
   .option('--tile <px>', 'tile size in model pixels (default: from the model)')
@@ -35,6 +35,8 @@ program
   .option('--bbox <w,s,e,n>', 'segment only this lon/lat box (EPSG:4326); the output covers just the box')
   .option('--area <file.geojson>', 'segment only this Polygon/MultiPolygon (EPSG:4326); pixels outside are nodata')
   .option('--vector <file>', 'also vectorize the mask: .geojson (EPSG:4326) or .fgb (native CRS)')
+  .option('--tta', 'test-time augmentation: average each tile over its 4 flips (about 4x the inference time)')
+  .option('--force', 'run even when the model does not suit the scene (bands or resolution)')
   .option('--register', 'also register the mask as a result in the data folder (shown by `satseg serve`)')
   .option('--data <dir>', 'data folder for --register (default: $SATSEG_DATA or ./data)')
   .option('--json', 'print the summary as one JSON object')
@@ -61,7 +63,11 @@ program
   .description('serve datasets, results, map tiles and the viewer')
   .option('--data <dir>', 'data folder (default: $SATSEG_DATA or ./data)')
   .option('--port <n>', 'port (default: $PORT or 8080)')
-  .option('--host <host>', 'interface to listen on', '0.0.0.0')
+  .option('--host <host>', 'interface to listen on; 0.0.0.0 opens it to the network (then set SATSEG_API_KEY)', '127.0.0.1')
+  .option('--public-url <url>', 'base URL for links in answers, e.g. https://maps.example.org/satseg (default: $SATSEG_PUBLIC_URL, else the request\'s)')
+  .option('--trust-proxy', 'believe X-Forwarded-Proto/-Host from a reverse proxy when building links')
+  .option('--no-samples', 'do not show the bundled sample scene')
+  .option('--queue <redis-url>', 'run jobs on workers through BullMQ/Redis, e.g. redis://localhost:6379 (default: $SATSEG_QUEUE, else in-process)')
   .option('--models <dir>', 'models folder (default: $SATSEG_MODELS or ./models)')
   .option('--upload-limit-mb <mb>', 'largest upload accepted (default: 2048)')
   .option('--max-jobs <n>', 'segmentation jobs run at the same time (default: 1)')

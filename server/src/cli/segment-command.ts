@@ -1,78 +1,48 @@
 /**
- * `satseg segment <input> --model <id> --out <mask.tif>`
+ * `satseg segment <input> --model <id> --out <mask.tif>`: the input is a local GeoTIFF or an
+ * http(s) URL of a COG; it goes through the same preparation as an API job (prepareJob).
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 import { SingleBar } from 'cli-progress';
 import { ModelRegistry } from '../infer/model-registry.ts';
-import type { DeviceRequest } from '../infer/model.ts';
-import { segmentScene, type SegmentProgress, type SegmentSummary } from '../segment/segment-scene.ts';
-import { UsageError } from './cli-errors.ts';
-import { openRaster } from '../read/raster-source.ts';
-import { areaOnGrid, AreaError, parseArea, repairArea } from '../segment/segment-area.ts';
-import { checkVectorOutput, vectorizeMask } from '../vectorize/vectorize-mask.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
+import { segmentScene, type SegmentProgress, type SegmentSummary } from '../segment/segment-scene.ts';
+import { prepareJob } from '../segment/prepare-job.ts';
+import { openRaster, isRemote } from '../read/open-raster.ts';
+import { RasterReader } from '../read/raster-reader.ts';
+import { checkVectorOutput, vectorizeMask } from '../vectorize/vectorize-mask.ts';
 import { openCatalogDb } from '../catalog/catalog-db.ts';
 import { DatasetCatalog } from '../catalog/dataset-catalog.ts';
 import { ResultCatalog } from '../catalog/result-catalog.ts';
+import { maskStatistics } from '../segment/class-statistics.ts';
+import { AreaError, UsageError } from '../errors.ts';
+import { bandList, bboxFlag, deviceFlag, intFlag, parseFlags } from './cli-options.ts';
 
-export interface SegmentCommandOptions {
-  model: string;
-  out: string;
-  tile?: string;
-  overlap?: string;
-  batch?: string;
-  device?: string;
-  threads?: string;
-  bands?: string;
-  sensor?: string;
-  scores?: string;
-  json?: boolean;
-  progress?: boolean;
-  /** Also register the mask as a result in the data folder (served by `satseg serve`). */
-  register?: boolean;
-  data?: string;
-  /** Segment only this lon/lat box: "west,south,east,north". */
-  bbox?: string;
-  /** Segment only this GeoJSON (Multi)Polygon file, EPSG:4326. */
-  area?: string;
-  /** Also vectorize the mask into this .geojson / .fgb file. */
-  vector?: string;
-}
+export const SegmentFlags = z.object({
+  model: z.string().min(1),
+  out: z.string().min(1),
+  tile: intFlag(16).optional(),
+  overlap: intFlag(0).optional(),
+  batch: intFlag(1).default(4),
+  device: deviceFlag.default('auto'),
+  threads: intFlag(1).optional(),
+  bands: bandList.optional(),
+  sensor: z.string().min(1).optional(),
+  scores: z.string().min(1).optional(),
+  json: z.boolean().optional(),
+  progress: z.boolean().optional(),
+  register: z.boolean().optional(),
+  data: z.string().optional(),
+  bbox: bboxFlag.optional(),
+  area: z.string().optional(),
+  vector: z.string().optional(),
+  tta: z.boolean().optional(),
+  force: z.boolean().optional(),
+});
 
-/** The --bbox / --area option as a window and a mask on the scene's grid. */
-async function areaOption(input: string, o: SegmentCommandOptions): Promise<Pick<Parameters<typeof segmentScene>[0], 'window' | 'areaMask'>> {
-  if (!o.bbox && !o.area) return {};
-  if (o.bbox && o.area) throw new UsageError('give --bbox or --area, not both');
-  let area;
-  try {
-    const bbox = o.bbox ? o.bbox.split(',').map((v) => Number(v.trim())) : undefined;
-    const geojson = o.area ? JSON.parse(fs.readFileSync(o.area, 'utf8')) : undefined;
-    area = parseArea(geojson, bbox);
-    if (!area) return {};
-    area = repairArea(area).area;
-  } catch (err) {
-    if (err instanceof AreaError) throw new UsageError(`${o.bbox ? '--bbox' : '--area'}: ${err.message}`);
-    if (err instanceof SyntaxError || (err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`--area: cannot read ${o.area}: ${(err as Error).message}`);
-    throw err;
-  }
-  const source = await openRaster(input);
-  try {
-    const { info } = source;
-    const grid = areaOnGrid(area, info.geoTransform, info.width, info.height, info.crs);
-    if (!grid) throw new UsageError(`${o.bbox ? '--bbox' : '--area'} does not overlap ${path.basename(input)}`);
-    return { window: grid.window, areaMask: grid.mask };
-  } finally {
-    await source.close();
-  }
-}
-
-function positiveInt(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer (got "${value}")`);
-  return n;
-}
+export type SegmentCommandOptions = z.input<typeof SegmentFlags>;
 
 function checkOutputPath(file: string, flag: string): void {
   const dir = path.dirname(path.resolve(file));
@@ -88,7 +58,8 @@ export function formatSummary(s: SegmentCommandResult): string {
   const skipped = s.tiles.skipped ? ` (${s.tiles.skipped} all-nodata tiles skipped)` : '';
   const nodata = s.nodataPixels ? ` ${(100 * s.nodataPixels / (s.width * s.height)).toFixed(1)}% of pixels are nodata.` : '';
   const resampled = s.resampleFactor ? ` Tiles were resampled ${s.resampleFactor.toFixed(2)}x to the model's resolution.` : '';
-  return `Segmented ${path.basename(s.input)} (${s.width} x ${s.height} px, bands ${s.bands.join(',')}: ${s.bandChoice}) with ${s.model} on ${s.device.toUpperCase()}: `
+  const tta = s.tta ? ' with 4-flip test-time augmentation' : '';
+  return `Segmented ${path.basename(s.input)} (${s.width} x ${s.height} px, bands ${s.bands.join(',')}: ${s.bandChoice}) with ${s.model}${tta} on ${s.device.toUpperCase()}: `
     + `${s.tiles.total} tile${s.tiles.total === 1 ? '' : 's'} of ${s.tile} px with ${s.overlap} px overlap${skipped} in ${s.seconds.toFixed(1)} s, `
     + `${s.mpxPerSec.toFixed(2)} Mpx/s, peak memory ${s.peakRssMb} MB.${resampled} Class shares: ${shares || 'none'}.${nodata} `
     + `Wrote ${s.output}${s.scores ? ` and ${s.scores}` : ''} (COG, ${s.overviews} overview${s.overviews === 1 ? '' : 's'}).`
@@ -103,20 +74,22 @@ export interface SegmentCommandResult extends SegmentSummary {
   vector?: { output: string; features: number; featuresByClass: Record<string, number>; seconds: number };
 }
 
-/** Copy the outputs into the data folder as a result the server shows. */
+/** Copy the outputs into the data folder as a result the server shows, with its statistics. */
 async function registerOutputs(summary: SegmentSummary, spec: ModelSpec, dataDir: string): Promise<string> {
   const db = openCatalogDb(dataDir);
   try {
     const datasets = new DatasetCatalog(db, dataDir);
-    const inputPath = path.resolve(summary.input);
-    const dataset = datasets.list().find((d) => path.resolve(datasets.filePath(d)) === inputPath);
-    const record = await new ResultCatalog(db, dataDir).importFiles({ mask: summary.output, scores: summary.scores }, {
+    const inputPath = isRemote(summary.input) ? summary.input : path.resolve(summary.input);
+    const dataset = datasets.list().find((d) => (d.origin === 'url' ? d.path : path.resolve(datasets.location(d))) === inputPath);
+    const mask = await openRaster(summary.output);
+    const statistics = await maskStatistics(mask, spec.classNames, spec.classColors).finally(() => mask.close());
+    const record = await new ResultCatalog(db, dataDir).importFiles({ mask: summary.output, scores: summary.scores, stats: JSON.stringify(statistics, null, 2) }, {
       datasetId: dataset?.id ?? null,
       modelId: spec.id,
-      name: `${path.basename(summary.input).replace(/\.[^.]+$/, '')} · ${spec.id}`,
+      name: `${path.basename(summary.input).replace(/\?.*$/, '').replace(/\.[^.]+$/, '')} · ${spec.id}`,
       classes: spec.classNames,
       colors: spec.classColors,
-      summary: summary as unknown as Record<string, unknown>,
+      summary: { ...summary, statistics } as unknown as Record<string, unknown>,
     });
     return record.id;
   } finally {
@@ -124,9 +97,16 @@ async function registerOutputs(summary: SegmentSummary, spec: ModelSpec, dataDir
   }
 }
 
-export async function runSegment(input: string, o: SegmentCommandOptions, registry = new ModelRegistry()): Promise<SegmentCommandResult> {
-  const device = (o.device ?? 'auto') as DeviceRequest;
-  if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`--device must be auto, cpu or cuda (got "${o.device}")`);
+function readAreaFile(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--area: cannot read ${file}: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+export async function runSegment(input: string, options: SegmentCommandOptions, registry = new ModelRegistry()): Promise<SegmentCommandResult> {
+  const o = parseFlags(SegmentFlags, options);
   checkOutputPath(o.out, '--out');
   if (o.scores) checkOutputPath(o.scores, '--scores');
   if (o.vector) {
@@ -137,16 +117,26 @@ export async function runSegment(input: string, o: SegmentCommandOptions, regist
     }
   }
   if (o.scores && path.resolve(o.scores) === path.resolve(o.out)) throw new UsageError('--scores must differ from --out');
-  const bands = o.bands ? o.bands.split(',').map((b) => {
-    const n = Number(b.trim());
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--bands must list 1-based band numbers like 1,2,3 (got "${o.bands}")`);
-    return n;
-  }) : undefined;
+  if (o.bbox && o.area) throw new UsageError('give --bbox or --area, not both');
   const spec = registry.get(o.model);
-  const batch = positiveInt('batch', o.batch);
-  if (batch === 0) throw new UsageError('--batch must be at least 1');
 
-  const region = await areaOption(input, o);
+  const reader = new RasterReader(await openRaster(input).catch((err: Error) => { throw Object.assign(err, { message: `${path.basename(input)}: ${err.message}` }); }));
+  let prepared;
+  try {
+    prepared = await prepareJob(reader, spec, {
+      area: o.area ? readAreaFile(o.area) : undefined, bbox: o.bbox,
+      tile: o.tile, overlap: o.overlap, batch: o.batch, bands: o.bands, sensor: o.sensor, allowUnsuitable: o.force,
+    });
+  } catch (err) {
+    if (err instanceof AreaError) throw new UsageError(`${o.bbox ? '--bbox' : '--area'}: ${err.message}`);
+    if (err instanceof Error && /does not suit/.test(err.message)) throw new UsageError(err.message.replace('options.allow_unsuitable or --force', '--force'));
+    throw err;
+  } finally {
+    await reader.close();
+  }
+  const region = o.area || o.bbox ? { window: prepared.window, areaMask: prepared.areaMask } : {};
+  for (const notice of prepared.notices) if (!prepared.geometry.notices.includes(notice)) process.stderr.write(`satseg: ${notice}\n`);
+
   const showProgress = o.progress !== false;
   let bar: SingleBar | null = null;
   let lastLine = 0;
@@ -170,14 +160,14 @@ export async function runSegment(input: string, o: SegmentCommandOptions, regist
       input,
       output: o.out,
       model: spec,
-      tile: positiveInt('tile', o.tile),
-      overlap: positiveInt('overlap', o.overlap),
-      batch,
-      device,
-      threads: positiveInt('threads', o.threads),
-      bands,
-      sensor: o.sensor,
+      tile: o.tile,
+      overlap: o.overlap,
+      batch: o.batch,
+      device: o.device,
+      threads: o.threads,
+      bandChoice: prepared.bands,
       scoresOutput: o.scores,
+      tta: o.tta,
       ...region,
       onProgress,
       onNotice: (m) => process.stderr.write(`satseg: ${m}\n`),

@@ -3,21 +3,31 @@
  */
 import path from 'node:path';
 import fs from 'node:fs';
+import { z } from 'zod';
 import { serve } from '@hono/node-server';
 import pino from 'pino';
 import { createServerContext } from '../serve/server-context.ts';
 import { createApp } from '../serve/app.ts';
-import { UsageError } from './cli-errors.ts';
+import { normalisePublicUrl } from '../serve/public-url.ts';
+import { repoRoot } from '../runtime-paths.ts';
+import { intFlag, parseFlags } from './cli-options.ts';
+import { UsageError } from '../errors.ts';
 
-export interface ServeOptions {
-  data?: string;
-  port?: string;
-  host?: string;
-  models?: string;
-  uploadLimitMb?: string;
-  maxJobs?: string;
-  jobThreads?: string;
-}
+export const ServeFlags = z.object({
+  data: z.string().optional(),
+  port: intFlag(0).refine((p) => p <= 65535, 'must be 0-65535').optional(),
+  host: z.string().min(1).default('127.0.0.1'),
+  models: z.string().optional(),
+  uploadLimitMb: intFlag(1).optional(),
+  maxJobs: intFlag(1).optional(),
+  jobThreads: intFlag(1).optional(),
+  publicUrl: z.string().optional(),
+  trustProxy: z.boolean().optional(),
+  samples: z.boolean().optional(),
+  queue: z.string().optional(),
+});
+
+export type ServeOptions = z.input<typeof ServeFlags>;
 
 export const logger = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
 
@@ -25,39 +35,66 @@ export function defaultDataDir(): string {
   return path.resolve(process.env.SATSEG_DATA ?? 'data');
 }
 
-export async function runServe(o: ServeOptions): Promise<void> {
-  const port = Number(o.port ?? process.env.PORT ?? 8080);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535 (got "${o.port}")`);
-  const uploadMb = Number(o.uploadLimitMb ?? process.env.SATSEG_UPLOAD_LIMIT_MB ?? 2048);
-  if (!(uploadMb > 0)) throw new UsageError(`--upload-limit-mb must be positive (got "${o.uploadLimitMb}")`);
-  const maxJobs = Number(o.maxJobs ?? process.env.SATSEG_MAX_JOBS ?? 1);
-  if (!Number.isInteger(maxJobs) || maxJobs < 1) throw new UsageError(`--max-jobs must be a positive integer (got "${o.maxJobs}")`);
-  const jobThreadsText = o.jobThreads ?? process.env.SATSEG_JOB_THREADS;
-  const jobThreads = jobThreadsText === undefined ? undefined : Number(jobThreadsText);
-  if (jobThreads !== undefined && !(Number.isInteger(jobThreads) && jobThreads >= 1)) throw new UsageError(`--job-threads must be a positive integer (got "${jobThreadsText}")`);
-  const maxAreaKm2 = Number(process.env.SATSEG_MAX_AREA_KM2 ?? 500);
-  if (!(maxAreaKm2 > 0)) throw new UsageError(`SATSEG_MAX_AREA_KM2 must be positive (got "${process.env.SATSEG_MAX_AREA_KM2}")`);
-  const dataDir = path.resolve(o.data ?? defaultDataDir());
-  const ctx = createServerContext({
-    dataDir,
-    modelsDir: o.models ?? process.env.SATSEG_MODELS,
-    uploadLimit: uploadMb * 1024 * 1024,
-    apiKey: process.env.SATSEG_API_KEY || undefined,
-    tileCacheBytes: Number(process.env.SATSEG_TILE_CACHE_MB ?? 128) * 1024 * 1024,
-    maxJobs,
-    jobThreads,
-    maxAreaKm2,
-    logger,
+/** The committed public-domain sample scenes (data/samples/*.tif). */
+export function sampleScenes(): string[] {
+  const dir = path.join(repoRoot, 'data', 'samples');
+  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /\.tiff?$/i.test(f)).map((f) => path.join(dir, f)) : [];
+}
+
+const envInt = (name: string) => (process.env[name] === undefined || process.env[name] === '' ? undefined : process.env[name]);
+
+export async function runServe(options: ServeOptions): Promise<void> {
+  const o = parseFlags(ServeFlags, {
+    ...options,
+    port: options.port ?? envInt('PORT'),
+    uploadLimitMb: options.uploadLimitMb ?? envInt('SATSEG_UPLOAD_LIMIT_MB'),
+    maxJobs: options.maxJobs ?? envInt('SATSEG_MAX_JOBS'),
+    jobThreads: options.jobThreads ?? envInt('SATSEG_JOB_THREADS'),
+    publicUrl: options.publicUrl ?? envInt('SATSEG_PUBLIC_URL'),
+    queue: options.queue ?? envInt('SATSEG_QUEUE'),
   });
+  let publicUrl: string | undefined;
+  try {
+    publicUrl = o.publicUrl ? normalisePublicUrl(o.publicUrl) : undefined;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const dataDir = path.resolve(o.data ?? defaultDataDir());
+  const port = o.port ?? 8080;
+  let jobs;
+  if (o.queue) {
+    throw new UsageError('--queue: the BullMQ backend is not built yet');
+  }
+  let ctx;
+  try {
+    ctx = createServerContext({
+      dataDir,
+      modelsDir: o.models ?? process.env.SATSEG_MODELS,
+      uploadLimit: (o.uploadLimitMb ?? 2048) * 1024 * 1024,
+      apiKey: process.env.SATSEG_API_KEY || undefined,
+      tileCacheBytes: Number(process.env.SATSEG_TILE_CACHE_MB ?? 128) * 1024 * 1024,
+      maxJobs: o.maxJobs ?? 1,
+      jobThreads: o.jobThreads,
+      publicUrl,
+      trustProxy: o.trustProxy ?? process.env.SATSEG_TRUST_PROXY === '1',
+      corsOrigins: (process.env.SATSEG_CORS_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      samples: o.samples === false || process.env.SATSEG_SAMPLES === '0' ? [] : sampleScenes(),
+      denyPrivateUrls: process.env.SATSEG_URL_DENY_PRIVATE === '1',
+      jobs,
+      logger,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const app = createApp(ctx, { onServerError: (err, p) => logger.error({ err, path: p }, 'request failed') });
   const datasets = ctx.datasets.list();
-  const server = serve({ fetch: app.fetch, port, hostname: o.host ?? '0.0.0.0' }, (info) => {
-    logger.info({ port: info.port, data: dataDir, datasets: datasets.length, models: ctx.models.list().filter((m) => m.spec).length }, `satseg listening on http://localhost:${info.port}/`);
-    if (!datasets.length) {
-      const demo = path.resolve('..', 'shared', 'data', 'scenes');
-      const hint = fs.existsSync(demo) ? ` (for example: cp ${path.join(demo, 'naip_2020.tif')} ${dataDir}/)` : '';
-      logger.info(`the data folder is empty: drop GeoTIFFs into ${dataDir} or upload one from the viewer${hint}`);
+  const server = serve({ fetch: app.fetch, port, hostname: o.host }, (info) => {
+    const shown = o.host === '0.0.0.0' || o.host === '::' ? 'localhost' : o.host;
+    logger.info({ port: info.port, host: o.host, data: dataDir, datasets: datasets.length, models: ctx.models.list().filter((m) => m.spec).length, queue: o.queue ? 'bullmq' : 'in-process' }, `satseg listening on http://${shown}:${info.port}/`);
+    if ((o.host !== '127.0.0.1' && o.host !== 'localhost' && o.host !== '::1') && !process.env.SATSEG_API_KEY) {
+      logger.warn(`listening on ${o.host} without SATSEG_API_KEY: anyone who can reach this port can upload, run jobs and delete; set SATSEG_API_KEY`);
     }
+    if (!datasets.length) logger.info(`the data folder is empty: drop GeoTIFFs into ${dataDir} or upload one from the viewer`);
   });
   const stop = () => {
     server.close();

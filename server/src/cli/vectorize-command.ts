@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from '../vectorize/vectorize-defaults.ts';
 import type { VectorizeSummary } from '../vectorize/vectorize-mask.ts';
-import { UsageError } from './cli-errors.ts';
+import { UsageError } from '../errors.ts';
 
 export interface VectorizeCommandOptions {
   out: string;

@@ -5,8 +5,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import fs from 'node:fs';
 import ort from 'onnxruntime-node';
-import { openSession, DeviceError } from './ort-session.ts';
+import { openSession } from './ort-session.ts';
 import type { DeviceRequest } from './model.ts';
+import { DeviceError } from '../errors.ts';
 
 export type WorkerRequest =
   | { type: 'run'; id: number; input: Float32Array; dims: [number, number, number, number] }

@@ -6,15 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readOnnxSummary } from './onnx-proto.ts';
-import { ModelMetadataError, modelSpecFromOnnx, type ModelSpec } from './model-spec.ts';
+import { modelSpecFromOnnx, type ModelSpec } from './model-spec.ts';
 import { repoRoot } from '../runtime-paths.ts';
-
-export class UnknownModelError extends Error {
-  constructor(readonly modelId: string, available: string[]) {
-    super(`unknown model "${modelId}"; installed: ${available.length ? available.join(', ') : 'none'}`);
-    this.name = 'UnknownModelError';
-  }
-}
+import { ModelMetadataError, UnknownModelError } from '../errors.ts';
 
 export interface ModelEntry {
   id: string;

@@ -8,13 +8,7 @@
  */
 import { z } from 'zod';
 import type { OnnxSummary } from './onnx-proto.ts';
-
-export class ModelMetadataError extends Error {
-  constructor(readonly modelId: string, readonly key: string, detail: string) {
-    super(`model ${modelId}: metadata key "${key}" ${detail}`);
-    this.name = 'ModelMetadataError';
-  }
-}
+import { ModelMetadataError } from '../errors.ts';
 
 /** Which scene bands a model wants: names, and optionally the bands to use per sensor. */
 export interface BandRequirement {
@@ -46,6 +40,8 @@ export interface ModelSpec {
   std: number[];
   bands: BandRequirement;
   inputChannels: number;
+  /** Tile origins must be multiples of this (a network that halves the resolution needs 2). */
+  inputAlignment?: number;
   inputName: string;
   outputName: string;
   /** Number of output channels; 1 means a sigmoid foreground probability. */

@@ -7,13 +7,7 @@
 import os from 'node:os';
 import ort from 'onnxruntime-node';
 import type { Device, DeviceRequest } from './model.ts';
-
-export class DeviceError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DeviceError';
-  }
-}
+import { DeviceError } from '../errors.ts';
 
 export const CUDA_INSTALL_HINT = 'install the CUDA execution provider (README, "GPU") or use --device cpu';
 

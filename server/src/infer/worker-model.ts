@@ -5,15 +5,8 @@ import { Worker } from 'node:worker_threads';
 import { MODEL_CLOSE_GRACE_MS, type Device, type Model, type ModelOptions } from './model.ts';
 import type { ModelSpec } from './model-spec.ts';
 import type { WorkerReply, WorkerRequest } from './inference-worker.ts';
-import { DeviceError } from './ort-session.ts';
 import { siblingModule, workerBoot } from '../runtime-paths.ts';
-
-export class InferenceError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InferenceError';
-  }
-}
+import { DeviceError, InferenceError } from '../errors.ts';
 
 export class WorkerModel implements Model {
   private nextId = 1;

@@ -3,7 +3,6 @@
  * `maxJobs` at a time. After a crash, jobs that were running are marked failed ("interrupted")
  * and their partial outputs removed; queued jobs run again.
  */
-import fs from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -11,9 +10,9 @@ import type { DatasetCatalog } from '../catalog/dataset-catalog.ts';
 import type { ResultCatalog } from '../catalog/result-catalog.ts';
 import type { ModelRegistry } from '../infer/model-registry.ts';
 import { newId } from '../catalog/catalog-db.ts';
-import type { JobQueue } from './job-queue.ts';
+import type { JobQueue, JobSubmission } from './job-queue.ts';
 import { emptyProgress, type JobStore } from './job-store.ts';
-import { TERMINAL, type JobEvent, type JobRecord, type JobRequest } from './job-types.ts';
+import { TERMINAL, type JobEvent, type JobRecord } from './job-types.ts';
 import type { JobRunInput } from './run-job.ts';
 import type { JobWorkerMessage } from './job-worker.ts';
 import { siblingModule, workerBoot } from '../runtime-paths.ts';
@@ -49,18 +48,10 @@ export class InProcessQueue implements JobQueue {
     for (const job of deps.store.withStatus('running')) {
       // The process died mid-job: its outputs are incomplete and its worker is gone.
       this.finish(job, 'failed', 'interrupted: the server stopped while this job was running; submit it again');
-      if (job.resultId === null) this.removeResultDir(job.id);
+      if (job.resultId === null) deps.results.discard(job.id);
     }
     for (const job of deps.store.withStatus('queued')) this.pending.push(job.id);
     this.pump();
-  }
-
-  private resultDir(jobId: string): string {
-    return `${this.deps.results.dataDir}/results/${jobId}`;
-  }
-
-  private removeResultDir(jobId: string): void {
-    fs.rmSync(this.resultDir(jobId), { recursive: true, force: true });
   }
 
   private emit(type: JobEvent['type'], job: JobRecord): void {
@@ -83,11 +74,12 @@ export class InProcessQueue implements JobQueue {
     return next;
   }
 
-  submit(request: JobRequest): JobRecord {
+  async submit(request: JobSubmission): Promise<JobRecord> {
     if (this.closed) throw new Error('the job queue is shutting down');
+    const { notices, ...rest } = request;
     const job: JobRecord = {
-      ...request, id: newId(), status: 'queued', progress: emptyProgress(), createdAt: new Date().toISOString(),
-      startedAt: null, finishedAt: null, error: null, resultId: null, notices: [],
+      ...rest, id: newId(), status: 'queued', progress: emptyProgress(), createdAt: new Date().toISOString(),
+      startedAt: null, finishedAt: null, error: null, resultId: null, notices: notices ?? [],
     };
     this.deps.store.insert(job);
     this.log(job);
@@ -97,12 +89,16 @@ export class InProcessQueue implements JobQueue {
     return this.deps.store.get(job.id);
   }
 
-  get(id: string): JobRecord {
+  async get(id: string): Promise<JobRecord> {
     return this.deps.store.get(id);
   }
 
-  list(): JobRecord[] {
+  async list(): Promise<JobRecord[]> {
     return this.deps.store.list();
+  }
+
+  async queuedCount(): Promise<number> {
+    return this.deps.store.countWithStatus('queued');
   }
 
   subscribe(id: string, listener: (e: JobEvent) => void): () => void {
@@ -126,9 +122,15 @@ export class InProcessQueue implements JobQueue {
     this.emit('status', job);
     let input: JobRunInput;
     try {
-      const dataset = this.deps.datasets.get(job.datasetId);
-      input = { request: job, datasetPath: this.deps.datasets.filePath(dataset), model: this.deps.models.get(job.modelId), resultDir: this.resultDir(job.id), threads: this.deps.jobThreads };
-      fs.mkdirSync(input.resultDir, { recursive: true });
+      const { datasets } = this.deps;
+      input = {
+        request: job,
+        datasetPath: datasets.location(datasets.get(job.datasetId)),
+        beforePath: job.beforeId ? datasets.location(datasets.get(job.beforeId)) : null,
+        model: this.deps.models.get(job.modelId),
+        resultDir: this.deps.results.allocate(job.id).dir,
+        threads: this.deps.jobThreads,
+      };
     } catch (err) {
       this.finish(job, 'failed', (err as Error).message);
       return;
@@ -144,7 +146,7 @@ export class InProcessQueue implements JobQueue {
       if (ended) return;
       ended = true;
       this.running.delete(job.id);
-      if (status !== 'succeeded') this.removeResultDir(job.id);
+      if (status !== 'succeeded') this.deps.results.discard(job.id);
       job = this.finish(job, status, error);
       void worker.terminate();
       settle();

@@ -1,14 +1,23 @@
 /**
  * The seam between the API and whatever runs jobs. The embedded default is an in-process queue
- * with SQLite records (in-process-queue.ts); a distributed backend (Redis/BullMQ) implements the same.
+ * with SQLite records (in-process-queue.ts); the BullMQ backend (bullmq-queue.ts) hands jobs to
+ * workers on other machines through Redis. Both answer asynchronously: a remote queue cannot
+ * answer any other way.
  */
 import type { JobEvent, JobRecord, JobRequest } from './job-types.ts';
 
+export interface JobSubmission extends JobRequest {
+  /** What preparing the job found worth saying (a repaired area, resampling). */
+  notices?: string[];
+}
+
 export interface JobQueue {
   /** Record a job and schedule it; returns the queued record. */
-  submit(request: JobRequest): JobRecord;
-  get(id: string): JobRecord;
-  list(): JobRecord[];
+  submit(request: JobSubmission): Promise<JobRecord>;
+  get(id: string): Promise<JobRecord>;
+  list(): Promise<JobRecord[]>;
+  /** Jobs waiting to run (for the queue limit). */
+  queuedCount(): Promise<number>;
   /** Stop a queued or running job; partial outputs are removed. Returns the updated record. */
   cancel(id: string): Promise<JobRecord>;
   /** Listen to state changes and progress of one job (or all with id = '*'); returns an unsubscribe function. */

@@ -5,7 +5,9 @@ import type { Geometry, MultiPolygon, Polygon } from 'geojson';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
-export const TERMINAL: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled']);
+export type TerminalStatus = Extract<JobStatus, 'succeeded' | 'failed' | 'cancelled'>;
+
+export const TERMINAL: ReadonlySet<JobStatus> = new Set<TerminalStatus>(['succeeded', 'failed', 'cancelled']);
 
 export interface JobOptions {
   tile?: number;
@@ -17,6 +19,10 @@ export interface JobOptions {
   vector?: boolean;
   minAreaM2?: number;
   simplifyPx?: number;
+  /** Average each tile over its four flips (test-time augmentation). */
+  tta?: boolean;
+  /** Run even when the model does not suit the dataset. */
+  allowUnsuitable?: boolean;
 }
 
 export interface JobProgress {
@@ -30,7 +36,10 @@ export interface JobProgress {
 }
 
 export interface JobRequest {
+  /** The dataset to segment; for a change job, the AFTER scene. */
   datasetId: string;
+  /** Set for a change job: the BEFORE scene. */
+  beforeId?: string | null;
   modelId: string;
   /** EPSG:4326 polygon(s), already validated and repaired; null = the whole dataset. */
   area: Polygon | MultiPolygon | null;
@@ -48,6 +57,10 @@ export interface JobRecord extends JobRequest {
   resultId: string | null;
   /** What the run said along the way (resampling, CPU fallback), in order, for the analyst. */
   notices: string[];
+  /** The worker running (or that ran) it, when jobs run outside the server. */
+  worker?: string | null;
+  /** A change job's two class masks, as results of their own. */
+  extraResults?: { before?: string; after?: string } | null;
 }
 
 export interface JobEvent {

@@ -1,52 +1,81 @@
 /**
- * Where the model's tiles go.
+ * Where the model's tiles go: the fewest tiles that cover the scene, ceil((W - overlap) / (tile -
+ * overlap)) per axis. The model is the cost floor of a run, so every tile must earn its place.
  *
- * Tiles sit on a regular grid with a stride of (tile - overlap), starting half an overlap before
- * the scene and running past its far edge. Nothing is "snapped" back inside the scene: the parts of
- * edge tiles that fall outside are filled by reflecting the scene (see cut-tile.ts), so edge pixels
- * get real-looking context and every pair of neighbouring tiles overlaps by exactly `overlap`, which
- * is what the blending window assumes.
+ * Edge pixels need context as much as tile borders do: a tile starting exactly at the scene edge
+ * shows the model zero padding there, and its answers differ from a run that sees the scene go on.
+ * So the edge tiles start up to half an overlap before the scene, and the part outside is filled
+ * by reflecting the scene (see cut-tile.ts). That margin comes from the cover's spare pixels (n
+ * tiles reach further than the scene) and, when those are too few, from the overlaps, which may
+ * shrink to three quarters of the request; whatever is left over widens the overlaps evenly. All
+ * neighbours along an axis overlap by the same amount (one stride), so the blend ramps, as wide as
+ * that overlap, cross-fade exactly.
+ *
+ * `alignment` keeps every origin a multiple of it, relative to the scene's (window's) first pixel:
+ * a network that halves the resolution (Dynamic World) gives different answers for a tile that
+ * starts one pixel off the grid of its neighbours.
  */
+import { TilePlanError } from '../errors.ts';
+
 export interface TilePlan {
   /** Scene size in pixels. */
   width: number;
   height: number;
   tile: number;
+  /** The smaller of the two axes' overlaps (for display). */
   overlap: number;
-  stride: number;
+  /** Overlap between neighbours along x and along y: each axis's blend ramp width. */
+  overlapX: number;
+  overlapY: number;
   /** Tile origins in scene pixels (may be negative or run past the edge). */
   xs: number[];
   ys: number[];
 }
 
-export class TilePlanError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TilePlanError';
-  }
+/** Tiles needed along one axis: the minimum cover. */
+export function minimumCover(length: number, tile: number, overlap: number): number {
+  return length <= tile ? 1 : Math.ceil((length - overlap) / (tile - overlap));
 }
 
-function origins(length: number, tile: number, overlap: number, stride: number): number[] {
-  const margin = Math.floor(overlap / 2);
-  if (length + 2 * margin <= tile) {
+function origins(length: number, tile: number, overlap: number, align: number): number[] {
+  const down = (v: number) => Math.floor(v / align) * align;
+  if (length <= tile) {
     // One tile holds the scene: centre it so both sides get the same reflected context.
-    return [-Math.floor((tile - length) / 2)];
+    return [down(-Math.floor((tile - length) / 2)) || 0];
   }
-  const out: number[] = [];
-  for (let o = -margin; ; o += stride) {
-    out.push(o);
-    if (o + tile >= length + margin) break;
+  for (let n = minimumCover(length, tile, overlap); ; n++) {
+    const spare = n * tile - (n - 1) * overlap - length;
+    const borrowable = (n - 1) * Math.floor(overlap / 4);
+    const margin = Math.min(overlap / 2, (spare + borrowable) / 2);
+    // One stride for all, a multiple of the alignment, so every overlap is the same and the blend
+    // ramps cross-fade exactly; what does not divide evenly goes to the edge margins.
+    let stride = down((length + 2 * margin - tile) / (n - 1));
+    if ((n - 1) * stride + tile < length) stride += align;
+    const slack = (n - 1) * stride + tile - length;
+    const first = -down(slack / 2);
+    const shared = tile - stride;
+    if (stride > 0 && shared >= Math.ceil(overlap / 2)) return Array.from({ length: n }, (_, i) => first + i * stride);
+    if (n > length) throw new TilePlanError(`cannot tile ${length} px with ${tile} px tiles`);
   }
-  return out;
 }
 
-export function planTiles(width: number, height: number, tile: number, overlap: number): TilePlan {
+/** The overlap between neighbouring origins (the requested one when there is one tile). */
+function sharedPixels(starts: number[], tile: number, requested: number): number {
+  return starts.length > 1 ? tile - (starts[1]! - starts[0]!) : requested;
+}
+
+export function planTiles(width: number, height: number, tile: number, overlap: number, alignment = 1): TilePlan {
   if (!Number.isInteger(tile) || tile < 16) throw new TilePlanError(`tile size must be an integer of at least 16 px (got ${tile})`);
   if (!Number.isInteger(overlap) || overlap < 0) throw new TilePlanError(`overlap must be a non-negative integer (got ${overlap})`);
   if (overlap * 2 >= tile) throw new TilePlanError(`overlap (${overlap} px) must be less than half the tile size (${tile} px)`);
+  if (!Number.isInteger(alignment) || alignment < 1 || tile % alignment !== 0) throw new TilePlanError(`tile size ${tile} must be a multiple of the model's input alignment ${alignment}`);
   if (width < 1 || height < 1) throw new TilePlanError('the scene is empty');
-  const stride = tile - overlap;
-  return { width, height, tile, overlap, stride, xs: origins(width, tile, overlap, stride), ys: origins(height, tile, overlap, stride) };
+  const xs = origins(width, tile, overlap, alignment);
+  const ys = origins(height, tile, overlap, alignment);
+  // The blend ramps span the overlap the tiles really have, on each axis.
+  const overlapX = sharedPixels(xs, tile, overlap);
+  const overlapY = sharedPixels(ys, tile, overlap);
+  return { width, height, tile, overlap: Math.min(overlapX, overlapY), overlapX, overlapY, xs, ys };
 }
 
 export function tileCount(plan: TilePlan): number {

@@ -12,7 +12,7 @@ import zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import { BaseDecoder, getDecoder } from 'geotiff';
 import type { ImageFileDirectory } from 'geotiff';
-import { RasterError } from './raster-error.ts';
+import { RasterError } from '../errors.ts';
 
 export interface BlockDecoder {
   decode(buffer: ArrayBuffer): Promise<ArrayBuffer>;

@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import type { Crs } from './raster.ts';
-import { RasterError } from './raster-error.ts';
+import { RasterError } from '../errors.ts';
 import { datumShiftFor, wktDatumName } from './datum-shift.ts';
 
 const require = createRequire(import.meta.url);

@@ -3,7 +3,7 @@
  * exactly where GDAL and QGIS put the input.
  */
 import type { GeoTransform } from './raster.ts';
-import { RasterError } from './raster-error.ts';
+import { RasterError } from '../errors.ts';
 
 export interface GeoTiffGeoTags {
   ModelPixelScale?: ArrayLike<number>;
@@ -60,26 +60,4 @@ export function rasterBounds(gt: GeoTransform, width: number, height: number): [
   const [x0, y0] = pixelToCrs(gt, 0, 0);
   const [x1, y1] = pixelToCrs(gt, width, height);
   return [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)];
-}
-
-/**
- * Approximate ground size of a pixel in metres: CRS units for projected systems, degrees converted
- * at the scene's centre latitude for geographic ones.
- */
-export function groundResolutionMetres(gt: GeoTransform, height: number, crs: { geographic: boolean; proj4: string }): number {
-  const px = Math.abs(gt[1]);
-  if (crs.geographic) {
-    const lat = gt[3] + (height / 2) * gt[5];
-    return px * 111_320 * Math.cos((lat * Math.PI) / 180);
-  }
-  return px * metresPerUnit(crs);
-}
-
-/** Metres per CRS unit of a projected CRS (1 for metres; feet and custom units from proj4). */
-export function metresPerUnit(crs: { proj4: string }): number {
-  const toMeter = /\+to_meter=([\d.eE+-]+)/.exec(crs.proj4);
-  if (toMeter) return Number(toMeter[1]);
-  if (/\+units=us-ft/.test(crs.proj4)) return 0.3048006096;
-  if (/\+units=ft/.test(crs.proj4)) return 0.3048;
-  return 1;
 }

@@ -6,19 +6,19 @@
  * overlapping model tiles and map tiles touch the same blocks many times, and a wide stripped file
  * would decode each strip once per tile column.
  */
-import fs from 'node:fs';
-import { fromFile, type GeoTIFF, type GeoTIFFImage, type ImageFileDirectory } from 'geotiff';
+import { GeoTIFF, type GeoTIFFImage, type ImageFileDirectory } from 'geotiff';
 import { LRUCache } from 'lru-cache';
 import {
   allocate, bytesPerSample, windowTransform,
   type BandInfo, type ColorInterp, type DType, type PixelBlock, type RasterInfo, type TypedArray, type Window,
 } from './raster.ts';
-import { RasterError } from './raster-error.ts';
 import { crsFromGeoKeys } from './crs.ts';
 import { geoTransformFromTags } from './georef.ts';
 import { compressionName, createBlockDecoder, type BlockDecoder } from './block-decoders.ts';
 import type { ReadOptions, RasterSource } from './raster-source.ts';
+import type { ByteSource } from './byte-source.ts';
 import { InFlight } from '../in-flight.ts';
+import { RasterError } from '../errors.ts';
 
 const KNOWN_COLOR_INTERPS = ['gray', 'red', 'green', 'blue', 'alpha', 'palette', 'undefined'] as const;
 const SUBFILE_REDUCED = 1;
@@ -90,27 +90,34 @@ function swapBytes(buffer: ArrayBuffer, size: number): void {
   }
 }
 
-async function checkTiffMagic(path: string, size: number): Promise<void> {
-  const fh = await fs.promises.open(path, 'r');
-  try {
-    const head = Buffer.alloc(8);
-    await fh.read(head, 0, 8, 0);
-    const bom = head.toString('latin1', 0, 2);
-    const magic = bom === 'II' ? head.readUInt16LE(2) : bom === 'MM' ? head.readUInt16BE(2) : -1;
-    if (size >= 8 && magic === 42) {
-      const firstIfd = bom === 'II' ? head.readUInt32LE(4) : head.readUInt32BE(4);
-      if (firstIfd + 2 > size) throw new RasterError('truncated', 'file truncated: its first image directory lies beyond the end of the file (file truncated or corrupt?)');
-    }
-    if (size < 8 || (magic !== 42 && magic !== 43)) {
-      const kind = head[0] === 0x89 && head[1] === 0x50 ? 'a PNG image'
-        : head[0] === 0xff && head[1] === 0xd8 ? 'a JPEG image'
-          : head[0] === 0x50 && head[1] === 0x4b ? 'a ZIP archive'
-            : size === 0 ? 'an empty file' : `starts with bytes ${[...head.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`;
-      throw new RasterError('not-tiff', `not a TIFF file (${kind})`);
-    }
-  } finally {
-    await fh.close();
+async function checkTiffMagic(bytes: ByteSource): Promise<void> {
+  const size = bytes.size;
+  const head = Buffer.from(await bytes.read(0, 8));
+  const bom = head.toString('latin1', 0, 2);
+  const magic = head.length < 8 ? -1 : bom === 'II' ? head.readUInt16LE(2) : bom === 'MM' ? head.readUInt16BE(2) : -1;
+  if (size >= 8 && magic === 42) {
+    const firstIfd = bom === 'II' ? head.readUInt32LE(4) : head.readUInt32BE(4);
+    if (firstIfd + 2 > size) throw new RasterError('truncated', 'file truncated: its first image directory lies beyond the end of the file (file truncated or corrupt?)');
   }
+  if (size < 8 || (magic !== 42 && magic !== 43)) {
+    const kind = head[0] === 0x89 && head[1] === 0x50 ? 'a PNG image'
+      : head[0] === 0xff && head[1] === 0xd8 ? 'a JPEG image'
+        : head[0] === 0x50 && head[1] === 0x4b ? 'a ZIP archive'
+          : size === 0 ? 'an empty file' : `starts with bytes ${[...head.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`;
+    throw new RasterError('not-tiff', `not a TIFF file (${kind})`);
+  }
+}
+
+/** geotiff.js's source interface over a ByteSource (geotiff.js does not export its BaseSource). */
+function geotiffBytes(bytes: ByteSource) {
+  return {
+    fetch: (slices: Array<{ offset: number; length: number }>, signal?: AbortSignal) => Promise.all(slices.map(async (s) => {
+      const u8 = await bytes.read(s.offset, s.length, signal);
+      return u8.buffer.slice(u8.byteOffset, u8.byteOffset + u8.byteLength) as ArrayBuffer;
+    })),
+    get fileSize() { return bytes.size; },
+    close: async () => undefined,
+  };
 }
 
 function parseNodata(text: unknown): number | null {
@@ -174,31 +181,36 @@ async function describeLevel(image: GeoTIFFImage, key: string): Promise<Level> {
 
 export class GeoTiffSource implements RasterSource {
   readonly info: RasterInfo;
-  readonly path: string;
   private readonly uid = nextSourceId++;
   private readonly alphaIndex: number | null;
 
-  private constructor(path: string, info: RasterInfo, private readonly levels: Level[], private readonly fileSize: number, private readonly tiff: GeoTIFF) {
-    this.path = path;
+  private constructor(info: RasterInfo, private readonly levels: Level[], private readonly bytes: ByteSource) {
     this.info = info;
     const alpha = info.bands.find((b) => b.colorInterp === 'alpha');
     this.alphaIndex = alpha ? alpha.index - 1 : null;
   }
 
-  static async open(path: string): Promise<GeoTiffSource> {
-    let stat: fs.Stats;
-    try {
-      stat = await fs.promises.stat(path);
-    } catch {
-      throw new RasterError('not-found', `no such file: ${path}`);
-    }
-    if (!stat.isFile()) throw new RasterError('not-found', `not a file: ${path}`);
-    await checkTiffMagic(path, stat.size);
+  /** The bytes' version: a source is stale once its ByteSource reports another. */
+  get version(): string {
+    return this.bytes.version;
+  }
 
+  /** Parse a GeoTIFF from its bytes; takes ownership of `bytes` (closed on failure and by close()). */
+  static async open(bytes: ByteSource): Promise<GeoTiffSource> {
+    try {
+      return await GeoTiffSource.parse(bytes);
+    } catch (err) {
+      await bytes.close();
+      throw err;
+    }
+  }
+
+  private static async parse(bytes: ByteSource): Promise<GeoTiffSource> {
+    await checkTiffMagic(bytes);
     let tiff: GeoTIFF;
     let images: GeoTIFFImage[] = [];
     try {
-      tiff = await fromFile(path);
+      tiff = await GeoTIFF.fromSource(geotiffBytes(bytes) as never);
       const count = await tiff.getImageCount();
       for (let i = 0; i < count; i++) images.push(await tiff.getImage(i));
     } catch (err) {
@@ -222,6 +234,13 @@ export class GeoTiffSource implements RasterSource {
       rasterType: geoKeys ? Number(geoKeys.GTRasterTypeGeoKey ?? 1) : 1,
     });
     const crs = crsFromGeoKeys(geoKeys);
+    // The raw GeoKey tags travel with the CRS, so writers copy it byte for byte.
+    const keyDirectory = await loadTag<ArrayLike<number>>(mainFd, 'GeoKeyDirectory');
+    if (keyDirectory) {
+      const dbl = await loadTag<ArrayLike<number>>(mainFd, 'GeoDoubleParams');
+      const ascii = await loadTag<string>(mainFd, 'GeoAsciiParams');
+      crs.geoKeys = { GeoKeyDirectory: Array.from(keyDirectory), GeoDoubleParams: dbl ? Array.from(dbl) : undefined, GeoAsciiParams: ascii };
+    }
     const main = await describeLevel(mainImage, 'i0');
     if (main.samplesPerPixel < 1 || main.width < 1 || main.height < 1) throw new RasterError('no-bands', 'the image has zero bands or zero size');
 
@@ -289,18 +308,7 @@ export class GeoTiffSource implements RasterSource {
       blockHeight: main.blockHeight,
       compression: compressionName(Number(fd.getValue('Compression') ?? 1)),
     };
-    const source = new GeoTiffSource(path, info, levels, stat.size, tiff!);
-    return source;
-  }
-
-  /** The raw GeoKey tags, so writers can copy the CRS byte for byte. */
-  async geoKeyTags(): Promise<{ GeoKeyDirectory: number[]; GeoDoubleParams?: number[]; GeoAsciiParams?: string } | null> {
-    const fd = this.levels[0]!.fd;
-    const dir = await loadTag<ArrayLike<number>>(fd, 'GeoKeyDirectory');
-    if (!dir) return null;
-    const dbl = await loadTag<ArrayLike<number>>(fd, 'GeoDoubleParams');
-    const ascii = await loadTag<string>(fd, 'GeoAsciiParams');
-    return { GeoKeyDirectory: Array.from(dir), GeoDoubleParams: dbl ? Array.from(dbl) : undefined, GeoAsciiParams: ascii };
+    return new GeoTiffSource(info, levels, bytes);
   }
 
   get levelCount(): number {
@@ -477,7 +485,7 @@ export class GeoTiffSource implements RasterSource {
     }
     const offset = Number(await level.fd.loadValueIndexed(offsetTag as never, index));
     const count = Number(await level.fd.loadValueIndexed(countTag as never, index));
-    if (count > 0 && offset + count > this.fileSize) {
+    if (count > 0 && offset + count > this.bytes.size) {
       throw new RasterError('truncated', `${what} ${index} failed to decode: its bytes run past the end of the file (file truncated?)`);
     }
     level.decoder ??= createBlockDecoder(level.fd);
@@ -508,10 +516,6 @@ export class GeoTiffSource implements RasterSource {
 
   async close(): Promise<void> {
     // Decoded blocks of this source are left to age out of the shared LRU.
-    try {
-      await (this.tiff as unknown as { close?: () => Promise<void> }).close?.();
-    } catch {
-      // closing a file that failed half-way is not worth reporting
-    }
+    await this.bytes.close();
   }
 }

@@ -1,9 +1,10 @@
 /**
- * The seam between raster storage and everything else. The embedded implementation reads local
- * GeoTIFFs; a remote COG or another format only has to answer these two questions.
+ * The seam between raster formats and everything else: what a stage may ask of any raster.
+ * The embedded implementation decodes GeoTIFFs (geotiff-source.ts) over a ByteSource (a local file
+ * or HTTP ranges); another format only has to answer these questions. Most callers want the
+ * richer vocabulary of RasterReader on top of it.
  */
 import type { PixelBlock, RasterInfo, Window } from './raster.ts';
-import { GeoTiffSource } from './geotiff-source.ts';
 
 export interface ReadOptions {
   /** 1-based band indexes, in the order wanted; all bands when omitted. */
@@ -15,13 +16,11 @@ export interface ReadOptions {
 
 export interface RasterSource {
   readonly info: RasterInfo;
+  /** Changes when the underlying bytes do: part of every cache key derived from the pixels. */
+  readonly version: string;
   readonly levelCount: number;
   levelSize(level: number): { width: number; height: number };
   /** Pixels of a window; parts outside the raster come back invalid (valid = 0). */
   read(window: Window, options?: ReadOptions): Promise<PixelBlock>;
   close(): Promise<void>;
-}
-
-export function openRaster(path: string): Promise<RasterSource> {
-  return GeoTiffSource.open(path);
 }

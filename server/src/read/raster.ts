@@ -32,6 +32,8 @@ export interface Crs {
   nonEarth?: boolean;
   /** Set when the definition's datum shift needs a grid we lack: what we do instead, to show users. */
   datumShift?: DatumShift;
+  /** The GeoTIFF GeoKey tags it was read from, so a writer can copy the CRS exactly. */
+  geoKeys?: GeoKeyTags;
 }
 
 /** The fallback for a datum grid that is not available (decided in datum-shift.ts). */
@@ -43,6 +45,12 @@ export interface DatumShift {
   towgs84?: string;
   /** One sentence for users: what is missing, what is used instead, how far off it may be. */
   note: string;
+}
+
+export interface GeoKeyTags {
+  GeoKeyDirectory: number[];
+  GeoDoubleParams?: number[];
+  GeoAsciiParams?: string;
 }
 
 export type ColorInterp = 'gray' | 'red' | 'green' | 'blue' | 'alpha' | 'palette' | 'undefined';

@@ -3,13 +3,7 @@
  */
 import type { RasterInfo } from '../read/raster.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
-
-export class BandSelectionError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BandSelectionError';
-  }
-}
+import { BandSelectionError } from '../errors.ts';
 
 /**
  * What identified the bands, strongest evidence first: the user's list, a sensor the user named,

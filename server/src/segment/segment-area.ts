@@ -7,13 +7,7 @@ import type { Feature, MultiPolygon, Polygon, Position } from 'geojson';
 import type { Crs, GeoTransform, Window } from '../read/raster.ts';
 import { converter, transformableProj4, transformPoint, WGS84 } from '../read/crs-transform.ts';
 import { crsToPixel, pixelToCrs } from '../read/georef.ts';
-
-export class AreaError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'AreaError';
-  }
-}
+import { AreaError } from '../errors.ts';
 
 export type Area = Polygon | MultiPolygon;
 
@@ -28,8 +22,17 @@ function checkRing(ring: Position[], where: string): void {
   if (a[0] !== b[0] || a[1] !== b[1]) throw new AreaError(`${where}: the ring is not closed (first and last positions differ)`);
 }
 
-/** Accept a Polygon, MultiPolygon, a Feature of one, or a bbox [w, s, e, n]. */
-export function parseArea(area: unknown, bbox: unknown): Area | null {
+/** Vertices of an area, all rings counted. */
+export function vertexCount(area: Area): number {
+  const rings = area.type === 'Polygon' ? area.coordinates : area.coordinates.flat();
+  return rings.reduce((n, r) => n + r.length, 0);
+}
+
+/**
+ * Accept a Polygon, MultiPolygon, a Feature of one, or a bbox [w, s, e, n]; at most `maxVertices`
+ * vertices (SATSEG_MAX_AREA_VERTICES), counted before anything else looks at the rings.
+ */
+export function parseArea(area: unknown, bbox: unknown, maxVertices = Infinity): Area | null {
   if (area === undefined && bbox === undefined) return null;
   if (bbox !== undefined) {
     if (!Array.isArray(bbox) || bbox.length !== 4 || !bbox.every((v) => typeof v === 'number' && Number.isFinite(v))) throw new AreaError('bbox must be [west, south, east, north] in degrees');
@@ -40,6 +43,10 @@ export function parseArea(area: unknown, bbox: unknown): Area | null {
   let g = area as { type?: string; geometry?: unknown; coordinates?: unknown };
   if (g && g.type === 'Feature') g = g.geometry as typeof g;
   if (!g || (g.type !== 'Polygon' && g.type !== 'MultiPolygon')) throw new AreaError('area must be a GeoJSON Polygon or MultiPolygon (or a Feature of one) in EPSG:4326');
+  const rings = (g.type === 'Polygon' ? [g.coordinates] : g.coordinates) as unknown[];
+  let vertices = 0;
+  for (const poly of Array.isArray(rings) ? rings : []) for (const ring of Array.isArray(poly) ? poly : []) vertices += Array.isArray(ring) ? ring.length : 0;
+  if (vertices > maxVertices) throw new AreaError(`the area has ${vertices} vertices, over the ${maxVertices} limit (SATSEG_MAX_AREA_VERTICES); simplify it`, 'too-complex');
   if (g.type === 'Polygon') {
     const rings = g.coordinates as Position[][];
     if (!Array.isArray(rings) || !rings.length) throw new AreaError('area: a Polygon needs at least one ring');
@@ -106,9 +113,9 @@ interface Edge { x0: number; y0: number; x1: number; y1: number }
  * The area in the dataset's pixel grid: the window covering it (clamped to the raster) and a
  * function giving, for rows of that window, which pixels have their centre inside (GDAL's
  * rasterize rule). Edges are densified before projecting, so a straight lon/lat edge follows its
- * curve in the dataset's CRS.
+ * curve in the dataset's CRS. The window's origin is a multiple of `alignment`.
  */
-export function areaOnGrid(area: Area, gt: GeoTransform, width: number, height: number, crs: Crs): { window: Window; mask: (y: number, rows: number, w: number) => Uint8Array } | null {
+export function areaOnGrid(area: Area, gt: GeoTransform, width: number, height: number, crs: Crs, alignment = 1): { window: Window; mask: (y: number, rows: number, w: number) => Uint8Array } | null {
   const conv = converter(WGS84, transformableProj4(crs));
   const toPixel = (p: Position): [number, number] => {
     const q = transformPoint(conv, p[0]!, p[1]!);
@@ -137,25 +144,29 @@ export function areaOnGrid(area: Area, gt: GeoTransform, width: number, height: 
   for (const e of edges) {
     minX = Math.min(minX, e.x1); maxX = Math.max(maxX, e.x1); minY = Math.min(minY, e.y1); maxY = Math.max(maxY, e.y1);
   }
-  const x0 = Math.max(0, Math.floor(minX));
-  const y0 = Math.max(0, Math.floor(minY));
+  // The window starts on a multiple of the model's input alignment (see plan-tiles.ts).
+  const x0 = Math.floor(Math.max(0, Math.floor(minX)) / alignment) * alignment;
+  const y0 = Math.floor(Math.max(0, Math.floor(minY)) / alignment) * alignment;
   const x1 = Math.min(width, Math.ceil(maxX));
   const y1 = Math.min(height, Math.ceil(maxY));
   if (x1 <= x0 || y1 <= y0) return null;
   const window: Window = { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
-  // Edges sorted by their top, so each row only looks at the edges that can cross it.
-  edges.sort((a, b) => Math.min(a.y0, a.y1) - Math.min(b.y0, b.y1));
+  // Edges sorted by their top; each call walks the rows downwards keeping only the edges that
+  // span the current row (an active list), so a row costs its crossings, not every edge above it.
+  for (const e of edges) if (e.y0 > e.y1) { const [x, y] = [e.x0, e.y0]; e.x0 = e.x1; e.y0 = e.y1; e.x1 = x; e.y1 = y; }
+  edges.sort((a, b) => a.y0 - b.y0);
   const mask = (y: number, rows: number, w: number): Uint8Array => {
     const out = new Uint8Array(rows * w);
     const xs: number[] = [];
+    let active: Edge[] = [];
+    let next = 0;
     for (let r = 0; r < rows; r++) {
       const cy = window.y + y + r + 0.5;
+      while (next < edges.length && edges[next]!.y0 <= cy) active.push(edges[next++]!);
+      // Half-open rule (y0 <= cy < y1) so a vertex on the scanline counts once.
+      active = active.filter((e) => e.y1 > cy);
       xs.length = 0;
-      for (const e of edges) {
-        if (Math.min(e.y0, e.y1) > cy) break;
-        // Half-open rule so a vertex on the scanline counts once.
-        if ((e.y0 <= cy && e.y1 > cy) || (e.y1 <= cy && e.y0 > cy)) xs.push(e.x0 + ((cy - e.y0) * (e.x1 - e.x0)) / (e.y1 - e.y0));
-      }
+      for (const e of active) xs.push(e.x0 + ((cy - e.y0) * (e.x1 - e.x0)) / (e.y1 - e.y0));
       xs.sort((a, b) => a - b);
       for (let k = 0; k + 1 < xs.length; k += 2) {
         // Pixel x is inside when its centre x + 0.5 lies in [xs[k], xs[k+1]).

@@ -1,43 +1,56 @@
 /**
  * The HTTP application: JSON API, map tiles, files and the viewer, on Hono.
  */
-import { OpenAPIHono } from '@hono/zod-openapi';
+import type { OpenAPIHono } from '@hono/zod-openapi';
 import { cors } from 'hono/cors';
 import type { ServerContext } from './server-context.ts';
 import { toHttpError } from './http-error.ts';
+import { createApiApp, documentApi } from './openapi.ts';
 import { registerDatasetRoutes } from './routes/dataset-routes.ts';
 import { registerResultRoutes } from './routes/result-routes.ts';
+import { registerVectorRoutes } from './routes/vector-routes.ts';
 import { registerModelRoutes } from './routes/model-routes.ts';
 import { registerViewerRoutes } from './routes/viewer-routes.ts';
 import { registerJobRoutes } from './routes/job-routes.ts';
-import { documentApi } from './openapi-doc.ts';
 
 export interface AppOptions {
   /** Called for 5xx errors (logging). */
   onServerError?: (err: unknown, path: string) => void;
-  /** Extra routes (jobs) registered by the caller. */
+  /** Extra routes registered by the caller (before the API document is made). */
   extend?: (app: OpenAPIHono) => void;
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
+// COG clients in the browser read these to do ranged reads.
+const EXPOSE = ['Content-Range', 'Accept-Ranges', 'ETag', 'Content-Length', 'Last-Modified', 'Content-Disposition'];
+
 export function createApp(ctx: ServerContext, options: AppOptions = {}): OpenAPIHono {
-  const app = new OpenAPIHono();
-  // COG clients in the browser read these to do ranged reads.
-  const exposeHeaders = ['Content-Range', 'Accept-Ranges', 'ETag', 'Content-Length', 'Last-Modified', 'Content-Disposition'];
+  const app = createApiApp();
+  // Reads are open to any origin (maps and GIS clients need it). Changes (POST, PUT, DELETE) are
+  // allowed cross-origin only for the origins the operator lists (SATSEG_CORS_ORIGINS): otherwise
+  // any web page a user visits could upload to or delete from their server.
+  const allowed = new Set(ctx.corsOrigins);
   const preflight = cors({
-    origin: '*',
-    allowMethods: ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'],
+    origin: (origin, c) => {
+      const method = c.req.header('access-control-request-method')?.toUpperCase() ?? 'GET';
+      if (SAFE_METHODS.has(method)) return '*';
+      return allowed.has(origin) || allowed.has('*') ? origin : null;
+    },
+    allowMethods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
     allowHeaders: ['Authorization', 'Content-Type', 'Range', 'If-None-Match', 'If-Modified-Since', 'X-Filename'],
-    exposeHeaders,
+    exposeHeaders: EXPOSE,
     maxAge: 86400,
   });
-  // Preflights go to Hono's CORS middleware. Other requests get the same two headers after the
-  // handler: set before it (as that middleware does), they make Hono rebuild every response
-  // around a body stream, which cost a fifth of a millisecond per tile.
+  // Preflights go to Hono's CORS middleware. Other requests get their headers after the handler:
+  // set before it (as that middleware does), they make Hono rebuild every response around a body
+  // stream, which cost a fifth of a millisecond per tile.
   app.use('*', async (c, next) => {
     if (c.req.method === 'OPTIONS') return preflight(c, next);
     await next();
-    c.res.headers.set('Access-Control-Allow-Origin', '*');
-    c.res.headers.set('Access-Control-Expose-Headers', exposeHeaders.join(','));
+    const origin = c.req.header('origin');
+    if (SAFE_METHODS.has(c.req.method)) c.res.headers.set('Access-Control-Allow-Origin', '*');
+    else if (origin && (allowed.has(origin) || allowed.has('*'))) { c.res.headers.set('Access-Control-Allow-Origin', origin); c.res.headers.append('Vary', 'Origin'); }
+    c.res.headers.set('Access-Control-Expose-Headers', EXPOSE.join(','));
   });
   app.onError((err, c) => {
     const h = toHttpError(err);
@@ -49,9 +62,10 @@ export function createApp(ctx: ServerContext, options: AppOptions = {}): OpenAPI
   registerModelRoutes(app, ctx);
   registerDatasetRoutes(app, ctx);
   registerResultRoutes(app, ctx);
-  registerJobRoutes(app, ctx, ctx.maxAreaKm2);
+  registerVectorRoutes(app, ctx);
+  registerJobRoutes(app, ctx);
   options.extend?.(app);
-  documentApi(app);
+  documentApi(app, (c) => ctx.base(c));
   registerViewerRoutes(app, ctx);
   return app;
 }

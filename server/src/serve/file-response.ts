@@ -1,16 +1,47 @@
 /**
  * Serving a file the way COG clients need: byte ranges (206, 416), ETag, Last-Modified and
  * conditional requests (304), so GDAL's /vsicurl/ and QGIS read masks in place.
+ *
+ * Several ranges in one request get a multipart/byteranges 206 (RFC 9110 §14.6), at most
+ * MAX_RANGES of them; If-None-Match compares weakly, as RFC 9110 asks for GET (W/"x" matches "x").
  */
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import crypto from 'node:crypto';
+import { contentDisposition } from './content-disposition.ts';
+
+const MAX_RANGES = 64;
 
 export function fileEtag(stat: fs.Stats): string {
   return `"${crypto.createHash('sha1').update(`${stat.size}:${stat.mtimeMs}:${stat.ino}`).digest('base64url').slice(0, 20)}"`;
 }
 
-export function serveFile(file: string, headers: Headers, contentType: string, downloadName?: string): Response {
+/** Weak comparison of an If-None-Match list with an ETag. */
+export function etagMatches(header: string, etag: string): boolean {
+  const opaque = (t: string) => t.trim().replace(/^W\//, '');
+  return header.split(',').some((t) => t.trim() === '*' || opaque(t) === opaque(etag));
+}
+
+/** [start, end] pairs of a Range header for a file of `size` bytes; null when none is satisfiable or the header is malformed. */
+export function parseRanges(header: string, size: number): Array<[number, number]> | null {
+  const m = /^bytes=(.+)$/.exec(header.trim());
+  if (!m) return null;
+  const out: Array<[number, number]> = [];
+  for (const part of m[1]!.split(',')) {
+    const r = /^\s*(\d*)-(\d*)\s*$/.exec(part);
+    if (!r || (r[1] === '' && r[2] === '')) return null;
+    let start: number;
+    let end: number;
+    if (r[1] === '') { start = Math.max(0, size - Number(r[2])); end = size - 1; }
+    else { start = Number(r[1]); end = r[2] === '' ? size - 1 : Math.min(Number(r[2]), size - 1); }
+    if (r[1] !== '' && r[2] !== '' && Number(r[2]) < start) return null;
+    if (start < size && start <= end) out.push([start, end]);
+  }
+  if (!out.length || out.length > MAX_RANGES) return null;
+  return out;
+}
+
+export function serveFile(file: string, headers: Headers, contentType: string, downloadName?: string, headOnly = false): Response {
   const stat = fs.statSync(file);
   const etag = fileEtag(stat);
   const lastModified = new Date(Math.floor(stat.mtimeMs / 1000) * 1000);
@@ -21,35 +52,49 @@ export function serveFile(file: string, headers: Headers, contentType: string, d
     'Last-Modified': lastModified.toUTCString(),
     'Cache-Control': 'public, max-age=60',
   };
-  if (downloadName) base['Content-Disposition'] = `attachment; filename="${downloadName.replace(/"/g, '')}"`;
+  if (downloadName) base['Content-Disposition'] = contentDisposition(downloadName);
 
   const inm = headers.get('if-none-match');
   const ims = headers.get('if-modified-since');
-  if ((inm && inm.split(',').map((s) => s.trim()).some((t) => t === etag || t === '*'))
+  if ((inm && etagMatches(inm, etag))
     || (!inm && ims && !Number.isNaN(Date.parse(ims)) && Date.parse(ims) >= lastModified.getTime())) {
     return new Response(null, { status: 304, headers: base });
   }
+  const stream = (start?: number, end?: number) => Readable.toWeb(fs.createReadStream(file, { start, end })) as ReadableStream;
 
   const range = headers.get('range');
   // If-Range: only honour the range when the client's copy is still current.
   const ifRange = headers.get('if-range');
   const rangeApplies = range && (!ifRange || ifRange === etag || ifRange === lastModified.toUTCString());
   if (range && rangeApplies) {
-    const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
-    let start = Number.NaN;
-    let end = Number.NaN;
-    if (m && (m[1] !== '' || m[2] !== '')) {
-      if (m[1] === '') { start = Math.max(0, stat.size - Number(m[2])); end = stat.size - 1; }
-      else { start = Number(m[1]); end = m[2] === '' ? stat.size - 1 : Math.min(Number(m[2]), stat.size - 1); }
-    }
-    if (!m || !(start <= end) || start >= stat.size) {
-      return new Response(JSON.stringify({ error: 'range not satisfiable', detail: `cannot serve ${range} of a ${stat.size}-byte file` }), {
+    const ranges = parseRanges(range, stat.size);
+    if (!ranges) {
+      return new Response(JSON.stringify({ error: 'range not satisfiable', detail: `cannot serve ${range.slice(0, 100)} of a ${stat.size}-byte file` }), {
         status: 416, headers: { ...base, 'Content-Type': 'application/json', 'Content-Range': `bytes */${stat.size}` },
       });
     }
-    const body = Readable.toWeb(fs.createReadStream(file, { start, end })) as ReadableStream;
-    return new Response(body, { status: 206, headers: { ...base, 'Content-Range': `bytes ${start}-${end}/${stat.size}`, 'Content-Length': String(end - start + 1) } });
+    if (ranges.length === 1) {
+      const [start, end] = ranges[0]!;
+      return new Response(headOnly ? null : stream(start, end), { status: 206, headers: { ...base, 'Content-Range': `bytes ${start}-${end}/${stat.size}`, 'Content-Length': String(end - start + 1) } });
+    }
+    return multipartRanges(file, ranges, stat.size, base, contentType, headOnly);
   }
-  const body = Readable.toWeb(fs.createReadStream(file)) as ReadableStream;
-  return new Response(body, { status: 200, headers: { ...base, 'Content-Length': String(stat.size) } });
+  return new Response(headOnly ? null : stream(), { status: 200, headers: { ...base, 'Content-Length': String(stat.size) } });
+}
+
+function multipartRanges(file: string, ranges: Array<[number, number]>, size: number, base: Record<string, string>, contentType: string, headOnly: boolean): Response {
+  const boundary = `satseg-${crypto.randomBytes(12).toString('hex')}`;
+  const heads = ranges.map(([s, e], i) => Buffer.from(`${i ? '\r\n' : ''}--${boundary}\r\nContent-Type: ${contentType}\r\nContent-Range: bytes ${s}-${e}/${size}\r\n\r\n`));
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const length = heads.reduce((n, h) => n + h.length, 0) + ranges.reduce((n, [s, e]) => n + e - s + 1, 0) + tail.length;
+  const headers = { ...base, 'Content-Type': `multipart/byteranges; boundary=${boundary}`, 'Content-Length': String(length) };
+  if (headOnly) return new Response(null, { status: 206, headers });
+  async function* parts() {
+    for (let i = 0; i < ranges.length; i++) {
+      yield heads[i]!;
+      for await (const chunk of fs.createReadStream(file, { start: ranges[i]![0], end: ranges[i]![1] })) yield chunk as Buffer;
+    }
+    yield tail;
+  }
+  return new Response(Readable.toWeb(Readable.from(parts())) as ReadableStream, { status: 206, headers });
 }

@@ -1,13 +1,9 @@
 /**
- * Every failure becomes JSON `{error, detail}` with the status a client can act on.
+ * Every failure becomes JSON `{error, detail}` with the status a client can act on. The status of
+ * an expected failure comes from errors.ts's table; anything else is a 500 the caller logs.
  */
-import { RasterError } from '../read/raster-error.ts';
-import { NotFoundError } from '../catalog/dataset-catalog.ts';
-import { TileParamError } from './tiles/imagery-renderer.ts';
-import { BandSelectionError } from '../segment/band-selection.ts';
-import { ModelMetadataError } from '../infer/model-spec.ts';
-import { UnknownModelError } from '../infer/model-registry.ts';
-import { TilePlanError } from '../plan/plan-tiles.ts';
+import { HTTPException } from 'hono/http-exception';
+import { redactPaths, SatsegError, statusOf } from '../errors.ts';
 
 export class HttpError extends Error {
   constructor(readonly status: number, readonly error: string, readonly detail: string) {
@@ -21,16 +17,32 @@ export interface ErrorBody {
   detail: string;
 }
 
+/** Short names for the statuses we answer with, as the `error` field. */
+const LABELS: Record<number, string> = {
+  400: 'bad request', 401: 'unauthorized', 403: 'forbidden', 404: 'not found', 409: 'conflict', 413: 'too large',
+  415: 'unsupported media type', 416: 'range not satisfiable', 422: 'unprocessable', 429: 'too many requests',
+  500: 'internal error', 502: 'bad gateway', 503: 'unavailable', 507: 'insufficient storage',
+};
+
+export function httpError(status: number, detail: string): HttpError {
+  return new HttpError(status, LABELS[status] ?? 'error', detail);
+}
+
 /** Map a thrown value to a status and body; unexpected errors are 500 and logged by the caller. */
 export function toHttpError(err: unknown): HttpError {
-  if (err instanceof HttpError) return err;
-  const msg = err instanceof Error ? err.message.split('\n')[0]! : String(err);
-  if (err instanceof NotFoundError || err instanceof UnknownModelError) return new HttpError(404, 'not found', msg);
-  if (err instanceof TileParamError || err instanceof BandSelectionError || err instanceof TilePlanError) return new HttpError(400, 'bad request', msg);
-  if (err instanceof ModelMetadataError) return new HttpError(422, 'unusable model', msg);
-  if (err instanceof RasterError) {
-    // The file exists but cannot be read or placed: the request was fine, the data is not.
-    return new HttpError(422, 'unreadable raster', msg);
+  if (err instanceof HttpError) return new HttpError(err.status, err.error, redactPaths(err.detail));
+  const msg = redactPaths(err instanceof Error ? err.message.split('\n')[0]! : String(err));
+  if (err instanceof SatsegError) {
+    const status = statusOf(err);
+    // A raster that cannot be read says so in its label: the request was fine, the data is not.
+    const label = err.kind === 'raster' && status === 422 ? 'unreadable raster'
+      : err.kind === 'model-metadata' ? 'unusable model'
+        : err.kind === 'upload' && status === 400 ? 'invalid GeoTIFF'
+          : status === 413 && (err.kind === 'limit' || err.kind === 'upload') ? 'upload too large'
+            : LABELS[status] ?? 'error';
+    return new HttpError(status, label, msg);
   }
+  // Hono's own refusals (a body that is not JSON, say) carry their status.
+  if (err instanceof HTTPException && err.status < 500) return httpError(err.status, /JSON/i.test(msg) ? `the request body is not valid JSON: ${msg}` : msg);
   return new HttpError(500, 'internal error', msg);
 }

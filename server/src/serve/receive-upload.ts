@@ -1,14 +1,18 @@
 /**
  * Streaming an uploaded GeoTIFF to a temporary file, multipart (`curl -F file=@scene.tif`) or raw
- * body, with a size limit. Nothing is kept in memory, and nothing is left on disk on failure.
+ * body, with a size limit and a free-disk check. Nothing is kept in memory, and nothing is left on
+ * disk on failure, abort included: the temp file is removed whatever ends the request (and the
+ * folder it lives in is wiped on start, should the process die mid-upload).
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import crypto from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
-import { HttpError } from './http-error.ts';
+import { LimitError, RequestError } from '../errors.ts';
+import type { Limits } from './limits.ts';
 
 export interface ReceivedUpload {
   tempPath: string;
@@ -16,57 +20,86 @@ export interface ReceivedUpload {
   bytes: number;
 }
 
-function limitError(limit: number): HttpError {
-  return new HttpError(413, 'upload too large', `the upload limit is ${(limit / 1024 ** 2).toFixed(0)} MB (SATSEG_UPLOAD_LIMIT_MB)`);
+function limitError(limit: number): LimitError {
+  return new LimitError('too-large', `the upload limit is ${(limit / 1024 ** 2).toFixed(0)} MB (SATSEG_UPLOAD_LIMIT_MB)`);
 }
 
-export async function receiveUpload(req: Request, incoming: IncomingMessage | undefined, tmpDir: string, limit: number): Promise<ReceivedUpload> {
+/** X-Filename as sent: percent-encoded UTF-8 when it decodes, else taken literally. */
+export function headerFilename(value: string | null): string {
+  if (!value) return 'upload.tif';
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value; // "100%.tif" is a name, not a broken escape
+  }
+}
+
+/** Counts bytes through a stream and fails it past the limit. */
+function byteCounter(limit: number, onBytes: (n: number) => void): Transform {
+  let bytes = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length;
+      onBytes(bytes);
+      if (bytes > limit) cb(limitError(limit)); else cb(null, chunk);
+    },
+  });
+}
+
+export async function receiveUpload(req: Request, incoming: IncomingMessage | undefined, tmpDir: string, limit: number, limits?: Limits): Promise<ReceivedUpload> {
   const declared = Number(req.headers.get('content-length') ?? 0);
   if (declared > limit + 1024 * 1024) throw limitError(limit);
+  limits?.checkDisk(tmpDir, declared);
   fs.mkdirSync(tmpDir, { recursive: true });
-  const tempPath = path.join(tmpDir, `.upload-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.tmp`);
+  const tempPath = path.join(tmpDir, `upload-${crypto.randomBytes(8).toString('hex')}.tmp`);
   const type = req.headers.get('content-type') ?? '';
   const body = incoming ?? (req.body ? Readable.fromWeb(req.body as never) : null);
-  if (!body) throw new HttpError(400, 'bad request', 'the upload has no body');
-  try {
+  if (!body) throw new RequestError('the upload has no body');
+  let bytes = 0;
+  const receive = async (): Promise<ReceivedUpload> => {
     if (type.startsWith('multipart/form-data')) {
-      const result = await new Promise<ReceivedUpload>((resolve, reject) => {
+      return new Promise<ReceivedUpload>((resolve, reject) => {
         const headers: Record<string, string> = {};
         req.headers.forEach((v, k) => { headers[k] = v; });
-        const bb = busboy({ headers, limits: { fileSize: limit, files: 1 } });
+        let bb: busboy.Busboy;
+        try {
+          bb = busboy({ headers, limits: { fileSize: limit, files: 1, fields: 10, parts: 20 } });
+        } catch (e) {
+          reject(new RequestError(`malformed multipart upload: ${(e as Error).message}`));
+          return;
+        }
         let got: Promise<ReceivedUpload> | null = null;
+        // A client that goes away mid-upload ends the body without closing the form: reject, so
+        // the temp file is removed below (busboy alone would wait for ever).
+        body.on('aborted', () => reject(new RequestError('the upload was aborted by the client')));
+        body.on('error', (e: Error) => reject(new RequestError(`the upload failed: ${e.message}`)));
         bb.on('file', (field, stream, info) => {
           if (field !== 'file' || got) { stream.resume(); return; }
-          const out = fs.createWriteStream(tempPath);
-          let bytes = 0;
           let truncated = false;
-          stream.on('data', (d: Buffer) => { bytes += d.length; });
           stream.on('limit', () => { truncated = true; });
-          got = pipeline(stream, out).then(() => {
+          got = pipeline(stream, byteCounter(limit, (n) => { bytes = n; }), fs.createWriteStream(tempPath)).then(() => {
             if (truncated) throw limitError(limit);
             return { tempPath, filename: info.filename || 'upload.tif', bytes };
           });
+          got.catch(reject);
         });
-        bb.on('error', (e: Error) => reject(new HttpError(400, 'bad request', `malformed multipart upload: ${e.message}`)));
+        bb.on('error', (e: Error) => reject(new RequestError(`malformed multipart upload: ${e.message}`)));
         bb.on('close', () => {
-          if (!got) reject(new HttpError(400, 'bad request', 'no file in the upload: send it as the form field "file" (curl -F file=@scene.tif)'));
+          if (!got) reject(new RequestError('no file in the upload: send it as the form field "file" (curl -F file=@scene.tif)'));
           else got.then(resolve, reject);
         });
         body.pipe(bb);
       });
-      return result;
     }
     // A raw body (Content-Type: image/tiff or application/octet-stream).
-    let bytes = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        bytes += chunk.length;
-        if (bytes > limit) cb(limitError(limit)); else cb(null, chunk);
-      },
-    });
-    await pipeline(body, counter, fs.createWriteStream(tempPath));
-    const filename = decodeURIComponent(req.headers.get('x-filename') ?? 'upload.tif');
-    return { tempPath, filename, bytes };
+    await pipeline(body, byteCounter(limit, (n) => { bytes = n; }), fs.createWriteStream(tempPath));
+    return { tempPath, filename: headerFilename(req.headers.get('x-filename')), bytes };
+  };
+  try {
+    const received = await receive();
+    // Checked again now the size is known: a chunked upload declares none.
+    limits?.checkDisk(tmpDir, 0);
+    return received;
   } catch (err) {
     await fs.promises.rm(tempPath, { force: true });
     throw err;

@@ -1,13 +1,13 @@
 /**
- * A result's polygons for the web: the GeoJSON file (written by the job, or made once on first
- * request and kept), and a vector-tile index built from it, cached for the results in use.
+ * A result's polygons for the web: the GeoJSON and FlatGeobuf files (written by the job, or made
+ * once on first request and kept), and a vector-tile index built from the GeoJSON, cached for the
+ * results in use. The vector tiles' maxzoom is the raster TileJSON's (one zoom formula).
  */
 import fs from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import type { ResultCatalog, ResultRecord } from '../catalog/result-catalog.ts';
 import { vectorizeMask } from '../vectorize/vectorize-mask.ts';
-import { ClassVectorTiles, maxZoomForResolution, vectorLayers, type VectorLayer } from '../vectorize/vector-tiles.ts';
-import { groundResolutionMetres } from '../read/georef.ts';
+import { ClassVectorTiles, vectorLayers, type VectorLayer } from '../vectorize/vector-tiles.ts';
 import { InFlight } from '../in-flight.ts';
 
 export class ResultVectors {
@@ -16,26 +16,36 @@ export class ResultVectors {
 
   constructor(private readonly results: ResultCatalog) {}
 
-  /** The features file of a result, vectorizing its mask once if the job did not. */
+  /** The features file of a result (GeoJSON, EPSG:4326), vectorizing its mask once if the job did not. */
   features(r: ResultRecord): Promise<string> {
-    const file = this.results.file(r, 'features');
-    if (fs.existsSync(file)) return Promise.resolve(file);
-    return this.making.run(r.id, () => vectorizeMask({ mask: this.results.file(r, 'mask'), out: file }).then(() => file));
+    return this.file(r, 'features');
   }
 
-  async maxZoom(r: ResultRecord): Promise<number> {
-    const { info } = await this.results.open(r.id);
-    return maxZoomForResolution(groundResolutionMetres(info.geoTransform, info.height, info.crs));
+  /** The FlatGeobuf of a result (native CRS, spatially indexed), made once on first request. */
+  flatgeobuf(r: ResultRecord): Promise<string> {
+    return this.file(r, 'flatgeobuf');
+  }
+
+  private file(r: ResultRecord, which: 'features' | 'flatgeobuf'): Promise<string> {
+    const file = this.results.file(r, which);
+    if (fs.existsSync(file)) return Promise.resolve(file);
+    return this.making.run(`${r.id}:${which}`, () => vectorizeMask({ mask: this.results.file(r, 'mask'), out: file }).then(() => file));
+  }
+
+  async zoomRange(r: ResultRecord): Promise<{ minzoom: number; maxzoom: number }> {
+    const { minzoom, maxzoom } = (await this.results.open(r.id)).webExtent();
+    return { minzoom, maxzoom };
   }
 
   async layers(r: ResultRecord): Promise<VectorLayer[]> {
-    return vectorLayers(r.classes.map((name, id) => ({ id, name })), 0, await this.maxZoom(r));
+    const { minzoom, maxzoom } = await this.zoomRange(r);
+    return vectorLayers(r.classes.map((name, id) => ({ id, name })), minzoom, maxzoom);
   }
 
   tiles(r: ResultRecord): Promise<ClassVectorTiles> {
     let p = this.indexes.get(r.id);
     if (!p) {
-      p = (async () => ClassVectorTiles.fromGeoJsonFile(await this.features(r), { maxZoom: await this.maxZoom(r) }))();
+      p = (async () => ClassVectorTiles.fromGeoJsonFile(await this.features(r), { maxZoom: (await this.zoomRange(r)).maxzoom }))();
       p.catch(() => this.indexes.delete(r.id));
       this.indexes.set(r.id, p);
     }

@@ -9,7 +9,7 @@ import { HttpError } from './http-error.ts';
 import type { TileCache } from './tile-cache.ts';
 import type { RgbaTile } from './tiles/tile-renderer.ts';
 import { CONTENT_TYPES, encodeTile, type TileFormat } from './tiles/encode-tile.ts';
-import { MAX_ZOOM } from './tiles/web-mercator.ts';
+import { MAX_ZOOM } from '../read/web-mercator.ts';
 
 /**
  * Renders admitted two per core, first come first served. Unbounded, a burst of requests

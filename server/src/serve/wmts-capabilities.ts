@@ -7,7 +7,7 @@
  * straight onto /{z}/{x}/{y}.png. Each layer's TileMatrixSetLimits name its zoom range and the tiles
  * that cover its bounds, so clients neither ask for empty tiles nor zoom past the data.
  */
-import { HALF_WORLD, MAX_ZOOM, TILE_SIZE, Z0_RESOLUTION, tileRange } from './tiles/web-mercator.ts';
+import { HALF_WORLD, MAX_ZOOM, TILE_SIZE, Z0_RESOLUTION, tileRange } from '../read/web-mercator.ts';
 import { xmlEscape } from '../write/xml-text.ts';
 
 export interface WmtsLayer {

@@ -7,7 +7,8 @@
  * that colour is unique; and finally the bare id.
  */
 import type { DType, RasterInfo } from '../read/raster.ts';
-import { VectorizeError } from './vectorize-error.ts';
+import { VectorizeError } from '../errors.ts';
+import { classMaskMetadata } from '../write/class-mask.ts';
 
 export interface ClassInfo {
   id: number;
@@ -30,16 +31,6 @@ function hex([r, g, b]: [number, number, number]): string {
   return `#${[r, g, b].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
 }
 
-function jsonList(text: string | undefined): string[] | null {
-  if (!text) return null;
-  try {
-    const v: unknown = JSON.parse(text);
-    return Array.isArray(v) && v.every((s) => typeof s === 'string') ? (v as string[]) : null;
-  } catch {
-    return null;
-  }
-}
-
 function idRange(dtype: DType): [number, number] {
   switch (dtype) {
     case 'uint8': return [0, 255];
@@ -52,7 +43,7 @@ function idRange(dtype: DType): [number, number] {
 }
 
 function namesFromMetadata(metadata: Record<string, string>): { names: Map<number, string>; source: ClassCatalog['source'] } | null {
-  const list = jsonList(metadata.CLASS_NAMES);
+  const list = classMaskMetadata({ metadata })?.classNames;
   if (list) return { names: new Map(list.map((n, i) => [i, n])), source: 'satseg' };
   const items = Object.entries(metadata)
     .map(([k, v]) => [/^CLASS_(\d+)$/.exec(k)?.[1], v] as const)
@@ -72,7 +63,7 @@ function namesFromMetadata(metadata: Record<string, string>): { names: Map<numbe
 
 export function classCatalog(info: RasterInfo): ClassCatalog {
   const palette = info.colorMap;
-  const ourColors = jsonList(info.metadata.CLASS_COLORS);
+  const ourColors = classMaskMetadata(info)?.classColors ?? null;
   const colorOf = (id: number): string | null => {
     if (ourColors?.[id]) return ourColors[id]!;
     const entry = palette?.[id];

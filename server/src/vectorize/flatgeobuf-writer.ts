@@ -27,7 +27,7 @@ import { DEFAULT_NODE_SIZE, NODE_ITEM_BYTE_LEN, generateLevelBounds } from 'flat
 import type { Crs } from '../read/raster.ts';
 import { lookupEpsg } from '../read/crs.ts';
 import { polygonProperties, type ClassPolygon, type PolygonSink } from './class-polygon.ts';
-import { checkOutputPath, temporaryPathBeside } from './atomic-output.ts';
+import { checkOutputPath, replaceAtomically, temporaryPathBeside } from '../write/atomic-file.ts';
 
 function column(name: string, type: ColumnType): ColumnMeta {
   return { name, type, title: null, description: null, width: -1, precision: -1, scale: -1, nullable: false, unique: false, primary_key: false };
@@ -231,26 +231,26 @@ export class FlatGeobufFileWriter implements PolygonSink {
   async finish(): Promise<void> {
     if (this.done) throw new Error('output already closed');
     this.done = true;
-    const finalTemp = temporaryPathBeside(this.target);
-    let spill: fs.promises.FileHandle | null = null;
+    let spill = null as fs.promises.FileHandle | null;
     try {
-      await this.flush();
-      await this.body.close();
-      const out = fs.createWriteStream(finalTemp);
-      const write = async (chunk: Uint8Array) => { if (!out.write(chunk)) await once(out, 'drain'); };
-      const n = this.count;
-      const order = this.hilbertOrder();
-      await write(Buffer.from(magicbytes));
-      await write(headerBytes(this.crs, n, n ? this.envelope : null, n ? INDEX_NODE_SIZE : 0));
-      if (n) {
-        const boxes = new Float64Array(4 * n);
-        const offsets: number[] = [];
-        let at = 0;
-        order.forEach((f, i) => {
-          boxes.set(this.boxes.subarray(4 * f, 4 * f + 4), 4 * i);
-          offsets.push(at);
-          at += this.lengths[f]!;
-        });
+      await replaceAtomically(this.target, async (finalTemp) => {
+        await this.flush();
+        await this.body.close();
+        const out = fs.createWriteStream(finalTemp);
+        const write = async (chunk: Uint8Array) => { if (!out.write(chunk)) await once(out, 'drain'); };
+        const n = this.count;
+        const order = this.hilbertOrder();
+        await write(Buffer.from(magicbytes));
+        await write(headerBytes(this.crs, n, n ? this.envelope : null, n ? INDEX_NODE_SIZE : 0));
+        if (n) {
+          const boxes = new Float64Array(4 * n);
+          const offsets: number[] = [];
+          let at = 0;
+          order.forEach((f, i) => {
+            boxes.set(this.boxes.subarray(4 * f, 4 * f + 4), 4 * i);
+            offsets.push(at);
+            at += this.lengths[f]!;
+      });
         await write(packedRTree(boxes, offsets, INDEX_NODE_SIZE));
       }
       // Features in index order, gathered from the spill file in chunks of about a megabyte.
@@ -270,10 +270,7 @@ export class FlatGeobufFileWriter implements PolygonSink {
       }
       if (chunk.length) await write(Buffer.concat(chunk));
       await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
-      await fs.promises.rename(finalTemp, this.target);
-    } catch (err) {
-      await fs.promises.rm(finalTemp, { force: true });
-      throw err;
+      });
     } finally {
       await spill?.close();
       await fs.promises.rm(this.bodyPath, { force: true });

@@ -8,7 +8,7 @@
  * polygonizer.
  */
 import { roundArea, type ClassPolygon, type PolygonSink } from './class-polygon.ts';
-import { AtomicOutput } from './atomic-output.ts';
+import { AtomicOutput } from '../write/atomic-file.ts';
 
 /**
  * 7 decimals of a degree is about 1 cm on the ground (at most 5.6 mm of rounding): below the pixel

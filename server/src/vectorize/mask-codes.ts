@@ -6,7 +6,7 @@
  */
 import type { PixelBlock, RasterInfo } from '../read/raster.ts';
 import { INVALID, type RowRuns } from './row-runs.ts';
-import { VectorizeError } from './vectorize-error.ts';
+import { VectorizeError } from '../errors.ts';
 
 const INTEGER_TYPES = new Set(['uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32']);
 

@@ -6,6 +6,7 @@
  * hole.
  */
 import { NONE, type ArcStore } from './arc-store.ts';
+import { ringArea2 } from '../read/geodesy.ts';
 import type { RegionLabels } from './region-labels.ts';
 
 export interface RegionPolygon {
@@ -149,21 +150,6 @@ export class RingAssembler {
   }
 }
 
-/** Twice the signed shoelace area of a ring in (col, row) space. */
-export function ringArea2(ring: Int32Array | Float64Array): number {
-  const n = ring.length;
-  let s = 0;
-  let px = ring[n - 2]!;
-  let py = ring[n - 1]!;
-  for (let i = 0; i < n; i += 2) {
-    const x = ring[i]!;
-    const y = ring[i + 1]!;
-    s += px * y - x * py;
-    px = x;
-    py = y;
-  }
-  return s;
-}
 
 /**
  * Copy out a ring without vertices that lie on a straight line through their neighbours, except

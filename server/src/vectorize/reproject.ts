@@ -8,7 +8,7 @@
  */
 import type { Crs, GeoTransform } from '../read/raster.ts';
 import { transformableProj4 } from '../read/datum-shift.ts';
-import { shoelace } from './area.ts';
+import { shoelace } from '../read/geodesy.ts';
 
 /** Transforms a flat [x0, y0, ...] ring in place. */
 export type RingTransform = (ring: Float64Array) => void;

@@ -22,7 +22,7 @@ export interface VectorLayer {
 
 export interface VectorTileOptions {
   minZoom?: number;
-  /** Deepest zoom with full detail (clients overzoom beyond it); see maxZoomForResolution. */
+  /** Deepest zoom with full detail (clients overzoom beyond it): the raster TileJSON's maxzoom. */
   maxZoom?: number;
   /** Tile buffer in tile units (extent 4096). */
   buffer?: number;
@@ -31,12 +31,6 @@ export interface VectorTileOptions {
 }
 
 const EXTENT = 4096;
-
-/** The zoom at which one 256-px tile pixel is about one mask pixel of `metres` (equator). */
-export function maxZoomForResolution(metres: number): number {
-  const z = Math.round(Math.log2(156543.03392804097 / Math.max(metres, 1e-3)));
-  return Math.max(0, Math.min(24, z));
-}
 
 /** TileJSON `vector_layers` for the given classes (one layer per class, named by class). */
 export function vectorLayers(classes: Array<{ id: number; name: string }>, minzoom: number, maxzoom: number): VectorLayer[] {

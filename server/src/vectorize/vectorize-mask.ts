@@ -10,18 +10,18 @@
 import path from 'node:path';
 import type { RasterInfo, Window } from '../read/raster.ts';
 import type { RasterSource } from '../read/raster-source.ts';
-import { openRaster } from '../read/raster-source.ts';
+import { openRaster } from '../read/open-raster.ts';
 import { StripPolygonizer, type RegionPolygon } from './polygonize.ts';
 import { checkIsMask, classIdOf, maskRowEncoder } from './mask-codes.ts';
 import { classCatalog, type ClassCatalog } from './class-names.ts';
-import { pixelAreaFunction } from './area.ts';
+import { pixelAreaFunction } from '../read/geodesy.ts';
 import { orientRings, pixelRingToCrs, toGeographic } from './reproject.ts';
 import type { ClassPolygon, PolygonSink } from './class-polygon.ts';
 import { featureCollectionChunks, GeoJsonFileWriter } from './geojson-writer.ts';
-import { checkOutputPath } from './atomic-output.ts';
-import { VectorizeError } from './vectorize-error.ts';
+import { checkOutputPath } from '../write/atomic-file.ts';
 
 import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from './vectorize-defaults.ts';
+import { VectorizeError } from '../errors.ts';
 
 export { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from './vectorize-defaults.ts';
 

@@ -16,17 +16,12 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import { once } from 'node:events';
-import type { GeoTransform } from '../read/raster.ts';
+import type { GeoKeyTags, GeoTransform } from '../read/raster.ts';
 import { encodeIfd, ifdSize, TagType, tiffHeader, type TiffTag } from './tiff-layout.ts';
 import { halveRows, type OverviewResampling } from './downsample.ts';
+import { replaceAtomically, TEMP_MARK } from './atomic-file.ts';
 
 const deflate = promisify(zlib.deflate);
-
-export interface GeoKeyTags {
-  GeoKeyDirectory: number[];
-  GeoDoubleParams?: number[];
-  GeoAsciiParams?: string;
-}
 
 export interface CogOptions {
   width: number;
@@ -193,7 +188,7 @@ export class CogWriter {
   static async create(outPath: string, opts: CogOptions): Promise<CogWriter> {
     const dir = path.dirname(path.resolve(outPath));
     if (!fs.existsSync(dir)) throw new Error(`output folder does not exist: ${dir}`);
-    const workDir = await fs.promises.mkdtemp(path.join(dir, `.${path.basename(outPath)}.satseg-tmp-`));
+    const workDir = await fs.promises.mkdtemp(path.join(dir, `.${path.basename(outPath)}${TEMP_MARK}`));
     const writer = new CogWriter(outPath, opts, workDir);
     const block = opts.blockSize ?? 512;
     const fill = opts.nodata ?? 0;
@@ -320,17 +315,18 @@ export class CogWriter {
         head.push(ifd);
         if (ifd.length & 1) head.push(Buffer.alloc(1));
       });
-      const out = fs.createWriteStream(tmpOut);
-      const headBuf = Buffer.concat(head);
-      if (headBuf.length !== dataStart[this.levels.length - 1]) throw new Error('internal: COG layout mismatch');
-      await new Promise<void>((resolve, reject) => out.write(headBuf, (e) => (e ? reject(e) : resolve())));
-      for (let i = this.levels.length - 1; i >= 0; i--) {
-        for await (const chunk of fs.createReadStream(this.levels[i]!.spillPath)) {
-          if (!out.write(chunk)) await once(out, 'drain');
+      await replaceAtomically(this.outPath, async () => {
+        const out = fs.createWriteStream(tmpOut);
+        const headBuf = Buffer.concat(head);
+        if (headBuf.length !== dataStart[this.levels.length - 1]) throw new Error('internal: COG layout mismatch');
+        await new Promise<void>((resolve, reject) => out.write(headBuf, (e) => (e ? reject(e) : resolve())));
+        for (let i = this.levels.length - 1; i >= 0; i--) {
+          for await (const chunk of fs.createReadStream(this.levels[i]!.spillPath)) {
+            if (!out.write(chunk)) await once(out, 'drain');
+          }
         }
-      }
-      await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
-      await fs.promises.rename(tmpOut, this.outPath);
+        await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+      }, tmpOut);
     } finally {
       await this.cleanup();
     }

@@ -1,76 +1,37 @@
 /**
- * /datasets: the GeoTIFFs of the data folder and uploads, their metadata, map tiles and pixel values.
+ * /datasets: the GeoTIFFs of the data folder, uploads and remote COGs; their metadata, map tiles,
+ * pixel values and (for workers) their bytes.
  */
-import type { OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import type { IncomingMessage } from 'node:http';
-import type { RasterSource } from '../../read/raster-source.ts';
-import { boundsWgs84, converter, transformableProj4, transformPoint, WGS84 } from '../../read/crs-transform.ts';
-import { crsToPixel, groundResolutionMetres } from '../../read/georef.ts';
 import type { ServerContext } from '../server-context.ts';
-import { HttpError } from '../http-error.ts';
-import { idParam, lonLatQuery, parseWith } from '../request-validation.ts';
-import { parseTileAddress, tileResponse } from '../tile-response.ts';
-import { ImageryRenderer, imageryStyle, parseBands, parseRescale } from '../tiles/imagery-renderer.ts';
-import { tileBoundsWgs84, zoomForResolution } from '../tiles/web-mercator.ts';
+import type { DatasetRecord } from '../../catalog/dataset-catalog.ts';
 import { receiveUpload } from '../receive-upload.ts';
 import { requireApiKey } from '../api-key.ts';
+import { serveFile } from '../file-response.ts';
+import { registerTiler } from '../tiler-factory.ts';
+import { ImageryRenderer, imageryStyle, parseBands, parseRescale, type ImageryStyle } from '../tiles/imagery-renderer.ts';
+import { Dataset, DatasetList, IdParams, ImageryStyleQuery, LonLatQuery, PointValues } from '../api-schemas.ts';
+import { bearer, errors, jsonResponse } from '../openapi.ts';
+import { z } from '@hono/zod-openapi';
+import { RequestError, UploadRejected } from '../../errors.ts';
 
-export interface WebExtent {
-  bounds: [number, number, number, number] | null;
-  center: [number, number, number] | null;
-  minzoom: number;
-  maxzoom: number;
-}
-
-// Every tile request asks; the answer is fixed for an open source and takes proj4 a tenth of a
-// millisecond to work out.
-const extents = new WeakMap<RasterSource, WebExtent>();
-
-/** Bounds, centre and the zoom range a web map should use for a raster. */
-export function webExtent(source: RasterSource): WebExtent {
-  let extent = extents.get(source);
-  if (!extent) {
-    extent = computeWebExtent(source);
-    extents.set(source, extent);
-  }
-  return extent;
-}
-
-function computeWebExtent(source: RasterSource): WebExtent {
-  const { info } = source;
-  const bounds = boundsWgs84(info.geoTransform, info.width, info.height, info.crs);
-  if (!bounds) return { bounds: null, center: null, minzoom: 0, maxzoom: 0 };
-  const lat = (bounds[1] + bounds[3]) / 2;
-  const res = groundResolutionMetres(info.geoTransform, info.height, info.crs);
-  const maxzoom = zoomForResolution(res, lat);
-  const coarsest = res * (info.overviews.length ? info.width / info.overviews[info.overviews.length - 1]!.width : 1);
-  const minzoom = Math.max(0, Math.min(maxzoom, zoomForResolution(coarsest, lat) - 3));
-  return { bounds, center: [(bounds[0] + bounds[2]) / 2, lat, Math.min(maxzoom, Math.max(minzoom, maxzoom - 2))], minzoom, maxzoom };
-}
-
-export function intersects(a: [number, number, number, number], b: [number, number, number, number]): boolean {
-  return a[0] < b[2] && a[2] > b[0] && a[1] < b[3] && a[3] > b[1];
-}
-
-function origin(req: Request): string {
-  return new URL(req.url).origin;
-}
-
-async function describe(ctx: ServerContext, id: string, req: Request) {
-  const record = ctx.datasets.get(id);
-  const base = { id, name: record.name, origin: record.origin, added_at: record.addedAt };
-  let source: RasterSource;
+export async function describeDataset(ctx: ServerContext, record: DatasetRecord, base: string): Promise<z.infer<typeof Dataset>> {
+  const { id } = record;
+  const head = { id, name: record.name, origin: record.origin, added_at: record.addedAt };
+  const url = `${base}/datasets/${id}`;
+  let reader;
   try {
-    source = await ctx.datasets.open(id);
+    reader = await ctx.datasets.open(id);
   } catch (err) {
-    return { ...base, usable: false, error: (err as Error).message };
+    return { ...head, usable: false, error: (err as Error).message.split('\n')[0]! };
   }
-  const { info } = source;
-  const extent = webExtent(source);
+  const { info } = reader;
+  const extent = reader.webExtent();
   const stats = await ctx.datasets.statistics(id).catch(() => null);
-  const url = `${origin(req)}/datasets/${id}`;
   return {
-    ...base,
+    ...head,
     usable: true,
     width: info.width,
     height: info.height,
@@ -80,7 +41,7 @@ async function describe(ctx: ServerContext, id: string, req: Request) {
     mask: info.maskKind,
     crs: { epsg: info.crs.epsg ?? null, name: info.crs.name, proj4: info.crs.proj4, geographic: info.crs.geographic, non_earth: Boolean(info.crs.nonEarth) },
     geotransform: info.geoTransform,
-    resolution_m: groundResolutionMetres(info.geoTransform, info.height, info.crs),
+    resolution_m: reader.resolutionMetres,
     bounds: extent.bounds,
     center: extent.center,
     minzoom: extent.minzoom,
@@ -95,110 +56,147 @@ async function describe(ctx: ServerContext, id: string, req: Request) {
       statistics: stats?.bands[b.index - 1] ?? null,
     })),
     statistics_from: stats ? { level: stats.level, width: stats.sampledWidth, height: stats.sampledHeight } : null,
-    links: { self: url, tilejson: `${url}/tilejson.json`, tiles: `${url}/tiles/{z}/{x}/{y}.png`, point: `${url}/point?lon={lon}&lat={lat}` },
+    notices: info.crs.datumShift ? [info.crs.datumShift.note] : [],
+    links: {
+      self: url,
+      tilejson: `${url}/tilejson.json`,
+      tiles: `${url}/tiles/{z}/{x}/{y}.png`,
+      point: `${url}/point?lon={lon}&lat={lat}`,
+      style: `${url}/style.json`,
+      ...(record.origin !== 'url' ? { source: `${url}/source.tif` } : {}),
+    },
   };
 }
 
-/** Query parameters that style tiles, kept in TileJSON's tile URL. */
-function styleQuery(q: URLSearchParams): string {
-  const out = new URLSearchParams();
-  for (const key of ['bands', 'rescale']) for (const v of q.getAll(key)) out.append(key, v);
-  const s = out.toString();
-  return s ? `?${s}` : '';
+/** A file name as a user sent it, fit to quote in a message: no folders or control characters, 120 chars. */
+function displayName(name: string): string {
+  return (name.replace(/\\/g, '/').split('/').pop() ?? '').replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 120) || 'upload';
 }
 
+const UrlBody = z.object({ url: z.string().min(1).max(2048).openapi({ description: 'http(s) URL of a Cloud-Optimized GeoTIFF on a server that answers Range requests' }) }).strict();
+
 export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): void {
-  app.get('/datasets', async (c) => {
-    const list = ctx.datasets.list();
-    return c.json({ datasets: await Promise.all(list.map((d) => describe(ctx, d.id, c.req.raw))) });
+  const base = (c: Context) => ctx.base(c);
+
+  app.openapi(createRoute({
+    method: 'get', path: '/datasets', tags: ['dataset'], operationId: 'listDatasets', summary: 'Datasets: the data folder, uploads, remote COGs and samples',
+    responses: { 200: jsonResponse(DatasetList, 'datasets') },
+  }), async (c) => c.json({ datasets: await Promise.all(ctx.datasets.list().map((d) => describeDataset(ctx, d, base(c)))) }, 200));
+
+  app.openapi(createRoute({
+    method: 'get', path: '/datasets/{id}', tags: ['dataset'], operationId: 'getDataset', summary: 'Dataset metadata: bounds (EPSG:4326), CRS, bands, statistics, overviews',
+    request: { params: IdParams },
+    responses: { 200: jsonResponse(Dataset, 'dataset'), ...errors(400, 404) },
+  }), async (c) => c.json(await describeDataset(ctx, ctx.datasets.get(c.req.valid('param').id), base(c)), 200));
+
+  // Documented with the schemas, routed by hand: the body is streamed to disk as it arrives (up to
+  // the upload limit), never parsed by a validator into memory.
+  app.openAPIRegistry.registerPath({
+    method: 'post', path: '/datasets', tags: ['dataset'], operationId: 'addDataset', security: bearer,
+    summary: 'Upload a GeoTIFF (multipart field "file", or a raw image/tiff body with X-Filename), or register a remote COG ({"url": ...})',
+    request: {
+      body: {
+        required: true,
+        content: {
+          'multipart/form-data': { schema: z.object({ file: z.string().openapi({ format: 'binary' }) }) },
+          'image/tiff': { schema: z.string().openapi({ format: 'binary' }) },
+          'application/json': { schema: UrlBody },
+        },
+      },
+    },
+    responses: { 201: jsonResponse(Dataset, 'the registered dataset'), ...errors(400, 401, 413, 422, 429, 502, 507) },
   });
-
-  app.get('/datasets/:id', async (c) => c.json(await describe(ctx, idParam(c), c.req.raw)));
-
   app.post('/datasets', async (c) => {
     requireApiKey(c, ctx);
+    if ((c.req.header('content-type') ?? '').startsWith('application/json')) {
+      const body = UrlBody.safeParse(await c.req.json().catch(() => null));
+      if (!body.success) throw new RequestError('the body must be {"url": "https://..."}');
+      let record;
+      try {
+        record = await ctx.datasets.addUrl(body.data.url, (r) => ctx.limits.probe(r));
+      } catch (err) {
+        throw new UploadRejected(`${body.data.url.replace(/[?#].*$/, '').slice(0, 200)} was rejected: ${(err as Error).message.split('\n')[0]}`, err);
+      }
+      return c.json(await describeDataset(ctx, record, base(c)), 201);
+    }
     const env = c.env as { incoming?: IncomingMessage } | undefined;
-    const upload = await receiveUpload(c.req.raw, env?.incoming, ctx.dataDir, ctx.uploadLimit);
+    const upload = await receiveUpload(c.req.raw, env?.incoming, ctx.uploadDir, ctx.uploadLimit, ctx.limits);
     let record;
     try {
-      record = await ctx.datasets.addUpload(upload.tempPath, upload.filename);
+      record = await ctx.datasets.addUpload(upload.tempPath, upload.filename, (r) => ctx.limits.probe(r));
     } catch (err) {
-      throw new HttpError(400, 'invalid GeoTIFF', `${upload.filename} was rejected: ${(err as Error).message.split('\n')[0]}`);
+      throw new UploadRejected(`${displayName(upload.filename)} was rejected: ${(err as Error).message.split('\n')[0]}`, err);
     }
-    return c.json(await describe(ctx, record.id, c.req.raw), 201);
+    return c.json(await describeDataset(ctx, record, base(c)), 201);
   });
 
-  app.delete('/datasets/:id', async (c) => {
+  app.openapi(createRoute({
+    method: 'delete', path: '/datasets/{id}', tags: ['dataset'], operationId: 'deleteDataset', security: bearer,
+    summary: 'Remove a dataset (and its file, unless it is remote)',
+    request: { params: IdParams },
+    responses: { 204: { description: 'deleted' }, ...errors(400, 401, 404) },
+  }), async (c) => {
     requireApiKey(c, ctx);
-    const id = idParam(c);
+    const { id } = c.req.valid('param');
     await ctx.datasets.remove(id);
     ctx.tiles.dropPrefix(`d:${id}:`);
     return c.body(null, 204);
   });
 
-  app.get('/datasets/:id/tilejson.json', async (c) => {
-    const id = idParam(c);
-    const record = ctx.datasets.get(id);
-    const source = await ctx.datasets.open(id);
-    const extent = webExtent(source);
-    if (!extent.bounds) throw new HttpError(400, 'bad request', `dataset ${id} is not on Earth (${source.info.crs.name}); it cannot be shown on a web map`);
-    const q = new URL(c.req.url).searchParams;
-    if (q.has('bands')) parseBands(q.get('bands')!, source);
-    if (q.has('rescale')) parseRescale(q.getAll('rescale'), q.has('bands') ? parseBands(q.get('bands')!, source).length : 3);
-    return c.json({
-      tilejson: '3.0.0',
-      name: record.name,
-      scheme: 'xyz',
-      tiles: [`${origin(c.req.raw)}/datasets/${id}/tiles/{z}/{x}/{y}.png${styleQuery(q)}`],
-      bounds: extent.bounds,
-      center: extent.center,
-      minzoom: extent.minzoom,
-      maxzoom: extent.maxzoom,
-    });
+  app.openapi(createRoute({
+    method: 'get', path: '/datasets/{id}/point', tags: ['dataset'], operationId: 'datasetPoint', summary: 'Pixel values at a point',
+    request: { params: IdParams, query: LonLatQuery },
+    responses: { 200: jsonResponse(PointValues, 'values'), ...errors(400, 404, 422) },
+  }), async (c) => {
+    const { id } = c.req.valid('param');
+    const { lon, lat } = c.req.valid('query');
+    const reader = await ctx.datasets.open(id);
+    const p = await reader.point(lon, lat);
+    return c.json({ ...p, values: p.values.map((value, i) => ({ band: i + 1, description: reader.info.bands[i]!.description, value })) }, 200);
   });
 
-  app.get('/datasets/:id/tiles/:z/:x/:file', async (c) => {
-    const id = idParam(c);
-    const t = parseTileAddress(c.req.param('z'), c.req.param('x'), c.req.param('file'), ['png', 'webp', 'jpg']);
-    const { source, version } = await ctx.datasets.openVersion(id);
-    const q = new URL(c.req.url).searchParams;
-    const bands = parseBands(q.get('bands') ?? undefined, source);
-    const rescale = parseRescale(q.getAll('rescale'), bands.length);
-    const extent = webExtent(source);
-    if (!extent.bounds) throw new HttpError(400, 'bad request', `dataset ${id} is not on Earth (${source.info.crs.name}); it cannot be shown on a web map`);
-    const key = `d:${id}:${version}:${bands.join(',')}:${JSON.stringify(rescale)}:${t.z}/${t.x}/${t.y}.${t.format}`;
-    // Awaited before a render slot is taken, so a first view of a new dataset does not hold every
-    // slot while its statistics are computed.
-    const needsStats = rescale === null && source.info.dtype !== 'uint8';
-    const stats = needsStats ? (await ctx.datasets.statistics(id)).bands : null;
-    return tileResponse(c.req.raw, ctx.tiles, key, t.format, async () => {
-      if (!intersects(tileBoundsWgs84(t.z, t.x, t.y), extent.bounds!)) return null;
-      return new ImageryRenderer(source, imageryStyle(source, bands, rescale, stats)).render(t.z, t.x, t.y);
-    });
+  // The bytes of a local dataset, with Range and ETag: how remote workers read it.
+  app.openapi(createRoute({
+    method: 'get', path: '/datasets/{id}/source.tif', tags: ['dataset'], operationId: 'datasetSource',
+    summary: 'The dataset file itself (local datasets), with Range, ETag and 304; remote workers read it this way',
+    request: { params: IdParams },
+    responses: { 200: { description: 'the GeoTIFF', content: { 'image/tiff': { schema: z.string().openapi({ format: 'binary' }) } } }, 206: { description: 'partial content' }, 304: { description: 'not modified' }, ...errors(400, 404) },
+  }), (c) => {
+    const record = ctx.datasets.get(c.req.valid('param').id);
+    const file = ctx.datasets.localFile(record);
+    if (!file) throw new RequestError(`dataset ${record.id} is remote; read it from its own URL`);
+    return serveFile(file, c.req.raw.headers, 'image/tiff; application=geotiff', record.name) as never;
   });
 
-  app.get('/datasets/:id/point', async (c) => {
-    const id = idParam(c);
-    const { lon, lat } = parseWith(lonLatQuery, c.req.query(), 'point');
-    const source = await ctx.datasets.open(id);
-    const px = pixelAt(source, lon, lat);
-    const block = await source.read({ x: px[0], y: px[1], width: 1, height: 1 });
-    return c.json({
-      lon, lat, pixel: { x: px[0], y: px[1] },
-      valid: block.valid[0] === 1,
-      values: block.bands.map((b, i) => ({ band: i + 1, description: source.info.bands[i]!.description, value: Number(b[0]) })),
-    });
+  registerTiler<ImageryStyle>(app, { tiles: ctx.tiles, base }, {
+    prefix: '/datasets',
+    tag: 'dataset',
+    cacheKey: 'd',
+    formats: ['png', 'webp', 'jpg'],
+    styleQuery: ImageryStyleQuery,
+    open: async (id) => {
+      const record = ctx.datasets.get(id);
+      return { reader: await ctx.datasets.open(id), name: record.name };
+    },
+    style: async (layer, q, id) => {
+      const { info } = layer.reader;
+      const bands = parseBands(q.get('bands') ?? undefined, info);
+      const rescale = parseRescale(q.getAll('rescale'), bands.length);
+      // Awaited before a render slot is taken, so a first view of a new dataset does not hold
+      // every slot while its statistics are computed.
+      const stats = rescale === null && info.dtype !== 'uint8' ? (await ctx.datasets.statistics(id)).bands : null;
+      return imageryStyle(info, bands, rescale, stats);
+    },
+    styleKey: (s) => `${s.bands.join(',')}:${JSON.stringify(s.rescale)}:${s.palette ? 'p' : ''}`,
+    styleQueryString: (q) => keepParams(q, ['bands', 'rescale']),
+    renderer: (s) => new ImageryRenderer(s),
   });
 }
 
-/** The pixel under a lon/lat; 404 when the point is outside the raster. */
-export function pixelAt(source: RasterSource, lon: number, lat: number): [number, number] {
-  const { info } = source;
-  if (info.crs.nonEarth) throw new HttpError(400, 'bad request', 'this raster is not on Earth; lon/lat has no meaning here');
-  const p = transformPoint(converter(WGS84, transformableProj4(info.crs)), lon, lat);
-  const [col, row] = p ? crsToPixel(info.geoTransform, p[0], p[1]) : [Number.NaN, Number.NaN];
-  const x = Math.floor(col);
-  const y = Math.floor(row);
-  if (!(x >= 0 && y >= 0 && x < info.width && y < info.height)) throw new HttpError(404, 'outside', `(${lon}, ${lat}) is outside the raster`);
-  return [x, y];
+/** The listed query parameters, as "?a=..&b=.." (or ''), for tile URL templates. */
+export function keepParams(q: URLSearchParams, keys: string[]): string {
+  const out = new URLSearchParams();
+  for (const key of keys) for (const v of q.getAll(key)) out.append(key, v);
+  const s = out.toString();
+  return s ? `?${s}` : '';
 }

@@ -1,54 +1,42 @@
 /**
- * /jobs: segment an area of a dataset in the background, watch it (JSON or Server-Sent Events),
- * cancel it, and find its results.
+ * /jobs: segment an area of a dataset (or compare two dates of it) in the background, watch it
+ * (JSON or Server-Sent Events), cancel it, and find its results.
  */
-import type { OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
-import { z } from 'zod';
-import * as turf from '@turf/turf';
 import type { ServerContext } from '../server-context.ts';
-import { HttpError } from '../http-error.ts';
-import { idParam, parseWith } from '../request-validation.ts';
 import { requireApiKey } from '../api-key.ts';
-import { NotFoundError } from '../../catalog/dataset-catalog.ts';
-import { UnknownModelError } from '../../infer/model-registry.ts';
-import { selectBands } from '../../segment/band-selection.ts';
-import { planTiles } from '../../plan/plan-tiles.ts';
-import { AreaError, areaKm2, footprintWgs84, parseArea, repairArea } from '../../segment/segment-area.ts';
+import { prepareJob, type JobLimits } from '../../segment/prepare-job.ts';
 import { TERMINAL, type JobEvent, type JobRecord } from '../../jobs/job-types.ts';
+import { IdParams, Job, JobAccepted, JobBody, JobList } from '../api-schemas.ts';
+import { bearer, errors, jsonResponse } from '../openapi.ts';
+import { NotFoundError, RequestError, UnknownModelError } from '../../errors.ts';
+import type { z } from '@hono/zod-openapi';
 
-const JobBody = z.object({
-  dataset: z.string().min(1),
-  model: z.string().min(1),
-  area: z.unknown().optional(),
-  bbox: z.unknown().optional(),
-  options: z.object({
-    tile: z.number().int().min(16).max(4096).optional(),
-    overlap: z.number().int().min(0).max(2048).optional(),
-    batch: z.number().int().min(1).max(64).optional(),
-    device: z.enum(['auto', 'cpu', 'cuda']).optional(),
-    bands: z.array(z.number().int().min(1)).min(1).optional(),
-    sensor: z.string().min(1).optional(),
-    vector: z.boolean().optional(),
-    min_area_m2: z.number().min(0).optional(),
-    simplify_px: z.number().min(0).max(100).optional(),
-  }).strict().optional(),
-}).strict();
-
-function origin(req: Request): string {
-  return new URL(req.url).origin;
-}
-
-export function describeJob(job: JobRecord, base: string) {
+export function describeJob(job: JobRecord, base: string): z.infer<typeof Job> {
   const seconds = (a: string | null, b: string | null) => (a && b ? (Date.parse(b) - Date.parse(a)) / 1000 : null);
   const r = job.resultId ? `${base}/results/${job.resultId}` : null;
+  const layers = (url: string) => ({
+    result: url,
+    mask: `${url}/mask.tif`,
+    tilejson: `${url}/tilejson.json`,
+    tiles: `${url}/tiles/{z}/{x}/{y}.png`,
+    stats: `${url}/stats.json`,
+    geojson: `${url}/features.geojson`,
+    vector_tiles: `${url}/vector/{z}/{x}/{y}.mvt`,
+    vector_tilejson: `${url}/vector/tilejson.json`,
+    style: `${url}/style.json`,
+  });
+  const extra = job.extraResults ?? {};
   return {
     id: job.id,
     status: job.status,
+    kind: job.beforeId ? 'change' : 'segment',
     dataset: job.datasetId,
+    before: job.beforeId ?? null,
     model: job.modelId,
-    area: job.area,
-    options: job.options,
+    area: job.area as never,
+    options: job.options as never,
     progress: {
       stage: job.progress.stage,
       tiles_done: job.progress.tilesDone,
@@ -66,90 +54,99 @@ export function describeJob(job: JobRecord, base: string) {
     },
     error: job.error,
     notices: job.notices,
+    worker: job.worker ?? null,
     results: r ? {
-      result: r,
-      mask: `${r}/mask.tif`,
-      tilejson: `${r}/tilejson.json`,
-      tiles: `${r}/tiles/{z}/{x}/{y}.png`,
-      stats: `${r}/stats.json`,
-      geojson: `${r}/features.geojson`,
-      vector_tiles: `${r}/vector/{z}/{x}/{y}.mvt`,
+      ...layers(r),
+      ...(extra.before ? { before: layers(`${base}/results/${extra.before}`) } : {}),
+      ...(extra.after ? { after: layers(`${base}/results/${extra.after}`) } : {}),
+      ...(job.beforeId ? { change: layers(r) } : {}),
     } : null,
     links: { self: `${base}/jobs/${job.id}`, events: `${base}/jobs/${job.id}/events` },
   };
 }
 
-export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext, maxAreaKm2: number): void {
-  const jobs = ctx.jobs!;
+export function jobLimits(ctx: ServerContext): JobLimits {
+  const v = ctx.limits.values;
+  return { maxAreaKm2: v.maxAreaKm2, maxJobPixels: v.maxJobPixels, maxAreaVertices: v.maxAreaVertices, maxTile: v.maxTile, maxJobMemoryBytes: v.maxJobMemoryBytes };
+}
 
-  app.post('/jobs', async (c) => {
+export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
+  const jobs = ctx.jobs;
+
+  app.openapi(createRoute({
+    method: 'post', path: '/jobs', tags: ['job'], operationId: 'submitJob', security: bearer,
+    summary: 'Segment an area of a dataset in the background; with `before`, compare two dates (a change job)',
+    request: { body: { content: { 'application/json': { schema: JobBody } }, required: true } },
+    responses: { 202: jsonResponse(JobAccepted, 'the queued job'), ...errors(400, 401, 404, 422, 429) },
+  }), async (c) => {
     requireApiKey(c, ctx);
-    const raw = await c.req.json().catch(() => { throw new HttpError(400, 'bad request', 'the body must be JSON: {"dataset", "model", "area"?, "bbox"?, "options"?}'); });
-    const body = parseWith(JobBody, raw, 'job');
-    if (body.area !== undefined && body.bbox !== undefined) throw new HttpError(400, 'bad request', 'give either area or bbox, not both');
-    let dataset;
-    try {
-      dataset = ctx.datasets.get(body.dataset);
-    } catch (err) {
-      if (err instanceof NotFoundError) throw new HttpError(400, 'bad request', `unknown dataset "${body.dataset}"`);
-      throw err;
-    }
+    const body = c.req.valid('json');
+    ctx.limits.checkQueue(await jobs.queuedCount());
     let spec;
     try {
       spec = ctx.models.get(body.model);
     } catch (err) {
-      throw new HttpError(400, 'bad request', err instanceof UnknownModelError ? err.message : `model ${body.model} is unusable: ${(err as Error).message}`);
-    }
-    const source = await ctx.datasets.open(dataset.id).catch((err: Error) => { throw new HttpError(400, 'bad request', `dataset ${dataset.id} cannot be read: ${err.message}`); });
-    const { info } = source;
-    selectBands(spec, info, body.options?.bands, body.options?.sensor);
-    const tile = spec.fixedTileSize ? spec.tileSize : (body.options?.tile ?? spec.tileSize);
-    if (body.options?.overlap !== undefined) planTiles(Math.max(tile, info.width), Math.max(tile, info.height), tile, body.options.overlap);
-
-    let area = null;
-    try {
-      area = parseArea(body.area, body.bbox);
-      if (area) {
-        const repaired = repairArea(area);
-        area = repaired.area;
-        const km2 = areaKm2(area);
-        if (km2 > maxAreaKm2) throw new AreaError(`the area is ${km2.toFixed(1)} km², over the ${maxAreaKm2} km² limit (SATSEG_MAX_AREA_KM2)`);
-        const footprint = footprintWgs84(info.geoTransform, info.width, info.height, info.crs);
-        if (!footprint) throw new AreaError('this dataset is not on Earth; areas in EPSG:4326 cannot be placed on it');
-        if (!turf.booleanIntersects(turf.feature(area), turf.feature(footprint))) {
-          const [w, s, e, n] = turf.bbox(footprint).map((v) => Number(v.toFixed(5)));
-          throw new AreaError(`the area does not intersect dataset ${dataset.id} (its bounds are [${w}, ${s}, ${e}, ${n}])`);
-        }
-      }
-    } catch (err) {
-      if (err instanceof AreaError) throw new HttpError(400, 'bad request', err.message);
-      throw err;
+      // A model named in the body that does not exist is a bad request, not a missing resource.
+      throw new RequestError(err instanceof UnknownModelError ? err.message : `model ${body.model} is unusable: ${(err as Error).message}`);
     }
     const o = body.options ?? {};
-    const job = jobs.submit({
-      datasetId: dataset.id,
+    const open = async (id: string, role: string) => {
+      try {
+        ctx.datasets.get(id);
+      } catch (err) {
+        if (err instanceof NotFoundError) throw new RequestError(`unknown ${role ? `${role} ` : ''}dataset "${id}"`);
+        throw err;
+      }
+      return ctx.datasets.open(id);
+    };
+    const input = { area: body.area, bbox: body.bbox, tile: o.tile, overlap: o.overlap, batch: o.batch, bands: o.bands, sensor: o.sensor, allowUnsuitable: o.allow_unsuitable };
+    const after = await prepareJob(await open(body.dataset, body.before ? 'after' : ''), spec, input, jobLimits(ctx));
+    if (body.before) {
+      if (body.before === body.dataset) throw new RequestError('before and dataset are the same dataset; a change job compares two');
+      await prepareJob(await open(body.before, 'before'), spec, { ...input, area: after.area ?? undefined, bbox: undefined }, jobLimits(ctx));
+    }
+    const job = await jobs.submit({
+      datasetId: body.dataset,
+      beforeId: body.before ?? null,
       modelId: spec.id,
-      area,
-      options: { tile: o.tile, overlap: o.overlap, batch: o.batch, device: o.device, bands: o.bands, sensor: o.sensor, vector: o.vector ?? false, minAreaM2: o.min_area_m2, simplifyPx: o.simplify_px },
+      area: after.area,
+      options: { tile: o.tile, overlap: o.overlap, batch: o.batch, device: o.device, bands: o.bands, sensor: o.sensor, vector: o.vector ?? false, minAreaM2: o.min_area_m2, simplifyPx: o.simplify_px, tta: o.tta, allowUnsuitable: o.allow_unsuitable },
+      // The run itself says what the tile geometry does (resampling); the rest is said here, once.
+      notices: after.notices.filter((n) => !after.geometry.notices.includes(n)),
     });
-    const base = origin(c.req.raw);
+    const base = ctx.base(c);
     return c.json({ id: job.id, status: job.status, status_url: `${base}/jobs/${job.id}`, events_url: `${base}/jobs/${job.id}/events`, job: describeJob(job, base) }, 202);
   });
 
-  app.get('/jobs', (c) => c.json({ jobs: jobs.list().map((j) => describeJob(j, origin(c.req.raw))) }));
+  app.openapi(createRoute({
+    method: 'get', path: '/jobs', tags: ['job'], operationId: 'listJobs', summary: 'All jobs, newest first',
+    responses: { 200: jsonResponse(JobList, 'jobs') },
+  }), async (c) => c.json({ jobs: (await jobs.list()).map((j) => describeJob(j, ctx.base(c))) }, 200));
 
-  app.get('/jobs/:id', (c) => c.json(describeJob(jobs.get(idParam(c)), origin(c.req.raw))));
+  app.openapi(createRoute({
+    method: 'get', path: '/jobs/{id}', tags: ['job'], operationId: 'getJob', summary: 'A job: status, progress, timings, error, notices, result URLs',
+    request: { params: IdParams },
+    responses: { 200: jsonResponse(Job, 'job'), ...errors(400, 404) },
+  }), async (c) => c.json(describeJob(await jobs.get(c.req.valid('param').id), ctx.base(c)), 200));
 
-  app.delete('/jobs/:id', async (c) => {
+  app.openapi(createRoute({
+    method: 'delete', path: '/jobs/{id}', tags: ['job'], operationId: 'cancelJob', security: bearer, summary: 'Cancel a job; partial outputs are removed',
+    request: { params: IdParams },
+    responses: { 200: jsonResponse(Job, 'the cancelled job'), ...errors(400, 401, 404) },
+  }), async (c) => {
     requireApiKey(c, ctx);
-    const job = await jobs.cancel(idParam(c));
-    return c.json(describeJob(job, origin(c.req.raw)));
+    return c.json(describeJob(await jobs.cancel(c.req.valid('param').id), ctx.base(c)), 200);
   });
 
-  app.get('/jobs/:id/events', (c) => {
-    const id = idParam(c);
-    const first = jobs.get(id);
-    const base = origin(c.req.raw);
+  app.openapi(createRoute({
+    method: 'get', path: '/jobs/{id}/events', tags: ['job'], operationId: 'jobEvents',
+    summary: 'Server-Sent Events: "status" and "progress", each with the job as JSON; ends when the job does',
+    request: { params: IdParams },
+    responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors(400, 404) },
+  }), async (c) => {
+    const { id } = c.req.valid('param');
+    const first = await jobs.get(id);
+    const base = ctx.base(c);
     return streamSSE(c, async (stream) => {
       let lastProgress = 0;
       const queue: JobEvent[] = [];
@@ -175,6 +172,6 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext, maxAreaK
       } finally {
         unsubscribe();
       }
-    });
+    }) as never;
   });
 }

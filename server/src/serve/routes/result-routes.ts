@@ -1,39 +1,36 @@
 /**
- * /results: segmentation masks as palette tiles, the COG itself (ranged, for GDAL and QGIS),
- * class lookups and statistics.
+ * /results: class masks as palette tiles, the COG itself (ranged, for GDAL and QGIS), polygons
+ * (GeoJSON, FlatGeobuf, vector tiles), class lookups and statistics.
  */
 import fs from 'node:fs';
-import type { OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import type { ResultRecord } from '../../catalog/result-catalog.ts';
 import type { ServerContext } from '../server-context.ts';
 import { hexToRgb } from '../../infer/model-spec.ts';
-import { HttpError } from '../http-error.ts';
-import { idParam, lonLatQuery, parseWith } from '../request-validation.ts';
-import { parseTileAddress, tileResponse } from '../tile-response.ts';
 import { serveFile } from '../file-response.ts';
 import { requireApiKey } from '../api-key.ts';
-import { ClassRenderer, parseClassFilter, parseOpacity } from '../tiles/class-renderer.ts';
-import { tileBoundsWgs84 } from '../tiles/web-mercator.ts';
-import { intersects, pixelAt, webExtent } from './dataset-routes.ts';
+import { registerTiler } from '../tiler-factory.ts';
+import { ClassRenderer, parseClassFilter, parseOpacity, type ClassStyle } from '../tiles/class-renderer.ts';
+import { ClassStatistics, ClassStyleQuery, IdParams, LonLatQuery, Result, ResultList, ResultPoint } from '../api-schemas.ts';
+import { bearer, errors, jsonResponse } from '../openapi.ts';
+import { keepParams } from './dataset-routes.ts';
 
-function origin(req: Request): string {
-  return new URL(req.url).origin;
-}
-
-export async function describeResult(ctx: ServerContext, r: ResultRecord, req: Request) {
-  const url = `${origin(req)}/results/${r.id}`;
-  const source = await ctx.results.open(r.id);
-  const extent = webExtent(source);
+export async function describeResult(ctx: ServerContext, r: ResultRecord, base: string): Promise<z.infer<typeof Result>> {
+  const url = `${base}/results/${r.id}`;
+  const reader = await ctx.results.open(r.id);
+  const { info } = reader;
+  const extent = reader.webExtent();
   return {
     id: r.id,
     name: r.name,
     dataset: r.datasetId,
     model: r.modelId,
     created_at: r.createdAt,
-    classes: r.classes.map((name, i) => ({ id: i, name, color: r.colors[i] })),
-    width: source.info.width,
-    height: source.info.height,
-    crs: { epsg: source.info.crs.epsg ?? null, name: source.info.crs.name },
+    classes: r.classes.map((name, i) => ({ id: i, name, color: r.colors[i] ?? null })),
+    width: info.width,
+    height: info.height,
+    crs: { epsg: info.crs.epsg ?? null, name: info.crs.name },
     bounds: extent.bounds,
     center: extent.center,
     minzoom: extent.minzoom,
@@ -53,105 +50,99 @@ export async function describeResult(ctx: ServerContext, r: ResultRecord, req: R
   };
 }
 
+const COG_TYPE = 'image/tiff; application=geotiff; profile=cloud-optimized';
+
 export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void {
-  app.get('/results', async (c) => c.json({ results: await Promise.all(ctx.results.list().map((r) => describeResult(ctx, r, c.req.raw).catch((err: Error) => ({ id: r.id, name: r.name, usable: false, error: err.message })))) }));
+  const base = (c: Context) => ctx.base(c);
 
-  app.get('/results/:id', async (c) => c.json(await describeResult(ctx, ctx.results.get(idParam(c)), c.req.raw)));
+  app.openapi(createRoute({
+    method: 'get', path: '/results', tags: ['result'], operationId: 'listResults', summary: 'Segmentation and change results',
+    responses: { 200: jsonResponse(ResultList, 'results') },
+  }), async (c) => c.json({
+    results: await Promise.all(ctx.results.list().map((r) => describeResult(ctx, r, base(c))
+      .catch((err: Error) => ({ id: r.id, name: r.name, usable: false as const, error: err.message.split('\n')[0]! })))),
+  }, 200));
 
-  app.delete('/results/:id', async (c) => {
+  app.openapi(createRoute({
+    method: 'get', path: '/results/{id}', tags: ['result'], operationId: 'getResult', summary: 'A result: classes, model, bounds, statistics, links',
+    request: { params: IdParams },
+    responses: { 200: jsonResponse(Result, 'result'), ...errors(400, 404, 422) },
+  }), async (c) => c.json(await describeResult(ctx, ctx.results.get(c.req.valid('param').id), base(c)), 200));
+
+  app.openapi(createRoute({
+    method: 'delete', path: '/results/{id}', tags: ['result'], operationId: 'deleteResult', security: bearer, summary: 'Remove a result and its files',
+    request: { params: IdParams },
+    responses: { 204: { description: 'deleted' }, ...errors(400, 401, 404) },
+  }), async (c) => {
     requireApiKey(c, ctx);
-    const id = idParam(c);
+    const { id } = c.req.valid('param');
     await ctx.results.remove(id);
     ctx.tiles.dropPrefix(`r:${id}:`);
     ctx.vectors.forget(id);
     return c.body(null, 204);
   });
 
-  app.get('/results/:id/tilejson.json', async (c) => {
-    const r = ctx.results.get(idParam(c));
-    const source = await ctx.results.open(r.id);
-    const extent = webExtent(source);
-    if (!extent.bounds) throw new HttpError(400, 'bad request', 'this result is not on Earth; it cannot be shown on a web map');
-    const q = new URL(c.req.url).searchParams;
-    const keep = new URLSearchParams();
-    if (q.has('classes')) { parseClassFilter(q.get('classes')!, r.classes); keep.set('classes', q.get('classes')!); }
-    if (q.has('opacity')) { parseOpacity(q.get('opacity')!); keep.set('opacity', q.get('opacity')!); }
-    const suffix = keep.toString() ? `?${keep}` : '';
-    return c.json({
-      tilejson: '3.0.0',
-      name: r.name,
-      description: `${r.modelId} classes: ${r.classes.join(', ')}`,
-      scheme: 'xyz',
-      tiles: [`${origin(c.req.raw)}/results/${r.id}/tiles/{z}/{x}/{y}.png${suffix}`],
-      bounds: extent.bounds,
-      center: extent.center,
-      minzoom: extent.minzoom,
-      maxzoom: extent.maxzoom,
-      legend: r.classes.map((name, i) => ({ id: i, name, color: r.colors[i] })),
-      // The same result as vector tiles, one layer per class (GET .../vector/{z}/{x}/{y}.mvt).
-      vector_layers: await ctx.vectors.layers(r),
-    });
+  app.openapi(createRoute({
+    method: 'get', path: '/results/{id}/mask.tif', tags: ['result'], operationId: 'resultMask',
+    summary: 'The mask COG; Range (206, 416), ETag, Last-Modified and 304, so GDAL and QGIS read it in place',
+    request: { params: IdParams },
+    responses: {
+      200: { description: 'the COG', content: { 'image/tiff': { schema: z.string().openapi({ format: 'binary' }) } } },
+      206: { description: 'partial content' }, 304: { description: 'not modified' }, 416: { description: 'range not satisfiable' }, ...errors(400, 404),
+    },
+  }), (c) => {
+    const r = ctx.results.get(c.req.valid('param').id);
+    return serveFile(ctx.results.file(r, 'mask'), c.req.raw.headers, COG_TYPE, `${r.name}-mask.tif`, c.req.method === 'HEAD') as never;
   });
 
-  app.get('/results/:id/features.geojson', async (c) => {
-    const r = ctx.results.get(idParam(c));
-    return serveFile(await ctx.vectors.features(r), c.req.raw.headers, 'application/geo+json', `${r.name}.geojson`);
-  });
-
-  app.get('/results/:id/vector/:z/:x/:file', async (c) => {
-    const r = ctx.results.get(idParam(c));
-    const m = /^(\d+)\.mvt$/.exec(c.req.param('file'));
-    if (!m) throw new HttpError(400, 'bad request', `vector tile must look like {y}.mvt; got "${c.req.param('file')}"`);
-    const t = parseTileAddress(c.req.param('z'), c.req.param('x'), `${m[1]}.png`, ['png']);
-    const index = await ctx.vectors.tiles(r);
-    const bytes = index.tile(t.z, t.x, t.y);
-    const headers = { 'Cache-Control': 'public, max-age=3600' };
-    if (!bytes) return new Response(null, { status: 204, headers });
-    return new Response(new Uint8Array(bytes), { status: 200, headers: { ...headers, 'Content-Type': 'application/vnd.mapbox-vector-tile', 'Content-Length': String(bytes.length) } });
-  });
-
-  app.get('/results/:id/tiles/:z/:x/:file', async (c) => {
-    const id = idParam(c);
-    const t = parseTileAddress(c.req.param('z'), c.req.param('x'), c.req.param('file'), ['png', 'webp']);
-    const r = ctx.results.get(id);
-    const visible = parseClassFilter(c.req.query('classes'), r.classes);
-    const alpha = parseOpacity(c.req.query('opacity'));
-    const source = await ctx.results.open(id);
-    const extent = webExtent(source);
-    if (!extent.bounds) throw new HttpError(400, 'bad request', 'this result is not on Earth; it cannot be shown on a web map');
-    const key = `r:${id}:${[...visible].join(',')}:${alpha}:${t.z}/${t.x}/${t.y}.${t.format}`;
-    return tileResponse(c.req.raw, ctx.tiles, key, t.format, async () => {
-      if (!intersects(tileBoundsWgs84(t.z, t.x, t.y), extent.bounds!)) return null;
-      return new ClassRenderer(source, { colors: r.colors.map(hexToRgb), visible, alpha }).render(t.z, t.x, t.y);
-    });
-  });
-
-  app.get('/results/:id/mask.tif', (c) => {
-    const r = ctx.results.get(idParam(c));
-    return serveFile(ctx.results.file(r, 'mask'), c.req.raw.headers, 'image/tiff; application=geotiff; profile=cloud-optimized', `${r.name}-mask.tif`);
-  });
-  app.on('HEAD', '/results/:id/mask.tif', (c) => {
-    const r = ctx.results.get(idParam(c));
-    const res = serveFile(ctx.results.file(r, 'mask'), c.req.raw.headers, 'image/tiff; application=geotiff; profile=cloud-optimized');
-    void res.body?.cancel();
-    return new Response(null, { status: res.status, headers: res.headers });
-  });
-
-  app.get('/results/:id/stats.json', (c) => {
-    const r = ctx.results.get(idParam(c));
+  app.openapi(createRoute({
+    method: 'get', path: '/results/{id}/stats.json', tags: ['result'], operationId: 'resultStatistics', summary: 'Per-class pixel counts, areas (m²) and shares',
+    request: { params: IdParams },
+    responses: { 200: jsonResponse(ClassStatistics, 'statistics'), ...errors(400, 404) },
+  }), (c) => {
+    const r = ctx.results.get(c.req.valid('param').id);
     const file = ctx.results.file(r, 'stats');
-    if (!fs.existsSync(file)) return c.json({ result: r.id, classes: r.summary?.classStatistics ?? null });
-    return serveFile(file, c.req.raw.headers, 'application/json');
+    if (!fs.existsSync(file)) {
+      const summary = r.summary as { statistics?: unknown } | null;
+      return c.json({ result: r.id, ...(summary?.statistics as object ?? { classes: null }) } as z.infer<typeof ClassStatistics>, 200);
+    }
+    return serveFile(file, c.req.raw.headers, 'application/json') as never;
   });
 
-  app.get('/results/:id/point', async (c) => {
-    const r = ctx.results.get(idParam(c));
-    const { lon, lat } = parseWith(lonLatQuery, c.req.query(), 'point');
-    const source = await ctx.results.open(r.id);
-    const [x, y] = pixelAt(source, lon, lat);
-    const block = await source.read({ x, y, width: 1, height: 1 });
-    const id = Number(block.bands[0]![0]);
-    const valid = block.valid[0] === 1 && id < r.classes.length;
-    return c.json({ lon, lat, pixel: { x, y }, class_id: valid ? id : null, class: valid ? r.classes[id] : null, color: valid ? r.colors[id] : null, nodata: !valid });
+  app.openapi(createRoute({
+    method: 'get', path: '/results/{id}/point', tags: ['result'], operationId: 'resultPoint', summary: 'The class at a point',
+    request: { params: IdParams, query: LonLatQuery },
+    responses: { 200: jsonResponse(ResultPoint, 'class'), ...errors(400, 404, 422) },
+  }), async (c) => {
+    const r = ctx.results.get(c.req.valid('param').id);
+    const { lon, lat } = c.req.valid('query');
+    const reader = await ctx.results.open(r.id);
+    const p = await reader.point(lon, lat);
+    const id = p.values[0]!;
+    const valid = p.valid && id < r.classes.length;
+    return c.json({ lon, lat, pixel: p.pixel, class_id: valid ? id : null, class: valid ? r.classes[id]! : null, color: valid ? r.colors[id] ?? null : null, nodata: !valid }, 200);
+  });
+
+  registerTiler<ClassStyle>(app, { tiles: ctx.tiles, base }, {
+    prefix: '/results',
+    tag: 'result',
+    cacheKey: 'r',
+    formats: ['png', 'webp'],
+    styleQuery: ClassStyleQuery,
+    open: async (id) => {
+      const r = ctx.results.get(id);
+      return { reader: await ctx.results.open(id), name: r.name, description: `${r.modelId} classes: ${r.classes.join(', ')}` };
+    },
+    style: (_layer, q, id) => {
+      const r = ctx.results.get(id);
+      return { colors: r.colors.map(hexToRgb), visible: parseClassFilter(q.get('classes') ?? undefined, r.classes), alpha: parseOpacity(q.get('opacity') ?? undefined) };
+    },
+    styleKey: (s) => `${[...s.visible].join(',')}:${s.alpha}`,
+    styleQueryString: (q) => keepParams(q, ['classes', 'opacity']),
+    renderer: (s) => new ClassRenderer(s),
+    tileJsonExtras: (_layer, id) => {
+      const r = ctx.results.get(id);
+      return { legend: r.classes.map((name, i) => ({ id: i, name, color: r.colors[i] ?? '#000000' })) };
+    },
   });
 }

@@ -3,10 +3,9 @@
  * mask's mode-built overviews, so every pixel shows a true class colour; averaging would blend two
  * classes into the colour of a third.
  */
-import type { RasterSource } from '../../read/raster-source.ts';
+import type { TileImage } from '../../read/raster-reader.ts';
 import type { RgbaTile, TileRenderer } from './tile-renderer.ts';
-import { TileParamError } from './imagery-renderer.ts';
-import { warpTile } from './warp-tile.ts';
+import { RequestError } from '../../errors.ts';
 
 export interface ClassStyle {
   colors: Array<[number, number, number]>;
@@ -23,7 +22,7 @@ export function parseClassFilter(text: string | undefined, names: string[]): Set
   for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
     const byName = names.indexOf(part);
     const id = byName >= 0 ? byName : /^\d+$/.test(part) ? Number(part) : -1;
-    if (id < 0 || id >= names.length) throw new TileParamError(`unknown class "${part}"; classes are: ${names.join(', ')}`);
+    if (id < 0 || id >= names.length) throw new RequestError(`unknown class "${part}"; classes are: ${names.join(', ')}`);
     ids.add(id);
   }
   return ids;
@@ -32,16 +31,17 @@ export function parseClassFilter(text: string | undefined, names: string[]): Set
 export function parseOpacity(text: string | undefined): number {
   if (text === undefined || text === '') return 255;
   const v = Number(text);
-  if (!Number.isFinite(v) || v < 0 || v > 1) throw new TileParamError(`opacity must be between 0 and 1 (got "${text}")`);
+  if (!Number.isFinite(v) || v < 0 || v > 1) throw new RequestError(`opacity must be between 0 and 1 (got "${text}")`);
   return Math.round(v * 255);
 }
 
 export class ClassRenderer implements TileRenderer {
-  constructor(private readonly source: RasterSource, private readonly style: ClassStyle) {}
+  readonly bands = [1];
+  readonly resampling = 'nearest' as const;
 
-  async render(z: number, x: number, y: number, signal?: AbortSignal): Promise<RgbaTile | null> {
-    const warped = await warpTile(this.source, z, x, y, { bands: [1], resampling: 'nearest', signal });
-    if (!warped) return null;
+  constructor(private readonly style: ClassStyle) {}
+
+  paint(warped: TileImage): RgbaTile {
     const { colors, visible, alpha } = this.style;
     const n = warped.size * warped.size;
     const rgba = new Uint8Array(n * 4);

@@ -2,17 +2,12 @@
  * Imagery tiles: chosen bands, linearly stretched to 0..255 (given min/max, or the 2-98 % percentile
  * stretch from the dataset statistics); paletted single bands keep their colour table.
  */
-import type { RasterSource } from '../../read/raster-source.ts';
-import type { BandStatistics } from '../../catalog/band-statistics.ts';
+import type { BandStatistics } from '../../read/band-statistics.ts';
+import type { RasterInfo } from '../../read/raster.ts';
+import type { TileImage } from '../../read/raster-reader.ts';
+import type { Resampling } from '../../read/warp-tile.ts';
 import type { RgbaTile, TileRenderer } from './tile-renderer.ts';
-import { warpTile } from './warp-tile.ts';
-
-export class TileParamError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TileParamError';
-  }
-}
+import { RequestError } from '../../errors.ts';
 
 export interface ImageryStyle {
   bands: number[];
@@ -22,8 +17,8 @@ export interface ImageryStyle {
 }
 
 /** The default band combination: red/green/blue by colour interpretation, else the first three, else band 1. */
-export function defaultBands(source: RasterSource): number[] {
-  const bands = source.info.bands;
+export function defaultBands(info: RasterInfo): number[] {
+  const bands = info.bands;
   const find = (c: string) => bands.find((b) => b.colorInterp === c)?.index;
   const rgb = [find('red'), find('green'), find('blue')];
   if (rgb.every((b) => b !== undefined)) return rgb as number[];
@@ -31,14 +26,14 @@ export function defaultBands(source: RasterSource): number[] {
   return usable.length >= 3 ? usable.slice(0, 3) : [usable[0] ?? 1];
 }
 
-export function parseBands(text: string | undefined, source: RasterSource): number[] {
-  if (text === undefined || text === '') return defaultBands(source);
+export function parseBands(text: string | undefined, info: RasterInfo): number[] {
+  if (text === undefined || text === '') return defaultBands(info);
   const parts = text.split(',').map((s) => s.trim());
   const bands = parts.map(Number);
-  if (bands.some((b) => !Number.isInteger(b))) throw new TileParamError(`bands must be 1-based band numbers like 4,3,2 (got "${text}")`);
-  if (bands.length !== 1 && bands.length !== 3) throw new TileParamError(`bands takes 1 or 3 bands (got ${bands.length})`);
-  const missing = bands.find((b) => b < 1 || b > source.info.bandCount);
-  if (missing !== undefined) throw new TileParamError(`band ${missing} does not exist (the dataset has ${source.info.bandCount} band${source.info.bandCount === 1 ? '' : 's'})`);
+  if (bands.some((b) => !Number.isInteger(b))) throw new RequestError(`bands must be 1-based band numbers like 4,3,2 (got "${text}")`);
+  if (bands.length !== 1 && bands.length !== 3) throw new RequestError(`bands takes 1 or 3 bands (got ${bands.length})`);
+  const missing = bands.find((b) => b < 1 || b > info.bandCount);
+  if (missing !== undefined) throw new RequestError(`band ${missing} does not exist (the dataset has ${info.bandCount} band${info.bandCount === 1 ? '' : 's'})`);
   return bands;
 }
 
@@ -48,15 +43,14 @@ export function parseRescale(values: string[], bandCount: number): Array<[number
     const m = /^\s*(-?[\d.]+(?:e[-+]?\d+)?)\s*,\s*(-?[\d.]+(?:e[-+]?\d+)?)\s*$/i.exec(v);
     const lo = m ? Number(m[1]) : Number.NaN;
     const hi = m ? Number(m[2]) : Number.NaN;
-    if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi <= lo) throw new TileParamError(`rescale must be "min,max" with min < max (got "${v}")`);
+    if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi <= lo) throw new RequestError(`rescale must be "min,max" with min < max (got "${v}")`);
     return [lo, hi] as [number, number];
   });
-  if (pairs.length !== 1 && pairs.length !== bandCount) throw new TileParamError(`give one rescale for all bands or one per band (${bandCount}); got ${pairs.length}`);
+  if (pairs.length !== 1 && pairs.length !== bandCount) throw new RequestError(`give one rescale for all bands or one per band (${bandCount}); got ${pairs.length}`);
   return pairs.length === 1 ? Array.from({ length: bandCount }, () => pairs[0]!) : pairs;
 }
 
-export function imageryStyle(source: RasterSource, bands: number[], rescale: Array<[number, number]> | null, stats: BandStatistics[] | null): ImageryStyle {
-  const info = source.info;
+export function imageryStyle(info: RasterInfo, bands: number[], rescale: Array<[number, number]> | null, stats: BandStatistics[] | null): ImageryStyle {
   const paletted = bands.length === 1 && info.colorMap !== null && info.bands[bands[0]! - 1]!.colorInterp === 'palette' && rescale === null;
   if (paletted) return { bands, rescale: [], palette: info.colorMap };
   const ranges = rescale ?? bands.map((b): [number, number] => {
@@ -72,12 +66,16 @@ export function imageryStyle(source: RasterSource, bands: number[], rescale: Arr
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 export class ImageryRenderer implements TileRenderer {
-  constructor(private readonly source: RasterSource, private readonly style: ImageryStyle) {}
+  readonly bands: number[];
+  readonly resampling: Resampling;
 
-  async render(z: number, x: number, y: number, signal?: AbortSignal): Promise<RgbaTile | null> {
+  constructor(private readonly style: ImageryStyle) {
+    this.bands = style.bands;
+    this.resampling = style.palette ? 'nearest' : 'bilinear';
+  }
+
+  paint(warped: TileImage): RgbaTile {
     const { style } = this;
-    const warped = await warpTile(this.source, z, x, y, { bands: style.bands, resampling: style.palette ? 'nearest' : 'bilinear', signal });
-    if (!warped) return null;
     const n = warped.size * warped.size;
     const rgba = new Uint8Array(n * 4);
     if (style.palette) {

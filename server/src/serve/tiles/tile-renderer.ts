@@ -1,7 +1,11 @@
 /**
- * The seam between a map tile request and the pixels: a renderer turns z/x/y into RGBA.
- * Imagery and class masks are styled differently (stretch vs palette) but warp the same way.
+ * The seam between a map tile request and the pixels: the reader warps the bands a renderer asks
+ * for into a Web Mercator tile, and the renderer paints them as RGBA. Imagery and class masks are
+ * styled differently (stretch vs palette) but warp the same way.
  */
+import type { Resampling } from '../../read/warp-tile.ts';
+import type { TileImage } from '../../read/raster-reader.ts';
+
 export interface RgbaTile {
   size: number;
   /** size*size*4 bytes. */
@@ -9,6 +13,8 @@ export interface RgbaTile {
 }
 
 export interface TileRenderer {
-  /** Null when the tile does not touch the raster. */
-  render(z: number, x: number, y: number, signal?: AbortSignal): Promise<RgbaTile | null>;
+  /** 1-based bands to warp. */
+  readonly bands: number[];
+  readonly resampling: Resampling;
+  paint(tile: TileImage): RgbaTile;
 }

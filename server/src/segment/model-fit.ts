@@ -23,10 +23,11 @@
  * without a resolution (index rules such as spectral-water) fits any resolution.
  */
 import type { DType, RasterInfo } from '../read/raster.ts';
-import { groundResolutionMetres } from '../read/georef.ts';
-import { BandSelectionError, selectBands, type BandChoice } from '../segment/band-selection.ts';
-import { RESAMPLE_THRESHOLD } from '../segment/segment-scene.ts';
-import type { ModelSpec } from './model-spec.ts';
+import { groundResolutionMetres } from '../read/geodesy.ts';
+import { selectBands, type BandChoice } from './band-selection.ts';
+import { RESAMPLE_THRESHOLD } from './tile-geometry.ts';
+import type { ModelSpec } from '../infer/model-spec.ts';
+import { BandSelectionError } from '../errors.ts';
 
 export type Fit = 'good' | 'resampled' | 'unsuitable';
 

@@ -32,12 +32,6 @@ export function tileBoundsWgs84(z: number, x: number, y: number): [number, numbe
   return [w, s, e, n];
 }
 
-/** The zoom whose ground resolution at `lat` is at least as fine as `metres` per pixel. */
-export function zoomForResolution(metres: number, lat: number): number {
-  const z = Math.log2((Z0_RESOLUTION * Math.cos((lat * Math.PI) / 180)) / metres);
-  return Math.max(0, Math.min(MAX_ZOOM, Math.ceil(z - 1e-6)));
-}
-
 /** The range of tile columns and rows at zoom z that cover a lon/lat box. */
 export function tileRange(bounds: [number, number, number, number], z: number): { minX: number; maxX: number; minY: number; maxY: number } {
   const n = 2 ** z;
@@ -53,3 +47,11 @@ export function tileRange(bounds: [number, number, number, number], z: number): 
     maxY: clamp(Math.floor((HALF_WORLD - y1) / size - 1e-9)),
   };
 }
+
+/** EPSG:3857 as a Crs value, for tiles that carry their CRS. */
+export const WEB_MERCATOR_CRS = {
+  epsg: 3857,
+  proj4: '+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0 +y_0=0 +k=1 +units=m +nadgrids=@null +wktext +no_defs',
+  name: 'WGS 84 / Pseudo-Mercator',
+  geographic: false,
+} as const;

@@ -3,7 +3,7 @@
  * is small enough (so a 1-gigapixel raster costs one small read), or from a thinned full-resolution
  * read when there is no overview.
  */
-import type { RasterSource } from '../read/raster-source.ts';
+import type { RasterSource } from './raster-source.ts';
 
 export interface BandStatistics {
   band: number;

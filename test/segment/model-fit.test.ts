@@ -5,11 +5,11 @@
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { modelFit } from '../../server/src/infer/model-fit.ts';
+import { modelFit } from '../../server/src/segment/model-fit.ts';
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import type { ModelSpec } from '../../server/src/infer/model-spec.ts';
 import type { BandInfo, ColorInterp, DType, RasterInfo } from '../../server/src/read/raster.ts';
-import { openRaster } from '../../server/src/read/raster-source.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
 import { failWithoutSharedUnderCi, hasShared, repoRoot, scenesDir, sharedSkipReason } from '../helpers/shared-data.ts';
 
 const registry = new ModelRegistry(path.join(repoRoot, 'models'));

@@ -1,12 +1,13 @@
 /**
- * An output file that appears only when complete: written to a temporary file beside the target
- * (same filesystem, so the final rename is atomic) and renamed into place on commit. A failed or
- * aborted run leaves nothing at the target path.
+ * Every output appears only when complete: it is written to a temporary file beside the target
+ * (same filesystem, so the final rename is atomic) and renamed into place. A failed or aborted run
+ * leaves nothing at the target path. One helper for all writers: replaceAtomically() for outputs
+ * produced in one go, AtomicOutput for streamed ones.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { VectorizeError } from './vectorize-error.ts';
+import { VectorizeError } from '../errors.ts';
 
 /** Strings are gathered into writes of about this size; one syscall per feature would dominate. */
 const FLUSH_BYTES = 1 << 20;
@@ -17,9 +18,52 @@ export function checkOutputPath(file: string): void {
   if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new VectorizeError('bad-output', `${file} is a folder, not a file path`);
 }
 
+/** Marks every temporary output, so a restart can find and remove what a crash left behind. */
+export const TEMP_MARK = '.satseg-tmp-';
+
 export function temporaryPathBeside(file: string, suffix = ''): string {
   const resolved = path.resolve(file);
-  return path.join(path.dirname(resolved), `.${path.basename(resolved)}.satseg-tmp-${crypto.randomBytes(4).toString('hex')}${suffix}`);
+  return path.join(path.dirname(resolved), `.${path.basename(resolved)}${TEMP_MARK}${crypto.randomBytes(4).toString('hex')}${suffix}`);
+}
+
+/** Produce `target` by writing a temporary file (produce gets its path) and renaming it into place. */
+export async function replaceAtomically(target: string, produce: (tempPath: string) => Promise<void>, tempPath = temporaryPathBeside(target)): Promise<void> {
+  try {
+    await produce(tempPath);
+    await fs.promises.rename(tempPath, target);
+  } catch (err) {
+    await fs.promises.rm(tempPath, { force: true });
+    throw err;
+  }
+}
+
+export function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+  return replaceAtomically(target, (tmp) => fs.promises.writeFile(tmp, data));
+}
+
+export function copyFileAtomic(from: string, target: string): Promise<void> {
+  return replaceAtomically(target, (tmp) => fs.promises.copyFile(from, tmp));
+}
+
+/** Remove what crashed writers left under `dir` (files and folders carrying TEMP_MARK), recursively. */
+export function removeStaleTemporaries(dir: string, depth = 3): number {
+  let removed = 0;
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const full = path.join(dir, e.name);
+    if (e.name.includes(TEMP_MARK)) {
+      fs.rmSync(full, { recursive: true, force: true });
+      removed++;
+    } else if (e.isDirectory() && depth > 0) {
+      removed += removeStaleTemporaries(full, depth - 1);
+    }
+  }
+  return removed;
 }
 
 export class AtomicOutput {
@@ -68,14 +112,10 @@ export class AtomicOutput {
   async commit(): Promise<void> {
     if (this.done) throw new Error('output already closed');
     this.done = true;
-    try {
+    await replaceAtomically(this.target, async () => {
       await this.flush();
       await this.fh.close();
-      await fs.promises.rename(this.tempPath, this.target);
-    } catch (err) {
-      await fs.promises.rm(this.tempPath, { force: true });
-      throw err;
-    }
+    }, this.tempPath);
   }
 
   async abort(): Promise<void> {

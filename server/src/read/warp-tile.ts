@@ -4,9 +4,9 @@
  * (exact proj4 at a 16-px grid of control points, interpolated between them, as GDAL's approximate
  * transformer does), then sample bilinearly or by nearest neighbour, skipping invalid pixels.
  */
-import type { RasterSource } from '../../read/raster-source.ts';
-import type { PixelBlock } from '../../read/raster.ts';
-import { converter, transformableProj4, transformPoint, WEB_MERCATOR } from '../../read/crs-transform.ts';
+import type { RasterSource } from './raster-source.ts';
+import type { PixelBlock } from './raster.ts';
+import { converter, transformableProj4, transformPoint, WEB_MERCATOR } from './crs-transform.ts';
 import { tileBounds3857, TILE_SIZE } from './web-mercator.ts';
 
 export type Resampling = 'bilinear' | 'nearest';

@@ -1,0 +1,28 @@
+/**
+ * Command-line options are validated once, here, with zod (as the API's requests are): each
+ * command declares a schema of its flags, and a bad value exits with one line naming the flag.
+ */
+import { z } from 'zod';
+import { UsageError } from '../errors.ts';
+
+/** A whole number from a flag's text, at least `min`. */
+export const intFlag = (min = 0) => z.string().trim().regex(/^\d+$/, `must be a whole number >= ${min}`).transform(Number).refine((n) => n >= min, `must be at least ${min}`);
+/** A number >= 0 from a flag's text. */
+export const numberFlag = z.string().trim().refine((v) => v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0, 'must be a number >= 0').transform(Number);
+/** "1,2,3": 1-based band numbers. */
+export const bandList = z.string().regex(/^\s*\d+\s*(,\s*\d+\s*)*$/, 'must list 1-based band numbers like 1,2,3').transform((s) => s.split(',').map((b) => Number(b.trim())))
+  .refine((bands) => bands.every((b) => b >= 1), 'band numbers start at 1');
+/** "w,s,e,n" in degrees. */
+export const bboxFlag = z.string().transform((s) => s.split(',').map((v) => Number(v.trim())))
+  .refine((v) => v.length === 4 && v.every(Number.isFinite), 'must be west,south,east,north in degrees');
+export const deviceFlag = z.enum(['auto', 'cpu', 'cuda'], { message: 'must be auto, cpu or cuda' });
+
+/** Parse a command's options with its schema; the first problem becomes a UsageError naming the flag. */
+export function parseFlags<T extends z.ZodType>(schema: T, options: unknown): z.infer<T> {
+  const r = schema.safeParse(options);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const flag = issue.path.length ? `--${String(issue.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : 'options';
+  const given = issue.path.length ? (options as Record<string, unknown>)[String(issue.path[0])] : undefined;
+  throw new UsageError(`${flag} ${issue.message}${given !== undefined ? ` (got "${String(given).slice(0, 60)}")` : ''}`);
+}

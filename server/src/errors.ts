@@ -1,0 +1,220 @@
+/**
+ * Every failure satseg expects, in one place. Each error has a kind (its class) and a code; one
+ * table maps them to the HTTP status a client can act on, and the CLI prints the message as one
+ * line. Messages are for users: they name files by their base name and URLs without their query,
+ * never by a path on the server (redactPaths() is the last guard, at the HTTP edge).
+ *
+ * Stages throw these; only the HTTP layer (serve/http-error.ts) and the CLI turn them into
+ * responses and exit codes, so stages never import either.
+ */
+
+export type ErrorKind =
+  | 'raster' | 'not-found' | 'request' | 'bands' | 'model-metadata' | 'unknown-model' | 'tile-plan'
+  | 'area' | 'vectorize' | 'usage' | 'inference' | 'device' | 'cancelled' | 'limit' | 'change' | 'upload';
+
+export abstract class SatsegError extends Error {
+  abstract readonly kind: ErrorKind;
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * kind → status, or "kind:code" → status where one code of a kind differs. Looked up by
+ * statusOf(); a kind missing here is a bug and answers 500.
+ */
+const STATUS: Record<string, number> = {
+  // The file exists but cannot be read or placed: the request was fine, the data is not.
+  raster: 422,
+  'raster:bad-url': 400,
+  'raster:no-range': 400,
+  'raster:not-found': 400,
+  'raster:remote-failed': 502,
+  'raster:source-changed': 409,
+  'raster:bad-window': 400,
+  'raster:outside': 404,
+  'raster:not-on-earth': 400,
+  'raster:too-large': 413,
+  'not-found': 404,
+  request: 400,
+  bands: 400,
+  'model-metadata': 422,
+  'unknown-model': 404,
+  'tile-plan': 400,
+  area: 400,
+  vectorize: 400,
+  usage: 400,
+  inference: 500,
+  device: 400,
+  cancelled: 409,
+  change: 400,
+  upload: 400,
+  'upload:too-large': 413,
+  'upload:remote-failed': 502,
+  'limit:too-large': 413,
+  'limit:too-many-jobs': 429,
+  'limit:disk-full': 507,
+  'limit:busy': 503,
+  'limit:job-too-large': 400,
+  limit: 400,
+};
+
+export function statusOf(err: SatsegError): number {
+  return STATUS[`${err.kind}:${err.code}`] ?? STATUS[err.kind] ?? 500;
+}
+
+/** Absolute paths in a message become their base names (the last guard before a client sees it). */
+export function redactPaths(message: string): string {
+  return message.replace(/(?<![\w:/.])\/(?:[^\s/'"`)]+\/)+([^\s/'"`),;]+)/g, '$1');
+}
+
+export type RasterErrorCode =
+  | 'not-found' | 'not-tiff' | 'truncated' | 'decode-failed' | 'no-georeference' | 'gcps-only' | 'rotated'
+  | 'no-bands' | 'unsupported-dtype' | 'unsupported-compression' | 'unsupported-crs' | 'bad-window'
+  | 'bad-url' | 'no-range' | 'source-changed' | 'remote-failed' | 'too-large' | 'outside' | 'not-on-earth';
+
+/** An input raster we cannot use, with the reason. */
+export class RasterError extends SatsegError {
+  readonly kind = 'raster';
+  declare readonly code: RasterErrorCode;
+  constructor(code: RasterErrorCode, message: string) {
+    super(code, message);
+    this.name = 'RasterError';
+  }
+}
+
+/** An id that names nothing (dataset, result, job). */
+export class NotFoundError extends SatsegError {
+  readonly kind = 'not-found';
+  constructor(what: string, id: string) {
+    super('not-found', `${what} ${JSON.stringify(id)} not found`);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** A request parameter that does not make sense (tile styles, query values, bodies). */
+export class RequestError extends SatsegError {
+  readonly kind = 'request';
+  constructor(message: string, code = 'invalid') {
+    super(code, message);
+    this.name = 'RequestError';
+  }
+}
+
+/** The scene's bands cannot feed the model as asked. */
+export class BandSelectionError extends SatsegError {
+  readonly kind = 'bands';
+  constructor(message: string) {
+    super('bands', message);
+    this.name = 'BandSelectionError';
+  }
+}
+
+/** A model whose ONNX metadata is missing or wrong, naming the key. */
+export class ModelMetadataError extends SatsegError {
+  readonly kind = 'model-metadata';
+  constructor(readonly modelId: string, readonly key: string, detail: string) {
+    super('bad-metadata', `model ${modelId}: metadata key "${key}" ${detail}`);
+    this.name = 'ModelMetadataError';
+  }
+}
+
+export class UnknownModelError extends SatsegError {
+  readonly kind = 'unknown-model';
+  constructor(readonly modelId: string, available: string[]) {
+    super('unknown-model', `unknown model "${modelId}"; installed: ${available.length ? available.join(', ') : 'none'}`);
+    this.name = 'UnknownModelError';
+  }
+}
+
+/** Tile size and overlap that cannot tile a scene. */
+export class TilePlanError extends SatsegError {
+  readonly kind = 'tile-plan';
+  constructor(message: string) {
+    super('bad-plan', message);
+    this.name = 'TilePlanError';
+  }
+}
+
+/** An area of interest that is not a usable polygon, or does not meet the raster. */
+export class AreaError extends SatsegError {
+  readonly kind = 'area';
+  constructor(message: string, code = 'bad-area') {
+    super(code, message);
+    this.name = 'AreaError';
+  }
+}
+
+export type VectorizeErrorCode = 'not-a-mask' | 'unknown-class' | 'bad-option' | 'bad-output';
+
+/** A vectorize request we cannot honour (the input or the options are wrong). */
+export class VectorizeError extends SatsegError {
+  readonly kind = 'vectorize';
+  declare readonly code: VectorizeErrorCode;
+  constructor(code: VectorizeErrorCode, message: string) {
+    super(code, message);
+    this.name = 'VectorizeError';
+  }
+}
+
+/** A command line that cannot run as given. */
+export class UsageError extends SatsegError {
+  readonly kind = 'usage';
+  constructor(message: string) {
+    super('usage', message);
+    this.name = 'UsageError';
+  }
+}
+
+/** The model failed while running (a bug or a broken model, not the user's input). */
+export class InferenceError extends SatsegError {
+  readonly kind = 'inference';
+  constructor(message: string) {
+    super('inference-failed', message);
+    this.name = 'InferenceError';
+  }
+}
+
+/** The device asked for is not there (CUDA without its execution provider, say). */
+export class DeviceError extends SatsegError {
+  readonly kind = 'device';
+  constructor(message: string) {
+    super('no-device', message);
+    this.name = 'DeviceError';
+  }
+}
+
+export class SegmentAbortedError extends SatsegError {
+  readonly kind = 'cancelled';
+  constructor() {
+    super('cancelled', 'segmentation cancelled');
+    this.name = 'AbortError';
+  }
+}
+
+export type LimitCode = 'too-large' | 'too-many-jobs' | 'disk-full' | 'busy' | 'job-too-large';
+
+/** A request over one of the server's limits; the message names the limit and its setting. */
+export class LimitError extends SatsegError {
+  readonly kind = 'limit';
+  declare readonly code: LimitCode;
+  constructor(code: LimitCode, message: string) {
+    super(code, message);
+    this.name = 'LimitError';
+  }
+}
+
+/** An uploaded or registered raster that was refused; the code is its cause's (a RasterError's). */
+export class UploadRejected extends SatsegError {
+  readonly kind = 'upload';
+  constructor(message: string, cause: unknown) {
+    super(cause instanceof SatsegError ? cause.code : 'rejected', message);
+    this.name = 'UploadRejected';
+  }
+}
+
+/** Oneline of any thrown value, for CLI messages and logs. */
+export function oneLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n')[0]!.trim();
+}

@@ -1,0 +1,200 @@
+/**
+ * Geodesy, once: units of a CRS, its ellipsoid, the area of pixels and pixel-edge polygons, ground
+ * resolution and the web-map zoom for a resolution. Class statistics, polygon areas and TileJSON
+ * zooms all come from here, so stats.json and polygon area_m2 agree, and one TileJSON never
+ * reports two maxzooms.
+ *
+ * Areas are measured where they are true. Projected CRS: planar area in the CRS's own units,
+ * converted with its unit size, as GIS tools report it. Geographic CRS: exact ellipsoidal area. A
+ * lon/lat pixel edge runs along a meridian or a parallel, and both stay straight in the ellipsoid's
+ * cylindrical equal-area projection, so the shoelace area there is the exact ellipsoidal area of a
+ * pixel-edge polygon (a sphere would be off by ~0.7 % at the equator); simplified diagonals differ
+ * from geodesics by far less than a pixel.
+ *
+ * The common ellipsoids and units are read straight from the proj4 definition; proj4 itself (a
+ * tenth of a second to load) is only imported for anything else.
+ */
+import type { Crs, GeoTransform } from './raster.ts';
+import { MAX_ZOOM, Z0_RESOLUTION } from './web-mercator.ts';
+
+/** Absolute area (m²) of one ring of pixel corners [col0, row0, col1, row1, ...]. */
+export type PixelRingArea = (ring: Int32Array) => number;
+
+// Semi-major axis and inverse flattening (0 = sphere).
+const ELLIPSOIDS: Record<string, [number, number]> = {
+  WGS84: [6378137, 298.257223563], GRS80: [6378137, 298.257222101], WGS72: [6378135, 298.26],
+  intl: [6378388, 297], bessel: [6377397.155, 299.1528128], krass: [6378245, 298.3],
+  clrk66: [6378206.4, 294.978698213898], clrk80: [6378249.145, 293.4663], airy: [6377563.396, 299.3249646],
+};
+const DATUM_ELLIPSOIDS: Record<string, string> = { WGS84: 'WGS84', NAD83: 'GRS80', NAD27: 'clrk66', potsdam: 'bessel', OSGB36: 'airy' };
+const UNITS: Record<string, number> = { m: 1, km: 1000, cm: 0.01, ft: 0.3048, 'us-ft': 1200 / 3937, yd: 0.9144, mi: 1609.344 };
+
+function param(def: string, key: string): string | undefined {
+  return new RegExp(`\\+${key}=(\\S+)`).exec(def)?.[1];
+}
+
+/** [a, e²] of a proj4 definition, when it uses a common form. */
+export function ellipsoidOf(def: string): [number, number] | null {
+  const R = param(def, 'R');
+  if (R) return [Number(R), 0];
+  const a = param(def, 'a');
+  if (a) {
+    const b = param(def, 'b');
+    const rf = param(def, 'rf');
+    if (b) return [Number(a), 1 - (Number(b) / Number(a)) ** 2];
+    if (rf) { const f = 1 / Number(rf); return [Number(a), 2 * f - f * f]; }
+    return [Number(a), 0];
+  }
+  const name = param(def, 'ellps') ?? DATUM_ELLIPSOIDS[param(def, 'datum') ?? ''] ?? (/\+(ellps|datum)=/.test(def) ? undefined : 'WGS84');
+  const e = name ? ELLIPSOIDS[name] : undefined;
+  if (!e) return null;
+  const f = 1 / e[1];
+  return [e[0], 2 * f - f * f];
+}
+
+/** Metres per CRS unit from a proj4 definition; null for a unit we do not know. */
+export function unitOf(def: string): number | null {
+  const toMeter = param(def, 'to_meter');
+  if (toMeter) return Number(toMeter);
+  return UNITS[param(def, 'units') ?? 'm'] ?? null;
+}
+
+/** Metres per CRS unit of a projected CRS (1 for metres; feet and custom units from proj4). */
+export function metresPerUnit(crs: { proj4: string }): number {
+  return unitOf(crs.proj4) ?? 1;
+}
+
+async function crsMetrics(crs: Crs): Promise<{ unit: number; ellipsoid: [number, number] }> {
+  let ellipsoid = crs.geographic ? ellipsoidOf(crs.proj4) : null;
+  let unit = crs.geographic ? 1 : unitOf(crs.proj4);
+  if ((crs.geographic && !ellipsoid) || unit === null) {
+    const { default: proj4 } = await import('proj4');
+    const proj = proj4.Proj(crs.proj4) as unknown as { a: number; es: number; to_meter?: number };
+    ellipsoid = [proj.a, proj.es];
+    unit = proj.to_meter ?? 1;
+  }
+  return { unit: unit!, ellipsoid: ellipsoid ?? [6378137, 0.0066943799901413165] };
+}
+
+/**
+ * The area (m²) of one pixel in each row of a north-up raster: constant for a projected CRS, the
+ * exact ellipsoidal area of the row's lon/lat cell for a geographic one.
+ */
+export async function rowPixelAreaFunction(gt: GeoTransform, crs: Crs): Promise<(row: number) => number> {
+  const { unit, ellipsoid } = await crsMetrics(crs);
+  if (!crs.geographic) {
+    const perPixel = Math.abs(gt[1] * gt[5]) * unit * unit;
+    return () => perPixel;
+  }
+  const [a, es] = ellipsoid;
+  const q = authalic(es);
+  const toRad = Math.PI / 180;
+  const width = Math.abs(a * gt[1] * toRad);
+  return (row) => width * Math.abs((a * (q((gt[3] + (row + 1) * gt[5]) * toRad) - q((gt[3] + row * gt[5]) * toRad))) / 2);
+}
+
+/**
+ * The area (m²) of a ring of pixel corners [col0, row0, col1, row1, ...] of a north-up raster.
+ * Working in pixel space keeps it exact and cheap: a projected area is the pixel shoelace times the
+ * pixel size; an ellipsoidal one needs the authalic y of each row, computed once per row.
+ */
+export async function pixelAreaFunction(gt: GeoTransform, height: number, crs: Crs): Promise<PixelRingArea> {
+  const { unit, ellipsoid } = await crsMetrics(crs);
+  if (!crs.geographic) {
+    const perPixel = Math.abs(gt[1] * gt[5]) * unit * unit;
+    return (ring) => (Math.abs(ringArea2(ring)) / 2) * perPixel;
+  }
+  const [a, es] = ellipsoid;
+  const q = authalic(es);
+  const toRad = Math.PI / 180;
+  const xPerColumn = a * gt[1] * toRad;
+  const rowY = new Float64Array(height + 1).fill(Number.NaN);
+  const yOf = (row: number) => {
+    let y = rowY[row]!;
+    if (Number.isNaN(y)) {
+      y = (a * q((gt[3] + row * gt[5]) * toRad)) / 2;
+      rowY[row] = y;
+    }
+    return y;
+  };
+  return (ring) => {
+    const n = ring.length;
+    let s = 0;
+    const x0 = ring[0]!;
+    const y0 = yOf(ring[1]!);
+    let px = 0;
+    let py = 0;
+    for (let i = 2; i < n; i += 2) {
+      const x = (ring[i]! - x0) * xPerColumn;
+      const y = yOf(ring[i + 1]!) - y0;
+      s += px * y - x * py;
+      px = x;
+      py = y;
+    }
+    return Math.abs(s / 2);
+  };
+}
+
+/** Twice the signed shoelace area of a ring in (col, row) space. */
+export function ringArea2(ring: Int32Array | Float64Array): number {
+  const n = ring.length;
+  let s = 0;
+  let px = ring[n - 2]!;
+  let py = ring[n - 1]!;
+  for (let i = 0; i < n; i += 2) {
+    const x = ring[i]!;
+    const y = ring[i + 1]!;
+    s += px * y - x * py;
+    px = x;
+    py = y;
+  }
+  return s;
+}
+
+/** Signed shoelace area, taken relative to the first vertex so large coordinates keep precision. */
+export function shoelace(ring: Float64Array): number {
+  const n = ring.length;
+  if (n < 6) return 0;
+  const x0 = ring[0]!;
+  const y0 = ring[1]!;
+  let s = 0;
+  let px = 0;
+  let py = 0;
+  for (let i = 2; i < n; i += 2) {
+    const x = ring[i]! - x0;
+    const y = ring[i + 1]! - y0;
+    s += px * y - x * py;
+    px = x;
+    py = y;
+  }
+  return s / 2;
+}
+
+/**
+ * Approximate ground size of a pixel in metres: CRS units for projected systems, degrees converted
+ * at the scene's centre latitude for geographic ones.
+ */
+export function groundResolutionMetres(gt: GeoTransform, height: number, crs: { geographic: boolean; proj4: string }): number {
+  const px = Math.abs(gt[1]);
+  if (crs.geographic) {
+    const lat = gt[3] + (height / 2) * gt[5];
+    return px * 111_320 * Math.cos((lat * Math.PI) / 180);
+  }
+  return px * metresPerUnit(crs);
+}
+
+/** The web-map zoom whose ground resolution at `lat` is at least as fine as `metres` per pixel. */
+export function zoomForResolution(metres: number, lat: number): number {
+  const z = Math.log2((Z0_RESOLUTION * Math.cos((lat * Math.PI) / 180)) / Math.max(metres, 1e-6));
+  return Math.max(0, Math.min(MAX_ZOOM, Math.ceil(z - 1e-6)));
+}
+
+/** The authalic function q(φ): a·q/2 is the y of the cylindrical equal-area projection. */
+function authalic(es: number): (phi: number) => number {
+  const e = Math.sqrt(es);
+  if (e < 1e-12) return (phi) => 2 * Math.sin(phi);
+  return (phi) => {
+    const s = Math.sin(phi);
+    return (1 - es) * (s / (1 - es * s * s) - (1 / (2 * e)) * Math.log((1 - e * s) / (1 + e * s)));
+  };
+}

@@ -1,0 +1,248 @@
+/**
+ * A remote raster (a COG on any static HTTP(S) server) as a ByteSource: HTTP range requests in
+ * fixed blocks through a shared, byte-bounded LRU, with retries and backoff, a timeout per request,
+ * and the first response's ETag / Last-Modified checked on every later one, so a file replaced on
+ * the server is noticed instead of mixing two files' bytes.
+ *
+ * Written on node:http rather than fetch for two reasons: the address a request connects to can be
+ * checked in the DNS lookup itself (SATSEG_URL_DENY_PRIVATE), which also pins it against DNS
+ * rebinding, and a server that ignores Range can be cut off after a few bytes instead of sending
+ * the whole file.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import dns from 'node:dns';
+import net from 'node:net';
+import { LRUCache } from 'lru-cache';
+import type { ByteSource } from './byte-source.ts';
+import { RasterError } from '../errors.ts';
+
+export interface HttpSourceOptions {
+  /** Refuse loopback, private, link-local and other non-public addresses (SSRF guard). */
+  denyPrivate?: boolean;
+  /** Per request, headers to body end. */
+  timeoutMs?: number;
+  /** Extra tries after a network error, a 5xx or a 429. */
+  retries?: number;
+}
+
+/** Bytes per range request unit; neighbouring blocks a read needs go out as one request. */
+const BLOCK = 64 * 1024;
+const MAX_REDIRECTS = 3;
+/** Largest single range request; a read larger than this is split. */
+const MAX_REQUEST = 16 * 1024 * 1024;
+
+const blocks = new LRUCache<string, Uint8Array>({
+  maxSize: Number(process.env.SATSEG_HTTP_CACHE_MB ?? 64) * 1024 * 1024,
+  sizeCalculation: (v) => Math.max(1, v.byteLength),
+});
+
+/** True for addresses a public URL should never reach (loopback, RFC 1918, link-local, ...). */
+export function isPrivateAddress(address: string): boolean {
+  if (net.isIPv4(address)) {
+    const [a, b] = address.split('.').map(Number) as [number, number];
+    return a === 0 || a === 10 || a === 127 || (a === 100 && b >= 64 && b < 128) || (a === 169 && b === 254)
+      || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) || (a === 198 && (b === 18 || b === 19)) || a >= 224;
+  }
+  const v6 = address.toLowerCase();
+  if (v6 === '::' || v6 === '::1') return true;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(v6);
+  if (mapped) return isPrivateAddress(mapped[1]!);
+  return /^(fc|fd|fe8|fe9|fea|feb|ff)/.test(v6);
+}
+
+function guardedLookup(hostname: string, options: dns.LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void): void {
+  dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, '');
+    const list = addresses as dns.LookupAddress[];
+    const bad = list.find((a) => isPrivateAddress(a.address));
+    if (bad) {
+      const e = new Error(`${hostname} resolves to a private or loopback address (${bad.address}); SATSEG_URL_DENY_PRIVATE is set`) as NodeJS.ErrnoException;
+      e.code = 'EPRIVATE';
+      return callback(e, '');
+    }
+    if (options.all) return callback(null, list);
+    callback(null, list[0]!.address, list[0]!.family);
+  });
+}
+
+interface RangeReply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Uint8Array;
+  /** The URL that answered, after redirects. */
+  url: string;
+}
+
+function publicLabel(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}
+
+export class HttpByteSource implements ByteSource {
+  private constructor(
+    private readonly url: URL,
+    readonly size: number,
+    readonly version: string,
+    private readonly validator: { etag?: string; lastModified?: string },
+    private readonly options: Required<HttpSourceOptions>,
+  ) {}
+
+  get label(): string {
+    return publicLabel(this.url);
+  }
+
+  static async open(location: string, options: HttpSourceOptions = {}, signal?: AbortSignal): Promise<HttpByteSource> {
+    let url: URL;
+    try {
+      url = new URL(location);
+    } catch {
+      throw new RasterError('bad-url', `not a valid URL: ${JSON.stringify(location.slice(0, 200))}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RasterError('bad-url', `only http and https URLs are supported (got ${url.protocol.replace(':', '')})`);
+    if (url.username || url.password) throw new RasterError('bad-url', 'URLs with a user name or password are not accepted; use a signed URL or a public one');
+    const opts: Required<HttpSourceOptions> = {
+      denyPrivate: options.denyPrivate ?? process.env.SATSEG_URL_DENY_PRIVATE === '1',
+      timeoutMs: options.timeoutMs ?? Number(process.env.SATSEG_HTTP_TIMEOUT_MS ?? 15_000),
+      retries: options.retries ?? 3,
+    };
+    const first = await request(url, 0, BLOCK - 1, opts, signal);
+    const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(first.headers['content-range'] ?? ''));
+    if (first.status === 200) {
+      throw new RasterError('no-range', `${publicLabel(url)} ignores HTTP Range requests (it answered 200 with the whole file); satseg reads remote rasters in ranges and will not download them whole`);
+    }
+    if (first.status === 416) throw new RasterError('not-tiff', `${publicLabel(url)} is empty`);
+    if (first.status !== 206 || !range || range[3] === '*') throw new RasterError('no-range', `${publicLabel(url)} answered a Range request with status ${first.status} and no usable Content-Range`);
+    const size = Number(range[3]);
+    const validator = { etag: first.headers.etag, lastModified: first.headers['last-modified'] };
+    const version = validator.etag ?? validator.lastModified ?? `size:${size}`;
+    const source = new HttpByteSource(new URL(first.url), size, version, validator, opts);
+    blocks.set(source.blockKey(0), first.body.subarray(0, Math.min(BLOCK, size)));
+    return source;
+  }
+
+  private blockKey(index: number): string {
+    return `${this.url.href}|${this.version}|${index}`;
+  }
+
+  async read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const end = Math.min(this.size, offset + length);
+    if (end <= offset) return new Uint8Array(0);
+    const first = Math.floor(offset / BLOCK);
+    const last = Math.floor((end - 1) / BLOCK);
+    const parts: Uint8Array[] = [];
+    // Runs of missing blocks go out as one request each.
+    let b = first;
+    while (b <= last) {
+      const hit = blocks.get(this.blockKey(b));
+      if (hit) { parts.push(hit); b++; continue; }
+      let runEnd = b;
+      while (runEnd < last && !blocks.has(this.blockKey(runEnd + 1)) && (runEnd + 2 - b) * BLOCK <= MAX_REQUEST) runEnd++;
+      const lo = b * BLOCK;
+      const hi = Math.min(this.size, (runEnd + 1) * BLOCK) - 1;
+      const reply = await request(this.url, lo, hi, this.options, signal);
+      this.check(reply, lo, hi);
+      for (let i = b; i <= runEnd; i++) {
+        const part = reply.body.subarray((i - b) * BLOCK, Math.min(reply.body.length, (i - b + 1) * BLOCK));
+        blocks.set(this.blockKey(i), part);
+        parts.push(part);
+      }
+      b = runEnd + 1;
+    }
+    const out = new Uint8Array(end - offset);
+    let pos = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const blockStart = (first + i) * BLOCK;
+      const from = Math.max(offset, blockStart) - blockStart;
+      const to = Math.min(end, blockStart + parts[i]!.length) - blockStart;
+      if (to > from) { out.set(parts[i]!.subarray(from, to), pos); pos += to - from; }
+    }
+    return pos === out.length ? out : out.subarray(0, pos);
+  }
+
+  /** A reply must be the range asked for, of the same file version as when it was opened. */
+  private check(reply: RangeReply, lo: number, hi: number): void {
+    const etag = reply.headers.etag;
+    const lastModified = reply.headers['last-modified'];
+    if ((this.validator.etag && etag && etag !== this.validator.etag)
+      || (!this.validator.etag && this.validator.lastModified && lastModified && lastModified !== this.validator.lastModified)) {
+      throw new RasterError('source-changed', `${this.label} changed on the server while it was being read (ETag or Last-Modified differs); it will be reopened`);
+    }
+    if (reply.status !== 206) throw new RasterError('no-range', `${this.label} answered a Range request with status ${reply.status}`);
+    if (reply.body.length !== hi - lo + 1) throw new RasterError('truncated', `${this.label} sent ${reply.body.length} bytes for a ${hi - lo + 1}-byte range`);
+  }
+
+  async close(): Promise<void> {
+    // Blocks stay in the shared LRU (keyed by URL and version) for the next open of the same file.
+  }
+}
+
+function retryable(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code !== 'EPRIVATE' && code !== 'ENOTFOUND' && !(err instanceof RasterError);
+}
+
+/** One range request with retries and exponential backoff. */
+async function request(url: URL, lo: number, hi: number, opts: Required<HttpSourceOptions>, signal?: AbortSignal): Promise<RangeReply> {
+  let attempt = 0;
+  for (;;) {
+    signal?.throwIfAborted();
+    try {
+      const reply = await requestOnce(url, lo, hi, opts, signal, 0);
+      if ((reply.status >= 500 || reply.status === 429) && attempt < opts.retries) throw Object.assign(new Error(`HTTP ${reply.status}`), { code: 'ERETRY' });
+      if (reply.status === 404 || reply.status === 410) throw new RasterError('not-found', `${publicLabel(url)} does not exist (HTTP ${reply.status})`);
+      if (reply.status === 401 || reply.status === 403) throw new RasterError('not-found', `${publicLabel(url)} refused access (HTTP ${reply.status})`);
+      if (reply.status >= 400 && reply.status !== 416) throw new RasterError('remote-failed', `${publicLabel(url)} answered HTTP ${reply.status}`);
+      return reply;
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      if (attempt >= opts.retries || !retryable(err)) {
+        if (err instanceof RasterError) throw err;
+        const e = err as NodeJS.ErrnoException;
+        if (e.code === 'EPRIVATE') throw new RasterError('bad-url', e.message);
+        if (e.code === 'ENOTFOUND') throw new RasterError('not-found', `${url.hostname} does not resolve`);
+        if (e.code === 'ETIMEDOUT') throw new RasterError('remote-failed', `${publicLabel(url)} did not answer within ${opts.timeoutMs / 1000} s`);
+        throw new RasterError('remote-failed', `${publicLabel(url)} cannot be read: ${e.message}`);
+      }
+      attempt++;
+      // 0.25 s, 0.5 s, 1 s, ... with jitter, so retries of many blocks do not arrive together.
+      await new Promise((r) => setTimeout(r, 250 * 2 ** (attempt - 1) * (0.75 + Math.random() / 2)));
+    }
+  }
+}
+
+function requestOnce(url: URL, lo: number, hi: number, opts: Required<HttpSourceOptions>, signal: AbortSignal | undefined, redirects: number): Promise<RangeReply> {
+  return new Promise<RangeReply>((resolve, reject) => {
+    const lib = url.protocol === 'https:' ? https : http;
+    const want = hi - lo + 1;
+    const req = lib.request(url, {
+      method: 'GET',
+      headers: { Range: `bytes=${lo}-${hi}`, 'User-Agent': 'satseg', 'Accept-Encoding': 'identity' },
+      lookup: opts.denyPrivate ? guardedLookup as never : undefined,
+      signal,
+    }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 300 && status < 400 && res.headers.location) {
+        res.resume();
+        if (redirects >= MAX_REDIRECTS) return reject(new RasterError('remote-failed', `${publicLabel(url)}: too many redirects`));
+        let next: URL;
+        try { next = new URL(res.headers.location, url); } catch { return reject(new RasterError('remote-failed', `${publicLabel(url)}: bad redirect`)); }
+        if (next.protocol !== 'http:' && next.protocol !== 'https:') return reject(new RasterError('bad-url', `${publicLabel(url)} redirects to a ${next.protocol} URL`));
+        requestOnce(next, lo, hi, opts, signal, redirects + 1).then(resolve, reject);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let got = 0;
+      // A server that ignores Range sends the whole file: stop after what was asked for.
+      res.on('data', (c: Buffer) => {
+        got += c.length;
+        if (got > want + 1024) { res.destroy(); resolve({ status, headers: res.headers, body: new Uint8Array(0), url: url.href }); return; }
+        chunks.push(c);
+      });
+      res.on('end', () => resolve({ status, headers: res.headers, body: new Uint8Array(Buffer.concat(chunks)), url: url.href }));
+      res.on('error', reject);
+    });
+    req.setTimeout(opts.timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -1,0 +1,30 @@
+/**
+ * Opening a raster by location: a local path, or an http(s) URL read in ranges. Only these two
+ * kinds: other schemes (file:, s3:, ftp:) are refused with the reason.
+ */
+import type { RasterSource } from './raster-source.ts';
+import type { ByteSource } from './byte-source.ts';
+import { FileByteSource } from './file-byte-source.ts';
+import { HttpByteSource, type HttpSourceOptions } from './http-byte-source.ts';
+import { GeoTiffSource } from './geotiff-source.ts';
+import { RasterError } from '../errors.ts';
+
+export interface OpenOptions {
+  http?: HttpSourceOptions;
+  signal?: AbortSignal;
+}
+
+export function isRemote(location: string): boolean {
+  return /^https?:\/\//i.test(location);
+}
+
+export function openBytes(location: string, options: OpenOptions = {}): Promise<ByteSource> {
+  if (isRemote(location)) return HttpByteSource.open(location, options.http, options.signal);
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1];
+  if (scheme) return Promise.reject(new RasterError('bad-url', `only local paths and http(s) URLs can be opened (got ${scheme}://)`));
+  return FileByteSource.open(location);
+}
+
+export async function openRaster(location: string, options: OpenOptions = {}): Promise<RasterSource> {
+  return GeoTiffSource.open(await openBytes(location, options));
+}

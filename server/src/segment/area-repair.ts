@@ -1,0 +1,48 @@
+/**
+ * Repairing a self-intersecting area within a budget. Splitting a ring at its crossings (turf's
+ * kinks/unkink/union) costs about the square of its crossings: a 2001-vertex star has a million of
+ * them and took the server down. Small areas are repaired here; larger ones in a worker thread with
+ * a memory cap and a deadline, so one request's geometry never blocks the event loop or exhausts
+ * the heap, and an area that cannot be repaired in budget is refused with the reason.
+ */
+import { Worker } from 'node:worker_threads';
+import { repairArea, vertexCount, type Area } from './segment-area.ts';
+import { siblingModule, workerBoot } from '../runtime-paths.ts';
+import { AreaError } from '../errors.ts';
+
+/** Up to this many vertices, a repair is cheap enough for the calling thread (well under 100 ms). */
+const INLINE_VERTICES = 256;
+
+export interface RepairBudget {
+  timeoutMs?: number;
+  maxMemoryMb?: number;
+}
+
+export async function repairAreaBounded(area: Area, budget: RepairBudget = {}): Promise<{ area: Area; repaired: boolean }> {
+  if (vertexCount(area) <= INLINE_VERTICES) return repairArea(area);
+  const timeoutMs = budget.timeoutMs ?? 3000;
+  const worker = new Worker(workerBoot, {
+    workerData: { entry: siblingModule(import.meta.url, './area-repair-worker'), area },
+    resourceLimits: { maxOldGenerationSizeMb: budget.maxMemoryMb ?? 384, maxYoungGenerationSizeMb: 64 },
+  });
+  try {
+    return await new Promise<{ area: Area; repaired: boolean }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new AreaError(`the area could not be checked and repaired within ${timeoutMs / 1000} s (too many self-intersections); draw it again without crossing edges`, 'too-complex')), timeoutMs);
+      worker.once('message', (m: { ok: true; area: Area; repaired: boolean } | { ok: false; message: string }) => {
+        clearTimeout(timer);
+        if (m.ok) resolve({ area: m.area, repaired: m.repaired });
+        else reject(new AreaError(m.message));
+      });
+      worker.once('error', (err) => {
+        clearTimeout(timer);
+        const memory = /memory|heap/i.test(err.message) || (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY';
+        reject(new AreaError(memory
+          ? 'the area has too many self-intersections to repair within the memory budget; draw it again without crossing edges'
+          : `the area could not be repaired: ${err.message}`, 'too-complex'));
+      });
+      worker.once('exit', (code) => { clearTimeout(timer); if (code !== 0) reject(new AreaError('the area could not be repaired (the repair stopped)', 'too-complex')); });
+    });
+  } finally {
+    void worker.terminate();
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * One preparation path for every segmentation, from the API, the CLI and the job runner: parse,
+ * bound and repair the area, place it on the dataset's grid, choose the bands, plan the tiles,
+ * judge the model's fit and check the limits. Everything a request can get wrong is found here,
+ * before any pixel is read, and thrown as a typed error with the reason.
+ */
+import * as turf from '@turf/turf';
+import type { Window } from '../read/raster.ts';
+import type { RasterReader } from '../read/raster-reader.ts';
+import type { ModelSpec } from '../infer/model-spec.ts';
+import { modelFit, type ModelFit } from './model-fit.ts';
+import { selectBands, type BandChoice } from './band-selection.ts';
+import { tileGeometry, type TileGeometry } from './tile-geometry.ts';
+import { areaKm2, areaOnGrid, footprintWgs84, parseArea, type Area } from './segment-area.ts';
+import { repairAreaBounded } from './area-repair.ts';
+import type { AreaMask } from './tile-batcher.ts';
+import { AreaError, LimitError, RequestError } from '../errors.ts';
+
+export interface JobInput {
+  /** GeoJSON (Multi)Polygon or Feature in EPSG:4326, as sent. */
+  area?: unknown;
+  /** [west, south, east, north], instead of area. */
+  bbox?: unknown;
+  tile?: number;
+  overlap?: number;
+  batch?: number;
+  bands?: number[];
+  sensor?: string;
+  /** Run even when the model does not suit the dataset. */
+  allowUnsuitable?: boolean;
+}
+
+export interface JobLimits {
+  maxAreaKm2?: number;
+  maxJobPixels?: number;
+  maxAreaVertices?: number;
+  maxTile?: number;
+  /** Working memory a job's tiles may take, bytes (SATSEG_MAX_JOB_MEMORY_MB). */
+  maxJobMemoryBytes?: number;
+}
+
+export interface PreparedJob {
+  /** The area as repaired (EPSG:4326), or null for the whole dataset. */
+  area: Area | null;
+  repaired: boolean;
+  areaKm2: number | null;
+  /** The pixels to segment, and which of them are inside the area. */
+  window: Window;
+  areaMask?: AreaMask;
+  pixels: number;
+  bands: BandChoice;
+  geometry: TileGeometry;
+  fit: ModelFit;
+  notices: string[];
+}
+
+/**
+ * Rough working set of a job per tile pixel and batch slot: the input and output planes, the
+ * blender's sums, and a few hundred bytes of the engine's activations (measured for our U-Net).
+ */
+function jobMemoryBytes(spec: ModelSpec, tile: number, batch: number): number {
+  return tile * tile * batch * (4 * (spec.inputChannels + 2 * spec.classNames.length) + 400);
+}
+
+export async function prepareJob(reader: RasterReader, spec: ModelSpec, input: JobInput, limits: JobLimits = {}): Promise<PreparedJob> {
+  const { info } = reader;
+  const notices: string[] = [];
+  if (input.area !== undefined && input.bbox !== undefined) throw new AreaError('give either area or bbox, not both');
+  let area = parseArea(input.area, input.bbox, limits.maxAreaVertices);
+  let repaired = false;
+  let km2: number | null = null;
+  let window: Window = { x: 0, y: 0, width: info.width, height: info.height };
+  let areaMask: AreaMask | undefined;
+  if (area) {
+    ({ area, repaired } = await repairAreaBounded(area));
+    if (repaired) notices.push('the area crossed itself and was split at the crossings');
+    km2 = areaKm2(area);
+    if (limits.maxAreaKm2 !== undefined && km2 > limits.maxAreaKm2) throw new AreaError(`the area is ${km2.toFixed(1)} km², over the ${limits.maxAreaKm2} km² limit (SATSEG_MAX_AREA_KM2)`, 'too-large');
+    reader.earthBounds();
+    const footprint = footprintWgs84(info.geoTransform, info.width, info.height, info.crs);
+    if (!footprint) throw new AreaError('this dataset cannot be placed on Earth; areas in EPSG:4326 cannot be placed on it');
+    if (!turf.booleanIntersects(turf.feature(area), turf.feature(footprint))) {
+      const [w, s, e, n] = turf.bbox(footprint).map((v) => Number(v.toFixed(5)));
+      throw new AreaError(`the area does not intersect the dataset (its bounds are [${w}, ${s}, ${e}, ${n}])`, 'no-overlap');
+    }
+    // A model that halves the resolution needs its tiles on the pixel grid of a whole-scene run.
+    const grid = areaOnGrid(area, info.geoTransform, info.width, info.height, info.crs, spec.inputAlignment ?? 1);
+    if (!grid) throw new AreaError('the area does not overlap the dataset\'s pixels', 'no-overlap');
+    ({ window, mask: areaMask } = grid);
+  }
+  const pixels = window.width * window.height;
+  if (limits.maxJobPixels !== undefined && pixels > limits.maxJobPixels) {
+    throw new LimitError('job-too-large', `${area ? 'the area covers' : 'the whole dataset is'} ${(pixels / 1e6).toFixed(0)} Mpx, over the ${(limits.maxJobPixels / 1e6).toFixed(0)} Mpx a job may segment (SATSEG_MAX_JOB_PIXELS); draw a smaller area`);
+  }
+  if (input.tile !== undefined && limits.maxTile !== undefined && input.tile > limits.maxTile) {
+    throw new LimitError('job-too-large', `tile ${input.tile} is over the ${limits.maxTile} px limit: larger tiles need more memory than a job may use`);
+  }
+  const bands = selectBands(spec, info, input.bands, input.sensor);
+  const geometry = tileGeometry(spec, info, window, { tile: input.tile, overlap: input.overlap });
+  notices.push(...geometry.notices);
+  const batch = input.batch ?? 4;
+  if (limits.maxJobMemoryBytes !== undefined) {
+    const bytes = jobMemoryBytes(spec, geometry.modelTile, batch);
+    if (bytes > limits.maxJobMemoryBytes) {
+      throw new LimitError('job-too-large', `tile ${geometry.modelTile} with batch ${batch} needs about ${(bytes / 2 ** 20).toFixed(0)} MB of working memory, over the ${(limits.maxJobMemoryBytes / 2 ** 20).toFixed(0)} MB a job may use (SATSEG_MAX_JOB_MEMORY_MB); use a smaller tile or batch`);
+    }
+  }
+  const fit = modelFit(spec, info, { bands: input.bands, sensor: input.sensor });
+  if (fit.fit === 'unsuitable') {
+    if (!input.allowUnsuitable) throw new RequestError(`model ${spec.id} does not suit this dataset: ${fit.reason} (options.allow_unsuitable or --force runs it anyway)`, 'unsuitable');
+    notices.push(`model ${spec.id} does not suit this dataset (${fit.reason}); run anyway as asked`);
+  }
+  return { area, repaired, areaKm2: km2, window, areaMask, pixels, bands, geometry, fit, notices };
+}

@@ -1,0 +1,109 @@
+/**
+ * Reading and cutting: the scene rows each tile row needs are read once (with the area mask applied),
+ * and tiles are cut from them in row-major order into batches of non-empty tiles, normalised and,
+ * when the scene's resolution differs from the model's, resized to the model's tile size.
+ */
+import type { PixelBlock, Window } from '../read/raster.ts';
+import type { RasterSource } from '../read/raster-source.ts';
+import { cutTile, rowsNeeded, type Normalisation } from '../plan/cut-tile.ts';
+import { resizePlanes } from '../plan/resize.ts';
+import type { Model } from '../infer/model.ts';
+import type { TileGeometry } from './tile-geometry.ts';
+import { SegmentAbortedError } from '../errors.ts';
+
+export interface PreparedTile {
+  r: number;
+  c: number;
+  /** Index in the batch, or -1 when the tile is all nodata and skipped. */
+  slot: number;
+}
+
+export interface Batch {
+  tiles: PreparedTile[];
+  /** Tiles in the batch that go to the model. */
+  count: number;
+  data: Float32Array;
+}
+
+/** 1 = inside the area, for `rows` full-width rows of the window starting at window row `y`. */
+export type AreaMask = (y: number, rows: number, width: number) => Uint8Array;
+
+export interface BatcherInput {
+  source: RasterSource;
+  window: Window;
+  bands: number[];
+  geometry: TileGeometry;
+  channels: number;
+  norm: Normalisation;
+  batchSize: number;
+  model: Model;
+  areaMask?: AreaMask;
+  signal?: AbortSignal;
+}
+
+export class TileBatcher {
+  private nextR = 0;
+  private nextC = 0;
+  /** Rows read for tile rows not yet blended, by tile row. */
+  private readonly rowBands = new Map<number, PixelBlock>();
+  private readonly scratch: Float32Array | null;
+  private readonly inputPlane: number;
+
+  constructor(private readonly input: BatcherInput) {
+    const { geometry, channels } = input;
+    this.inputPlane = geometry.modelTile * geometry.modelTile;
+    this.scratch = geometry.factor === 1 ? null : new Float32Array(channels * geometry.sceneTile * geometry.sceneTile);
+  }
+
+  /** The rows read for tile row r (valid until release(r)). */
+  rowBand(r: number): PixelBlock {
+    return this.rowBands.get(r)!;
+  }
+
+  release(r: number): void {
+    this.rowBands.delete(r);
+  }
+
+  private async readRowBand(r: number): Promise<PixelBlock> {
+    const { source, window: win, geometry, bands, areaMask, signal } = this.input;
+    const { lo, hi } = rowsNeeded(geometry.plan.ys[r]!, geometry.sceneTile, win.height);
+    // Read in scene pixels; then re-expressed in the window's own pixels (the plan's frame), with
+    // the geotransform that goes with that window.
+    const block = await source.read({ x: win.x, y: win.y + lo, width: win.width, height: hi - lo }, { bands, signal });
+    if (areaMask) {
+      const inside = areaMask(lo, hi - lo, win.width);
+      for (let i = 0; i < inside.length; i++) if (!inside[i]) block.valid[i] = 0;
+    }
+    return { ...block, window: { x: 0, y: lo, width: win.width, height: hi - lo } };
+  }
+
+  /** The next batch, or null when every tile has been handed out. */
+  async next(): Promise<Batch | null> {
+    const { geometry, channels, norm, batchSize, model, window: win, signal } = this.input;
+    const { plan, sceneTile, modelTile } = geometry;
+    if (this.nextR >= plan.ys.length) return null;
+    const stride = channels * this.inputPlane;
+    const length = batchSize * stride;
+    const data = model.inputBuffer?.(length) ?? new Float32Array(length);
+    const tiles: PreparedTile[] = [];
+    let count = 0;
+    while (this.nextR < plan.ys.length && count < batchSize) {
+      if (signal?.aborted) throw new SegmentAbortedError();
+      if (!this.rowBands.has(this.nextR)) this.rowBands.set(this.nextR, await this.readRowBand(this.nextR));
+      const band = this.rowBands.get(this.nextR)!;
+      const x0 = plan.xs[this.nextC]!;
+      const y0 = plan.ys[this.nextR]!;
+      let valid: number;
+      if (this.scratch) {
+        valid = cutTile(band, win.width, win.height, x0, y0, sceneTile, norm, this.scratch, 0);
+        if (valid > 0) data.set(resizePlanes(this.scratch, channels, sceneTile, sceneTile, modelTile, modelTile), count * stride);
+      } else {
+        valid = cutTile(band, win.width, win.height, x0, y0, sceneTile, norm, data, count * stride);
+      }
+      tiles.push({ r: this.nextR, c: this.nextC, slot: valid > 0 ? count : -1 });
+      if (valid > 0) count++;
+      if (++this.nextC === plan.xs.length) { this.nextC = 0; this.nextR++; }
+    }
+    return { tiles, count, data };
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * The base URL that links in answers (TileJSON, job results, styles, WMTS) start with.
+ *
+ * --public-url wins when set: behind a proxy or a CDN only the operator knows the outside name.
+ * Otherwise the request's own URL; X-Forwarded-Proto / X-Forwarded-Host are believed only with
+ * --trust-proxy, since any client can send them and would otherwise write the links other users get.
+ */
+import type { Context } from 'hono';
+
+export interface LinkSettings {
+  publicUrl: string | null;
+  trustProxy: boolean;
+}
+
+export function publicBase(c: Context, settings: LinkSettings): string {
+  if (settings.publicUrl) return settings.publicUrl;
+  const url = new URL(c.req.url);
+  if (settings.trustProxy) {
+    const proto = c.req.header('x-forwarded-proto')?.split(',')[0]?.trim();
+    const host = c.req.header('x-forwarded-host')?.split(',')[0]?.trim();
+    if (proto === 'http' || proto === 'https') url.protocol = `${proto}:`;
+    if (host && /^[\w.-]+(:\d+)?$/.test(host)) url.host = host;
+  }
+  return url.origin;
+}
+
+/** A --public-url value without its trailing slash; refuses anything but http(s) URLs. */
+export function normalisePublicUrl(text: string): string {
+  const url = new URL(text);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`--public-url must be an http(s) URL (got ${text})`);
+  return url.href.replace(/\/+$/, '');
+}

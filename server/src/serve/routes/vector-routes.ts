@@ -1,0 +1,92 @@
+/**
+ * A result's polygons: GeoJSON (EPSG:4326, gzip when the client takes it), FlatGeobuf (native CRS,
+ * spatially indexed, ranged so GDAL and QGIS read only the boxes they need), and Mapbox Vector
+ * Tiles with their own TileJSON (raster and vector TileJSON are separate documents: MapLibre reads
+ * a `url` source's tiles as the source's type).
+ */
+import fs from 'node:fs';
+import zlib from 'node:zlib';
+import { Readable } from 'node:stream';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { ServerContext } from '../server-context.ts';
+import { serveFile, fileEtag, etagMatches } from '../file-response.ts';
+import { contentDisposition } from '../content-disposition.ts';
+import { IdParams, TileJson, TileParams } from '../api-schemas.ts';
+import { describeZodError, errors, jsonResponse } from '../openapi.ts';
+import { RequestError } from '../../errors.ts';
+
+export function registerVectorRoutes(app: OpenAPIHono, ctx: ServerContext): void {
+  app.openapi(createRoute({
+    method: 'get', path: '/results/{id}/features.geojson', tags: ['result'], operationId: 'resultGeoJson',
+    summary: 'The polygons as GeoJSON, EPSG:4326 (id, class, class_id, area_m2; 7 decimals); vectorized once on first request',
+    request: { params: IdParams },
+    responses: { 200: { description: 'GeoJSON FeatureCollection', content: { 'application/geo+json': { schema: z.object({ type: z.literal('FeatureCollection'), features: z.array(z.unknown()) }) } } }, 304: { description: 'not modified' }, ...errors(400, 404, 422) },
+  }), async (c) => {
+    const r = ctx.results.get(c.req.valid('param').id);
+    const file = await ctx.vectors.features(r);
+    const accepts = c.req.header('accept-encoding') ?? '';
+    // Ranges make no sense on a compressed stream; ranged clients ask for identity.
+    if (!/\bgzip\b/.test(accepts) || c.req.header('range')) return serveFile(file, c.req.raw.headers, 'application/geo+json', `${r.name}.geojson`) as never;
+    const stat = fs.statSync(file);
+    const etag = fileEtag(stat).replace(/"$/, '-gz"');
+    const headers = { 'Content-Type': 'application/geo+json', 'Content-Encoding': 'gzip', ETag: etag, Vary: 'Accept-Encoding', 'Cache-Control': 'public, max-age=60', 'Content-Disposition': contentDisposition(`${r.name}.geojson`) };
+    const inm = c.req.header('if-none-match');
+    if (inm && etagMatches(inm, etag)) return new Response(null, { status: 304, headers }) as never;
+    return new Response(Readable.toWeb(fs.createReadStream(file).pipe(zlib.createGzip({ level: 6 }))) as ReadableStream, { status: 200, headers }) as never;
+  });
+
+  app.openapi(createRoute({
+    method: 'get', path: '/results/{id}/features.fgb', tags: ['result'], operationId: 'resultFlatGeobuf',
+    summary: 'The polygons as FlatGeobuf in the mask\'s CRS, with its packed R-tree; Range, ETag and 304 as mask.tif',
+    request: { params: IdParams },
+    responses: { 200: { description: 'FlatGeobuf', content: { 'application/flatgeobuf': { schema: z.string().openapi({ format: 'binary' }) } } }, 206: { description: 'partial content' }, 304: { description: 'not modified' }, ...errors(400, 404, 422) },
+  }), async (c) => {
+    const r = ctx.results.get(c.req.valid('param').id);
+    return serveFile(await ctx.vectors.flatgeobuf(r), c.req.raw.headers, 'application/flatgeobuf', `${r.name}.fgb`, c.req.method === 'HEAD') as never;
+  });
+
+  app.openapi(createRoute({
+    method: 'get', path: '/results/{id}/vector/tilejson.json', tags: ['result'], operationId: 'resultVectorTileJson',
+    summary: 'TileJSON 3.0.0 of the polygons as vector tiles (one layer per class); use it as a MapLibre `vector` source url',
+    request: { params: IdParams },
+    responses: { 200: jsonResponse(TileJson, 'TileJSON'), ...errors(400, 404, 422) },
+  }), async (c) => {
+    const r = ctx.results.get(c.req.valid('param').id);
+    const reader = await ctx.results.open(r.id);
+    const extent = reader.webExtent();
+    reader.earthBounds();
+    return c.json({
+      tilejson: '3.0.0' as const,
+      name: `${r.name} (polygons)`,
+      description: `${r.modelId} polygons; properties: id, class, class_id, area_m2`,
+      scheme: 'xyz' as const,
+      tiles: [`${ctx.base(c)}/results/${r.id}/vector/{z}/{x}/{y}.mvt`],
+      bounds: extent.bounds!,
+      center: extent.center,
+      // MapLibre overzooms past maxzoom by itself; tiles beyond it are also served on request.
+      minzoom: 0,
+      maxzoom: extent.maxzoom,
+      vector_layers: await ctx.vectors.layers(r),
+    }, 200);
+  });
+
+  app.openAPIRegistry.registerPath({
+    method: 'get', path: '/results/{id}/vector/{z}/{x}/{y}.{format}', tags: ['result'], operationId: 'resultVectorTile',
+    summary: 'Mapbox Vector Tile of the polygons, one layer per class (.mvt, or .pbf as an alias); 204 when empty',
+    request: { params: TileParams.extend({ format: z.enum(['mvt', 'pbf']) }) },
+    responses: { 200: { description: 'the tile', content: { 'application/vnd.mapbox-vector-tile': { schema: { type: 'string', format: 'binary' } } } }, 204: { description: 'no polygons in this tile' }, ...errors(400, 404, 422) },
+  });
+  app.get('/results/:id/vector/:z/:x/:file', async (c) => {
+    const m = /^(\d+)\.(mvt|pbf)$/.exec(c.req.param('file'));
+    if (!m) throw new RequestError(`vector tile must look like {y}.mvt or {y}.pbf; got "${c.req.param('file').slice(0, 40)}"`);
+    const parsed = TileParams.safeParse({ id: c.req.param('id'), z: c.req.param('z'), x: c.req.param('x'), y: m[1] });
+    if (!parsed.success) throw new RequestError(`invalid tile address: ${describeZodError(parsed.error)}`);
+    const { id, z: tz, x, y } = parsed.data;
+    if (x >= 2 ** tz || y >= 2 ** tz) throw new RequestError(`tile ${tz}/${x}/${y} does not exist: x and y must be below ${2 ** tz} at zoom ${tz}`);
+    const r = ctx.results.get(id);
+    const bytes = (await ctx.vectors.tiles(r)).tile(tz, x, y);
+    const headers = { 'Cache-Control': 'public, max-age=3600' };
+    if (!bytes) return new Response(null, { status: 204, headers });
+    return new Response(new Uint8Array(bytes), { status: 200, headers: { ...headers, 'Content-Type': 'application/vnd.mapbox-vector-tile', 'Content-Length': String(bytes.length) } });
+  });
+}
