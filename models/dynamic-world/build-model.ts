@@ -29,7 +29,7 @@ export const DW_COLORS = ['#419BDF', '#397D49', '#88B053', '#7A87C6', '#E49635',
 export const DW_BANDS = ['B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'B11', 'B12'];
 /**
  * Per-band (centre, scale) of the log-transformed reflectance, in DW_BANDS order, from the
- * model's published runner notebook (google/dynamicworld, single_image_runner).
+ * model's published runner notebook (google/dynamicworld).
  */
 export const DW_NORM_PERCENTILES: ReadonlyArray<readonly [number, number]> = [
   [1.7417268007636313, 2.023298706048351], [1.7261204997060209, 2.038905204308012],
