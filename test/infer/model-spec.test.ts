@@ -71,6 +71,16 @@ describe('ONNX metadata', () => {
     expect(metadataError({ metadata: { class_names: '{"0": "a", "2": "b", "3": "c", "4": "d"}' } }).message).toMatch(/consecutive/);
   });
 
+  it('reads input_alignment (tile origins on multiples of it), 1 when absent', () => {
+    expect(spec().inputAlignment).toBe(1);
+    expect(spec({ metadata: { input_alignment: '2' } }).inputAlignment).toBe(2);
+    expect(spec({ metadata: { input_alignment: '4' } }).inputAlignment).toBe(4);
+    expect(metadataError({ metadata: { input_alignment: '0' } }).message).toMatch(/"input_alignment" is invalid: must be at least 1/);
+    expect(metadataError({ metadata: { input_alignment: '1.5' } }).message).toMatch(/"input_alignment" is invalid: must be a whole number/);
+    expect(metadataError({ metadata: { input_alignment: 'even' } }).message).toMatch(/"input_alignment" is invalid/);
+    expect(metadataError({ metadata: { input_alignment: '512' } }).message).toMatch(/"input_alignment" is 512 px, more than the 256 px tile/);
+  });
+
   it('rejects metadata that contradicts the graph', () => {
     expect(metadataError({ metadata: { class_names: '["a","b"]' } }).message).toMatch(/lists 2 classes but the model outputs 4 channels/);
     expect(metadataError({ metadata: { bands: '["red","green"]' } }).message).toMatch(/"bands" names 2 bands but the model takes 3/);

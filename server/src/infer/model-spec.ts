@@ -3,8 +3,8 @@
  *
  * Keys follow QGIS Deepness (model_type, class_names, resolution, tiles_overlap, tile_size,
  * standardization_mean, standardization_std) so its users can bring their models; we add
- * class_colors, bands and input_scale. Deepness stores values as JSON (`"Segmentor"`, `{"0": "water"}`),
- * and sometimes as Python literals; plain strings are accepted too.
+ * class_colors, bands, input_scale and input_alignment. Deepness stores values as JSON
+ * (`"Segmentor"`, `{"0": "water"}`), and sometimes as Python literals; plain strings are accepted too.
  */
 import { z } from 'zod';
 import type { OnnxSummary } from './onnx-proto.ts';
@@ -35,6 +35,11 @@ export interface ModelSpec {
   /** True when the ONNX input has fixed height and width (tiles must be exactly that size). */
   fixedTileSize: boolean;
   overlapPercent: number;
+  /**
+   * Tile origins must be multiples of this many scene pixels (1 = anywhere). A network that
+   * downsamples by 2 sees another sampling grid when a tile starts at an odd pixel.
+   */
+  inputAlignment: number;
   inputScale: number;
   mean: number[];
   std: number[];
@@ -168,6 +173,9 @@ export function modelSpecFromOnnx(id: string, path: string, onnx: OnnxSummary): 
   }
   const tileFromMeta = parseKey(id, meta, 'tile_size', z.coerce.number().int().min(16).max(8192)) ?? parseKey(id, meta, 'tiles_size', z.coerce.number().int().min(16).max(8192));
   const overlap = parseKey(id, meta, 'tiles_overlap', z.coerce.number().min(0).max(90)) ?? DEFAULT_OVERLAP_PERCENT;
+  const alignment = parseKey(id, meta, 'input_alignment', z.coerce.number().int('must be a whole number of pixels').positive('must be at least 1')) ?? 1;
+  const tileSize = fixedH ?? tileFromMeta ?? DEFAULT_TILE;
+  if (alignment > tileSize) throw new ModelMetadataError(id, 'input_alignment', `is ${alignment} px, more than the ${tileSize} px tile`);
   const mean = parseKey(id, meta, 'standardization_mean', z.array(z.number()).min(1)) ?? Array(channels).fill(0);
   const std = parseKey(id, meta, 'standardization_std', z.array(z.number().refine((v) => v !== 0, 'must not be 0')).min(1)) ?? Array(channels).fill(1);
   for (const [key, list] of [['standardization_mean', mean], ['standardization_std', std]] as const) {
@@ -192,9 +200,10 @@ export function modelSpecFromOnnx(id: string, path: string, onnx: OnnxSummary): 
     classNames,
     classColors: colors ?? classNames.map((_, i) => DEFAULT_COLORS[i % DEFAULT_COLORS.length]!),
     resolutionCm: parseKey(id, meta, 'resolution', positiveNumber) ?? null,
-    tileSize: fixedH ?? tileFromMeta ?? DEFAULT_TILE,
+    tileSize,
     fixedTileSize: fixedH !== null,
     overlapPercent: overlap,
+    inputAlignment: alignment,
     inputScale: parseKey(id, meta, 'input_scale', inputScaleSchema) ?? 1 / 255,
     mean: mean.length === 1 ? Array(channels).fill(mean[0]) : mean,
     std: std.length === 1 ? Array(channels).fill(std[0]) : std,

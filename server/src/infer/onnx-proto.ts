@@ -8,7 +8,8 @@
 
 // ---------- reading ----------
 
-class ProtoReader {
+/** A cursor over protobuf wire format (also used to read TensorFlow's protos in models/dynamic-world). */
+export class ProtoReader {
   pos = 0;
   constructor(readonly buf: Uint8Array, readonly end = buf.length) {}
 
@@ -57,7 +58,8 @@ class ProtoReader {
   }
 }
 
-function forEachField(buf: Uint8Array, visit: (field: number, wire: number, r: ProtoReader) => boolean | void): void {
+/** Visit each field of a message; a field the visitor leaves unread is skipped. */
+export function forEachField(buf: Uint8Array, visit: (field: number, wire: number, r: ProtoReader) => boolean | void): void {
   const r = new ProtoReader(buf);
   for (let t = r.tag(); t; t = r.tag()) {
     const [field, wire] = t;
