@@ -24,7 +24,7 @@ import { snappyDecompress } from '../../models/dynamic-world/snappy.ts';
 import { crc32c } from '../../models/dynamic-world/tf-bundle.ts';
 import { readOnnxSummary } from '../../server/src/infer/onnx-proto.ts';
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
-import { openRaster } from '../../server/src/read/raster-source.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { hasShared, repoRoot, scenesDir, sharedRoot, sharedSkipReason } from '../helpers/shared-data.ts';
 

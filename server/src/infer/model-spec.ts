@@ -45,8 +45,6 @@ export interface ModelSpec {
   std: number[];
   bands: BandRequirement;
   inputChannels: number;
-  /** Tile origins must be multiples of this (a network that halves the resolution needs 2). */
-  inputAlignment?: number;
   inputName: string;
   outputName: string;
   /** Number of output channels; 1 means a sigmoid foreground probability. */

@@ -84,7 +84,7 @@ export async function prepareJob(reader: RasterReader, spec: ModelSpec, input: J
       throw new AreaError(`the area does not intersect the dataset (its bounds are [${w}, ${s}, ${e}, ${n}])`, 'no-overlap');
     }
     // A model that halves the resolution needs its tiles on the pixel grid of a whole-scene run.
-    const grid = areaOnGrid(area, info.geoTransform, info.width, info.height, info.crs, spec.inputAlignment ?? 1);
+    const grid = areaOnGrid(area, info.geoTransform, info.width, info.height, info.crs, spec.inputAlignment);
     if (!grid) throw new AreaError('the area does not overlap the dataset\'s pixels', 'no-overlap');
     ({ window, mask: areaMask } = grid);
   }

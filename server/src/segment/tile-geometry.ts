@@ -37,7 +37,7 @@ export function tileGeometry(spec: ModelSpec, info: RasterInfo, size: { width: n
   if (spec.fixedTileSize && opts.tile && opts.tile !== spec.tileSize) {
     notices.push(`model ${spec.id} has a fixed ${spec.tileSize}px input; ignoring tile ${opts.tile}`);
   }
-  const align = spec.inputAlignment ?? 1;
+  const align = spec.inputAlignment;
   const modelOverlap = opts.overlap ?? 2 * Math.round((modelTile * spec.overlapPercent) / 200);
   let factor = 1;
   if (spec.resolutionCm && !info.crs.nonEarth) {

@@ -27,7 +27,7 @@ export function describeModel(e: ModelEntry, scene?: RasterInfo): z.infer<typeof
     tile_size: s.tileSize,
     fixed_tile_size: s.fixedTileSize,
     tiles_overlap_percent: s.overlapPercent,
-    input_alignment: s.inputAlignment ?? 1,
+    input_alignment: s.inputAlignment,
     ...(fit ? { fit: { fit: fit.fit, reason: fit.reason } } : {}),
   };
 }
