@@ -62,12 +62,23 @@ class Box {
   }
 }
 
-/** After pixels for a strip: column and row per output pixel, column -1 where outside the after raster. */
-export interface StripLookup {
-  cols: Int32Array;
-  rows: Int32Array;
-  /** Bounding window of the after pixels used, or null when none is. */
-  window: Window | null;
+/**
+ * Where a block of the output grid (rows of a strip, columns [x0, x1)) falls in the target: a
+ * window of target pixels it can reach, and, row by row, the index into that window of each
+ * output pixel's target pixel.
+ */
+export interface StripMap {
+  readonly x0: number;
+  readonly x1: number;
+  /** Target pixels the block can fall in (a bound), or null when none falls in the target. */
+  readonly window: Window | null;
+  /** For output row `j`: out[i - x0] = row-major index into `window` of pixel i's target pixel, or -1 outside the target. */
+  row(j: number, out: Int32Array): void;
+}
+
+/** The rows of one strip, cut into column blocks that each read their own target window. */
+export interface StripParts {
+  part(x0: number, x1: number): StripMap;
 }
 
 /** floor(p) when 0 <= p < size, else -1. */
@@ -157,48 +168,47 @@ export class GridMapping {
     return Box.union(box.window(step, width, height), outline.window(1, width, height));
   }
 
-  /** The lookup for output rows [y0, y0 + count), written into `out` (reused between strips). */
-  strip(y0: number, count: number, out: StripLookup): void {
-    const { width } = this.grid;
+  /**
+   * The rows [y0, y0 + count), to be cut into column blocks. Column blocks keep the target windows
+   * tight where the grids are rotated against each other (lon/lat against UTM), and bound them
+   * whatever the width.
+   */
+  strip(y0: number, count: number): StripParts {
     const tw = this.target.width;
     const th = this.target.height;
-    let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
-    const { cols, rows } = out;
     if (this.affine) {
-      const ac = this.affine.cols;
-      for (let i = 0; i < width; i++) { const c = ac[i]!; if (c >= 0) { if (c < minX) minX = c; if (c > maxX) maxX = c; } }
-      for (let r = 0; r < count; r++) {
-        const row = this.affine.rows[y0 + r]!;
-        const o = r * width;
-        if (row < 0) { cols.fill(-1, o, o + width); continue; }
-        cols.set(ac, o);
-        rows.fill(row, o, o + width);
-        if (row < minY) minY = row;
-        if (row > maxY) maxY = row;
-      }
-    } else {
-      const nodes = this.controlNodes(y0, count);
-      const u = new Float64Array(width);
-      const v = new Float64Array(width);
-      for (let r = 0; r < count; r++) {
-        nodes.row(y0 + r, u, v);
-        const o = r * width;
-        for (let i = 0; i < width; i++) {
-          const x = u[i]!;
-          const y = v[i]!;
-          if (!(x >= 0 && y >= 0 && x < tw && y < th)) { cols[o + i] = -1; continue; }
-          const c = Math.floor(x);
-          const rr = Math.floor(y);
-          cols[o + i] = c;
-          rows[o + i] = rr;
-          if (c < minX) minX = c;
-          if (c > maxX) maxX = c;
-          if (rr < minY) minY = rr;
-          if (rr > maxY) maxY = rr;
-        }
-      }
+      const { cols, rows } = this.affine;
+      return {
+        part(x0, x1) {
+          const box = new Box();
+          for (let i = x0; i < x1; i++) if (cols[i]! >= 0) box.addX(cols[i]!);
+          for (let j = y0; j < y0 + count; j++) if (rows[j]! >= 0) box.addY(rows[j]!);
+          const window = box.window(0, tw, th);
+          return {
+            x0, x1, window,
+            row(j, out) {
+              const r = rows[j]!;
+              if (r < 0 || !window) { out.fill(-1, 0, x1 - x0); return; }
+              const base = (r - window.y) * window.width - window.x;
+              for (let i = x0; i < x1; i++) { const c = cols[i]!; out[i - x0] = c >= 0 ? base + c : -1; }
+            },
+          };
+        },
+      };
     }
-    out.window = maxX >= minX && maxY >= minY ? { x: minX, y: minY, width: maxX - minX + 1, height: maxY - minY + 1 } : null;
+    const nodes = this.controlNodes(y0, count);
+    return {
+      part(x0, x1) {
+        const window = nodes.reach(y0, count, x0, x1);
+        return {
+          x0, x1, window,
+          row(j, out) {
+            if (window) nodes.indexRow(j, x0, x1, window, tw, th, out);
+            else out.fill(-1, 0, x1 - x0);
+          },
+        };
+      },
+    };
   }
 
   /** Control points for a strip, refined until interpolation is within MAX_ERROR. */
@@ -239,6 +249,49 @@ class ControlNodes {
     return Number.isFinite(u[a]!) && Number.isFinite(u[a + 1]!) && Number.isFinite(u[a + across]!) && Number.isFinite(u[a + across + 1]!);
   }
 
+  /**
+   * The target pixels rows [y0, y0 + count), columns [x0, x1) can fall in. Within a cell, the
+   * interpolation is bilinear, so the positions of any sub-rectangle of its pixels lie in the box
+   * of the positions at that sub-rectangle's four corners; cells transformed pixel by pixel are
+   * walked. One pixel of margin absorbs rounding at the box's edges.
+   */
+  reach(y0: number, count: number, x0: number, x1: number): Window | null {
+    const { u, v, across, step } = this;
+    const box = new Box();
+    const y1 = y0 + count;
+    for (let cellTop = Math.floor(y0 / step) * step; cellTop < y1; cellTop += step) {
+      const r = cellTop / step - this.firstRow;
+      const rowA = Math.max(y0, cellTop);
+      const rowB = Math.min(y1, cellTop + step) - 1;
+      for (let cellLeft = Math.floor(x0 / step) * step; cellLeft < x1; cellLeft += step) {
+        const a = r * across + cellLeft / step;
+        const colA = Math.max(x0, cellLeft);
+        const colB = Math.min(x1, cellLeft + step) - 1;
+        if (!this.finiteCell(a)) {
+          for (let j = rowA; j <= rowB; j++) {
+            for (let i = colA; i <= colB; i++) {
+              const [x, y] = this.mapping.exact(i, j);
+              if (Number.isFinite(x) && Number.isFinite(y)) { box.addX(x); box.addY(y); }
+            }
+          }
+          continue;
+        }
+        const b = a + across;
+        for (const t of [(rowA - cellTop) / step, (rowB - cellTop) / step]) {
+          const leftU = u[a]! + (u[b]! - u[a]!) * t;
+          const leftV = v[a]! + (v[b]! - v[a]!) * t;
+          const rightU = u[a + 1]! + (u[b + 1]! - u[a + 1]!) * t;
+          const rightV = v[a + 1]! + (v[b + 1]! - v[a + 1]!) * t;
+          for (const sx of [(colA - cellLeft) / step, (colB - cellLeft) / step]) {
+            box.addX(leftU + (rightU - leftU) * sx);
+            box.addY(leftV + (rightV - leftV) * sx);
+          }
+        }
+      }
+    }
+    return box.window(1, this.mapping.target.width, this.mapping.target.height);
+  }
+
   /** Largest distance, in after pixels, between the interpolated and exact cell centres. */
   maxError(): number {
     const { u, v, across, step } = this;
@@ -257,19 +310,27 @@ class ControlNodes {
     return worst;
   }
 
-  /** Positions of output row j into u, v. */
-  row(j: number, outU: Float64Array, outV: Float64Array): void {
+  /**
+   * Row j, columns [x0, x1): out[i - x0] = index into `window` of the target pixel under pixel i,
+   * or -1 outside the target (tw x th). Interpolated along each cell, exact in cells at the edge
+   * of the projection's domain.
+   */
+  indexRow(j: number, x0: number, x1: number, window: Window, tw: number, th: number, out: Int32Array): void {
     const { u, v, across, step } = this;
-    const width = outU.length;
+    const { x: wx, y: wy, width: ww } = window;
     const cr = Math.floor(j / step) - this.firstRow;
     const t = (j - (cr + this.firstRow) * step) / step;
-    for (let k = 0; k + 1 < across; k++) {
-      const start = k * step;
-      if (start >= width) break;
-      const end = Math.min(width, start + step);
+    for (let k = Math.floor(x0 / step); k + 1 < across; k++) {
+      const cellStart = k * step;
+      if (cellStart >= x1) break;
+      const start = Math.max(x0, cellStart);
+      const end = Math.min(x1, cellStart + step);
       const a = cr * across + k;
       if (!this.finiteCell(a)) {
-        for (let i = start; i < end; i++) [outU[i], outV[i]] = this.mapping.exact(i, j);
+        for (let i = start; i < end; i++) {
+          const [x, y] = this.mapping.exact(i, j);
+          out[i - x0] = x >= 0 && y >= 0 && x < tw && y < th ? (Math.floor(y) - wy) * ww + (Math.floor(x) - wx) : -1;
+        }
         continue;
       }
       const b = a + across;
@@ -278,8 +339,10 @@ class ControlNodes {
       const stepU = (u[a + 1]! + (u[b + 1]! - u[a + 1]!) * t - leftU) / step;
       const stepV = (v[a + 1]! + (v[b + 1]! - v[a + 1]!) * t - leftV) / step;
       for (let i = start; i < end; i++) {
-        outU[i] = leftU + stepU * (i - start);
-        outV[i] = leftV + stepV * (i - start);
+        const x = leftU + stepU * (i - cellStart);
+        const y = leftV + stepV * (i - cellStart);
+        // Positions are >= 0 here, so truncation is floor.
+        out[i - x0] = x >= 0 && y >= 0 && x < tw && y < th ? ((y | 0) - wy) * ww + ((x | 0) - wx) : -1;
       }
     }
   }
