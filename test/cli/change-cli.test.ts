@@ -124,4 +124,11 @@ describe('bad input: exit code, one line, no output file', () => {
       expectCliFailure(r, reason, out, tmp);
     });
   }
+
+  it('an --out whose scene mask would overwrite an input scene', () => {
+    fs.copyFileSync(file('pre.tif'), file('x.before.tif'));
+    const r = satseg('change', '--before', file('x.before.tif'), '--after', file('post.tif'), '--model', 'test-rgb', '--out', file('x.tif'), '--no-progress');
+    expectCliFailure(r, /--out .*x\.tif would write its .*x\.before\.tif mask over an input scene; choose another --out/, file('x.tif'), tmp);
+    expect(fs.readFileSync(file('x.before.tif')).equals(fs.readFileSync(file('pre.tif')))).toBe(true);
+  });
 });

@@ -190,9 +190,15 @@ export async function runChange(masks: string[], o: ChangeCommandOptions): Promi
   let [beforeMask, afterMask] = masks;
   if (scenes) {
     const { ModelRegistry } = await import('../infer/model-registry.ts');
+    const { MAX_CHANGE_CLASSES } = await import('../change/change-classes.ts');
     const spec = new ModelRegistry().get(o.model!);
+    // Known before segmenting anything: change codes at most 15 classes.
+    if (spec.classNames.length > MAX_CHANGE_CLASSES) throw new UsageError(`model ${spec.id} has ${spec.classNames.length} classes; change can code at most ${MAX_CHANGE_CLASSES}`);
     beforeMask = sceneMaskPath(o.out, 'before');
     afterMask = sceneMaskPath(o.out, 'after');
+    for (const mask of [beforeMask, afterMask]) {
+      if (inputs.some((input) => path.resolve(input) === path.resolve(mask))) throw new UsageError(`--out ${o.out} would write its ${mask} mask over an input scene; choose another --out`);
+    }
     segmented = {
       before: await maskForScene(o.before!, beforeMask, 'before', spec, area, o),
       after: await maskForScene(o.after!, afterMask, 'after', spec, area, o),
