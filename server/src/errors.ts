@@ -204,6 +204,27 @@ export class LimitError extends SatsegError {
   }
 }
 
+export type ChangeErrorCode =
+  /** The masks (or the area and a mask) share no ground. */
+  | 'no-overlap'
+  /** The masks come from different models or list different classes. */
+  | 'class-mismatch'
+  /** More classes than a uint8 transition code can hold. */
+  | 'too-many-classes'
+  /** An input is not a class mask satseg can compare (bands, type, no class list). */
+  | 'not-a-mask'
+  | 'bad-option';
+
+/** A comparison we cannot make: the inputs do not fit together, or an option is wrong. */
+export class ChangeError extends SatsegError {
+  readonly kind = 'change';
+  declare readonly code: ChangeErrorCode;
+  constructor(code: ChangeErrorCode, message: string) {
+    super(code, message);
+    this.name = 'ChangeError';
+  }
+}
+
 /** An uploaded or registered raster that was refused; the code is its cause's (a RasterError's). */
 export class UploadRejected extends SatsegError {
   readonly kind = 'upload';

@@ -5,11 +5,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installTestModel } from '../fixtures/test-model.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
-import { corpusDir, hasShared, repoRoot, sharedSkipReason } from '../helpers/shared-data.ts';
+import { corpusDir, hasShared, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
+import { expectCliFailure, runSatseg } from '../helpers/satseg-cli.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
 
@@ -17,12 +17,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-cli-'));
 const models = path.join(tmp, 'models');
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function satseg(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/src/cli/main.ts'), ...args], {
-    encoding: 'utf8', cwd: repoRoot, env: { ...process.env, SATSEG_MODELS: models }, timeout: 120_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines: r.stderr.trim().split('\n').filter(Boolean) };
-}
+const satseg = (...args: string[]) => runSatseg(models, ...args);
 
 const scene = path.join(tmp, 'scene.tif');
 beforeAll(() => {
@@ -125,18 +120,11 @@ describe('bad input: exit code, one line, no output file', () => {
       const input = make();
       const out = path.join(tmp, `out-${what.replace(/\W+/g, '-')}.tif`);
       const args = ['segment', input, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', ...(extra ?? [])];
-      const r = satseg(...args);
-      expect(r.code).not.toBe(0);
-      expect(r.lines).toHaveLength(1);
-      expect(r.lines[0]).toMatch(/^satseg: error: /);
-      expect(r.lines[0]).toMatch(reason);
-      expect(r.stdout).toBe('');
-      expect(fs.existsSync(out)).toBe(false);
-      expect(fs.readdirSync(tmp).filter((f) => f.includes('satseg-tmp'))).toEqual([]);
+      expectCliFailure(satseg(...args), reason, out, tmp);
     });
   }
 
-  it.skipIf(!hasShared)(`a real truncated COG (IFDs intact, tiles missing) ${sharedSkipReason}`, () => {
+  it.skipIf(skipWithoutShared)(`a real truncated COG (IFDs intact, tiles missing) ${sharedSkipReason}`, () => {
     const out = path.join(tmp, 'out-real-truncated.tif');
     const r = satseg('segment', path.join(corpusDir, 'derived/truncated__titiler_cog1_first1MiB.tif'), '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--bands', '1,2,3', '--force');
     expect(r.code).toBe(1);

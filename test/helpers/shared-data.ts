@@ -33,7 +33,7 @@ if (!hasShared) console.warn(`[satseg tests] ${sharedSkipReason}`);
 
 /**
  * Under CI=true a missing ../shared is a failure, not a skip: CI has the data, so a skip there
- * would hide a broken checkout. Call it next to a `describe.skipIf(!hasShared)`.
+ * would hide a broken checkout. Call it next to a `describe.skipIf(skipWithoutShared)`.
  */
 export function failWithoutSharedUnderCi(): void {
   it.runIf(process.env.CI === 'true' && !hasShared)('has ../shared (required when CI=true)', () => {

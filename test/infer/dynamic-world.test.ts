@@ -26,7 +26,7 @@ import { readOnnxSummary } from '../../server/src/infer/onnx-proto.ts';
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
-import { hasShared, repoRoot, scenesDir, sharedRoot, sharedSkipReason } from '../helpers/shared-data.ts';
+import { hasShared, repoRoot, scenesDir, sharedRoot, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
 
 const modelFile = path.join(repoRoot, 'models/dynamic-world/model.onnx');
 const sourceDir = path.join(sharedRoot, 'models/dynamicworld');
@@ -161,7 +161,7 @@ if (!hasShared && process.env.CI === 'true') {
   });
 }
 
-describe.skipIf(!hasShared)(`dynamic-world against the published model ${sharedSkipReason}`, () => {
+describe.skipIf(skipWithoutShared)(`dynamic-world against the published model ${sharedSkipReason}`, () => {
   let source: DynamicWorldSource;
   let logitsSession: ort.InferenceSession;
   beforeAll(async () => {

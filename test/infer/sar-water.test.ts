@@ -14,7 +14,7 @@ import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { seededRandom } from '../fixtures/seeded-random.ts';
-import { failWithoutSharedUnderCi, hasShared, repoRoot, scenesDir, sharedSkipReason } from '../helpers/shared-data.ts';
+import { failWithoutSharedUnderCi, hasShared, repoRoot, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-sar-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -184,7 +184,7 @@ describe('sar-water', () => {
   });
 
   failWithoutSharedUnderCi();
-  describe.skipIf(!hasShared)(`on the Sen1Floods11 Spain chip ${sharedSkipReason}`, () => {
+  describe.skipIf(skipWithoutShared)(`on the Sen1Floods11 Spain chip ${sharedSkipReason}`, () => {
     async function mask(file: string): Promise<{ labels: Uint8Array; width: number; height: number }> {
       const src = await openRaster(file);
       const { width, height } = src.info;

@@ -11,7 +11,7 @@ import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { writeTestTiff } from '../fixtures/write-tiff.ts';
-import { hasShared, repoRoot, scenesDir, sharedSkipReason } from '../helpers/shared-data.ts';
+import { hasShared, repoRoot, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-sw-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -56,7 +56,7 @@ describe('spectral-water', () => {
     expect((await classes(out, { x: 60, y: 0, width: 30, height: h })).other).toBe(1);
   });
 
-  describe.skipIf(!hasShared)(`on real scenes ${sharedSkipReason}`, () => {
+  describe.skipIf(skipWithoutShared)(`on real scenes ${sharedSkipReason}`, () => {
     it("finds water in naip_2020's lakes and not in its fields", async () => {
       const out = path.join(tmp, 'naip.tif');
       await segmentScene({ input: path.join(scenesDir, 'naip_2020.tif'), output: out, model: registry.get('spectral-water'), device: 'cpu' });

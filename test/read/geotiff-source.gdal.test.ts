@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { openRaster } from '../../server/src/read/open-raster.ts';
-import { gdalRead, gdalSkipReason, hasGdal, hasShared, proj4Params, readManifest, sharedSkipReason, type ManifestRow } from '../helpers/shared-data.ts';
+import { gdalRead, gdalSkipReason, hasGdal, hasShared, proj4Params, readManifest, sharedSkipReason, type ManifestRow, skipWithoutShared, skipWithoutGdal } from '../helpers/shared-data.ts';
 import { RasterError } from '../../server/src/errors.ts';
 
 // Every file of the corpus: REAL ones from other tools, and the synthetic/derived layouts
@@ -31,7 +31,7 @@ async function expectRasterError(promise: Promise<unknown>, code: string): Promi
   return err as RasterError;
 }
 
-describe.skipIf(!hasShared || !hasGdal)(`reader equals GDAL on every file of the shared corpus ${sharedSkipReason || gdalSkipReason}`, () => {
+describe.skipIf(skipWithoutShared || skipWithoutGdal)(`reader equals GDAL on every file of the shared corpus ${sharedSkipReason || gdalSkipReason}`, () => {
   for (const row of rows) {
     it(row.file, async () => {
       if (row.georef.startsWith('GCPs only')) {

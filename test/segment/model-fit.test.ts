@@ -10,7 +10,7 @@ import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import type { ModelSpec } from '../../server/src/infer/model-spec.ts';
 import type { BandInfo, ColorInterp, DType, RasterInfo } from '../../server/src/read/raster.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
-import { failWithoutSharedUnderCi, hasShared, repoRoot, scenesDir, sharedSkipReason } from '../helpers/shared-data.ts';
+import { failWithoutSharedUnderCi, hasShared, repoRoot, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
 
 const registry = new ModelRegistry(path.join(repoRoot, 'models'));
 const aerial = registry.get('aerial-landcover');
@@ -183,7 +183,7 @@ describe('modelFit by bands and resolution', () => {
   });
 
   failWithoutSharedUnderCi();
-  describe.skipIf(!hasShared)(`on the real scenes ${sharedSkipReason}`, () => {
+  describe.skipIf(skipWithoutShared)(`on the real scenes ${sharedSkipReason}`, () => {
     const expected: Record<string, Record<string, string>> = {
       'naip_2020.tif': { 'aerial-landcover': 'unsuitable', 'spectral-water': 'good', 'sar-water': 'unsuitable', 'dynamic-world': 'unsuitable' },
       'sen1floods11_spain_s1.tif': { 'aerial-landcover': 'unsuitable', 'spectral-water': 'unsuitable', 'sar-water': 'good', 'dynamic-world': 'unsuitable' },

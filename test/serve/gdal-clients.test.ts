@@ -13,7 +13,7 @@ import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { tileBounds3857 } from '../../server/src/read/web-mercator.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { createTestServer, listen, type TestServer } from '../helpers/test-server.ts';
-import { gdalPython, gdalRead, gdalSkipReason, hasGdal } from '../helpers/shared-data.ts';
+import { gdalPython, gdalRead, gdalSkipReason, hasGdal, skipWithoutGdal } from '../helpers/shared-data.ts';
 
 const run = promisify(execFile);
 let s: TestServer;
@@ -22,7 +22,7 @@ let base: string;
 let datasetId: string;
 let resultId: string;
 
-describe.skipIf(!hasGdal)(`GDAL as a client ${gdalSkipReason}`, () => {
+describe.skipIf(skipWithoutGdal)(`GDAL as a client ${gdalSkipReason}`, () => {
   beforeAll(async () => {
     s = createTestServer({
       'scene.tif': (f) => writeTestTiff(f, { width: 600, height: 400, bands: syntheticScene(600, 400), geoTransform: [390000, 5, 0, 5820000, 0, -5], epsg: 32633 }),

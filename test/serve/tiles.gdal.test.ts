@@ -12,7 +12,7 @@ import { openRaster } from '../../server/src/read/open-raster.ts';
 import { ImageryRenderer, imageryStyle, defaultBands } from '../../server/src/serve/tiles/imagery-renderer.ts';
 import { tileBounds3857 } from '../../server/src/read/web-mercator.ts';
 import { RasterReader } from '../../server/src/read/raster-reader.ts';
-import { corpusDir, gdalRead, gdalSkipReason, hasGdal, hasShared, scenesDir, sharedSkipReason } from '../helpers/shared-data.ts';
+import { corpusDir, gdalRead, gdalSkipReason, hasGdal, hasShared, scenesDir, sharedSkipReason, skipWithoutShared, skipWithoutGdal } from '../helpers/shared-data.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-tiles-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -51,7 +51,7 @@ const cases: Case[] = [
   { what: 'non-EPSG projected (Cylindrical Equal Area, NAD27)', file: 'geotrellis__cea.tif', dir: corpusDir, zooms: [0, -2], regression: 1.0 },
 ];
 
-describe.skipIf(!hasShared || !hasGdal)(`tiles equal gdalwarp's ${sharedSkipReason || gdalSkipReason}`, () => {
+describe.skipIf(skipWithoutShared || skipWithoutGdal)(`tiles equal gdalwarp's ${sharedSkipReason || gdalSkipReason}`, () => {
   for (const { what, file, dir, zooms, rescale, regression, border, ...c } of cases) {
     it(`${what}: ${file}`, async () => {
       const full = path.join(dir, file);

@@ -11,6 +11,8 @@ import { repoRoot } from '../helpers/shared-data.ts';
 
 export const CHROMIUM = process.env.SATSEG_CHROMIUM ?? '/usr/bin/chromium';
 export const hasChromium = fs.existsSync(CHROMIUM);
+/** Locally a missing browser skips the viewer tests; under CI=true they run, and fail. */
+export const skipWithoutChromium = !hasChromium && process.env.CI !== 'true';
 export const chromiumSkipReason = hasChromium ? '' : `: ${CHROMIUM} not found, skipping the browser tests (.ci/run installs Debian's chromium)`;
 if (!hasChromium) console.warn(`[satseg tests] ${CHROMIUM} not found: skipping the viewer tests in a real browser`);
 

@@ -15,9 +15,9 @@ import type {} from '../../web/src/test-hook.ts';
 import { formatArea } from '../../web/src/units.ts';
 import { TEST_MODEL_CLASSES, TEST_MODEL_COLORS } from '../fixtures/test-model.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
-import { hasShared, scenesDir, sharedSkipReason } from '../helpers/shared-data.ts';
+import { hasShared, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
 import { createTestServer, listen, type TestServer } from '../helpers/test-server.ts';
-import { chromiumSkipReason, hasChromium, launchBrowser, mapScreenshot, pageScreenshot, type Browser } from './browser.ts';
+import { chromiumSkipReason, skipWithoutChromium, launchBrowser, mapScreenshot, pageScreenshot, type Browser } from './browser.ts';
 import { changedShare, colourInsideOutside, hexToRgb, imageStats, type Box, type Rgb } from './pixel-stats.ts';
 
 type Bounds = [number, number, number, number];
@@ -85,7 +85,7 @@ async function setRange(page: Page, selector: string, value: number): Promise<vo
   }, value);
 }
 
-describe.skipIf(!hasChromium)(`the viewer in Chromium${chromiumSkipReason}`, () => {
+describe.skipIf(skipWithoutChromium)(`the viewer in Chromium${chromiumSkipReason}`, () => {
   beforeAll(async () => {
     const files: Record<string, (f: string) => void> = {
       'synthetic_rgbn.tif': (f) => writeTestTiff(f, { width: 600, height: 400, bands: rgbnScene(600, 400), geoTransform: [390000, 5, 0, 5820000, 0, -5], epsg: 32633 }),
@@ -241,7 +241,7 @@ describe.skipIf(!hasChromium)(`the viewer in Chromium${chromiumSkipReason}`, () 
     await page.close();
   });
 
-  describe.skipIf(!hasShared)(`segmenting an area of naip_2020.tif${sharedSkipReason ? `: ${sharedSkipReason}` : ''}`, () => {
+  describe.skipIf(skipWithoutShared)(`segmenting an area of naip_2020.tif${sharedSkipReason ? `: ${sharedSkipReason}` : ''}`, () => {
     let page: Page;
     let resultId = '';
     let area: number[][] = [];

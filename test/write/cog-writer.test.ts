@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CogWriter, type CogOptions } from '../../server/src/write/cog-writer.ts';
 import { halveRows } from '../../server/src/write/downsample.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
-import { gdalPython, gdalRead, gdalSkipReason, hasGdal } from '../helpers/shared-data.ts';
+import { gdalPython, gdalRead, gdalSkipReason, hasGdal, skipWithoutGdal } from '../helpers/shared-data.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-cog-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -103,7 +103,7 @@ describe('CogWriter', () => {
     expect(fs.existsSync(file)).toBe(false);
   });
 
-  describe.skipIf(!hasGdal)(`GDAL oracle ${gdalSkipReason}`, () => {
+  describe.skipIf(skipWithoutGdal)(`GDAL oracle ${gdalSkipReason}`, () => {
     it('is a valid COG for GDAL, with geotransform, CRS, nodata, palette and overviews', async () => {
       const file = path.join(tmp, 'valid.tif');
       await (await writePattern(file, options)).finish();

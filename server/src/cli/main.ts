@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
- * The satseg command line: segment, models, serve.
+ * The satseg command line: segment, models, vectorize, change, serve.
  */
 import { Command, CommanderError } from 'commander';
 import type { SegmentCommandOptions } from './segment-command.ts';
 import type { ServeOptions } from './serve-command.ts';
 import { registerVectorizeCommand } from './vectorize-command.ts';
+import { registerChangeCommand } from './change-command.ts';
 import { oneLine } from '../errors.ts';
 
 // Each command loads its own modules when it runs: `satseg vectorize` should not pay for
@@ -57,6 +58,7 @@ program
   });
 
 registerVectorizeCommand(program);
+registerChangeCommand(program);
 
 program
   .command('serve')

@@ -1,7 +1,8 @@
 /**
  * What to call each class id of a mask.
  *
- * Our own masks carry CLASS_NAMES / CLASS_COLORS (JSON lists indexed by class id). Other class
+ * Our own masks carry CLASS_NAMES / CLASS_COLORS (JSON lists indexed by class id); our change masks
+ * carry TRANSITION_NAMES as well, indexed by their values (transition codes), which name them. Other class
  * rasters rarely do, so we fall back, in order, to: CLASS_<id> items; a legend item with one
  * "<id> <name>" per line (ESA WorldCover writes one); the palette, naming a class by its colour when
  * that colour is unique; and finally the bare id.
@@ -31,6 +32,16 @@ function hex([r, g, b]: [number, number, number]): string {
   return `#${[r, g, b].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
 }
 
+export function jsonList(text: string | undefined): string[] | null {
+  if (!text) return null;
+  try {
+    const v: unknown = JSON.parse(text);
+    return Array.isArray(v) && v.every((s) => typeof s === 'string') ? (v as string[]) : null;
+  } catch {
+    return null;
+  }
+}
+
 function idRange(dtype: DType): [number, number] {
   switch (dtype) {
     case 'uint8': return [0, 255];
@@ -43,7 +54,7 @@ function idRange(dtype: DType): [number, number] {
 }
 
 function namesFromMetadata(metadata: Record<string, string>): { names: Map<number, string>; source: ClassCatalog['source'] } | null {
-  const list = classMaskMetadata({ metadata })?.classNames;
+  const list = jsonList(metadata.TRANSITION_NAMES) ?? classMaskMetadata({ metadata })?.classNames;
   if (list) return { names: new Map(list.map((n, i) => [i, n])), source: 'satseg' };
   const items = Object.entries(metadata)
     .map(([k, v]) => [/^CLASS_(\d+)$/.exec(k)?.[1], v] as const)

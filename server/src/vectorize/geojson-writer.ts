@@ -48,6 +48,12 @@ class CoordinateText {
   }
 }
 
+/**
+ * More properties for the features of a class id, written after `class` and `class_id` (a change
+ * mask adds what each transition code was before and after).
+ */
+export type ExtraProperties = (classId: number) => Record<string, string | number>;
+
 /** Encodes features into a growing byte buffer; take() hands out what is ready. */
 export class GeoJsonEncoder {
   private buf = new Uint8Array(1 << 20);
@@ -57,7 +63,7 @@ export class GeoJsonEncoder {
   private readonly prefixes = new Map<number, Uint8Array>();
   private readonly utf8 = new TextEncoder();
 
-  constructor(decimals = DEFAULT_DECIMALS) {
+  constructor(decimals = DEFAULT_DECIMALS, private readonly extra?: ExtraProperties) {
     this.coords = new CoordinateText(decimals);
   }
 
@@ -80,7 +86,8 @@ export class GeoJsonEncoder {
     this.ascii(`{"type":"Feature","id":${++this.features},`);
     let prefix = this.prefixes.get(p.classId);
     if (!prefix) {
-      prefix = this.utf8.encode(`"properties":{"class":${JSON.stringify(p.className)},"class_id":${p.classId},"area_m2":`);
+      const extra = this.extra ? Object.entries(this.extra(p.classId)).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)},`).join('') : '';
+      prefix = this.utf8.encode(`"properties":{"class":${JSON.stringify(p.className)},"class_id":${p.classId},${extra}"area_m2":`);
       this.prefixes.set(p.classId, prefix);
     }
     this.reserve(prefix.length);
@@ -152,13 +159,13 @@ export async function* featureCollectionChunks(batches: AsyncIterable<ClassPolyg
 export class GeoJsonFileWriter implements PolygonSink {
   private readonly encoder: GeoJsonEncoder;
 
-  private constructor(private readonly out: AtomicOutput, decimals: number) {
-    this.encoder = new GeoJsonEncoder(decimals);
+  private constructor(private readonly out: AtomicOutput, decimals: number, extra?: ExtraProperties) {
+    this.encoder = new GeoJsonEncoder(decimals, extra);
     this.encoder.header();
   }
 
-  static async create(path: string, decimals = DEFAULT_DECIMALS): Promise<GeoJsonFileWriter> {
-    return new GeoJsonFileWriter(await AtomicOutput.open(path), decimals);
+  static async create(path: string, decimals = DEFAULT_DECIMALS, extra?: ExtraProperties): Promise<GeoJsonFileWriter> {
+    return new GeoJsonFileWriter(await AtomicOutput.open(path), decimals, extra);
   }
 
   async write(batch: ClassPolygon[]): Promise<void> {

@@ -20,6 +20,15 @@ export function halveRows(a: Uint8Array, b: Uint8Array | null, width: number, ou
   for (let x = 0; x < outWidth; x++) {
     const x0 = 2 * x;
     const hasRight = x0 + 1 < width;
+    if (method === 'mode' && b && hasRight) {
+      // Four votes and none nodata, nearly every block of a mask: the same answer as counting
+      // below (the first value seen twice wins, else the first), in a few comparisons.
+      const p = a[x0]!, q = a[x0 + 1]!, r = b[x0]!, s = b[x0 + 1]!;
+      if (p !== nd && q !== nd && r !== nd && s !== nd) {
+        out[x] = p === q || p === r || p === s ? p : q === r || q === s ? q : r === s ? r : p;
+        continue;
+      }
+    }
     let n = 0;
     let v = a[x0]!;
     if (v !== nd) votes[n++] = v;

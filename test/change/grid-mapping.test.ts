@@ -1,0 +1,119 @@
+/**
+ * GridMapping against proj4 run on every pixel: the interpolated lookup never strays from the exact
+ * one by more than the error bound, and the overlap window holds every pixel that maps inside.
+ */
+import { describe, expect, it } from 'vitest';
+import { GridMapping, MAX_ERROR, type GridSpec } from '../../server/src/change/grid-mapping.ts';
+import { crsFromEpsg } from '../../server/src/read/crs.ts';
+import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
+
+const utm = crsFromEpsg(32610);
+const lonLat = crsFromEpsg(4326);
+const toWgs = converter(transformableProj4(utm), WGS84);
+
+/**
+ * Target column and row of every pixel of a strip (column -1 outside the target), from the window
+ * indexes of its column blocks (`partWidth` columns each, not aligned to the control grid).
+ */
+function lookup(mapping: GridMapping, y0: number, rows: number, partWidth = 70): { cols: Int32Array; rows: Int32Array } {
+  const { width } = mapping.grid;
+  const strip = mapping.strip(y0, rows);
+  const out = { cols: new Int32Array(rows * width), rows: new Int32Array(rows * width) };
+  const index = new Int32Array(partWidth);
+  for (let x0 = 0; x0 < width; x0 += partWidth) {
+    const map = strip.part(x0, Math.min(width, x0 + partWidth));
+    for (let r = 0; r < rows; r++) {
+      map.row(y0 + r, index);
+      for (let i = x0; i < map.x1; i++) {
+        const k = index[i - x0]!;
+        expect(k).toBeLessThan(map.window ? map.window.width * map.window.height : 0);
+        out.cols[r * width + i] = k < 0 ? -1 : map.window!.x + (k % map.window!.width);
+        out.rows[r * width + i] = k < 0 ? -1 : map.window!.y + Math.floor(k / map.window!.width);
+      }
+    }
+  }
+  return out;
+}
+
+/** A lon/lat target grid with `px`-degree pixels whose corner is near UTM (x, y). */
+function lonLatTarget(x: number, y: number, px: number, width: number, height: number): GridSpec {
+  const [lon, lat] = toWgs.forward([x, y]);
+  return { geoTransform: [lon!, px, 0, lat!, 0, -px], width, height, crs: lonLat };
+}
+
+describe('GridMapping', () => {
+  // Coarse before pixels over lon/lat after pixels ten to a hundred times finer: the cases where a
+  // 64-px control grid alone would be off by more than the bound, so it must refine.
+  it.each([
+    [100, 1e-4],
+    [1000, 1e-4],
+    [1000, 2e-5],
+  ])('stays within MAX_ERROR of the exact transform (%s m pixels onto %s° pixels)', (res, px) => {
+    const grid: GridSpec = { geoTransform: [300000, res, 0, 5000000, 0, -res], width: 300, height: 200, crs: utm };
+    const target = lonLatTarget(300000 - res, 5000000 + res, px, 1e8, 1e8);
+    const mapping = new GridMapping(grid, target);
+    let differ = 0;
+    let outsideBand = 0;
+    // Strips of 20 rows in blocks of 70 columns keep the windows of the finest target small.
+    for (let y0 = 0; y0 < grid.height; y0 += 20) {
+      const rows = Math.min(20, grid.height - y0);
+      const l = lookup(mapping, y0, rows);
+      for (let r = 0; r < rows; r++) {
+        for (let i = 0; i < grid.width; i++) {
+          const [u, v] = mapping.exact(i, y0 + r);
+          const o = r * grid.width + i;
+          // The virtual target's top-left corner is inside the grid, so some pixels fall outside it.
+          const inside = u >= 0 && v >= 0;
+          if (inside ? l.cols[o] === Math.floor(u) && l.rows[o] === Math.floor(v) : l.cols[o] === -1) continue;
+          differ++;
+          const du = Math.abs(u - Math.round(u));
+          const dv = Math.abs(v - Math.round(v));
+          if (!(du <= MAX_ERROR || dv <= MAX_ERROR)) outsideBand++;
+        }
+      }
+    }
+    // A pixel may only differ where its exact centre lies within the bound of an after-pixel edge.
+    expect(outsideBand).toBe(0);
+    expect(differ).toBeLessThan(grid.width * grid.height * 4 * MAX_ERROR);
+  });
+
+  it('is exact and separable on one CRS', () => {
+    const grid: GridSpec = { geoTransform: [500000, 10, 0, 5000000, 0, -10], width: 50, height: 40, crs: utm };
+    const target: GridSpec = { geoTransform: [500103.3, 3.3, 0, 4999950.1, 0, -3.3], width: 60, height: 70, crs: utm };
+    const mapping = new GridMapping(grid, target);
+    const l = lookup(mapping, 5, 30, 16);
+    for (let r = 0; r < 30; r++) {
+      for (let i = 0; i < 50; i++) {
+        const u = (500000 + (i + 0.5) * 10 - 500103.3) / 3.3;
+        const v = (4999950.1 - (5000000 - (5 + r + 0.5) * 10)) / 3.3;
+        const inside = u >= 0 && v >= 0 && u < 60 && v < 70;
+        expect(l.cols[r * 50 + i]).toBe(inside ? Math.floor(u) : -1);
+        if (inside) expect(l.rows[r * 50 + i]).toBe(Math.floor(v));
+      }
+    }
+    // Column 10's centre (x 500105) is the first at or east of 500103.3; row 5 the first south of 4999950.1.
+    expect(mapping.coverage()).toEqual({ x: 10, y: 5, width: 20, height: 23 });
+  });
+
+  it('finds a target too small for its sampling lattice, and every pixel that maps into it', () => {
+    // 10 km of 10 m pixels, sampled every 8th pixel (centres at x = 500005 + 80k, y = 4999995 - 80k).
+    // The target, 3 x 4 pixels of 1e-4° (about 24 x 44 m), sits between lattice samples.
+    const grid: GridSpec = { geoTransform: [500000, 10, 0, 5000000, 0, -10], width: 1000, height: 1000, crs: utm };
+    const target = lonLatTarget(504330, 4994549, 1e-4, 3, 4);
+    const mapping = new GridMapping(grid, target);
+    const win = mapping.coverage();
+    expect(win).not.toBeNull();
+    let inside = 0;
+    for (let j = 0; j < grid.height; j++) {
+      for (let i = 0; i < grid.width; i++) {
+        const [u, v] = mapping.exact(i, j);
+        if (!(u >= 0 && v >= 0 && u < 3 && v < 4)) continue;
+        inside++;
+        expect(i >= win!.x && i < win!.x + win!.width && j >= win!.y && j < win!.y + win!.height).toBe(true);
+      }
+    }
+    expect(inside).toBeGreaterThan(3);
+    // Found by its outline (a lattice hit would give a window of at least 17 x 17).
+    expect(win!.width * win!.height).toBeLessThan(64);
+  });
+});

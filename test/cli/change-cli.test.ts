@@ -1,0 +1,134 @@
+/**
+ * `satseg change` as a user runs it, on files made here: two masks compared, two scenes segmented
+ * (and their masks reused on the next run), the summary, --json, --stats, --vector, and bad input
+ * with a non-zero exit, one line, and no file at --out.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installTestModel } from '../fixtures/test-model.ts';
+import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
+import { expectCliFailure, runSatseg } from '../helpers/satseg-cli.ts';
+import { blobIds, writeMask } from '../change/change-fixtures.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-change-cli-'));
+const models = path.join(tmp, 'models');
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const file = (name: string) => path.join(tmp, name);
+
+const satseg = (...args: string[]) => runSatseg(models, ...args);
+
+const grid = { width: 300, height: 200, geoTransform: [500000, 10, 0, 5000000, 0, -10] as [number, number, number, number, number, number], epsg: 32610 };
+
+beforeAll(async () => {
+  installTestModel(models);
+  await writeMask(file('before.tif'), { ...grid, ids: blobIds(300, 200, 1) });
+  await writeMask(file('after.tif'), { ...grid, ids: blobIds(300, 200, 2) });
+  writeTestTiff(file('pre.tif'), { width: 300, height: 200, bands: syntheticScene(300, 200, 1), geoTransform: [400000, 5, 0, 5000000, 0, -5] });
+  writeTestTiff(file('post.tif'), { width: 300, height: 200, bands: syntheticScene(300, 200, 3), geoTransform: [400000, 5, 0, 5000000, 0, -5] });
+});
+
+describe('satseg change', () => {
+  it('compares two masks: the changed share, a "newly <class>" line per class that gained, and the outputs', () => {
+    const out = file('change.tif');
+    const r = satseg('change', file('before.tif'), file('after.tif'), '--out', out, '--vector', file('change.geojson'), '--stats', file('stats.json'), '--no-progress');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    const stats = JSON.parse(fs.readFileSync(file('stats.json'), 'utf8'));
+    const km2 = (m2: number) => Number((m2 / 1e6).toPrecision(3));
+    expect(lines[0]).toBe(`Compared before.tif → after.tif (test-model) on the before grid, 300 x 200 px (EPSG:32610): ${(stats.changed_share * 100).toFixed(1)}% of ${km2(stats.valid_area_m2)} km² compared changed (${km2(stats.changed_area_m2)} km²).`);
+    // 300 x 200 px of 100 m² less the two masks' nodata holes.
+    expect(stats.valid_area_m2).toBeLessThan(6e6);
+    expect(stats.valid_area_m2).toBeGreaterThan(5e6);
+    const gaining = stats.per_class.filter((c: { gained_m2: number }) => c.gained_m2 > 0);
+    expect(gaining.length).toBeGreaterThan(0);
+    expect(lines.filter((l) => l.startsWith('newly '))).toEqual(gaining.map((c: { name: string }) => expect.stringMatching(new RegExp(`^newly ${c.name}: [\\d.]+ km² \\(lost [\\d.]+ km², net [+-][\\d.]+ km²\\)$`))));
+    expect(lines[lines.length - 1]).toMatch(/^Wrote .*change\.tif \(COG, transition codes from \* 3 \+ to, 0 overviews\), \d+ change polygons to .*change\.geojson, statistics to .*stats\.json in [\d.]+ s\.$/);
+    expect(stats.valid_pixels).toBe(stats.matrix.pixels.flat().reduce((s: number, v: number) => s + v, 0));
+    const fc = JSON.parse(fs.readFileSync(file('change.geojson'), 'utf8'));
+    expect(fc.features.length).toBeGreaterThan(0);
+    expect(Object.keys(fc.features[0].properties)).toEqual(['class', 'class_id', 'from', 'to', 'from_id', 'to_id', 'area_m2']);
+  });
+
+  it('prints one JSON object with --json', () => {
+    const r = satseg('change', file('before.tif'), file('after.tif'), '-o', file('change-json.tif'), '--json', '--no-progress');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s).toMatchObject({ before: 'before.tif', after: 'after.tif', width: 300, height: 200, crs: 'EPSG:32610' });
+    expect(s.statistics.matrix.area_m2).toHaveLength(3);
+    expect(s.statistics.changed_share).toBeGreaterThan(0);
+  });
+
+  it('segments --before and --after scenes beside --out, then reuses the masks while they are up to date', () => {
+    const out = file('scenes-change.tif');
+    const first = satseg('change', '--before', file('pre.tif'), '--after', file('post.tif'), '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--json', '--no-progress');
+    expect(first.code).toBe(0);
+    const s1 = JSON.parse(first.stdout);
+    expect(s1.segmented.before).toMatchObject({ mask: file('scenes-change.before.tif'), reused: false });
+    expect(s1.segmented.after).toMatchObject({ mask: file('scenes-change.after.tif'), reused: false });
+    expect(s1.statistics.classes).toEqual(['water', 'vegetation', 'bare', 'built']);
+    expect(s1.statistics.model).toBe('test-rgb');
+
+    const second = satseg('change', '--before', file('pre.tif'), '--after', file('post.tif'), '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress');
+    expect(second.code).toBe(0);
+    expect(second.lines).toEqual([
+      `satseg: reusing ${file('scenes-change.before.tif')} as the before mask (model test-rgb, newer than pre.tif)`,
+      `satseg: reusing ${file('scenes-change.after.tif')} as the after mask (model test-rgb, newer than post.tif)`,
+    ]);
+    expect(second.stdout).toMatch(/Masks: .*scenes-change\.before\.tif reused; .*scenes-change\.after\.tif reused\./);
+
+    // A newer scene is segmented again.
+    const later = new Date(Date.now() + 5000);
+    fs.utimesSync(file('post.tif'), later, later);
+    const third = satseg('change', '--before', file('pre.tif'), '--after', file('post.tif'), '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--json', '--no-progress');
+    expect(third.code).toBe(0);
+    expect(third.lines).toContain(`satseg: segmenting post.tif again: ${file('scenes-change.after.tif')} is older than post.tif`);
+    const s3 = JSON.parse(third.stdout);
+    expect(s3.segmented.before.reused).toBe(true);
+    expect(s3.segmented.after.reused).toBe(false);
+    expect(s3.statistics.matrix.pixels).toEqual(s1.statistics.matrix.pixels);
+  });
+});
+
+describe('bad input: exit code, one line, no output file', () => {
+  const cases: Array<[string, () => Promise<string[]>, RegExp]> = [
+    ['masks of different models', async () => {
+      await writeMask(file('other-model.tif'), { ...grid, ids: blobIds(300, 200, 2), model: 'aerial-landcover' });
+      return [file('before.tif'), file('other-model.tif')];
+    }, /the masks use different models: before\.tif is model test-model \(water, vegetation, other\), other-model\.tif is model aerial-landcover \(water, vegetation, other\)/],
+    ['masks that do not overlap', async () => {
+      await writeMask(file('far.tif'), { ...grid, geoTransform: [700000, 10, 0, 5000000, 0, -10], ids: blobIds(300, 200, 2) });
+      return [file('before.tif'), file('far.tif')];
+    }, /the masks do not overlap: far\.tif covers none of before\.tif/],
+    ['more than 15 classes', async () => {
+      const names = Array.from({ length: 20 }, (_, i) => `c${i}`);
+      await writeMask(file('many-a.tif'), { ...grid, ids: blobIds(300, 200, 1), names });
+      await writeMask(file('many-b.tif'), { ...grid, ids: blobIds(300, 200, 2), names });
+      return [file('many-a.tif'), file('many-b.tif')];
+    }, /20 classes is more than change can code: .* at most 15 classes/],
+    ['a bbox that misses the masks', async () => [file('before.tif'), file('after.tif'), '--bbox=10,10,11,11'], /the area does not overlap the before mask before\.tif/],
+    ['a malformed bbox', async () => [file('before.tif'), file('after.tif'), '--bbox=1,2,3'], /--bbox: bbox must be \[west, south, east, north\] in degrees/],
+    ['one mask only', async () => [file('before.tif')], /give two masks \(BEFORE AFTER\), or --before and --after scenes with --model/],
+    ['scenes without a model', async () => ['--before', file('pre.tif'), '--after', file('post.tif')], /--before and --after scenes need each other and --model/],
+    ['masks and scenes together', async () => [file('before.tif'), file('after.tif'), '--before', file('pre.tif')], /give two masks, or --before and --after scenes with --model, not both/],
+    ['an unknown model', async () => ['--before', file('pre.tif'), '--after', file('post.tif'), '--model', 'nope'], /unknown model "nope"; installed: test-rgb/],
+    ['a missing mask', async () => [file('before.tif'), file('nope.tif')], /no such file: .*nope\.tif/],
+    ['a polygon output that is not GeoJSON', async () => [file('before.tif'), file('after.tif'), '--vector', file('x.fgb')], /--vector: unsupported output x\.fgb: change polygons are written as GeoJSON/],
+  ];
+  for (const [what, make, reason] of cases) {
+    it(what, async () => {
+      const out = file(`out-${what.replace(/\W+/g, '-')}.tif`);
+      const r = satseg('change', ...(await make()), '--out', out, '--no-progress');
+      expect(r.code).toBe(1);
+      expectCliFailure(r, reason, out, tmp);
+    });
+  }
+
+  it('an --out whose scene mask would overwrite an input scene', () => {
+    fs.copyFileSync(file('pre.tif'), file('x.before.tif'));
+    const r = satseg('change', '--before', file('x.before.tif'), '--after', file('post.tif'), '--model', 'test-rgb', '--out', file('x.tif'), '--no-progress');
+    expectCliFailure(r, /--out .*x\.tif would write its .*x\.before\.tif mask over an input scene; choose another --out/, file('x.tif'), tmp);
+    expect(fs.readFileSync(file('x.before.tif')).equals(fs.readFileSync(file('pre.tif')))).toBe(true);
+  });
+});
