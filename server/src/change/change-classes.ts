@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import type { RasterInfo } from '../read/raster.ts';
-import { classCatalog, jsonList } from '../vectorize/class-names.ts';
+import { classCatalog } from '../vectorize/class-names.ts';
+import { jsonList } from '../write/class-mask.ts';
 import { ChangeError } from '../errors.ts';
 
 /** from * N + to must fit a uint8 below the nodata value 255: N = 15 gives codes 0..224. */

@@ -9,7 +9,7 @@
  */
 import type { DType, RasterInfo } from '../read/raster.ts';
 import { VectorizeError } from '../errors.ts';
-import { classMaskMetadata } from '../write/class-mask.ts';
+import { classMaskMetadata, jsonList } from '../write/class-mask.ts';
 
 export interface ClassInfo {
   id: number;
@@ -30,16 +30,6 @@ export interface ClassCatalog {
 
 function hex([r, g, b]: [number, number, number]): string {
   return `#${[r, g, b].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
-}
-
-export function jsonList(text: string | undefined): string[] | null {
-  if (!text) return null;
-  try {
-    const v: unknown = JSON.parse(text);
-    return Array.isArray(v) && v.every((s) => typeof s === 'string') ? (v as string[]) : null;
-  } catch {
-    return null;
-  }
 }
 
 function idRange(dtype: DType): [number, number] {

@@ -69,7 +69,8 @@ export function createConfidenceWriter(file: string, target: ClassMaskTarget): P
   });
 }
 
-function jsonList(text: string | undefined): string[] | null {
+/** A JSON list of strings from a metadata item, or null. */
+export function jsonList(text: string | undefined): string[] | null {
   if (!text) return null;
   try {
     const v: unknown = JSON.parse(text);
