@@ -22,8 +22,12 @@ export const RESULT_FILES = {
   stats: 'stats.json',
 } as const;
 
+export type ResultKind = 'segmentation' | 'change';
+
 export interface ResultRecord {
   id: string;
+  /** A class mask, or a change mask whose "classes" are the transitions from * N + to. */
+  kind: ResultKind;
   datasetId: string | null;
   modelId: string;
   /** Folder relative to the data folder. */
@@ -37,6 +41,7 @@ export interface ResultRecord {
 
 interface ResultRow {
   id: string;
+  kind: string | null;
   dataset_id: string | null;
   model_id: string;
   dir: string;
@@ -49,7 +54,7 @@ interface ResultRow {
 
 function fromRow(r: ResultRow): ResultRecord {
   return {
-    id: r.id, datasetId: r.dataset_id, modelId: r.model_id, dir: r.dir, name: r.name,
+    id: r.id, kind: r.kind === 'change' ? 'change' : 'segmentation', datasetId: r.dataset_id, modelId: r.model_id, dir: r.dir, name: r.name,
     classes: JSON.parse(r.classes), colors: JSON.parse(r.colors), createdAt: r.created_at,
     summary: r.summary ? JSON.parse(r.summary) : null,
   };
@@ -63,6 +68,10 @@ export class ResultCatalog {
 
   constructor(private readonly db: Db, readonly dataDir: string) {
     fs.mkdirSync(path.join(dataDir, RESULTS_DIR), { recursive: true });
+    // Data folders made before change results existed.
+    const columns = new Set((db.prepare('PRAGMA table_info(results)').all() as Array<{ name: string }>).map((c) => c.name));
+    if (!columns.has('kind')) db.exec('ALTER TABLE results ADD COLUMN kind TEXT');
+    if (!columns.has('reuse_key')) db.exec('ALTER TABLE results ADD COLUMN reuse_key TEXT');
   }
 
   /** A fresh, empty folder for a result that is about to be written (its id: the job's, or a new one). */
@@ -83,19 +92,32 @@ export class ResultCatalog {
     fs.rmSync(this.dirOf(id), { recursive: true, force: true });
   }
 
-  register(r: Omit<ResultRecord, 'dir' | 'createdAt'> & { createdAt?: string }): ResultRecord {
+  /**
+   * Register a finished result folder. Registering an id again replaces the row, never adds a
+   * second result: a job retried after its worker died ends with exactly one. `reuseKey` marks a
+   * class mask that a later job with the same key (dataset, model, area, options) may reuse.
+   */
+  register(r: Omit<ResultRecord, 'dir' | 'createdAt' | 'kind'> & { kind?: ResultKind; createdAt?: string; reuseKey?: string }): ResultRecord {
     const dir = path.join(RESULTS_DIR, r.id);
     if (!fs.existsSync(path.join(this.dataDir, dir, RESULT_FILES.mask))) throw new Error(`result ${r.id} has no mask`);
-    this.db.prepare('INSERT OR REPLACE INTO results (id, dataset_id, model_id, dir, name, classes, colors, created_at, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(r.id, r.datasetId, r.modelId, dir, r.name, JSON.stringify(r.classes), JSON.stringify(r.colors), r.createdAt ?? new Date().toISOString(), r.summary ? JSON.stringify(r.summary) : null);
+    this.db.prepare('INSERT OR REPLACE INTO results (id, kind, dataset_id, model_id, dir, name, classes, colors, created_at, summary, reuse_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(r.id, r.kind ?? 'segmentation', r.datasetId, r.modelId, dir, r.name, JSON.stringify(r.classes), JSON.stringify(r.colors), r.createdAt ?? new Date().toISOString(), r.summary ? JSON.stringify(r.summary) : null, r.reuseKey ?? null);
     return this.get(r.id);
+  }
+
+  /** A registered class mask made with this reuse key, if any (newest first). */
+  findReusable(reuseKey: string): ResultRecord | null {
+    const row = this.db.prepare("SELECT * FROM results WHERE reuse_key = ? AND (kind IS NULL OR kind = 'segmentation') ORDER BY created_at DESC LIMIT 1").get(reuseKey) as ResultRow | undefined;
+    if (!row) return null;
+    const record = fromRow(row);
+    return fs.existsSync(this.file(record, 'mask')) ? record : null;
   }
 
   /**
    * Copy finished files (a mask, maybe scores) into a new result folder, with its statistics, and
    * register it. Used by `satseg segment --register`; jobs write into allocate()'d folders directly.
    */
-  async importFiles(files: { mask: string; scores?: string | null; stats?: string }, meta: Omit<ResultRecord, 'id' | 'dir' | 'createdAt'>): Promise<ResultRecord> {
+  async importFiles(files: { mask: string; scores?: string | null; stats?: string }, meta: Omit<ResultRecord, 'id' | 'dir' | 'createdAt' | 'kind'>): Promise<ResultRecord> {
     const { id, dir } = this.allocate();
     try {
       await copyFileAtomic(files.mask, path.join(dir, RESULT_FILES.mask));

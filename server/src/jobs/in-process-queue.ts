@@ -17,6 +17,7 @@ import type { JobRunInput } from './run-job.ts';
 import type { JobWorkerMessage } from './job-worker.ts';
 import { siblingModule, workerBoot } from '../runtime-paths.ts';
 import { MODEL_CLOSE_GRACE_MS } from '../infer/model.ts';
+import { discardJob, placeJob, registerJob } from './job-results.ts';
 
 export interface QueueDeps {
   store: JobStore;
@@ -48,7 +49,7 @@ export class InProcessQueue implements JobQueue {
     for (const job of deps.store.withStatus('running')) {
       // The process died mid-job: its outputs are incomplete and its worker is gone.
       this.finish(job, 'failed', 'interrupted: the server stopped while this job was running; submit it again');
-      if (job.resultId === null) deps.results.discard(job.id);
+      if (job.resultId === null) discardJob(deps, job);
     }
     for (const job of deps.store.withStatus('queued')) this.pending.push(job.id);
     this.pump();
@@ -122,17 +123,13 @@ export class InProcessQueue implements JobQueue {
     this.emit('status', job);
     let input: JobRunInput;
     try {
-      const { datasets } = this.deps;
-      input = {
-        request: job,
-        datasetPath: datasets.location(datasets.get(job.datasetId)),
-        beforePath: job.beforeId ? datasets.location(datasets.get(job.beforeId)) : null,
-        model: this.deps.models.get(job.modelId),
-        resultDir: this.deps.results.allocate(job.id).dir,
-        threads: this.deps.jobThreads,
-      };
+      const placed = placeJob(this.deps, job, this.deps.jobThreads);
+      input = placed.input;
+      job = { ...job, extraResults: placed.extraResults };
+      this.deps.store.update(job);
     } catch (err) {
       this.finish(job, 'failed', (err as Error).message);
+      discardJob(this.deps, job);
       return;
     }
     const worker = new Worker(workerBoot, {
@@ -146,7 +143,7 @@ export class InProcessQueue implements JobQueue {
       if (ended) return;
       ended = true;
       this.running.delete(job.id);
-      if (status !== 'succeeded') this.deps.results.discard(job.id);
+      if (status !== 'succeeded') discardJob(this.deps, job);
       job = this.finish(job, status, error);
       void worker.terminate();
       settle();
@@ -164,12 +161,7 @@ export class InProcessQueue implements JobQueue {
         this.emit('progress', job);
       } else if (m.type === 'done') {
         try {
-          const record = this.deps.results.register({
-            id: job.id, datasetId: job.datasetId, modelId: job.modelId,
-            name: `${this.deps.datasets.get(job.datasetId).name.replace(/\.[^.]+$/, '')} · ${job.modelId}`,
-            classes: input.model.classNames, colors: input.model.classColors,
-            summary: { ...m.output.summary, statistics: m.output.statistics, area: job.area } as unknown as Record<string, unknown>,
-          });
+          const record = registerJob(this.deps, job, m.output);
           job = { ...job, resultId: record.id, progress: { ...job.progress, percent: 100, tilesDone: job.progress.tilesTotal } };
           end('succeeded', null);
         } catch (err) {

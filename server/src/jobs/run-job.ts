@@ -14,6 +14,9 @@ import { maskStatistics, type MaskStatistics } from '../segment/class-statistics
 import { RESULT_FILES } from '../catalog/result-catalog.ts';
 import type { JobRequest } from './job-types.ts';
 import { writeFileAtomic } from '../write/atomic-file.ts';
+import { compareMasks } from '../change/compare-masks.ts';
+import type { ChangeStatistics } from '../change/change-statistics.ts';
+import { changePolygons } from '../change/change-polygons.ts';
 
 export interface JobRunInput {
   request: JobRequest;
@@ -22,16 +25,28 @@ export interface JobRunInput {
   /** A change job's BEFORE scene. */
   beforePath?: string | null;
   model: ModelSpec;
+  /** The job's own result folder (the class mask, or for a change job the change mask). */
   resultDir: string;
+  /** A change job's folders for the two class masks, or masks made earlier to reuse instead. */
+  scenes?: { before: SceneTarget; after: SceneTarget };
   threads?: number;
   openOptions?: OpenOptions;
 }
 
-export interface JobRunOutput {
-  summary: SegmentSummary;
-  statistics: MaskStatistics;
-  features: string | null;
+/** Where a change job's class mask goes, or the finished mask to reuse. */
+export type SceneTarget = { dir: string } | { reuse: string };
+
+export interface SceneOutput {
+  summary: SegmentSummary | null;
+  statistics: MaskStatistics | null;
+  /** The mask the comparison used. */
+  mask: string;
+  reused: boolean;
 }
+
+export type JobRunOutput =
+  | { kind: 'segment'; summary: SegmentSummary; statistics: MaskStatistics; features: string | null }
+  | { kind: 'change'; before: SceneOutput; after: SceneOutput; statistics: ChangeStatistics; features: string | null; seconds: number };
 
 export type VectorizeHook = (mask: string, out: string, opts: { minAreaM2?: number; simplifyPx?: number; signal?: AbortSignal }) => Promise<void>;
 
@@ -83,6 +98,7 @@ export async function segmentForJob(location: string, mask: string, input: JobRu
 }
 
 export async function runJob(input: JobRunInput, hooks: JobHooks): Promise<JobRunOutput> {
+  if (input.beforePath) return runChangeJob(input, hooks);
   const mask = path.join(input.resultDir, RESULT_FILES.mask);
   const { summary, statistics } = await segmentForJob(input.datasetPath, mask, input, hooks);
   await writeFileAtomic(path.join(input.resultDir, RESULT_FILES.stats), JSON.stringify(statistics, null, 2));
@@ -92,5 +108,45 @@ export async function runJob(input: JobRunInput, hooks: JobHooks): Promise<JobRu
     features = path.join(input.resultDir, RESULT_FILES.features);
     await hooks.vectorize(mask, features, { minAreaM2: input.request.options.minAreaM2, simplifyPx: input.request.options.simplifyPx, signal: hooks.signal });
   }
-  return { summary, statistics, features };
+  return { kind: 'segment', summary, statistics, features };
+}
+
+/**
+ * A change job: segment the before and the after scene over the same area (or reuse masks made
+ * earlier with the same model, area and options), then compare them on the before grid. Progress
+ * runs over all three steps: each scene is 45 %, the comparison the rest.
+ */
+async function runChangeJob(input: JobRunInput, hooks: JobHooks): Promise<JobRunOutput> {
+  const started = performance.now();
+  const scenes = input.scenes;
+  if (!scenes || !input.beforePath) throw new Error('internal: a change job needs its before scene and scene folders');
+  const step = (offset: number, share: number, stage: string) => (p: SegmentProgress) => hooks.onProgress({
+    ...p, tilesDone: offset + share * (p.tilesTotal ? p.tilesDone / p.tilesTotal : 0), tilesTotal: 1,
+  }, stage);
+  const scene = async (location: string, target: SceneTarget, offset: number, stage: string): Promise<SceneOutput> => {
+    if ('reuse' in target) {
+      hooks.onNotice?.(`${stage.replace('segmenting ', '')} scene: reusing the mask made earlier with the same model, area and options`);
+      return { summary: null, statistics: null, mask: target.reuse, reused: true };
+    }
+    const mask = path.join(target.dir, RESULT_FILES.mask);
+    const { summary, statistics } = await segmentForJob(location, mask, input, { ...hooks, onProgress: (p) => step(offset, 0.45, stage)(p) }, stage);
+    await writeFileAtomic(path.join(target.dir, RESULT_FILES.stats), JSON.stringify(statistics, null, 2));
+    return { summary, statistics, mask, reused: false };
+  };
+  const before = await scene(input.beforePath, scenes.before, 0, 'segmenting before');
+  const after = await scene(input.datasetPath, scenes.after, 0.45, 'segmenting after');
+  const change = path.join(input.resultDir, RESULT_FILES.mask);
+  const compared = await compareMasks({
+    before: before.mask, after: after.mask, beforeName: 'before', afterName: 'after',
+    area: input.request.area, out: change, signal: hooks.signal,
+    onProgress: (p) => hooks.onProgress({ tilesDone: 0.9 + 0.1 * (p.rowsTotal ? p.rowsDone / p.rowsTotal : 0), tilesTotal: 1, mpxPerSec: 0, etaSeconds: null, elapsedSeconds: p.elapsedSeconds }, 'comparing'),
+  });
+  await writeFileAtomic(path.join(input.resultDir, RESULT_FILES.stats), JSON.stringify(compared.statistics, null, 2));
+  let features: string | null = null;
+  if (input.request.options.vector) {
+    hooks.onProgress({ tilesDone: 1, tilesTotal: 1, mpxPerSec: 0, etaSeconds: null, elapsedSeconds: (performance.now() - started) / 1000 }, 'vectorizing');
+    features = path.join(input.resultDir, RESULT_FILES.features);
+    await changePolygons(change, features, { minAreaM2: input.request.options.minAreaM2, simplifyPx: input.request.options.simplifyPx, signal: hooks.signal });
+  }
+  return { kind: 'change', before, after, statistics: compared.statistics, features, seconds: (performance.now() - started) / 1000 };
 }

@@ -43,6 +43,9 @@ export const ImageryStyleQuery = z.object({
 export const ClassStyleQuery = z.object({
   classes: z.string().optional().openapi({ description: 'class names or ids to draw, comma-separated (default: all)' }),
   opacity: z.string().regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'opacity must be between 0 and 1').optional().openapi({ description: '0-1 (default 1)' }),
+  from: z.string().optional().openapi({ description: 'change results: only transitions from these classes (names or ids)' }),
+  to: z.string().optional().openapi({ description: 'change results: only transitions to these classes, e.g. to=water' }),
+  unchanged: z.enum(['true', 'false']).optional().openapi({ description: 'change results: also draw unchanged pixels (grey)' }),
 });
 
 export const TileJson = z.object({

@@ -24,6 +24,7 @@ export async function describeResult(ctx: ServerContext, r: ResultRecord, base: 
   return {
     id: r.id,
     name: r.name,
+    kind: r.kind,
     dataset: r.datasetId,
     model: r.modelId,
     created_at: r.createdAt,
@@ -51,6 +52,27 @@ export async function describeResult(ctx: ServerContext, r: ResultRecord, base: 
 }
 
 const COG_TYPE = 'image/tiff; application=geotiff; profile=cloud-optimized';
+
+/**
+ * The transition codes a change tile draws: ?to=water, ?from=vegetation&to=bare (class names or
+ * ids of the compared model), changed pixels only unless ?unchanged=true; or ?classes= naming
+ * transitions directly.
+ */
+function changeFilter(q: URLSearchParams, r: ResultRecord): Set<number> {
+  if (q.has('classes')) return parseClassFilter(q.get('classes') ?? undefined, r.classes);
+  const names = (r.summary?.change_classes as string[] | undefined) ?? [];
+  const n = names.length;
+  const side = (key: 'from' | 'to') => {
+    const text = q.get(key);
+    return text ? parseClassFilter(text, names) : new Set(names.map((_, i) => i));
+  };
+  const from = side('from');
+  const to = side('to');
+  const unchanged = q.get('unchanged') === 'true';
+  const codes = new Set<number>();
+  for (const f of from) for (const t of to) if (unchanged || f !== t) codes.add(f * n + t);
+  return codes;
+}
 
 export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void {
   const base = (c: Context) => ctx.base(c);
@@ -135,10 +157,11 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
     },
     style: (_layer, q, id) => {
       const r = ctx.results.get(id);
-      return { colors: r.colors.map(hexToRgb), visible: parseClassFilter(q.get('classes') ?? undefined, r.classes), alpha: parseOpacity(q.get('opacity') ?? undefined) };
+      const visible = r.kind === 'change' ? changeFilter(q, r) : parseClassFilter(q.get('classes') ?? undefined, r.classes);
+      return { colors: r.colors.map(hexToRgb), visible, alpha: parseOpacity(q.get('opacity') ?? undefined) };
     },
     styleKey: (s) => `${[...s.visible].join(',')}:${s.alpha}`,
-    styleQueryString: (q) => keepParams(q, ['classes', 'opacity']),
+    styleQueryString: (q) => keepParams(q, ['classes', 'opacity', 'from', 'to', 'unchanged']),
     renderer: (s) => new ClassRenderer(s),
     tileJsonExtras: (_layer, id) => {
       const r = ctx.results.get(id);

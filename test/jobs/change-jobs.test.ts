@@ -1,0 +1,142 @@
+/**
+ * Change jobs through the API: two dates of one place in different CRSs and resolutions, segmented
+ * and compared as one job; the change result's statistics, tiles filtered by transition, and the
+ * refusals (no overlap, an unsuitable scene).
+ */
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
+import { createTestServer, type TestServer } from '../helpers/test-server.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
+import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
+import { crsFromEpsg } from '../../server/src/read/crs.ts';
+
+let s: TestServer;
+let before: string;
+let after: string;
+let far: string;
+
+// Before: 5 m UTM 33N. After: the same ground in EPSG:4326 at about 6 m, another pattern (the
+// "event"). Far: a scene elsewhere.
+const W = 400;
+const H = 300;
+const utm = converter(transformableProj4(crsFromEpsg(32633)), WGS84);
+const [lon0, lat1] = utm.forward([400000, 5800000]);
+const [lon1, lat0] = utm.forward([400000 + W * 5, 5800000 - H * 5]);
+
+beforeAll(() => {
+  s = createTestServer({
+    'before.tif': (f) => writeTestTiff(f, { width: W, height: H, bands: syntheticScene(W, H, 1), geoTransform: [400000, 5, 0, 5800000, 0, -5], epsg: 32633 }),
+    'after.tif': (f) => {
+      const w = Math.round((lon1! - lon0!) / 0.00009);
+      const h = Math.round((lat1! - lat0!) / 0.00005);
+      writeTestTiff(f, { width: w, height: h, bands: syntheticScene(w, h, 3), geoTransform: [lon0!, (lon1! - lon0!) / w, 0, lat1!, 0, -(lat1! - lat0!) / h], epsg: 4326 });
+    },
+    'far.tif': (f) => writeTestTiff(f, { width: 100, height: 100, bands: syntheticScene(100, 100, 2), geoTransform: [500000, 5, 0, 6500000, 0, -5], epsg: 32633 }),
+  });
+  before = s.datasetId('before.tif');
+  after = s.datasetId('after.tif');
+  far = s.datasetId('far.tif');
+});
+afterAll(async () => { await s?.close(); });
+
+async function post(body: unknown) {
+  const res = await s.get('/jobs', { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+  return { status: res.status, body: await res.json() as Record<string, any> };
+}
+
+async function finished(id: string): Promise<any> {
+  for (let i = 0; i < 600; i++) {
+    const job = await (await s.get(`/jobs/${id}`)).json() as { status: string };
+    if (['succeeded', 'failed', 'cancelled'].includes(job.status)) return job;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`job ${id} did not finish`);
+}
+
+describe('change jobs', () => {
+  let job: any;
+  const bbox = [lon0! + 0.2 * (lon1! - lon0!), lat0! + 0.2 * (lat1! - lat0!), lon0! + 0.8 * (lon1! - lon0!), lat0! + 0.8 * (lat1! - lat0!)];
+
+  beforeAll(async () => {
+    const { status, body } = await post({ dataset: after, before, model: 'test-rgb', bbox, options: { device: 'cpu', vector: true } });
+    expect(status).toBe(202);
+    expect(body.job.kind).toBe('change');
+    job = await finished(body.id);
+  });
+
+  it('segments both dates and compares them in one job, with results for each', async () => {
+    expect(job.status).toBe('succeeded');
+    expect(job.results.change.mask).toBe(job.results.mask);
+    const ids = [job.results.before.result, job.results.after.result, job.results.change.result].map((u: string) => u.split('/').pop()!);
+    expect(new Set(ids).size).toBe(3);
+    for (const id of ids.slice(0, 2)) expect((await s.get(`/results/${id}`)).status).toBe(200);
+    const change = await (await s.get(`/results/${ids[2]}`)).json() as any;
+    expect(change.kind).toBe('change');
+    expect(change.classes[1].name).toBe('water → vegetation');
+  });
+
+  it('keeps the statistics consistent: the matrix sums to the compared pixels, gained - lost = net', async () => {
+    const stats = await (await s.get(job.results.change.stats)).json() as any;
+    const sum = stats.matrix.pixels.flat().reduce((a: number, b: number) => a + b, 0);
+    expect(sum).toBe(stats.valid_pixels);
+    expect(stats.valid_pixels).toBeGreaterThan(1000);
+    for (const c of stats.per_class) expect(c.net_m2).toBeCloseTo(c.gained_m2 - c.lost_m2, 3);
+    expect(stats.changed_share).toBeGreaterThan(0);
+    // The change mask is on the before grid, its pixels coded from * N + to (or nodata).
+    const mask = await openRaster(path.join(s.ctx.dataDir, 'results', job.results.change.result.split('/').pop(), 'mask.tif'));
+    expect(mask.info.crs.epsg).toBe(32633);
+    expect(Math.abs(mask.info.geoTransform[1])).toBeCloseTo(5, 6);
+    await mask.close();
+  });
+
+  it('draws change tiles filtered by transition (?to=), and polygons with from/to', async () => {
+    const tj = await (await s.get(`${job.results.change.tilejson.replace('http://satseg.test', '')}?to=water`)).json() as any;
+    expect(tj.tiles[0]).toMatch(/\?to=water$/);
+    const [w, so, e, n] = tj.bounds;
+    const z = tj.maxzoom;
+    const x = Math.floor((((w + e) / 2 + 180) / 360) * 2 ** z);
+    const latr = (((so + n) / 2) * Math.PI) / 180;
+    const y = Math.floor(((1 - Math.log(Math.tan(latr) + 1 / Math.cos(latr)) / Math.PI) / 2) * 2 ** z);
+    const id = job.results.change.result.split('/').pop();
+    const all = await s.get(`/results/${id}/tiles/${z}/${x}/${y}.png?unchanged=true`);
+    const toWater = await s.get(`/results/${id}/tiles/${z}/${x}/${y}.png?to=water`);
+    expect(all.status).toBe(200);
+    const alpha = async (res: Response) => {
+      if (res.status === 204) return 0;
+      const { data, info } = await sharp(Buffer.from(await res.arrayBuffer())).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      let n = 0;
+      for (let i = 3; i < data.length; i += info.channels) if (data[i]) n++;
+      return n;
+    };
+    expect(await alpha(toWater)).toBeLessThan(await alpha(all));
+    expect((await s.get(`/results/${id}/tiles/${z}/${x}/${y}.png?to=lava`)).status).toBe(400);
+    const fc = await (await s.get(`/results/${id}/features.geojson`)).json() as any;
+    expect(fc.features.length).toBeGreaterThan(0);
+    for (const f of fc.features.slice(0, 20)) {
+      expect(f.properties.from).not.toBe(f.properties.to);
+      expect(f.properties.class).toBe(`${f.properties.from} → ${f.properties.to}`);
+      expect(f.properties.area_m2).toBeGreaterThan(0);
+    }
+  });
+
+  it('reuses the class masks of an earlier job with the same model, area and options', async () => {
+    const again = await post({ dataset: after, before, model: 'test-rgb', bbox, options: { device: 'cpu' } });
+    const second = await finished(again.body.id);
+    expect(second.status).toBe('succeeded');
+    expect(second.results.before.result).toBe(job.results.before.result);
+    expect(second.notices.filter((t: string) => /reusing the mask/.test(t))).toHaveLength(2);
+  });
+
+  it('refuses a change job whose scenes do not overlap the area, or are the same dataset', async () => {
+    const r = await post({ dataset: after, before: far, model: 'test-rgb', bbox, options: { device: 'cpu' } });
+    expect(r.status).toBe(400);
+    expect(r.body.detail).toMatch(/does not intersect the dataset/);
+    const same = await post({ dataset: after, before: after, model: 'test-rgb', bbox });
+    expect(same.status).toBe(400);
+    expect(same.body.detail).toMatch(/same dataset/);
+    const unknown = await post({ dataset: after, before: 'zzzzzzzzzzzz', model: 'test-rgb', bbox });
+    expect(unknown.body.detail).toMatch(/unknown before dataset/);
+  });
+});
