@@ -30,6 +30,7 @@ const STATUS: Record<string, number> = {
   'raster:no-range': 400,
   'raster:not-found': 400,
   'raster:remote-failed': 502,
+  'raster:timeout': 502,
   'raster:source-changed': 409,
   'raster:bad-window': 400,
   'raster:outside': 404,
@@ -51,6 +52,8 @@ const STATUS: Record<string, number> = {
   upload: 400,
   'upload:too-large': 413,
   'upload:remote-failed': 502,
+  // A URL that does not answer in time is a bad URL to register (the issue: a clear 4xx).
+  'upload:timeout': 400,
   'limit:too-large': 413,
   'limit:too-many-jobs': 429,
   'limit:disk-full': 507,
@@ -71,7 +74,7 @@ export function redactPaths(message: string): string {
 export type RasterErrorCode =
   | 'not-found' | 'not-tiff' | 'truncated' | 'decode-failed' | 'no-georeference' | 'gcps-only' | 'rotated'
   | 'no-bands' | 'unsupported-dtype' | 'unsupported-compression' | 'unsupported-crs' | 'bad-window'
-  | 'bad-url' | 'no-range' | 'source-changed' | 'remote-failed' | 'too-large' | 'outside' | 'not-on-earth';
+  | 'bad-url' | 'no-range' | 'source-changed' | 'remote-failed' | 'timeout' | 'too-large' | 'outside' | 'not-on-earth';
 
 /** An input raster we cannot use, with the reason. */
 export class RasterError extends SatsegError {
