@@ -10,7 +10,7 @@
 
 export type ErrorKind =
   | 'raster' | 'not-found' | 'request' | 'bands' | 'model-metadata' | 'unknown-model' | 'tile-plan'
-  | 'area' | 'vectorize' | 'usage' | 'inference' | 'device' | 'cancelled' | 'limit' | 'change' | 'upload';
+  | 'area' | 'vectorize' | 'usage' | 'inference' | 'device' | 'cancelled' | 'limit' | 'change' | 'upload' | 'result-upload';
 
 export abstract class SatsegError extends Error {
   abstract readonly kind: ErrorKind;
@@ -54,6 +54,11 @@ const STATUS: Record<string, number> = {
   'upload:remote-failed': 502,
   // A URL that does not answer in time is a bad URL to register (the issue: a clear 4xx).
   'upload:timeout': 400,
+  'result-upload': 422,
+  'result-upload:not-expected': 404,
+  'result-upload:job-finished': 409,
+  'result-upload:lock-lost': 409,
+  'result-upload:not-remote': 409,
   'limit:too-large': 413,
   'limit:too-many-jobs': 429,
   'limit:disk-full': 507,
@@ -234,6 +239,28 @@ export class UploadRejected extends SatsegError {
   constructor(message: string, cause: unknown) {
     super(cause instanceof SatsegError ? cause.code : 'rejected', message);
     this.name = 'UploadRejected';
+  }
+}
+
+export type ResultUploadCode =
+  /** No running job produces this result. */
+  | 'not-expected'
+  /** The job that would produce it has ended (succeeded, failed, cancelled). */
+  | 'job-finished'
+  /** The uploader no longer holds the job: it was handed to another worker. */
+  | 'lock-lost'
+  /** This server runs jobs in-process and takes no uploads. */
+  | 'not-remote'
+  /** The file is not what the job should produce (size, classes, not a COG, not JSON). */
+  | 'invalid';
+
+/** A result file uploaded by a remote worker that the server will not take. */
+export class ResultUploadError extends SatsegError {
+  readonly kind = 'result-upload';
+  declare readonly code: ResultUploadCode;
+  constructor(code: ResultUploadCode, message: string) {
+    super(code, message);
+    this.name = 'ResultUploadError';
   }
 }
 
