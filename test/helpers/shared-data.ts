@@ -7,7 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { it } from 'vitest';
+
+// Benchmarks (tsx, outside vitest) import this module too, and importing vitest outside a test run
+// throws; vitest sets VITEST in its workers.
+const vitest = process.env.VITEST ? await import('vitest') : null;
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const sharedRoot = process.env.SATSEG_SHARED ?? path.resolve(repoRoot, '../shared');
@@ -42,7 +45,7 @@ if (!hasShared) console.warn(`[satseg tests] ${sharedSkipReason}`);
  * would hide a broken checkout. Call it next to a `describe.skipIf(skipWithoutShared)`.
  */
 export function failWithoutSharedUnderCi(): void {
-  it.runIf(process.env.CI === 'true' && !hasShared)('has ../shared (required when CI=true)', () => {
+  vitest?.it.runIf(process.env.CI === 'true' && !hasShared)('has ../shared (required when CI=true)', () => {
     throw new Error(`${sharedSkipReason} (CI=true requires it)`);
   });
 }
