@@ -115,6 +115,7 @@ describe.skipIf(skipWithoutRedis)(`BullMQ: satseg serve --queue with satseg work
   const resultFolders = () => fs.readdirSync(path.join(dataDir, 'results')).sort();
 
   beforeAll(async () => {
+    redis = await startRedis();
     // The embedded mode's masks first: one thread per job, as each worker runs, two jobs at a time.
     embedded = createTestServer(scenes, { jobThreads: 1, maxJobs: 2 });
     const local: Record<string, { id: string; bounds: Bounds }> = {};
@@ -143,7 +144,6 @@ describe.skipIf(skipWithoutRedis)(`BullMQ: satseg serve --queue with satseg work
     changeReference.before = await maskPixels(file(change.results.before.result.split('/').pop()));
     changeReference.after = await maskPixels(file(change.results.after.result.split('/').pop()));
 
-    redis = await startRedis();
     fs.mkdirSync(dataDir);
     for (const [name, write] of Object.entries(scenes)) write(path.join(dataDir, name));
     api = await startServe(['--data', dataDir, '--queue', redis.url, '--no-samples'], { SATSEG_MODELS: models, SATSEG_API_KEY: KEY });
