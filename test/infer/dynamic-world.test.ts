@@ -261,7 +261,7 @@ describe.skipIf(skipWithoutShared)(`dynamic-world against the published model ${
       if (prepare === 'reflectance') hwc.data = hwc.data.map((v) => v / 1e4);
       const y = referenceForward(source, hwc, { until: 'conv2d', normalised: prepare === 'reflectance' });
       const means = new Float64Array(64);
-      for (let p = 0; p < y.h * y.w; p++) for (let c = 0; c < 64; c++) means[c] += y.data[p * 64 + c]! / (y.h * y.w);
+      for (let p = 0; p < y.h * y.w; p++) for (let c = 0; c < 64; c++) means[c]! += y.data[p * 64 + c]! / (y.h * y.w);
       // Correlation of the 64 means with the stored ones, and their mean distance in stored std units.
       const avg = (v: ArrayLike<number>) => Array.from(v).reduce((s, x) => s + x, 0) / v.length;
       const ma = avg(means);
