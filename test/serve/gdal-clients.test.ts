@@ -114,7 +114,9 @@ describe.skipIf(skipWithoutGdal)(`GDAL as a client ${gdalSkipReason}`, () => {
 
   it('lists every layer of the WMTS capabilities, and reads a window of one', async () => {
     const caps = `WMTS:${base}/wmts/WMTSCapabilities.xml`;
-    const { stdout } = await run('gdalinfo', ['-json', caps]);
+    // GDAL's WMS/WMTS drivers cache tiles in the working folder unless told otherwise.
+    const env = { ...process.env, GDAL_DEFAULT_WMS_CACHE_PATH: path.join(s.dir, 'wmts-cache') };
+    const { stdout } = await run('gdalinfo', ['-json', caps], { env });
     const sub = JSON.parse(stdout).metadata.SUBDATASETS as Record<string, string>;
     const names = Object.entries(sub).filter(([k]) => k.endsWith('_NAME')).map(([, v]) => v);
     expect(names.some((n) => n.includes(`layer=dataset-${datasetId}`))).toBe(true);
@@ -123,7 +125,7 @@ describe.skipIf(skipWithoutGdal)(`GDAL as a client ${gdalSkipReason}`, () => {
     const [w, so, e, n] = info.bounds;
     const out = path.join(s.dir, 'from-wmts.tif');
     const layer = names.find((v) => v.includes(`layer=dataset-${datasetId}`))!;
-    await run('gdal_translate', ['-q', '-projwin_srs', 'EPSG:4326', '-projwin', String(w + 0.3 * (e - w)), String(n - 0.3 * (n - so)), String(w + 0.5 * (e - w)), String(n - 0.5 * (n - so)), '-outsize', '128', '128', layer, out]);
+    await run('gdal_translate', ['-q', '--config', 'GDAL_DEFAULT_WMS_CACHE_PATH', path.join(s.dir, 'wmts-cache'), '-projwin_srs', 'EPSG:4326', '-projwin', String(w + 0.3 * (e - w)), String(n - 0.3 * (n - so)), String(w + 0.5 * (e - w)), String(n - 0.5 * (n - so)), '-outsize', '128', '128', layer, out]);
     const g = gdalRead(out, { x: 0, y: 0, width: 128, height: 128 });
     expect(g.bands).toBe(4);
     const opaque = g.pixels![3]!.filter((a) => a === 255).length;
