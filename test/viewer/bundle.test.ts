@@ -1,6 +1,6 @@
 /**
  * The viewer bundle as the server builds it (GET /app.js, esbuild at run time): it holds no server
- * code (the viewer shares the server's types only), and its bundler
+ * code (the viewer shares the server's types only), it holds the compare plugin, and its bundler
  * is installed by `npm install --omit=dev`.
  */
 import fs from 'node:fs';
@@ -26,13 +26,14 @@ describe('the viewer bundle', () => {
     expect(res.status).toBe(200);
     const sources = bundledSources(await res.text());
     expect(sources.some((f) => f.endsWith('web/src/main.ts'))).toBe(true);
+    expect(sources.some((f) => f.includes('@maplibre/maplibre-gl-compare/'))).toBe(true);
     const server = sources.filter((f) => /(^|\/)server\/src\//.test(f));
     expect(server).toEqual([]);
   }, 60_000);
 
   it('is built by a runtime dependency, so `npm install --omit=dev` keeps /app.js working', () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
-    for (const name of ['esbuild']) {
+    for (const name of ['esbuild', '@maplibre/maplibre-gl-compare', 'events']) {
       expect(pkg.dependencies[name], name).toBeDefined();
       expect(pkg.devDependencies[name], name).toBeUndefined();
     }

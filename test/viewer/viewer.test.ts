@@ -96,12 +96,19 @@ describe.skipIf(skipWithoutChromium)(`the viewer in Chromium${chromiumSkipReason
     expect(back[0]).toBeLessThanOrEqual(bounds[0]);
     expect(back[2]).toBeGreaterThanOrEqual(bounds[2]);
 
-    // Only models whose bands fit are offered: the 1-band dataset cannot feed the RGB model.
+    // Only models that suit the dataset are offered: the 1-band dataset cannot feed the RGB model,
+    // and the picker says so in the server's words.
     await page.selectOption('#job-dataset', ids.gray);
+    await page.waitForSelector('#job-model[data-state=ready]');
     const option = page.locator('#job-model option[value="test-rgb"]');
     expect(await option.isDisabled()).toBe(true);
-    expect(await option.textContent()).toContain('needs 3 bands');
+    const listed = (await (await fetch(`${base}/models?dataset=${ids.gray}`)).json()) as { models: Array<{ id: string; fit: { fit: string; reason: string } }> };
+    const fit = listed.models.find((m) => m.id === 'test-rgb')!.fit;
+    expect(fit.fit).toBe('unsuitable');
+    expect(fit.reason).toContain('needs 3 bands');
+    expect(await option.textContent()).toContain(fit.reason);
     await page.selectOption('#job-dataset', ids.synthetic);
+    await page.waitForSelector('#job-model[data-state=ready]');
     expect(await option.isDisabled()).toBe(false);
 
     expect(await errorsShown(page)).toEqual([]);
@@ -217,6 +224,7 @@ describe.skipIf(skipWithoutChromium)(`the viewer in Chromium${chromiumSkipReason
     it('draws a rectangle, runs a job with live progress to 100 %, and shows class colours only inside the area', async () => {
       page = await openViewer(`#dataset=${ids.naip}`);
       const [w, s2, e, n] = await datasetBounds(ids.naip);
+      await page.waitForSelector('#job-model[data-state=ready]');
       await page.selectOption('#job-model', 'test-rgb');
       await page.locator('#job-vector').uncheck();
 
