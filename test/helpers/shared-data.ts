@@ -7,7 +7,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { it } from 'vitest';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const sharedRoot = process.env.SATSEG_SHARED ?? path.resolve(repoRoot, '../shared');
@@ -31,15 +30,6 @@ export const skipWithoutGdal = !hasGdal && !inCi;
 
 if (!hasShared) console.warn(`[satseg tests] ${sharedSkipReason}`);
 
-/**
- * Under CI=true a missing ../shared is a failure, not a skip: CI has the data, so a skip there
- * would hide a broken checkout. Call it next to a `describe.skipIf(skipWithoutShared)`.
- */
-export function failWithoutSharedUnderCi(): void {
-  it.runIf(process.env.CI === 'true' && !hasShared)('has ../shared (required when CI=true)', () => {
-    throw new Error(`${sharedSkipReason} (CI=true requires it)`);
-  });
-}
 if (!hasGdal) console.warn(`[satseg tests] ${gdalSkipReason}`);
 
 export interface ManifestRow {
