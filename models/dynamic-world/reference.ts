@@ -83,12 +83,12 @@ function conv2d(x: Hwc, kernel: { shape: number[]; data: Float32Array }, bias: F
           const src = (iy * x.w + ix) * x.c;
           const kBase = (dy * kw + dx) * cin * m;
           if (depthwise) {
-            for (let ci = 0; ci < cin; ci++) acc[ci] += x.data[src + ci]! * k[kBase + ci]!;
+            for (let ci = 0; ci < cin; ci++) acc[ci]! += x.data[src + ci]! * k[kBase + ci]!;
           } else {
             for (let ci = 0; ci < cin; ci++) {
               const v = x.data[src + ci]!;
               const row = kBase + ci * cout;
-              for (let o = 0; o < cout; o++) acc[o] += v * k[row + o]!;
+              for (let o = 0; o < cout; o++) acc[o]! += v * k[row + o]!;
             }
           }
         }
@@ -116,7 +116,7 @@ function resampleAxis(x: Hwc, spans: Spans, axis: 'h' | 'w'): Hwc {
       spans.weights[o]!.forEach((wgt, j) => {
         const s = spans.starts[o]! + j;
         const src = axis === 'h' ? (s * x.w + xx) * x.c : (y * x.w + s) * x.c;
-        for (let c = 0; c < x.c; c++) out[dst + c] += wgt * x.data[src + c]!;
+        for (let c = 0; c < x.c; c++) out[dst + c]! += wgt * x.data[src + c]!;
       });
     }
   }

@@ -38,6 +38,7 @@ const STATUS: Record<string, number> = {
   'raster:too-large': 413,
   'not-found': 404,
   request: 400,
+  'request:read-only': 403,
   bands: 400,
   'model-metadata': 422,
   'unknown-model': 404,

@@ -127,7 +127,7 @@ for (let round = 1; round <= rounds; round++) for (const mode of modes) {
   if (remote) await waitForWorkers(api.base, mode.workers.map((_, i) => `bench-${i + 1}`));
 
   const dataset = (await (await fetch(`${api.base}/datasets`)).json()).datasets[0];
-  const [w, s, e, n] = dataset.bounds as number[];
+  const [w, s, e, n] = dataset.bounds as [number, number, number, number];
   const dx = (e - w) / 4;
   const dy = (n - s) / 2;
   const inset = dx * 0.01;

@@ -39,8 +39,8 @@ function bruteForce(plan: TilePlan, classes: number, tiles: Map<string, Float32A
         const x = x0 + tx;
         if (x < 0 || x >= W) continue;
         const w = wy[ty]! * wx[tx]!;
-        wsum[y * W + x] += w;
-        for (let k = 0; k < classes; k++) sums[k * W * H + y * W + x] += w * p[k * tile * tile + ty * tile + tx]!;
+        wsum[y * W + x]! += w;
+        for (let k = 0; k < classes; k++) sums[k * W * H + y * W + x]! += w * p[k * tile * tile + ty * tile + tx]!;
       }
     }
   }

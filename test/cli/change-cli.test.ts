@@ -108,7 +108,11 @@ describe('bad input: exit code, one line, no output file', () => {
       return [file('many-a.tif'), file('many-b.tif')];
     }, /20 classes is more than change can code: .* at most 15 classes/],
     ['a bbox that misses the masks', async () => [file('before.tif'), file('after.tif'), '--bbox=10,10,11,11'], /the area does not overlap the before mask before\.tif/],
-    ['a malformed bbox', async () => [file('before.tif'), file('after.tif'), '--bbox=1,2,3'], /--bbox: bbox must be \[west, south, east, north\] in degrees/],
+    ['a malformed bbox', async () => [file('before.tif'), file('after.tif'), '--bbox=1,2,3'], /--bbox must be west,south,east,north in degrees \(got "1,2,3"\)/],
+    ['a scene the model does not suit (20 m for a 5 m model)', async () => {
+      writeTestTiff(file('coarse.tif'), { width: 75, height: 50, bands: syntheticScene(75, 50, 3), geoTransform: [400000, 20, 0, 5000000, 0, -20] });
+      return ['--before', file('pre.tif'), '--after', file('coarse.tif'), '--model', 'test-rgb'];
+    }, /the after scene coarse\.tif: model test-rgb does not suit this dataset: .*20\.0 m is 4\.0x coarser than test-rgb's 5\.0 m.*--force/],
     ['one mask only', async () => [file('before.tif')], /give two masks \(BEFORE AFTER\), or --before and --after scenes with --model/],
     ['scenes without a model', async () => ['--before', file('pre.tif'), '--after', file('post.tif')], /--before and --after scenes need each other and --model/],
     ['masks and scenes together', async () => [file('before.tif'), file('after.tif'), '--before', file('pre.tif')], /give two masks, or --before and --after scenes with --model, not both/],

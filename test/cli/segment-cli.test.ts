@@ -22,10 +22,23 @@ const satseg = (...args: string[]) => runSatseg(models, ...args);
 const scene = path.join(tmp, 'scene.tif');
 beforeAll(() => {
   installTestModel(models);
+  installTestModel(models, 'test-rgb-1m', { metadata: { resolution: '100' } });
   writeTestTiff(scene, { width: 300, height: 200, bands: syntheticScene(300, 200), geoTransform: [400000, 5, 0, 5000000, 0, -5] });
 });
 
 describe('satseg segment', () => {
+  it('refuses a model more than 3x finer than the scene, naming both resolutions, unless --force', () => {
+    const out = path.join(tmp, 'mask-unsuitable.tif');
+    const r = satseg('segment', scene, '--model', 'test-rgb-1m', '--out', out, '--device', 'cpu', '--no-progress');
+    expect(r.code).toBe(1);
+    expect(r.lines[r.lines.length - 1]).toMatch(/^satseg: error: model test-rgb-1m does not suit this dataset: .*5\.0 m is 5\.0x coarser than test-rgb-1m's 1\.0 m.* \(--force runs it anyway\)$/);
+    expect(fs.existsSync(out)).toBe(false);
+    const forced = satseg('segment', scene, '--model', 'test-rgb-1m', '--out', out, '--device', 'cpu', '--no-progress', '--force');
+    expect(forced.code).toBe(0);
+    expect(forced.stderr).toMatch(/does not suit this dataset .*run anyway as asked/);
+    expect(fs.existsSync(out)).toBe(true);
+  });
+
   it('prints a one-paragraph summary', () => {
     const out = path.join(tmp, 'mask.tif');
     const r = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu');

@@ -8,10 +8,6 @@ import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-// Benchmarks (tsx, outside vitest) import this module too, and importing vitest outside a test run
-// throws; vitest sets VITEST in its workers.
-const vitest = process.env.VITEST ? await import('vitest') : null;
-
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const sharedRoot = process.env.SATSEG_SHARED ?? path.resolve(repoRoot, '../shared');
 export const hasShared = fs.existsSync(path.join(sharedRoot, 'data/geotiff/MANIFEST.tsv'));
@@ -40,15 +36,6 @@ export const skipWithoutRedis = !hasRedis && !inCi;
 
 if (!hasShared) console.warn(`[satseg tests] ${sharedSkipReason}`);
 
-/**
- * Under CI=true a missing ../shared is a failure, not a skip: CI has the data, so a skip there
- * would hide a broken checkout. Call it next to a `describe.skipIf(skipWithoutShared)`.
- */
-export function failWithoutSharedUnderCi(): void {
-  vitest?.it.runIf(process.env.CI === 'true' && !hasShared)('has ../shared (required when CI=true)', () => {
-    throw new Error(`${sharedSkipReason} (CI=true requires it)`);
-  });
-}
 if (!hasGdal) console.warn(`[satseg tests] ${gdalSkipReason}`);
 if (!hasRedis) console.warn(`[satseg tests] ${redisSkipReason}`);
 

@@ -261,7 +261,7 @@ describe.skipIf(skipWithoutShared)(`dynamic-world against the published model ${
       if (prepare === 'reflectance') hwc.data = hwc.data.map((v) => v / 1e4);
       const y = referenceForward(source, hwc, { until: 'conv2d', normalised: prepare === 'reflectance' });
       const means = new Float64Array(64);
-      for (let p = 0; p < y.h * y.w; p++) for (let c = 0; c < 64; c++) means[c] += y.data[p * 64 + c]! / (y.h * y.w);
+      for (let p = 0; p < y.h * y.w; p++) for (let c = 0; c < 64; c++) means[c]! += y.data[p * 64 + c]! / (y.h * y.w);
       // Correlation of the 64 means with the stored ones, and their mean distance in stored std units.
       const avg = (v: ArrayLike<number>) => Array.from(v).reduce((s, x) => s + x, 0) / v.length;
       const ma = avg(means);
@@ -290,11 +290,14 @@ describe.skipIf(skipWithoutShared)(`dynamic-world against the published model ${
     for (const wrong of [reversed, firstNine, unnormalised]) expect(wrong.z).toBeGreaterThan(1.5 * right.z);
   });
 
-  it('segments the chip through the tiled pipeline as one whole-chip pass does', async () => {
-    const out = path.join(tmp, 'dw.tif');
+  // 256 px tiles cut the 512 px chip into 3 x 3; overlap 62 (31 px a side) is the case that put
+  // origins on odd pixels before the planner honoured input_alignment.
+  it.each([[256, 64], [256, 62]])('segments the chip in %i px tiles (overlap %i) as one whole-chip pass does', async (tile, overlap) => {
+    const out = path.join(tmp, `dw-${tile}-${overlap}.tif`);
     const registry = new ModelRegistry(path.join(repoRoot, 'models'));
-    const summary = await segmentScene({ input: chip, output: out, model: registry.get('dynamic-world'), device: 'cpu', threads: 2, batch: 1 });
+    const summary = await segmentScene({ input: chip, output: out, model: registry.get('dynamic-world'), device: 'cpu', threads: 2, batch: 1, tile, overlap });
     expect(summary.bands).toEqual(CHIP_BANDS);
+    expect(summary.tiles.total).toBe(9);
     const { nchw } = await crop(0, 0, 512, 512);
     const probs = await run(await session(modelFile), nchw, 512, 512);
     const mask = await openRaster(out);
@@ -314,12 +317,12 @@ describe.skipIf(skipWithoutShared)(`dynamic-world against the published model ${
       if (Math.min(x, y, 511 - x, 511 - y) >= 32) { interior++; interiorAgree += same; }
     }
     const shares = Object.entries(summary.classShares).map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`).join(', ');
-    console.log(`dynamic-world pipeline vs whole-chip pass: ${((100 * agree) / n).toFixed(2)} % agree (${((100 * interiorAgree) / interior).toFixed(2)} % beyond 32 px of the chip's edge); tile ${summary.tile} px, overlap ${summary.overlap} px; shares ${shares}`);
+    console.log(`dynamic-world pipeline (${summary.tiles.total} tiles of ${tile} px, overlap ${overlap}) vs whole-chip pass: ${((100 * agree) / n).toFixed(2)} % agree (${((100 * interiorAgree) / interior).toFixed(2)} % beyond 32 px of the chip's edge); shares ${shares}`);
     // Tiles reflect the scene at its edge where the whole-chip pass zero-pads, so the edge differs;
-    // inside, the 32 px of context per tile side cover the network's ~22 px reach. This holds while
-    // tile origins are even (input_alignment 2); with odd origins agreement drops to ~91 %.
+    // inside, at least 24 px of context per tile side cover the network's ~22 px reach. This holds
+    // while tile origins are even (input_alignment 2); with odd origins agreement drops to ~91 %.
     expect(agree / n).toBeGreaterThanOrEqual(0.98);
-    expect(interiorAgree / interior).toBeGreaterThanOrEqual(0.995);
+    expect(interiorAgree / interior).toBeGreaterThanOrEqual(0.99);
     // Roughly the shares the README reports for this chip.
     expect(summary.classShares.water).toBeGreaterThan(0.25);
     expect(summary.classShares.crops).toBeGreaterThan(0.25);

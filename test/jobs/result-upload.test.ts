@@ -40,7 +40,7 @@ async function refusal(p: Promise<unknown>): Promise<string> {
 beforeAll(async () => {
   s = createTestServer({ 'scene.tif': (f) => writeTestTiff(f, { width: 700, height: 600, bands: syntheticScene(700, 600), geoTransform: [400000, 5, 0, 5000000, 0, -5] }) }, { jobThreads: 1 });
   const dataset = s.datasetId('scene.tif');
-  const [w, so, e, n] = (await (await s.get(`/datasets/${dataset}`)).json()).bounds as number[];
+  const [w, so, e, n] = (await (await s.get(`/datasets/${dataset}`)).json()).bounds as [number, number, number, number];
   job = await runJob({ dataset, model: 'test-rgb', bbox: [w + 0.1 * (e - w), so + 0.2 * (n - so), w + 0.8 * (e - w), so + 0.9 * (n - so)], options: { device: 'cpu' } });
   whole = await runJob({ dataset, model: 'test-rgb', options: { device: 'cpu' } });
   mask = s.ctx.results.file(s.ctx.results.get(job.id), 'mask');

@@ -21,6 +21,7 @@ let server: ServerType;
 let base: string;
 let datasetId: string;
 let resultId: string;
+const sent = new Map<string, number>();
 
 describe.skipIf(skipWithoutGdal)(`GDAL as a client ${gdalSkipReason}`, () => {
   beforeAll(async () => {
@@ -33,6 +34,18 @@ describe.skipIf(skipWithoutGdal)(`GDAL as a client ${gdalSkipReason}`, () => {
     await segmentScene({ input: s.ctx.datasets.location(s.ctx.datasets.get(datasetId)), output: path.join(dir, 'mask.tif'), model: spec, device: 'cpu' });
     s.ctx.results.register({ id, datasetId, modelId: spec.id, name: 'scene', classes: spec.classNames, colors: spec.classColors, summary: null });
     resultId = id;
+    // Counts the body bytes each file really sends (a client may drop a 200 after its headers), to
+    // see what a ranged client reads.
+    const fetchAll = s.app.fetch;
+    s.app.fetch = (async (req: Request, ...rest: unknown[]) => {
+      const res = await (fetchAll as (r: Request, ...a: unknown[]) => Promise<Response>)(req, ...rest);
+      if (!res.body) return res;
+      const file = new URL(req.url).pathname.split('/').pop()!;
+      const counted = res.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) { sent.set(file, (sent.get(file) ?? 0) + chunk.byteLength); controller.enqueue(chunk); },
+      }));
+      return new Response(counted, { status: res.status, headers: res.headers });
+    }) as typeof s.app.fetch;
     ({ server, base } = await listen(s));
   });
   afterAll(async () => { server?.close(); await s?.close(); });
@@ -86,5 +99,50 @@ describe.skipIf(skipWithoutGdal)(`GDAL as a client ${gdalSkipReason}`, () => {
     expect(ra.metadata['IMAGE_STRUCTURE']?.LAYOUT).toBe('COG');
     const valid = await run(gdalPython, ['/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py', remote], { env });
     expect(valid.stdout).toMatch(/is a valid cloud optimized GeoTIFF/);
+  });
+
+  it('lists the class names of the COG over /vsicurl/ (from mask.tif.aux.xml)', async () => {
+    // As GDAL runs by default: it looks for sidecars beside the file (no EMPTY_DIR shortcut).
+    const env = { ...process.env, CPL_VSIL_CURL_ALLOWED_EXTENSIONS: '.tif,.xml' };
+    sent.delete('mask.tif.aux.xml');
+    const { stdout } = await run('gdalinfo', [`/vsicurl/${base}/results/${resultId}/mask.tif`], { env });
+    expect(sent.get('mask.tif.aux.xml')).toBeGreaterThan(0);
+    expect(stdout).toMatch(/Categories:\s+0: water\s+1: vegetation\s+2: bare\s+3: built/);
+    const json = JSON.parse((await run('gdalinfo', ['-json', `/vsicurl/${base}/results/${resultId}/mask.tif`], { env })).stdout);
+    expect(json.bands[0].categories).toEqual(['water', 'vegetation', 'bare', 'built']);
+  });
+
+  it('lists every layer of the WMTS capabilities, and reads a window of one', async () => {
+    const caps = `WMTS:${base}/wmts/WMTSCapabilities.xml`;
+    // GDAL's WMS/WMTS drivers cache tiles in the working folder unless told otherwise.
+    const env = { ...process.env, GDAL_DEFAULT_WMS_CACHE_PATH: path.join(s.dir, 'wmts-cache') };
+    const { stdout } = await run('gdalinfo', ['-json', caps], { env });
+    const sub = JSON.parse(stdout).metadata.SUBDATASETS as Record<string, string>;
+    const names = Object.entries(sub).filter(([k]) => k.endsWith('_NAME')).map(([, v]) => v);
+    expect(names.some((n) => n.includes(`layer=dataset-${datasetId}`))).toBe(true);
+    expect(names.some((n) => n.includes(`layer=result-${resultId}`))).toBe(true);
+    const info = await (await fetch(`${base}/datasets/${datasetId}`)).json() as { bounds: [number, number, number, number] };
+    const [w, so, e, n] = info.bounds;
+    const out = path.join(s.dir, 'from-wmts.tif');
+    const layer = names.find((v) => v.includes(`layer=dataset-${datasetId}`))!;
+    await run('gdal_translate', ['-q', '--config', 'GDAL_DEFAULT_WMS_CACHE_PATH', path.join(s.dir, 'wmts-cache'), '-projwin_srs', 'EPSG:4326', '-projwin', String(w + 0.3 * (e - w)), String(n - 0.3 * (n - so)), String(w + 0.5 * (e - w)), String(n - 0.5 * (n - so)), '-outsize', '128', '128', layer, out]);
+    const g = gdalRead(out, { x: 0, y: 0, width: 128, height: 128 });
+    expect(g.bands).toBe(4);
+    const opaque = g.pixels![3]!.filter((a) => a === 255).length;
+    expect(opaque).toBeGreaterThan(128 * 128 * 0.9);
+  });
+
+  it('reads features.fgb over /vsicurl/ with its spatial index: a small box reads less than the whole file', async () => {
+    const env = { ...process.env, CPL_VSIL_CURL_ALLOWED_EXTENSIONS: '.fgb', GDAL_DISABLE_READDIR_ON_OPEN: 'EMPTY_DIR', VSI_CACHE: 'FALSE' };
+    const whole = (await fetch(`${base}/results/${resultId}/features.fgb`, { method: 'HEAD' })).headers.get('content-length');
+    const size = Number(whole);
+    expect(size).toBeGreaterThan(50_000);
+    sent.set('features.fgb', 0);
+    const info = await (await fetch(`${base}/results/${resultId}`)).json() as { crs: { epsg: number } };
+    expect(info.crs.epsg).toBe(32633);
+    const { stdout } = await run('ogrinfo', ['-ro', '-so', '-al', '-spat', '391000', '5818500', '391300', '5818800', `/vsicurl/${base}/results/${resultId}/features.fgb`], { env });
+    const count = Number(/Feature Count: (\d+)/.exec(stdout)![1]);
+    expect(count).toBeGreaterThan(0);
+    expect(sent.get('features.fgb')!).toBeLessThan(size / 2);
   });
 });

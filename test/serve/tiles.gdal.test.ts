@@ -96,7 +96,7 @@ describe.skipIf(skipWithoutShared || skipWithoutGdal)(`tiles equal gdalwarp's ${
           if (border) borderPixels++;
           for (let ch = 0; ch < 3; ch++) {
             const d = Math.abs(ours.rgba[4 * i + ch]! - gdalValue(ch, i));
-            sums[ch] += d;
+            sums[ch]! += d;
             if (border) borderSum += d / 3;
           }
         }

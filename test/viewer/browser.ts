@@ -48,10 +48,14 @@ export interface Pixels { width: number; height: number; data: Buffer }
 /** Messages and the cursor readout float over the map; they are not what map checks measure. */
 const HIDE_OVERLAYS = '#toasts, #coords { visibility: hidden !important; }';
 
-/** Screenshots the map element (without floating messages), saves it as an artifact and returns its pixels. */
-export async function mapScreenshot(page: Page, name: string): Promise<Pixels> {
+/**
+ * Screenshots the map element as the page shows it (the swipe's second map included, floating
+ * messages and `hide` selectors left out), saves it as an artifact and returns its pixels.
+ */
+export async function mapScreenshot(page: Page, name: string, hide = ''): Promise<Pixels> {
   fs.mkdirSync(artifactsDir, { recursive: true });
-  const png = await page.locator('#map').screenshot({ path: path.join(artifactsDir, `${name}.png`), style: HIDE_OVERLAYS });
+  const style = hide ? `${HIDE_OVERLAYS} ${hide} { visibility: hidden !important; }` : HIDE_OVERLAYS;
+  const png = await page.locator('#map').screenshot({ path: path.join(artifactsDir, `${name}.png`), style });
   const { data, info } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, data };
 }

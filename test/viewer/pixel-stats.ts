@@ -38,17 +38,23 @@ export function imageStats(p: Pixels, background: Rgb): ImageStats {
   return { nonBackground: off / n, distinctColours: colours.size, lumaStd: Math.sqrt(Math.max(0, sum2 / n - mean * mean)) };
 }
 
-/** Share of pixels whose colour differs by more than `tolerance` in some channel. */
-export function changedShare(a: Pixels, b: Pixels, tolerance = 12): number {
-  if (a.width !== b.width || a.height !== b.height) throw new Error('screenshots differ in size');
-  let changed = 0;
-  for (let i = 0; i < a.data.length; i += 4) {
-    if (Math.abs(a.data[i]! - b.data[i]!) > tolerance || Math.abs(a.data[i + 1]! - b.data[i + 1]!) > tolerance || Math.abs(a.data[i + 2]! - b.data[i + 2]!) > tolerance) changed++;
-  }
-  return changed / (a.width * a.height);
-}
-
 export interface Box { left: number; top: number; right: number; bottom: number }
+
+/** Share of pixels (inside `box`, else all) whose colour differs by more than `tolerance` in some channel. */
+export function changedShare(a: Pixels, b: Pixels, tolerance = 12, box?: Box): number {
+  if (a.width !== b.width || a.height !== b.height) throw new Error('screenshots differ in size');
+  const { left, top, right, bottom } = box ?? { left: 0, top: 0, right: a.width, bottom: a.height };
+  let changed = 0;
+  let total = 0;
+  for (let y = Math.max(0, top); y < Math.min(a.height, bottom); y++) {
+    for (let x = Math.max(0, left); x < Math.min(a.width, right); x++) {
+      const i = (y * a.width + x) * 4;
+      total++;
+      if (Math.abs(a.data[i]! - b.data[i]!) > tolerance || Math.abs(a.data[i + 1]! - b.data[i + 1]!) > tolerance || Math.abs(a.data[i + 2]! - b.data[i + 2]!) > tolerance) changed++;
+    }
+  }
+  return total ? changed / total : 0;
+}
 
 /** Pixels in any of `colours`, counted inside `box` and outside `outer` (a box around it). */
 export function colourInsideOutside(p: Pixels, colours: Rgb[], box: Box, outer: Box, tolerance = 3) {

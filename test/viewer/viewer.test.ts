@@ -6,26 +6,25 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ServerType } from '@hono/node-server';
 import type { FeatureCollection, MultiPolygon, Polygon } from 'geojson';
 import type { Page } from 'playwright-core';
 import * as turf from '@turf/turf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type {} from '../../web/src/test-hook.ts';
 import { formatArea } from '../../web/src/units.ts';
 import { TEST_MODEL_CLASSES, TEST_MODEL_COLORS } from '../fixtures/test-model.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { hasShared, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
-import { createTestServer, listen, type TestServer } from '../helpers/test-server.ts';
-import { chromiumSkipReason, skipWithoutChromium, launchBrowser, mapScreenshot, pageScreenshot, type Browser } from './browser.ts';
+import { createTestServer, type TestServer } from '../helpers/test-server.ts';
+import { chromiumSkipReason, skipWithoutChromium, mapScreenshot, pageScreenshot, type Browser } from './browser.ts';
 import { changedShare, colourInsideOutside, hexToRgb, imageStats, type Box, type Rgb } from './pixel-stats.ts';
+import { drawRectangle, errorsShown, idle, openViewer as openPage, project, serveToBrowser, setRange, toPage, type ViewerRig } from './viewer-page.ts';
 
 type Bounds = [number, number, number, number];
 const BACKGROUND: Rgb = hexToRgb('#eef1f5');
 const CLASS_COLOURS = TEST_MODEL_COLORS.map(hexToRgb);
 
 let s: TestServer;
-let server: ServerType;
+let rig: ViewerRig;
 let base: string;
 let browser: Browser;
 const ids = { synthetic: '', gray: '', naip: '' };
@@ -38,51 +37,10 @@ function rgbnScene(width: number, height: number): Uint8Array[] {
   return [r!, g!, b!, nir];
 }
 
-async function openViewer(hash: string, viewport = { width: 1280, height: 800 }): Promise<Page> {
-  const page = await browser.context.newPage();
-  await page.setViewportSize(viewport);
-  page.on('pageerror', (e) => console.error(`[viewer page error] ${e.message}`));
-  await page.goto(`${base}/${hash}`);
-  await page.waitForSelector('html[data-state=ready]');
-  await idle(page);
-  return page;
-}
-
-const idle = (page: Page) => page.evaluate(() => window.satseg!.whenIdle());
-const errorsShown = (page: Page) => page.evaluate(() => [...window.satseg!.errors]);
+const openViewer = (hash: string, viewport?: { width: number; height: number }) => openPage(browser, `${base}/${hash}`, viewport);
 
 async function datasetBounds(id: string): Promise<Bounds> {
   return ((await (await fetch(`${base}/datasets/${id}`)).json()) as { bounds: Bounds }).bounds;
-}
-
-/** Map-element pixel coordinates of a lon/lat. */
-async function project(page: Page, lon: number, lat: number): Promise<{ x: number; y: number }> {
-  return page.evaluate(([x, y]) => {
-    const p = window.satseg!.map.project([x!, y!]);
-    return { x: p.x, y: p.y };
-  }, [lon, lat]);
-}
-
-async function toPage(page: Page, p: { x: number; y: number }): Promise<{ x: number; y: number }> {
-  const box = (await page.locator('#map').boundingBox())!;
-  return { x: box.x + p.x, y: box.y + p.y };
-}
-
-async function drawRectangle(page: Page, a: { x: number; y: number }, b: { x: number; y: number }): Promise<void> {
-  await page.click('#draw-rectangle');
-  const pa = await toPage(page, a);
-  const pb = await toPage(page, b);
-  await page.mouse.click(pa.x, pa.y);
-  await page.mouse.move(pb.x, pb.y, { steps: 5 });
-  await page.mouse.click(pb.x, pb.y);
-  await page.waitForFunction(() => window.satseg!.draw.area !== null && !window.satseg!.draw.drawing);
-}
-
-async function setRange(page: Page, selector: string, value: number): Promise<void> {
-  await page.locator(selector).evaluate((input, v) => {
-    (input as HTMLInputElement).value = String(v);
-    input.dispatchEvent(new Event('input', { bubbles: true }));
-  }, value);
 }
 
 describe.skipIf(skipWithoutChromium)(`the viewer in Chromium${chromiumSkipReason}`, () => {
@@ -96,15 +54,11 @@ describe.skipIf(skipWithoutChromium)(`the viewer in Chromium${chromiumSkipReason
     ids.synthetic = s.datasetId('synthetic_rgbn.tif');
     ids.gray = s.datasetId('gray.tif');
     if (hasShared) ids.naip = s.datasetId('naip_2020.tif');
-    ({ server, base } = await listen(s));
-    browser = await launchBrowser();
+    rig = await serveToBrowser(s);
+    ({ base, browser } = rig);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    server?.close();
-    await s?.close();
-  });
+  afterAll(async () => { await rig?.close(); });
 
   it('opens /#dataset=<id> fitted to the dataset, and the map is not blank', async () => {
     const page = await openViewer(`#dataset=${ids.synthetic}`);
@@ -142,12 +96,19 @@ describe.skipIf(skipWithoutChromium)(`the viewer in Chromium${chromiumSkipReason
     expect(back[0]).toBeLessThanOrEqual(bounds[0]);
     expect(back[2]).toBeGreaterThanOrEqual(bounds[2]);
 
-    // Only models whose bands fit are offered: the 1-band dataset cannot feed the RGB model.
+    // Only models that suit the dataset are offered: the 1-band dataset cannot feed the RGB model,
+    // and the picker says so in the server's words.
     await page.selectOption('#job-dataset', ids.gray);
+    await page.waitForSelector('#job-model[data-state=ready]');
     const option = page.locator('#job-model option[value="test-rgb"]');
     expect(await option.isDisabled()).toBe(true);
-    expect(await option.textContent()).toContain('needs 3 bands');
+    const listed = (await (await fetch(`${base}/models?dataset=${ids.gray}`)).json()) as { models: Array<{ id: string; fit: { fit: string; reason: string } }> };
+    const fit = listed.models.find((m) => m.id === 'test-rgb')!.fit;
+    expect(fit.fit).toBe('unsuitable');
+    expect(fit.reason).toContain('needs 3 bands');
+    expect(await option.textContent()).toContain(fit.reason);
     await page.selectOption('#job-dataset', ids.synthetic);
+    await page.waitForSelector('#job-model[data-state=ready]');
     expect(await option.isDisabled()).toBe(false);
 
     expect(await errorsShown(page)).toEqual([]);
@@ -263,6 +224,7 @@ describe.skipIf(skipWithoutChromium)(`the viewer in Chromium${chromiumSkipReason
     it('draws a rectangle, runs a job with live progress to 100 %, and shows class colours only inside the area', async () => {
       page = await openViewer(`#dataset=${ids.naip}`);
       const [w, s2, e, n] = await datasetBounds(ids.naip);
+      await page.waitForSelector('#job-model[data-state=ready]');
       await page.selectOption('#job-model', 'test-rgb');
       await page.locator('#job-vector').uncheck();
 

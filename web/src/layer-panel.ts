@@ -1,11 +1,14 @@
 /**
  * The layer panel: one entry per layer with visibility, opacity, order and zoom-to; band presets
- * for imagery; the raster/polygon toggle, legend, statistics and downloads for results.
+ * and "compare with…" for imagery; the raster/polygon toggle, legend, statistics and downloads for
+ * results; for a change result its headline, transitions, gained/lost table and the swipe.
  * Entries are built once and refreshed in place, so a slider keeps its focus while dragged.
  */
 import type { ApiClient } from './api-client.ts';
 import { describeError } from './api-client.ts';
-import type { ResultStatistics, TileJson } from './api-types.ts';
+import type { ChangeStatistics, ResultStatistics, TileJson } from './api-types.ts';
+import { ChangeLayer } from './change-layer.ts';
+import { createChangePanel } from './change-panel.ts';
 import { DatasetLayer } from './dataset-layer.ts';
 import { el } from './element.ts';
 import type { LayerStack } from './layer-stack.ts';
@@ -22,6 +25,11 @@ export interface LayerPanelOptions {
   zoomTo(layer: MapLayer): void;
   select(layer: MapLayer): void;
   isSelected(layer: MapLayer): boolean;
+  /** "Compare with…" on a dataset: start a comparison with it as the later date. */
+  compareFrom(layer: DatasetLayer): void;
+  /** Show the two dates of a change result side by side; a reason when that cannot be done. */
+  swipe(layer: ChangeLayer): void;
+  swipeProblem(layer: ChangeLayer): string | null;
 }
 
 interface Entry {
@@ -62,7 +70,9 @@ export class LayerPanel {
       attrs: { 'aria-label': `Opacity of ${layer.title}` },
       on: { input: () => stack.setOpacity(layer.key, Number(opacity.value) / 100) },
     });
-    const head = el('div', { class: 'layer-head' }, visible, el('span', { class: `kind kind-${layer.kind}` }, layer.kind === 'dataset' ? 'Imagery' : 'Result'), title, zoom, up, down);
+    const badge = layer instanceof ChangeLayer ? el('span', { class: 'kind kind-change' }, 'Change')
+      : el('span', { class: `kind kind-${layer.kind}` }, layer.kind === 'dataset' ? 'Imagery' : 'Result');
+    const head = el('div', { class: 'layer-head' }, visible, badge, title, zoom, up, down);
     const controls = el('div', { class: 'layer-controls' }, el('label', { class: 'opacity' }, 'Opacity', opacity));
     const element = el('li', { class: 'layer', dataset: { key: layer.key, kind: layer.kind, id: layer.id } }, head, controls);
     const refreshers: Array<() => void> = [];
@@ -78,6 +88,10 @@ export class LayerPanel {
         controls.append(preset);
         refreshers.push(() => { preset.value = layer.preset?.id ?? ''; });
       }
+      controls.append(el('button', {
+        type: 'button', class: 'layer-compare', title: `Compare ${layer.title} with an earlier date`,
+        on: { click: () => this.o.compareFrom(layer) },
+      }, 'Compare with…'));
     }
 
     if (layer instanceof ResultLayer) this.buildResult(layer, element, controls, refreshers);
@@ -108,11 +122,16 @@ export class LayerPanel {
         el('label', {}, radios[0]!, 'Raster'), el('label', {}, radios[1]!, 'Polygons')));
       refreshers.push(() => { for (const r of radios) r.checked = r.value === layer.mode; });
     }
-    const legend = createLegend(layer, (classId) => {
+    const toggle = (classId: number) => {
       const refetch = layer.toggleClass(classId);
       if (refetch) stack.rebuild(layer.key, () => {});
       else stack.update(layer.key, () => {});
-    });
+    };
+    if (layer instanceof ChangeLayer) {
+      this.buildChange(layer, element, controls, refreshers, toggle);
+      return;
+    }
+    const legend = createLegend(layer, toggle);
     refreshers.push(legend.refresh);
     const stats = el('details', { class: 'stats-details' }, el('summary', {}, 'Statistics'));
     let statsLoaded = false;
@@ -131,6 +150,24 @@ export class LayerPanel {
       el('a', { class: 'button download-mask', href: links.mask, download: `${layer.result.name}-mask.tif` }, '↓ Mask (GeoTIFF COG)'),
       links.geojson ? el('a', { class: 'button download-geojson', href: links.geojson, download: `${layer.result.name}.geojson` }, '↓ Polygons (GeoJSON)') : null);
     element.append(legend.element, stats, downloads);
+  }
+
+  private buildChange(layer: ChangeLayer, element: HTMLElement, controls: HTMLElement, refreshers: Array<() => void>, toggle: (classId: number) => void): void {
+    const swipe = el('button', { type: 'button', class: 'change-swipe', on: { click: () => this.o.swipe(layer) } }, '⇆ Swipe before / after');
+    controls.append(swipe);
+    refreshers.push(() => {
+      const problem = this.o.swipeProblem(layer);
+      swipe.disabled = problem !== null;
+      swipe.title = problem ?? 'Show the two dates side by side with a slider';
+    });
+    const panel = createChangePanel(layer, () => this.o.api.get<ChangeStatistics>(layer.result.links.stats), toggle);
+    refreshers.push(panel.refresh);
+    const links = layer.result.links;
+    const downloads = el('div', { class: 'downloads' },
+      el('a', { class: 'button download-mask', href: links.mask, download: `${layer.result.name}-change.tif` }, '↓ Change mask (COG)'),
+      el('a', { class: 'button download-stats', href: links.stats, download: `${layer.result.name}-change.json` }, '↓ Statistics (JSON)'),
+      links.geojson ? el('a', { class: 'button download-geojson', href: links.geojson, download: `${layer.result.name}-change.geojson` }, '↓ Polygons (GeoJSON)') : null);
+    element.append(panel.element, downloads);
   }
 
   private async switchMode(layer: ResultLayer, mode: ResultMode): Promise<void> {

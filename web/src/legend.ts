@@ -2,6 +2,7 @@
  * A result's classes with their colours. Clicking a class hides it on the map (and clicking
  * again shows it), because picking out one class is the first thing an analyst does.
  */
+import type { ModelClass } from './api-types.ts';
 import { el } from './element.ts';
 import type { ResultLayer } from './result-layer.ts';
 
@@ -10,16 +11,21 @@ export interface Legend {
   refresh(): void;
 }
 
-export function createLegend(layer: ResultLayer, onToggle: (classId: number) => void): Legend {
-  const buttons = layer.classes.map((c) => el('button', {
+/**
+ * `classes` defaults to all of the layer's; a change result lists only the transitions that occur.
+ * `detail` adds a figure after a class name (its area).
+ */
+export function createLegend(layer: ResultLayer, onToggle: (classId: number) => void, classes: ModelClass[] = layer.classes, detail?: (c: ModelClass) => string): Legend {
+  const buttons = classes.map((c) => el('button', {
     type: 'button',
     class: 'legend-item',
     dataset: { class: c.name },
     on: { click: () => onToggle(c.id) },
-  }, el('span', { class: 'swatch', attrs: { style: `background:${c.color}` } }), el('span', { class: 'legend-name' }, c.name)));
+  }, el('span', { class: 'swatch', attrs: { style: `background:${c.color}` } }), el('span', { class: 'legend-name' }, c.name),
+  detail ? el('span', { class: 'legend-detail' }, detail(c)) : null));
   const element = el('ul', { class: 'legend', attrs: { 'aria-label': `Classes of ${layer.title}` } }, ...buttons.map((b) => el('li', {}, b)));
   const refresh = () => {
-    layer.classes.forEach((c, i) => {
+    classes.forEach((c, i) => {
       const shown = !layer.hidden.has(c.id);
       const b = buttons[i]!;
       b.setAttribute('aria-pressed', String(shown));

@@ -1,12 +1,15 @@
 /**
- * The satseg viewer: wires the map, the layer panel, the segment form, uploads, inspection and
- * the shareable URL together. Each part lives in its own module; this file only connects them.
+ * The satseg viewer: wires the map, the layer panel, the segment form, the before/after swipe,
+ * uploads, inspection and the shareable URL together. Each part lives in its own module; this
+ * file only connects them.
  */
 import { ApiClient, describeError } from './api-client.ts';
 import { initialApiKey } from './api-key.ts';
-import type { Bounds, Dataset, Model, Result } from './api-types.ts';
+import type { Bounds, Dataset, Job, Model, Result } from './api-types.ts';
 import { loadCatalog } from './catalog.ts';
+import { ChangeLayer } from './change-layer.ts';
 import { DatasetLayer } from './dataset-layer.ts';
+import { DateSwipe } from './date-swipe.ts';
 import { DrawTool } from './draw-tool.ts';
 import { byId, el } from './element.ts';
 import { enableInspect } from './inspect-popup.ts';
@@ -32,6 +35,8 @@ const url = new UrlState();
 const map = createMap(byId('map'));
 const datasets: Dataset[] = [];
 let models: Model[] = [];
+/** Every result shown, by id: a change result names the class masks it compared. */
+const results = new Map<string, Result>();
 
 function unionBounds(list: Bounds[]): Bounds | null {
   if (!list.length) return null;
@@ -59,6 +64,9 @@ map.on('load', () => {
   const panel = new LayerPanel(byId('layers'), {
     stack, api, toaster, zoomTo, select,
     isSelected: (l) => (l.kind === 'result' ? l.id === selected.result : l.id === selected.dataset),
+    compareFrom: (layer) => jobs.compareFrom(layer.id),
+    swipe: (layer) => swipe.showChange(layer),
+    swipeProblem: (layer) => swipe.problem(layer),
   });
 
   /** The datasets that can be drawn on the map. */
@@ -80,10 +88,35 @@ map.on('load', () => {
     return layer;
   };
 
-  const addResult = (r: Result): ResultLayer => {
-    const layer = new ResultLayer(r);
+  const addResult = (r: Result, visible = true): ResultLayer => {
+    results.set(r.id, r);
+    const layer = r.kind === 'change' ? new ChangeLayer(r) : new ResultLayer(r);
+    layer.visible = visible;
     stack.add(layer);
     return layer;
+  };
+
+  const layerName = (sourceId: string) => stack.layers.find((l) => l.sourceIds().includes(sourceId))?.title ?? sourceId;
+  const swipe = new DateSwipe({
+    map, stack, draw, toaster,
+    area: byId('map-area'),
+    container: byId('map-before'),
+    onMap: (left) => reportMapErrors(left, api, toaster, layerName),
+    mappable,
+    result: (id) => results.get(id),
+  });
+
+  /** A change job's results: the two class masks (listed, switched off) and the change on top, side by side. */
+  const showChange = async (job: Job) => {
+    const links = job.results!;
+    const get = (url: string | undefined) => (url ? api.get<Result>(url) : Promise.resolve(null));
+    const [before, after, change] = await Promise.all([get(links.before?.result), get(links.after?.result), get(links.change?.result ?? links.result)]);
+    for (const r of [before, after]) if (r && !results.has(r.id)) addResult(r, false);
+    const layer = addResult(change!);
+    select(layer);
+    if (layer.bounds) fitTo(map, layer.bounds);
+    if (job.before) await swipe.show(job.before, job.dataset);
+    toaster.notice(`${change!.name} is ready.`);
   };
 
   const jobs = new JobPanel(byId('segment'), {
@@ -92,9 +125,13 @@ map.on('load', () => {
       const layer = stack.find(`dataset:${id}`);
       if (layer) select(layer);
     },
-    onResult: async (resultUrl) => {
+    onResult: async (job) => {
       try {
-        const result = await api.get<Result>(resultUrl);
+        if (job.kind === 'change') {
+          await showChange(job);
+          return;
+        }
+        const result = await api.get<Result>(job.results!.result);
         const layer = addResult(result);
         select(layer);
         if (layer.bounds) fitTo(map, layer.bounds);
@@ -103,6 +140,7 @@ map.on('load', () => {
         toaster.error(`The job finished but its result cannot be shown: ${describeError(err)}`);
       }
     },
+    onSwipe: (beforeId, afterId) => void swipe.show(beforeId, afterId),
   });
 
   new Uploader(byId('upload'), {
@@ -122,7 +160,7 @@ map.on('load', () => {
 
   createSettings(byId('settings-box'), { get: () => apiKey, set: (k) => { apiKey = k; } }, (t) => toaster.notice(t));
   enableInspect({ map, stack, api, draw, toaster });
-  reportMapErrors(map, api, toaster, (sourceId) => stack.layers.find((l) => l.sourceIds().includes(sourceId))?.title ?? sourceId);
+  reportMapErrors(map, api, toaster, layerName);
 
   const coords = byId('coords');
   map.on('mousemove', (e) => { coords.textContent = `${formatLonLat(e.lngLat.lng, e.lngLat.lat)} · z${map.getZoom().toFixed(1)}`; });
@@ -156,7 +194,14 @@ map.on('load', () => {
     }
   };
 
-  exposeHook({ map, stack, draw, errors: toaster.errors, whenIdle: () => whenIdle(map), job: () => jobs.currentJob });
+  exposeHook({
+    map, stack, draw,
+    errors: toaster.errors,
+    whenIdle: async () => { await Promise.all([whenIdle(map), swipe.view.whenIdle()]); },
+    job: () => jobs.currentJob,
+    compare: () => ({ open: swipe.view.isOpen, position: swipe.view.position, before: swipe.view.beforeId }),
+    setSwipe: (share) => swipe.view.setShare(share),
+  });
 
   void loadCatalog(api, (m) => toaster.error(m)).then((catalog) => {
     models = catalog.models;

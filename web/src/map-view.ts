@@ -12,7 +12,11 @@ export const DATA_TOP = 'data-top';
 const FOOTPRINTS = 'footprints';
 export const BACKGROUND_COLOR = '#eef1f5';
 
-export function createMap(container: HTMLElement): maplibregl.Map {
+/**
+ * `navigation: false` makes the second map of a swipe comparison: the same base and scale bar
+ * (its left half hides the main map's), without zoom buttons of its own (the main map's serve both).
+ */
+export function createMap(container: HTMLElement, { navigation = true, center = [0, 20] as [number, number], zoom = 1.5 } = {}): maplibregl.Map {
   const map = new maplibregl.Map({
     container,
     style: {
@@ -32,8 +36,8 @@ export function createMap(container: HTMLElement): maplibregl.Map {
         { id: FOOTPRINTS, type: 'line', source: FOOTPRINTS, paint: { 'line-color': '#5b6577', 'line-width': 1.2, 'line-dasharray': [3, 2] } },
       ],
     },
-    center: [0, 20],
-    zoom: 1.5,
+    center,
+    zoom,
     attributionControl: false,
     dragRotate: false,
     pitchWithRotate: false,
@@ -41,7 +45,7 @@ export function createMap(container: HTMLElement): maplibregl.Map {
     maxPitch: 0,
   });
   map.touchZoomRotate.disableRotation();
-  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
+  if (navigation) map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric', maxWidth: 120 }), 'bottom-left');
   return map;
 }

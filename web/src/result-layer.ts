@@ -22,7 +22,7 @@ export class ResultLayer implements MapLayer {
   opacity = 0.85;
   mode: ResultMode = 'raster';
   readonly hidden = new Set<number>();
-  /** Vector tile layer per class id, from TileJSON `vector_layers` (else the class name). */
+  /** Vector tile layer per class id, from the vector TileJSON's `vector_layers` (else the class name). */
   private sourceLayers = new Map<number, string>();
   private vectorZooms: { minzoom: number; maxzoom: number } | null = null;
 
@@ -57,10 +57,10 @@ export class ResultLayer implements MapLayer {
     return absoluteUrl(`${this.result.links.tilejson}${query}`);
   }
 
-  /** Reads the vector layer names once from the result's TileJSON; call before switching to vectors. */
+  /** Reads the vector layer names once from the polygons' own TileJSON; call before switching to vectors. */
   async prepareVectors(fetchTileJson: (url: string) => Promise<TileJson>): Promise<void> {
     if (this.sourceLayers.size) return;
-    const tj = await fetchTileJson(this.result.links.tilejson);
+    const tj = await fetchTileJson(`/results/${encodeURIComponent(this.result.id)}/vector/tilejson.json`);
     const layers = tj.vector_layers ?? [];
     const ids = new Set(layers.map((l) => l.id));
     // Layers are named by class; if a server names them otherwise, pair them up in class order.

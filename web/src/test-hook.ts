@@ -13,10 +13,14 @@ export interface SatsegHook {
   draw: DrawTool;
   /** Every error message shown to the user. */
   errors: readonly string[];
-  /** Resolves once the map has drawn every tile it asked for. */
+  /** Resolves once the map (and the swipe's second map) has drawn every tile it asked for. */
   whenIdle(): Promise<void>;
   /** The job in the progress bar. */
   job(): Job | null;
+  /** The before/after swipe: open or not, the slider's x in CSS pixels, the before dataset. */
+  compare(): { open: boolean; position: number | null; before: string | null };
+  /** Moves the swipe slider to a share of the width (0 = all after, 1 = all before). */
+  setSwipe(share: number): void;
 }
 
 declare global {

@@ -2,10 +2,23 @@
  * Numbers as people read them: areas in km², shares in per cent, coordinates in degrees.
  */
 export function formatKm2(m2: number): string {
+  return `${km2Number(m2)} km²`;
+}
+
+/** An area in km² without the unit (for tables whose header says km²), more digits when small. */
+export function km2Number(m2: number): string {
   const km2 = m2 / 1e6;
-  if (km2 === 0) return '0 km²';
-  const digits = km2 >= 100 ? 0 : km2 >= 10 ? 1 : km2 >= 1 ? 2 : km2 >= 0.01 ? 3 : 4;
-  return `${km2.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })} km²`;
+  if (km2 === 0) return '0';
+  const size = Math.abs(km2);
+  const digits = size >= 100 ? 0 : size >= 10 ? 1 : size >= 1 ? 2 : size >= 0.01 ? 3 : 4;
+  return km2.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** A change in km² with its sign: "+2.13", "−0.50" (a true minus), "0". */
+export function signedKm2Number(m2: number): string {
+  const text = km2Number(Math.abs(m2));
+  if (text === '0' || /^0\.0*$/.test(text)) return text;
+  return `${m2 > 0 ? '+' : '−'}${text}`;
 }
 
 /** A polygon's area: m² while small, hectares, then km². */

@@ -269,7 +269,7 @@ function soleSpan(starts: number[], i: number, tile: number, overlap: number, lo
 }
 
 function addInto(dst: Float32Array, d: number, src: Float32Array, s: number, n: number): void {
-  for (let i = 0; i < n; i++) dst[d + i] += src[s + i]!;
+  for (let i = 0; i < n; i++) dst[d + i]! += src[s + i]!;
 }
 
 function addPair(dst: Float64Array, d: number, a: Float32Array, ai: number, b: Float32Array, bi: number, n: number): void {
@@ -289,9 +289,9 @@ function keepBest(acc: Float64Array, a: number, k: number, bestScore: Float64Arr
 
 // The two hot loops, kept as small monomorphic functions so V8 compiles them tightly.
 function accumulate(acc: Float32Array, dst: number, probs: Float32Array, src: number, w1d: Float32Array, w: number, wy: number, n: number): void {
-  for (let i = 0; i < n; i++) acc[dst + i] += wy * w1d[w + i]! * probs[src + i]!;
+  for (let i = 0; i < n; i++) acc[dst + i]! += wy * w1d[w + i]! * probs[src + i]!;
 }
 
 function accumulateWeights(acc: Float32Array, dst: number, w1d: Float32Array, w: number, wy: number, n: number): void {
-  for (let i = 0; i < n; i++) acc[dst + i] += wy * w1d[w + i]!;
+  for (let i = 0; i < n; i++) acc[dst + i]! += wy * w1d[w + i]!;
 }

@@ -16,7 +16,7 @@ import { RasterReader } from '../read/raster-reader.ts';
 import type { StatisticsResult } from '../read/band-statistics.ts';
 import { newId, type Db } from './catalog-db.ts';
 import { InFlight } from '../in-flight.ts';
-import { NotFoundError, RasterError } from '../errors.ts';
+import { NotFoundError, RasterError, RequestError } from '../errors.ts';
 
 export type DatasetOrigin = 'folder' | 'upload' | 'url' | 'sample';
 
@@ -264,7 +264,7 @@ export class DatasetCatalog {
   /** Forget a dataset; its file is deleted too, unless it is a remote or a sample one. */
   async remove(id: string): Promise<void> {
     const record = this.get(id);
-    if (record.origin === 'sample') throw new RasterError('bad-url', 'sample datasets are read-only; start the server with --no-samples to hide them');
+    if (record.origin === 'sample') throw new RequestError('sample datasets are read-only; start the server with --no-samples to hide them', 'read-only');
     const entry = this.readers.get(id);
     // Awaited here (the LRU's dispose does not wait), so the file is released before it is deleted.
     this.readers.delete(id);

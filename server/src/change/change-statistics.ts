@@ -89,8 +89,8 @@ export class ChangeTally {
     for (let code = 0; code < this.pixels.length; code++) {
       const c = counts[code]!;
       if (!c) continue;
-      this.pixels[code] += c;
-      this.area[code] += c * a;
+      this.pixels[code]! += c;
+      this.area[code]! += c * a;
     }
     this.nodata += counts[CHANGE_NODATA]!;
   }

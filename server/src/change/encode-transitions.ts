@@ -62,7 +62,7 @@ export function encodeTransitions(b: TransitionBlock, index: Int32Array, counts:
       const o0 = r * width;
       for (let i = map.x0; i < map.x1; i++) if (b.codes[o0 + i] === UNLISTED) b.codes[o0 + i] = CHANGE_NODATA;
       b.tally.unlisted += unlisted;
-      counts[CHANGE_NODATA] += unlisted;
+      counts[CHANGE_NODATA]! += unlisted;
       counts[UNLISTED] = 0;
     }
     b.tally.addRow(b.y + r, counts);
@@ -89,9 +89,9 @@ function encodeRow(b: TransitionBlock, r: number, index: Int32Array, counts: Uin
     else outside++;
     codes[o0 + i] = code;
     if (code === prev) run++;
-    else { counts[prev] += run; prev = code; run = 1; }
+    else { counts[prev]! += run; prev = code; run = 1; }
   }
-  counts[prev] += run;
+  counts[prev]! += run;
   return outside;
 }
 

@@ -125,7 +125,7 @@ export class GridMapping {
     const y = g[3] + (j + 0.5) * g[5];
     const p = this.toTarget ? this.toTarget(x, y) : [x, y];
     if (!p) return [Number.NaN, Number.NaN];
-    return [(p[0] - t[0]) / t[1], (p[1] - t[3]) / t[5]];
+    return [(p[0]! - t[0]) / t[1], (p[1]! - t[3]) / t[5]];
   }
 
   /**

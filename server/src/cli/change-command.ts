@@ -11,25 +11,33 @@ import type { ChangePolygonSummary } from '../change/change-polygons.ts';
 import type { Area } from '../segment/segment-area.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import type { Window } from '../read/raster.ts';
+import type { PreparedJob } from '../segment/prepare-job.ts';
+import { z } from 'zod';
 import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from '../vectorize/vectorize-defaults.ts';
-import { AreaError, UsageError } from '../errors.ts';
+import { AreaError, RequestError, UsageError } from '../errors.ts';
+import { writeFileAtomic } from '../write/atomic-file.ts';
+import { bboxFlag, deviceFlag, intFlag, numberFlag, parseFlags } from './cli-options.ts';
 
-export interface ChangeCommandOptions {
-  out: string;
-  before?: string;
-  after?: string;
-  model?: string;
-  area?: string;
-  bbox?: string;
-  vector?: string;
-  stats?: string;
-  minArea?: string;
-  simplify?: string;
-  device?: string;
-  threads?: string;
-  json?: boolean;
-  progress?: boolean;
-}
+export const ChangeFlags = z.object({
+  out: z.string().min(1),
+  before: z.string().optional(),
+  after: z.string().optional(),
+  model: z.string().optional(),
+  area: z.string().optional(),
+  bbox: bboxFlag.optional(),
+  vector: z.string().optional(),
+  stats: z.string().optional(),
+  minArea: numberFlag.optional(),
+  simplify: numberFlag.optional(),
+  device: deviceFlag.default('auto'),
+  threads: intFlag(1).optional(),
+  json: z.boolean().optional(),
+  progress: z.boolean().optional(),
+  force: z.boolean().optional(),
+});
+
+export type ChangeCommandOptions = z.input<typeof ChangeFlags>;
+type ChangeFlagValues = z.output<typeof ChangeFlags>;
 
 export interface SegmentedMask {
   scene: string;
@@ -48,29 +56,22 @@ export interface ChangeCommandResult extends ChangeResult {
 
 const notice = (message: string) => process.stderr.write(`satseg: ${message}\n`);
 
-function nonNegative(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a number >= 0 (got "${value}")`);
-  return n;
-}
-
 function checkOutputFile(file: string, flag: string): void {
   const dir = path.dirname(path.resolve(file));
   if (!fs.existsSync(dir)) throw new UsageError(`${flag}: output folder does not exist: ${dir}`);
   if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`${flag}: ${file} is a folder, not a file path`);
 }
 
-async function readArea(o: ChangeCommandOptions): Promise<Area | null> {
+async function readArea(o: ChangeFlagValues): Promise<Area | null> {
   if (!o.area && !o.bbox) return null;
   if (o.area && o.bbox) throw new UsageError('give --bbox or --area, not both');
   const flag = o.bbox ? '--bbox' : '--area';
-  const { parseArea, repairArea } = await import('../segment/segment-area.ts');
+  const { parseArea } = await import('../segment/segment-area.ts');
+  const { repairAreaBounded } = await import('../segment/area-repair.ts');
   try {
-    const bbox = o.bbox?.split(',').map((v) => Number(v.trim()));
     const geojson = o.area ? JSON.parse(fs.readFileSync(o.area, 'utf8')) : undefined;
-    const area = parseArea(geojson, bbox);
-    return area ? repairArea(area).area : null;
+    const area = parseArea(geojson, o.bbox);
+    return area ? (await repairAreaBounded(area)).area : null;
   } catch (err) {
     if (err instanceof AreaError) throw new UsageError(`${flag}: ${err.message}`);
     if (err instanceof SyntaxError || (err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`--area: cannot read ${o.area}: ${(err as Error).message}`);
@@ -110,38 +111,47 @@ async function staleReason(mask: string, scene: string, model: string, window: W
   }
 }
 
-/** Segment a scene into `mask` (only the area's window), unless an up-to-date mask is there. */
-async function maskForScene(scene: string, mask: string, which: 'before' | 'after', spec: ModelSpec, area: Area | null, o: ChangeCommandOptions): Promise<SegmentedMask> {
-  const started = performance.now();
+/**
+ * Prepare a scene as any job is prepared: the model must suit it (--force otherwise), and the area
+ * gives the window and the pixels inside. Both scenes are prepared before either is segmented, so
+ * a bad after scene fails before minutes are spent on the before one.
+ */
+async function prepareScene(scene: string, which: 'before' | 'after', spec: ModelSpec, area: Area | null, o: ChangeFlagValues): Promise<PreparedJob> {
   const { openRaster } = await import('../read/open-raster.ts');
-  const { areaOnGrid } = await import('../segment/segment-area.ts');
-  const source = await openRaster(scene);
-  let window: Window = { x: 0, y: 0, width: source.info.width, height: source.info.height };
+  const { RasterReader } = await import('../read/raster-reader.ts');
+  const { prepareJob } = await import('../segment/prepare-job.ts');
+  const reader = new RasterReader(await openRaster(scene));
   try {
-    if (area) {
-      const grid = areaOnGrid(area, source.info.geoTransform, source.info.width, source.info.height, source.info.crs);
-      if (!grid) throw new UsageError(`${o.bbox ? '--bbox' : '--area'} does not overlap ${path.basename(scene)}`);
-      window = grid.window;
-    }
+    return await prepareJob(reader, spec, { area: area ?? undefined, allowUnsuitable: o.force });
+  } catch (err) {
+    if (err instanceof AreaError) throw new UsageError(`${o.bbox ? '--bbox' : '--area'}: ${path.basename(scene)}: ${err.message}`);
+    if (err instanceof RequestError) throw new UsageError(`the ${which} scene ${path.basename(scene)}: ${err.message.replace('options.allow_unsuitable or --force', '--force')}`);
+    throw err;
   } finally {
-    await source.close();
+    await reader.close();
   }
-  const stale = await staleReason(mask, scene, spec.id, window);
+}
+
+/** Segment a prepared scene into `mask` (only the area's window), unless an up-to-date mask is there. */
+async function maskForScene(scene: string, mask: string, which: 'before' | 'after', spec: ModelSpec, prepared: PreparedJob, o: ChangeFlagValues): Promise<SegmentedMask> {
+  const started = performance.now();
+  const stale = await staleReason(mask, scene, spec.id, prepared.window);
   if (!stale) {
     notice(`reusing ${mask} as the ${which} mask (model ${spec.id}, newer than ${path.basename(scene)})`);
     return { scene, mask, reused: true, seconds: (performance.now() - started) / 1000 };
   }
   if (stale !== 'missing') notice(`segmenting ${path.basename(scene)} again: ${mask} is ${stale}`);
   const { segmentScene } = await import('../segment/segment-scene.ts');
-  const threads = o.threads === undefined ? undefined : Number(o.threads);
   let lastLine = 0;
   await segmentScene({
     input: scene,
     output: mask,
     model: spec,
-    device: (o.device ?? 'auto') as 'auto' | 'cpu' | 'cuda',
-    threads,
-    window,
+    device: o.device,
+    threads: o.threads,
+    window: prepared.window,
+    areaMask: prepared.areaMask,
+    bandChoice: prepared.bands,
     onNotice: notice,
     onProgress: (p) => {
       if (o.progress === false || (p.tilesDone !== p.tilesTotal && Date.now() - lastLine < 5000)) return;
@@ -152,25 +162,17 @@ async function maskForScene(scene: string, mask: string, which: 'before' | 'afte
   return { scene, mask, reused: false, seconds: (performance.now() - started) / 1000 };
 }
 
-async function writeJsonFile(file: string, value: unknown): Promise<void> {
-  const tmp = `${file}.satseg-tmp-${process.pid}`;
-  await fs.promises.writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  await fs.promises.rename(tmp, file);
-}
-
-export async function runChange(masks: string[], o: ChangeCommandOptions): Promise<ChangeCommandResult> {
+export async function runChange(masks: string[], options: ChangeCommandOptions): Promise<ChangeCommandResult> {
+  const o = parseFlags(ChangeFlags, options);
   const scenes = o.before !== undefined || o.after !== undefined;
   if (scenes && masks.length) throw new UsageError('give two masks, or --before and --after scenes with --model, not both');
   if (scenes && (!o.before || !o.after || !o.model)) throw new UsageError('--before and --after scenes need each other and --model');
   if (!scenes && o.model) throw new UsageError('--model segments --before and --after scenes; two masks are compared as they are');
   if (!scenes && masks.length !== 2) throw new UsageError('give two masks (BEFORE AFTER), or --before and --after scenes with --model');
-  const device = o.device ?? 'auto';
-  if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`--device must be auto, cpu or cuda (got "${o.device}")`);
-  if (o.threads !== undefined && !(Number.isInteger(Number(o.threads)) && Number(o.threads) > 0)) throw new UsageError(`--threads must be a positive integer (got "${o.threads}")`);
   checkOutputFile(o.out, '--out');
   if (o.stats) checkOutputFile(o.stats, '--stats');
-  const minAreaM2 = nonNegative('--min-area', o.minArea, DEFAULT_MIN_AREA_M2);
-  const simplifyPx = nonNegative('--simplify', o.simplify, DEFAULT_SIMPLIFY_PX);
+  const minAreaM2 = o.minArea ?? DEFAULT_MIN_AREA_M2;
+  const simplifyPx = o.simplify ?? DEFAULT_SIMPLIFY_PX;
   const { checkChangeVectorOutput, changePolygons } = await import('../change/change-polygons.ts');
   if (o.vector) {
     try {
@@ -199,9 +201,13 @@ export async function runChange(masks: string[], o: ChangeCommandOptions): Promi
     for (const mask of [beforeMask, afterMask]) {
       if (inputs.some((input) => path.resolve(input) === path.resolve(mask))) throw new UsageError(`--out ${o.out} would write its ${mask} mask over an input scene; choose another --out`);
     }
+    const prepared = {
+      before: await prepareScene(o.before!, 'before', spec, area, o),
+      after: await prepareScene(o.after!, 'after', spec, area, o),
+    };
     segmented = {
-      before: await maskForScene(o.before!, beforeMask, 'before', spec, area, o),
-      after: await maskForScene(o.after!, afterMask, 'after', spec, area, o),
+      before: await maskForScene(o.before!, beforeMask, 'before', spec, prepared.before, o),
+      after: await maskForScene(o.after!, afterMask, 'after', spec, prepared.after, o),
     };
   }
 
@@ -221,7 +227,7 @@ export async function runChange(masks: string[], o: ChangeCommandOptions): Promi
   if (segmented) result.segmented = segmented;
   if (o.vector) result.vector = await changePolygons(o.out, o.vector, { minAreaM2, simplifyPx });
   if (o.stats) {
-    await writeJsonFile(o.stats, result.statistics);
+    await writeFileAtomic(o.stats, `${JSON.stringify(result.statistics, null, 2)}\n`);
     result.statsFile = o.stats;
   }
   return result;
@@ -270,6 +276,7 @@ export function registerChangeCommand(program: Command): void {
     .option('--simplify <px>', 'with --vector: simplification tolerance in pixels (0 = exact pixel edges)', String(DEFAULT_SIMPLIFY_PX))
     .option('--device <device>', 'with --before/--after: auto | cpu | cuda', 'auto')
     .option('--threads <n>', 'with --before/--after: inference threads (default: all cores)')
+    .option('--force', 'with --before/--after: run even when the model does not suit a scene (bands or resolution)')
     .option('--json', 'print the summary as one JSON object')
     .option('--no-progress', 'no progress lines')
     .action(async (masks: string[], o: ChangeCommandOptions) => {

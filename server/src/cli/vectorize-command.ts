@@ -4,29 +4,26 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from '../vectorize/vectorize-defaults.ts';
+import { z } from 'zod';
 import type { VectorizeSummary } from '../vectorize/vectorize-mask.ts';
-import { UsageError } from '../errors.ts';
+import { numberFlag, parseFlags } from './cli-options.ts';
 
-export interface VectorizeCommandOptions {
-  out: string;
-  classes?: string;
-  minArea?: string;
-  simplify?: string;
-  json?: boolean;
-}
+export const VectorizeFlags = z.object({
+  out: z.string().min(1),
+  classes: z.string().transform((t) => t.split(',').map((c) => c.trim()).filter(Boolean))
+    .refine((list) => list.length > 0, 'needs at least one class name or id').optional(),
+  minArea: numberFlag.default(DEFAULT_MIN_AREA_M2),
+  simplify: numberFlag.default(DEFAULT_SIMPLIFY_PX),
+  json: z.boolean().optional(),
+});
 
-function nonNegative(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a number >= 0 (got "${value}")`);
-  return n;
-}
+export type VectorizeCommandOptions = z.input<typeof VectorizeFlags>;
 
-export async function runVectorize(mask: string, o: VectorizeCommandOptions): Promise<VectorizeSummary> {
-  const classes = o.classes?.split(',').map((c) => c.trim()).filter(Boolean);
-  if (o.classes !== undefined && !classes?.length) throw new UsageError('--classes needs at least one class name or id');
-  const minAreaM2 = nonNegative('--min-area', o.minArea, DEFAULT_MIN_AREA_M2);
-  const simplifyPx = nonNegative('--simplify', o.simplify, DEFAULT_SIMPLIFY_PX);
+export async function runVectorize(mask: string, options: VectorizeCommandOptions): Promise<VectorizeSummary> {
+  const o = parseFlags(VectorizeFlags, options);
+  const classes = o.classes;
+  const minAreaM2 = o.minArea;
+  const simplifyPx = o.simplify;
   // Loaded when the command runs, so registering it costs `satseg` nothing at start-up.
   const { vectorizeMask } = await import('../vectorize/vectorize-mask.ts');
   return vectorizeMask({

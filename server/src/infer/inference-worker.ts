@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import ort from 'onnxruntime-node';
 import { openSession } from './ort-session.ts';
 import type { DeviceRequest } from './model.ts';
-import { DeviceError } from '../errors.ts';
+import { DeviceError, oneLine } from '../errors.ts';
 
 export type WorkerRequest =
   | { type: 'run'; id: number; input: Float32Array; dims: [number, number, number, number] }
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   try {
     opened = await openSession(fs.readFileSync(init.modelPath), init.device, init.threads);
   } catch (err) {
-    port.postMessage({ type: 'failed', message: (err as Error).message.split('\n')[0], kind: err instanceof DeviceError ? 'device' : 'model' } satisfies WorkerReply);
+    port.postMessage({ type: 'failed', message: oneLine(err), kind: err instanceof DeviceError ? 'device' : 'model' } satisfies WorkerReply);
     return;
   }
   const { session } = opened;
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
         // The input goes back too, for the next batch to be written into.
         port.postMessage({ type: 'result', id: msg.id, output, dims: [...out.dims], input: msg.input } satisfies WorkerReply, [output.buffer as ArrayBuffer, msg.input.buffer as ArrayBuffer]);
       } catch (err) {
-        port.postMessage({ type: 'error', id: msg.id, message: (err as Error).message.split('\n')[0] } satisfies WorkerReply);
+        port.postMessage({ type: 'error', id: msg.id, message: oneLine(err) } satisfies WorkerReply);
       }
     });
   });

@@ -28,7 +28,8 @@ export function converter(from: string, to: string): proj4.Converter {
 export function transformPoint(conv: proj4.Converter, x: number, y: number, inverse = false): [number, number] | null {
   try {
     const p = inverse ? conv.inverse([x, y]) : conv.forward([x, y]);
-    return Number.isFinite(p[0]) && Number.isFinite(p[1]) ? [p[0], p[1]] : null;
+    const [px, py] = p as [number, number];
+    return Number.isFinite(px) && Number.isFinite(py) ? [px, py] : null;
   } catch {
     return null;
   }

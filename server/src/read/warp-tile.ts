@@ -292,8 +292,9 @@ function sampleFourTaps(block: PixelBlock, positions: PixelPositions, lw: number
   const allValid = ok.indexOf(0) === -1;
   const nodataBands = nd === nd ? bands.filter((band) => (band as Uint8Array).includes(nd)) : [];
   const plain3 = nb === 3 && nodataBands.length === 0;
-  const [s0, s1, s2] = plain3 ? bands : [bands[0]!, bands[0]!, bands[0]!];
-  const [d0, d1, d2] = plain3 ? out : [out[0]!, out[0]!, out[0]!];
+  // Three bands, or one repeated (the planes are only read through these names in the 3-band path).
+  const [s0, s1, s2] = (plain3 ? bands : [bands[0], bands[0], bands[0]]) as [Float32Array, Float32Array, Float32Array];
+  const [d0, d1, d2] = (plain3 ? out : [out[0], out[0], out[0]]) as [Float32Array, Float32Array, Float32Array];
   const { size, sx, sy } = positions;
   // Output index, then source position, of each pixel left for the careful path.
   const slow: number[] = [];
@@ -445,8 +446,8 @@ function sampleBilinear(block: PixelBlock, positions: PixelPositions, lw: number
           for (let b = 0; b < nb; b++) {
             const value = src[b]![k]!;
             if (value === nd) continue;
-            acc[b] += w * value;
-            wsum[b] += w;
+            acc[b]! += w * value;
+            wsum[b]! += w;
           }
         }
       }

@@ -41,12 +41,12 @@ export async function maskStatistics(mask: RasterSource, classNames: string[], c
       const rowCounts = new Float64Array(256);
       for (let x = 0; x < width; x++) {
         const i = r * width + x;
-        rowCounts[block.valid[i] ? ids[i]! : 255]++;
+        rowCounts[block.valid[i] ? ids[i]! : 255]!++;
       }
       for (let c = 0; c < 256; c++) {
         if (!rowCounts[c]) continue;
-        counts[c] += rowCounts[c]!;
-        areas[c] += rowCounts[c]! * rowArea;
+        counts[c]! += rowCounts[c]!;
+        areas[c]! += rowCounts[c]! * rowArea;
       }
     }
   }

@@ -139,7 +139,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     let inferredCount = 0;
 
     const writeStrip = async (strip: Strip) => {
-      for (let i = 0; i < strip.labels.length; i++) counts[strip.labels[i]!]++;
+      for (let i = 0; i < strip.labels.length; i++) counts[strip.labels[i]!]!++;
       await maskWriter.writeRows(strip.labels, strip.rows);
       if (scoresWriter && strip.confidence) await scoresWriter.writeRows(strip.confidence, strip.rows);
     };

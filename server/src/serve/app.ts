@@ -13,6 +13,7 @@ import { registerModelRoutes } from './routes/model-routes.ts';
 import { registerViewerRoutes } from './routes/viewer-routes.ts';
 import { registerJobRoutes } from './routes/job-routes.ts';
 import { registerWorkerRoutes } from './routes/worker-routes.ts';
+import { registerInteropRoutes } from './routes/interop-routes.ts';
 
 export interface AppOptions {
   /** Called for 5xx errors (logging). */
@@ -66,6 +67,7 @@ export function createApp(ctx: ServerContext, options: AppOptions = {}): OpenAPI
   registerVectorRoutes(app, ctx);
   registerJobRoutes(app, ctx);
   registerWorkerRoutes(app, ctx);
+  registerInteropRoutes(app, ctx);
   options.extend?.(app);
   documentApi(app, (c) => ctx.base(c));
   registerViewerRoutes(app, ctx);

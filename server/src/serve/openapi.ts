@@ -52,6 +52,27 @@ export function jsonResponse<T extends z.ZodType>(schema: T, description: string
 /** Mutating routes carry the bearer scheme (enforced only when SATSEG_API_KEY is set). */
 export const bearer = [{ bearerAuth: [] as string[] }];
 
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
+
+/**
+ * Says explicitly what every operation leaves implicit: reads are open (`security: []`, the key
+ * guards changes only), and any operation may answer a client error with the JSON error body.
+ */
+function completeOperations<T extends { paths?: Record<string, unknown> }>(doc: T): T {
+  for (const item of Object.values(doc.paths ?? {}) as Array<Record<string, { security?: unknown[]; responses?: Record<string, unknown> }>>) {
+    for (const method of METHODS) {
+      const op = item[method];
+      if (!op) continue;
+      op.security ??= [];
+      op.responses ??= {};
+      if (!Object.keys(op.responses).some((code) => code.startsWith('4'))) {
+        op.responses['4XX'] = { description: 'a client error (e.g. an unknown route)', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+      }
+    }
+  }
+  return doc;
+}
+
 export function documentApi(app: OpenAPIHono, base: (c: Context) => string): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
@@ -69,6 +90,6 @@ export function documentApi(app: OpenAPIHono, base: (c: Context) => string): voi
       },
       servers: [{ url: base(c), description: 'this server' }],
     });
-    return c.json(doc);
+    return c.json(completeOperations(doc));
   });
 }

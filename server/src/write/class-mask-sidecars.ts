@@ -41,7 +41,8 @@ const USAGE = { name: 2, minMax: 5, red: 6, green: 7, blue: 8 } as const;
  * GDAL PAM XML for `mask.tif.aux.xml`: CategoryNames (indexed by pixel value, so `gdalinfo` lists
  * them under "Categories:") and a thematic raster attribute table (Value, Class, Red, Green, Blue)
  * that QGIS and ArcGIS read as the class legend. Pixel values without a class, and the nodata value,
- * get an empty category.
+ * get an empty category. It also carries a colour table cut to the classes: a TIFF palette always
+ * has 256 entries, and QGIS would list all 256 as classes; GDAL takes the sidecar's table instead.
  */
 export function pamAuxXml(classes: MaskClass[], nodata: number | null): string {
   const sorted = checkedClasses(classes, nodata);
@@ -59,12 +60,20 @@ export function pamAuxXml(classes: MaskClass[], nodata: number | null): string {
     const cells = [String(c.id), xmlEscape(c.name), String(r), String(g), String(b)].map((v) => `        <F>${v}</F>`);
     return `      <Row index="${i}">\n${cells.join('\n')}\n      </Row>`;
   });
+  const colorTable = Array.from({ length: maxId + 1 }, (_, v) => {
+    const c = byId.get(v);
+    const [r, g, b] = hexToRgb(c?.color ?? NO_COLOR);
+    return `      <Entry c1="${r}" c2="${g}" c3="${b}" c4="${c ? 255 : 0}"/>`;
+  });
   return [
     '<PAMDataset>',
     '  <PAMRasterBand band="1">',
     '    <CategoryNames>',
     ...categories,
     '    </CategoryNames>',
+    '    <ColorTable>',
+    ...colorTable,
+    '    </ColorTable>',
     '    <GDALRasterAttributeTable tableType="thematic">',
     ...fieldDefs,
     ...rows,

@@ -60,6 +60,9 @@ export function registerViewerRoutes(app: OpenAPIHono, ctx: ServerContext): void
     return c.body(await bundle, 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache' });
   });
 
+  // Browsers ask for it on any page of the server (a JSON document opened in a tab, say).
+  app.get('/favicon.ico', (c) => c.body(null, 204, { 'Cache-Control': 'public, max-age=86400' }));
+
   app.get('/app.css', (c) => {
     const css = path.join(dir, 'app.css');
     if (!fs.existsSync(css)) return c.body('', 200, { 'Content-Type': 'text/css' });

@@ -1,0 +1,123 @@
+/**
+ * What GIS clients ask for beside the tiles: a MapLibre style per dataset and result (one URL, and
+ * the map draws imagery, classes and polygons in the model's colours), class names for desktop GIS
+ * (a GDAL PAM sidecar next to mask.tif, which GDAL requests over /vsicurl/, and a QGIS .qml), and a
+ * WMTS capabilities document listing every dataset and result, so QGIS, ArcGIS and GDAL connect
+ * with one URL.
+ */
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import type { ServerContext } from '../server-context.ts';
+import type { ResultRecord } from '../../catalog/result-catalog.ts';
+import { datasetMapLibreStyle, mapLibreStyle } from '../map-style.ts';
+import { wmtsCapabilities, type WmtsLayer } from '../wmts-capabilities.ts';
+import { pamAuxXml, qgisQml, type MaskClass } from '../../write/class-mask-sidecars.ts';
+import { MASK_NODATA } from '../../write/class-mask.ts';
+import { contentDisposition } from '../content-disposition.ts';
+import { IdParams } from '../api-schemas.ts';
+import { errors, jsonResponse } from '../openapi.ts';
+
+const StyleDoc = z.object({
+  version: z.literal(8),
+  name: z.string(),
+  metadata: z.record(z.string(), z.unknown()),
+  center: z.array(z.number()).optional(),
+  zoom: z.number().optional(),
+  sources: z.record(z.string(), z.record(z.string(), z.unknown())),
+  layers: z.array(z.record(z.string(), z.unknown())),
+}).openapi('MapLibreStyle');
+
+const xml = (description: string) => ({ description, content: { 'application/xml': { schema: z.string() } } });
+
+function maskClasses(r: ResultRecord): MaskClass[] {
+  return r.classes.map((name, id) => ({ id, name, color: r.colors[id] ?? null }));
+}
+
+export function registerInteropRoutes(app: OpenAPIHono, ctx: ServerContext): void {
+  const base = (c: Context) => ctx.base(c);
+  const datasetExists = (id: string) => ctx.datasets.list().some((d) => d.id === id);
+
+  app.openapi(createRoute({
+    method: 'get', path: '/datasets/{id}/style.json', tags: ['dataset'], operationId: 'datasetStyle',
+    summary: 'A MapLibre style (v8) showing the dataset: load it by URL in any MapLibre client',
+    request: { params: IdParams },
+    responses: { 200: jsonResponse(StyleDoc, 'MapLibre style'), ...errors(400, 404, 422) },
+  }), async (c) => {
+    const { id } = c.req.valid('param');
+    const record = ctx.datasets.get(id);
+    const extent = (await ctx.datasets.open(id)).webExtent();
+    const style = datasetMapLibreStyle({
+      name: record.name,
+      imageryTileJson: `${base(c)}/datasets/${id}/tilejson.json`,
+      ...(extent.center ? { center: [extent.center[0], extent.center[1]] as [number, number], zoom: extent.center[2] } : {}),
+    });
+    return c.json(style as z.infer<typeof StyleDoc>, 200);
+  });
+
+  app.openapi(createRoute({
+    method: 'get', path: '/results/{id}/style.json', tags: ['result'], operationId: 'resultStyle',
+    summary: 'A MapLibre style (v8): the dataset imagery, the class raster and the polygons, coloured per class, legend in metadata',
+    request: { params: IdParams },
+    responses: { 200: jsonResponse(StyleDoc, 'MapLibre style'), ...errors(400, 404, 422) },
+  }), async (c) => {
+    const r = ctx.results.get(c.req.valid('param').id);
+    const extent = (await ctx.results.open(r.id)).webExtent();
+    const url = `${base(c)}/results/${r.id}`;
+    const imagery = r.datasetId && datasetExists(r.datasetId) ? `${base(c)}/datasets/${r.datasetId}/tilejson.json` : null;
+    const style = mapLibreStyle({
+      name: r.name,
+      imageryTileJson: imagery ?? '',
+      maskTileJson: `${url}/tilejson.json`,
+      polygons: { tilejson: `${url}/vector/tilejson.json` },
+      classes: maskClasses(r),
+      ...(extent.center ? { center: [extent.center[0], extent.center[1]] as [number, number], zoom: extent.center[2] } : {}),
+    });
+    // A result whose dataset is gone (or that came from the CLI) has no imagery to draw under it.
+    if (!imagery) {
+      delete style.sources.imagery;
+      style.layers = style.layers.filter((l) => l.source !== 'imagery');
+    }
+    return c.json(style as z.infer<typeof StyleDoc>, 200);
+  });
+
+  app.openapi(createRoute({
+    method: 'get', path: '/results/{id}/mask.tif.aux.xml', tags: ['result'], operationId: 'resultMaskAux',
+    summary: 'GDAL PAM sidecar of mask.tif: class names (CategoryNames) and a raster attribute table; GDAL fetches it over /vsicurl/',
+    request: { params: IdParams },
+    responses: { 200: xml('PAM XML'), ...errors(400, 404) },
+  }), (c) => {
+    const r = ctx.results.get(c.req.valid('param').id);
+    const body = pamAuxXml(maskClasses(r), MASK_NODATA);
+    // A length on HEAD too: GDAL sizes a sidecar with HEAD before it reads it.
+    return c.body(body, 200, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)), 'Cache-Control': 'public, max-age=60' }) as never;
+  });
+
+  app.openapi(createRoute({
+    method: 'get', path: '/results/{id}/style.qml', tags: ['result'], operationId: 'resultQml',
+    summary: 'QGIS style for mask.tif (paletted renderer with the class names); save it beside the downloaded mask as mask.qml',
+    request: { params: IdParams },
+    responses: { 200: xml('QGIS QML'), ...errors(400, 404) },
+  }), (c) => {
+    const r = ctx.results.get(c.req.valid('param').id);
+    return c.body(qgisQml(maskClasses(r), MASK_NODATA), 200, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Disposition': contentDisposition(`${r.name}-mask.qml`) }) as never;
+  });
+
+  app.openapi(createRoute({
+    method: 'get', path: '/wmts/WMTSCapabilities.xml', tags: ['ogc'], operationId: 'wmtsCapabilities',
+    summary: 'OGC WMTS 1.0.0 capabilities (RESTful): every dataset and result as a layer in WebMercatorQuad, PNG',
+    responses: { 200: xml('WMTS capabilities') },
+  }), async (c) => {
+    const layers: WmtsLayer[] = [];
+    const add = async (path: string, identifier: string, title: string, open: () => Promise<{ webExtent(): { bounds: [number, number, number, number] | null; minzoom: number; maxzoom: number } }>) => {
+      try {
+        const e = (await open()).webExtent();
+        if (e.bounds) layers.push({ identifier, title, path, bounds: e.bounds, minzoom: e.minzoom, maxzoom: e.maxzoom });
+      } catch {
+        // An unreadable dataset is listed by /datasets with its reason; WMTS lists what it can serve.
+      }
+    };
+    for (const d of ctx.datasets.list()) await add(`datasets/${d.id}`, `dataset-${d.id}`, d.name, () => ctx.datasets.open(d.id));
+    for (const r of ctx.results.list()) await add(`results/${r.id}`, `result-${r.id}`, r.name, () => ctx.results.open(r.id));
+    return c.body(wmtsCapabilities(layers, base(c)), 200, { 'Content-Type': 'application/xml; charset=utf-8', 'Cache-Control': 'no-cache' }) as never;
+  });
+}
