@@ -10,7 +10,7 @@
 
 export type ErrorKind =
   | 'raster' | 'not-found' | 'request' | 'bands' | 'model-metadata' | 'unknown-model' | 'tile-plan'
-  | 'area' | 'vectorize' | 'usage' | 'inference' | 'device' | 'cancelled' | 'limit' | 'change' | 'upload';
+  | 'area' | 'vectorize' | 'usage' | 'inference' | 'device' | 'cancelled' | 'limit' | 'change' | 'upload' | 'result-upload';
 
 export abstract class SatsegError extends Error {
   abstract readonly kind: ErrorKind;
@@ -30,6 +30,7 @@ const STATUS: Record<string, number> = {
   'raster:no-range': 400,
   'raster:not-found': 400,
   'raster:remote-failed': 502,
+  'raster:timeout': 502,
   'raster:source-changed': 409,
   'raster:bad-window': 400,
   'raster:outside': 404,
@@ -52,6 +53,13 @@ const STATUS: Record<string, number> = {
   upload: 400,
   'upload:too-large': 413,
   'upload:remote-failed': 502,
+  // A URL that does not answer in time is a bad URL to register (the issue: a clear 4xx).
+  'upload:timeout': 400,
+  'result-upload': 422,
+  'result-upload:not-expected': 404,
+  'result-upload:job-finished': 409,
+  'result-upload:lock-lost': 409,
+  'result-upload:not-remote': 409,
   'limit:too-large': 413,
   'limit:too-many-jobs': 429,
   'limit:disk-full': 507,
@@ -72,7 +80,7 @@ export function redactPaths(message: string): string {
 export type RasterErrorCode =
   | 'not-found' | 'not-tiff' | 'truncated' | 'decode-failed' | 'no-georeference' | 'gcps-only' | 'rotated'
   | 'no-bands' | 'unsupported-dtype' | 'unsupported-compression' | 'unsupported-crs' | 'bad-window'
-  | 'bad-url' | 'no-range' | 'source-changed' | 'remote-failed' | 'too-large' | 'outside' | 'not-on-earth';
+  | 'bad-url' | 'no-range' | 'source-changed' | 'remote-failed' | 'timeout' | 'too-large' | 'outside' | 'not-on-earth';
 
 /** An input raster we cannot use, with the reason. */
 export class RasterError extends SatsegError {
@@ -232,6 +240,28 @@ export class UploadRejected extends SatsegError {
   constructor(message: string, cause: unknown) {
     super(cause instanceof SatsegError ? cause.code : 'rejected', message);
     this.name = 'UploadRejected';
+  }
+}
+
+export type ResultUploadCode =
+  /** No running job produces this result. */
+  | 'not-expected'
+  /** The job that would produce it has ended (succeeded, failed, cancelled). */
+  | 'job-finished'
+  /** The uploader no longer holds the job: it was handed to another worker. */
+  | 'lock-lost'
+  /** This server runs jobs in-process and takes no uploads. */
+  | 'not-remote'
+  /** The file is not what the job should produce (size, classes, not a COG, not JSON). */
+  | 'invalid';
+
+/** A result file uploaded by a remote worker that the server will not take. */
+export class ResultUploadError extends SatsegError {
+  readonly kind = 'result-upload';
+  declare readonly code: ResultUploadCode;
+  constructor(code: ResultUploadCode, message: string) {
+    super(code, message);
+    this.name = 'ResultUploadError';
   }
 }
 

@@ -20,17 +20,24 @@ export const hasGdal = (() => {
   return r.status === 0 && spawnSync('gdalinfo', ['--version'], { stdio: 'ignore' }).status === 0;
 })();
 
+/** Debian's redis-server, which the BullMQ tests start on a free port (test/helpers/redis-server.ts). */
+export const redisServer = process.env.SATSEG_REDIS_SERVER ?? 'redis-server';
+export const hasRedis = spawnSync(redisServer, ['--version'], { stdio: 'ignore' }).status === 0;
+
 export const sharedSkipReason = hasShared ? '' : `../shared not found at ${sharedRoot}: skipping tests on the shared GeoTIFF corpus`;
+export const redisSkipReason = hasRedis ? '' : `${redisServer} not found: skipping the BullMQ worker tests (apt-get install redis-server; .ci/run installs it)`;
 export const gdalSkipReason = hasGdal ? '' : 'GDAL (gdal-bin, python3-gdal) not installed: skipping GDAL-oracle tests (.ci/run installs them)';
 
 // Locally a missing dependency skips its tests; under CI=true they run, and fail, instead.
 const inCi = process.env.CI === 'true';
 export const skipWithoutShared = !hasShared && !inCi;
 export const skipWithoutGdal = !hasGdal && !inCi;
+export const skipWithoutRedis = !hasRedis && !inCi;
 
 if (!hasShared) console.warn(`[satseg tests] ${sharedSkipReason}`);
 
 if (!hasGdal) console.warn(`[satseg tests] ${gdalSkipReason}`);
+if (!hasRedis) console.warn(`[satseg tests] ${redisSkipReason}`);
 
 export interface ManifestRow {
   file: string;

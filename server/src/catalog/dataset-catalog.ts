@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
-import { openRaster, type OpenOptions } from '../read/open-raster.ts';
+import { isRemote, openBytes, openRaster, type OpenOptions } from '../read/open-raster.ts';
 import { RasterReader } from '../read/raster-reader.ts';
 import type { StatisticsResult } from '../read/band-statistics.ts';
 import { newId, type Db } from './catalog-db.ts';
@@ -48,9 +48,22 @@ export interface DatasetCatalogOptions {
   admit?: (reader: RasterReader) => void;
 }
 
+/** An open reader, with the version of the bytes it reads and (for a URL) when that was last checked. */
+interface OpenReader {
+  version: string;
+  reader: Promise<RasterReader>;
+  checkedAt: number;
+}
+
+/** How often a remote dataset's ETag is checked again (SATSEG_HTTP_REVALIDATE_S, default 60 s). */
+function revalidateMs(): number {
+  const s = Number(process.env.SATSEG_HTTP_REVALIDATE_S ?? 60);
+  return Number.isFinite(s) && s >= 0 ? s * 1000 : 60_000;
+}
+
 export class DatasetCatalog {
   private readonly statisticsInFlight = new InFlight<StatisticsResult>();
-  private readonly readers = new LRUCache<string, { version: string; reader: Promise<RasterReader> }>({
+  private readonly readers = new LRUCache<string, OpenReader>({
     max: 32,
     dispose: (entry) => { void entry.reader.then((r) => r.close(), () => undefined); },
   });
@@ -124,7 +137,8 @@ export class DatasetCatalog {
   }
 
   private currentVersion(record: DatasetRecord): string | null {
-    // A URL's version is its ETag, known only by asking; the open reader checks it on every read.
+    // A URL's version is its ETag, known only by asking: the open reader checks it on every request
+    // it sends, and remoteChanged() asks again now and then.
     return record.origin === 'url' ? null : fileVersion(this.location(record));
   }
 
@@ -138,10 +152,19 @@ export class DatasetCatalog {
       this.readers.delete(id);
       entry = undefined;
     }
+    if (entry && record.origin === 'url' && await this.remoteChanged(record, entry)) {
+      this.readers.delete(id);
+      entry = undefined;
+    }
     if (!entry) {
-      const opened = {
+      // A remote file replaced on its server is found out by the reader (its ETag changed): that
+      // read fails with 'source-changed', and this entry goes so that the next request reopens it.
+      const forget = () => { if (this.readers.get(id) === opened) this.readers.delete(id); };
+      const open: OpenOptions = { ...this.options.open, http: { ...this.options.open?.http, onChanged: forget } };
+      const opened: OpenReader = {
         version: version ?? '',
-        reader: openRaster(this.location(record), this.options.open).then((source) => {
+        checkedAt: Date.now(),
+        reader: openRaster(this.location(record), open).then((source) => {
           const reader = new RasterReader(source);
           try {
             this.options.admit?.(reader);
@@ -149,20 +172,36 @@ export class DatasetCatalog {
             void reader.close();
             throw err;
           }
+          if (version === null) opened.version = reader.version;
           return reader;
         }),
       };
       // A failed open is not cached: the user may fix or replace the file.
-      opened.reader.catch(() => { if (this.readers.get(id) === opened) this.readers.delete(id); });
+      opened.reader.catch(forget);
       this.readers.set(id, opened);
       entry = opened;
     }
     return entry.reader;
   }
 
-  /** Forget an open reader whose bytes changed under it (a remote file replaced on its server). */
-  invalidate(id: string, err: unknown): void {
-    if (err instanceof RasterError && err.code === 'source-changed') this.readers.delete(id);
+  /**
+   * Whether a remote file has a new ETag (or Last-Modified) since its reader opened. Blocks read
+   * earlier stay cached, so a read alone may never ask the server again; this asks, at most once
+   * per SATSEG_HTTP_REVALIDATE_S for each dataset (one small range request).
+   */
+  private async remoteChanged(record: DatasetRecord, entry: OpenReader): Promise<boolean> {
+    if (Date.now() - entry.checkedAt < revalidateMs()) return false;
+    entry.checkedAt = Date.now();
+    const opened = await entry.reader.catch(() => null);
+    if (!opened) return false;
+    try {
+      const bytes = await openBytes(this.location(record), this.options.open);
+      await bytes.close();
+      return bytes.version !== entry.version;
+    } catch {
+      // The server is unreachable now: keep the reader; its own reads report the failure.
+      return false;
+    }
   }
 
   async statistics(id: string): Promise<StatisticsResult> {
@@ -198,6 +237,10 @@ export class DatasetCatalog {
 
   /** Register a remote COG by URL, once it has been opened (and `validate`d) over HTTP ranges. */
   async addUrl(url: string, validate?: (reader: RasterReader) => Promise<void>): Promise<DatasetRecord> {
+    // Only a URL: a path here would open a file on the server (and say whether it exists).
+    if (!isRemote(url)) {
+      throw new RasterError('bad-url', /^[a-z][a-z0-9+.-]*:/i.test(url) ? `only http and https URLs can be registered (got ${url.split(':')[0]}:)` : 'not a valid URL: give an http(s) URL of a COG');
+    }
     const existing = this.db.prepare("SELECT id FROM datasets WHERE origin = 'url' AND path = ?").get(url) as { id: string } | undefined;
     if (existing) return this.get(existing.id);
     await this.check(url, this.options.open ?? {}, validate);

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
- * The satseg command line: segment, models, vectorize, change, serve.
+ * The satseg command line: segment, models, vectorize, change, serve, worker.
  */
 import { Command, CommanderError } from 'commander';
 import type { SegmentCommandOptions } from './segment-command.ts';
 import type { ServeOptions } from './serve-command.ts';
+import type { WorkerOptions } from './worker-command.ts';
 import { registerVectorizeCommand } from './vectorize-command.ts';
 import { registerChangeCommand } from './change-command.ts';
 import { oneLine } from '../errors.ts';
@@ -77,6 +78,21 @@ program
   .action(async (o: ServeOptions) => {
     const { runServe } = await import('./serve-command.ts');
     await runServe(o);
+  });
+
+program
+  .command('worker')
+  .description('run jobs of a `satseg serve --queue` server on this machine (needs only Redis and HTTP to the server)')
+  .requiredOption('--server <url>', "the API server's URL, e.g. http://api:8080")
+  .option('--queue <redis-url>', 'the Redis the server queues jobs in, e.g. redis://redis:6379 (default: $SATSEG_QUEUE)')
+  .option('--key <key>', "the server's API key, for uploads (default: $SATSEG_API_KEY)")
+  .option('--threads <n>', 'inference threads per job (default: every core)')
+  .option('--device <device>', 'auto | cpu | cuda: cpu or cuda runs every job there; auto follows each job', 'auto')
+  .option('--models <dir>', 'models folder; must hold the same model files as the server (default: $SATSEG_MODELS or ./models)')
+  .option('--name <name>', 'name shown in GET /workers and in jobs (default: host:pid)')
+  .action(async (o: WorkerOptions) => {
+    const { runWorker } = await import('./worker-command.ts');
+    await runWorker(o);
   });
 
 async function main(): Promise<void> {

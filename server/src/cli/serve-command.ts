@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { serve } from '@hono/node-server';
 import pino from 'pino';
-import { createServerContext } from '../serve/server-context.ts';
+import { createServerContext, type ServerOptions } from '../serve/server-context.ts';
 import { createApp } from '../serve/app.ts';
 import { normalisePublicUrl } from '../serve/public-url.ts';
 import { repoRoot } from '../runtime-paths.ts';
@@ -61,9 +61,14 @@ export async function runServe(options: ServeOptions): Promise<void> {
   }
   const dataDir = path.resolve(o.data ?? defaultDataDir());
   const port = o.port ?? 8080;
-  let jobs;
+  let jobs: ServerOptions['jobs'];
   if (o.queue) {
-    throw new UsageError('--queue: the BullMQ backend is not built yet');
+    const redisUrl = o.queue;
+    const { checkRedis } = await import('../jobs/remote-protocol.ts');
+    const { BullMqQueue } = await import('../jobs/bullmq-queue.ts');
+    await checkRedis(redisUrl);
+    if (o.maxJobs !== undefined || o.jobThreads !== undefined) logger.warn('--max-jobs and --job-threads have no effect with --queue: each worker runs one job at a time (satseg worker --threads)');
+    jobs = (deps) => new BullMqQueue({ ...deps, redisUrl, logger });
   }
   let ctx;
   try {

@@ -3,7 +3,6 @@
  * `maxJobs` at a time. After a crash, jobs that were running are marked failed ("interrupted")
  * and their partial outputs removed; queued jobs run again.
  */
-import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { DatasetCatalog } from '../catalog/dataset-catalog.ts';
@@ -12,7 +11,8 @@ import type { ModelRegistry } from '../infer/model-registry.ts';
 import { newId } from '../catalog/catalog-db.ts';
 import type { JobQueue, JobSubmission } from './job-queue.ts';
 import { emptyProgress, type JobStore } from './job-store.ts';
-import { TERMINAL, type JobEvent, type JobRecord } from './job-types.ts';
+import { TERMINAL, type JobRecord } from './job-types.ts';
+import { RecordedQueue } from './recorded-queue.ts';
 import type { JobRunInput } from './run-job.ts';
 import type { JobWorkerMessage } from './job-worker.ts';
 import { siblingModule, workerBoot } from '../runtime-paths.ts';
@@ -38,14 +38,13 @@ interface Running {
   lastSaved: number;
 }
 
-export class InProcessQueue implements JobQueue {
-  private readonly events = new EventEmitter();
+export class InProcessQueue extends RecordedQueue implements JobQueue {
   private readonly pending: string[] = [];
   private readonly running = new Map<string, Running>();
   private closed = false;
 
   constructor(private readonly deps: QueueDeps) {
-    this.events.setMaxListeners(0);
+    super(deps.store, deps.logger);
     for (const job of deps.store.withStatus('running')) {
       // The process died mid-job: its outputs are incomplete and its worker is gone.
       this.finish(job, 'failed', 'interrupted: the server stopped while this job was running; submit it again');
@@ -53,26 +52,6 @@ export class InProcessQueue implements JobQueue {
     }
     for (const job of deps.store.withStatus('queued')) this.pending.push(job.id);
     this.pump();
-  }
-
-  private emit(type: JobEvent['type'], job: JobRecord): void {
-    this.events.emit(job.id, { type, job } satisfies JobEvent);
-    this.events.emit('*', { type, job } satisfies JobEvent);
-  }
-
-  private log(job: JobRecord): void {
-    const seconds = job.startedAt && job.finishedAt ? (Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000 : undefined;
-    const line = { job: job.id, status: job.status, dataset: job.datasetId, model: job.modelId, seconds, error: job.error ?? undefined, result: job.resultId ?? undefined };
-    if (job.status === 'failed') this.deps.logger?.error(line, `job ${job.status}`);
-    else this.deps.logger?.info(line, `job ${job.status}`);
-  }
-
-  private finish(job: JobRecord, status: 'succeeded' | 'failed' | 'cancelled', error: string | null = null): JobRecord {
-    const next: JobRecord = { ...job, status, error, finishedAt: new Date().toISOString(), progress: { ...job.progress, stage: status, etaSeconds: null } };
-    this.deps.store.update(next);
-    this.log(next);
-    this.emit('status', next);
-    return next;
   }
 
   async submit(request: JobSubmission): Promise<JobRecord> {
@@ -88,23 +67,6 @@ export class InProcessQueue implements JobQueue {
     this.pending.push(job.id);
     this.pump();
     return this.deps.store.get(job.id);
-  }
-
-  async get(id: string): Promise<JobRecord> {
-    return this.deps.store.get(id);
-  }
-
-  async list(): Promise<JobRecord[]> {
-    return this.deps.store.list();
-  }
-
-  async queuedCount(): Promise<number> {
-    return this.deps.store.countWithStatus('queued');
-  }
-
-  subscribe(id: string, listener: (e: JobEvent) => void): () => void {
-    this.events.on(id, listener);
-    return () => this.events.off(id, listener);
   }
 
   private pump(): void {

@@ -5,6 +5,7 @@
  * answer any other way.
  */
 import type { JobEvent, JobRecord, JobRequest } from './job-types.ts';
+import type { UploadFile, WorkerHeartbeat } from './remote-protocol.ts';
 
 export interface JobSubmission extends JobRequest {
   /** What preparing the job found worth saying (a repaired area, resampling). */
@@ -22,6 +23,13 @@ export interface JobQueue {
   cancel(id: string): Promise<JobRecord>;
   /** Listen to state changes and progress of one job (or all with id = '*'); returns an unsubscribe function. */
   subscribe(id: string, listener: (e: JobEvent) => void): () => void;
-  /** Stop taking work and wait for running jobs to stop. */
+  /** Stop taking work and wait for running jobs to stop (or, for remote workers, stop watching them). */
   close(): Promise<void>;
+  /** Live remote workers; absent where jobs run inside the server. */
+  workers?(): Promise<WorkerHeartbeat[]>;
+  /**
+   * Take a file of a result from the remote worker running its job (`lockToken` proves it still
+   * holds the job); absent where jobs run inside the server. Consumes `tempPath`.
+   */
+  acceptResultFile?(resultId: string, name: UploadFile, tempPath: string, lockToken: string | undefined): Promise<void>;
 }

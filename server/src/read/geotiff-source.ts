@@ -481,6 +481,7 @@ export class GeoTiffSource implements RasterSource {
     try {
       await level.blockIndex;
     } catch (err) {
+      if (err instanceof RasterError) throw err; // the bytes could not be fetched (a remote source): not a truncated file
       throw new RasterError('truncated', `the ${what} index (${offsetTag}) cannot be read (file truncated?): ${(err as Error).message}`);
     }
     const offset = Number(await level.fd.loadValueIndexed(offsetTag as never, index));
@@ -500,6 +501,7 @@ export class GeoTiffSource implements RasterSource {
     try {
       result = await level.image.getTileOrStrip(bx, by, sample, decoder as never);
     } catch (err) {
+      if (err instanceof RasterError) throw err; // as above: a remote read failed, or the file changed under us
       throw new RasterError('decode-failed', `${what} ${index} failed to decode (file truncated or corrupt?): ${(err as Error).message}`);
     }
     const expected = level.blockWidth * level.image.getBlockHeight(by) * (level.planar === 2 ? 1 : level.samplesPerPixel) * bytesPerSample(level.dtype);

@@ -24,7 +24,11 @@ export interface HttpSourceOptions {
   timeoutMs?: number;
   /** Extra tries after a network error, a 5xx or a 429. */
   retries?: number;
+  /** Told when the file is found changed on the server, so whoever keeps this source open can drop it and reopen. */
+  onChanged?: () => void;
 }
+
+type RequestOptions = Required<Omit<HttpSourceOptions, 'onChanged'>>;
 
 /** Bytes per range request unit; neighbouring blocks a read needs go out as one request. */
 const BLOCK = 64 * 1024;
@@ -84,7 +88,8 @@ export class HttpByteSource implements ByteSource {
     readonly size: number,
     readonly version: string,
     private readonly validator: { etag?: string; lastModified?: string },
-    private readonly options: Required<HttpSourceOptions>,
+    private readonly options: RequestOptions,
+    private readonly onChanged?: () => void,
   ) {}
 
   get label(): string {
@@ -100,7 +105,7 @@ export class HttpByteSource implements ByteSource {
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RasterError('bad-url', `only http and https URLs are supported (got ${url.protocol.replace(':', '')})`);
     if (url.username || url.password) throw new RasterError('bad-url', 'URLs with a user name or password are not accepted; use a signed URL or a public one');
-    const opts: Required<HttpSourceOptions> = {
+    const opts: RequestOptions = {
       denyPrivate: options.denyPrivate ?? process.env.SATSEG_URL_DENY_PRIVATE === '1',
       timeoutMs: options.timeoutMs ?? Number(process.env.SATSEG_HTTP_TIMEOUT_MS ?? 15_000),
       retries: options.retries ?? 3,
@@ -115,7 +120,7 @@ export class HttpByteSource implements ByteSource {
     const size = Number(range[3]);
     const validator = { etag: first.headers.etag, lastModified: first.headers['last-modified'] };
     const version = validator.etag ?? validator.lastModified ?? `size:${size}`;
-    const source = new HttpByteSource(new URL(first.url), size, version, validator, opts);
+    const source = new HttpByteSource(new URL(first.url), size, version, validator, opts, options.onChanged);
     blocks.set(source.blockKey(0), first.body.subarray(0, Math.min(BLOCK, size)));
     return source;
   }
@@ -165,6 +170,7 @@ export class HttpByteSource implements ByteSource {
     const lastModified = reply.headers['last-modified'];
     if ((this.validator.etag && etag && etag !== this.validator.etag)
       || (!this.validator.etag && this.validator.lastModified && lastModified && lastModified !== this.validator.lastModified)) {
+      this.onChanged?.();
       throw new RasterError('source-changed', `${this.label} changed on the server while it was being read (ETag or Last-Modified differs); it will be reopened`);
     }
     if (reply.status !== 206) throw new RasterError('no-range', `${this.label} answered a Range request with status ${reply.status}`);
@@ -182,7 +188,7 @@ function retryable(err: unknown): boolean {
 }
 
 /** One range request with retries and exponential backoff. */
-async function request(url: URL, lo: number, hi: number, opts: Required<HttpSourceOptions>, signal?: AbortSignal): Promise<RangeReply> {
+async function request(url: URL, lo: number, hi: number, opts: RequestOptions, signal?: AbortSignal): Promise<RangeReply> {
   let attempt = 0;
   for (;;) {
     signal?.throwIfAborted();
@@ -200,7 +206,7 @@ async function request(url: URL, lo: number, hi: number, opts: Required<HttpSour
         const e = err as NodeJS.ErrnoException;
         if (e.code === 'EPRIVATE') throw new RasterError('bad-url', e.message);
         if (e.code === 'ENOTFOUND') throw new RasterError('not-found', `${url.hostname} does not resolve`);
-        if (e.code === 'ETIMEDOUT') throw new RasterError('remote-failed', `${publicLabel(url)} did not answer within ${opts.timeoutMs / 1000} s`);
+        if (e.code === 'ETIMEDOUT') throw new RasterError('timeout', `${publicLabel(url)} did not answer within ${opts.timeoutMs / 1000} s`);
         throw new RasterError('remote-failed', `${publicLabel(url)} cannot be read: ${e.message}`);
       }
       attempt++;
@@ -210,7 +216,15 @@ async function request(url: URL, lo: number, hi: number, opts: Required<HttpSour
   }
 }
 
-function requestOnce(url: URL, lo: number, hi: number, opts: Required<HttpSourceOptions>, signal: AbortSignal | undefined, redirects: number): Promise<RangeReply> {
+/** A host written as an address never goes through the DNS lookup, so the guard checks it here. */
+function literalPrivateHost(url: URL): string | null {
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  return net.isIP(host) && isPrivateAddress(host) ? host : null;
+}
+
+function requestOnce(url: URL, lo: number, hi: number, opts: RequestOptions, signal: AbortSignal | undefined, redirects: number): Promise<RangeReply> {
+  const literal = opts.denyPrivate ? literalPrivateHost(url) : null;
+  if (literal) return Promise.reject(new RasterError('bad-url', `${literal} is a private or loopback address; SATSEG_URL_DENY_PRIVATE is set`));
   return new Promise<RangeReply>((resolve, reject) => {
     const lib = url.protocol === 'https:' ? https : http;
     const want = hi - lo + 1;

@@ -12,6 +12,7 @@ import { registerVectorRoutes } from './routes/vector-routes.ts';
 import { registerModelRoutes } from './routes/model-routes.ts';
 import { registerViewerRoutes } from './routes/viewer-routes.ts';
 import { registerJobRoutes } from './routes/job-routes.ts';
+import { registerWorkerRoutes } from './routes/worker-routes.ts';
 import { registerInteropRoutes } from './routes/interop-routes.ts';
 
 export interface AppOptions {
@@ -65,6 +66,7 @@ export function createApp(ctx: ServerContext, options: AppOptions = {}): OpenAPI
   registerResultRoutes(app, ctx);
   registerVectorRoutes(app, ctx);
   registerJobRoutes(app, ctx);
+  registerWorkerRoutes(app, ctx);
   registerInteropRoutes(app, ctx);
   options.extend?.(app);
   documentApi(app, (c) => ctx.base(c));

@@ -1,0 +1,349 @@
+/**
+ * Remote rasters over HTTP ranges, end to end against a local static server (test/helpers/
+ * range-server.ts): the bytes equal the file's, tiles and masks from the URL equal those from the
+ * file, every bad URL the issue lists is refused with a clear 4xx, the SSRF guard refuses loopback,
+ * and a file replaced on its server is noticed and reopened.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpByteSource, isPrivateAddress } from '../../server/src/read/http-byte-source.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
+import { tileRange } from '../../server/src/read/web-mercator.ts';
+import { RasterError } from '../../server/src/errors.ts';
+import { DatasetCatalog } from '../../server/src/catalog/dataset-catalog.ts';
+import { openCatalogDb } from '../../server/src/catalog/catalog-db.ts';
+import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
+import { installTestModel } from '../fixtures/test-model.ts';
+import { createTestServer, type TestServer } from '../helpers/test-server.ts';
+import { startRangeServer, type RangeServer } from '../helpers/range-server.ts';
+import { repoRoot } from '../helpers/shared-data.ts';
+
+const run = promisify(execFile);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-remote-'));
+const www = path.join(tmp, 'www');
+fs.mkdirSync(www);
+const GT: [number, number, number, number, number, number] = [400000, 5, 0, 5000000, 0, -5];
+
+/** A 3-band scene in strips of 16 rows, so a window needs only some of the file's bytes. */
+function writeScene(file: string, seed = 1, width = 600, height = 400): void {
+  writeTestTiff(file, { width, height, bands: syntheticScene(width, height, seed), geoTransform: GT, epsg: 32618, rowsPerStrip: 16 });
+}
+
+let http: RangeServer;
+beforeAll(async () => {
+  writeScene(path.join(www, 'scene.tif'));
+  fs.writeFileSync(path.join(www, 'page.tif'), `<!doctype html><html><body>${'not a tiff '.repeat(10_000)}</body></html>`);
+  http = await startRangeServer(www, { redirects: true });
+});
+afterAll(async () => {
+  await http?.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+async function rasterError(p: Promise<unknown>): Promise<RasterError> {
+  const err = await p.then(() => null, (e: unknown) => e);
+  expect(err).toBeInstanceOf(RasterError);
+  return err as RasterError;
+}
+
+describe('HttpByteSource', () => {
+  it('reads the same bytes as the file, across block boundaries and at the end, and carries the ETag as its version', async () => {
+    const file = path.join(www, 'scene.tif');
+    const bytes = fs.readFileSync(file);
+    const source = await HttpByteSource.open(`${http.base}/scene.tif`);
+    expect(source.size).toBe(bytes.length);
+    expect(source.version).toMatch(/^"[0-9a-f]{16}"$/);
+    expect(source.label).toBe(`${http.base}/scene.tif`);
+    const cases: Array<[number, number]> = [[0, 8], [65_530, 20], [65_536, 65_536], [100_000, 300_000], [bytes.length - 10, 100], [3, bytes.length - 3]];
+    for (const [offset, length] of cases) {
+      const got = await source.read(offset, length);
+      expect(Buffer.from(got).equals(bytes.subarray(offset, offset + length))).toBe(true);
+    }
+    expect((await source.read(bytes.length, 10)).length).toBe(0);
+  });
+
+  it('follows redirects, and retries a server that answers 503 before it works', async () => {
+    const moved = await HttpByteSource.open(`${http.base}/redirect/scene.tif`);
+    expect(moved.label).toBe(`${http.base}/scene.tif`);
+    const flaky = await startRangeServer(www, { failFirst: 2 });
+    try {
+      const source = await HttpByteSource.open(`${flaky.base}/scene.tif`, { retries: 3 });
+      expect(source.size).toBe(fs.statSync(path.join(www, 'scene.tif')).size);
+      expect(flaky.requests).toBe(3);
+    } finally {
+      await flaky.close();
+    }
+  });
+
+  it('refuses a server that ignores Range after a few bytes, instead of downloading the whole file', async () => {
+    const big = path.join(tmp, 'big');
+    fs.mkdirSync(big);
+    const size = 64 * 2 ** 20;
+    fs.writeFileSync(path.join(big, 'large.tif'), Buffer.alloc(size, 7));
+    const noRange = await startRangeServer(big, { ignoreRange: true });
+    try {
+      const err = await rasterError(HttpByteSource.open(`${noRange.base}/large.tif`));
+      expect(err.code).toBe('no-range');
+      expect(err.message).toMatch(/ignores HTTP Range requests.*will not download them whole/);
+      // What the server wrote before the client hung up (socket buffers included): far from all of it.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(noRange.bytesSent).toBeLessThan(size / 4);
+    } finally {
+      await noRange.close();
+    }
+  });
+
+  it('names the problem of each bad URL', async () => {
+    expect((await rasterError(HttpByteSource.open(`${http.base}/missing.tif`))).message).toMatch(/missing\.tif does not exist \(HTTP 404\)/);
+    expect((await rasterError(openRaster(`${http.base}/page.tif`))).code).toBe('not-tiff');
+    expect((await rasterError(HttpByteSource.open('ftp://example.org/a.tif'))).code).toBe('bad-url');
+    expect((await rasterError(openRaster('s3://bucket/a.tif'))).message).toMatch(/only local paths and http\(s\) URLs/);
+    expect((await rasterError(HttpByteSource.open(`http://user:pw@127.0.0.1:1/a.tif`))).message).toMatch(/user name or password/);
+    const slow = await startRangeServer(www, { delayMs: 3000 });
+    try {
+      const started = Date.now();
+      const err = await rasterError(HttpByteSource.open(`${slow.base}/scene.tif`, { timeoutMs: 200, retries: 1 }));
+      expect(err.message).toMatch(/did not answer within 0\.2 s/);
+      expect(err.code).toBe('timeout');
+      expect(Date.now() - started).toBeLessThan(2500);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('notices a file replaced on the server (ETag changed) and says so', async () => {
+    const file = path.join(www, 'replaced.tif');
+    writeScene(file, 1);
+    let told = 0;
+    const source = await HttpByteSource.open(`${http.base}/replaced.tif`, { onChanged: () => { told++; } });
+    await source.read(0, 1000);
+    writeScene(file, 2); // same size, other bytes
+    const err = await rasterError(source.read(300_000, 1000));
+    expect(err.code).toBe('source-changed');
+    expect(err.message).toMatch(/changed on the server while it was being read/);
+    expect(told).toBe(1);
+  });
+});
+
+describe('SATSEG_URL_DENY_PRIVATE', () => {
+  it('classes loopback, private, link-local and mapped addresses as private, public ones not', () => {
+    for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1']) {
+      expect(isPrivateAddress(a), a).toBe(true);
+    }
+    for (const a of ['8.8.8.8', '172.32.0.1', '192.169.0.1', '100.128.0.1', '2001:4860:4860::8888', '::ffff:8.8.8.8']) {
+      expect(isPrivateAddress(a), a).toBe(false);
+    }
+  });
+
+  it('refuses 127.0.0.1 and localhost when asked to, by option or by the environment, before any request is sent', async () => {
+    const before = http.requests;
+    for (const host of ['127.0.0.1', 'localhost']) {
+      const url = `${http.base.replace('127.0.0.1', host)}/scene.tif`;
+      const err = await rasterError(HttpByteSource.open(url, { denyPrivate: true }));
+      expect(err.code).toBe('bad-url');
+      expect(err.message).toMatch(/(resolves to|is) a private or loopback address.*SATSEG_URL_DENY_PRIVATE/);
+    }
+    const saved = process.env.SATSEG_URL_DENY_PRIVATE;
+    process.env.SATSEG_URL_DENY_PRIVATE = '1';
+    try {
+      expect((await rasterError(HttpByteSource.open(`${http.base}/scene.tif`))).code).toBe('bad-url');
+    } finally {
+      if (saved === undefined) delete process.env.SATSEG_URL_DENY_PRIVATE; else process.env.SATSEG_URL_DENY_PRIVATE = saved;
+    }
+    expect(http.requests).toBe(before);
+  });
+});
+
+describe('remote datasets through the API', () => {
+  let s: TestServer;
+  let local: string;
+  let remote: string;
+  let bounds: [number, number, number, number];
+
+  async function addUrl(server: TestServer, url: string) {
+    const res = await server.get('/datasets', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ url }) });
+    return { status: res.status, body: await res.json() as Record<string, any> };
+  }
+
+  beforeAll(async () => {
+    s = createTestServer({ 'scene.tif': (f) => fs.copyFileSync(path.join(www, 'scene.tif'), f) });
+    local = s.datasetId('scene.tif');
+    const added = await addUrl(s, `${http.base}/scene.tif`);
+    expect(added.status).toBe(201);
+    remote = added.body.id;
+    bounds = added.body.bounds;
+  });
+  afterAll(async () => { await s?.close(); });
+
+  it('lists the URL dataset like a local one, without a source.tif link, and its metadata equals the file\'s', async () => {
+    const a = await (await s.get(`/datasets/${local}`)).json();
+    const b = await (await s.get(`/datasets/${remote}`)).json();
+    expect(b.origin).toBe('url');
+    expect(b.links.source).toBeUndefined();
+    expect(a.links.source).toMatch(/\/source\.tif$/);
+    for (const key of ['width', 'height', 'band_count', 'dtype', 'crs', 'geotransform', 'bounds', 'bands']) expect(b[key], key).toEqual(a[key]);
+    const again = await addUrl(s, `${http.base}/scene.tif`);
+    expect(again.body.id).toBe(remote);
+  });
+
+  it('serves the same tile bytes from the URL as from the file', async () => {
+    let compared = 0;
+    for (const z of [13, 15]) {
+      const r = tileRange(bounds, z);
+      for (let x = r.minX; x <= r.maxX; x += Math.max(1, Math.floor((r.maxX - r.minX) / 3))) {
+        for (let y = r.minY; y <= r.maxY; y += Math.max(1, Math.floor((r.maxY - r.minY) / 3))) {
+          const [fa, fb] = await Promise.all([s.get(`/datasets/${local}/tiles/${z}/${x}/${y}.png`), s.get(`/datasets/${remote}/tiles/${z}/${x}/${y}.png`)]);
+          expect(fb.status).toBe(fa.status);
+          if (fa.status !== 200) continue;
+          expect(Buffer.from(await fb.arrayBuffer()).equals(Buffer.from(await fa.arrayBuffer()))).toBe(true);
+          compared++;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(4);
+  });
+
+  it('segments the URL dataset into the same mask as the file', async () => {
+    const masks: Uint8Array[] = [];
+    for (const dataset of [local, remote]) {
+      const res = await s.get('/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ dataset, model: 'test-rgb', options: { device: 'cpu' } }) });
+      expect(res.status).toBe(202);
+      const { id } = await res.json();
+      let job;
+      for (let i = 0; i < 600; i++) {
+        job = await (await s.get(`/jobs/${id}`)).json();
+        if (['succeeded', 'failed', 'cancelled'].includes(job.status)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(job.status, job.error).toBe('succeeded');
+      const mask = await openRaster(s.ctx.results.file(s.ctx.results.get(job.result_id ?? id), 'mask'));
+      masks.push((await mask.read({ x: 0, y: 0, width: mask.info.width, height: mask.info.height })).bands[0] as Uint8Array);
+      await mask.close();
+    }
+    expect(masks[0]!.length).toBe(600 * 400);
+    expect(Buffer.from(masks[1]!).equals(Buffer.from(masks[0]!))).toBe(true);
+  });
+
+  it('refuses each bad URL with a clear 4xx', async () => {
+    const cases: Array<[string, RegExp]> = [
+      [`${http.base}/missing.tif`, /missing\.tif was rejected: .*does not exist \(HTTP 404\)/],
+      [`${http.base}/page.tif`, /page\.tif was rejected: /],
+      ['ftp://example.org/scene.tif', /only http and https URLs can be registered \(got ftp:\)/],
+      ['not a url', /not a valid URL/],
+      // A path would open a file on the server: refused before anything is opened.
+      [path.join(s.dir, 'data', 'scene.tif'), /not a valid URL: give an http\(s\) URL/],
+      ['/etc/hosts', /not a valid URL/],
+    ];
+    for (const [url, detail] of cases) {
+      const r = await addUrl(s, url);
+      expect(r.status, url).toBe(400);
+      expect(r.body.detail, url).toMatch(detail);
+    }
+    const noRange = await startRangeServer(www, { ignoreRange: true });
+    const slow = await startRangeServer(www, { delayMs: 2000 });
+    const saved = process.env.SATSEG_HTTP_TIMEOUT_MS;
+    process.env.SATSEG_HTTP_TIMEOUT_MS = '150';
+    try {
+      const r1 = await addUrl(s, `${noRange.base}/scene.tif`);
+      expect(r1.status).toBe(400);
+      expect(r1.body.detail).toMatch(/ignores HTTP Range requests/);
+      const r2 = await addUrl(s, `${slow.base}/scene.tif`);
+      expect(r2.status).toBeGreaterThanOrEqual(400);
+      expect(r2.status).toBeLessThan(500);
+      expect(r2.body.detail).toMatch(/did not answer within 0\.15 s/);
+    } finally {
+      if (saved === undefined) delete process.env.SATSEG_HTTP_TIMEOUT_MS; else process.env.SATSEG_HTTP_TIMEOUT_MS = saved;
+      await noRange.close();
+      await slow.close();
+    }
+  });
+
+  it('refuses a loopback URL with 400 when the server denies private addresses', async () => {
+    const guarded = createTestServer({}, { denyPrivateUrls: true });
+    try {
+      const r = await addUrl(guarded, `${http.base}/scene.tif`);
+      expect(r.status).toBe(400);
+      expect(r.body.detail).toMatch(/127\.0\.0\.1 is a private or loopback address; SATSEG_URL_DENY_PRIVATE is set/);
+      expect(guarded.ctx.datasets.list().filter((d) => d.origin === 'url')).toEqual([]);
+    } finally {
+      await guarded.close();
+    }
+  });
+
+  it('reopens a remote dataset whose file was replaced on its server (checked every SATSEG_HTTP_REVALIDATE_S)', async () => {
+    const file = path.join(www, 'changing.tif');
+    writeScene(file, 1);
+    const { body } = await addUrl(s, `${http.base}/changing.tif`);
+    const id = body.id as string;
+    const r = tileRange(body.bounds, 15);
+    const tile = `/datasets/${id}/tiles/15/${r.minX + 1}/${r.minY + 1}.png`;
+    const old = await s.get(tile);
+    expect(old.status).toBe(200);
+    const oldBytes = Buffer.from(await old.arrayBuffer());
+    writeScene(file, 2);
+    // Within the interval the cached blocks still answer, consistently, for the old file.
+    expect(Buffer.from(await (await s.get(tile)).arrayBuffer()).equals(oldBytes)).toBe(true);
+    const saved = process.env.SATSEG_HTTP_REVALIDATE_S;
+    process.env.SATSEG_HTTP_REVALIDATE_S = '0';
+    try {
+      const fresh = await s.get(tile);
+      expect(fresh.status).toBe(200);
+      expect(Buffer.from(await fresh.arrayBuffer()).equals(oldBytes)).toBe(false);
+      const stats = await (await s.get(`/datasets/${id}`)).json();
+      expect(stats.usable).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.SATSEG_HTTP_REVALIDATE_S; else process.env.SATSEG_HTTP_REVALIDATE_S = saved;
+    }
+  });
+});
+
+describe('a remote file replaced while it is read', () => {
+  it('fails that read with source-changed, and the catalog reopens the dataset on its next open', async () => {
+    const dir = path.join(tmp, 'catalog');
+    fs.mkdirSync(dir);
+    const db = openCatalogDb(dir);
+    const catalog = new DatasetCatalog(db, dir);
+    try {
+      const file = path.join(www, 'swapped.tif');
+      writeScene(file, 1);
+      const record = await catalog.addUrl(`${http.base}/swapped.tif`);
+      const first = await catalog.open(record.id);
+      await first.part({ x: 0, y: 0, width: 600, height: 32 });
+      writeScene(file, 2);
+      const err = await rasterError(first.part({ x: 0, y: 360, width: 600, height: 32 }));
+      expect(err.code).toBe('source-changed');
+      const second = await catalog.open(record.id);
+      expect(second).not.toBe(first);
+      expect(second.version).not.toBe(first.version);
+      const got = await second.part({ x: 0, y: 360, width: 600, height: 32 });
+      const want = syntheticScene(600, 400, 2)[0]!.subarray(360 * 600, 392 * 600);
+      expect(Buffer.from(got.bands[0] as Uint8Array).equals(Buffer.from(want))).toBe(true);
+    } finally {
+      db.close();
+    }
+  });
+});
+
+describe('satseg segment https://...', () => {
+  it('writes the same mask from the URL as from the file', async () => {
+    const models = installTestModel(path.join(tmp, 'models'));
+    const out = { file: path.join(tmp, 'cli-file.tif'), url: path.join(tmp, 'cli-url.tif') };
+    // Not spawnSync: the range server answering the CLI runs in this process.
+    const satseg = (...args: string[]) => run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/src/cli/main.ts'), ...args], { cwd: repoRoot, env: { ...process.env, SATSEG_MODELS: models } });
+    await satseg('segment', path.join(www, 'scene.tif'), '-m', 'test-rgb', '-o', out.file, '--device', 'cpu', '--no-progress');
+    await satseg('segment', `${http.base}/scene.tif`, '-m', 'test-rgb', '-o', out.url, '--device', 'cpu', '--no-progress');
+    const pixels = async (f: string) => {
+      const m = await openRaster(f);
+      const b = await m.read({ x: 0, y: 0, width: m.info.width, height: m.info.height });
+      await m.close();
+      return Buffer.from(b.bands[0] as Uint8Array);
+    };
+    const fromFile = await pixels(out.file);
+    expect(fromFile.length).toBe(600 * 400);
+    expect((await pixels(out.url)).equals(fromFile)).toBe(true);
+  });
+});
