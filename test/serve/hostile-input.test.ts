@@ -370,8 +370,10 @@ describe('safe defaults', () => {
     expect(csrf.status).toBe(403);
     expect(csrf.body.detail).toMatch(/SATSEG_CORS_ORIGINS/);
     expect(fs.readdirSync(path.join(s.ctx.dataDir, 'uploads'))).toHaveLength(before);
-    // The viewer's own requests (same origin) are changes too.
+    // The viewer's own requests (same origin, or so marked by the browser behind a proxy) pass.
     expect((await s.get('/jobs', { method: 'POST', body: '{}', headers: { Origin: 'http://satseg.test', 'Content-Type': 'application/json' } })).status).toBe(400);
+    expect((await s.get('/jobs', { method: 'POST', body: '{}', headers: { Origin: 'https://maps.example', 'Sec-Fetch-Site': 'same-origin', 'Content-Type': 'application/json' } })).status).toBe(400);
+    expect((await s.get('/jobs', { method: 'POST', body: '{}', headers: { Origin: 'https://maps.example', 'Sec-Fetch-Site': 'cross-site', 'Content-Type': 'application/json' } })).status).toBe(403);
 
     const open = createTestServer({ 'scene.tif': scene }, { corsOrigins: ['http://ok.example'] });
     try {

@@ -55,11 +55,12 @@ export function createApp(ctx: ServerContext, options: AppOptions = {}): OpenAPI
     // A browser sends some cross-origin changes without asking first: a multipart form POST is a
     // "simple" request, so CORS alone would let any page upload. Changes that carry another
     // page's Origin are refused unless it is listed; clients that send no Origin (curl, GDAL,
-    // QGIS) and the viewer itself (same origin) are unaffected.
+    // QGIS) and the viewer itself are unaffected. The browser's Sec-Fetch-Site (which pages
+    // cannot set) recognises the viewer behind a proxy that rewrites Host.
     const origin = c.req.header('origin');
     if (!SAFE_METHODS.has(c.req.method) && origin && !allowed.has(origin) && !allowed.has('*')
-      && origin !== new URL(c.req.url).origin && origin !== ctx.base(c)) {
-      throw httpError(403, `${c.req.method} from another origin (${origin.slice(0, 100)}) is not allowed; the server's operator can list it in SATSEG_CORS_ORIGINS`);
+      && c.req.header('sec-fetch-site') !== 'same-origin' && origin !== new URL(c.req.url).origin && origin !== ctx.base(c)) {
+      throw httpError(403, `${c.req.method} from another origin (${origin.slice(0, 100)}) is not allowed; the server's operator can list it in SATSEG_CORS_ORIGINS (or set --public-url if that is this server's own address)`);
     }
     await next();
     if (SAFE_METHODS.has(c.req.method)) c.res.headers.set('Access-Control-Allow-Origin', '*');
