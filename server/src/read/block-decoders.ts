@@ -7,18 +7,31 @@
  * browser canvas. With libjpeg we decode the same way GDAL does. DEFLATE goes through Node's zlib
  * rather than geotiff.js's JavaScript inflate: native, and on libuv's threads, so the blocks of
  * one window inflate in parallel off the event loop.
+ *
+ * Every decoder is told the decoded size of a block before it starts and stops there: a stream
+ * that would expand past it (a corrupt block, or a decompression bomb: 400 KB of LZW or DEFLATE
+ * can claim gigabytes) fails with a BlockOverrun instead of growing memory without bound. LZW and
+ * PackBits are our own bounded decoders (geotiff.js's grow JavaScript arrays without limit);
+ * zlib and ZSTD are given an output capacity; LERC headers and JPEG/WebP dimensions are checked
+ * against the block before anything is allocated.
  */
 import zlib from 'node:zlib';
 import { promisify } from 'node:util';
-import { BaseDecoder, getDecoder } from 'geotiff';
+import { BaseDecoder } from 'geotiff';
 import type { ImageFileDirectory } from 'geotiff';
+import { ZSTDDecoder } from 'zstddec';
+import Lerc from 'lerc';
+import { decodeLzw } from './tiff-lzw.ts';
+import { decodePackBits } from './packbits.ts';
+import { BlockOverrun } from './block-overrun.ts';
+import { decodePool, OFF_THREAD_BYTES } from './decode-pool.ts';
 import { RasterError } from '../errors.ts';
 
 export interface BlockDecoder {
   decode(buffer: ArrayBuffer): Promise<ArrayBuffer>;
 }
 
-interface DecoderParameters {
+export interface DecoderParameters {
   tileWidth: number;
   tileHeight: number;
   planarConfiguration: number;
@@ -45,40 +58,158 @@ export function joinJpegTables(tables: Uint8Array | undefined, block: Uint8Array
 
 const inflate = promisify(zlib.inflate);
 
-async function decodeWithSharp(input: Uint8Array, channels: number): Promise<ArrayBuffer> {
+/** The block is corrupt or a bomb: a decoder that reports its output would pass the block. */
+function overrun(err: unknown, maxBytes: number): never {
+  if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new BlockOverrun(maxBytes);
+  throw err;
+}
+
+/** Inflate into at most `maxBytes`: zlib stops as soon as its output would pass them. */
+async function inflateBounded(input: Uint8Array, maxBytes: number): Promise<Buffer> {
+  return inflate(input, { maxOutputLength: maxBytes }).catch((err: unknown) => overrun(err, maxBytes));
+}
+
+function exactBuffer(view: Uint8Array): ArrayBuffer {
+  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength
+    ? view.buffer as ArrayBuffer
+    : view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
+}
+
+async function decodeWithSharp(input: Uint8Array, channels: number, maxPixels: number): Promise<ArrayBuffer> {
   // sharp (libvips) takes a tenth of a second to load; only JPEG and WebP files need it.
   const { default: sharp } = await import('sharp');
-  let pipeline = sharp(input, { failOn: 'error', limitInputPixels: false });
+  // The image may not claim more pixels than its block holds: libvips would allocate whatever
+  // the header says before decoding a single line.
+  let pipeline = sharp(input, { failOn: 'error', limitInputPixels: maxPixels });
   if (channels === 4) pipeline = pipeline.ensureAlpha();
   if (channels === 3) pipeline = pipeline.removeAlpha();
   if (channels === 1) pipeline = pipeline.extractChannel(0);
-  const { data } = await pipeline.raw().toBuffer({ resolveWithObject: true });
-  return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+  try {
+    const { data } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+    return exactBuffer(data);
+  } catch (err) {
+    if (/exceeds pixel limit/.test((err as Error).message)) throw new BlockOverrun(maxPixels * channels);
+    throw err;
+  }
 }
 
-class SharpJpegDecoder extends BaseDecoder {
-  constructor(private readonly params: DecoderParameters) {
+/** A decoder that knows the size of the blocks it decodes, and never produces more. */
+abstract class BoundedDecoder extends BaseDecoder {
+  constructor(protected readonly params: DecoderParameters, protected readonly maxBytes: number) {
     super(params as never);
   }
+  protected get blockPixels(): number {
+    return this.params.tileWidth * this.params.tileHeight;
+  }
+}
+
+class SharpJpegDecoder extends BoundedDecoder {
   override async decodeBlock(buffer: ArrayBuffer): Promise<ArrayBuffer> {
     const channels = this.params.planarConfiguration === 2 ? 1 : this.params.samplesPerPixel;
-    return decodeWithSharp(joinJpegTables(this.params.JPEGTables, new Uint8Array(buffer)), channels);
+    return decodeWithSharp(joinJpegTables(this.params.JPEGTables, new Uint8Array(buffer)), channels, this.blockPixels);
   }
 }
 
-class ZlibDeflateDecoder extends BaseDecoder {
+class SharpWebpDecoder extends BoundedDecoder {
   override async decodeBlock(buffer: ArrayBuffer): Promise<ArrayBuffer> {
-    const out = await inflate(new Uint8Array(buffer));
-    return out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength) as ArrayBuffer;
+    return decodeWithSharp(new Uint8Array(buffer), this.params.samplesPerPixel, this.blockPixels);
   }
 }
 
-class SharpWebpDecoder extends BaseDecoder {
-  constructor(private readonly params: DecoderParameters) {
-    super(params as never);
-  }
+class ZlibDeflateDecoder extends BoundedDecoder {
   override async decodeBlock(buffer: ArrayBuffer): Promise<ArrayBuffer> {
-    return decodeWithSharp(new Uint8Array(buffer), this.params.samplesPerPixel);
+    return exactBuffer(await inflateBounded(new Uint8Array(buffer), this.maxBytes));
+  }
+}
+
+class LzwDecoder extends BoundedDecoder {
+  override decodeBlock(buffer: ArrayBuffer): ArrayBuffer {
+    return exactBuffer(decodeLzw(new Uint8Array(buffer), this.maxBytes));
+  }
+}
+
+class PackBitsDecoder extends BoundedDecoder {
+  override decodeBlock(buffer: ArrayBuffer): ArrayBuffer {
+    return exactBuffer(decodePackBits(new Uint8Array(buffer), this.maxBytes));
+  }
+}
+
+class RawDecoder extends BoundedDecoder {
+  override decodeBlock(buffer: ArrayBuffer): ArrayBuffer {
+    // Bytes past the block are never read; the copy keeps them from pinning the file's buffer.
+    return buffer.byteLength > this.maxBytes ? buffer.slice(0, this.maxBytes) : buffer;
+  }
+}
+
+let zstd: Promise<ZSTDDecoder> | undefined;
+function zstdDecoder(): Promise<ZSTDDecoder> {
+  zstd ??= (async () => {
+    const decoder = new ZSTDDecoder();
+    await decoder.init();
+    return decoder;
+  })();
+  return zstd;
+}
+
+/**
+ * zstddec decodes into a buffer of the size it is given (ZSTD_decompress with a capacity); a
+ * frame that needs more fails inside the WebAssembly decoder and comes back empty. Without a
+ * size, it would trust the frame's declared size, or stream without limit when none is declared.
+ */
+async function zstdBounded(input: Uint8Array, maxBytes: number): Promise<Uint8Array> {
+  const out = (await zstdDecoder()).decode(input, maxBytes);
+  if (out.length === 0 && maxBytes > 0) throw new Error('ZSTD stream does not decode within its block (corrupt, or it expands past the block)');
+  return out;
+}
+
+class ZstdDecoder extends BoundedDecoder {
+  override async decodeBlock(buffer: ArrayBuffer): Promise<ArrayBuffer> {
+    return exactBuffer(await zstdBounded(new Uint8Array(buffer), this.maxBytes));
+  }
+}
+
+const LERC_TYPE_BYTES = [1, 1, 2, 2, 4, 4, 4, 8];
+// A LERC blob can be a little larger than the pixels it holds (headers, masks, incompressible data).
+const lercBlobLimit = (maxBytes: number) => 2 * maxBytes + 65536;
+
+/**
+ * Every band of a LERC 2 blob declares its size in its header; the blob is refused when they add
+ * up to more than the block before the LERC decoder allocates anything.
+ */
+export function checkLercBlob(blob: Uint8Array, maxBytes: number, tileWidth: number, tileHeight: number): void {
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  let total = 0;
+  for (let at = 0; at < blob.length - 10;) {
+    if (String.fromCharCode(...blob.subarray(at, at + 6)) !== 'Lerc2 ') throw new Error('not a LERC 2 blob');
+    let p = at + 6;
+    const version = view.getInt32(p, true);
+    p += version >= 3 ? 8 : 4;
+    const height = view.getUint32(p, true);
+    const width = view.getUint32(p + 4, true);
+    p += 8;
+    const dims = version >= 4 ? view.getUint32(p, true) : 1;
+    if (version >= 4) p += 4;
+    const blobSize = view.getInt32(p + 8, true);
+    const type = view.getInt32(p + 12, true);
+    if (width > tileWidth || height > tileHeight) throw new BlockOverrun(maxBytes);
+    total += width * height * dims * (LERC_TYPE_BYTES[type] ?? 8);
+    if (total > maxBytes) throw new BlockOverrun(maxBytes);
+    if (!(blobSize > 0)) throw new Error('LERC blob with no size');
+    at += blobSize;
+  }
+}
+
+class LercDecoder extends BoundedDecoder {
+  override async decodeBlock(buffer: ArrayBuffer): Promise<ArrayBuffer> {
+    const addCompression = this.params.LercParameters?.[1] ?? 0;
+    let blob: Uint8Array = new Uint8Array(buffer);
+    if (addCompression === 1) blob = await inflateBounded(blob, lercBlobLimit(this.maxBytes));
+    else if (addCompression === 2) blob = await zstdBounded(blob, lercBlobLimit(this.maxBytes));
+    else if (addCompression !== 0) throw new Error(`unsupported LERC additional compression ${addCompression}`);
+    checkLercBlob(blob, this.maxBytes, this.params.tileWidth, this.params.tileHeight);
+    const decoded = Lerc.decode(exactBuffer(blob), { returnPixelInterleavedDims: this.params.planarConfiguration === 1 });
+    const pixels = decoded.pixels[0] as Uint8Array;
+    return exactBuffer(new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength));
   }
 }
 
@@ -91,35 +222,49 @@ export function compressionName(code: number): string {
   return compressionNames[code] ?? `code ${code}`;
 }
 
-export async function createBlockDecoder(fd: ImageFileDirectory): Promise<BlockDecoder> {
+/** Codecs that decode on the calling thread (JavaScript or WebAssembly): big blocks go to the decode pool. */
+const ON_THREAD_CODECS = new Set([5, 32773, 34887, 50000]);
+
+/**
+ * The decoder for one compression and its parameters; with `offThread`, blocks of the codecs that
+ * would hold the event loop are decoded in the decode pool when they are large.
+ */
+export function decoderFor(compression: number, params: DecoderParameters, maxBytes: number, offThread: boolean): BlockDecoder {
+  const pool = offThread && ON_THREAD_CODECS.has(compression) && maxBytes >= OFF_THREAD_BYTES ? decodePool() : null;
+  if (pool) return { decode: (buffer) => pool.decode({ compression, params: params as never, maxBytes, buffer }) };
+  let decoder: BoundedDecoder;
+  switch (compression) {
+    case 1: decoder = new RawDecoder(params, maxBytes); break;
+    case 5: decoder = new LzwDecoder(params, maxBytes); break;
+    case 7: decoder = new SharpJpegDecoder(params, maxBytes); break;
+    case 8: case 32946: decoder = new ZlibDeflateDecoder(params, maxBytes); break;
+    case 32773: decoder = new PackBitsDecoder(params, maxBytes); break;
+    case 34887: decoder = new LercDecoder(params, maxBytes); break;
+    case 50000: decoder = new ZstdDecoder(params, maxBytes); break;
+    case 50001: decoder = new SharpWebpDecoder(params, maxBytes); break;
+    default: throw new RasterError('unsupported-compression', `unsupported compression: ${compressionName(compression)}`);
+  }
+  return decoder as unknown as BlockDecoder;
+}
+
+/**
+ * The decoder of a level's blocks. `maxBytes` is the size of one decoded block as stored (before
+ * samples narrower than a byte are widened); no decoder produces more, whatever its input claims.
+ */
+export async function createBlockDecoder(fd: ImageFileDirectory, maxBytes: number): Promise<BlockDecoder> {
   const isTiled = !fd.hasTag('StripOffsets');
   const compression = Number(fd.getValue('Compression') ?? 1);
   const bps = fd.getValue('BitsPerSample') as ArrayLike<number> | number | undefined;
-  const samplesPerPixel = Number(fd.getValue('SamplesPerPixel') ?? 1);
+  const imageHeight = Number(fd.getValue('ImageLength'));
   const params: DecoderParameters = {
     tileWidth: Number(isTiled ? fd.getValue('TileWidth') : fd.getValue('ImageWidth')),
-    tileHeight: Number(isTiled ? fd.getValue('TileLength') : (fd.hasTag('RowsPerStrip') ? fd.getValue('RowsPerStrip') : fd.getValue('ImageLength'))),
+    tileHeight: isTiled ? Number(fd.getValue('TileLength')) : Math.min(imageHeight, Number(fd.hasTag('RowsPerStrip') ? fd.getValue('RowsPerStrip') : imageHeight)),
     planarConfiguration: Number(fd.getValue('PlanarConfiguration') ?? 1),
     bitsPerSample: typeof bps === 'number' ? [bps] : Array.from(bps ?? [8]),
     predictor: Number(fd.hasTag('Predictor') ? await fd.loadValue('Predictor') : 1) || 1,
-    samplesPerPixel,
+    samplesPerPixel: Number(fd.getValue('SamplesPerPixel') ?? 1),
   };
-  switch (compression) {
-    case 7:
-      params.JPEGTables = fd.hasTag('JPEGTables') ? (await fd.loadValue('JPEGTables')) as Uint8Array : undefined;
-      return new SharpJpegDecoder(params) as unknown as BlockDecoder;
-    case 50001:
-      return new SharpWebpDecoder(params) as unknown as BlockDecoder;
-    case 8:
-    case 32946:
-      return new ZlibDeflateDecoder(params as never) as unknown as BlockDecoder;
-    case 34887:
-      params.LercParameters = fd.hasTag('LercParameters') ? Array.from((await fd.loadValue('LercParameters')) as ArrayLike<number>) : undefined;
-      break;
-    case 1: case 5: case 32773: case 50000:
-      break;
-    default:
-      throw new RasterError('unsupported-compression', `unsupported compression: ${compressionName(compression)}`);
-  }
-  return (await getDecoder(compression, params as never)) as unknown as BlockDecoder;
+  if (compression === 7 && fd.hasTag('JPEGTables')) params.JPEGTables = (await fd.loadValue('JPEGTables')) as Uint8Array;
+  if (compression === 34887 && fd.hasTag('LercParameters')) params.LercParameters = Array.from((await fd.loadValue('LercParameters')) as ArrayLike<number>);
+  return decoderFor(compression, params, maxBytes, true);
 }

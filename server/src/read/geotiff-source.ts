@@ -15,6 +15,8 @@ import {
 import { crsFromGeoKeys } from './crs.ts';
 import { geoTransformFromTags } from './georef.ts';
 import { compressionName, createBlockDecoder, type BlockDecoder } from './block-decoders.ts';
+import { BlockOverrun } from './block-overrun.ts';
+import { blockTooLarge, DEFAULT_RASTER_LIMITS } from './raster-limits.ts';
 import type { ReadOptions, RasterSource } from './raster-source.ts';
 import type { ByteSource } from './byte-source.ts';
 import { InFlight } from '../in-flight.ts';
@@ -23,6 +25,7 @@ import { RasterError } from '../errors.ts';
 const KNOWN_COLOR_INTERPS = ['gray', 'red', 'green', 'blue', 'alpha', 'palette', 'undefined'] as const;
 const SUBFILE_REDUCED = 1;
 const SUBFILE_MASK = 4;
+const MAX_WINDOW_PIXELS = 2 ** 30;
 
 /** Decoded blocks shared by every open source; bounded in bytes, not entries. */
 const blockCache = new LRUCache<string, ArrayBuffer>({
@@ -47,12 +50,23 @@ interface Level {
   samplesPerPixel: number;
   dtype: DType;
   littleEndian: boolean;
+  /** Bytes of one decoded block as stored (samples narrower than a byte still packed). */
+  blockBytes: number;
   /** Names the level in the block cache ("i0" image levels, "m0" masks). */
   key: string;
   decoder?: Promise<BlockDecoder>;
   /** The level's block offset and byte-count arrays, loaded whole on first use. */
   blockIndex?: Promise<unknown>;
   mask?: Level;
+}
+
+/**
+ * The most compressed bytes a block may take: compression can make incompressible data a little
+ * larger (LZW up to 1.5 x), never several times; a larger count is a corrupt index, and reading it
+ * would allocate whatever the file claims.
+ */
+function maxCompressedBytes(blockBytes: number): number {
+  return 4 * blockBytes + 65536;
 }
 
 function dtypeOf(format: number, bits: number): DType {
@@ -166,13 +180,16 @@ async function describeLevel(image: GeoTIFFImage, key: string): Promise<Level> {
   const height = image.getHeight();
   const blockWidth = image.getTileWidth();
   const blockHeight = image.getTileHeight();
+  const samplesPerPixel = image.getSamplesPerPixel();
+  const samplesPerBlock = image.planarConfiguration === 2 ? 1 : samplesPerPixel;
   return {
     image, fd, width, height, blockWidth, blockHeight,
+    blockBytes: Math.ceil((blockWidth * samplesPerBlock * (bits[0] ?? 8)) / 8) * blockHeight,
     blocksAcross: Math.ceil(width / blockWidth),
     blocksDown: Math.ceil(height / blockHeight),
     isTiled: image.isTiled,
     planar: image.planarConfiguration,
-    samplesPerPixel: image.getSamplesPerPixel(),
+    samplesPerPixel,
     dtype: dtypeOf(formats[0] ?? 1, bits[0] ?? 8),
     littleEndian: image.littleEndian,
     key,
@@ -335,6 +352,9 @@ export class GeoTiffSource implements RasterSource {
       throw new RasterError('bad-window', `invalid window ${JSON.stringify(win)}`);
     }
     const n = win.width * win.height;
+    // A bound on any one read: a window this large cannot be held (typed arrays stop at 4 G
+    // elements); callers read large areas in pieces.
+    if (n > MAX_WINDOW_PIXELS) throw new RasterError('too-large', `a window of ${win.width} x ${win.height} pixels is too large to read at once (over ${MAX_WINDOW_PIXELS / 2 ** 20} Mpx)`);
     const out = bands.map(() => allocate(level.dtype, n));
     const valid = new Uint8Array(n);
     const samples = bands.map((b) => b - 1);
@@ -489,7 +509,13 @@ export class GeoTiffSource implements RasterSource {
     if (count > 0 && offset + count > this.bytes.size) {
       throw new RasterError('truncated', `${what} ${index} failed to decode: its bytes run past the end of the file (file truncated?)`);
     }
-    level.decoder ??= createBlockDecoder(level.fd);
+    // Checked before a byte is read or decoded, at every level (overviews and masks have their
+    // own block sizes), for the CLI as well as the server.
+    if (level.blockBytes > DEFAULT_RASTER_LIMITS.maxBlockBytes) throw blockTooLarge(level, DEFAULT_RASTER_LIMITS.maxBlockBytes);
+    if (count > maxCompressedBytes(level.blockBytes)) {
+      throw new RasterError('decode-failed', `${what} ${index} is corrupt: ${count} compressed bytes for a block of ${level.blockBytes} bytes`);
+    }
+    level.decoder ??= createBlockDecoder(level.fd, level.blockBytes);
     let decoder: BlockDecoder;
     try {
       decoder = await level.decoder;
@@ -502,6 +528,9 @@ export class GeoTiffSource implements RasterSource {
       result = await level.image.getTileOrStrip(bx, by, sample, decoder as never);
     } catch (err) {
       if (err instanceof RasterError) throw err; // as above: a remote read failed, or the file changed under us
+      if (err instanceof BlockOverrun) {
+        throw new RasterError('decode-failed', `${what} ${index} is corrupt: ${err.message} (${level.blockWidth} x ${level.blockHeight} px; a decompression bomb?)`);
+      }
       throw new RasterError('decode-failed', `${what} ${index} failed to decode (file truncated or corrupt?): ${(err as Error).message}`);
     }
     const expected = level.blockWidth * level.image.getBlockHeight(by) * (level.planar === 2 ? 1 : level.samplesPerPixel) * bytesPerSample(level.dtype);

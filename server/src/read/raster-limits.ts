@@ -12,14 +12,20 @@ export interface RasterLimits {
   maxPixels: number;
   /** Largest decoded block (tile or strip), in bytes (SATSEG_MAX_BLOCK_MB). */
   maxBlockBytes: number;
+  /**
+   * Most source pixels one map tile may read (SATSEG_MAX_TILE_READ_MPX): a zoomed-out tile of a
+   * raster without overviews would otherwise read (and allocate) the whole raster.
+   */
+  maxTileReadPixels: number;
 }
 
 export const DEFAULT_RASTER_LIMITS: RasterLimits = {
-  maxPixels: Number(process.env.SATSEG_MAX_PIXELS ?? 10e9),
-  maxBlockBytes: Number(process.env.SATSEG_MAX_BLOCK_MB ?? 256) * 1024 * 1024,
+  maxPixels: Number(process.env.SATSEG_MAX_PIXELS || 10e9),
+  maxBlockBytes: Number(process.env.SATSEG_MAX_BLOCK_MB || 256) * 1024 * 1024,
+  maxTileReadPixels: Number(process.env.SATSEG_MAX_TILE_READ_MPX || 16) * 1e6,
 };
 
-function mpx(n: number): string {
+export function mpx(n: number): string {
   return n >= 1e9 ? `${(n / 1e9).toFixed(1)} Gpx` : `${(n / 1e6).toFixed(1)} Mpx`;
 }
 
@@ -30,9 +36,11 @@ export function checkRasterSize(info: RasterInfo, limits: RasterLimits = DEFAULT
     throw new RasterError('too-large', `the raster claims ${info.width} x ${info.height} pixels (${mpx(pixels)}), over the ${mpx(limits.maxPixels)} limit (SATSEG_MAX_PIXELS)`);
   }
   const block = info.blockWidth * info.blockHeight * info.bandCount * bytesPerSample(info.dtype);
-  if (block > limits.maxBlockBytes) {
-    throw new RasterError('too-large', `its ${info.blockWidth} x ${info.blockHeight} blocks decode to ${(block / 2 ** 20).toFixed(0)} MiB each, over the ${(limits.maxBlockBytes / 2 ** 20).toFixed(0)} MiB limit (SATSEG_MAX_BLOCK_MB); re-tile it, e.g. gdal_translate -co TILED=YES`);
-  }
+  if (block > limits.maxBlockBytes) throw blockTooLarge({ blockWidth: info.blockWidth, blockHeight: info.blockHeight, blockBytes: block }, limits.maxBlockBytes);
+}
+
+export function blockTooLarge(block: { blockWidth: number; blockHeight: number; blockBytes: number }, maxBlockBytes: number): RasterError {
+  return new RasterError('too-large', `its ${block.blockWidth} x ${block.blockHeight} blocks decode to ${(block.blockBytes / 2 ** 20).toFixed(0)} MiB each, over the ${(maxBlockBytes / 2 ** 20).toFixed(0)} MiB limit (SATSEG_MAX_BLOCK_MB); re-tile it, e.g. gdal_translate -co TILED=YES`);
 }
 
 /**

@@ -13,6 +13,7 @@ import { crsToPixel } from './georef.ts';
 import { groundResolutionMetres, zoomForResolution } from './geodesy.ts';
 import { tileBounds3857, tileBoundsWgs84, WEB_MERCATOR_CRS } from './web-mercator.ts';
 import { warpTile, type Resampling } from './warp-tile.ts';
+import { DEFAULT_RASTER_LIMITS } from './raster-limits.ts';
 import { RasterError } from '../errors.ts';
 
 export type LonLatBox = [number, number, number, number];
@@ -61,6 +62,8 @@ export function intersects(a: LonLatBox, b: LonLatBox): boolean {
 
 export class RasterReader {
   private extent: WebExtent | null = null;
+  /** Most source pixels one tile may read; the server sets its own (Limits.admit). */
+  tileReadLimit = DEFAULT_RASTER_LIMITS.maxTileReadPixels;
 
   constructor(readonly source: RasterSource) {}
 
@@ -102,7 +105,7 @@ export class RasterReader {
   /** A 256-px Web Mercator tile; null when the tile does not touch the raster. */
   async tile(z: number, x: number, y: number, opts: TileOptions): Promise<TileImage | null> {
     if (!intersects(tileBoundsWgs84(z, x, y), this.earthBounds())) return null;
-    const warped = await warpTile(this.source, z, x, y, opts);
+    const warped = await warpTile(this.source, z, x, y, { maxReadPixels: this.tileReadLimit, ...opts });
     if (!warped) return null;
     return { ...warped, z, x, y, bounds: tileBounds3857(z, x, y), crs: WEB_MERCATOR_CRS };
   }

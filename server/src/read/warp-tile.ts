@@ -8,6 +8,8 @@ import type { RasterSource } from './raster-source.ts';
 import type { PixelBlock } from './raster.ts';
 import { converter, transformableProj4, transformPoint, WEB_MERCATOR } from './crs-transform.ts';
 import { tileBounds3857, TILE_SIZE } from './web-mercator.ts';
+import { DEFAULT_RASTER_LIMITS, mpx } from './raster-limits.ts';
+import { RasterError } from '../errors.ts';
 
 export type Resampling = 'bilinear' | 'nearest';
 
@@ -17,6 +19,8 @@ export interface WarpOptions {
   resampling: Resampling;
   size?: number;
   signal?: AbortSignal;
+  /** Most source pixels the tile may read (default SATSEG_MAX_TILE_READ_MPX). */
+  maxReadPixels?: number;
 }
 
 export interface WarpedTile {
@@ -211,6 +215,12 @@ export async function warpTile(source: RasterSource, z: number, x: number, y: nu
   // The window reaches as far as the kernel does from the outermost pixel centres.
   const win = positions.window(lw, lh, Math.ceil(radiusX), Math.ceil(radiusY));
   if (!win) return null;
+  // Refused before anything is read: with no overview coarse enough, a zoomed-out tile would read
+  // (and hold) a window of the whole raster, gigabytes for a large one.
+  const maxRead = opts.maxReadPixels ?? DEFAULT_RASTER_LIMITS.maxTileReadPixels;
+  if (win.width * win.height > maxRead) {
+    throw new RasterError('too-large', `tile ${z}/${x}/${y} would read ${win.width} x ${win.height} source pixels (${mpx(win.width * win.height)}), over the ${mpx(maxRead)} limit (SATSEG_MAX_TILE_READ_MPX): ${source.levelCount > 1 ? 'its overviews are not coarse enough for this zoom' : 'the raster has no overviews'}; zoom in or add overviews with gdaladdo`);
+  }
   const block = await source.read(win, { bands: opts.bands, level, signal: opts.signal });
 
   const out = opts.bands.map(() => new Float32Array(size * size));

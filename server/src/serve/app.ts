@@ -4,7 +4,8 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { cors } from 'hono/cors';
 import type { ServerContext } from './server-context.ts';
-import { toHttpError } from './http-error.ts';
+import { bodyLimit } from 'hono/body-limit';
+import { httpError, toHttpError } from './http-error.ts';
 import { createApiApp, documentApi } from './openapi.ts';
 import { registerDatasetRoutes } from './routes/dataset-routes.ts';
 import { registerResultRoutes } from './routes/result-routes.ts';
@@ -23,6 +24,11 @@ export interface AppOptions {
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
+const JSON_BODY_LIMIT = 16 * 2 ** 20;
+const jsonBodyLimit = bodyLimit({
+  maxSize: JSON_BODY_LIMIT,
+  onError: () => { throw httpError(413, `a JSON body may be up to ${JSON_BODY_LIMIT / 2 ** 20} MB`); },
+});
 // COG clients in the browser read these to do ranged reads.
 const EXPOSE = ['Content-Range', 'Accept-Ranges', 'ETag', 'Content-Length', 'Last-Modified', 'Content-Disposition'];
 
@@ -48,11 +54,26 @@ export function createApp(ctx: ServerContext, options: AppOptions = {}): OpenAPI
   // stream, which cost a fifth of a millisecond per tile.
   app.use('*', async (c, next) => {
     if (c.req.method === 'OPTIONS') return preflight(c, next);
-    await next();
+    // A browser sends some cross-origin changes without asking first: a multipart form POST is a
+    // "simple" request, so CORS alone would let any page upload. Changes that carry another
+    // page's Origin are refused unless it is listed; clients that send no Origin (curl, GDAL,
+    // QGIS) and the viewer itself are unaffected. The browser's Sec-Fetch-Site (which pages
+    // cannot set) recognises the viewer behind a proxy that rewrites Host.
     const origin = c.req.header('origin');
+    if (!SAFE_METHODS.has(c.req.method) && origin && !allowed.has(origin) && !allowed.has('*')
+      && c.req.header('sec-fetch-site') !== 'same-origin' && origin !== new URL(c.req.url).origin && origin !== ctx.base(c)) {
+      throw httpError(403, `${c.req.method} from another origin (${origin.slice(0, 100)}) is not allowed; the server's operator can list it in SATSEG_CORS_ORIGINS (or set --public-url if that is this server's own address)`);
+    }
+    await next();
     if (SAFE_METHODS.has(c.req.method)) c.res.headers.set('Access-Control-Allow-Origin', '*');
     else if (origin && (allowed.has(origin) || allowed.has('*'))) { c.res.headers.set('Access-Control-Allow-Origin', origin); c.res.headers.append('Vary', 'Origin'); }
     c.res.headers.set('Access-Control-Expose-Headers', EXPOSE.join(','));
+  });
+  // JSON bodies are parsed in memory, so they are bounded (uploads stream to disk under their own
+  // limit): a 100,000-vertex area is about 4 MB.
+  app.use('*', async (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD' || !(c.req.header('content-type') ?? '').startsWith('application/json')) return next();
+    return jsonBodyLimit(c, next);
   });
   app.onError((err, c) => {
     const h = toHttpError(err);

@@ -37,6 +37,7 @@ export function limitsFromEnv(overrides: Partial<ServerLimits> = {}): ServerLimi
   return {
     maxPixels: env('SATSEG_MAX_PIXELS', 10e9),
     maxBlockBytes: env('SATSEG_MAX_BLOCK_MB', 256) * 2 ** 20,
+    maxTileReadPixels: env('SATSEG_MAX_TILE_READ_MPX', 16) * 1e6,
     maxAreaKm2: env('SATSEG_MAX_AREA_KM2', 500),
     maxJobPixels: env('SATSEG_MAX_JOB_PIXELS', 1e9),
     maxAreaVertices: env('SATSEG_MAX_AREA_VERTICES', 10_000),
@@ -52,9 +53,10 @@ export function limitsFromEnv(overrides: Partial<ServerLimits> = {}): ServerLimi
 export class Limits {
   constructor(readonly values: ServerLimits) {}
 
-  /** Size checks for any raster before it is used (every open of a dataset). */
+  /** Size checks for any raster before it is used (every open of a dataset), and the limit its tiles read under. */
   admit(reader: RasterReader): void {
     checkRasterSize(reader.info, this.values);
+    reader.tileReadLimit = this.values.maxTileReadPixels;
   }
 
   /** The checks an upload or a URL registration passes: size, then a decode of sample blocks. */

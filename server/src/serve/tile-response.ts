@@ -6,6 +6,7 @@
 import os from 'node:os';
 import pLimit from 'p-limit';
 import { HttpError } from './http-error.ts';
+import { etagMatches } from './file-response.ts';
 import type { TileCache } from './tile-cache.ts';
 import type { RgbaTile } from './tiles/tile-renderer.ts';
 import { CONTENT_TYPES, encodeTile, type TileFormat } from './tiles/encode-tile.ts';
@@ -57,7 +58,8 @@ export async function tileResponse(
   }
   const headers: Record<string, string> = { ETag: entry.etag, 'Cache-Control': 'public, max-age=3600' };
   if (!entry.body) return new Response(null, { status: 204, headers });
-  if (req.headers.get('if-none-match') === entry.etag) return new Response(null, { status: 304, headers });
+  const inm = req.headers.get('if-none-match');
+  if (inm && etagMatches(inm, entry.etag)) return new Response(null, { status: 304, headers });
   // A view, not a copy: cached bodies are never written to.
   return new Response(new Uint8Array(entry.body.buffer as ArrayBuffer, entry.body.byteOffset, entry.body.byteLength), { status: 200, headers: { ...headers, 'Content-Type': entry.contentType, 'Content-Length': String(entry.body.length) } });
 }

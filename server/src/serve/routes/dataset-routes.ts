@@ -15,7 +15,7 @@ import { ImageryRenderer, imageryStyle, parseBands, parseRescale, type ImagerySt
 import { Dataset, DatasetList, IdParams, ImageryStyleQuery, LonLatQuery, PointValues } from '../api-schemas.ts';
 import { bearer, errors, jsonResponse } from '../openapi.ts';
 import { z } from '@hono/zod-openapi';
-import { RequestError, UploadRejected } from '../../errors.ts';
+import { RasterError, RequestError, UploadRejected } from '../../errors.ts';
 
 export async function describeDataset(ctx: ServerContext, record: DatasetRecord, base: string): Promise<z.infer<typeof Dataset>> {
   const { id } = record;
@@ -29,7 +29,13 @@ export async function describeDataset(ctx: ServerContext, record: DatasetRecord,
   }
   const { info } = reader;
   const extent = reader.webExtent();
-  const stats = await ctx.datasets.statistics(id).catch(() => null);
+  let stats = null;
+  try {
+    stats = await ctx.datasets.statistics(id);
+  } catch (err) {
+    // Not one sample of its pixels decodes (corrupt blocks, a decompression bomb): unusable, with the reason.
+    if (err instanceof RasterError) return { ...head, usable: false, error: err.message.split('\n')[0]! };
+  }
   return {
     ...head,
     usable: true,
