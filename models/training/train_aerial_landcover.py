@@ -43,8 +43,9 @@ the graph).  H and W must be multiples of 32.
 
 Reproducibility: fixed seeds (python ``random``, numpy, torch), all data
 sampling comes from one seeded ``numpy.random.RandomState`` in the main process
-(no DataLoader workers), so the data order is deterministic.  Checkpoints
-(``--work-dir``) contain the RNG states; ``--resume`` continues a crashed run.
+(no DataLoader workers), so the data order is deterministic.  A run that dies
+is started again; ``--save-state`` keeps the selected weights for
+``--init-from`` (fine-tuning) and ``--from-state`` (evaluate and export only).
 """
 
 import argparse
@@ -81,7 +82,6 @@ INPUT_SCALE = 1.0 / 255.0
 # The shared data folder sits beside the repository.
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data", "training", "dubai")
 DEFAULT_OUT = os.path.join(REPO_ROOT, "models", "aerial-landcover")
-DEFAULT_WORK = "/tmp/aerial-landcover-work"
 
 # Assumed ground resolution (cm/px). The dataset does not publish it; MBRSC
 # DubaiSat-2 pan-sharpened imagery is ~1 m and houses span ~15-40 px.
@@ -830,7 +830,6 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=DEFAULT_DATA)
     ap.add_argument("--out", default=DEFAULT_OUT, help="model directory (model.onnx, metrics.json)")
-    ap.add_argument("--work-dir", default=DEFAULT_WORK, help="checkpoints")
     ap.add_argument("--log", default=None, help="also append the log to this file")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--threads", type=int, default=2)
