@@ -50,7 +50,7 @@ function percentile(v: number[], p: number): number {
 }
 
 async function startServer(): Promise<{ child: ChildProcess; base: string }> {
-  const flags = ['serve', '--data', dataDir, '--port', '0', '--host', '127.0.0.1', '--max-jobs', maxJobs, ...(jobThreads ? ['--job-threads', jobThreads] : [])];
+  const flags = ['serve', '--data', dataDir, '--no-samples', '--port', '0', '--host', '127.0.0.1', '--max-jobs', maxJobs, ...(jobThreads ? ['--job-threads', jobThreads] : [])];
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/src/cli/main.ts'), ...flags], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SATSEG_TILE_CACHE_MB: '0' } });
   const base = await new Promise<string>((resolve) => {
     let out = '';

@@ -32,7 +32,7 @@ fs.copyFileSync(scene, path.join(dataDir, 'naip_2020.tif'));
 /** `satseg serve` in its own process, as users run it; the benchmark's HTTP client stays out of its way. */
 async function startServer(tileCacheMb: number): Promise<{ base: string; id: string; close: () => void }> {
   for (const f of ['satseg.sqlite', 'satseg.sqlite-wal', 'satseg.sqlite-shm']) fs.rmSync(path.join(dataDir, f), { force: true });
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/src/cli/main.ts'), 'serve', '--data', dataDir, '--port', '0', '--host', '127.0.0.1'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/src/cli/main.ts'), 'serve', '--data', dataDir, '--no-samples', '--port', '0', '--host', '127.0.0.1'], {
     cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SATSEG_TILE_CACHE_MB: String(tileCacheMb) },
   });
   const base = await new Promise<string>((resolve) => {

@@ -91,11 +91,16 @@ export class RowBlender {
     this.sole = null;
     this.soleRows = soleSpan(plan.ys, r, plan.tile, plan.overlapY, this.rowTop, this.finalEnd);
     // Sums carried from the row above start at this row's top.
+    const released = this.carry;
     this.carry = this.nextCarry;
     this.carryRows = this.nextCarryRows;
     this.carryTop = this.rowTop;
     this.nextCarryRows = last ? 0 : this.rowBottom - this.finalEnd;
-    this.nextCarry = new Float32Array(this.planes * this.nextCarryRows * plan.width);
+    // The row above's carry is read no more: its buffer takes the next carry (finishColumns
+    // overwrites every value of the carry rows), sparing a large allocation per tile row and the
+    // full garbage collections those bring.
+    const carryLength = this.planes * this.nextCarryRows * plan.width;
+    this.nextCarry = released.buffer.byteLength >= carryLength * 4 ? new Float32Array(released.buffer, 0, carryLength) : new Float32Array(carryLength);
     const stripRows = this.finalEnd - this.rowTop;
     this.labels = new Uint8Array(stripRows * plan.width);
     this.confidence = this.withConfidence ? new Uint8Array(stripRows * plan.width) : null;
@@ -195,6 +200,13 @@ export class RowBlender {
           if (d0 > xs) this.decideFromSums(ry, y, xs, d0 - xs, a, hasCarry, c);
           this.decideFromTile(soleHere, ry, y, d0, d1);
           if (xs + n > d1) this.decideFromSums(ry, y, d1, xs + n - d1, a + (d1 - xs), hasCarry, c + (d1 - xs));
+          // addTile summed nothing into [d0, d1) of this row (the sole tile skips it, and no other
+          // tile reaches it), so only the columns around it need clearing.
+          for (let k = 0; k < planes; k++) {
+            acc.fill(0, k * accPlane + a, k * accPlane + a + (d0 - xs));
+            acc.fill(0, k * accPlane + a + (d1 - xs), k * accPlane + a + n);
+          }
+          continue;
         } else if (final) {
           this.decideFromSums(ry, y, xs, n, a, hasCarry, c);
         } else {
@@ -224,15 +236,30 @@ export class RowBlender {
     this.decide(ry, y, xs, n);
   }
 
-  /** Decide final pixels [x0, x1) of row y from one tile's probabilities, at full weight. */
+  /**
+   * Decide final pixels [x0, x1) of row y from one tile's probabilities, at full weight: the
+   * argmax straight over the tile's planes (float32 to float64 is exact, so this picks what the
+   * sums would), without copying them into the sums first. Over half of every pixel goes here.
+   */
   private decideFromTile(tile: { probs: Float32Array; x0: number }, ry: number, y: number, x0: number, x1: number): void {
-    const { plan, classes, cap, sums } = this;
+    const { plan, classes, labels, confidence, bestScore, bestClass } = this;
     const t = plan.tile;
+    const plane = t * t;
     const n = x1 - x0;
     const src = (y - plan.ys[this.row]!) * t + (x0 - tile.x0);
-    for (let k = 0; k < classes; k++) copyInto(sums, k * cap, tile.probs, k * t * t + src, n);
-    sums.fill(1, classes * cap, classes * cap + n);
-    this.decide(ry, y, x0, n);
+    const probs = tile.probs;
+    bestClass.fill(0, 0, n);
+    for (let i = 0; i < n; i++) bestScore[i] = probs[src + i]!;
+    for (let k = 1; k < classes; k++) keepBestOfTile(probs, src + k * plane, k, bestScore, bestClass, n);
+    const W = plan.width;
+    const valid = this.valid!;
+    const out = ry * W + x0;
+    const v = (y - valid.y) * W + x0;
+    for (let i = 0; i < n; i++) {
+      const ok = valid.data[v + i] === 1;
+      labels[out + i] = ok ? bestClass[i]! : NODATA_CLASS;
+      if (confidence) confidence[out + i] = ok ? Math.max(1, Math.min(255, Math.round(bestScore[i]! * 255))) : 0;
+    }
   }
 
   /** Labels (and confidence) for n final pixels of row y, from the class and weight sums in `sums`. */
@@ -283,6 +310,13 @@ function copyInto(dst: Float64Array, d: number, src: Float32Array, s: number, n:
 function keepBest(acc: Float64Array, a: number, k: number, bestScore: Float64Array, bestClass: Uint8Array, n: number): void {
   for (let i = 0; i < n; i++) {
     const s = acc[a + i]!;
+    if (s > bestScore[i]!) { bestScore[i] = s; bestClass[i] = k; }
+  }
+}
+
+function keepBestOfTile(probs: Float32Array, a: number, k: number, bestScore: Float64Array, bestClass: Uint8Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const s = probs[a + i]!;
     if (s > bestScore[i]!) { bestScore[i] = s; bestClass[i] = k; }
   }
 }
