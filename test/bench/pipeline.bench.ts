@@ -58,10 +58,14 @@ async function input(size: number): Promise<string> {
 
 interface Summary { seconds: number; mpxPerSec: number; peakRssMb: number; tiles: { total: number; inferred: number }; tile: number; overlap: number; batch: number; device: string }
 
-async function segment(file: string, extra: string[] = [], model = modelId): Promise<Summary & { wallSeconds: number }> {
+/** How the CLI is started: through tsx (the default), or as the installed `satseg` command (bin/satseg.js). */
+const viaTsx = ['--import', 'tsx', path.join(repoRoot, 'server/src/cli/main.ts')];
+const viaBin = [path.join(repoRoot, 'bin/satseg.js')];
+
+async function segment(file: string, extra: string[] = [], model = modelId, command = viaTsx): Promise<Summary & { wallSeconds: number }> {
   const out = path.join(work, 'out.tif');
   const t0 = performance.now();
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/src/cli/main.ts'), 'segment', file, '-m', model, '-o', out, '--json', '--no-progress', '--device', 'cpu', '--batch', batch, ...extra],
+  const { stdout } = await run(process.execPath, [...command, 'segment', file, '-m', model, '-o', out, '--json', '--no-progress', '--device', 'cpu', '--batch', batch, ...extra],
     { cwd: repoRoot, maxBuffer: 1 << 24 });
   const wallSeconds = (performance.now() - t0) / 1000;
   fs.rmSync(out, { force: true });
@@ -101,11 +105,16 @@ if (small && big && small !== big) {
   console.log(`peak RSS ${Math.max(...sizes)}² / ${Math.min(...sizes)}²: ${(big.peakRssMb / small.peakRssMb).toFixed(2)} (target <= 1.5)`);
 }
 
-// The whole CLI, process start to exit, against the model alone on the minimum cover.
-const cliRun = await segment(await input(cliSize));
+// The whole CLI, process start to exit, as users start it (the `satseg` command), against the
+// model alone on the minimum cover.
+const cliRun = await segment(await input(cliSize), [], modelId, viaBin);
 const cliCover = minimumCover(cliSize, cliRun.tile, cliRun.overlap) ** 2;
 const cliFloor = await floorFor(await input(cliSize), cliRun.tile, cliCover);
 console.log('');
+const compiled = path.join(repoRoot, 'dist/cli/main.js');
+const newestSource = (dir: string): number => Math.max(0, ...fs.readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newestSource(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).mtimeMs)));
+const fresh = fs.existsSync(compiled) && fs.statSync(compiled).mtimeMs >= newestSource(path.join(repoRoot, 'server/src'));
+console.log(`(bin/satseg.js ran ${fresh ? 'the compiled dist/' : 'the TypeScript sources through tsx: dist/ is missing or older than server/src, run npm run build'})`);
 console.log(`satseg segment ${cliSize} x ${cliSize}, process start included: ${cliRun.wallSeconds.toFixed(1)} s (${cliRun.tiles.inferred} tiles) vs model alone on the minimum cover (${cliCover} tiles) ${cliFloor.seconds.toFixed(1)} s: ratio ${(cliRun.wallSeconds / cliFloor.seconds).toFixed(3)} (target <= 1.15)`);
 
 // Test-time augmentation: its cost, and what it buys on held-out imagery.
