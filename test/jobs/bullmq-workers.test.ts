@@ -58,11 +58,11 @@ function changeBody(datasets: Record<string, { id: string; bounds: Bounds }>) {
   return { dataset: datasets['b.tif']!.id, before: datasets['a.tif']!.id, model: 'test-rgb', bbox, options: { device: 'cpu', vector: true } };
 }
 
-async function maskPixels(file: string): Promise<{ width: number; height: number; pixels: Buffer }> {
+async function maskPixels(file: string): Promise<{ width: number; height: number; pixels: Buffer; source: string | undefined }> {
   const m = await openRaster(file);
   try {
     const b = await m.read({ x: 0, y: 0, width: m.info.width, height: m.info.height });
-    return { width: m.info.width, height: m.info.height, pixels: Buffer.from(b.bands[0] as Uint8Array) };
+    return { width: m.info.width, height: m.info.height, pixels: Buffer.from(b.bands[0] as Uint8Array), source: m.info.metadata.SOURCE };
   } finally {
     await m.close();
   }
@@ -202,6 +202,8 @@ describe.skipIf(skipWithoutRedis)(`BullMQ: satseg serve --queue with satseg work
       const got = await maskPixels(path.join(dataDir, 'results', id, 'mask.tif'));
       expect([got.width, got.height], `job ${i}`).toEqual([reference[i]!.width, reference[i]!.height]);
       expect(got.pixels.equals(reference[i]!.pixels), `job ${i}: mask pixels differ from the embedded mode's`).toBe(true);
+      // The worker read the scene from the server's .../source.tif; the mask still names the dataset.
+      expect(got.source, `job ${i}`).toBe(JOBS[i]!.scene);
       expect(JSON.parse(fs.readFileSync(path.join(dataDir, 'results', id, 'stats.json'), 'utf8')).classes).toBeDefined();
     }
     doneIds.push(...ids);
@@ -214,6 +216,7 @@ describe.skipIf(skipWithoutRedis)(`BullMQ: satseg serve --queue with satseg work
     for (const [role, id] of Object.entries(ids)) {
       const got = await maskPixels(path.join(dataDir, 'results', id, 'mask.tif'));
       expect(got.pixels.equals(changeReference[role]!.pixels), `${role} mask differs from the embedded mode's`).toBe(true);
+      if (role !== 'change') expect(got.source, role).toBe(role === 'before' ? 'a.tif' : 'b.tif');
     }
     const change = await (await fetch(`${api.base}/results/${ids.change}`)).json();
     expect(change.kind).toBe('change');

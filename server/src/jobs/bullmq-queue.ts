@@ -159,6 +159,7 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
       job: { id: job.id, datasetId: job.datasetId, beforeId: job.beforeId ?? null, modelId: job.modelId, area: job.area, options: job.options },
       model: { id: model.id, sha256: modelDigest(model.path) },
       sources: { after: ownUrl(job.datasetId), ...(job.beforeId ? { before: ownUrl(job.beforeId) } : {}) },
+      ...(input.names ? { names: input.names } : {}),
       ...(input.scenes ? { scenes: { before: ref(input.scenes.before, extra.before), after: ref(input.scenes.after, extra.after) } } : {}),
     };
   }

@@ -41,6 +41,7 @@ export function placeJob(stores: JobStores, job: JobRecord, threads?: number): {
   const input: JobRunInput = {
     request: job,
     datasetPath: datasets.location(datasets.get(job.datasetId)),
+    names: { after: datasets.get(job.datasetId).name, ...(job.beforeId ? { before: datasets.get(job.beforeId).name } : {}) },
     model,
     resultDir: results.allocate(job.id).dir,
     threads,

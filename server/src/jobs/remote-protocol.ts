@@ -44,6 +44,8 @@ export interface RemoteJobData {
   model: { id: string; sha256: string };
   /** A dataset's own URL (remote datasets), or null: read it from the server's /datasets/{id}/source.tif. */
   sources: { after: string | null; before?: string | null };
+  /** The datasets' names, for the masks' SOURCE tags. */
+  names?: { after: string; before?: string };
   scenes?: { before: SceneRef; after: SceneRef };
 }
 

@@ -185,6 +185,7 @@ export class RemoteWorker {
     return {
       request: { ...data.job, options },
       datasetPath: source(data.sources.after, data.job.datasetId),
+      ...(data.names ? { names: data.names } : {}),
       beforePath: data.job.beforeId ? source(data.sources.before, data.job.beforeId) : null,
       model,
       resultDir,

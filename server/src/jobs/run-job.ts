@@ -22,6 +22,8 @@ export interface JobRunInput {
   request: JobRequest;
   /** Where the dataset's bytes are: a local path or a URL. */
   datasetPath: string;
+  /** The datasets' names, for the masks' SOURCE tags (their paths may be URLs ending in source.tif). */
+  names?: { after: string; before?: string };
   /** A change job's BEFORE scene. */
   beforePath?: string | null;
   model: ModelSpec;
@@ -58,7 +60,7 @@ export interface JobHooks {
 }
 
 /** Segment one scene of a job into `mask` (in the job's result folder) and measure it. */
-export async function segmentForJob(location: string, mask: string, input: JobRunInput, hooks: JobHooks, stage = 'segmenting'): Promise<{ summary: SegmentSummary; statistics: MaskStatistics }> {
+export async function segmentForJob(location: string, mask: string, input: JobRunInput, hooks: JobHooks, stage = 'segmenting', sourceName?: string): Promise<{ summary: SegmentSummary; statistics: MaskStatistics }> {
   const { request, model } = input;
   const reader = new RasterReader(await openRaster(location, input.openOptions));
   let prepared;
@@ -73,6 +75,7 @@ export async function segmentForJob(location: string, mask: string, input: JobRu
   }
   const summary = await segmentScene({
     input: location,
+    sourceName,
     openOptions: input.openOptions,
     output: mask,
     model,
@@ -100,7 +103,7 @@ export async function segmentForJob(location: string, mask: string, input: JobRu
 export async function runJob(input: JobRunInput, hooks: JobHooks): Promise<JobRunOutput> {
   if (input.beforePath) return runChangeJob(input, hooks);
   const mask = path.join(input.resultDir, RESULT_FILES.mask);
-  const { summary, statistics } = await segmentForJob(input.datasetPath, mask, input, hooks);
+  const { summary, statistics } = await segmentForJob(input.datasetPath, mask, input, hooks, undefined, input.names?.after);
   await writeFileAtomic(path.join(input.resultDir, RESULT_FILES.stats), JSON.stringify(statistics, null, 2));
   let features: string | null = null;
   if (input.request.options.vector && hooks.vectorize) {
@@ -123,18 +126,18 @@ async function runChangeJob(input: JobRunInput, hooks: JobHooks): Promise<JobRun
   const step = (offset: number, share: number, stage: string) => (p: SegmentProgress) => hooks.onProgress({
     ...p, tilesDone: offset + share * (p.tilesTotal ? p.tilesDone / p.tilesTotal : 0), tilesTotal: 1,
   }, stage);
-  const scene = async (location: string, target: SceneTarget, offset: number, stage: string): Promise<SceneOutput> => {
+  const scene = async (location: string, target: SceneTarget, offset: number, stage: string, name: string | undefined): Promise<SceneOutput> => {
     if ('reuse' in target) {
       hooks.onNotice?.(`${stage.replace('segmenting ', '')} scene: reusing the mask made earlier with the same model, area and options`);
       return { summary: null, statistics: null, mask: target.reuse, reused: true };
     }
     const mask = path.join(target.dir, RESULT_FILES.mask);
-    const { summary, statistics } = await segmentForJob(location, mask, input, { ...hooks, onProgress: (p) => step(offset, 0.45, stage)(p) }, stage);
+    const { summary, statistics } = await segmentForJob(location, mask, input, { ...hooks, onProgress: (p) => step(offset, 0.45, stage)(p) }, stage, name);
     await writeFileAtomic(path.join(target.dir, RESULT_FILES.stats), JSON.stringify(statistics, null, 2));
     return { summary, statistics, mask, reused: false };
   };
-  const before = await scene(input.beforePath, scenes.before, 0, 'segmenting before');
-  const after = await scene(input.datasetPath, scenes.after, 0.45, 'segmenting after');
+  const before = await scene(input.beforePath, scenes.before, 0, 'segmenting before', input.names?.before);
+  const after = await scene(input.datasetPath, scenes.after, 0.45, 'segmenting after', input.names?.after);
   const change = path.join(input.resultDir, RESULT_FILES.mask);
   const compared = await compareMasks({
     before: before.mask, after: after.mask, beforeName: 'before', afterName: 'after',

@@ -38,6 +38,8 @@ export interface SegmentProgress {
 export interface SegmentOptions {
   /** A path or an http(s) URL. */
   input: string;
+  /** The scene's name for the mask's SOURCE tag; default the input's file name (a worker reads a URL that ends in source.tif). */
+  sourceName?: string;
   /** How a URL input is read (timeouts, SSRF guard). */
   openOptions?: OpenOptions;
   output: string;
@@ -125,7 +127,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     const classes = spec.classNames.length;
     const target = { width: win.width, height: win.height, geoTransform: windowTransform(info.geoTransform, win), crs: info.crs };
     const maskWriter = await createClassMaskWriter(opts.output, target, {
-      classNames: spec.classNames, classColors: spec.classColors, model: spec.id, source: opts.input.split('/').pop()?.split('?')[0] ?? null,
+      classNames: spec.classNames, classColors: spec.classColors, model: spec.id, source: opts.sourceName ?? opts.input.split('/').pop()?.split('?')[0] ?? null,
     });
     writers.push(maskWriter);
     const scoresWriter = opts.scoresOutput ? await createConfidenceWriter(opts.scoresOutput, target) : null;
