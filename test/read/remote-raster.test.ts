@@ -110,6 +110,13 @@ describe('HttpByteSource', () => {
       expect(err.message).toMatch(/did not answer within 0\.2 s/);
       expect(err.code).toBe('timeout');
       expect(Date.now() - started).toBeLessThan(2500);
+      // With the default retries, a stalled server is tried twice, not four times.
+      const stalled = Date.now();
+      const again = await rasterError(HttpByteSource.open(`${slow.base}/scene.tif`, { timeoutMs: 400 }));
+      expect(again.code).toBe('timeout');
+      const waited = Date.now() - stalled;
+      expect(waited).toBeGreaterThanOrEqual(800);
+      expect(waited).toBeLessThan(1500);
     } finally {
       await slow.close();
     }

@@ -190,6 +190,7 @@ function retryable(err: unknown): boolean {
 /** One range request with retries and exponential backoff. */
 async function request(url: URL, lo: number, hi: number, opts: RequestOptions, signal?: AbortSignal): Promise<RangeReply> {
   let attempt = 0;
+  let timeouts = 0;
   for (;;) {
     signal?.throwIfAborted();
     try {
@@ -201,7 +202,11 @@ async function request(url: URL, lo: number, hi: number, opts: RequestOptions, s
       return reply;
     } catch (err) {
       if (signal?.aborted) throw err;
-      if (attempt >= opts.retries || !retryable(err)) {
+      // A server that let the whole timeout pass twice is stalled, not blinking: trying it
+      // `retries` times would keep a user's request (registering a URL, a tile) waiting for
+      // minutes. Refused connections and 5xx, which a restart causes, keep every retry.
+      if ((err as NodeJS.ErrnoException).code === 'ETIMEDOUT') timeouts++;
+      if (attempt >= opts.retries || !retryable(err) || timeouts >= 2) {
         if (err instanceof RasterError) throw err;
         const e = err as NodeJS.ErrnoException;
         if (e.code === 'EPRIVATE') throw new RasterError('bad-url', e.message);
