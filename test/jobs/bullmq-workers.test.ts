@@ -104,7 +104,9 @@ describe.skipIf(skipWithoutRedis)(`BullMQ: satseg serve --queue with satseg work
   const doneIds: string[] = [];
 
   const startWorker = (name: string, ...flags: string[]) => {
-    workers.set(name, spawnSatseg(['worker', '--server', api.base, '--queue', redis.url, '--key', KEY, '--name', name, ...flags], { SATSEG_MODELS: models, SATSEG_WORKER_LOCK_MS: '2000' }));
+    // A short lock, so the killed worker's job moves on within seconds; not so short that a worker
+    // starved of CPU (a loaded CI machine) misses its renewal and loses a job it is still running.
+    workers.set(name, spawnSatseg(['worker', '--server', api.base, '--queue', redis.url, '--key', KEY, '--name', name, ...flags], { SATSEG_MODELS: models, SATSEG_WORKER_LOCK_MS: '4000' }));
   };
   const submit = async (body: unknown) => {
     const res = await fetch(`${api.base}/jobs`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...auth }, body: JSON.stringify(body) });

@@ -29,6 +29,9 @@ import {
 import { newId } from '../catalog/catalog-db.ts';
 import { LimitError, NotFoundError, ResultUploadError } from '../errors.ts';
 
+/** The stage of a job whose worker stopped answering, until another worker takes it. */
+const STALLED_STAGE = 'waiting for a worker';
+
 export interface BullMqQueueDeps extends JobStores {
   store: JobStore;
   redisUrl: string;
@@ -165,10 +168,16 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
   }
 
   private async started(jobId: string): Promise<void> {
+    if (!this.record(jobId)) return;
+    const processedBy = (await this.queue.getJob(jobId))?.processedBy;
+    // The record is read after that round trip: progress of this run may have been saved in the
+    // meantime (events are handled concurrently, and a loaded Redis answers late), and writing the
+    // copy read before it would put the job back to 0 tiles and drop its notices.
     const job = this.record(jobId);
     if (!job || TERMINAL.has(job.status)) return;
-    const worker = (await this.queue.getJob(jobId))?.processedBy ?? job.worker ?? null;
-    this.save({ ...job, status: 'running', startedAt: job.startedAt ?? new Date().toISOString(), worker, progress: emptyProgress('starting') }, 'status');
+    const worker = processedBy ?? job.worker ?? null;
+    const fresh = job.status !== 'running' || job.progress.stage === STALLED_STAGE;
+    this.save({ ...job, status: 'running', startedAt: job.startedAt ?? new Date().toISOString(), worker, progress: fresh ? emptyProgress('starting') : job.progress }, 'status');
     this.log({ ...job, status: 'running', worker });
   }
 
@@ -186,7 +195,7 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
     const job = this.record(jobId);
     if (!job || TERMINAL.has(job.status)) return;
     const notice = `worker ${job.worker ?? '(unknown)'} stopped answering while it ran the job; the job went back to the queue for another worker`;
-    this.save({ ...job, progress: emptyProgress('waiting for a worker'), notices: [...job.notices, notice] }, 'status');
+    this.save({ ...job, progress: emptyProgress(STALLED_STAGE), notices: [...job.notices, notice] }, 'status');
     this.deps.logger?.warn({ job: jobId, worker: job.worker }, 'job stalled: its worker stopped answering; BullMQ queued it again');
   }
 
