@@ -54,6 +54,12 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
   private readonly redis: Redis;
   private readonly connections: Redis[];
   private readonly lastSaved = new Map<string, number>();
+  /**
+   * Progress newer than the stored record: it is written about once a second, but every update
+   * goes to listeners, and a job that ends (a cancel a moment after its first tiles) must end
+   * with the progress they saw, not the stored one.
+   */
+  private readonly unsaved = new Map<string, JobRecord>();
   private readonly settling = new Map<string, Promise<void>>();
   /** Recorded but not yet in Redis: reconcile() must not take them for lost. */
   private readonly submitting = new Set<string>();
@@ -91,7 +97,9 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
 
   private record(id: string): JobRecord | null {
     try {
-      return this.deps.store.get(id);
+      const stored = this.deps.store.get(id);
+      const newer = this.unsaved.get(id);
+      return newer && !TERMINAL.has(stored.status) ? newer : stored;
     } catch (err) {
       // Another server may share this Redis; its jobs are not ours.
       if (err instanceof NotFoundError) return null;
@@ -102,11 +110,13 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
   private save(job: JobRecord, type: JobEvent['type']): void {
     this.deps.store.update(job);
     this.lastSaved.set(job.id, Date.now());
+    this.unsaved.delete(job.id);
     this.emit(type, job);
   }
 
   protected override finish(job: JobRecord, status: 'succeeded' | 'failed' | 'cancelled', error: string | null = null): JobRecord {
     this.lastSaved.delete(job.id);
+    this.unsaved.delete(job.id);
     return super.finish(job, status, error);
   }
 
@@ -188,7 +198,10 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
     const next: JobRecord = { ...job, status: 'running', startedAt: job.startedAt ?? new Date().toISOString(), worker: data.worker ?? job.worker, progress: data.progress, notices };
     // Progress is written about once a second (and every notice); every update still goes to listeners.
     if (notices !== job.notices || job.status !== 'running' || Date.now() - (this.lastSaved.get(jobId) ?? 0) > 1000) this.save(next, 'progress');
-    else this.emit('progress', next);
+    else {
+      this.unsaved.set(jobId, next);
+      this.emit('progress', next);
+    }
   }
 
   private stalled(jobId: string): void {
@@ -224,8 +237,12 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
       return;
     }
     const cancelled = (await this.redis.exists(cancelKey(jobId))) === 1;
-    discardJob(this.deps, job);
-    this.finish(job, cancelled ? 'cancelled' : 'failed', cancelled ? null : outcome.failed || 'the worker failed the job without saying why');
+    // Read again after the round trip, as started() does: the last progress saved meanwhile is
+    // where the job stopped.
+    const last = this.record(jobId);
+    if (!last || TERMINAL.has(last.status)) return;
+    discardJob(this.deps, last);
+    this.finish(last, cancelled ? 'cancelled' : 'failed', cancelled ? null : outcome.failed || 'the worker failed the job without saying why');
   }
 
   /** Bring the records of unfinished jobs up to date with BullMQ (events missed while the server was down). */
