@@ -88,7 +88,14 @@ describe('change jobs', () => {
     const mask = await openRaster(path.join(s.ctx.dataDir, 'results', job.results.change.result.split('/').pop(), 'mask.tif'));
     expect(mask.info.crs.epsg).toBe(32633);
     expect(Math.abs(mask.info.geoTransform[1])).toBeCloseTo(5, 6);
+    // It names the two datasets compared (and each scene mask names its own).
+    expect(mask.info.metadata.CHANGE_OF).toBe('before.tif|after.tif');
     await mask.close();
+    for (const [role, name] of [['before', 'before.tif'], ['after', 'after.tif']] as const) {
+      const scene = await openRaster(path.join(s.ctx.dataDir, 'results', job.results[role].result.split('/').pop(), 'mask.tif'));
+      expect(scene.info.metadata.SOURCE, role).toBe(name);
+      await scene.close();
+    }
   });
 
   it('draws change tiles filtered by transition (?to=), and polygons with from/to', async () => {

@@ -140,7 +140,7 @@ async function runChangeJob(input: JobRunInput, hooks: JobHooks): Promise<JobRun
   const after = await scene(input.datasetPath, scenes.after, 0.45, 'segmenting after', input.names?.after);
   const change = path.join(input.resultDir, RESULT_FILES.mask);
   const compared = await compareMasks({
-    before: before.mask, after: after.mask, beforeName: 'before', afterName: 'after',
+    before: before.mask, after: after.mask, beforeName: input.names?.before ?? 'before', afterName: input.names?.after ?? 'after',
     area: input.request.area, out: change, signal: hooks.signal,
     onProgress: (p) => hooks.onProgress({ tilesDone: 0.9 + 0.1 * (p.rowsTotal ? p.rowsDone / p.rowsTotal : 0), tilesTotal: 1, mpxPerSec: 0, etaSeconds: null, elapsedSeconds: p.elapsedSeconds }, 'comparing'),
   });
