@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { createServerContext, type ServerContext, type ServerOptions } from '../../server/src/serve/server-context.ts';
 import { createApp } from '../../server/src/serve/app.ts';
+import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { installTestModel } from '../fixtures/test-model.ts';
 
 export interface TestServer {
@@ -17,6 +18,12 @@ export interface TestServer {
   /** Request a path; returns the Response. */
   get(p: string, init?: RequestInit): Promise<Response>;
   datasetId(name: string): string;
+  /**
+   * Segments a dataset of the folder with the test model straight into a registered result (no
+   * job), as the tests of result endpoints need one; returns its id. `withSummary` stores the run's
+   * summary with it, as a job does.
+   */
+  addResult(datasetName: string, opts?: { name?: string; withSummary?: boolean }): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -28,15 +35,27 @@ export function createTestServer(files: Record<string, (file: string) => void>, 
   for (const [name, write] of Object.entries(files)) write(path.join(dataDir, name));
   const ctx = createServerContext({ dataDir, modelsDir: models, ...options });
   const app = createApp(ctx, { onServerError: (err) => console.error(err) });
+  const datasetId = (name: string) => {
+    const d = ctx.datasets.list().find((x) => x.name === name);
+    if (!d) throw new Error(`no dataset ${name}`);
+    return d.id;
+  };
   return {
     dir,
     ctx,
     app,
     get: (p, init) => Promise.resolve(app.request(p.startsWith('http') ? p : `http://satseg.test${p}`, init)),
-    datasetId: (name) => {
-      const d = ctx.datasets.list().find((x) => x.name === name);
-      if (!d) throw new Error(`no dataset ${name}`);
-      return d.id;
+    datasetId,
+    addResult: async (datasetName, opts = {}) => {
+      const dataset = datasetId(datasetName);
+      const { id, dir } = ctx.results.allocate();
+      const spec = ctx.models.get('test-rgb');
+      const summary = await segmentScene({ input: ctx.datasets.location(ctx.datasets.get(dataset)), output: path.join(dir, 'mask.tif'), model: spec, device: 'cpu' });
+      ctx.results.register({
+        id, datasetId: dataset, modelId: spec.id, name: opts.name ?? 'scene', classes: spec.classNames, colors: spec.classColors,
+        summary: opts.withSummary ? summary as unknown as Record<string, unknown> : null,
+      });
+      return id;
     },
     close: async () => { await ctx.jobs.close(); ctx.db.close(); fs.rmSync(dir, { recursive: true, force: true }); },
   };

@@ -5,7 +5,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { CogWriter } from '../../server/src/write/cog-writer.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { createTestServer, type TestServer } from '../helpers/test-server.ts';
@@ -36,11 +35,7 @@ beforeAll(async () => {
   const x = Math.floor(((lon + 180) / 360) * 2 ** z);
   const y = Math.floor(((1 - Math.log(Math.tan((lat * Math.PI) / 180) + 1 / Math.cos((lat * Math.PI) / 180)) / Math.PI) / 2) * 2 ** z);
   inside = { z, x, y };
-  const { id, dir } = s.ctx.results.allocate();
-  const spec = s.ctx.models.get('test-rgb');
-  const summary = await segmentScene({ input: s.ctx.datasets.location(s.ctx.datasets.get(sceneId)), output: path.join(dir, 'mask.tif'), model: spec, device: 'cpu' });
-  s.ctx.results.register({ id, datasetId: sceneId, modelId: spec.id, name: 'scene · test-rgb', classes: spec.classNames, colors: spec.classColors, summary: summary as never });
-  resultId = id;
+  resultId = await s.addResult('scene.tif', { name: 'scene · test-rgb', withSummary: true });
 });
 afterAll(async () => { await s?.close(); });
 

@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { runSegment } from '../../server/src/cli/segment-command.ts';
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
@@ -23,12 +22,7 @@ beforeAll(async () => {
     // NAD27 / Illinois East (US feet), whose registry definition names a grid proj4js lacks.
     'illinois.tif': (f) => writeTestTiff(f, { width: 64, height: 64, bands: syntheticScene(64, 64), geoTransform: [400000, 50, 0, 1200000, 0, -50], epsg: 26771 }),
   });
-  const datasetId = s.datasetId('scene.tif');
-  const { id, dir } = s.ctx.results.allocate();
-  const spec = s.ctx.models.get('test-rgb');
-  await segmentScene({ input: s.ctx.datasets.location(s.ctx.datasets.get(datasetId)), output: path.join(dir, 'mask.tif'), model: spec, device: 'cpu' });
-  s.ctx.results.register({ id, datasetId, modelId: spec.id, name: 'Überschwemmung · 2026', classes: spec.classNames, colors: spec.classColors, summary: null });
-  resultId = id;
+  resultId = await s.addResult('scene.tif', { name: 'Überschwemmung · 2026' });
 });
 afterAll(async () => { await s?.close(); });
 

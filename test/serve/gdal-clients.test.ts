@@ -9,7 +9,6 @@ import { promisify } from 'node:util';
 import type { ServerType } from '@hono/node-server';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { tileBounds3857 } from '../../server/src/read/web-mercator.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { createTestServer, listen, type TestServer } from '../helpers/test-server.ts';
@@ -29,11 +28,7 @@ describe.skipIf(skipWithoutGdal)(`GDAL as a client ${gdalSkipReason}`, () => {
       'scene.tif': (f) => writeTestTiff(f, { width: 600, height: 400, bands: syntheticScene(600, 400), geoTransform: [390000, 5, 0, 5820000, 0, -5], epsg: 32633 }),
     });
     datasetId = s.datasetId('scene.tif');
-    const { id, dir } = s.ctx.results.allocate();
-    const spec = s.ctx.models.get('test-rgb');
-    await segmentScene({ input: s.ctx.datasets.location(s.ctx.datasets.get(datasetId)), output: path.join(dir, 'mask.tif'), model: spec, device: 'cpu' });
-    s.ctx.results.register({ id, datasetId, modelId: spec.id, name: 'scene', classes: spec.classNames, colors: spec.classColors, summary: null });
-    resultId = id;
+    resultId = await s.addResult('scene.tif');
     // Counts the body bytes each file really sends (a client may drop a 200 after its headers), to
     // see what a ranged client reads.
     const fetchAll = s.app.fetch;

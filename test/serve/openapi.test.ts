@@ -8,7 +8,6 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { createTestServer, type TestServer } from '../helpers/test-server.ts';
 import { repoRoot } from '../helpers/shared-data.ts';
@@ -24,11 +23,7 @@ beforeAll(async () => {
     'scene.tif': (f) => writeTestTiff(f, { width: 300, height: 200, bands: syntheticScene(300, 200), geoTransform: [390000, 5, 0, 5820000, 0, -5], epsg: 32633 }),
   });
   datasetId = s.datasetId('scene.tif');
-  const { id, dir } = s.ctx.results.allocate();
-  const spec = s.ctx.models.get('test-rgb');
-  await segmentScene({ input: s.ctx.datasets.location(s.ctx.datasets.get(datasetId)), output: path.join(dir, 'mask.tif'), model: spec, device: 'cpu' });
-  s.ctx.results.register({ id, datasetId, modelId: spec.id, name: 'scene', classes: spec.classNames, colors: spec.classColors, summary: null });
-  resultId = id;
+  resultId = await s.addResult('scene.tif');
   doc = await (await s.get('/openapi.json')).json();
 });
 afterAll(async () => { await s?.close(); });

@@ -8,7 +8,6 @@ import { spawnSync, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { createTestServer, listen, type TestServer } from '../helpers/test-server.ts';
 import { gdalPython, repoRoot } from '../helpers/shared-data.ts';
@@ -28,12 +27,7 @@ describe.skipIf(skip)(`QGIS as a client${hasQgis ? '' : ': python3-qgis not inst
     s = createTestServer({
       'scene.tif': (f) => writeTestTiff(f, { width: 600, height: 400, bands: syntheticScene(600, 400), geoTransform: [390000, 5, 0, 5820000, 0, -5], epsg: 32633 }),
     });
-    const datasetId = s.datasetId('scene.tif');
-    const { id, dir } = s.ctx.results.allocate();
-    const spec = s.ctx.models.get('test-rgb');
-    await segmentScene({ input: s.ctx.datasets.location(s.ctx.datasets.get(datasetId)), output: path.join(dir, 'mask.tif'), model: spec, device: 'cpu' });
-    s.ctx.results.register({ id, datasetId, modelId: spec.id, name: 'scene', classes: spec.classNames, colors: spec.classColors, summary: null });
-    resultId = id;
+    resultId = await s.addResult('scene.tif');
     ({ server, base } = await listen(s));
   });
   afterAll(async () => { server?.close(); await s?.close(); });

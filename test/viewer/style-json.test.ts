@@ -3,11 +3,9 @@
  * imagery, the class raster and the polygons with no console errors; the vector TileJSON works as
  * a `url` source; and polygons still draw at z18, past the vector tiles' maxzoom.
  */
-import path from 'node:path';
 import type { ServerType } from '@hono/node-server';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { createTestServer, listen, type TestServer } from '../helpers/test-server.ts';
 import { chromiumSkipReason, launchBrowser, skipWithoutChromium, type Browser } from './browser.ts';
@@ -46,12 +44,7 @@ describe.skipIf(skipWithoutChromium)(`MapLibre renders our documents from their 
     s = createTestServer({
       'scene.tif': (f) => writeTestTiff(f, { width: 600, height: 400, bands: syntheticScene(600, 400), geoTransform: [390000, 5, 0, 5820000, 0, -5], epsg: 32633 }),
     });
-    const datasetId = s.datasetId('scene.tif');
-    const { id, dir } = s.ctx.results.allocate();
-    const spec = s.ctx.models.get('test-rgb');
-    await segmentScene({ input: s.ctx.datasets.location(s.ctx.datasets.get(datasetId)), output: path.join(dir, 'mask.tif'), model: spec, device: 'cpu' });
-    s.ctx.results.register({ id, datasetId, modelId: spec.id, name: 'scene', classes: spec.classNames, colors: spec.classColors, summary: null });
-    resultId = id;
+    resultId = await s.addResult('scene.tif');
     ({ server, base } = await listen(s));
     browser = await launchBrowser();
   });
