@@ -242,7 +242,7 @@ export class RowBlender {
    * sums would), without copying them into the sums first. Over half of every pixel goes here.
    */
   private decideFromTile(tile: { probs: Float32Array; x0: number }, ry: number, y: number, x0: number, x1: number): void {
-    const { plan, classes, labels, confidence, bestScore, bestClass } = this;
+    const { plan, classes, bestScore, bestClass } = this;
     const t = plan.tile;
     const plane = t * t;
     const n = x1 - x0;
@@ -251,30 +251,31 @@ export class RowBlender {
     bestClass.fill(0, 0, n);
     for (let i = 0; i < n; i++) bestScore[i] = probs[src + i]!;
     for (let k = 1; k < classes; k++) keepBestOfTile(probs, src + k * plane, k, bestScore, bestClass, n);
-    const W = plan.width;
-    const valid = this.valid!;
-    const out = ry * W + x0;
-    const v = (y - valid.y) * W + x0;
-    for (let i = 0; i < n; i++) {
-      const ok = valid.data[v + i] === 1;
-      labels[out + i] = ok ? bestClass[i]! : NODATA_CLASS;
-      if (confidence) confidence[out + i] = ok ? Math.max(1, Math.min(255, Math.round(bestScore[i]! * 255))) : 0;
-    }
+    this.writeLabels(ry, y, x0, n, null, 0);
   }
 
   /** Labels (and confidence) for n final pixels of row y, from the class and weight sums in `sums`. */
   private decide(ry: number, y: number, xs: number, n: number): void {
-    const { plan, classes, cap, labels, confidence, sums, bestScore, bestClass } = this;
-    const W = plan.width;
-    const valid = this.valid!;
+    const { classes, cap, sums, bestScore, bestClass } = this;
     bestClass.fill(0, 0, n);
     for (let i = 0; i < n; i++) bestScore[i] = sums[i]!;
     for (let k = 1; k < classes; k++) keepBest(sums, k * cap, k, bestScore, bestClass, n);
+    this.writeLabels(ry, y, xs, n, sums, classes * cap);
+  }
+
+  /**
+   * Labels (and confidence) of n final pixels of row y from `bestClass` and `bestScore`: the
+   * scores are divided by the weight sums at `weights[wBase + i]`, or are probabilities already
+   * (one tile at full weight) when `weights` is null. A pixel without weight or input is nodata.
+   */
+  private writeLabels(ry: number, y: number, xs: number, n: number, weights: Float64Array | null, wBase: number): void {
+    const { plan, labels, confidence, bestScore, bestClass } = this;
+    const W = plan.width;
+    const valid = this.valid!;
     const out = ry * W + xs;
     const v = (y - valid.y) * W + xs;
-    const wBase = classes * cap;
     for (let i = 0; i < n; i++) {
-      const weight = sums[wBase + i]!;
+      const weight = weights ? weights[wBase + i]! : 1;
       const ok = valid.data[v + i] === 1 && weight > 0;
       labels[out + i] = ok ? bestClass[i]! : NODATA_CLASS;
       if (confidence) confidence[out + i] = ok ? Math.max(1, Math.min(255, Math.round((bestScore[i]! / weight) * 255))) : 0;
@@ -314,6 +315,7 @@ function keepBest(acc: Float64Array, a: number, k: number, bestScore: Float64Arr
   }
 }
 
+/** keepBest over one tile's float32 planes: a twin, not a shared generic, so each loop sees one array type. */
 function keepBestOfTile(probs: Float32Array, a: number, k: number, bestScore: Float64Array, bestClass: Uint8Array, n: number): void {
   for (let i = 0; i < n; i++) {
     const s = probs[a + i]!;
