@@ -59,10 +59,13 @@ export interface JobHooks {
   vectorize?: VectorizeHook;
 }
 
-/** Segment one scene of a job into `mask` (in the job's result folder) and measure it. */
-export async function segmentForJob(location: string, mask: string, input: JobRunInput, hooks: JobHooks, stage = 'segmenting', sourceName?: string): Promise<{ summary: SegmentSummary; statistics: MaskStatistics }> {
+/**
+ * Segment one scene of a job into `mask` (in the job's result folder) and measure it. `scene.name`
+ * is the dataset's name for the mask's SOURCE tag (its location may be a server URL).
+ */
+export async function segmentForJob(scene: { location: string; name?: string }, mask: string, input: JobRunInput, hooks: JobHooks, stage = 'segmenting'): Promise<{ summary: SegmentSummary; statistics: MaskStatistics }> {
   const { request, model } = input;
-  const reader = new RasterReader(await openRaster(location, input.openOptions));
+  const reader = new RasterReader(await openRaster(scene.location, input.openOptions));
   let prepared;
   try {
     prepared = await prepareJob(reader, model, {
@@ -74,8 +77,8 @@ export async function segmentForJob(location: string, mask: string, input: JobRu
     await reader.close();
   }
   const summary = await segmentScene({
-    input: location,
-    sourceName,
+    input: scene.location,
+    sourceName: scene.name,
     openOptions: input.openOptions,
     output: mask,
     model,
@@ -103,7 +106,7 @@ export async function segmentForJob(location: string, mask: string, input: JobRu
 export async function runJob(input: JobRunInput, hooks: JobHooks): Promise<JobRunOutput> {
   if (input.beforePath) return runChangeJob(input, hooks);
   const mask = path.join(input.resultDir, RESULT_FILES.mask);
-  const { summary, statistics } = await segmentForJob(input.datasetPath, mask, input, hooks, undefined, input.names?.after);
+  const { summary, statistics } = await segmentForJob({ location: input.datasetPath, name: input.names?.after }, mask, input, hooks);
   await writeFileAtomic(path.join(input.resultDir, RESULT_FILES.stats), JSON.stringify(statistics, null, 2));
   let features: string | null = null;
   if (input.request.options.vector && hooks.vectorize) {
@@ -126,18 +129,18 @@ async function runChangeJob(input: JobRunInput, hooks: JobHooks): Promise<JobRun
   const step = (offset: number, share: number, stage: string) => (p: SegmentProgress) => hooks.onProgress({
     ...p, tilesDone: offset + share * (p.tilesTotal ? p.tilesDone / p.tilesTotal : 0), tilesTotal: 1,
   }, stage);
-  const scene = async (location: string, target: SceneTarget, offset: number, stage: string, name: string | undefined): Promise<SceneOutput> => {
+  const sceneMask = async (scene: { location: string; name?: string }, target: SceneTarget, offset: number, stage: string): Promise<SceneOutput> => {
     if ('reuse' in target) {
       hooks.onNotice?.(`${stage.replace('segmenting ', '')} scene: reusing the mask made earlier with the same model, area and options`);
       return { summary: null, statistics: null, mask: target.reuse, reused: true };
     }
     const mask = path.join(target.dir, RESULT_FILES.mask);
-    const { summary, statistics } = await segmentForJob(location, mask, input, { ...hooks, onProgress: (p) => step(offset, 0.45, stage)(p) }, stage, name);
+    const { summary, statistics } = await segmentForJob(scene, mask, input, { ...hooks, onProgress: (p) => step(offset, 0.45, stage)(p) }, stage);
     await writeFileAtomic(path.join(target.dir, RESULT_FILES.stats), JSON.stringify(statistics, null, 2));
     return { summary, statistics, mask, reused: false };
   };
-  const before = await scene(input.beforePath, scenes.before, 0, 'segmenting before', input.names?.before);
-  const after = await scene(input.datasetPath, scenes.after, 0.45, 'segmenting after', input.names?.after);
+  const before = await sceneMask({ location: input.beforePath, name: input.names?.before }, scenes.before, 0, 'segmenting before');
+  const after = await sceneMask({ location: input.datasetPath, name: input.names?.after }, scenes.after, 0.45, 'segmenting after');
   const change = path.join(input.resultDir, RESULT_FILES.mask);
   const compared = await compareMasks({
     before: before.mask, after: after.mask, beforeName: input.names?.before ?? 'before', afterName: input.names?.after ?? 'after',
