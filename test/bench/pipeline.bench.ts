@@ -24,6 +24,7 @@ import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { repoRoot, scenesDir } from '../helpers/shared-data.ts';
 import { minimumCover } from '../../server/src/plan/plan-tiles.ts';
 import { addInto, DUBAI_CLASSES, dubaiImage, dubaiScene, hasDubaiImage, ious, scoreMask } from '../helpers/dubai.ts';
+import { compiledCliIsCurrent } from '../../bin/compiled-cli.js';
 
 const run = promisify(execFile);
 const args = process.argv.slice(2);
@@ -111,10 +112,7 @@ const cliRun = await segment(await input(cliSize), [], modelId, viaBin);
 const cliCover = minimumCover(cliSize, cliRun.tile, cliRun.overlap) ** 2;
 const cliFloor = await floorFor(await input(cliSize), cliRun.tile, cliCover);
 console.log('');
-const compiled = path.join(repoRoot, 'dist/cli/main.js');
-const newestSource = (dir: string): number => Math.max(0, ...fs.readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newestSource(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).mtimeMs)));
-const fresh = fs.existsSync(compiled) && fs.statSync(compiled).mtimeMs >= newestSource(path.join(repoRoot, 'server/src'));
-console.log(`(bin/satseg.js ran ${fresh ? 'the compiled dist/' : 'the TypeScript sources through tsx: dist/ is missing or older than server/src, run npm run build'})`);
+console.log(`(bin/satseg.js ran ${compiledCliIsCurrent() ? 'the compiled dist/' : 'the TypeScript sources through tsx: dist/ is missing or older than server/src, run npm run build'})`);
 console.log(`satseg segment ${cliSize} x ${cliSize}, process start included: ${cliRun.wallSeconds.toFixed(1)} s (${cliRun.tiles.inferred} tiles) vs model alone on the minimum cover (${cliCover} tiles) ${cliFloor.seconds.toFixed(1)} s: ratio ${(cliRun.wallSeconds / cliFloor.seconds).toFixed(3)} (target <= 1.15)`);
 
 // Test-time augmentation: its cost, and what it buys on held-out imagery.

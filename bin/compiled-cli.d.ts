@@ -1,0 +1,2 @@
+export const compiledCli: string;
+export function compiledCliIsCurrent(): boolean;
