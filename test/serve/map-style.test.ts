@@ -100,4 +100,11 @@ describe('mapLibreStyle', () => {
     const dataset = datasetMapLibreStyle({ name: 'd', imageryTileJson: 'http://h/i.json', center: [1, 2], zoom: 3 });
     expect(dataset).toMatchObject({ version: 8, center: [1, 2], zoom: 3, layers: [{ id: 'imagery', type: 'raster', source: 'imagery' }] });
   });
+
+  it('a result with no imagery under it (its dataset gone, or made by the CLI) gets the mask alone, still where it opens', () => {
+    const bare = mapLibreStyle({ name: 'r', imageryTileJson: null, maskTileJson: 'http://h/m.json', classes: CLASSES, center: [1, 2], zoom: 3 });
+    expect(Object.keys(bare.sources)).toEqual(['mask']);
+    expect(bare.layers.map((l) => l.id)).toEqual(['mask']);
+    expect(bare).toMatchObject({ version: 8, name: 'r', center: [1, 2], zoom: 3 });
+  });
 });

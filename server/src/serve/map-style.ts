@@ -29,7 +29,9 @@ export interface DatasetStyleInput {
   zoom?: number;
 }
 
-export interface ResultStyleInput extends DatasetStyleInput {
+export interface ResultStyleInput extends Omit<DatasetStyleInput, 'imageryTileJson'> {
+  /** The dataset's raster TileJSON URL, or null when there is no imagery to draw under the result (its dataset is gone, or the CLI made it). */
+  imageryTileJson: string | null;
   /** The result's class raster TileJSON URL (GET /results/{id}/tilejson.json, absolute). */
   maskTileJson: string;
   /** The result's polygons as vector tiles; omitted when none are made yet. */
@@ -61,7 +63,7 @@ function vectorSource(ref: VectorSourceRef): Record<string, unknown> {
   return 'tilejson' in ref ? { type: 'vector', url: ref.tilejson } : { type: 'vector', ...ref };
 }
 
-function camera(input: DatasetStyleInput): Pick<MapStyle, 'center' | 'zoom'> {
+function camera(input: Pick<DatasetStyleInput, 'center' | 'zoom'>): Pick<MapStyle, 'center' | 'zoom'> {
   return { ...(input.center ? { center: input.center } : {}), ...(input.zoom !== undefined ? { zoom: input.zoom } : {}) };
 }
 
@@ -89,13 +91,13 @@ export function datasetMapLibreStyle(input: DatasetStyleInput): MapStyle {
   };
 }
 
-/** A style for a result: imagery, the class raster over it, the polygons, and the legend in metadata. */
+/** A style for a result: imagery (when there is some), the class raster over it, the polygons, and the legend in metadata. */
 export function mapLibreStyle(input: ResultStyleInput): MapStyle {
-  const base = datasetMapLibreStyle(input);
+  const imagery = input.imageryTileJson ? datasetMapLibreStyle({ ...input, imageryTileJson: input.imageryTileJson }) : null;
   const legend = input.classes.map((c) => ({ id: c.id, name: c.name, color: c.color ?? NO_COLOR }));
-  const sources: MapStyle['sources'] = { ...base.sources, mask: rasterSource(input.maskTileJson) };
+  const sources: MapStyle['sources'] = { ...imagery?.sources, mask: rasterSource(input.maskTileJson) };
   const layers: MapStyle['layers'] = [
-    ...base.layers,
+    ...(imagery?.layers ?? []),
     { id: 'mask', type: 'raster', source: 'mask', paint: { 'raster-opacity': input.maskOpacity ?? 0.6, 'raster-resampling': 'nearest' } },
   ];
   if (input.polygons) {
@@ -109,5 +111,5 @@ export function mapLibreStyle(input: ResultStyleInput): MapStyle {
       layers.push({ id: `polygons-outline-${i}`, type: 'line', source: 'polygons', 'source-layer': name, paint: { 'line-color': color, 'line-width': 1.5 } });
     });
   }
-  return { ...base, metadata: { [LEGEND_KEY]: legend }, sources, layers };
+  return { version: 8, name: input.name, metadata: { [LEGEND_KEY]: legend }, ...camera(input), sources, layers };
 }

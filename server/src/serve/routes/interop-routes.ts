@@ -66,17 +66,13 @@ export function registerInteropRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     const imagery = r.datasetId && datasetExists(r.datasetId) ? `${base(c)}/datasets/${r.datasetId}/tilejson.json` : null;
     const style = mapLibreStyle({
       name: r.name,
-      imageryTileJson: imagery ?? '',
+      // A result whose dataset is gone (or that came from the CLI) has no imagery to draw under it.
+      imageryTileJson: imagery,
       maskTileJson: `${url}/tilejson.json`,
       polygons: { tilejson: `${url}/vector/tilejson.json` },
       classes: maskClasses(r),
       ...(extent.center ? { center: [extent.center[0], extent.center[1]] as [number, number], zoom: extent.center[2] } : {}),
     });
-    // A result whose dataset is gone (or that came from the CLI) has no imagery to draw under it.
-    if (!imagery) {
-      delete style.sources.imagery;
-      style.layers = style.layers.filter((l) => l.source !== 'imagery');
-    }
     return c.json(style as z.infer<typeof StyleDoc>, 200);
   });
 
