@@ -5,12 +5,13 @@
  */
 import os from 'node:os';
 import pLimit from 'p-limit';
-import { HttpError } from './http-error.ts';
 import { etagMatches } from './file-response.ts';
 import type { TileCache } from './tile-cache.ts';
 import type { RgbaTile } from './tiles/tile-renderer.ts';
 import { CONTENT_TYPES, encodeTile, type TileFormat } from './tiles/encode-tile.ts';
-import { MAX_ZOOM } from '../read/web-mercator.ts';
+import { RequestError } from '../errors.ts';
+import { TileParams } from './api-schemas.ts';
+import { describeZodError } from './openapi.ts';
 
 /**
  * Renders admitted two per core, first come first served. Unbounded, a burst of requests
@@ -20,25 +21,22 @@ import { MAX_ZOOM } from '../read/web-mercator.ts';
  */
 const renderSlots = pLimit(Math.max(2, 2 * os.availableParallelism()));
 
-export interface TileAddress {
-  z: number;
-  x: number;
-  y: number;
-  format: TileFormat;
-}
-
-export function parseTileAddress(zText: string, xText: string, file: string, formats: TileFormat[]): TileAddress {
-  const m = /^(\d+)\.(png|webp|jpe?g)$/.exec(file);
-  if (!m) throw new HttpError(400, 'bad request', `tile must look like {y}.png (formats: ${formats.join(', ')}); got "${file}"`);
-  const format = (m[2] === 'jpeg' ? 'jpg' : m[2]) as TileFormat;
-  if (!formats.includes(format)) throw new HttpError(400, 'bad request', `format ${m[2]} is not offered here; use ${formats.join(', ')}`);
-  const z = Number(zText);
-  const x = Number(xText);
-  const y = Number(m[1]);
-  if (!/^\d+$/.test(zText) || z > MAX_ZOOM) throw new HttpError(400, 'bad request', `zoom must be an integer from 0 to ${MAX_ZOOM} (got "${zText}")`);
+/**
+ * The address of a tile request whose last path segment is `{y}.{ext}`: `file` must match `pattern`
+ * (y, then the extension), else 400 with `shape` (how it should look); z, x and y are checked by
+ * TileParams and against the zoom's grid. One parser for raster and vector tiles.
+ */
+export function parseTileAddress(
+  params: { id: string; z: string; x: string; file: string }, pattern: RegExp, shape: string,
+): { id: string; z: number; x: number; y: number; ext: string } {
+  const m = pattern.exec(params.file);
+  if (!m) throw new RequestError(`${shape}; got "${params.file.slice(0, 40)}"`);
+  const parsed = TileParams.safeParse({ id: params.id, z: params.z, x: params.x, y: m[1] });
+  if (!parsed.success) throw new RequestError(`invalid tile address: ${describeZodError(parsed.error)}`);
+  const { id, z, x, y } = parsed.data;
   const n = 2 ** z;
-  if (!/^\d+$/.test(xText) || x >= n || y >= n) throw new HttpError(400, 'bad request', `tile ${zText}/${xText}/${m[1]} does not exist: x and y must be below ${n} at zoom ${z}`);
-  return { z, x, y, format };
+  if (x >= n || y >= n) throw new RequestError(`tile ${z}/${x}/${y} does not exist: x and y must be below ${n} at zoom ${z}`);
+  return { id, z, x, y, ext: m[2]! };
 }
 
 export async function tileResponse(

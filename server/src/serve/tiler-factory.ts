@@ -11,9 +11,9 @@ import { TILE_SIZE } from '../read/web-mercator.ts';
 import type { TileCache } from './tile-cache.ts';
 import type { TileRenderer } from './tiles/tile-renderer.ts';
 import type { TileFormat } from './tiles/encode-tile.ts';
-import { tileResponse } from './tile-response.ts';
+import { parseTileAddress, tileResponse } from './tile-response.ts';
 import { IdParams, TileJson, TileParams } from './api-schemas.ts';
-import { describeZodError, errors, jsonResponse } from './openapi.ts';
+import { errors, jsonResponse } from './openapi.ts';
 import { RequestError } from '../errors.ts';
 
 export interface TileLayer {
@@ -100,15 +100,9 @@ export function registerTiler<S>(app: OpenAPIHono, deps: TilerDeps, spec: TilerS
     },
   });
   app.get(`${prefix}/:id/tiles/:z/:x/:file`, async (c) => {
-    const m = FILE.exec(c.req.param('file'));
-    if (!m) throw new RequestError(`tile must look like {y}.png (formats: ${spec.formats.join(', ')}); got "${c.req.param('file').slice(0, 40)}"`);
-    const parsed = TileParams.safeParse({ id: c.req.param('id'), z: c.req.param('z'), x: c.req.param('x'), y: m[1] });
-    if (!parsed.success) throw new RequestError(`invalid tile address: ${describeZodError(parsed.error)}`);
-    const format = (m[2] === 'jpeg' ? 'jpg' : m[2]) as TileFormat;
-    if (!spec.formats.includes(format)) throw new RequestError(`format ${m[2]} is not offered here; use ${spec.formats.join(', ')}`);
-    const { id, z, x, y } = parsed.data;
-    const n = 2 ** z;
-    if (x >= n || y >= n) throw new RequestError(`tile ${z}/${x}/${y} does not exist: x and y must be below ${n} at zoom ${z}`);
+    const { id, z, x, y, ext } = parseTileAddress(c.req.param(), FILE, `tile must look like {y}.png (formats: ${spec.formats.join(', ')})`);
+    const format = (ext === 'jpeg' ? 'jpg' : ext) as TileFormat;
+    if (!spec.formats.includes(format)) throw new RequestError(`format ${ext} is not offered here; use ${spec.formats.join(', ')}`);
     const layer = await spec.open(id);
     layer.reader.earthBounds();
     const style = await spec.style(layer, new URL(c.req.url).searchParams, id);

@@ -12,8 +12,8 @@ import type { ServerContext } from '../server-context.ts';
 import { serveFile, fileEtag, etagMatches } from '../file-response.ts';
 import { contentDisposition } from '../content-disposition.ts';
 import { IdParams, TileJson, TileParams } from '../api-schemas.ts';
-import { describeZodError, errors, jsonResponse } from '../openapi.ts';
-import { RequestError } from '../../errors.ts';
+import { errors, jsonResponse } from '../openapi.ts';
+import { parseTileAddress } from '../tile-response.ts';
 
 export function registerVectorRoutes(app: OpenAPIHono, ctx: ServerContext): void {
   app.openapi(createRoute({
@@ -77,12 +77,7 @@ export function registerVectorRoutes(app: OpenAPIHono, ctx: ServerContext): void
     responses: { 200: { description: 'the tile', content: { 'application/vnd.mapbox-vector-tile': { schema: { type: 'string', format: 'binary' } } } }, 204: { description: 'no polygons in this tile' }, ...errors(400, 404, 422) },
   });
   app.get('/results/:id/vector/:z/:x/:file', async (c) => {
-    const m = /^(\d+)\.(mvt|pbf)$/.exec(c.req.param('file'));
-    if (!m) throw new RequestError(`vector tile must look like {y}.mvt or {y}.pbf; got "${c.req.param('file').slice(0, 40)}"`);
-    const parsed = TileParams.safeParse({ id: c.req.param('id'), z: c.req.param('z'), x: c.req.param('x'), y: m[1] });
-    if (!parsed.success) throw new RequestError(`invalid tile address: ${describeZodError(parsed.error)}`);
-    const { id, z: tz, x, y } = parsed.data;
-    if (x >= 2 ** tz || y >= 2 ** tz) throw new RequestError(`tile ${tz}/${x}/${y} does not exist: x and y must be below ${2 ** tz} at zoom ${tz}`);
+    const { id, z: tz, x, y } = parseTileAddress(c.req.param(), /^(\d+)\.(mvt|pbf)$/, 'vector tile must look like {y}.mvt or {y}.pbf');
     const r = ctx.results.get(id);
     const bytes = (await ctx.vectors.tiles(r)).tile(tz, x, y);
     const headers = { 'Cache-Control': 'public, max-age=3600' };
