@@ -12,7 +12,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { AddressInfo } from 'node:net';
 import { spawn } from 'node:child_process';
 import autocannon from 'autocannon';
 import { tileRange } from '../../server/src/read/web-mercator.ts';

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { compareMasks } from '../../server/src/change/compare-masks.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
-import { gdalRead, gdalSkipReason, hasGdal, skipWithoutGdal } from '../helpers/shared-data.ts';
+import { gdalRead, gdalSkipReason, skipWithoutGdal } from '../helpers/shared-data.ts';
 import { blobIds, countPairs, readAll, writeMask, type MaskSpec } from './change-fixtures.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-change-gdal-'));

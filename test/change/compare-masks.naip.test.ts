@@ -18,7 +18,7 @@ import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { areaOnGrid, parseArea } from '../../server/src/segment/segment-area.ts';
-import { gdalPython, hasGdal, hasShared, repoRoot, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
+import { gdalPython, hasGdal, repoRoot, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
 import { readAll } from './change-fixtures.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-change-naip-'));

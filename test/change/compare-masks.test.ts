@@ -14,7 +14,7 @@ import { changePolygons } from '../../server/src/change/change-polygons.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
-import { blobIds, CLASSES, countCodes, countPairs, readAll, writeMask, type MaskSpec } from './change-fixtures.ts';
+import { blobIds, CLASSES, countCodes, readAll, writeMask, type MaskSpec } from './change-fixtures.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-change-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installTestModel } from '../fixtures/test-model.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
-import { corpusDir, hasShared, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
+import { corpusDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
 import { expectCliFailure, runSatseg } from '../helpers/satseg-cli.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';

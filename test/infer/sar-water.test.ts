@@ -14,7 +14,7 @@ import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { seededRandom } from '../fixtures/seeded-random.ts';
-import { hasShared, repoRoot, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
+import { repoRoot, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
 import { failWithoutSharedUnderCi } from '../helpers/require-shared.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-sar-'));

@@ -11,7 +11,7 @@ import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { writeTestTiff } from '../fixtures/write-tiff.ts';
-import { hasShared, repoRoot, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
+import { repoRoot, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-sw-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -8,7 +8,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import proj4 from 'proj4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crsFromEpsg, crsFromGeoKeys } from '../../server/src/read/crs.ts';
 import { boundsWgs84, converter, transformableProj4, transformPoint, WGS84 } from '../../server/src/read/crs-transform.ts';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { openRaster } from '../../server/src/read/open-raster.ts';
-import { gdalRead, gdalSkipReason, hasGdal, hasShared, proj4Params, readManifest, sharedSkipReason, type ManifestRow, skipWithoutShared, skipWithoutGdal } from '../helpers/shared-data.ts';
+import { gdalRead, gdalSkipReason, hasShared, proj4Params, readManifest, sharedSkipReason, type ManifestRow, skipWithoutShared, skipWithoutGdal } from '../helpers/shared-data.ts';
 import { RasterError } from '../../server/src/errors.ts';
 
 // Every file of the corpus: REAL ones from other tools, and the synthetic/derived layouts

@@ -10,7 +10,7 @@ import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import type { ModelSpec } from '../../server/src/infer/model-spec.ts';
 import type { BandInfo, ColorInterp, DType, RasterInfo } from '../../server/src/read/raster.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
-import { hasShared, repoRoot, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
+import { repoRoot, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
 import { failWithoutSharedUnderCi } from '../helpers/require-shared.ts';
 
 const registry = new ModelRegistry(path.join(repoRoot, 'models'));

@@ -13,7 +13,7 @@ import { planTiles } from '../../server/src/plan/plan-tiles.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { installTestModel } from '../fixtures/test-model.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
-import { gdalRead, hasGdal, hasShared, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
+import { gdalRead, hasGdal, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
 import { BandSelectionError, DeviceError, SegmentAbortedError } from '../../server/src/errors.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-seg-'));

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CogWriter } from '../../server/src/write/cog-writer.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { createTestServer, type TestServer } from '../helpers/test-server.ts';
-import { corpusDir, hasShared, skipWithoutShared } from '../helpers/shared-data.ts';
+import { corpusDir, skipWithoutShared } from '../helpers/shared-data.ts';
 
 // A 600 x 400 RGB scene at 5 m in UTM 33N (Berlin-ish) and a 16-bit single band beside it.
 const scene = (file: string) => writeTestTiff(file, { width: 600, height: 400, bands: syntheticScene(600, 400), geoTransform: [390000, 5, 0, 5820000, 0, -5], epsg: 32633, nodata: 0 });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tileBounds3857 } from '../../server/src/read/web-mercator.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { createTestServer, listen, type TestServer } from '../helpers/test-server.ts';
-import { gdalPython, gdalRead, gdalSkipReason, hasGdal, skipWithoutGdal } from '../helpers/shared-data.ts';
+import { gdalPython, gdalRead, gdalSkipReason, skipWithoutGdal } from '../helpers/shared-data.ts';
 
 const run = promisify(execFile);
 let s: TestServer;

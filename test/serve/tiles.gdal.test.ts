@@ -12,7 +12,7 @@ import { openRaster } from '../../server/src/read/open-raster.ts';
 import { ImageryRenderer, imageryStyle, defaultBands } from '../../server/src/serve/tiles/imagery-renderer.ts';
 import { tileBounds3857 } from '../../server/src/read/web-mercator.ts';
 import { RasterReader } from '../../server/src/read/raster-reader.ts';
-import { corpusDir, gdalRead, gdalSkipReason, hasGdal, hasShared, scenesDir, sharedSkipReason, skipWithoutShared, skipWithoutGdal } from '../helpers/shared-data.ts';
+import { corpusDir, gdalRead, gdalSkipReason, scenesDir, sharedSkipReason, skipWithoutShared, skipWithoutGdal } from '../helpers/shared-data.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-tiles-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

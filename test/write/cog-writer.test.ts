@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CogWriter, type CogOptions } from '../../server/src/write/cog-writer.ts';
 import { halveRows } from '../../server/src/write/downsample.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
-import { gdalPython, gdalRead, gdalSkipReason, hasGdal, skipWithoutGdal } from '../helpers/shared-data.ts';
+import { gdalPython, gdalRead, gdalSkipReason, skipWithoutGdal } from '../helpers/shared-data.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-cog-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -23,10 +23,6 @@ export interface Transition {
   to_id: number;
 }
 
-export function transitionCode(from: number, to: number, classCount: number): number {
-  return from * classCount + to;
-}
-
 export function transitionOf(code: number, classes: ChangeClasses): Transition {
   const n = classes.names.length;
   const fromId = Math.floor(code / n);

@@ -7,7 +7,7 @@
 import os from 'node:os';
 import ort from 'onnxruntime-node';
 import type { Device, DeviceRequest } from './model.ts';
-import { DeviceError } from '../errors.ts';
+import { DeviceError, oneLine } from '../errors.ts';
 
 export const CUDA_INSTALL_HINT = 'install the CUDA execution provider (README, "GPU") or use --device cpu';
 
@@ -15,10 +15,6 @@ export interface OpenedSession {
   session: ort.InferenceSession;
   device: Device;
   notice: string | null;
-}
-
-function firstLine(err: unknown): string {
-  return String((err as Error)?.message ?? err).split('\n')[0]!.trim();
 }
 
 export async function openSession(model: Uint8Array, device: DeviceRequest = 'auto', threads?: number): Promise<OpenedSession> {
@@ -37,8 +33,8 @@ export async function openSession(model: Uint8Array, device: DeviceRequest = 'au
     const providers = device === 'cuda' ? ['cuda'] : ['cuda', 'cpu'];
     return { session: await ort.InferenceSession.create(model, { ...base, executionProviders: providers }), device: 'cuda', notice: null };
   } catch (err) {
-    if (device === 'cuda') throw new DeviceError(`CUDA is not available (${firstLine(err)}); ${CUDA_INSTALL_HINT}`);
+    if (device === 'cuda') throw new DeviceError(`CUDA is not available (${oneLine(err)}); ${CUDA_INSTALL_HINT}`);
     const session = await ort.InferenceSession.create(model, { ...base, executionProviders: ['cpu'] });
-    return { session, device: 'cpu', notice: `CUDA not available (${firstLine(err)}); running on CPU` };
+    return { session, device: 'cpu', notice: `CUDA not available (${oneLine(err)}); running on CPU` };
   }
 }

@@ -20,15 +20,13 @@ const MAX_WIDTH = 12;
 /** Decodes `input` into at most `maxBytes` bytes; fewer when the stream ends early (the caller checks). */
 export function decodeLzw(input: Uint8Array, maxBytes: number): Uint8Array {
   const out = new Uint8Array(maxBytes);
-  // Entry c is the string of entry prefix[c] followed by suffix[c]; first[] and length[] spare
-  // walking the chain to learn them.
+  // Entry c is the string of entry prefix[c] followed by suffix[c]; length[] says where to write it
+  // (the chain is walked from its last byte back, which also yields its first byte).
   const prefix = new Uint16Array(TABLE_SIZE);
   const suffix = new Uint8Array(TABLE_SIZE);
-  const first = new Uint8Array(TABLE_SIZE);
   const length = new Uint16Array(TABLE_SIZE);
   for (let i = 0; i < 256; i++) {
     suffix[i] = i;
-    first[i] = i;
     length[i] = 1;
   }
   let next = FIRST_FREE;
@@ -78,7 +76,6 @@ export function decodeLzw(input: Uint8Array, maxBytes: number): Uint8Array {
     if (old >= 0 && next < TABLE_SIZE) {
       prefix[next] = old;
       suffix[next] = added;
-      first[next] = first[old]!;
       length[next] = length[old]! + 1;
       next++;
       if (next + 1 >= 1 << width && width < MAX_WIDTH) width++;

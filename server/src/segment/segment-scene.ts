@@ -24,8 +24,6 @@ import { tileGeometry } from './tile-geometry.ts';
 import { TileBatcher, type AreaMask, type Batch } from './tile-batcher.ts';
 import { SegmentAbortedError } from '../errors.ts';
 
-export { RESAMPLE_THRESHOLD } from './tile-geometry.ts';
-
 export interface SegmentProgress {
   tilesDone: number;
   tilesTotal: number;

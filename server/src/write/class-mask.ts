@@ -10,8 +10,6 @@ import { hexToRgb } from '../infer/model-spec.ts';
 import { CogWriter } from './cog-writer.ts';
 
 export const MASK_NODATA = 255;
-/** At most this many classes fit below the nodata value. */
-export const MAX_MASK_CLASSES = 255;
 
 export interface ClassMaskMetadata {
   classNames: string[];
