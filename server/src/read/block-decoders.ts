@@ -69,7 +69,8 @@ async function inflateBounded(input: Uint8Array, maxBytes: number): Promise<Buff
   return inflate(input, { maxOutputLength: maxBytes }).catch((err: unknown) => overrun(err, maxBytes));
 }
 
-function exactBuffer(view: Uint8Array): ArrayBuffer {
+/** The view's bytes as an ArrayBuffer of their own: its buffer when the view spans all of it, else a copy. */
+export function exactBuffer(view: Uint8Array): ArrayBuffer {
   return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength
     ? view.buffer as ArrayBuffer
     : view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;

@@ -11,7 +11,10 @@ export interface ByteSource {
   readonly size: number;
   /** Changes whenever the bytes do (size+mtime of a file, ETag or Last-Modified of a URL). */
   readonly version: string;
-  /** `length` bytes from `offset`, fewer only at the end of the source. */
+  /**
+   * `length` bytes from `offset`, fewer only at the end of the source, in an array the caller owns
+   * (never a view of a cache: the decoder may hand its buffer to a worker thread).
+   */
   read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
   close(): Promise<void>;
 }

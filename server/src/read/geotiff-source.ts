@@ -14,7 +14,7 @@ import {
 } from './raster.ts';
 import { crsFromGeoKeys } from './crs.ts';
 import { geoTransformFromTags } from './georef.ts';
-import { compressionName, createBlockDecoder, type BlockDecoder } from './block-decoders.ts';
+import { compressionName, createBlockDecoder, exactBuffer, type BlockDecoder } from './block-decoders.ts';
 import { BlockOverrun } from './block-overrun.ts';
 import { blockTooLarge, DEFAULT_RASTER_LIMITS } from './raster-limits.ts';
 import type { ReadOptions, RasterSource } from './raster-source.ts';
@@ -125,10 +125,9 @@ async function checkTiffMagic(bytes: ByteSource): Promise<void> {
 /** geotiff.js's source interface over a ByteSource (geotiff.js does not export its BaseSource). */
 function geotiffBytes(bytes: ByteSource) {
   return {
-    fetch: (slices: Array<{ offset: number; length: number }>, signal?: AbortSignal) => Promise.all(slices.map(async (s) => {
-      const u8 = await bytes.read(s.offset, s.length, signal);
-      return u8.buffer.slice(u8.byteOffset, u8.byteOffset + u8.byteLength) as ArrayBuffer;
-    })),
+    // A byte source's reads are the caller's own arrays, so one that spans its buffer is handed on
+    // as it is: copying every compressed block again cost a pass over the file.
+    fetch: (slices: Array<{ offset: number; length: number }>, signal?: AbortSignal) => Promise.all(slices.map(async (s) => exactBuffer(await bytes.read(s.offset, s.length, signal)))),
     get fileSize() { return bytes.size; },
     close: async () => undefined,
   };
