@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from '../vectorize/vectorize-defaults.ts';
 import { AreaError, RequestError, UsageError } from '../errors.ts';
 import { writeFileAtomic } from '../write/atomic-file.ts';
-import { bboxFlag, deviceFlag, intFlag, numberFlag, parseFlags } from './cli-options.ts';
+import { bboxFlag, checkOutputPath, deviceFlag, intFlag, numberFlag, parseFlags, readAreaFile } from './cli-options.ts';
 
 export const ChangeFlags = z.object({
   out: z.string().min(1),
@@ -56,25 +56,18 @@ export interface ChangeCommandResult extends ChangeResult {
 
 const notice = (message: string) => process.stderr.write(`satseg: ${message}\n`);
 
-function checkOutputFile(file: string, flag: string): void {
-  const dir = path.dirname(path.resolve(file));
-  if (!fs.existsSync(dir)) throw new UsageError(`${flag}: output folder does not exist: ${dir}`);
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`${flag}: ${file} is a folder, not a file path`);
-}
-
 async function readArea(o: ChangeFlagValues): Promise<Area | null> {
   if (!o.area && !o.bbox) return null;
   if (o.area && o.bbox) throw new UsageError('give --bbox or --area, not both');
   const flag = o.bbox ? '--bbox' : '--area';
   const { parseArea } = await import('../segment/segment-area.ts');
   const { repairAreaBounded } = await import('../segment/area-repair.ts');
+  const geojson = o.area ? readAreaFile(o.area) : undefined;
   try {
-    const geojson = o.area ? JSON.parse(fs.readFileSync(o.area, 'utf8')) : undefined;
     const area = parseArea(geojson, o.bbox);
     return area ? (await repairAreaBounded(area)).area : null;
   } catch (err) {
     if (err instanceof AreaError) throw new UsageError(`${flag}: ${err.message}`);
-    if (err instanceof SyntaxError || (err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`--area: cannot read ${o.area}: ${(err as Error).message}`);
     throw err;
   }
 }
@@ -169,8 +162,8 @@ export async function runChange(masks: string[], options: ChangeCommandOptions):
   if (scenes && (!o.before || !o.after || !o.model)) throw new UsageError('--before and --after scenes need each other and --model');
   if (!scenes && o.model) throw new UsageError('--model segments --before and --after scenes; two masks are compared as they are');
   if (!scenes && masks.length !== 2) throw new UsageError('give two masks (BEFORE AFTER), or --before and --after scenes with --model');
-  checkOutputFile(o.out, '--out');
-  if (o.stats) checkOutputFile(o.stats, '--stats');
+  checkOutputPath(o.out, '--out');
+  if (o.stats) checkOutputPath(o.stats, '--stats');
   const minAreaM2 = o.minArea ?? DEFAULT_MIN_AREA_M2;
   const simplifyPx = o.simplify ?? DEFAULT_SIMPLIFY_PX;
   const { checkChangeVectorOutput, changePolygons } = await import('../change/change-polygons.ts');

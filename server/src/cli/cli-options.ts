@@ -2,6 +2,8 @@
  * Command-line options are validated once, here, with zod (as the API's requests are): each
  * command declares a schema of its flags, and a bad value exits with one line naming the flag.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../errors.ts';
 
@@ -25,4 +27,20 @@ export function parseFlags<T extends z.ZodType>(schema: T, options: unknown): z.
   const flag = issue.path.length ? `--${String(issue.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : 'options';
   const given = issue.path.length ? (options as Record<string, unknown>)[String(issue.path[0])] : undefined;
   throw new UsageError(`${flag} ${issue.message}${given !== undefined ? ` (got "${String(given).slice(0, 60)}")` : ''}`);
+}
+
+/** An output file's folder must exist and the path must not be a folder: checked before any work. */
+export function checkOutputPath(file: string, flag: string): void {
+  const dir = path.dirname(path.resolve(file));
+  if (!fs.existsSync(dir)) throw new UsageError(`${flag}: output folder does not exist: ${dir}`);
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`${flag}: ${file} is a folder, not a file path`);
+}
+
+/** The GeoJSON of an --area file, or a usage error naming it. */
+export function readAreaFile(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--area: cannot read ${file}: ${(err as Error).message.split('\n')[0]}`);
+  }
 }

@@ -2,7 +2,6 @@
  * `satseg segment <input> --model <id> --out <mask.tif>`: the input is a local GeoTIFF or an
  * http(s) URL of a COG; it goes through the same preparation as an API job (prepareJob).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { SingleBar } from 'cli-progress';
@@ -18,7 +17,7 @@ import { DatasetCatalog } from '../catalog/dataset-catalog.ts';
 import { ResultCatalog } from '../catalog/result-catalog.ts';
 import { maskStatistics } from '../segment/class-statistics.ts';
 import { AreaError, UsageError } from '../errors.ts';
-import { bandList, bboxFlag, deviceFlag, intFlag, parseFlags } from './cli-options.ts';
+import { bandList, bboxFlag, checkOutputPath, deviceFlag, intFlag, parseFlags, readAreaFile } from './cli-options.ts';
 
 export const SegmentFlags = z.object({
   model: z.string().min(1),
@@ -43,12 +42,6 @@ export const SegmentFlags = z.object({
 });
 
 export type SegmentCommandOptions = z.input<typeof SegmentFlags>;
-
-function checkOutputPath(file: string, flag: string): void {
-  const dir = path.dirname(path.resolve(file));
-  if (!fs.existsSync(dir)) throw new UsageError(`${flag}: output folder does not exist: ${dir}`);
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`${flag}: ${file} is a folder, not a file path`);
-}
 
 export function formatSummary(s: SegmentCommandResult): string {
   const shares = Object.entries(s.classShares)
@@ -94,14 +87,6 @@ async function registerOutputs(summary: SegmentSummary, spec: ModelSpec, dataDir
     return record.id;
   } finally {
     db.close();
-  }
-}
-
-function readAreaFile(file: string): unknown {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new UsageError(`--area: cannot read ${file}: ${(err as Error).message.split('\n')[0]}`);
   }
 }
 
