@@ -26,7 +26,6 @@ import {
   CANCEL_CHANNEL, cancelKey, lockKey, modelDigest, QUEUE_NAME, QUEUE_PREFIX, redisClient, redisLabel, WORKER_KEY_PATTERN,
   type RemoteJobData, type RemoteProgress, type SceneRef, type UploadFile, type WorkerHeartbeat,
 } from './remote-protocol.ts';
-import { newId } from '../catalog/catalog-db.ts';
 import { LimitError, NotFoundError, ResultUploadError } from '../errors.ts';
 
 /** The stage of a job whose worker stopped answering, until another worker takes it. */
@@ -122,11 +121,7 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
 
   async submit(request: JobSubmission): Promise<JobRecord> {
     if (this.closed) throw new Error('the job queue is shutting down');
-    const { notices, ...rest } = request;
-    let job: JobRecord = {
-      ...rest, id: newId(), status: 'queued', progress: emptyProgress(), createdAt: new Date().toISOString(),
-      startedAt: null, finishedAt: null, error: null, resultId: null, notices: notices ?? [], worker: null,
-    };
+    let job = this.newRecord(request);
     this.deps.store.insert(job);
     this.submitting.add(job.id);
     try {

@@ -8,7 +8,6 @@ import type { Logger } from 'pino';
 import type { DatasetCatalog } from '../catalog/dataset-catalog.ts';
 import type { ResultCatalog } from '../catalog/result-catalog.ts';
 import type { ModelRegistry } from '../infer/model-registry.ts';
-import { newId } from '../catalog/catalog-db.ts';
 import type { JobQueue, JobSubmission } from './job-queue.ts';
 import { emptyProgress, type JobStore } from './job-store.ts';
 import { TERMINAL, type JobRecord } from './job-types.ts';
@@ -56,11 +55,7 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
 
   async submit(request: JobSubmission): Promise<JobRecord> {
     if (this.closed) throw new Error('the job queue is shutting down');
-    const { notices, ...rest } = request;
-    const job: JobRecord = {
-      ...rest, id: newId(), status: 'queued', progress: emptyProgress(), createdAt: new Date().toISOString(),
-      startedAt: null, finishedAt: null, error: null, resultId: null, notices: notices ?? [],
-    };
+    const job = this.newRecord(request);
     this.deps.store.insert(job);
     this.log(job);
     this.emit('status', job);

@@ -5,7 +5,9 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { JobStore } from './job-store.ts';
+import { newId } from '../catalog/catalog-db.ts';
+import type { JobSubmission } from './job-queue.ts';
+import { emptyProgress, type JobStore } from './job-store.ts';
 import type { JobEvent, JobRecord } from './job-types.ts';
 
 export abstract class RecordedQueue {
@@ -13,6 +15,15 @@ export abstract class RecordedQueue {
 
   constructor(protected readonly records: JobStore, protected readonly logger?: Pick<Logger, 'info' | 'error'>) {
     this.events.setMaxListeners(0);
+  }
+
+  /** The record of a job just submitted: queued, no progress, nothing run yet. */
+  protected newRecord(request: JobSubmission): JobRecord {
+    const { notices, ...rest } = request;
+    return {
+      ...rest, id: newId(), status: 'queued', progress: emptyProgress(), createdAt: new Date().toISOString(),
+      startedAt: null, finishedAt: null, error: null, resultId: null, notices: notices ?? [], worker: null,
+    };
   }
 
   protected emit(type: JobEvent['type'], job: JobRecord): void {
