@@ -59,9 +59,11 @@ export class Limits {
     reader.tileReadLimit = this.values.maxTileReadPixels;
   }
 
-  /** The checks an upload or a URL registration passes: size, then a decode of sample blocks. */
+  /**
+   * What an upload or a URL registration passes beyond admit(), which the dataset catalog applies
+   * to every raster it opens: a decode of sample blocks within the time budget.
+   */
   async probe(reader: RasterReader): Promise<void> {
-    this.admit(reader);
     await probeRaster(reader, this.values.probeTimeoutMs);
   }
 
