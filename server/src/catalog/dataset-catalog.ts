@@ -115,6 +115,12 @@ export class DatasetCatalog {
     return (this.db.prepare('SELECT id, path, name, origin, added_at AS addedAt FROM datasets ORDER BY name, id').all() as DatasetRecord[]);
   }
 
+  /** Whether a dataset is registered (the folder synced as for list()), without loading every row. */
+  has(id: string): boolean {
+    this.sync();
+    return this.db.prepare('SELECT 1 FROM datasets WHERE id = ?').get(id) !== undefined;
+  }
+
   get(id: string): DatasetRecord {
     let row = this.db.prepare('SELECT id, path, name, origin, added_at AS addedAt FROM datasets WHERE id = ?').get(id) as DatasetRecord | undefined;
     if (!row) {

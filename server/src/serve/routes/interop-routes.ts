@@ -35,7 +35,6 @@ function maskClasses(r: ResultRecord): MaskClass[] {
 
 export function registerInteropRoutes(app: OpenAPIHono, ctx: ServerContext): void {
   const base = (c: Context) => ctx.base(c);
-  const datasetExists = (id: string) => ctx.datasets.list().some((d) => d.id === id);
 
   app.openapi(createRoute({
     method: 'get', path: '/datasets/{id}/style.json', tags: ['dataset'], operationId: 'datasetStyle',
@@ -63,7 +62,7 @@ export function registerInteropRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     const r = ctx.results.get(c.req.valid('param').id);
     const extent = (await ctx.results.open(r.id)).webExtent();
     const url = `${base(c)}/results/${r.id}`;
-    const imagery = r.datasetId && datasetExists(r.datasetId) ? `${base(c)}/datasets/${r.datasetId}/tilejson.json` : null;
+    const imagery = r.datasetId && ctx.datasets.has(r.datasetId) ? `${base(c)}/datasets/${r.datasetId}/tilejson.json` : null;
     const style = mapLibreStyle({
       name: r.name,
       // A result whose dataset is gone (or that came from the CLI) has no imagery to draw under it.
