@@ -7,7 +7,6 @@ import { pixelToCrs } from './georef.ts';
 import { transformableProj4 } from './datum-shift.ts';
 
 export const WGS84 = '+proj=longlat +datum=WGS84 +no_defs';
-export const WEB_MERCATOR = '+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0 +y_0=0 +k=1 +units=m +nadgrids=@null +wktext +no_defs';
 
 // Callers transform with this: where a datum grid is missing, datum-shift.ts decides what to use instead.
 export { transformableProj4 };

@@ -6,8 +6,8 @@
  */
 import type { RasterSource } from './raster-source.ts';
 import type { PixelBlock } from './raster.ts';
-import { converter, transformableProj4, transformPoint, WEB_MERCATOR } from './crs-transform.ts';
-import { tileBounds3857, TILE_SIZE } from './web-mercator.ts';
+import { converter, transformableProj4, transformPoint } from './crs-transform.ts';
+import { tileBounds3857, TILE_SIZE, WEB_MERCATOR } from './web-mercator.ts';
 import { DEFAULT_RASTER_LIMITS, mpx } from './raster-limits.ts';
 import { RasterError } from '../errors.ts';
 

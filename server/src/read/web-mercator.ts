@@ -48,10 +48,13 @@ export function tileRange(bounds: [number, number, number, number], z: number): 
   };
 }
 
+/** EPSG:3857's proj4 definition (a sphere: web maps' pseudo-Mercator). */
+export const WEB_MERCATOR = '+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0 +y_0=0 +k=1 +units=m +nadgrids=@null +wktext +no_defs';
+
 /** EPSG:3857 as a Crs value, for tiles that carry their CRS. */
 export const WEB_MERCATOR_CRS = {
   epsg: 3857,
-  proj4: '+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0 +y_0=0 +k=1 +units=m +nadgrids=@null +wktext +no_defs',
+  proj4: WEB_MERCATOR,
   name: 'WGS 84 / Pseudo-Mercator',
   geographic: false,
 } as const;
