@@ -39,6 +39,11 @@ export interface ResultRecord {
   summary: Record<string, unknown> | null;
 }
 
+/** A result's classes by id, with their colours (null where the mask has none). */
+export function resultClasses(r: ResultRecord): Array<{ id: number; name: string; color: string | null }> {
+  return r.classes.map((name, id) => ({ id, name, color: r.colors[id] ?? null }));
+}
+
 interface ResultRow {
   id: string;
   kind: string | null;

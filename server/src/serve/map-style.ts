@@ -10,6 +10,8 @@
  * a client that hides the raster still sees every class in its colour.
  */
 
+import { NO_COLOR } from '../write/class-mask-sidecars.ts';
+
 export interface StyleClass {
   id: number;
   name: string;
@@ -51,8 +53,6 @@ export interface MapStyle {
   layers: Array<Record<string, unknown>>;
 }
 
-// What MapLibre draws a class without a colour with; the same grey as the desktop styles.
-const NO_COLOR = '#808080';
 const LEGEND_KEY = 'satseg:legend';
 
 function rasterSource(tilejson: string): Record<string, unknown> {

@@ -16,8 +16,8 @@ export interface MaskClass {
   color: string | null;
 }
 
-// A class without a colour still needs one to be drawn and listed.
-const NO_COLOR = '#808080';
+/** What a class without a colour is drawn and listed with, in every style we write (GDAL, QGIS, MapLibre). */
+export const NO_COLOR = '#808080';
 
 function checkedClasses(classes: MaskClass[], nodata: number | null): MaskClass[] {
   if (classes.length === 0) throw new RangeError('a class mask needs at least one class');

@@ -8,10 +8,10 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ServerContext } from '../server-context.ts';
-import type { ResultRecord } from '../../catalog/result-catalog.ts';
+import { resultClasses } from '../../catalog/result-catalog.ts';
 import { datasetMapLibreStyle, mapLibreStyle } from '../map-style.ts';
 import { wmtsCapabilities, type WmtsLayer } from '../wmts-capabilities.ts';
-import { pamAuxXml, qgisQml, type MaskClass } from '../../write/class-mask-sidecars.ts';
+import { pamAuxXml, qgisQml } from '../../write/class-mask-sidecars.ts';
 import { MASK_NODATA } from '../../write/class-mask.ts';
 import { contentDisposition } from '../content-disposition.ts';
 import { IdParams } from '../api-schemas.ts';
@@ -28,10 +28,6 @@ const StyleDoc = z.object({
 }).openapi('MapLibreStyle');
 
 const xml = (description: string) => ({ description, content: { 'application/xml': { schema: z.string() } } });
-
-function maskClasses(r: ResultRecord): MaskClass[] {
-  return r.classes.map((name, id) => ({ id, name, color: r.colors[id] ?? null }));
-}
 
 export function registerInteropRoutes(app: OpenAPIHono, ctx: ServerContext): void {
   const base = (c: Context) => ctx.base(c);
@@ -69,7 +65,7 @@ export function registerInteropRoutes(app: OpenAPIHono, ctx: ServerContext): voi
       imageryTileJson: imagery,
       maskTileJson: `${url}/tilejson.json`,
       polygons: { tilejson: `${url}/vector/tilejson.json` },
-      classes: maskClasses(r),
+      classes: resultClasses(r),
       ...(extent.center ? { center: [extent.center[0], extent.center[1]] as [number, number], zoom: extent.center[2] } : {}),
     });
     return c.json(style as z.infer<typeof StyleDoc>, 200);
@@ -82,7 +78,7 @@ export function registerInteropRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     responses: { 200: xml('PAM XML'), ...errors(400, 404) },
   }), (c) => {
     const r = ctx.results.get(c.req.valid('param').id);
-    const body = pamAuxXml(maskClasses(r), MASK_NODATA);
+    const body = pamAuxXml(resultClasses(r), MASK_NODATA);
     // A length on HEAD too: GDAL sizes a sidecar with HEAD before it reads it.
     return c.body(body, 200, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)), 'Cache-Control': 'public, max-age=60' }) as never;
   });
@@ -94,7 +90,7 @@ export function registerInteropRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     responses: { 200: xml('QGIS QML'), ...errors(400, 404) },
   }), (c) => {
     const r = ctx.results.get(c.req.valid('param').id);
-    return c.body(qgisQml(maskClasses(r), MASK_NODATA), 200, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Disposition': contentDisposition(`${r.name}-mask.qml`) }) as never;
+    return c.body(qgisQml(resultClasses(r), MASK_NODATA), 200, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Disposition': contentDisposition(`${r.name}-mask.qml`) }) as never;
   });
 
   app.openapi(createRoute({

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { ResultRecord } from '../../catalog/result-catalog.ts';
+import { resultClasses, type ResultRecord } from '../../catalog/result-catalog.ts';
 import type { ServerContext } from '../server-context.ts';
 import { hexToRgb } from '../../infer/model-spec.ts';
 import { serveFile } from '../file-response.ts';
@@ -28,7 +28,7 @@ export async function describeResult(ctx: ServerContext, r: ResultRecord, base: 
     dataset: r.datasetId,
     model: r.modelId,
     created_at: r.createdAt,
-    classes: r.classes.map((name, i) => ({ id: i, name, color: r.colors[i] ?? null })),
+    classes: resultClasses(r),
     width: info.width,
     height: info.height,
     crs: { epsg: info.crs.epsg ?? null, name: info.crs.name },
