@@ -62,6 +62,19 @@ describe('downloads and odd inputs', () => {
     expect([...cd].every((ch) => ch.charCodeAt(0) < 128)).toBe(true);
   });
 
+  it('answers HEAD on every served file with its headers and no body', async () => {
+    const id = s.datasetId('scene.tif');
+    for (const url of [`/datasets/${id}/source.tif`, `/results/${resultId}/mask.tif`, `/results/${resultId}/features.fgb`]) {
+      const get = await s.get(url);
+      const full = (await get.arrayBuffer()).byteLength;
+      const head = await s.get(url, { method: 'HEAD' });
+      expect(head.status, url).toBe(200);
+      expect(head.headers.get('content-length'), url).toBe(String(full));
+      expect(head.headers.get('etag'), url).toBe(get.headers.get('etag'));
+      expect(head.body, url).toBeNull();
+    }
+  });
+
   it('writes stats.json for a result registered from the CLI', async () => {
     const out = path.join(s.dir, 'cli-mask.tif');
     const input = s.ctx.datasets.location(s.ctx.datasets.get(s.datasetId('scene.tif')));

@@ -41,7 +41,10 @@ export function parseRanges(header: string, size: number): Array<[number, number
   return out;
 }
 
-export function serveFile(file: string, headers: Headers, contentType: string, downloadName?: string, headOnly = false): Response {
+/** The file as the answer to `req` (a GET or a HEAD: a HEAD gets the same headers and no body). */
+export function serveFile(file: string, req: Request, contentType: string, downloadName?: string): Response {
+  const { headers } = req;
+  const headOnly = req.method === 'HEAD';
   const stat = fs.statSync(file);
   const etag = fileEtag(stat);
   const lastModified = new Date(Math.floor(stat.mtimeMs / 1000) * 1000);

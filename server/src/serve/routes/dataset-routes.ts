@@ -171,7 +171,7 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     const record = ctx.datasets.get(c.req.valid('param').id);
     const file = ctx.datasets.localFile(record);
     if (!file) throw new RequestError(`dataset ${record.id} is remote; read it from its own URL`);
-    return serveFile(file, c.req.raw.headers, 'image/tiff; application=geotiff', record.name) as never;
+    return serveFile(file, c.req.raw, 'image/tiff; application=geotiff', record.name) as never;
   });
 
   registerTiler<ImageryStyle>(app, { tiles: ctx.tiles, base }, {

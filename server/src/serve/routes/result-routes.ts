@@ -114,7 +114,7 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
     },
   }), (c) => {
     const r = ctx.results.get(c.req.valid('param').id);
-    return serveFile(ctx.results.file(r, 'mask'), c.req.raw.headers, COG_TYPE, `${r.name}-mask.tif`, c.req.method === 'HEAD') as never;
+    return serveFile(ctx.results.file(r, 'mask'), c.req.raw, COG_TYPE, `${r.name}-mask.tif`) as never;
   });
 
   app.openapi(createRoute({
@@ -128,7 +128,7 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
       const summary = r.summary as { statistics?: unknown } | null;
       return c.json({ result: r.id, ...(summary?.statistics as object ?? { classes: null }) } as z.infer<typeof ClassStatistics>, 200);
     }
-    return serveFile(file, c.req.raw.headers, 'application/json') as never;
+    return serveFile(file, c.req.raw, 'application/json') as never;
   });
 
   app.openapi(createRoute({

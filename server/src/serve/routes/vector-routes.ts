@@ -26,7 +26,7 @@ export function registerVectorRoutes(app: OpenAPIHono, ctx: ServerContext): void
     const file = await ctx.vectors.features(r);
     const accepts = c.req.header('accept-encoding') ?? '';
     // Ranges make no sense on a compressed stream; ranged clients ask for identity.
-    if (!/\bgzip\b/.test(accepts) || c.req.header('range')) return serveFile(file, c.req.raw.headers, 'application/geo+json', `${r.name}.geojson`) as never;
+    if (!/\bgzip\b/.test(accepts) || c.req.header('range')) return serveFile(file, c.req.raw, 'application/geo+json', `${r.name}.geojson`) as never;
     const stat = fs.statSync(file);
     const etag = fileEtag(stat).replace(/"$/, '-gz"');
     const headers = { 'Content-Type': 'application/geo+json', 'Content-Encoding': 'gzip', ETag: etag, Vary: 'Accept-Encoding', 'Cache-Control': 'public, max-age=60', 'Content-Disposition': contentDisposition(`${r.name}.geojson`) };
@@ -42,7 +42,7 @@ export function registerVectorRoutes(app: OpenAPIHono, ctx: ServerContext): void
     responses: { 200: { description: 'FlatGeobuf', content: { 'application/flatgeobuf': { schema: z.string().openapi({ format: 'binary' }) } } }, 206: { description: 'partial content' }, 304: { description: 'not modified' }, ...errors(400, 404, 422) },
   }), async (c) => {
     const r = ctx.results.get(c.req.valid('param').id);
-    return serveFile(await ctx.vectors.flatgeobuf(r), c.req.raw.headers, 'application/flatgeobuf', `${r.name}.fgb`, c.req.method === 'HEAD') as never;
+    return serveFile(await ctx.vectors.flatgeobuf(r), c.req.raw, 'application/flatgeobuf', `${r.name}.fgb`) as never;
   });
 
   app.openapi(createRoute({
