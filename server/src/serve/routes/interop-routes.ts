@@ -98,17 +98,20 @@ export function registerInteropRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     summary: 'OGC WMTS 1.0.0 capabilities (RESTful): every dataset and result as a layer in WebMercatorQuad, PNG',
     responses: { 200: xml('WMTS capabilities') },
   }), async (c) => {
-    const layers: WmtsLayer[] = [];
-    const add = async (path: string, identifier: string, title: string, open: () => Promise<{ webExtent(): { bounds: [number, number, number, number] | null; minzoom: number; maxzoom: number } }>) => {
+    const layer = async (path: string, identifier: string, title: string, open: () => Promise<{ webExtent(): { bounds: [number, number, number, number] | null; minzoom: number; maxzoom: number } }>): Promise<WmtsLayer | null> => {
       try {
         const e = (await open()).webExtent();
-        if (e.bounds) layers.push({ identifier, title, path, bounds: e.bounds, minzoom: e.minzoom, maxzoom: e.maxzoom });
+        return e.bounds ? { identifier, title, path, bounds: e.bounds, minzoom: e.minzoom, maxzoom: e.maxzoom } : null;
       } catch {
         // An unreadable dataset is listed by /datasets with its reason; WMTS lists what it can serve.
+        return null;
       }
     };
-    for (const d of ctx.datasets.list()) await add(`datasets/${d.id}`, `dataset-${d.id}`, d.name, () => ctx.datasets.open(d.id));
-    for (const r of ctx.results.list()) await add(`results/${r.id}`, `result-${r.id}`, r.name, () => ctx.results.open(r.id));
+    // Opened together, as GET /datasets does (a remote dataset may revalidate over HTTP), listed in order.
+    const layers = (await Promise.all([
+      ...ctx.datasets.list().map((d) => layer(`datasets/${d.id}`, `dataset-${d.id}`, d.name, () => ctx.datasets.open(d.id))),
+      ...ctx.results.list().map((r) => layer(`results/${r.id}`, `result-${r.id}`, r.name, () => ctx.results.open(r.id))),
+    ])).filter((l): l is WmtsLayer => l !== null);
     return c.body(wmtsCapabilities(layers, base(c)), 200, { 'Content-Type': 'application/xml; charset=utf-8', 'Cache-Control': 'no-cache' }) as never;
   });
 }
