@@ -22,7 +22,8 @@ export interface TileLayer {
   description?: string;
 }
 
-export interface TilerSpec<S> {
+/** `L`: what open() gives the other hooks, e.g. a layer that carries the record it was opened from. */
+export interface TilerSpec<S, L extends TileLayer = TileLayer> {
   /** URL prefix, e.g. '/datasets'. */
   prefix: string;
   /** OpenAPI tag and the word used in summaries. */
@@ -32,16 +33,16 @@ export interface TilerSpec<S> {
   formats: TileFormat[];
   /** Documents (and validates) the style query parameters. */
   styleQuery: z.ZodObject;
-  open(id: string): Promise<TileLayer>;
+  open(id: string): Promise<L>;
   /** The style of a request; throws RequestError for a bad one. May await (statistics). */
-  style(layer: TileLayer, query: URLSearchParams, id: string): Promise<S> | S;
+  style(layer: L, query: URLSearchParams, id: string): Promise<S> | S;
   /** Everything in a style that changes the bytes of a tile. */
   styleKey(style: S): string;
   /** The query string (with "?") that reproduces a style in tile URLs. */
   styleQueryString(query: URLSearchParams): string;
-  renderer(style: S, layer: TileLayer): TileRenderer;
+  renderer(style: S, layer: L): TileRenderer;
   /** Extra TileJSON members (legend, description). */
-  tileJsonExtras?(layer: TileLayer, id: string): Record<string, unknown>;
+  tileJsonExtras?(layer: L, id: string): Record<string, unknown>;
 }
 
 export interface TilerDeps {
@@ -51,7 +52,7 @@ export interface TilerDeps {
 
 const FILE = /^(\d+)\.(png|webp|jpe?g)$/;
 
-export function registerTiler<S>(app: OpenAPIHono, deps: TilerDeps, spec: TilerSpec<S>): void {
+export function registerTiler<S, L extends TileLayer = TileLayer>(app: OpenAPIHono, deps: TilerDeps, spec: TilerSpec<S, L>): void {
   const { prefix, tag } = spec;
 
   app.openapi(createRoute({

@@ -10,7 +10,7 @@ import type { ServerContext } from '../server-context.ts';
 import { hexToRgb } from '../../infer/model-spec.ts';
 import { serveFile } from '../file-response.ts';
 import { requireApiKey } from '../api-key.ts';
-import { registerTiler } from '../tiler-factory.ts';
+import { registerTiler, type TileLayer } from '../tiler-factory.ts';
 import { ClassRenderer, parseClassFilter, parseOpacity, type ClassStyle } from '../tiles/class-renderer.ts';
 import { ClassStatistics, ClassStyleQuery, IdParams, LonLatQuery, Result, ResultList, ResultPoint } from '../api-schemas.ts';
 import { bearer, errors, jsonResponse } from '../openapi.ts';
@@ -145,7 +145,8 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
     return c.json({ lon, lat, pixel: p.pixel, class_id: valid ? id : null, class: valid ? r.classes[id]! : null, color: valid ? r.colors[id] ?? null : null, nodata: !valid }, 200);
   });
 
-  registerTiler<ClassStyle>(app, { tiles: ctx.tiles, base }, {
+  // The layer carries the record it was opened from: a tile request reads it once, not per hook.
+  registerTiler<ClassStyle, TileLayer & { record: ResultRecord }>(app, { tiles: ctx.tiles, base }, {
     prefix: '/results',
     tag: 'result',
     cacheKey: 'r',
@@ -153,18 +154,16 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
     styleQuery: ClassStyleQuery,
     open: async (id) => {
       const r = ctx.results.get(id);
-      return { reader: await ctx.results.open(id), name: r.name, description: `${r.modelId} classes: ${r.classes.join(', ')}` };
+      return { reader: await ctx.results.open(id), name: r.name, description: `${r.modelId} classes: ${r.classes.join(', ')}`, record: r };
     },
-    style: (_layer, q, id) => {
-      const r = ctx.results.get(id);
+    style: ({ record: r }, q) => {
       const visible = r.kind === 'change' ? changeFilter(q, r) : parseClassFilter(q.get('classes') ?? undefined, r.classes);
       return { colors: r.colors.map(hexToRgb), visible, alpha: parseOpacity(q.get('opacity') ?? undefined) };
     },
     styleKey: (s) => `${[...s.visible].join(',')}:${s.alpha}`,
     styleQueryString: (q) => keepParams(q, ['classes', 'opacity', 'from', 'to', 'unchanged']),
     renderer: (s) => new ClassRenderer(s),
-    tileJsonExtras: (_layer, id) => {
-      const r = ctx.results.get(id);
+    tileJsonExtras: ({ record: r }) => {
       return { legend: r.classes.map((name, i) => ({ id: i, name, color: r.colors[i] ?? '#000000' })) };
     },
   });
