@@ -373,7 +373,7 @@ export class GeoTiffSource implements RasterSource {
       const a = alpha ?? out[samples.indexOf(alphaSample)]!;
       for (let i = 0; i < n; i++) if (a[i] === 0) valid[i] = 0;
     }
-    this.applyNodata(out, valid);
+    if (opts.nodataInvalid !== false) this.applyNodata(out, valid);
 
     return {
       window: win,

@@ -11,6 +11,13 @@ export interface ReadOptions {
   bands?: number[];
   /** 0 = full resolution, i = the i-th overview (window in that level's pixels). */
   level?: number;
+  /**
+   * false: `valid` marks out only pixels outside the raster and those its mask band or alpha
+   * hides, not pixels holding the nodata value. For callers that tell nodata by value themselves
+   * (a class mask's nodata id is one more entry of their lookup table): a pass over every pixel
+   * saved. Default true.
+   */
+  nodataInvalid?: boolean;
   signal?: AbortSignal;
 }
 
