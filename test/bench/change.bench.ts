@@ -8,7 +8,8 @@
  * path, the expensive one). Then, each in a fresh child process
  * (so neither inherits the other's decoded-block cache), runs interleaved:
  *   floor:   read both masks fully, strip by strip, the two reads of a strip concurrent and the
- *            next strip's prefetched (the best the reader does);
+ *            next strip's prefetched, nodata left in the values as compare reads them (the best
+ *            the reader does);
  *   compare: compareMasks writing the change COG (reads, resampling, codes, tally, COG writing);
  *   write:   only writing that change COG again from memory (the share of compare that is output).
  * Prints each run's in-process seconds, wall (with start-up) and peak RSS, and the ratio of the
@@ -47,7 +48,7 @@ if (process.argv[2] === '--child') {
     const sources = await Promise.all([openRaster(before!), openRaster(after!)]);
     const height = Math.max(...sources.map((s) => s.info.height));
     const readStrip = (y: number) => Promise.all(sources.map((s) => (y < s.info.height
-      ? s.read({ x: 0, y, width: s.info.width, height: Math.min(STRIP_ROWS, s.info.height - y) }, { bands: [1] })
+      ? s.read({ x: 0, y, width: s.info.width, height: Math.min(STRIP_ROWS, s.info.height - y) }, { bands: [1], nodataInvalid: false })
       : Promise.resolve(null))));
     let pixels = 0;
     let next = readStrip(0);

@@ -8,8 +8,8 @@
  * where either mask is nodata, outside either scene, or outside the area.
  *
  * Rows stream through in strips: a strip of the before mask, cut into column blocks that each read
- * the after window their pixels fall in, then the codes, the tally, the COG writer. The next strip
- * is read while this one is compared and written, so decoding, comparing and compressing overlap.
+ * the after window their pixels fall in, then the codes, the tally, the COG writer. The next
+ * two are read while this one is compared and written, so decoding, comparing and compressing overlap.
  * Memory is a few strips, whatever the size of the masks: an after mask much finer than the
  * before grid is read from an overview (afterLevel), and the column blocks keep the after windows
  * of grids rotated against each other from spanning many rows.
@@ -69,6 +69,9 @@ export interface ChangeResult {
   seconds: number;
   peakRssMb: number;
 }
+
+/** Strips being read while one is compared. */
+const READ_AHEAD = 2;
 
 /** Output columns per block of a strip: each block reads its own after window. */
 const PART_COLUMNS = 2048;
@@ -206,20 +209,21 @@ export async function compareMasks(opts: CompareMasksOptions): Promise<ChangeRes
     const tally = await ChangeTally.create(classes, grid.geoTransform, height, bi.crs);
     const beforeValidity = nodataOnly(before);
     const afterValidity = nodataOnly(after);
-    // Blocks are read inside each raster, so with validity by nodata value the table already knows every invalid pixel.
+    // Blocks are read inside each raster, so with validity by nodata value the table already knows
+    // every invalid pixel; the reader is spared marking them (nodataInvalid: false).
     const pairCode = pairCodes(classes.names.length, beforeValidity.nodata, afterValidity.nodata);
     const rowsPerStrip = stripRows(mapping);
 
     const prepare = (y: number): Strip => {
       const rows = Math.min(rowsPerStrip, height - y);
-      const beforeBlock = before.read({ x: win.x, y: win.y + y, width, height: rows }, { bands: [1], signal: opts.signal });
+      const beforeBlock = before.read({ x: win.x, y: win.y + y, width, height: rows }, { bands: [1], nodataInvalid: false, signal: opts.signal });
       // Awaited in turn below; these only keep a read abandoned by an earlier failure from crashing the process.
       beforeBlock.catch(() => undefined);
       const strip = mapping.strip(y, rows);
       const parts: Strip['parts'] = [];
       for (let x0 = 0; x0 < width; x0 += PART_COLUMNS) {
         const map = strip.part(x0, Math.min(width, x0 + PART_COLUMNS));
-        const afterBlock = map.window ? after.read(map.window, { bands: [1], level, signal: opts.signal }) : Promise.resolve(null);
+        const afterBlock = map.window ? after.read(map.window, { bands: [1], level, nodataInvalid: false, signal: opts.signal }) : Promise.resolve(null);
         afterBlock.catch(() => undefined);
         parts.push({ map, after: afterBlock });
       }
@@ -234,11 +238,16 @@ export async function compareMasks(opts: CompareMasksOptions): Promise<ChangeRes
     const counts = new Uint32Array(256);
     const index = new Int32Array(Math.min(width, PART_COLUMNS));
     const areaOffset = win.x - areaWindow.x;
-    let next: Strip | null = prepare(0);
-    while (next) {
+    // Strips read ahead of the one compared: decoding runs on libuv's threads meanwhile.
+    const ahead: Strip[] = [];
+    let nextY = 0;
+    const readAhead = () => { while (ahead.length < READ_AHEAD && nextY < height) { const s = prepare(nextY); ahead.push(s); nextY += s.rows; } };
+    readAhead();
+    while (ahead.length) {
       opts.signal?.throwIfAborted();
-      const strip: Strip = next;
-      next = strip.y + strip.rows < height ? prepare(strip.y + strip.rows) : null;
+      const strip: Strip = ahead.shift()!;
+      readAhead();
+      const next = ahead.length > 0;
       const b = await strip.before;
       const beforeIds = b.bands[0] as Uint8Array;
       const inArea = areaMask?.(win.y - areaWindow.y + strip.y, strip.rows, areaWindow.width) ?? null;
@@ -256,7 +265,7 @@ export async function compareMasks(opts: CompareMasksOptions): Promise<ChangeRes
           map: part.map, y: strip.y, rows: strip.rows, width,
           beforeIds, afterIds: a.bands[0] as Uint8Array,
           beforeOk: beforeValidity.needsMask ? b.valid : null, afterOk: afterValidity.needsMask ? a.valid : null,
-          inArea, areaStride: areaWindow.width, areaOffset, pairCode, codes, tally,
+          inArea, areaStride: areaWindow.width, areaOffset, pairCode, transitions: classes.names.length ** 2, codes, tally,
         }, index, counts);
       }
       // One write in flight while the next strip is compared; the writer reads `codes` until it resolves.
