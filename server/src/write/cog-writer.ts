@@ -40,6 +40,12 @@ export interface CogOptions {
   overviewResampling: OverviewResampling;
   /** zlib level; 6 is GDAL's default. */
   deflateLevel?: number;
+  /**
+   * Compress on the calling thread (a writer thread of its own, cog-writer-thread.ts) rather than
+   * on libuv's pool: a tile of a class mask deflates in about as long as the trip to the pool and
+   * back costs.
+   */
+  syncDeflate?: boolean;
   /** Force BigTIFF (otherwise chosen when the file would pass 4 GiB). */
   bigTiff?: boolean;
 }
@@ -72,6 +78,7 @@ class Level {
   private spillPos = 0;
   private fd: fs.promises.FileHandle | null = null;
   private pendingRow: Uint8Array | null = null;
+  private tileBuffers: Uint8Array[] | null = null;
   child: Level | null = null;
 
   constructor(
@@ -80,7 +87,7 @@ class Level {
     readonly block: number,
     readonly spillPath: string,
     private readonly fill: number,
-    private readonly opts: { method: OverviewResampling; nodata: number | null; level: number; deflate: zlib.ZlibOptions },
+    private readonly opts: { method: OverviewResampling; nodata: number | null; level: number; deflate: zlib.ZlibOptions; syncDeflate: boolean },
   ) {
     this.tilesAcross = Math.ceil(width / block);
     this.tilesDown = Math.ceil(height / block);
@@ -143,25 +150,30 @@ class Level {
 
   private async flush(): Promise<void> {
     const b = this.block;
-    const jobs: Array<Promise<Buffer>> = [];
+    // One buffer per tile of the row, reused from row to row (each is free again once its deflate resolved).
+    this.tileBuffers ??= Array.from({ length: this.tilesAcross }, () => new Uint8Array(b * b));
+    const jobs: Array<Promise<Buffer> | Buffer> = [];
     for (let tx = 0; tx < this.tilesAcross; tx++) {
-      const tile = new Uint8Array(b * b).fill(this.fill);
+      const tile = this.tileBuffers[tx]!;
       const x0 = tx * b;
       const w = Math.min(b, this.width - x0);
+      if (w < b || this.bufferRows < b) tile.fill(this.fill);
       for (let y = 0; y < this.bufferRows; y++) tile.set(this.buffer.subarray(y * this.width + x0, y * this.width + x0 + w), y * b);
-      jobs.push(deflate(tile, this.opts.deflate));
+      jobs.push(this.opts.syncDeflate ? zlib.deflateSync(tile, this.opts.deflate) : deflate(tile, this.opts.deflate));
     }
     const compressed = await Promise.all(jobs);
+    // GDAL's COG block leader (payload size) and trailer (last 4 bytes again); the row's tiles in one write.
+    const chunks: Buffer[] = [];
+    let pos = this.spillPos;
     for (const data of compressed) {
-      // GDAL's COG block leader (payload size) and trailer (last 4 bytes again).
       const leader = Buffer.alloc(4);
       leader.writeUInt32LE(data.length, 0);
-      const trailer = data.subarray(Math.max(0, data.length - 4));
-      const chunk = Buffer.concat([leader, data, trailer]);
-      await this.fd!.write(chunk, 0, chunk.length, this.spillPos);
-      this.tiles.push({ pos: this.spillPos + 4, size: data.length });
-      this.spillPos += chunk.length;
+      chunks.push(leader, data, data.subarray(Math.max(0, data.length - 4)));
+      this.tiles.push({ pos: pos + 4, size: data.length });
+      pos += 4 + data.length + Math.min(4, data.length);
     }
+    await this.fd!.writev(chunks, this.spillPos);
+    this.spillPos = pos;
     this.rowsDone += this.bufferRows;
     this.bufferRows = 0;
     this.buffer.fill(this.fill);
@@ -208,7 +220,7 @@ export class CogWriter {
     let h = opts.height;
     let parent: Level | null = null;
     for (let i = 0; ; i++) {
-      const level = new Level(w, h, block, path.join(workDir, `level${i}.bin`), fill, { method: opts.overviewResampling, nodata: opts.nodata, level: i, deflate: deflateOptions(opts) });
+      const level = new Level(w, h, block, path.join(workDir, `level${i}.bin`), fill, { method: opts.overviewResampling, nodata: opts.nodata, level: i, deflate: deflateOptions(opts), syncDeflate: opts.syncDeflate ?? false });
       await level.open();
       writer.levels.push(level);
       if (parent) parent.child = level;
