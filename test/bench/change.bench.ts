@@ -24,16 +24,24 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { seededRandom } from '../fixtures/seeded-random.ts';
+import { compiledCliIsCurrent } from '../../bin/compiled-cli.js';
 
 const self = fileURLToPath(import.meta.url);
 const STRIP_ROWS = 256;
 
+/**
+ * The modules every child runs: the compiled dist/ when it is current (what the installed `satseg`
+ * command runs; the comparison's writer thread then starts without tsx), else the sources.
+ */
+const compiled = compiledCliIsCurrent();
+const module = (name: string) => (compiled ? `../../dist/${name}.js` : `../../server/src/${name}.ts`);
+
 if (process.argv[2] === '--child') {
   const [mode, before, after, out] = process.argv.slice(3);
   // Modules load before the clock starts: start-up is in the wall time printed beside.
-  const { openRaster } = await import('../../server/src/read/open-raster.ts');
-  const { compareMasks } = await import('../../server/src/change/compare-masks.ts');
-  const { CogWriter } = await import('../../server/src/write/cog-writer.ts');
+  const { openRaster } = await import(module('read/open-raster')) as typeof import('../../server/src/read/open-raster.ts');
+  const { compareMasks } = await import(module('change/compare-masks')) as typeof import('../../server/src/change/compare-masks.ts');
+  const { CogWriter } = await import(module('write/cog-writer')) as typeof import('../../server/src/write/cog-writer.ts');
   // For 'write': the change mask `before` held in memory first (untimed).
   const held: Uint8Array[] = [];
   const heldSource = mode === 'write' ? await openRaster(before!) : null;
@@ -159,6 +167,7 @@ function child(mode: 'floor' | 'compare' | 'write', before: string, after: strin
 }
 
 console.log(`bench:change — ${os.cpus()[0]?.model ?? 'cpu'}; ${load()} (other jobs may be running)`);
+console.log(`(the children run ${compiled ? 'the compiled dist/' : 'the TypeScript sources through tsx: dist/ is missing or older than server/src, run npm run build'})`);
 const before = path.join(tmp, 'before.tif');
 const after = path.join(tmp, 'after.tif');
 let t0 = performance.now();

@@ -21,7 +21,8 @@ import type { RasterSource } from '../read/raster-source.ts';
 import { openRaster } from '../read/open-raster.ts';
 import { geoKeysOf } from '../write/class-mask.ts';
 import { areaOnGrid, type Area } from '../segment/segment-area.ts';
-import { CogWriter } from '../write/cog-writer.ts';
+import type { CogRowWriter } from '../write/cog-writer.ts';
+import { CogWriterThread } from '../write/cog-writer-thread.ts';
 import { changeClasses } from './change-classes.ts';
 import { ChangeError } from '../errors.ts';
 import { ChangeTally, type ChangeStatistics } from './change-statistics.ts';
@@ -182,7 +183,7 @@ export async function compareMasks(opts: CompareMasksOptions): Promise<ChangeRes
     opened.push(src);
     return src;
   };
-  let writer: CogWriter | null = null;
+  let writer: CogRowWriter | null = null;
   try {
     const before = await open(opts.before);
     const after = await open(opts.after);
@@ -195,7 +196,7 @@ export async function compareMasks(opts: CompareMasksOptions): Promise<ChangeRes
     const grid = mapping.grid;
     const { width, height } = win;
 
-    writer = await CogWriter.create(opts.out, {
+    writer = await CogWriterThread.create(opts.out, {
       width,
       height,
       geoTransform: grid.geoTransform,

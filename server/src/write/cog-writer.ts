@@ -201,7 +201,18 @@ function deflateOptions(opts: CogOptions): zlib.ZlibOptions {
   return opts.overviewResampling === 'mode' ? { level, strategy: zlib.constants.Z_RLE } : { level };
 }
 
-export class CogWriter {
+/** What writes a COG row by row: CogWriter, or the same on a thread of its own (CogWriterThread). */
+export interface CogRowWriter {
+  readonly overviewCount: number;
+  /** Append `count` rows of `width` pixels each, top to bottom; `rows` may be reused once this resolves. */
+  writeRows(rows: Uint8Array, count: number): Promise<void>;
+  /** Assemble the COG and move it into place. */
+  finish(): Promise<void>;
+  /** Drop everything written so far; nothing is left at the output path. */
+  abort(): Promise<void>;
+}
+
+export class CogWriter implements CogRowWriter {
   private readonly levels: Level[] = [];
   private rowsWritten = 0;
   private finished = false;
