@@ -42,4 +42,19 @@ describe('WorkerModel.close', () => {
     await Promise.all([model.close(), model.close()]);
     await expect(model.run(new Float32Array(3 * 16 * 16), 1, 16, 16)).rejects.toThrow(/model is closed/);
   });
+
+  it('refuses a batch handed over twice or of the wrong size, instead of waiting forever', async () => {
+    const spec = new ModelRegistry(installTestModel(path.join(tmp, 'models3'))).get('test-rgb');
+    const model = await WorkerModel.open(spec, { device: 'cpu', threads: 1 });
+    try {
+      const batch = new Float32Array(3 * 16 * 16).fill(0.5);
+      expect((await model.run(batch, 1, 16, 16)).length).toBe(TEST_MODEL_CLASSES.length * 16 * 16);
+      await expect(model.run(batch, 1, 16, 16)).rejects.toThrow(/handed to the model already/);
+      await expect(model.run(new Float32Array(10), 1, 16, 16)).rejects.toThrow(/needs 768 values, not 10/);
+      // The model still answers afterwards.
+      expect((await model.run(new Float32Array(3 * 16 * 16), 1, 16, 16)).length).toBe(TEST_MODEL_CLASSES.length * 16 * 16);
+    } finally {
+      await model.close();
+    }
+  });
 });

@@ -69,6 +69,14 @@ export class WorkerModel implements Model {
 
   run(batch: Float32Array, n: number, height: number, width: number): Promise<Float32Array> {
     if (this.closed) return Promise.reject(new InferenceError('model is closed'));
+    // The batch's buffer moves to the thread. Posting one that has moved already (a batch passed
+    // twice) does not throw: Node drops the message, and the pass would never answer.
+    const expected = n * this.spec.inputChannels * height * width;
+    if (batch.length !== expected) {
+      return Promise.reject(new InferenceError(batch.byteLength === 0 && expected > 0
+        ? 'the batch was handed to the model already (its buffer moved to the inference thread): pass a fresh one, or one from inputBuffer()'
+        : `a batch of ${n} x ${this.spec.inputChannels} x ${height} x ${width} needs ${expected} values, not ${batch.length}`));
+    }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, plane: height * width });
