@@ -11,11 +11,6 @@ import { segmentScene, type SegmentProgress, type SegmentSummary } from '../segm
 import { prepareJob } from '../segment/prepare-job.ts';
 import { openRaster, isRemote } from '../read/open-raster.ts';
 import { RasterReader } from '../read/raster-reader.ts';
-import { checkVectorOutput, vectorizeMask } from '../vectorize/vectorize-mask.ts';
-import { openCatalogDb } from '../catalog/catalog-db.ts';
-import { DatasetCatalog } from '../catalog/dataset-catalog.ts';
-import { ResultCatalog } from '../catalog/result-catalog.ts';
-import { maskStatistics } from '../segment/class-statistics.ts';
 import { AreaError, UsageError } from '../errors.ts';
 import { bandList, bboxFlag, checkOutputPath, deviceFlag, intFlag, parseFlags, readAreaFile } from './cli-options.ts';
 
@@ -69,6 +64,11 @@ export interface SegmentCommandResult extends SegmentSummary {
 
 /** Copy the outputs into the data folder as a result the server shows, with its statistics. */
 async function registerOutputs(summary: SegmentSummary, spec: ModelSpec, dataDir: string): Promise<string> {
+  // Loaded only for --register (SQLite and the catalogs), as the vectorizer only for --vector: a
+  // plain run starts that much sooner.
+  const [{ openCatalogDb }, { DatasetCatalog }, { ResultCatalog }, { maskStatistics }] = await Promise.all([
+    import('../catalog/catalog-db.ts'), import('../catalog/dataset-catalog.ts'), import('../catalog/result-catalog.ts'), import('../segment/class-statistics.ts'),
+  ]);
   const db = openCatalogDb(dataDir);
   try {
     const datasets = new DatasetCatalog(db, dataDir);
@@ -96,6 +96,7 @@ export async function runSegment(input: string, options: SegmentCommandOptions, 
   if (o.scores) checkOutputPath(o.scores, '--scores');
   if (o.vector) {
     try {
+      const { checkVectorOutput } = await import('../vectorize/vectorize-mask.ts');
       checkVectorOutput(o.vector);
     } catch (err) {
       throw new UsageError(`--vector: ${(err as Error).message}`);
@@ -158,6 +159,7 @@ export async function runSegment(input: string, options: SegmentCommandOptions, 
       onNotice: (m) => process.stderr.write(`satseg: ${m}\n`),
     });
     if (o.vector) {
+      const { vectorizeMask } = await import('../vectorize/vectorize-mask.ts');
       const v = await vectorizeMask({ mask: summary.output, out: o.vector });
       summary.vector = { output: v.output, features: v.features, featuresByClass: v.featuresByClass, seconds: v.seconds };
     }

@@ -1,0 +1,45 @@
+/**
+ * A job's area on its dataset: parsed, bounded, repaired where it crosses itself, measured,
+ * checked against the dataset's footprint and placed on its pixel grid (prepare-job.ts loads this
+ * only for jobs that have an area).
+ */
+import * as turf from '@turf/turf';
+import type { Window } from '../read/raster.ts';
+import type { RasterReader } from '../read/raster-reader.ts';
+import type { ModelSpec } from '../infer/model-spec.ts';
+import { areaKm2, areaOnGrid, footprintWgs84, parseArea, type Area } from './segment-area.ts';
+import { repairAreaBounded } from './area-repair.ts';
+import type { AreaMask } from './tile-batcher.ts';
+import type { JobLimits } from './prepare-job.ts';
+import { AreaError } from '../errors.ts';
+
+export interface PlacedArea {
+  /** As repaired (EPSG:4326). */
+  area: Area;
+  repaired: boolean;
+  areaKm2: number;
+  /** The dataset's pixels the area's bounds cover, and which of them are inside it. */
+  window: Window;
+  areaMask: AreaMask;
+}
+
+/** The area (a GeoJSON geometry) or bbox as sent; null when both parse to nothing. */
+export async function placeArea(reader: RasterReader, spec: ModelSpec, areaInput: unknown, bboxInput: unknown, limits: JobLimits): Promise<PlacedArea | null> {
+  const { info } = reader;
+  const parsed = parseArea(areaInput, bboxInput, limits.maxAreaVertices);
+  if (!parsed) return null;
+  const { area, repaired } = await repairAreaBounded(parsed);
+  const km2 = areaKm2(area);
+  if (limits.maxAreaKm2 !== undefined && km2 > limits.maxAreaKm2) throw new AreaError(`the area is ${km2.toFixed(1)} km², over the ${limits.maxAreaKm2} km² limit (SATSEG_MAX_AREA_KM2)`, 'too-large');
+  reader.earthBounds();
+  const footprint = footprintWgs84(info.geoTransform, info.width, info.height, info.crs);
+  if (!footprint) throw new AreaError('this dataset cannot be placed on Earth; areas in EPSG:4326 cannot be placed on it');
+  if (!turf.booleanIntersects(turf.feature(area), turf.feature(footprint))) {
+    const [w, s, e, n] = turf.bbox(footprint).map((v) => Number(v.toFixed(5)));
+    throw new AreaError(`the area does not intersect the dataset (its bounds are [${w}, ${s}, ${e}, ${n}])`, 'no-overlap');
+  }
+  // A model that halves the resolution needs its tiles on the pixel grid of a whole-scene run.
+  const grid = areaOnGrid(area, info.geoTransform, info.width, info.height, info.crs, spec.inputAlignment);
+  if (!grid) throw new AreaError('the area does not overlap the dataset\'s pixels', 'no-overlap');
+  return { area, repaired, areaKm2: km2, window: grid.window, areaMask: grid.mask };
+}
