@@ -57,4 +57,26 @@ describe('WorkerModel.close', () => {
       await model.close();
     }
   });
+
+  it('answers the same with a recycled output buffer as with a fresh one', async () => {
+    const spec = new ModelRegistry(installTestModel(path.join(tmp, 'models4'))).get('test-rgb');
+    const model = await WorkerModel.open(spec, { device: 'cpu', threads: 1 });
+    try {
+      const batch = (seed: number) => Float32Array.from({ length: 2 * 3 * 32 * 32 }, (_, i) => Math.sin(i * 0.37 + seed));
+      const first = await model.run(batch(1), 2, 32, 32);
+      const fresh = Array.from(await model.run(batch(2), 2, 32, 32));
+      model.recycle(first);
+      const again = await model.run(batch(2), 2, 32, 32);
+      // The recycled buffer went to the thread (moved: empty here); whether the answer came back
+      // in it or in a new one, it is the fresh run's.
+      expect(first.byteLength).toBe(0);
+      expect(Array.from(again)).toEqual(fresh);
+      // A view of part of a buffer is not taken back; the model carries on.
+      model.recycle(again.subarray(1));
+      expect(Array.from(await model.run(batch(2), 2, 32, 32))).toEqual(fresh);
+    } finally {
+      await model.close();
+    }
+  });
 });
+

@@ -57,6 +57,8 @@ export class FlipTtaModel implements Model {
       }
       for (let k = 0; k < outPlane; k++) acc[k]! *= 0.25;
     }
+    // The four variants' answers are folded into `out`: the engine may fill them again.
+    this.inner.recycle?.(probs);
     return out;
   }
 

@@ -13,6 +13,8 @@ export class WorkerModel implements Model {
   private pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: Error) => void; plane: number }>();
   private closed = false;
   private readonly spares: Float32Array[] = [];
+  /** Outputs the caller has finished with, sent back with the next batches to be filled again. */
+  private readonly outputSpares: Float32Array[] = [];
   private readonly exited: Promise<void>;
   private hasExited = false;
 
@@ -80,9 +82,18 @@ export class WorkerModel implements Model {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, plane: height * width });
-      const msg: WorkerRequest = { type: 'run', id, input: batch, dims: [n, this.spec.inputChannels, height, width] };
-      this.worker.postMessage(msg, [batch.buffer as ArrayBuffer]);
+      const spare = this.outputSpares.pop();
+      const msg: WorkerRequest = { type: 'run', id, input: batch, dims: [n, this.spec.inputChannels, height, width], spare };
+      this.worker.postMessage(msg, spare ? [batch.buffer as ArrayBuffer, spare.buffer as ArrayBuffer] : [batch.buffer as ArrayBuffer]);
     });
+  }
+
+  recycle(output: Float32Array): void {
+    // A sigmoid model's two planes are made here from its one (not the thread's buffer), and a
+    // view of part of a buffer cannot be moved: neither goes back.
+    if (this.closed || this.spec.outputChannels === 1 || this.outputSpares.length >= 2) return;
+    if (output.byteOffset !== 0 || output.byteLength !== output.buffer.byteLength || output.length === 0) return;
+    this.outputSpares.push(output);
   }
 
   private failAll(err: Error): void {

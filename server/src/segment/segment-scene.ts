@@ -184,11 +184,16 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     // One batch in flight while the next is prepared.
     let pending = await batcher.next();
     let inflight = pending ? infer(pending) : null;
+    // The blender keeps reading a batch's last tile until the next batch's first tile arrives, so
+    // a batch's probabilities go back to the model only once the batch after it is blended.
+    let blended: Float32Array | null = null;
     while (pending) {
       const next = await batcher.next();
       const probs = await inflight!;
       const nextInflight = next ? infer(next) : null;
       await blendBatch(pending, probs);
+      if (blended) runner.recycle?.(blended);
+      blended = probs;
       if (opts.signal?.aborted) throw new SegmentAbortedError();
       pending = next;
       inflight = nextInflight;
