@@ -71,8 +71,12 @@ describe('WorkerModel.close', () => {
       // in it or in a new one, it is the fresh run's.
       expect(first.byteLength).toBe(0);
       expect(Array.from(again)).toEqual(fresh);
-      // A view of part of a buffer is not taken back; the model carries on.
+      // A view of part of a buffer is not taken back, nor one buffer twice; the model carries on.
       model.recycle(again.subarray(1));
+      const third = await model.run(batch(2), 2, 32, 32);
+      model.recycle(third);
+      model.recycle(third);
+      expect(Array.from(await model.run(batch(2), 2, 32, 32))).toEqual(fresh);
       expect(Array.from(await model.run(batch(2), 2, 32, 32))).toEqual(fresh);
     } finally {
       await model.close();

@@ -67,4 +67,30 @@ describe('CogWriterThread', () => {
     expect(leftovers()).toEqual([]);
     await expect(w.writeRows(new Uint8Array(W), 1)).rejects.toThrow(/ended/);
   });
+
+  it('fails the finish when an earlier row failed, even if the rows already written fill the raster', async () => {
+    const out = path.join(tmp, 'overflow.tif');
+    const w = await CogWriterThread.create(out, { ...options, height: 4 });
+    await w.writeRows(new Uint8Array(4 * W), 4);
+    await w.writeRows(new Uint8Array(4 * W), 4); // queued: fails on the thread
+    await expect(w.finish()).rejects.toThrow(/too many rows: 8 > 4/);
+    expect(fs.existsSync(out)).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('removes its temporary folder when the thread died, and leaves a Node Buffer it was given intact', async () => {
+    const out = path.join(tmp, 'died.tif');
+    const w = await CogWriterThread.create(out, options);
+    const rows = Buffer.alloc(10 * W, 1);
+    await w.writeRows(rows, 10);
+    expect(rows.length).toBe(10 * W);
+    expect(leftovers()).toHaveLength(1);
+    // Fault injection: the thread ends as if it had crashed.
+    await (w as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await expect(w.writeRows(rows, 10)).rejects.toThrow(/stopped/);
+    await w.abort();
+    expect(fs.existsSync(out)).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
 });
+

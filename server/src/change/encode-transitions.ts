@@ -3,9 +3,13 @@
  * transition codes, counted row by row. Kept out of the async orchestration so the JIT sees one
  * plain function with its state in registers; it runs once per output pixel.
  */
+import os from 'node:os';
 import type { ChangeTally } from './change-statistics.ts';
 import type { StripMap } from './grid-mapping.ts';
 import { CHANGE_NODATA } from './transition-codes.ts';
+
+/** The quad path reads byte 0 of a 32-bit word as the first pixel: little-endian machines only. */
+const LITTLE_ENDIAN = os.endianness() === 'LE';
 
 /** A pair with an id beyond the class list (not nodata): counted, then written as nodata. */
 const UNLISTED = 254;
@@ -87,7 +91,7 @@ function encodeRow(b: TransitionBlock, r: number, index: Int32Array, counts: Uin
   const before = beforeIds.subarray(o0 + x0, o0 + x1);
   let outside = 0;
   let done = 0;
-  if ((before.byteOffset & 3) === 0 && (codes.byteOffset & 3) === 0) {
+  if (LITTLE_ENDIAN && (before.byteOffset & 3) === 0 && (codes.byteOffset & 3) === 0) {
     const before4 = new Uint32Array(before.buffer, before.byteOffset, n >> 2);
     const codes4 = new Uint32Array(codes.buffer, codes.byteOffset, n >> 2);
     for (let q = 0; q < codes4.length; q++) {

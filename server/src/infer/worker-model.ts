@@ -82,7 +82,8 @@ export class WorkerModel implements Model {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, plane: height * width });
-      const spare = this.outputSpares.pop();
+      let spare = this.outputSpares.pop();
+      if (spare && spare.byteLength === 0) spare = undefined; // moved meanwhile (detached)
       const msg: WorkerRequest = { type: 'run', id, input: batch, dims: [n, this.spec.inputChannels, height, width], spare };
       this.worker.postMessage(msg, spare ? [batch.buffer as ArrayBuffer, spare.buffer as ArrayBuffer] : [batch.buffer as ArrayBuffer]);
     });
@@ -92,7 +93,8 @@ export class WorkerModel implements Model {
     // A sigmoid model's two planes are made here from its one (not the thread's buffer), and a
     // view of part of a buffer cannot be moved: neither goes back.
     if (this.closed || this.spec.outputChannels === 1 || this.outputSpares.length >= 2) return;
-    if (output.byteOffset !== 0 || output.byteLength !== output.buffer.byteLength || output.length === 0) return;
+    // Handed back twice, it would be moved twice: Node drops a message whose buffer moved already.
+    if (output.byteOffset !== 0 || output.byteLength !== output.buffer.byteLength || output.length === 0 || this.outputSpares.includes(output)) return;
     this.outputSpares.push(output);
   }
 

@@ -73,9 +73,13 @@ function overrun(err: unknown, maxBytes: number): never {
  */
 const MAX_INFLATE_CHUNK = 4 << 20;
 
-/** Inflate into at most `maxBytes`: zlib stops as soon as its output would pass them. */
-async function inflateBounded(input: Uint8Array, maxBytes: number): Promise<Buffer> {
-  const chunkSize = Math.max(zlib.constants.Z_MIN_CHUNK, Math.min(maxBytes + 1, MAX_INFLATE_CHUNK));
+/**
+ * Inflate into at most `maxBytes`: zlib stops as soon as its output would pass them. `fills` says
+ * the output is `maxBytes` long when the stream is sound (a block), so one chunk of that size
+ * takes it; otherwise (a LERC blob inside a block, of unknown size) zlib's own chunks grow with it.
+ */
+async function inflateBounded(input: Uint8Array, maxBytes: number, fills = true): Promise<Buffer> {
+  const chunkSize = fills ? Math.max(zlib.constants.Z_MIN_CHUNK, Math.min(maxBytes + 1, MAX_INFLATE_CHUNK)) : undefined;
   return inflate(input, { maxOutputLength: maxBytes, chunkSize }).catch((err: unknown) => overrun(err, maxBytes));
 }
 
@@ -214,7 +218,7 @@ class LercDecoder extends BoundedDecoder {
   override async decodeBlock(buffer: ArrayBuffer): Promise<ArrayBuffer> {
     const addCompression = this.params.LercParameters?.[1] ?? 0;
     let blob: Uint8Array = new Uint8Array(buffer);
-    if (addCompression === 1) blob = await inflateBounded(blob, lercBlobLimit(this.maxBytes));
+    if (addCompression === 1) blob = await inflateBounded(blob, lercBlobLimit(this.maxBytes), false);
     else if (addCompression === 2) blob = await zstdBounded(blob, lercBlobLimit(this.maxBytes));
     else if (addCompression !== 0) throw new Error(`unsupported LERC additional compression ${addCompression}`);
     checkLercBlob(blob, this.maxBytes, this.params.tileWidth, this.params.tileHeight);

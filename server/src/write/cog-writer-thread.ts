@@ -12,6 +12,7 @@
  * as with CogWriter) and at most MAX_QUEUED messages wait, so memory stays bounded. The first
  * failure is kept and every later call rejects with it; abort() still cleans up.
  */
+import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { siblingModule, workerBoot } from '../runtime-paths.ts';
 import type { CogOptions, CogRowWriter } from './cog-writer.ts';
@@ -28,7 +29,7 @@ type WriterMessage =
 /** A message to the thread, numbered so its answer finds the caller. */
 export type WriterRequest = WriterMessage & { seq: number };
 
-export type WriterReply = { seq: number; overviewCount?: number } | { seq: number; error: string; code?: string };
+export type WriterReply = { seq: number; overviewCount?: number; workDir?: string } | { seq: number; error: string; code?: string };
 
 interface Pending {
   resolve: (reply: WriterReply) => void;
@@ -47,6 +48,9 @@ export class CogWriterThread implements CogRowWriter {
   private failure: Error | null = null;
   private closed = false;
   private overviews = 0;
+  /** The writer's temporary folder: removed from here when the thread died before cleaning it. */
+  private workDir: string | null = null;
+  private done = false;
 
   private constructor(private readonly worker: Worker, private readonly width: number) {
     worker.on('message', (reply: WriterReply) => {
@@ -77,7 +81,10 @@ export class CogWriterThread implements CogRowWriter {
     const writer = new CogWriterThread(worker, opts.width);
     try {
       const reply = await writer.request({ op: 'create', outPath, opts });
-      writer.overviews = 'overviewCount' in reply ? reply.overviewCount ?? 0 : 0;
+      if (!('error' in reply)) {
+        writer.overviews = reply.overviewCount ?? 0;
+        writer.workDir = reply.workDir ?? null;
+      }
     } catch (err) {
       writer.closed = true;
       await worker.terminate();
@@ -94,7 +101,9 @@ export class CogWriterThread implements CogRowWriter {
   async writeRows(rows: Uint8Array, count: number): Promise<void> {
     if (this.failure) throw this.failure;
     if (rows.length < count * this.width) throw new Error('row buffer shorter than count * width');
-    const copy = rows.slice(0, count * this.width);
+    // A copy of its own (slice() of a Node Buffer is a view: moving its buffer would empty the caller's).
+    const copy = new Uint8Array(count * this.width);
+    copy.set(rows.subarray(0, count * this.width));
     const answered = this.request({ op: 'rows', rows: copy, count }, [copy.buffer as ArrayBuffer]);
     // Failures are kept in `failure` and thrown by the next call; this only keeps them from going unhandled.
     answered.catch(() => undefined);
@@ -107,10 +116,14 @@ export class CogWriterThread implements CogRowWriter {
     try {
       if (this.failure) throw this.failure;
       await this.request({ op: 'finish' });
+      this.done = true;
     } catch (err) {
-      await this.request({ op: 'abort' }).catch(() => undefined);
       // A row that failed while queued is the cause; the finish only found its consequence.
-      throw this.failure ?? err;
+      const cause = this.failure ?? err;
+      await this.request({ op: 'abort' }).catch(() => undefined);
+      await this.close();
+      await this.removeLeftovers();
+      throw cause;
     } finally {
       await this.close();
     }
@@ -118,14 +131,23 @@ export class CogWriterThread implements CogRowWriter {
 
   /** Drop everything written so far (nothing is left at the output path); the thread ends. */
   async abort(): Promise<void> {
-    if (this.closed) return;
-    try {
-      await this.request({ op: 'abort' });
-    } catch {
-      // The thread failed: the failure was reported where it happened.
-    } finally {
-      await this.close();
+    if (!this.closed) {
+      try {
+        await this.request({ op: 'abort' });
+      } catch {
+        // The thread failed: the failure was reported where it happened.
+      } finally {
+        await this.close();
+      }
     }
+    await this.removeLeftovers();
+  }
+
+  /** After a thread that died before cleaning up: its temporary folder goes (nothing once finished). */
+  private async removeLeftovers(): Promise<void> {
+    if (this.done || !this.workDir) return;
+    await fs.promises.rm(this.workDir, { recursive: true, force: true }).catch(() => undefined);
+    this.workDir = null;
   }
 
   private request(message: WriterMessage, transfer: ArrayBuffer[] = []): Promise<WriterReply> {

@@ -8,17 +8,21 @@ import type { WriterReply, WriterRequest } from './cog-writer-thread.ts';
 
 let writer: CogWriter | null = null;
 let chain: Promise<void> = Promise.resolve();
+/** The first failure: once rows went missing, no later write or finish may succeed. */
+let failed: Error | null = null;
 
 async function handle(m: WriterRequest): Promise<WriterReply> {
   switch (m.op) {
     case 'create':
       writer = await CogWriter.create(m.outPath, { ...m.opts, syncDeflate: true });
-      return { seq: m.seq, overviewCount: writer.overviewCount };
+      return { seq: m.seq, overviewCount: writer.overviewCount, workDir: writer.workDir };
     case 'rows':
+      if (failed) throw failed;
       if (!writer) throw new Error('no COG is being written');
       await writer.writeRows(m.rows, m.count);
       return { seq: m.seq };
     case 'finish':
+      if (failed) throw failed;
       if (!writer) throw new Error('no COG is being written');
       await writer.finish();
       return { seq: m.seq };
@@ -34,6 +38,7 @@ parentPort!.on('message', (m: WriterRequest) => {
     try {
       reply = await handle(m);
     } catch (err) {
+      if (m.op !== 'abort') failed ??= err as Error;
       const e = err as NodeJS.ErrnoException;
       reply = { seq: m.seq, error: e instanceof Error ? e.message : String(err), ...(e?.code ? { code: e.code } : {}) };
     }

@@ -217,7 +217,8 @@ export class CogWriter implements CogRowWriter {
   private rowsWritten = 0;
   private finished = false;
 
-  private constructor(readonly outPath: string, private readonly opts: CogOptions, private readonly workDir: string) {}
+  /** `workDir`: the temporary folder beside the output that holds everything until finish(). */
+  private constructor(readonly outPath: string, private readonly opts: CogOptions, readonly workDir: string) {}
 
   /** Start a COG at `outPath`; nothing appears there until finish() succeeds. */
   static async create(outPath: string, opts: CogOptions): Promise<CogWriter> {
