@@ -4,7 +4,7 @@
  * outside the after mask, ids beyond the class list, nodata on either side, and the row counts.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeTransitions, pairCodes } from '../../server/src/change/encode-transitions.ts';
+import { encodeTransitions, pairCodes, transitionCodesPresent } from '../../server/src/change/encode-transitions.ts';
 import type { StripMap } from '../../server/src/change/grid-mapping.ts';
 import { seededRandom } from '../fixtures/seeded-random.ts';
 
@@ -36,7 +36,7 @@ describe('encodeTransitions', () => {
       const tally = { unlisted: 0, addRow(row: number, counts: Uint32Array) { tallied.push([row, Array.from(counts)]); } };
       const inside = encodeTransitions({
         map, y: 10, rows, width, beforeIds, afterIds, beforeOk: null, afterOk: null, inArea: null, areaStride: 0, areaOffset: 0,
-        pairCode: pairCodes(classes, NODATA, NODATA), transitions: classes * classes, codes, tally: tally as never,
+        pairCode: pairCodes(classes, NODATA, NODATA), codesPresent: transitionCodesPresent(classes), codes, tally: tally as never,
       }, new Int32Array(width), new Uint32Array(256));
 
       const expected = new Uint8Array(rows * width).fill(NODATA);

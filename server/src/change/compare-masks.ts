@@ -28,7 +28,7 @@ import { ChangeError } from '../errors.ts';
 import { ChangeTally, type ChangeStatistics } from './change-statistics.ts';
 import { GridMapping, type GridSpec, type StripMap } from './grid-mapping.ts';
 import { CHANGE_NODATA, changeColorTable, changeMetadata } from './transition-codes.ts';
-import { encodeTransitions, pairCodes } from './encode-transitions.ts';
+import { encodeTransitions, pairCodes, transitionCodesPresent } from './encode-transitions.ts';
 
 /** Output pixels per strip. */
 const STRIP_PIXELS = 1 << 20;
@@ -213,6 +213,7 @@ export async function compareMasks(opts: CompareMasksOptions): Promise<ChangeRes
     // Blocks are read inside each raster, so with validity by nodata value the table already knows
     // every invalid pixel; the reader is spared marking them (nodataInvalid: false).
     const pairCode = pairCodes(classes.names.length, beforeValidity.nodata, afterValidity.nodata);
+    const codesPresent = transitionCodesPresent(classes.names.length);
     const rowsPerStrip = stripRows(mapping);
 
     const prepare = (y: number): Strip => {
@@ -266,7 +267,7 @@ export async function compareMasks(opts: CompareMasksOptions): Promise<ChangeRes
           map: part.map, y: strip.y, rows: strip.rows, width,
           beforeIds, afterIds: a.bands[0] as Uint8Array,
           beforeOk: beforeValidity.needsMask ? b.valid : null, afterOk: afterValidity.needsMask ? a.valid : null,
-          inArea, areaStride: areaWindow.width, areaOffset, pairCode, transitions: classes.names.length ** 2, codes, tally,
+          inArea, areaStride: areaWindow.width, areaOffset, pairCode, codesPresent, codes, tally,
         }, index, counts);
       }
       // One write in flight while the next strip is compared; the writer reads `codes` until it resolves.

@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import type { ChangeTally } from './change-statistics.ts';
+import { addByteCounts } from '../byte-histogram.ts';
 import type { StripMap } from './grid-mapping.ts';
 import { CHANGE_NODATA } from './transition-codes.ts';
 
@@ -28,6 +29,11 @@ export function pairCodes(classCount: number, beforeNodata: number | null, after
   return table;
 }
 
+/** The codes encodeTransitions can write for `classCount` classes. */
+export function transitionCodesPresent(classCount: number): Uint8Array {
+  return Uint8Array.from([...Array.from({ length: classCount * classCount }, (_, c) => c), UNLISTED, CHANGE_NODATA]);
+}
+
 export interface TransitionBlock {
   /** Where the block's pixels fall in the after window. */
   map: StripMap;
@@ -46,8 +52,8 @@ export interface TransitionBlock {
   areaStride: number;
   areaOffset: number;
   pairCode: Uint8Array;
-  /** How many transition codes there are (classes squared): codes 0..transitions-1. */
-  transitions: number;
+  /** Every code a row can hold: the transitions 0..N²-1, UNLISTED and nodata (transitionCodesPresent). */
+  codesPresent: Uint8Array;
   /** Output codes, strip-sized, pre-filled with nodata. */
   codes: Uint8Array;
   tally: ChangeTally;
@@ -79,7 +85,7 @@ export function encodeTransitions(b: TransitionBlock, index: Int32Array, counts:
 /**
  * One row where validity is all in the ids (nodata values): a table load per pixel. Four pixels at
  * a time where the rows allow (one 32-bit load of before ids, one store of codes: about a third
- * less time per pixel than byte by byte in V8), then counted with countCodes. Returns the pixels
+ * less time per pixel than byte by byte in V8), then counted (addByteCounts). Returns the pixels
  * outside the after mask.
  */
 function encodeRow(b: TransitionBlock, r: number, index: Int32Array, counts: Uint32Array): number {
@@ -112,7 +118,7 @@ function encodeRow(b: TransitionBlock, r: number, index: Int32Array, counts: Uin
     }
   }
   for (let j = done; j < n; j++) outside += codePixel(before, afterIds, pairCode, codes, index, j);
-  countCodes(codes, counts, b.transitions);
+  addByteCounts(codes, counts, b.codesPresent);
   return outside;
 }
 
@@ -122,25 +128,6 @@ function codePixel(before: Uint8Array, afterIds: Uint8Array, pairCode: Uint8Arra
   if (k < 0) { codes[j] = CHANGE_NODATA; return 1; }
   codes[j] = pairCode[(before[j]! << 8) | afterIds[k]!]!;
   return 0;
-}
-
-/** Four histograms, so that runs of one code do not queue on a single counter's read-modify-write. */
-const histograms = [new Uint32Array(256), new Uint32Array(256), new Uint32Array(256), new Uint32Array(256)] as const;
-
-/**
- * counts[c] = how many of `codes` are c, for the transition codes 0..transitions-1 and the two
- * codes above them that occur (UNLISTED, nodata); the others are left as they are (zero).
- */
-function countCodes(codes: Uint8Array, counts: Uint32Array, transitions: number): void {
-  const [h0, h1, h2, h3] = histograms;
-  const n4 = codes.length & ~3;
-  let i = 0;
-  for (; i < n4; i += 4) { h0[codes[i]!]!++; h1[codes[i + 1]!]!++; h2[codes[i + 2]!]!++; h3[codes[i + 3]!]!++; }
-  for (; i < codes.length; i++) h0[codes[i]!]!++;
-  for (let c = 0; c < 256; c = c + 1 === transitions ? UNLISTED : c + 1) {
-    counts[c] = h0[c]! + h1[c]! + h2[c]! + h3[c]!;
-    h0[c] = 0; h1[c] = 0; h2[c] = 0; h3[c] = 0;
-  }
 }
 
 /** The same with an area and validity masks to respect. */

@@ -23,6 +23,7 @@ import { selectBands, type BandChoice } from './band-selection.ts';
 import { tileGeometry } from './tile-geometry.ts';
 import { TileBatcher, type AreaMask, type Batch } from './tile-batcher.ts';
 import { SegmentAbortedError } from '../errors.ts';
+import { addByteCounts } from '../byte-histogram.ts';
 
 export interface SegmentProgress {
   tilesDone: number;
@@ -139,7 +140,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     let inferredCount = 0;
 
     const writeStrip = async (strip: Strip) => {
-      for (let i = 0; i < strip.labels.length; i++) counts[strip.labels[i]!]!++;
+      addByteCounts(strip.labels, counts);
       await maskWriter.writeRows(strip.labels, strip.rows);
       if (scoresWriter && strip.confidence) await scoresWriter.writeRows(strip.confidence, strip.rows);
     };
