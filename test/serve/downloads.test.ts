@@ -48,6 +48,14 @@ describe('downloads and odd inputs', () => {
     const text = await plain.text();
     expect(body.length).toBeLessThan(Buffer.byteLength(text) / 3);
     expect(zlib.gunzipSync(body).toString('utf8')).toBe(text);
+    // Compressed once and kept: a length to show progress by, one ETag of its own, and a 304.
+    expect(zipped.headers.get('content-length')).toBe(String(body.length));
+    expect(zipped.headers.get('etag')).not.toBe(plain.headers.get('etag'));
+    const again = await s.get(`/results/${resultId}/features.geojson`, { headers: { 'Accept-Encoding': 'gzip' } });
+    expect(Buffer.from(await again.arrayBuffer()).equals(body)).toBe(true);
+    const cached = await s.get(`/results/${resultId}/features.geojson`, { headers: { 'Accept-Encoding': 'gzip', 'If-None-Match': zipped.headers.get('etag')! } });
+    expect(cached.status).toBe(304);
+    expect(cached.headers.get('content-encoding')).toBe('gzip');
     const fc = JSON.parse(text) as { features: Array<{ id: number; geometry: { coordinates: number[][][] } }> };
     expect(fc.features[0]!.id).toBe(1);
     const decimals = String(fc.features[0]!.geometry.coordinates[0]![0]![0]).split('.')[1]?.length ?? 0;

@@ -4,11 +4,14 @@
  * results in use. The vector tiles' maxzoom is the raster TileJSON's (one zoom formula).
  */
 import fs from 'node:fs';
+import zlib from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
 import { LRUCache } from 'lru-cache';
 import type { ResultCatalog, ResultRecord } from '../catalog/result-catalog.ts';
 import { vectorizeMask } from '../vectorize/vectorize-mask.ts';
 import { ClassVectorTiles, vectorLayers, type VectorLayer } from '../vectorize/vector-tiles.ts';
 import { InFlight } from '../in-flight.ts';
+import { replaceAtomically } from '../write/atomic-file.ts';
 
 export class ResultVectors {
   private readonly making = new InFlight<string>();
@@ -19,6 +22,18 @@ export class ResultVectors {
   /** The features file of a result (GeoJSON, EPSG:4326), vectorizing its mask once if the job did not. */
   features(r: ResultRecord): Promise<string> {
     return this.file(r, 'features');
+  }
+
+  /**
+   * The features file gzipped, beside it, made once on first request: each download then costs no
+   * compression, and carries a Content-Length (a browser shows the download's progress).
+   */
+  async featuresGzip(r: ResultRecord): Promise<string> {
+    const file = await this.features(r);
+    const gz = `${file}.gz`;
+    const fresh = () => { try { return fs.statSync(gz).mtimeMs >= fs.statSync(file).mtimeMs; } catch { return false; } };
+    if (fresh()) return gz;
+    return this.making.run(`${r.id}:features.gz`, () => replaceAtomically(gz, (tmp) => pipeline(fs.createReadStream(file), zlib.createGzip({ level: 6 }), fs.createWriteStream(tmp))).then(() => gz));
   }
 
   /** The FlatGeobuf of a result (native CRS, spatially indexed), made once on first request. */

@@ -4,13 +4,9 @@
  * Tiles with their own TileJSON (raster and vector TileJSON are separate documents: MapLibre reads
  * a `url` source's tiles as the source's type).
  */
-import fs from 'node:fs';
-import zlib from 'node:zlib';
-import { Readable } from 'node:stream';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { ServerContext } from '../server-context.ts';
-import { serveFile, fileEtag, etagMatches } from '../file-response.ts';
-import { contentDisposition } from '../content-disposition.ts';
+import { serveFile } from '../file-response.ts';
 import { IdParams, TileJson, TileParams } from '../api-schemas.ts';
 import { errors, jsonResponse } from '../openapi.ts';
 import { parseTileAddress } from '../tile-response.ts';
@@ -23,16 +19,17 @@ export function registerVectorRoutes(app: OpenAPIHono, ctx: ServerContext): void
     responses: { 200: { description: 'GeoJSON FeatureCollection', content: { 'application/geo+json': { schema: z.object({ type: z.literal('FeatureCollection'), features: z.array(z.unknown()) }) } } }, 304: { description: 'not modified' }, ...errors(400, 404, 422) },
   }), async (c) => {
     const r = ctx.results.get(c.req.valid('param').id);
-    const file = await ctx.vectors.features(r);
     const accepts = c.req.header('accept-encoding') ?? '';
-    // Ranges make no sense on a compressed stream; ranged clients ask for identity.
-    if (!/\bgzip\b/.test(accepts) || c.req.header('range')) return serveFile(file, c.req.raw, 'application/geo+json', `${r.name}.geojson`) as never;
-    const stat = fs.statSync(file);
-    const etag = fileEtag(stat).replace(/"$/, '-gz"');
-    const headers = { 'Content-Type': 'application/geo+json', 'Content-Encoding': 'gzip', ETag: etag, Vary: 'Accept-Encoding', 'Cache-Control': 'public, max-age=60', 'Content-Disposition': contentDisposition(`${r.name}.geojson`) };
-    const inm = c.req.header('if-none-match');
-    if (inm && etagMatches(inm, etag)) return new Response(null, { status: 304, headers }) as never;
-    return new Response(Readable.toWeb(fs.createReadStream(file).pipe(zlib.createGzip({ level: 6 }))) as ReadableStream, { status: 200, headers }) as never;
+    // Ranges are of the plain file: a ranged client (GDAL's /vsicurl/) gets identity.
+    if (!/\bgzip\b/.test(accepts) || c.req.header('range')) {
+      return serveFile(await ctx.vectors.features(r), c.req.raw, 'application/geo+json', `${r.name}.geojson`) as never;
+    }
+    // The gzipped copy made once (result-vectors.ts), served as the same resource gzip-encoded.
+    const res = serveFile(await ctx.vectors.featuresGzip(r), c.req.raw, 'application/geo+json', `${r.name}.geojson`);
+    res.headers.set('Content-Encoding', 'gzip');
+    res.headers.set('Vary', 'Accept-Encoding');
+    res.headers.delete('Accept-Ranges');
+    return res as never;
   });
 
   app.openapi(createRoute({
