@@ -29,10 +29,13 @@ type WriterMessage =
 /** A message to the thread, numbered so its answer finds the caller. */
 export type WriterRequest = WriterMessage & { seq: number };
 
-export type WriterReply = { seq: number; overviewCount?: number; workDir?: string } | { seq: number; error: string; code?: string };
+/** A request done; 'create' also says the overview count and the writer's temporary folder. */
+type WriterDone = { seq: number; overviewCount?: number; workDir?: string };
+
+export type WriterReply = WriterDone | { seq: number; error: string; code?: string };
 
 interface Pending {
-  resolve: (reply: WriterReply) => void;
+  resolve: (reply: WriterDone) => void;
   reject: (err: Error) => void;
 }
 
@@ -43,14 +46,16 @@ function replyError(reply: { error: string; code?: string }): Error {
 export class CogWriterThread implements CogRowWriter {
   private readonly pending = new Map<number, Pending>();
   /** Row messages not yet answered, oldest first. */
-  private readonly queued: Array<Promise<WriterReply>> = [];
+  private readonly queued: Array<Promise<WriterDone>> = [];
   private seq = 0;
   private failure: Error | null = null;
   private closed = false;
   private overviews = 0;
-  /** The writer's temporary folder: removed from here when the thread died before cleaning it. */
+  /**
+   * The writer's temporary folder until the COG is in place: removed from here when the thread
+   * died before cleaning it.
+   */
   private workDir: string | null = null;
-  private done = false;
 
   private constructor(private readonly worker: Worker, private readonly width: number) {
     worker.on('message', (reply: WriterReply) => {
@@ -81,10 +86,8 @@ export class CogWriterThread implements CogRowWriter {
     const writer = new CogWriterThread(worker, opts.width);
     try {
       const reply = await writer.request({ op: 'create', outPath, opts });
-      if (!('error' in reply)) {
-        writer.overviews = reply.overviewCount ?? 0;
-        writer.workDir = reply.workDir ?? null;
-      }
+      writer.overviews = reply.overviewCount ?? 0;
+      writer.workDir = reply.workDir ?? null;
     } catch (err) {
       writer.closed = true;
       await worker.terminate();
@@ -116,12 +119,11 @@ export class CogWriterThread implements CogRowWriter {
     try {
       if (this.failure) throw this.failure;
       await this.request({ op: 'finish' });
-      this.done = true;
+      this.workDir = null; // renamed into place by the thread, nothing left to remove
     } catch (err) {
       // A row that failed while queued is the cause; the finish only found its consequence.
       const cause = this.failure ?? err;
       await this.request({ op: 'abort' }).catch(() => undefined);
-      await this.close();
       await this.removeLeftovers();
       throw cause;
     } finally {
@@ -145,15 +147,15 @@ export class CogWriterThread implements CogRowWriter {
 
   /** After a thread that died before cleaning up: its temporary folder goes (nothing once finished). */
   private async removeLeftovers(): Promise<void> {
-    if (this.done || !this.workDir) return;
+    if (!this.workDir) return;
     await fs.promises.rm(this.workDir, { recursive: true, force: true }).catch(() => undefined);
     this.workDir = null;
   }
 
-  private request(message: WriterMessage, transfer: ArrayBuffer[] = []): Promise<WriterReply> {
+  private request(message: WriterMessage, transfer: ArrayBuffer[] = []): Promise<WriterDone> {
     if (this.closed) return Promise.reject(this.failure ?? new Error('the COG writing thread has ended'));
     const seq = ++this.seq;
-    return new Promise<WriterReply>((resolve, reject) => {
+    return new Promise<WriterDone>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
       this.worker.postMessage({ ...message, seq }, transfer);
     });
