@@ -59,19 +59,23 @@ export interface TransitionBlock {
   tally: ChangeTally;
 }
 
-/** Fill the block's codes and tally them; returns how many of its pixels fall inside the after mask. */
+/**
+ * Fill the block's codes and tally them row by row (addByteCounts: four histograms, as class
+ * masks are long runs of one code); returns how many of its pixels fall inside the after mask.
+ */
 export function encodeTransitions(b: TransitionBlock, index: Int32Array, counts: Uint32Array): number {
   const { map, width, rows } = b;
   const masked = b.inArea !== null || b.beforeOk !== null || b.afterOk !== null;
   let outside = 0;
   for (let r = 0; r < rows; r++) {
     map.row(b.y + r, index);
+    outside += masked ? encodeMaskedRow(b, r, index) : encodeRow(b, r, index);
+    const o0 = r * width;
     counts.fill(0);
-    outside += masked ? encodeMaskedRow(b, r, index, counts) : encodeRow(b, r, index, counts);
+    addByteCounts(b.codes.subarray(o0 + map.x0, o0 + map.x1), counts, b.codesPresent);
     const unlisted = counts[UNLISTED]!;
     if (unlisted) {
       // Rare (a mask with ids beyond its class list): those pixels become nodata.
-      const o0 = r * width;
       for (let i = map.x0; i < map.x1; i++) if (b.codes[o0 + i] === UNLISTED) b.codes[o0 + i] = CHANGE_NODATA;
       b.tally.unlisted += unlisted;
       counts[CHANGE_NODATA]! += unlisted;
@@ -85,10 +89,9 @@ export function encodeTransitions(b: TransitionBlock, index: Int32Array, counts:
 /**
  * One row where validity is all in the ids (nodata values): a table load per pixel. Four pixels at
  * a time where the rows allow (one 32-bit load of before ids, one store of codes: about a third
- * less time per pixel than byte by byte in V8), then counted (addByteCounts). Returns the pixels
- * outside the after mask.
+ * less time per pixel than byte by byte in V8). Returns the pixels outside the after mask.
  */
-function encodeRow(b: TransitionBlock, r: number, index: Int32Array, counts: Uint32Array): number {
+function encodeRow(b: TransitionBlock, r: number, index: Int32Array): number {
   const { beforeIds, afterIds, pairCode } = b;
   const { x0, x1 } = b.map;
   const o0 = r * b.width;
@@ -103,7 +106,11 @@ function encodeRow(b: TransitionBlock, r: number, index: Int32Array, counts: Uin
     for (let q = 0; q < codes4.length; q++) {
       const j = q << 2;
       const k0 = index[j]!, k1 = index[j + 1]!, k2 = index[j + 2]!, k3 = index[j + 3]!;
-      if ((k0 | k1 | k2 | k3) < 0) continue; // one of them outside: byte by byte below
+      if ((k0 | k1 | k2 | k3) < 0) {
+        // One of them outside the after mask: byte by byte.
+        for (let t = j; t < j + 4; t++) outside += codePixel(before, afterIds, pairCode, codes, index, t);
+        continue;
+      }
       const w = before4[q]!;
       // Little-endian: byte 0 of the word is the first pixel. Each table index is before << 8 | after.
       codes4[q] = pairCode[((w & 0xff) << 8) | afterIds[k0]!]!
@@ -112,13 +119,8 @@ function encodeRow(b: TransitionBlock, r: number, index: Int32Array, counts: Uin
         | (pairCode[((w >>> 16) & 0xff00) | afterIds[k3]!]! << 24);
     }
     done = n & ~3;
-    for (let j = 0; j < done; j += 4) {
-      if ((index[j]! | index[j + 1]! | index[j + 2]! | index[j + 3]!) >= 0) continue;
-      for (let t = j; t < j + 4; t++) outside += codePixel(before, afterIds, pairCode, codes, index, t);
-    }
   }
   for (let j = done; j < n; j++) outside += codePixel(before, afterIds, pairCode, codes, index, j);
-  addByteCounts(codes, counts, b.codesPresent);
   return outside;
 }
 
@@ -131,7 +133,7 @@ function codePixel(before: Uint8Array, afterIds: Uint8Array, pairCode: Uint8Arra
 }
 
 /** The same with an area and validity masks to respect. */
-function encodeMaskedRow(b: TransitionBlock, r: number, index: Int32Array, counts: Uint32Array): number {
+function encodeMaskedRow(b: TransitionBlock, r: number, index: Int32Array): number {
   const { beforeIds, afterIds, beforeOk, afterOk, inArea, pairCode, codes } = b;
   const { x0, x1 } = b.map;
   const o0 = r * b.width;
@@ -145,7 +147,6 @@ function encodeMaskedRow(b: TransitionBlock, r: number, index: Int32Array, count
       code = pairCode[(beforeIds[o0 + i]! << 8) | afterIds[k]!]!;
     }
     codes[o0 + i] = code;
-    counts[code]!++;
   }
   return outside;
 }
