@@ -45,13 +45,15 @@ function bruteForce(plan: TilePlan, classes: number, tiles: Map<string, Float32A
     }
   }
   const labels = new Uint8Array(W * H);
+  const confidence = new Uint8Array(W * H);
   for (let i = 0; i < W * H; i++) {
     if (!valid[i] || wsum[i] === 0) { labels[i] = NODATA_CLASS; continue; }
     let best = 0;
     for (let k = 1; k < classes; k++) if (sums[k * W * H + i]! > sums[best * W * H + i]!) best = k;
     labels[i] = best;
+    confidence[i] = Math.max(1, Math.min(255, Math.round((sums[best * W * H + i]! / wsum[i]!) * 255)));
   }
-  return { labels, wsum };
+  return { labels, confidence, wsum };
 }
 
 describe('RowBlender', () => {
@@ -69,6 +71,7 @@ describe('RowBlender', () => {
       }
       const blender = new RowBlender(plan, classes, true);
       const labels = new Uint8Array(W * H);
+      const confidence = new Uint8Array(W * H);
       let nextRow = 0;
       for (let r = 0; r < plan.ys.length; r++) {
         blender.beginRow(r, { y: 0, rows: H, data: valid });
@@ -77,6 +80,7 @@ describe('RowBlender', () => {
         expect(strip.y).toBe(nextRow);
         labels.set(strip.labels, strip.y * W);
         expect(strip.confidence!.length).toBe(strip.labels.length);
+        confidence.set(strip.confidence!, strip.y * W);
         nextRow = strip.y + strip.rows;
       }
       expect(nextRow).toBe(H);
@@ -84,6 +88,15 @@ describe('RowBlender', () => {
       let diff = 0;
       for (let i = 0; i < W * H; i++) if (labels[i] !== oracle.labels[i]) diff++;
       expect(diff).toBe(0);
+      // Confidence: the winner's share of the weight, x 255; the streaming sums are float32, so a
+      // value on a rounding boundary may land one step away.
+      let off = 0;
+      for (let i = 0; i < W * H; i++) {
+        const d = Math.abs(confidence[i]! - oracle.confidence[i]!);
+        expect(d).toBeLessThanOrEqual(1);
+        if (d) off++;
+      }
+      expect(off).toBeLessThan(W * H * 0.01);
     },
   );
 

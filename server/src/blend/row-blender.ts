@@ -51,7 +51,6 @@ export class RowBlender {
   private valid: ValidRows | null = null;
   private labels: Uint8Array = new Uint8Array(0);
   private confidence: Uint8Array | null = null;
-  private readonly sums: Float64Array;
   /** Rows of the current tile row that only one tile covers, at full weight: [from, to). */
   private soleRows: [number, number] = [0, 0];
   /**
@@ -60,8 +59,6 @@ export class RowBlender {
    * finished, without going through the sums (over half of a tile with the usual overlap).
    */
   private sole: { probs: Float32Array; x0: number; from: number; to: number } | null = null;
-  private readonly bestScore: Float64Array;
-  private readonly bestClass: Uint8Array;
 
   constructor(private readonly plan: TilePlan, private readonly classes: number, private readonly withConfidence: boolean) {
     this.wx = blendWindow(plan.tile, plan.overlapX);
@@ -69,9 +66,6 @@ export class RowBlender {
     this.planes = classes + 1; // class sums + weight sum
     this.cap = plan.tile;
     this.acc = new Float32Array(this.planes * plan.tile * this.cap);
-    this.sums = new Float64Array(this.planes * this.cap);
-    this.bestScore = new Float64Array(this.cap);
-    this.bestClass = new Uint8Array(this.cap);
   }
 
   /** Start tile row r; `valid` must cover the rows this tile row finishes. */
@@ -222,64 +216,39 @@ export class RowBlender {
     this.finalX = upTo;
   }
 
-  /** Decide n final pixels of row y from the sums, starting at ring offset a. */
+  /**
+   * Decide n final pixels of row y from the sums at ring offset a, plus the carry from the tile
+   * row above at carry offset c. Each pixel's argmax is taken over its class planes in one go.
+   * The two float32 sums add up in double precision, as the row above's carry and this row's do:
+   * rounding them to float32 first would turn near-ties into exact ties.
+   */
   private decideFromSums(ry: number, y: number, xs: number, n: number, a: number, hasCarry: boolean, c: number): void {
-    const { plan, planes, cap, acc, carry, sums } = this;
+    const { plan, classes, cap, acc, carry, labels, confidence } = this;
     const accPlane = plan.tile * cap;
-    const carryPlane = this.carryRows * plan.width;
-    // Sums in double precision, as the row above's carry and this row's add up: rounding
-    // them to float32 first would turn near-ties into exact ties.
-    for (let k = 0; k < planes; k++) {
-      if (hasCarry) addPair(sums, k * cap, acc, k * accPlane + a, carry, k * carryPlane + c, n);
-      else copyInto(sums, k * cap, acc, k * accPlane + a, n);
+    const W = plan.width;
+    const out = ry * W + xs;
+    const valid = this.valid!;
+    const v = (y - valid.y) * W + xs;
+    if (hasCarry) {
+      const carryPlane = this.carryRows * W;
+      argmaxOfPairs(acc, a, accPlane, carry, c, carryPlane, classes, n, valid.data, v, labels, confidence, out);
+    } else {
+      argmaxOfPlanes(acc, a, accPlane, classes, n, valid.data, v, labels, confidence, out);
     }
-    this.decide(ry, y, xs, n);
   }
 
   /**
    * Decide final pixels [x0, x1) of row y from one tile's probabilities, at full weight: the
    * argmax straight over the tile's planes (float32 to float64 is exact, so this picks what the
-   * sums would), without copying them into the sums first. Over half of every pixel goes here.
+   * sums would). Over half of every pixel goes here.
    */
   private decideFromTile(tile: { probs: Float32Array; x0: number }, ry: number, y: number, x0: number, x1: number): void {
-    const { plan, classes, bestScore, bestClass } = this;
+    const { plan, classes, labels, confidence } = this;
     const t = plan.tile;
-    const plane = t * t;
-    const n = x1 - x0;
-    const src = (y - plan.ys[this.row]!) * t + (x0 - tile.x0);
-    const probs = tile.probs;
-    bestClass.fill(0, 0, n);
-    for (let i = 0; i < n; i++) bestScore[i] = probs[src + i]!;
-    for (let k = 1; k < classes; k++) keepBestOfTile(probs, src + k * plane, k, bestScore, bestClass, n);
-    this.writeLabels(ry, y, x0, n, null, 0);
-  }
-
-  /** Labels (and confidence) for n final pixels of row y, from the class and weight sums in `sums`. */
-  private decide(ry: number, y: number, xs: number, n: number): void {
-    const { classes, cap, sums, bestScore, bestClass } = this;
-    bestClass.fill(0, 0, n);
-    for (let i = 0; i < n; i++) bestScore[i] = sums[i]!;
-    for (let k = 1; k < classes; k++) keepBest(sums, k * cap, k, bestScore, bestClass, n);
-    this.writeLabels(ry, y, xs, n, sums, classes * cap);
-  }
-
-  /**
-   * Labels (and confidence) of n final pixels of row y from `bestClass` and `bestScore`: the
-   * scores are divided by the weight sums at `weights[wBase + i]`, or are probabilities already
-   * (one tile at full weight) when `weights` is null. A pixel without weight or input is nodata.
-   */
-  private writeLabels(ry: number, y: number, xs: number, n: number, weights: Float64Array | null, wBase: number): void {
-    const { plan, labels, confidence, bestScore, bestClass } = this;
     const W = plan.width;
     const valid = this.valid!;
-    const out = ry * W + xs;
-    const v = (y - valid.y) * W + xs;
-    for (let i = 0; i < n; i++) {
-      const weight = weights ? weights[wBase + i]! : 1;
-      const ok = valid.data[v + i] === 1 && weight > 0;
-      labels[out + i] = ok ? bestClass[i]! : NODATA_CLASS;
-      if (confidence) confidence[out + i] = ok ? Math.max(1, Math.min(255, Math.round((bestScore[i]! / weight) * 255))) : 0;
-    }
+    const src = (y - plan.ys[this.row]!) * t + (x0 - tile.x0);
+    argmaxOfTile(tile.probs, src, t * t, classes, x1 - x0, valid.data, (y - valid.y) * W + x0, labels, confidence, ry * W + x0);
   }
 }
 
@@ -300,30 +269,54 @@ function addInto(dst: Float32Array, d: number, src: Float32Array, s: number, n: 
   for (let i = 0; i < n; i++) dst[d + i]! += src[s + i]!;
 }
 
-function addPair(dst: Float64Array, d: number, a: Float32Array, ai: number, b: Float32Array, bi: number, n: number): void {
-  for (let i = 0; i < n; i++) dst[d + i] = a[ai + i]! + b[bi + i]!;
-}
-
-function copyInto(dst: Float64Array, d: number, src: Float32Array, s: number, n: number): void {
-  for (let i = 0; i < n; i++) dst[d + i] = src[s + i]!;
-}
-
-function keepBest(acc: Float64Array, a: number, k: number, bestScore: Float64Array, bestClass: Uint8Array, n: number): void {
+// The hot loops, kept as small monomorphic functions so V8 compiles them tightly. The argmax
+// loops take the first class of a tie, and a pixel with no weight or no valid input is nodata;
+// confidence is the winning share of the weight, x 255 (1..255; 0 = nodata).
+function argmaxOfTile(probs: Float32Array, src: number, plane: number, classes: number, n: number, valid: Uint8Array, v: number, labels: Uint8Array, confidence: Uint8Array | null, out: number): void {
   for (let i = 0; i < n; i++) {
-    const s = acc[a + i]!;
-    if (s > bestScore[i]!) { bestScore[i] = s; bestClass[i] = k; }
+    let best = probs[src + i]!;
+    let cls = 0;
+    for (let k = 1, p = src + plane + i; k < classes; k++, p += plane) {
+      const s = probs[p]!;
+      if (s > best) { best = s; cls = k; }
+    }
+    const ok = valid[v + i] === 1;
+    labels[out + i] = ok ? cls : NODATA_CLASS;
+    if (confidence) confidence[out + i] = ok ? Math.max(1, Math.min(255, Math.round(best * 255))) : 0;
   }
 }
 
-/** keepBest over one tile's float32 planes: a twin, not a shared generic, so each loop sees one array type. */
-function keepBestOfTile(probs: Float32Array, a: number, k: number, bestScore: Float64Array, bestClass: Uint8Array, n: number): void {
+/** Over the ring's class planes and, after them, its weight plane. */
+function argmaxOfPlanes(acc: Float32Array, a: number, plane: number, classes: number, n: number, valid: Uint8Array, v: number, labels: Uint8Array, confidence: Uint8Array | null, out: number): void {
   for (let i = 0; i < n; i++) {
-    const s = probs[a + i]!;
-    if (s > bestScore[i]!) { bestScore[i] = s; bestClass[i] = k; }
+    let best = acc[a + i]!;
+    let cls = 0;
+    for (let k = 1, p = a + plane + i; k < classes; k++, p += plane) {
+      const s = acc[p]!;
+      if (s > best) { best = s; cls = k; }
+    }
+    const weight = acc[a + classes * plane + i]!;
+    const ok = valid[v + i] === 1 && weight > 0;
+    labels[out + i] = ok ? cls : NODATA_CLASS;
+    if (confidence) confidence[out + i] = ok ? Math.max(1, Math.min(255, Math.round((best / weight) * 255))) : 0;
   }
 }
 
-// The two hot loops, kept as small monomorphic functions so V8 compiles them tightly.
+/** argmaxOfPlanes over the sums of the ring and the carry, plane by plane. */
+function argmaxOfPairs(acc: Float32Array, a: number, plane: number, carry: Float32Array, c: number, carryPlane: number, classes: number, n: number, valid: Uint8Array, v: number, labels: Uint8Array, confidence: Uint8Array | null, out: number): void {
+  for (let i = 0; i < n; i++) {
+    let best = acc[a + i]! + carry[c + i]!;
+    let cls = 0;
+    for (let k = 1, p = a + plane + i, q = c + carryPlane + i; k < classes; k++, p += plane, q += carryPlane) {
+      const s = acc[p]! + carry[q]!;
+      if (s > best) { best = s; cls = k; }
+    }
+    const weight = acc[a + classes * plane + i]! + carry[c + classes * carryPlane + i]!;
+    const ok = valid[v + i] === 1 && weight > 0;
+    labels[out + i] = ok ? cls : NODATA_CLASS;
+    if (confidence) confidence[out + i] = ok ? Math.max(1, Math.min(255, Math.round((best / weight) * 255))) : 0;
+  }
+}
 function accumulate(acc: Float32Array, dst: number, probs: Float32Array, src: number, w1d: Float32Array, w: number, wy: number, n: number): void {
   for (let i = 0; i < n; i++) acc[dst + i]! += wy * w1d[w + i]! * probs[src + i]!;
 }
