@@ -176,5 +176,8 @@ describe('devices', () => {
     expect(err).toBeInstanceOf(DeviceError);
     expect((err as Error).message).toMatch(/^CUDA is not available \(.+\); install the CUDA execution provider/);
     expect(fs.existsSync(out)).toBe(false);
+    // The model opens while the outputs are created and the first batch is read: a model that
+    // fails to open still leaves nothing behind.
+    expect(fs.readdirSync(tmp).filter((f) => f.includes('cuda.tif'))).toEqual([]);
   });
 });

@@ -104,7 +104,11 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
   const started = performance.now();
   const spec = opts.model;
   const source: RasterSource = await openRaster(opts.input, opts.openOptions);
-  let ownModel: Model | null = null;
+  let opening: Promise<Model> | null = null;
+  let closing: Promise<void> | null = null;
+  // The model this call opened is closed as soon as its last batch is back, so that its thread
+  // winds down while the last rows are blended and written.
+  const closeOwnModel = () => (closing ??= opening ? opening.then((m) => m.close(), () => undefined) : Promise.resolve());
   const writers: CogWriter[] = [];
   try {
     const info = source.info;
@@ -119,9 +123,13 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     const total = tileCount(plan);
     const batchSize = Math.max(1, opts.batch ?? 4);
 
-    const engine = opts.modelInstance ?? await WorkerModel.open(spec, { device: opts.device, threads: opts.threads, onNotice: opts.onNotice });
-    if (!opts.modelInstance) ownModel = engine;
-    const runner: Model = opts.tta ? new FlipTtaModel(engine) : engine;
+    // The model's thread starts and loads while this thread creates the outputs and reads and cuts
+    // the first batch: each takes about a tenth of a second at the start of every scene.
+    if (!opts.modelInstance) {
+      opening = WorkerModel.open(spec, { device: opts.device, threads: opts.threads, onNotice: opts.onNotice });
+      opening.catch(() => undefined); // awaited below, or in finally if something fails first
+    }
+    let runner: Model | null = null;
 
     const classes = spec.classNames.length;
     const target = { width: win.width, height: win.height, geoTransform: windowTransform(info.geoTransform, win), crs: info.crs };
@@ -134,7 +142,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
 
     const norm: Normalisation = { scale: spec.inputScale, mean: spec.mean, std: spec.std };
     const blender = new RowBlender(plan, classes, scoresWriter !== null);
-    const batcher = new TileBatcher({ source, window: win, bands: choice.bands, geometry, channels: spec.inputChannels, norm, batchSize, model: runner, areaMask: opts.areaMask, signal: opts.signal });
+    const batcher = new TileBatcher({ source, window: win, bands: choice.bands, geometry, channels: spec.inputChannels, norm, batchSize, buffers: () => runner, areaMask: opts.areaMask, signal: opts.signal });
     const counts = new Float64Array(256);
     const inputPlane = modelTile * modelTile;
     let inferredCount = 0;
@@ -176,7 +184,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
       if (batch.count === 0) return Promise.resolve(null);
       inferredCount += batch.count;
       const input = batch.count === batchSize ? batch.data : batch.data.slice(0, batch.count * spec.inputChannels * inputPlane);
-      const result = runner.run(input, batch.count, modelTile, modelTile);
+      const result = runner!.run(input, batch.count, modelTile, modelTile);
       // Awaited later; if preparing the next batch fails first, this must not surface as unhandled.
       result.catch(() => undefined);
       return result;
@@ -184,6 +192,8 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
 
     // One batch in flight while the next is prepared.
     let pending = await batcher.next();
+    const engine = opts.modelInstance ?? await opening!;
+    runner = opts.tta ? new FlipTtaModel(engine) : engine;
     let inflight = pending ? infer(pending) : null;
     // The blender keeps reading a batch's last tile until the next batch's first tile arrives, so
     // a batch's probabilities go back to the model only once the batch after it is blended.
@@ -199,6 +209,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
       pending = next;
       inflight = nextInflight;
     }
+    closeOwnModel().catch(() => undefined); // awaited in finally, which reports a failure
     if (currentRow >= 0) await writeStrip(blender.endRow());
 
     await maskWriter.finish();
@@ -233,7 +244,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     };
   } finally {
     for (const w of writers) await w.abort();
-    if (ownModel) await ownModel.close();
+    await closeOwnModel();
     await source.close();
   }
 }

@@ -36,7 +36,8 @@ export interface BatcherInput {
   channels: number;
   norm: Normalisation;
   batchSize: number;
-  model: Model;
+  /** Where batch buffers come from (the model's, once it is open); fresh arrays without it. */
+  buffers?: () => Pick<Model, 'inputBuffer'> | null;
   areaMask?: AreaMask;
   signal?: AbortSignal;
 }
@@ -79,12 +80,12 @@ export class TileBatcher {
 
   /** The next batch, or null when every tile has been handed out. */
   async next(): Promise<Batch | null> {
-    const { geometry, channels, norm, batchSize, model, window: win, signal } = this.input;
+    const { geometry, channels, norm, batchSize, buffers, window: win, signal } = this.input;
     const { plan, sceneTile, modelTile } = geometry;
     if (this.nextR >= plan.ys.length) return null;
     const stride = channels * this.inputPlane;
     const length = batchSize * stride;
-    const data = model.inputBuffer?.(length) ?? new Float32Array(length);
+    const data = buffers?.()?.inputBuffer?.(length) ?? new Float32Array(length);
     const tiles: PreparedTile[] = [];
     let count = 0;
     while (this.nextR < plan.ys.length && count < batchSize) {
