@@ -14,8 +14,11 @@ import { openRaster } from '../../server/src/read/open-raster.ts';
 import { installTestModel } from '../fixtures/test-model.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { gdalRead, hasGdal, scenesDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { BandSelectionError, DeviceError, SegmentAbortedError } from '../../server/src/errors.ts';
 
+const execFileAsync = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-seg-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 let spec: ModelSpec;
@@ -159,6 +162,32 @@ describe('segmentScene', () => {
     await expect(run).rejects.toThrow(SegmentAbortedError);
     expect(fs.existsSync(out)).toBe(false);
     expect(fs.readdirSync(tmp).filter((f) => f.includes('cancelled.tif'))).toEqual([]);
+  });
+});
+
+describe('yieldToModel', () => {
+  // In a child process: a thread's priority, once lowered, stays lowered.
+  it.runIf(process.platform === 'linux')('lowers the calling thread to nice 10 and leaves the model threads as they were', async () => {
+    const script = `
+      import os from 'node:os';
+      import fs from 'node:fs';
+      import { segmentScene } from ${JSON.stringify(path.resolve('server/src/segment/segment-scene.ts'))};
+      import { ModelRegistry } from ${JSON.stringify(path.resolve('server/src/infer/model-registry.ts'))};
+      const spec = new ModelRegistry(${JSON.stringify(path.join(tmp, 'models'))}).get('test-rgb');
+      const before = os.getPriority(0);
+      let threads = [];
+      await segmentScene({ input: ${JSON.stringify(scene)}, output: ${JSON.stringify(path.join(tmp, 'yield.tif'))}, model: spec, device: 'cpu', yieldToModel: true,
+        onProgress: () => { if (threads.length) return; threads = fs.readdirSync('/proc/self/task').map((t) => Number(fs.readFileSync('/proc/self/task/' + t + '/stat', 'utf8').split(') ')[1].split(' ')[16])); } });
+      console.log(JSON.stringify({ before, after: os.getPriority(0), threads }));`;
+    const file = path.join(tmp, 'yield.mts');
+    fs.writeFileSync(file, script);
+    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', file], { cwd: path.resolve('.') });
+    const r = JSON.parse(stdout.trim().split('\n').pop()!) as { before: number; after: number; threads: number[] };
+    expect(r.before).toBeLessThan(10);
+    expect(r.after).toBe(10);
+    // The model's threads were started before the call lowered its own, and keep the old priority.
+    expect(r.threads.filter((n) => n === r.before).length).toBeGreaterThan(0);
+    expect(fs.existsSync(path.join(tmp, 'yield.tif'))).toBe(true);
   });
 });
 

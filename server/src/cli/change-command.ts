@@ -145,6 +145,8 @@ async function maskForScene(scene: string, mask: string, which: 'before' | 'afte
     window: prepared.window,
     areaMask: prepared.areaMask,
     bandChoice: prepared.bands,
+    // A command ends with its results: its thread may give the model the cores first.
+    yieldToModel: true,
     onNotice: notice,
     onProgress: (p) => {
       if (o.progress === false || (p.tilesDone !== p.tilesTotal && Date.now() - lastLine < 5000)) return;

@@ -154,6 +154,8 @@ export async function runSegment(input: string, options: SegmentCommandOptions, 
       bandChoice: prepared.bands,
       scoresOutput: o.scores,
       tta: o.tta,
+      // The process ends with this scene: its thread may give the model the cores first.
+      yieldToModel: true,
       ...region,
       onProgress,
       onNotice: (m) => process.stderr.write(`satseg: ${m}\n`),

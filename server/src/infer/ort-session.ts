@@ -17,15 +17,27 @@ export interface OpenedSession {
   notice: string | null;
 }
 
+/** Session options shared by every device, for `threads` intra-op threads (default: one per core). */
+export function baseSessionOptions(threads?: number): ort.InferenceSession.SessionOptions {
+  const intraOpNumThreads = threads ?? os.availableParallelism();
+  return {
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads,
+    interOpNumThreads: 1,
+    logSeverityLevel: 4,
+    // Between parallel sections onnxruntime's threads spin, waiting for the next one. When they
+    // take every core, that spinning takes the cores the caller needs to read, cut and blend the
+    // next batch meanwhile, and the pass that follows waits on them. Without it the model alone is
+    // no slower here (2 cores: 7.1 s either way for 81 tiles of 512², aerial-landcover), and the
+    // CLI segments 4096² sooner (bench:pipeline, README "Performance").
+    ...(intraOpNumThreads >= os.availableParallelism() ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+  };
+}
+
 export async function openSession(model: Uint8Array, device: DeviceRequest = 'auto', threads?: number): Promise<OpenedSession> {
   // Quiet the native logger: a missing CUDA library is reported by us, in one line.
   ort.env.logLevel = 'fatal';
-  const base: ort.InferenceSession.SessionOptions = {
-    graphOptimizationLevel: 'all',
-    intraOpNumThreads: threads ?? os.availableParallelism(),
-    interOpNumThreads: 1,
-    logSeverityLevel: 4,
-  };
+  const base = baseSessionOptions(threads);
   if (device === 'cpu') {
     return { session: await ort.InferenceSession.create(model, { ...base, executionProviders: ['cpu'] }), device: 'cpu', notice: null };
   }

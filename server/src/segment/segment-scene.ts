@@ -6,6 +6,7 @@
  * Reading, cutting and blending happen on this thread while the model runs the previous batch in
  * its worker, so the model is the only thing the wall time should be waiting on.
  */
+import os from 'node:os';
 import { windowTransform, type Window } from '../read/raster.ts';
 import type { RasterSource } from '../read/raster-source.ts';
 import { openRaster, type OpenOptions } from '../read/open-raster.ts';
@@ -64,6 +65,13 @@ export interface SegmentOptions {
   tta?: boolean;
   /** Use this model instead of opening one (tests, long-lived servers). */
   modelInstance?: Model;
+  /**
+   * Once the model's thread is started, lower this thread's CPU priority so that, where the two
+   * share cores, the model's threads are served first and this one reads, cuts and blends in their
+   * pauses. For a command that ends with the scene: a priority lowered cannot be raised again
+   * without privileges, and a server's thread must keep answering requests.
+   */
+  yieldToModel?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: SegmentProgress) => void;
   onNotice?: (message: string) => void;
@@ -94,6 +102,15 @@ export interface SegmentSummary {
   classPixels: Record<string, number>;
   nodataPixels: number;
   overviews: number;
+}
+
+/** Nice 10 for the calling thread (on Linux, pid 0 names the thread, not the process); best effort. */
+function lowerThreadPriority(): void {
+  try {
+    if (os.getPriority(0) < 10) os.setPriority(0, 10);
+  } catch {
+    // Not permitted or not supported: the scene is segmented at the usual priority.
+  }
 }
 
 function peakRssMb(): number {
@@ -128,6 +145,9 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     if (!opts.modelInstance) {
       opening = WorkerModel.open(spec, { device: opts.device, threads: opts.threads, onNotice: opts.onNotice });
       opening.catch(() => undefined); // awaited below, or in finally if something fails first
+      // The model's thread exists now (WorkerModel.open starts it before its first await), so it
+      // and the threads it starts keep the priority this thread had.
+      if (opts.yieldToModel) lowerThreadPriority();
     }
     let runner: Model | null = null;
 
