@@ -1,10 +1,11 @@
 /**
  * Moving coordinates between a raster's CRS and the web's (EPSG:4326 / EPSG:3857) with proj4.
  */
-import proj4 from 'proj4';
+import type proj4 from 'proj4';
 import type { Crs, GeoTransform } from './raster.ts';
 import { pixelToCrs } from './georef.ts';
 import { transformableProj4 } from './datum-shift.ts';
+import { proj4Library } from './proj4-library.ts';
 
 export const WGS84 = '+proj=longlat +datum=WGS84 +no_defs';
 
@@ -17,7 +18,7 @@ export function converter(from: string, to: string): proj4.Converter {
   const key = `${from}|${to}`;
   let c = converters.get(key);
   if (!c) {
-    c = proj4(from, to);
+    c = proj4Library()(from, to);
     converters.set(key, c);
   }
   return c;

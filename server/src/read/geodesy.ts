@@ -12,10 +12,11 @@
  * from geodesics by far less than a pixel.
  *
  * The common ellipsoids and units are read straight from the proj4 definition; proj4 itself (a
- * tenth of a second to load) is only imported for anything else.
+ * tenth of a second to load) is only loaded for anything else.
  */
 import type { Crs, GeoTransform } from './raster.ts';
 import { MAX_ZOOM, Z0_RESOLUTION } from './web-mercator.ts';
+import { proj4Library } from './proj4-library.ts';
 
 /** Absolute area (m²) of one ring of pixel corners [col0, row0, col1, row1, ...]. */
 export type PixelRingArea = (ring: Int32Array) => number;
@@ -68,8 +69,7 @@ async function crsMetrics(crs: Crs): Promise<{ unit: number; ellipsoid: [number,
   let ellipsoid = crs.geographic ? ellipsoidOf(crs.proj4) : null;
   let unit = crs.geographic ? 1 : unitOf(crs.proj4);
   if ((crs.geographic && !ellipsoid) || unit === null) {
-    const { default: proj4 } = await import('proj4');
-    const proj = proj4.Proj(crs.proj4) as unknown as { a: number; es: number; to_meter?: number };
+    const proj = proj4Library().Proj(crs.proj4) as unknown as { a: number; es: number; to_meter?: number };
     ellipsoid = [proj.a, proj.es];
     unit = proj.to_meter ?? 1;
   }

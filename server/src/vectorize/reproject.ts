@@ -8,6 +8,7 @@
  */
 import type { Crs, GeoTransform } from '../read/raster.ts';
 import { transformableProj4 } from '../read/datum-shift.ts';
+import { proj4Library } from '../read/proj4-library.ts';
 import { shoelace } from '../read/geodesy.ts';
 
 /** Transforms a flat [x0, y0, ...] ring in place. */
@@ -40,9 +41,7 @@ export async function toGeographic(crs: Crs): Promise<RingTransform | null> {
   if (!crs.nonEarth && isWgs84LonLat(crs)) return null;
   const target = geographicTarget(crs);
   if (crs.geographic && crs.proj4.trim() === target) return null;
-  // Loaded only when needed: proj4 takes a tenth of a second to import.
-  const { default: proj4 } = await import('proj4');
-  const converter = proj4(transformableProj4(crs), target);
+  const converter = proj4Library()(transformableProj4(crs), target);
   return (ring) => {
     const p: [number, number] = [0, 0];
     for (let i = 0; i < ring.length; i += 2) {
