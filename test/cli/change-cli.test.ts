@@ -6,12 +6,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installTestModel } from '../fixtures/test-model.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { expectCliFailure, runSatseg } from '../helpers/satseg-cli.ts';
 import { blobIds, writeMask } from '../change/change-fixtures.ts';
 
+const execFileAsync = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-change-cli-'));
 const models = path.join(tmp, 'models');
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -88,6 +91,29 @@ describe('satseg change', () => {
     expect(s3.segmented.before.reused).toBe(true);
     expect(s3.segmented.after.reused).toBe(false);
     expect(s3.statistics.matrix.pixels).toEqual(s1.statistics.matrix.pixels);
+  });
+});
+
+describe('satseg change and the model\'s threads', () => {
+  // In a child process: a thread's priority, once lowered, stays lowered. A second model opened for
+  // the after scene would be started by a thread already at the lowest priority, and inherit it.
+  it.runIf(process.platform === 'linux')('opens one model for both scenes, before its other threads take the lowest priority', async () => {
+    const script = file('one-model.mts');
+    fs.writeFileSync(script, `
+      import os from 'node:os';
+      import { WorkerModel } from ${JSON.stringify(path.resolve('server/src/infer/worker-model.ts'))};
+      import { runChange } from ${JSON.stringify(path.resolve('server/src/cli/change-command.ts'))};
+      const open = WorkerModel.open;
+      const priorities = [];
+      WorkerModel.open = (...args) => { priorities.push(os.getPriority(0)); return open.apply(WorkerModel, args); };
+      const r = await runChange([], { before: ${JSON.stringify(file('pre.tif'))}, after: ${JSON.stringify(file('post.tif'))}, model: 'test-rgb', out: ${JSON.stringify(file('one-model.tif'))}, device: 'cpu', progress: false }, { yieldToModel: true });
+      console.log(JSON.stringify({ priorities, after: os.getPriority(0), segmented: [r.segmented.before.reused, r.segmented.after.reused] }));`);
+    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', script], { cwd: path.resolve('.'), env: { ...process.env, SATSEG_MODELS: models }, timeout: 60_000 });
+    const r = JSON.parse(stdout.trim().split('\n').pop()!) as { priorities: number[]; after: number; segmented: boolean[] };
+    expect(r.segmented).toEqual([false, false]);
+    expect(r.priorities).toHaveLength(1);
+    expect(r.priorities[0]).toBeLessThan(19);
+    expect(r.after).toBe(19);
   });
 });
 

@@ -181,13 +181,14 @@ describe('yieldToModel', () => {
       console.log(JSON.stringify({ before, after: os.getPriority(0), threads }));`;
     const file = path.join(tmp, 'yield.mts');
     fs.writeFileSync(file, script);
-    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', file], { cwd: path.resolve('.') });
+    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', file], { cwd: path.resolve('.'), timeout: 60_000 });
     const r = JSON.parse(stdout.trim().split('\n').pop()!) as { before: number; after: number; threads: number[] };
     expect(r.before).toBeLessThan(19);
     expect(r.after).toBe(19);
     // The model's threads keep the old priority; the threads there were before them (this one and
     // V8's helpers at least) yield.
-    expect(r.threads.filter((n) => n === r.before).length).toBeGreaterThan(0);
+    // The model's thread and onnxruntime's pool: one thread per core between them (its default).
+    expect(r.threads.filter((n) => n === r.before).length).toBeGreaterThanOrEqual(os.availableParallelism());
     expect(r.threads.filter((n) => n === 19).length).toBeGreaterThan(1);
     expect(fs.existsSync(path.join(tmp, 'yield.tif'))).toBe(true);
   });

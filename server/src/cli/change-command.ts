@@ -12,10 +12,12 @@ import type { Area } from '../segment/segment-area.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import type { Window } from '../read/raster.ts';
 import type { PreparedJob } from '../segment/prepare-job.ts';
+import type { Model } from '../infer/model.ts';
 import { z } from 'zod';
 import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from '../vectorize/vectorize-defaults.ts';
 import { AreaError, RequestError, UsageError } from '../errors.ts';
 import { writeFileAtomic } from '../write/atomic-file.ts';
+import { threadsBeforeModel, yieldCoresTo } from '../thread-priority.ts';
 import { bboxFlag, checkOutputPath, deviceFlag, intFlag, numberFlag, parseFlags, readAreaFile } from './cli-options.ts';
 
 export const ChangeFlags = z.object({
@@ -126,7 +128,7 @@ async function prepareScene(scene: string, which: 'before' | 'after', spec: Mode
 }
 
 /** Segment a prepared scene into `mask` (only the area's window), unless an up-to-date mask is there. */
-async function maskForScene(scene: string, mask: string, which: 'before' | 'after', spec: ModelSpec, prepared: PreparedJob, o: ChangeFlagValues): Promise<SegmentedMask> {
+async function maskForScene(scene: string, mask: string, which: 'before' | 'after', spec: ModelSpec, prepared: PreparedJob, o: ChangeFlagValues, model: () => Promise<Model>): Promise<SegmentedMask> {
   const started = performance.now();
   const stale = await staleReason(mask, scene, spec.id, prepared.window);
   if (!stale) {
@@ -140,13 +142,10 @@ async function maskForScene(scene: string, mask: string, which: 'before' | 'afte
     input: scene,
     output: mask,
     model: spec,
-    device: o.device,
-    threads: o.threads,
+    modelInstance: await model(),
     window: prepared.window,
     areaMask: prepared.areaMask,
     bandChoice: prepared.bands,
-    // A command ends with its results: its thread may give the model the cores first.
-    yieldToModel: true,
     onNotice: notice,
     onProgress: (p) => {
       if (o.progress === false || (p.tilesDone !== p.tilesTotal && Date.now() - lastLine < 5000)) return;
@@ -157,7 +156,8 @@ async function maskForScene(scene: string, mask: string, which: 'before' | 'afte
   return { scene, mask, reused: false, seconds: (performance.now() - started) / 1000 };
 }
 
-export async function runChange(masks: string[], options: ChangeCommandOptions): Promise<ChangeCommandResult> {
+/** `yieldToModel`: as for runSegment; the `satseg` command sets it. */
+export async function runChange(masks: string[], options: ChangeCommandOptions, { yieldToModel = false } = {}): Promise<ChangeCommandResult> {
   const o = parseFlags(ChangeFlags, options);
   const scenes = o.before !== undefined || o.after !== undefined;
   if (scenes && masks.length) throw new UsageError('give two masks, or --before and --after scenes with --model, not both');
@@ -200,10 +200,26 @@ export async function runChange(masks: string[], options: ChangeCommandOptions):
       before: await prepareScene(o.before!, 'before', spec, area, o),
       after: await prepareScene(o.after!, 'after', spec, area, o),
     };
-    segmented = {
-      before: await maskForScene(o.before!, beforeMask, 'before', spec, prepared.before, o),
-      after: await maskForScene(o.after!, afterMask, 'after', spec, prepared.after, o),
-    };
+    // One model for both scenes, opened when the first needs it. Its threads are started once,
+    // before this process's other threads yield to them: a second model's threads would be
+    // started by a thread already at the lowest priority, and inherit it.
+    const shared: { model?: Promise<Model> } = {};
+    const model = () => (shared.model ??= (async () => {
+      const { WorkerModel } = await import('../infer/worker-model.ts');
+      const threads = threadsBeforeModel();
+      const opened = await WorkerModel.open(spec, { device: o.device, threads: o.threads, onNotice: notice });
+      if (yieldToModel) yieldCoresTo(opened, threads);
+      return opened;
+    })());
+    try {
+      segmented = {
+        before: await maskForScene(o.before!, beforeMask, 'before', spec, prepared.before, o, model),
+        after: await maskForScene(o.after!, afterMask, 'after', spec, prepared.after, o, model),
+      };
+    } finally {
+      // A model that failed to open has reported it already, through the segmentation that asked.
+      await (await shared.model?.catch(() => null))?.close();
+    }
   }
 
   const { compareMasks } = await import('../change/compare-masks.ts');
@@ -275,7 +291,8 @@ export function registerChangeCommand(program: Command): void {
     .option('--json', 'print the summary as one JSON object')
     .option('--no-progress', 'no progress lines')
     .action(async (masks: string[], o: ChangeCommandOptions) => {
-      const result = await runChange(masks, o);
+      // The process ends with the comparison: its threads other than the model's may yield the cores.
+      const result = await runChange(masks, o, { yieldToModel: true });
       process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : `${formatChangeSummary(result)}\n`);
     });
 }

@@ -45,7 +45,8 @@ program
   .option('--no-progress', 'no progress bar')
   .action(async (input: string, o: SegmentCommandOptions) => {
     const { runSegment, formatSummary } = await import('./segment-command.ts');
-    const summary = await runSegment(input, o);
+    // The process ends with the scene: its threads other than the model's may yield the cores.
+    const summary = await runSegment(input, o, undefined, { yieldToModel: true });
     process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
   });
 

@@ -90,7 +90,12 @@ async function registerOutputs(summary: SegmentSummary, spec: ModelSpec, dataDir
   }
 }
 
-export async function runSegment(input: string, options: SegmentCommandOptions, registry = new ModelRegistry()): Promise<SegmentCommandResult> {
+/**
+ * `yieldToModel`: the process ends with this scene, so its threads other than the model's may take
+ * the lowest priority (thread-priority.ts); the `satseg` command sets it, an in-process caller
+ * (a test beside a server) does not.
+ */
+export async function runSegment(input: string, options: SegmentCommandOptions, registry = new ModelRegistry(), { yieldToModel = false } = {}): Promise<SegmentCommandResult> {
   const o = parseFlags(SegmentFlags, options);
   checkOutputPath(o.out, '--out');
   if (o.scores) checkOutputPath(o.scores, '--scores');
@@ -154,8 +159,7 @@ export async function runSegment(input: string, options: SegmentCommandOptions, 
       bandChoice: prepared.bands,
       scoresOutput: o.scores,
       tta: o.tta,
-      // The process ends with this scene: its thread may give the model the cores first.
-      yieldToModel: true,
+      yieldToModel,
       ...region,
       onProgress,
       onNotice: (m) => process.stderr.write(`satseg: ${m}\n`),

@@ -6,8 +6,6 @@
  * Reading, cutting and blending happen on this thread while the model runs the previous batch in
  * its worker, so the model is the only thing the wall time should be waiting on.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import { windowTransform, type Window } from '../read/raster.ts';
 import type { RasterSource } from '../read/raster-source.ts';
 import { openRaster, type OpenOptions } from '../read/open-raster.ts';
@@ -26,6 +24,7 @@ import { tileGeometry } from './tile-geometry.ts';
 import { TileBatcher, type AreaMask, type Batch } from './tile-batcher.ts';
 import { SegmentAbortedError } from '../errors.ts';
 import { addByteCounts } from '../byte-histogram.ts';
+import { threadsBeforeModel, yieldCoresTo } from '../thread-priority.ts';
 
 export interface SegmentProgress {
   tilesDone: number;
@@ -67,11 +66,9 @@ export interface SegmentOptions {
   /** Use this model instead of opening one (tests, long-lived servers). */
   modelInstance?: Model;
   /**
-   * Once the model's thread is started, give every other thread of the process (this one, V8's
-   * garbage-collector and compiler threads, libuv's pool) the lowest CPU priority, so that where
-   * they share cores the model's threads are served first and the rest read, cut, blend and collect
-   * in their pauses. For a command that ends with the scene: a priority lowered cannot be raised
-   * again without privileges, and a server's threads must keep answering requests.
+   * Once the model this call opens is running on the CPU, give the process's other threads the
+   * lowest priority, so that the model's threads get the cores first (thread-priority.ts). For a
+   * command that ends with its work: never in a server. Ignored with `modelInstance`.
    */
   yieldToModel?: boolean;
   signal?: AbortSignal;
@@ -106,31 +103,6 @@ export interface SegmentSummary {
   overviews: number;
 }
 
-/** The process's threads (Linux; elsewhere an empty list). */
-function processThreads(): number[] {
-  try {
-    return fs.readdirSync('/proc/self/task').map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/**
- * The lowest priority (nice 19) for the calling thread and for `threads` (on Linux a pid names one
- * thread, and 0 the calling one). They still run whenever a core is free, which the model's threads
- * leave between their parallel sections. Best effort: where not permitted or not supported, the
- * usual priority stays.
- */
-function lowerPriority(threads: number[]): void {
-  for (const tid of [0, ...threads]) {
-    try {
-      if (os.getPriority(tid) < 19) os.setPriority(tid, 19);
-    } catch {
-      // Gone meanwhile, or not permitted.
-    }
-  }
-}
-
 function peakRssMb(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024);
 }
@@ -140,6 +112,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
   const spec = opts.model;
   const source: RasterSource = await openRaster(opts.input, opts.openOptions);
   let opening: Promise<Model> | null = null;
+  let threadsBefore: number[] = [];
   let closing: Promise<void> | null = null;
   // The model this call opened is closed as soon as its last batch is back, so that its thread
   // winds down while the last rows are blended and written.
@@ -161,17 +134,12 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     // The model's thread starts and loads while this thread creates the outputs and reads and cuts
     // the first batch: each takes about a tenth of a second at the start of every scene.
     if (!opts.modelInstance) {
-      const others = opts.yieldToModel ? processThreads() : [];
+      // Every thread but the model's, which start next: the ones yieldToModel lowers.
+      threadsBefore = opts.yieldToModel ? threadsBeforeModel() : [];
       opening = WorkerModel.open(spec, { device: opts.device, threads: opts.threads, onNotice: opts.onNotice });
       opening.catch(() => undefined); // awaited below, or in finally if something fails first
-      // The model's thread exists now (WorkerModel.open starts it before its first await), so it and
-      // the threads it starts keep the priority they had; the threads there were before it yield.
-      // `satseg segment` at 4096² on 2 cores, runs in ABBA order: 8.16 s without this, 7.71 s with
-      // it; nice 19 beat nice 10 by 0.19 s, and all these threads beat this thread alone by 0.1 s
-      // (V8's concurrent collector and libuv's pool were taking cores from the model too).
-      if (opts.yieldToModel) lowerPriority(others);
     }
-    let runner: Model | null = null;
+    let runner: Model | null = opts.modelInstance ?? null;
 
     const classes = spec.classNames.length;
     const target = { width: win.width, height: win.height, geoTransform: windowTransform(info.geoTransform, win), crs: info.crs };
@@ -235,6 +203,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     // One batch in flight while the next is prepared.
     let pending = await batcher.next();
     const engine = opts.modelInstance ?? await opening!;
+    if (opts.yieldToModel && !opts.modelInstance) yieldCoresTo(engine, threadsBefore);
     runner = opts.tta ? new FlipTtaModel(engine) : engine;
     let inflight = pending ? infer(pending) : null;
     // The blender keeps reading a batch's last tile until the next batch's first tile arrives, so
