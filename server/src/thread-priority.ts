@@ -16,7 +16,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import type { Model } from './infer/model.ts';
+import type { Device } from './infer/model.ts';
 
 const LOWEST = 19;
 
@@ -31,12 +31,12 @@ export function threadsBeforeModel(): number[] {
 }
 
 /**
- * Once `model` is open: the lowest priority for `threads` (from threadsBeforeModel) and the calling
- * thread, when the model runs on the CPU (on a GPU this thread is what the model waits for). Best
- * effort: a thread gone meanwhile, or a change not permitted, is left as it is.
+ * Once the model is open on `device`: the lowest priority for `threads` (from threadsBeforeModel)
+ * and the calling thread, when that is the CPU (on a GPU this thread is what the model waits for).
+ * Best effort: a thread gone meanwhile, or a change not permitted, is left as it is.
  */
-export function yieldCoresTo(model: Pick<Model, 'device'>, threads: number[]): void {
-  if (process.platform !== 'linux' || model.device !== 'cpu') return;
+export function yieldCoresTo(device: Device, threads: number[]): void {
+  if (process.platform !== 'linux' || device !== 'cpu') return;
   for (const tid of new Set([0, ...threads])) {
     try {
       if (os.getPriority(tid) < LOWEST) os.setPriority(tid, LOWEST);

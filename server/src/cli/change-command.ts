@@ -17,7 +17,6 @@ import { z } from 'zod';
 import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from '../vectorize/vectorize-defaults.ts';
 import { AreaError, RequestError, UsageError } from '../errors.ts';
 import { writeFileAtomic } from '../write/atomic-file.ts';
-import { threadsBeforeModel, yieldCoresTo } from '../thread-priority.ts';
 import { bboxFlag, checkOutputPath, deviceFlag, intFlag, numberFlag, parseFlags, readAreaFile } from './cli-options.ts';
 
 export const ChangeFlags = z.object({
@@ -204,13 +203,8 @@ export async function runChange(masks: string[], options: ChangeCommandOptions, 
     // before this process's other threads yield to them: a second model's threads would be
     // started by a thread already at the lowest priority, and inherit it.
     const shared: { model?: Promise<Model> } = {};
-    const model = () => (shared.model ??= (async () => {
-      const { WorkerModel } = await import('../infer/worker-model.ts');
-      const threads = threadsBeforeModel();
-      const opened = await WorkerModel.open(spec, { device: o.device, threads: o.threads, onNotice: notice });
-      if (yieldToModel) yieldCoresTo(opened, threads);
-      return opened;
-    })());
+    const model = () => (shared.model ??= import('../infer/worker-model.ts')
+      .then(({ WorkerModel }) => WorkerModel.open(spec, { device: o.device, threads: o.threads, onNotice: notice, yieldCores: yieldToModel })));
     try {
       segmented = {
         before: await maskForScene(o.before!, beforeMask, 'before', spec, prepared.before, o, model),

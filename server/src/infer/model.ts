@@ -41,4 +41,10 @@ export interface ModelOptions {
   threads?: number;
   /** Called once with a one-line notice (for example the CPU fallback). */
   onNotice?: (message: string) => void;
+  /**
+   * Once open on the CPU, give the process's threads that were there before the model's the lowest
+   * priority, so that the model's threads get the cores first (thread-priority.ts). For a command
+   * that ends with its work: never in a server.
+   */
+  yieldCores?: boolean;
 }

@@ -7,6 +7,7 @@ import type { ModelSpec } from './model-spec.ts';
 import type { WorkerReply, WorkerRequest } from './inference-worker.ts';
 import { siblingModule, workerBoot } from '../runtime-paths.ts';
 import { DeviceError, InferenceError } from '../errors.ts';
+import { threadsBeforeModel, yieldCoresTo } from '../thread-priority.ts';
 
 export class WorkerModel implements Model {
   private nextId = 1;
@@ -36,6 +37,8 @@ export class WorkerModel implements Model {
   }
 
   static async open(spec: ModelSpec, options: ModelOptions = {}): Promise<WorkerModel> {
+    // Every thread but the model's, which start next (the worker's, then onnxruntime's from it).
+    const threadsBefore = options.yieldCores ? threadsBeforeModel() : [];
     const worker = new Worker(workerBoot, {
       workerData: {
         entry: siblingModule(import.meta.url, './inference-worker'),
@@ -61,6 +64,7 @@ export class WorkerModel implements Model {
       worker.on('error', onError);
     });
     if (ready.notice) options.onNotice?.(ready.notice);
+    if (options.yieldCores) yieldCoresTo(ready.device, threadsBefore);
     return new WorkerModel(spec, ready.device, worker);
   }
 

@@ -24,7 +24,6 @@ import { tileGeometry } from './tile-geometry.ts';
 import { TileBatcher, type AreaMask, type Batch } from './tile-batcher.ts';
 import { SegmentAbortedError } from '../errors.ts';
 import { addByteCounts } from '../byte-histogram.ts';
-import { threadsBeforeModel, yieldCoresTo } from '../thread-priority.ts';
 
 export interface SegmentProgress {
   tilesDone: number;
@@ -112,7 +111,6 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
   const spec = opts.model;
   const source: RasterSource = await openRaster(opts.input, opts.openOptions);
   let opening: Promise<Model> | null = null;
-  let threadsBefore: number[] = [];
   let closing: Promise<void> | null = null;
   // The model this call opened is closed as soon as its last batch is back, so that its thread
   // winds down while the last rows are blended and written.
@@ -134,9 +132,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     // The model's thread starts and loads while this thread creates the outputs and reads and cuts
     // the first batch: each takes about a tenth of a second at the start of every scene.
     if (!opts.modelInstance) {
-      // Every thread but the model's, which start next: the ones yieldToModel lowers.
-      threadsBefore = opts.yieldToModel ? threadsBeforeModel() : [];
-      opening = WorkerModel.open(spec, { device: opts.device, threads: opts.threads, onNotice: opts.onNotice });
+      opening = WorkerModel.open(spec, { device: opts.device, threads: opts.threads, onNotice: opts.onNotice, yieldCores: opts.yieldToModel });
       opening.catch(() => undefined); // awaited below, or in finally if something fails first
     }
     let runner: Model | null = opts.modelInstance ?? null;
@@ -203,7 +199,6 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     // One batch in flight while the next is prepared.
     let pending = await batcher.next();
     const engine = opts.modelInstance ?? await opening!;
-    if (opts.yieldToModel && !opts.modelInstance) yieldCoresTo(engine, threadsBefore);
     runner = opts.tta ? new FlipTtaModel(engine) : engine;
     let inflight = pending ? infer(pending) : null;
     // The blender keeps reading a batch's last tile until the next batch's first tile arrives, so
