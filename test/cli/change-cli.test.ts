@@ -13,6 +13,8 @@ import { installTestModel } from '../fixtures/test-model.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { expectCliFailure, runSatseg } from '../helpers/satseg-cli.ts';
 import { blobIds, writeMask } from '../change/change-fixtures.ts';
+import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
+import { crsFromEpsg } from '../../server/src/read/crs.ts';
 
 const execFileAsync = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-change-cli-'));
@@ -92,7 +94,49 @@ describe('satseg change', () => {
     expect(s3.segmented.after.reused).toBe(false);
     expect(s3.statistics.matrix.pixels).toEqual(s1.statistics.matrix.pixels);
   });
+
+  it('reuses a mask of the whole scene for an area, but not a mask made for another area', () => {
+    // pre.tif and post.tif: 300 x 200 px of 5 m from (400000, 5000000) in UTM 18N.
+    const toLonLat = converter(transformableProj4(crsFromEpsg(32618)), WGS84);
+    const box = (x0: number, y0: number, x1: number, y1: number) => {
+      const [w, n] = toLonLat.forward([400000 + 5 * x0, 5000000 - 5 * y0]);
+      const [e, s] = toLonLat.forward([400000 + 5 * x1, 5000000 - 5 * y1]);
+      return `--bbox=${w},${s},${e},${n}`;
+    };
+    const boxA = box(40, 30, 200, 150);
+    const boxB = box(100, 60, 280, 190);
+    // Copies of the scenes made now: masks are reused only while newer than their scene.
+    fs.copyFileSync(file('pre.tif'), file('areas-pre.tif'));
+    fs.copyFileSync(file('post.tif'), file('areas-post.tif'));
+    const change = (out: string, ...extra: string[]) => {
+      const r = satseg('change', '--before', file('areas-pre.tif'), '--after', file('areas-post.tif'), '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--json', '--no-progress', ...extra);
+      expect(r.code, r.stderr).toBe(0);
+      return { lines: r.lines, result: JSON.parse(r.stdout) };
+    };
+    const run = (...extra: string[]) => change(file('areas.tif'), ...extra);
+    const fresh = (area: string) => change(file(`areas-fresh-${area.length}.tif`), area).result.statistics;
+
+    run();
+    // Masks of the whole scene serve any area: every pixel inside it is compared, as with masks
+    // made for the area (whose classes may differ a little: segmenting a part sees less context).
+    const a = run(boxA);
+    expect([a.result.segmented.before.reused, a.result.segmented.after.reused]).toEqual([true, true]);
+    expect(a.result.statistics.valid_pixels).toBe(fresh(boxA).valid_pixels);
+
+    // Masks made for box A (pixels outside it are nodata) serve neither box B nor the whole scene.
+    fs.rmSync(sceneMask('before'));
+    fs.rmSync(sceneMask('after'));
+    run(boxA);
+    const b = run(boxB);
+    expect(b.lines).toContain(`satseg: segmenting areas-pre.tif again: ${sceneMask('before')} is made for another area`);
+    expect([b.result.segmented.before.reused, b.result.segmented.after.reused]).toEqual([false, false]);
+    expect(b.result.statistics.matrix.pixels).toEqual(fresh(boxB).matrix.pixels);
+    const whole = run();
+    expect(whole.lines).toContain(`satseg: segmenting areas-pre.tif again: ${sceneMask('before')} is made for an area, not the whole scene`);
+  });
 });
+
+const sceneMask = (which: string) => file(`areas.${which}.tif`);
 
 describe('satseg change and the model\'s threads', () => {
   // In a child process: a thread's priority, once lowered, stays lowered. A second model opened for
@@ -145,6 +189,16 @@ describe('bad input: exit code, one line, no output file', () => {
     ['an unknown model', async () => ['--before', file('pre.tif'), '--after', file('post.tif'), '--model', 'nope'], /unknown model "nope"; installed: test-rgb/],
     ['a missing mask', async () => [file('before.tif'), file('nope.tif')], /no such file: .*nope\.tif/],
     ['a polygon output that is not GeoJSON', async () => [file('before.tif'), file('after.tif'), '--vector', file('x.fgb')], /--vector: unsupported output x\.fgb: change polygons are written as GeoJSON/],
+    ['--stats naming the input', async () => [file('before.tif'), file('after.tif'), '--stats', file('after.tif')], /--stats .*after\.tif is an input; choose another file/],
+    ['--stats and --vector naming one file', async () => [file('before.tif'), file('after.tif'), '--vector', file('same.geojson'), '--stats', file('same.geojson')], /--vector and --stats name the same file, .*same\.geojson; choose another/],
+    ['scenes that do not overlap', async () => {
+      writeTestTiff(file('elsewhere.tif'), { width: 300, height: 200, bands: syntheticScene(300, 200, 2), geoTransform: [600000, 5, 0, 5000000, 0, -5] });
+      return ['--before', file('pre.tif'), '--after', file('elsewhere.tif'), '--model', 'test-rgb'];
+    }, /^satseg: error: the scenes do not overlap: elsewhere\.tif covers none of pre\.tif$/],
+    ['a scene with too few bands for the model', async () => {
+      writeTestTiff(file('one-band.tif'), { width: 300, height: 200, bands: [syntheticScene(300, 200, 2)[0]!], geoTransform: [400000, 5, 0, 5000000, 0, -5] });
+      return ['--before', file('one-band.tif'), '--after', file('post.tif'), '--model', 'test-rgb'];
+    }, /the before scene one-band\.tif: .*band/],
   ];
   for (const [what, make, reason] of cases) {
     it(what, async () => {
@@ -154,6 +208,12 @@ describe('bad input: exit code, one line, no output file', () => {
       expectCliFailure(r, reason, out, tmp);
     });
   }
+
+  it('a --stats file that is the scene mask kept beside --out', () => {
+    const r = satseg('change', '--before', file('pre.tif'), '--after', file('post.tif'), '--model', 'test-rgb', '--out', file('y.tif'), '--stats', file('y.after.tif'), '--no-progress');
+    expectCliFailure(r, /--stats and the after mask \(kept beside --out\) name the same file, .*y\.after\.tif; choose another/, file('y.tif'), tmp);
+    expect(fs.existsSync(file('y.after.tif'))).toBe(false);
+  });
 
   it('an --out whose scene mask would overwrite an input scene', () => {
     fs.copyFileSync(file('pre.tif'), file('x.before.tif'));

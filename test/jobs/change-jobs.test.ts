@@ -16,6 +16,7 @@ let s: TestServer;
 let before: string;
 let after: string;
 let far: string;
+let gray: string;
 
 // Before: 5 m UTM 33N. After: the same ground in EPSG:4326 at about 6 m, another pattern (the
 // "event"). Far: a scene elsewhere.
@@ -34,10 +35,13 @@ beforeAll(() => {
       writeTestTiff(f, { width: w, height: h, bands: syntheticScene(w, h, 3), geoTransform: [lon0!, (lon1! - lon0!) / w, 0, lat1!, 0, -(lat1! - lat0!) / h], epsg: 4326 });
     },
     'far.tif': (f) => writeTestTiff(f, { width: 100, height: 100, bands: syntheticScene(100, 100, 2), geoTransform: [500000, 5, 0, 6500000, 0, -5], epsg: 32633 }),
+    // One band of the before date: not enough for an RGB model.
+    'gray.tif': (f) => writeTestTiff(f, { width: W, height: H, bands: [syntheticScene(W, H, 1)[0]!], geoTransform: [400000, 5, 0, 5800000, 0, -5], epsg: 32633 }),
   });
   before = s.datasetId('before.tif');
   after = s.datasetId('after.tif');
   far = s.datasetId('far.tif');
+  gray = s.datasetId('gray.tif');
 });
 afterAll(async () => { await s?.close(); });
 
@@ -139,11 +143,23 @@ describe('change jobs', () => {
   it('refuses a change job whose scenes do not overlap the area, or are the same dataset', async () => {
     const r = await post({ dataset: after, before: far, model: 'test-rgb', bbox, options: { device: 'cpu' } });
     expect(r.status).toBe(400);
-    expect(r.body.detail).toMatch(/does not intersect the dataset/);
+    expect(r.body.detail).toMatch(new RegExp(`^the before dataset "${far}": .*does not intersect the dataset`));
+    // Without an area: the two scenes miss each other, refused before anything is segmented.
+    const apart = await post({ dataset: after, before: far, model: 'test-rgb', options: { device: 'cpu' } });
+    expect(apart.status).toBe(400);
+    expect(apart.body.detail).toBe(`the before dataset "${far}" and the after dataset "${after}" do not overlap`);
     const same = await post({ dataset: after, before: after, model: 'test-rgb', bbox });
     expect(same.status).toBe(400);
     expect(same.body.detail).toMatch(/same dataset/);
     const unknown = await post({ dataset: after, before: 'zzzzzzzzzzzz', model: 'test-rgb', bbox });
     expect(unknown.body.detail).toMatch(/unknown before dataset/);
+  });
+
+  it('names the dataset at fault, and its role, when one scene does not suit the model', async () => {
+    for (const [dataset, beforeId, role] of [[after, gray, 'before'], [gray, before, 'after']] as const) {
+      const r = await post({ dataset, before: beforeId, model: 'test-rgb', options: { device: 'cpu' } });
+      expect(r.status, role).toBe(400);
+      expect(r.body.detail, role).toMatch(new RegExp(`^the ${role} dataset "${gray}": .*band`));
+    }
   });
 });

@@ -26,7 +26,7 @@ import { CogWriterThread } from '../write/cog-writer-thread.ts';
 import { changeClasses } from './change-classes.ts';
 import { ChangeError } from '../errors.ts';
 import { ChangeTally, type ChangeStatistics } from './change-statistics.ts';
-import { GridMapping, type GridSpec, type StripMap } from './grid-mapping.ts';
+import { GridMapping, windowGrid, type GridSpec, type StripMap } from './grid-mapping.ts';
 import { CHANGE_NODATA, changeColorTable, changeMetadata } from './transition-codes.ts';
 import { encodeTransitions, pairCodes, transitionCodesPresent } from './encode-transitions.ts';
 
@@ -85,9 +85,7 @@ interface Strip {
 }
 
 function gridOf(source: RasterSource, win?: Window): GridSpec {
-  const { info } = source;
-  const w = win ?? { x: 0, y: 0, width: info.width, height: info.height };
-  return { geoTransform: windowTransform(info.geoTransform, w), width: w.width, height: w.height, crs: info.crs };
+  return windowGrid(source.info, win);
 }
 
 /** After pixels per output pixel along the output's rows and columns, at the grid's centre (1 where unknown). */

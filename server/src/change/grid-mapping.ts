@@ -10,7 +10,7 @@
  * exact transform. Cells with a corner outside the projection's domain are transformed pixel by
  * pixel. Picking a class id is nearest neighbour only: ids are never interpolated.
  */
-import type { Crs, GeoTransform, Window } from '../read/raster.ts';
+import { windowTransform, type Crs, type GeoTransform, type RasterInfo, type Window } from '../read/raster.ts';
 import { converter, transformableProj4, transformPoint } from '../read/crs-transform.ts';
 
 /** Largest position error allowed from interpolation, in after pixels (gdalwarp's default is 0.125). */
@@ -26,6 +26,20 @@ export interface GridSpec {
   width: number;
   height: number;
   crs: Crs;
+}
+
+/** The grid of a window of a raster (the whole raster without one). */
+export function windowGrid(info: Pick<RasterInfo, 'geoTransform' | 'width' | 'height' | 'crs'>, win?: Window): GridSpec {
+  const w = win ?? { x: 0, y: 0, width: info.width, height: info.height };
+  return { geoTransform: windowTransform(info.geoTransform, w), width: w.width, height: w.height, crs: info.crs };
+}
+
+/**
+ * Whether any pixel of `grid` falls in `target` (GridMapping.coverage): how two scenes that miss
+ * each other are refused before either is segmented.
+ */
+export function gridsOverlap(grid: GridSpec, target: GridSpec): boolean {
+  return new GridMapping(grid, target).coverage() !== null;
 }
 
 /** A growing bounding box of pixel positions, turned into a window clamped to a grid. */

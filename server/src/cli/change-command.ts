@@ -3,6 +3,7 @@
  * `satseg change --before pre.tif --after post.tif --model <id> --out change.tif`
  * (segments both scenes first, keeping the masks beside --out for the next run).
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -12,10 +13,11 @@ import type { Area } from '../segment/segment-area.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import type { Window } from '../read/raster.ts';
 import type { PreparedJob } from '../segment/prepare-job.ts';
+import type { GridSpec } from '../change/grid-mapping.ts';
 import type { Model } from '../infer/model.ts';
 import { z } from 'zod';
 import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from '../vectorize/vectorize-defaults.ts';
-import { AreaError, RequestError, UsageError } from '../errors.ts';
+import { AreaError, BandSelectionError, RequestError, UsageError } from '../errors.ts';
 import { writeFileAtomic } from '../write/atomic-file.ts';
 import { bboxFlag, checkOutputPath, deviceFlag, intFlag, numberFlag, parseFlags, readAreaFile } from './cli-options.ts';
 
@@ -79,14 +81,29 @@ export function sceneMaskPath(out: string, which: 'before' | 'after'): string {
   return `${ext ? out.slice(0, -ext.length) : out}.${which}${ext || '.tif'}`;
 }
 
-/** Why an existing mask cannot stand in for segmenting `scene`, or null when it can. */
-async function staleReason(mask: string, scene: string, model: string, window: Window): Promise<string | null> {
+/**
+ * The mask metadata item naming the area a scene mask was made for: pixels outside an area are
+ * nodata, so a mask made for one area cannot stand in for another (or for none).
+ */
+export const MASK_AREA_ITEM = 'SATSEG_CHANGE_AREA';
+
+/** The area's value of MASK_AREA_ITEM: 'none' for the whole scene, else a digest of the repaired area. */
+export function maskAreaKey(area: Area | null): string {
+  return area ? crypto.createHash('sha1').update(JSON.stringify(area)).digest('hex') : 'none';
+}
+
+/** Why an existing mask cannot stand in for segmenting `scene` for this area, or null when it can. */
+async function staleReason(mask: string, scene: string, model: string, window: Window, areaKey: string): Promise<string | null> {
   if (!fs.existsSync(mask)) return 'missing';
   if (fs.statSync(mask).mtimeMs <= fs.statSync(scene).mtimeMs) return `older than ${path.basename(scene)}`;
   const { openRaster } = await import('../read/open-raster.ts');
   const [m, s] = await Promise.all([openRaster(mask), openRaster(scene)]);
   try {
     if (m.info.metadata.MODEL !== model) return `made by model ${m.info.metadata.MODEL ?? 'unknown'}`;
+    // A mask of the whole scene serves any area; one made for an area only that area.
+    const madeFor = m.info.metadata[MASK_AREA_ITEM];
+    if (madeFor === undefined) return 'not known to have been made for this area';
+    if (madeFor !== 'none' && madeFor !== areaKey) return areaKey === 'none' ? 'made for an area, not the whole scene' : 'made for another area';
     const mg = m.info.geoTransform;
     const sg = s.info.geoTransform;
     const ox = (mg[0] - sg[0]) / sg[1];
@@ -108,18 +125,21 @@ async function staleReason(mask: string, scene: string, model: string, window: W
 /**
  * Prepare a scene as any job is prepared: the model must suit it (--force otherwise), and the area
  * gives the window and the pixels inside. Both scenes are prepared before either is segmented, so
- * a bad after scene fails before minutes are spent on the before one.
+ * a bad after scene fails before minutes are spent on the before one. Also gives the window's grid.
  */
-async function prepareScene(scene: string, which: 'before' | 'after', spec: ModelSpec, area: Area | null, o: ChangeFlagValues): Promise<PreparedJob> {
+async function prepareScene(scene: string, which: 'before' | 'after', spec: ModelSpec, area: Area | null, o: ChangeFlagValues): Promise<PreparedJob & { grid: GridSpec }> {
   const { openRaster } = await import('../read/open-raster.ts');
   const { RasterReader } = await import('../read/raster-reader.ts');
   const { prepareJob } = await import('../segment/prepare-job.ts');
+  const { windowGrid } = await import('../change/grid-mapping.ts');
   const reader = new RasterReader(await openRaster(scene));
+  const role = `the ${which} scene ${path.basename(scene)}`;
   try {
-    return await prepareJob(reader, spec, { area: area ?? undefined, allowUnsuitable: o.force });
+    const prepared = await prepareJob(reader, spec, { area: area ?? undefined, allowUnsuitable: o.force });
+    return { ...prepared, grid: windowGrid(reader.info, prepared.window) };
   } catch (err) {
-    if (err instanceof AreaError) throw new UsageError(`${o.bbox ? '--bbox' : '--area'}: ${path.basename(scene)}: ${err.message}`);
-    if (err instanceof RequestError) throw new UsageError(`the ${which} scene ${path.basename(scene)}: ${err.message.replace('options.allow_unsuitable or --force', '--force')}`);
+    if (err instanceof AreaError) throw new UsageError(`${o.bbox ? '--bbox' : '--area'}: ${role}: ${err.message}`);
+    if (err instanceof RequestError || err instanceof BandSelectionError) throw new UsageError(`${role}: ${err.message.replace('options.allow_unsuitable', '--force')}`);
     throw err;
   } finally {
     await reader.close();
@@ -127,9 +147,9 @@ async function prepareScene(scene: string, which: 'before' | 'after', spec: Mode
 }
 
 /** Segment a prepared scene into `mask` (only the area's window), unless an up-to-date mask is there. */
-async function maskForScene(scene: string, mask: string, which: 'before' | 'after', spec: ModelSpec, prepared: PreparedJob, o: ChangeFlagValues, model: () => Promise<Model>): Promise<SegmentedMask> {
+async function maskForScene(scene: string, mask: string, which: 'before' | 'after', spec: ModelSpec, prepared: PreparedJob, areaKey: string, o: ChangeFlagValues, model: () => Promise<Model>): Promise<SegmentedMask> {
   const started = performance.now();
-  const stale = await staleReason(mask, scene, spec.id, prepared.window);
+  const stale = await staleReason(mask, scene, spec.id, prepared.window, areaKey);
   if (!stale) {
     notice(`reusing ${mask} as the ${which} mask (model ${spec.id}, newer than ${path.basename(scene)})`);
     return { scene, mask, reused: true, seconds: (performance.now() - started) / 1000 };
@@ -145,6 +165,7 @@ async function maskForScene(scene: string, mask: string, which: 'before' | 'afte
     window: prepared.window,
     areaMask: prepared.areaMask,
     bandChoice: prepared.bands,
+    metadata: { [MASK_AREA_ITEM]: areaKey },
     onNotice: notice,
     onProgress: (p) => {
       if (o.progress === false || (p.tilesDone !== p.tilesTotal && Date.now() - lastLine < 5000)) return;
@@ -153,6 +174,17 @@ async function maskForScene(scene: string, mask: string, which: 'before' | 'afte
     },
   });
   return { scene, mask, reused: false, seconds: (performance.now() - started) / 1000 };
+}
+
+/** No two of the files written the same, and none of them an input: checked before anything is written. */
+function checkDistinctFiles(inputs: string[], outputs: Array<[string, string | undefined]>): void {
+  const written = outputs.filter((o): o is [string, string] => o[1] !== undefined);
+  written.forEach(([what, file], i) => {
+    const input = inputs.find((x) => path.resolve(x) === path.resolve(file));
+    if (input) throw new UsageError(`${what} ${file} is an input; choose another file`);
+    const same = written.slice(0, i).find(([, other]) => path.resolve(other) === path.resolve(file));
+    if (same) throw new UsageError(`${same[0]} and ${what} name the same file, ${file}; choose another`);
+  });
 }
 
 /** `yieldToModel`: as for runSegment; the `satseg` command sets it. */
@@ -180,6 +212,8 @@ export async function runChange(masks: string[], options: ChangeCommandOptions, 
     if (!fs.existsSync(input)) throw new UsageError(`no such file: ${input}`);
     if (path.resolve(input) === path.resolve(o.out)) throw new UsageError(`--out must differ from the input ${input}`);
   }
+  const outputs: Array<[string, string | undefined]> = [['--out', o.out], ['--vector', o.vector], ['--stats', o.stats]];
+  checkDistinctFiles(inputs, outputs);
   const area = await readArea(o);
 
   let segmented: ChangeCommandResult['segmented'];
@@ -195,10 +229,16 @@ export async function runChange(masks: string[], options: ChangeCommandOptions, 
     for (const mask of [beforeMask, afterMask]) {
       if (inputs.some((input) => path.resolve(input) === path.resolve(mask))) throw new UsageError(`--out ${o.out} would write its ${mask} mask over an input scene; choose another --out`);
     }
+    checkDistinctFiles(inputs, [...outputs, ['the before mask (kept beside --out)', beforeMask], ['the after mask (kept beside --out)', afterMask]]);
     const prepared = {
       before: await prepareScene(o.before!, 'before', spec, area, o),
       after: await prepareScene(o.after!, 'after', spec, area, o),
     };
+    // Two scenes that miss each other are refused before either is segmented.
+    const { gridsOverlap } = await import('../change/grid-mapping.ts');
+    if (!gridsOverlap(prepared.before.grid, prepared.after.grid)) {
+      throw new UsageError(`the scenes do not overlap${area ? ' inside the area' : ''}: ${path.basename(o.after!)} covers none of ${path.basename(o.before!)}`);
+    }
     // One model for both scenes, opened when the first needs it. Its threads are started once,
     // before this process's other threads yield to them: a second model's threads would be
     // started by a thread already at the lowest priority, and inherit it.
@@ -207,8 +247,8 @@ export async function runChange(masks: string[], options: ChangeCommandOptions, 
       .then(({ WorkerModel }) => WorkerModel.open(spec, { device: o.device, threads: o.threads, onNotice: notice, yieldCores: yieldToModel })));
     try {
       segmented = {
-        before: await maskForScene(o.before!, beforeMask, 'before', spec, prepared.before, o, model),
-        after: await maskForScene(o.after!, afterMask, 'after', spec, prepared.after, o, model),
+        before: await maskForScene(o.before!, beforeMask, 'before', spec, prepared.before, maskAreaKey(area), o, model),
+        after: await maskForScene(o.after!, afterMask, 'after', spec, prepared.after, maskAreaKey(area), o, model),
       };
     } finally {
       // A model that failed to open has reported it already, through the segmentation that asked.

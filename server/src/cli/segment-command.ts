@@ -120,7 +120,7 @@ export async function runSegment(input: string, options: SegmentCommandOptions, 
     });
   } catch (err) {
     if (err instanceof AreaError) throw new UsageError(`${o.bbox ? '--bbox' : '--area'}: ${err.message}`);
-    if (err instanceof Error && /does not suit/.test(err.message)) throw new UsageError(err.message.replace('options.allow_unsuitable or --force', '--force'));
+    if (err instanceof Error && /does not suit/.test(err.message)) throw new UsageError(err.message.replace('options.allow_unsuitable', '--force'));
     throw err;
   } finally {
     await reader.close();

@@ -94,7 +94,7 @@ export async function prepareJob(reader: RasterReader, spec: ModelSpec, input: J
   }
   const fit = modelFit(spec, info, { bands: input.bands, sensor: input.sensor });
   if (fit.fit === 'unsuitable') {
-    if (!input.allowUnsuitable) throw new RequestError(`model ${spec.id} does not suit this dataset: ${fit.reason} (options.allow_unsuitable or --force runs it anyway)`, 'unsuitable');
+    if (!input.allowUnsuitable) throw new RequestError(`model ${spec.id} does not suit this dataset: ${fit.reason} (options.allow_unsuitable runs it anyway)`, 'unsuitable');
     notices.push(`model ${spec.id} does not suit this dataset (${fit.reason}); run anyway as asked`);
   }
   return { area, repaired: placed?.repaired ?? false, areaKm2: placed?.areaKm2 ?? null, window, areaMask: placed?.areaMask, pixels, bands, geometry, fit, notices };

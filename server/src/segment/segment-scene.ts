@@ -54,6 +54,8 @@ export interface SegmentOptions {
   sensor?: string;
   /** Also write a confidence COG (max probability x 255) here. */
   scoresOutput?: string;
+  /** More GDAL metadata items for the mask, beside its classes, MODEL and SOURCE (what else made it). */
+  metadata?: Record<string, string>;
   /** Process only this pixel window of the scene (the output covers just the window). */
   window?: Window;
   /** 1 = inside the area, for `rows` full-width rows of the window starting at row `y`. */
@@ -141,7 +143,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     const target = { width: win.width, height: win.height, geoTransform: windowTransform(info.geoTransform, win), crs: info.crs };
     const maskWriter = await createClassMaskWriter(opts.output, target, {
       classNames: spec.classNames, classColors: spec.classColors, model: spec.id, source: opts.sourceName ?? opts.input.split('/').pop()?.split('?')[0] ?? null,
-    });
+    }, opts.metadata);
     writers.push(maskWriter);
     const scoresWriter = opts.scoresOutput ? await createConfidenceWriter(opts.scoresOutput, target) : null;
     if (scoresWriter) writers.push(scoresWriter);

@@ -10,7 +10,8 @@ import { prepareJob, type JobLimits } from '../../segment/prepare-job.ts';
 import { TERMINAL, type JobEvent, type JobRecord } from '../../jobs/job-types.ts';
 import { IdParams, Job, JobAccepted, JobBody, JobList } from '../api-schemas.ts';
 import { bearer, errors, jsonResponse } from '../openapi.ts';
-import { NotFoundError, RequestError, UnknownModelError } from '../../errors.ts';
+import { ChangeError, NotFoundError, RequestError, SatsegError, UnknownModelError } from '../../errors.ts';
+import { gridsOverlap, windowGrid } from '../../change/grid-mapping.ts';
 import type { z } from '@hono/zod-openapi';
 
 export function describeJob(job: JobRecord, base: string): z.infer<typeof Job> {
@@ -100,10 +101,24 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
       return ctx.datasets.open(id);
     };
     const input = { area: body.area, bbox: body.bbox, tile: o.tile, overlap: o.overlap, batch: o.batch, bands: o.bands, sensor: o.sensor, allowUnsuitable: o.allow_unsuitable };
-    const after = await prepareJob(await open(body.dataset, body.before ? 'after' : ''), spec, input, jobLimits(ctx));
+    if (body.before === body.dataset) throw new RequestError('before and dataset are the same dataset; a change job compares two');
+    // In a change job, a dataset's problem names its role and the dataset, since both get the same checks.
+    const prepare = async (id: string, role: 'before' | 'after' | '', jobInput: Parameters<typeof prepareJob>[2]) => {
+      const reader = await open(id, role);
+      try {
+        return { prepared: await prepareJob(reader, spec, jobInput, jobLimits(ctx)), info: reader.info };
+      } catch (err) {
+        if (role && err instanceof SatsegError) err.message = `the ${role} dataset "${id}": ${err.message}`;
+        throw err;
+      }
+    };
+    const { prepared: after, info: afterInfo } = await prepare(body.dataset, body.before ? 'after' : '', input);
     if (body.before) {
-      if (body.before === body.dataset) throw new RequestError('before and dataset are the same dataset; a change job compares two');
-      await prepareJob(await open(body.before, 'before'), spec, { ...input, area: after.area ?? undefined, bbox: undefined }, jobLimits(ctx));
+      const { prepared: before, info: beforeInfo } = await prepare(body.before, 'before', { ...input, area: after.area ?? undefined, bbox: undefined });
+      // Refused now rather than after both scenes were segmented.
+      if (!gridsOverlap(windowGrid(beforeInfo, before.window), windowGrid(afterInfo, after.window))) {
+        throw new ChangeError('no-overlap', `the before dataset "${body.before}" and the after dataset "${body.dataset}" do not overlap${after.area ? ' inside the area' : ''}`);
+      }
     }
     const job = await jobs.submit({
       datasetId: body.dataset,
