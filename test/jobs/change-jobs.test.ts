@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { createTestServer, type TestServer } from '../helpers/test-server.ts';
+import { watchJob } from '../helpers/job-events.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
@@ -61,13 +62,41 @@ async function finished(id: string): Promise<any> {
 
 describe('change jobs', () => {
   let job: any;
+  let events: Array<{ event: string; data: any }>;
   const bbox = [lon0! + 0.2 * (lon1! - lon0!), lat0! + 0.2 * (lat1! - lat0!), lon0! + 0.8 * (lon1! - lon0!), lat0! + 0.8 * (lat1! - lat0!)];
 
   beforeAll(async () => {
     const { status, body } = await post({ dataset: after, before, model: 'test-rgb', bbox, options: { device: 'cpu', vector: true } });
     expect(status).toBe(202);
     expect(body.job.kind).toBe('change');
+    events = await watchJob(s, body.id);
     job = await finished(body.id);
+  });
+
+  it('reports progress over all its steps: tiles of the scene at work, a percentage of the whole, the time left', () => {
+    const progress = events.filter((e) => e.event === 'progress').map((e) => e.data.progress);
+    const stages = progress.map((p) => p.stage).filter((st, i, all) => st !== all[i - 1]);
+    expect(stages).toEqual(['segmenting before', 'segmenting after', 'comparing', 'vectorizing']);
+    const percents = progress.map((p) => p.percent);
+    expect(percents).toEqual([...percents].sort((a, b) => a - b));
+    for (const p of progress) {
+      expect(Number.isInteger(p.tiles_done), JSON.stringify(p)).toBe(true);
+      expect(p.tiles_done).toBeLessThanOrEqual(p.tiles_total);
+    }
+    // Two scenes of the same area: the before scene's end is about half way, and vectorizing (the
+    // last step) is not 100 % yet.
+    const lastBefore = progress.filter((p) => p.stage === 'segmenting before').pop();
+    expect(lastBefore.percent).toBeGreaterThan(40);
+    expect(lastBefore.percent).toBeLessThan(50);
+    expect(progress.find((p) => p.stage === 'vectorizing').percent).toBeLessThan(100);
+    // The time left when the before scene is done counts the after scene, about as long again;
+    // when the after scene is done, only the comparison is left.
+    expect(lastBefore.tiles_done).toBe(lastBefore.tiles_total);
+    expect(lastBefore.eta_seconds).toBeGreaterThan(0);
+    expect(progress.filter((p) => p.stage === 'segmenting after').pop().eta_seconds).toBe(0);
+    const last = events[events.length - 1]!;
+    expect(last.data.status).toBe('succeeded');
+    expect(last.data.progress.percent).toBe(100);
   });
 
   it('segments both dates and compares them in one job, with results for each', async () => {

@@ -10,6 +10,7 @@ import { openRaster } from '../../server/src/read/open-raster.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import { pixelToCrs } from '../../server/src/read/georef.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
+import { watchJob } from '../helpers/job-events.ts';
 import { createTestServer, type TestServer } from '../helpers/test-server.ts';
 import { installTestModel } from '../fixtures/test-model.ts';
 import { hasShared, scenesDir } from '../helpers/shared-data.ts';
@@ -28,28 +29,7 @@ async function post(body: unknown, headers: Record<string, string> = {}) {
 }
 
 /** Read Server-Sent Events until a terminal status arrives. */
-async function watch(id: string): Promise<Array<{ event: string; data: any }>> {
-  const res = await s.get(`/jobs/${id}/events`);
-  expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  const events: Array<{ event: string; data: any }> = [];
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let idx;
-    while ((idx = buffer.indexOf('\n\n')) >= 0) {
-      const chunk = buffer.slice(0, idx);
-      buffer = buffer.slice(idx + 2);
-      const event = /^event: (.*)$/m.exec(chunk)?.[1];
-      const data = /^data: (.*)$/m.exec(chunk)?.[1];
-      if (event && data) events.push({ event, data: JSON.parse(data) });
-    }
-  }
-  return events;
-}
+const watch = (id: string) => watchJob(s, id);
 
 async function waitFor(id: string, predicate: (job: any) => boolean, timeoutMs = 60_000): Promise<any> {
   const start = Date.now();

@@ -30,7 +30,11 @@ try {
     vectorize: input.request.options.vector ? await loadVectorizer() : undefined,
     onProgress: (p, stage) => port.postMessage({
       type: 'progress',
-      progress: { tilesDone: p.tilesDone, tilesTotal: p.tilesTotal, percent: p.tilesTotal ? Math.round((1000 * p.tilesDone) / p.tilesTotal) / 10 : 0, mpxPerSec: p.mpxPerSec, etaSeconds: p.etaSeconds, stage },
+      progress: {
+        tilesDone: p.tilesDone, tilesTotal: p.tilesTotal,
+        percent: Math.round(1000 * (p.fraction ?? (p.tilesTotal ? p.tilesDone / p.tilesTotal : 0))) / 10,
+        mpxPerSec: p.mpxPerSec, etaSeconds: p.etaSeconds, stage,
+      },
     } satisfies JobWorkerMessage),
   });
   port.postMessage({ type: 'done', output } satisfies JobWorkerMessage);

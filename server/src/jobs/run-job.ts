@@ -52,9 +52,15 @@ export type JobRunOutput =
 
 export type VectorizeHook = (mask: string, out: string, opts: { minAreaM2?: number; simplifyPx?: number; signal?: AbortSignal }) => Promise<void>;
 
+/**
+ * A step's progress: the tiles of the scene being segmented (the last scene's once none is), and
+ * `fraction`, the share of the whole job done (0..1), where a job has several steps.
+ */
+export type JobStepProgress = SegmentProgress & { fraction?: number };
+
 export interface JobHooks {
   signal: AbortSignal;
-  onProgress: (p: SegmentProgress, stage: string) => void;
+  onProgress: (p: JobStepProgress, stage: string) => void;
   onNotice?: (text: string) => void;
   vectorize?: VectorizeHook;
 }
@@ -103,54 +109,86 @@ export async function segmentForJob(scene: { location: string; name?: string }, 
   }
 }
 
+/** Share of a job's time that vectorizing its mask is counted as, when asked (an estimate). */
+const VECTORIZE_SHARE = 0.05;
+
 export async function runJob(input: JobRunInput, hooks: JobHooks): Promise<JobRunOutput> {
   if (input.beforePath) return runChangeJob(input, hooks);
   const mask = path.join(input.resultDir, RESULT_FILES.mask);
-  const { summary, statistics } = await segmentForJob({ location: input.datasetPath, name: input.names?.after }, mask, input, hooks);
+  const vector = Boolean(input.request.options.vector && hooks.vectorize);
+  const share = vector ? 1 - VECTORIZE_SHARE : 1;
+  const { summary, statistics } = await segmentForJob({ location: input.datasetPath, name: input.names?.after }, mask, input, {
+    ...hooks,
+    onProgress: (p, stage) => hooks.onProgress({ ...p, fraction: share * (p.tilesTotal ? p.tilesDone / p.tilesTotal : 0) }, stage),
+  });
   await writeFileAtomic(path.join(input.resultDir, RESULT_FILES.stats), JSON.stringify(statistics, null, 2));
   let features: string | null = null;
-  if (input.request.options.vector && hooks.vectorize) {
-    hooks.onProgress({ tilesDone: summary.tiles.total, tilesTotal: summary.tiles.total, mpxPerSec: summary.mpxPerSec, etaSeconds: null, elapsedSeconds: summary.seconds }, 'vectorizing');
+  if (vector) {
+    hooks.onProgress({ tilesDone: summary.tiles.total, tilesTotal: summary.tiles.total, mpxPerSec: summary.mpxPerSec, etaSeconds: null, elapsedSeconds: summary.seconds, fraction: share }, 'vectorizing');
     features = path.join(input.resultDir, RESULT_FILES.features);
-    await hooks.vectorize(mask, features, { minAreaM2: input.request.options.minAreaM2, simplifyPx: input.request.options.simplifyPx, signal: hooks.signal });
+    await hooks.vectorize!(mask, features, { minAreaM2: input.request.options.minAreaM2, simplifyPx: input.request.options.simplifyPx, signal: hooks.signal });
   }
   return { kind: 'segment', summary, statistics, features };
 }
 
 /**
  * A change job: segment the before and the after scene over the same area (or reuse masks made
- * earlier with the same model, area and options), then compare them on the before grid. Progress
- * runs over all three steps: each scene is 45 %, the comparison the rest.
+ * earlier with the same model, area and options), then compare them on the before grid.
+ *
+ * Progress runs over all the steps. Each scene to segment counts 1, the comparison 0.1 (it takes
+ * about 1-2 % of a scene's segmentation on the CPU) and vectorizing, when asked, 0.05 of the whole;
+ * a reused mask counts nothing. The time left while the before scene is segmented counts the after
+ * scene as long again (both cover the same area); the comparison's and the vectorizing's are left
+ * out until they run.
  */
 async function runChangeJob(input: JobRunInput, hooks: JobHooks): Promise<JobRunOutput> {
   const started = performance.now();
   const scenes = input.scenes;
   if (!scenes || !input.beforePath) throw new Error('internal: a change job needs its before scene and scene folders');
-  const step = (offset: number, share: number, stage: string) => (p: SegmentProgress) => hooks.onProgress({
-    ...p, tilesDone: offset + share * (p.tilesTotal ? p.tilesDone / p.tilesTotal : 0), tilesTotal: 1,
+  const toSegment = [scenes.before, scenes.after].filter((t) => !('reuse' in t)).length;
+  const vector = Boolean(input.request.options.vector);
+  const weights = toSegment + 0.1;
+  const stepsShare = vector ? 1 - VECTORIZE_SHARE : 1;
+  let done = 0; // weight of the steps finished
+  let tiles = { tilesDone: 0, tilesTotal: 0, mpxPerSec: 0 };
+  const report = (weightDone: number, p: Omit<SegmentProgress, 'tilesDone' | 'tilesTotal' | 'mpxPerSec'>, stage: string) => hooks.onProgress({
+    ...tiles, ...p, fraction: (stepsShare * weightDone) / weights,
   }, stage);
-  const sceneMask = async (scene: { location: string; name?: string }, target: SceneTarget, offset: number, stage: string): Promise<SceneOutput> => {
+  const sceneMask = async (scene: { location: string; name?: string }, target: SceneTarget, stage: string, scenesAfter: number): Promise<SceneOutput> => {
     if ('reuse' in target) {
       hooks.onNotice?.(`${stage.replace('segmenting ', '')} scene: reusing the mask made earlier with the same model, area and options`);
       return { summary: null, statistics: null, mask: target.reuse, reused: true };
     }
     const mask = path.join(target.dir, RESULT_FILES.mask);
-    const { summary, statistics } = await segmentForJob(scene, mask, input, { ...hooks, onProgress: (p) => step(offset, 0.45, stage)(p) }, stage);
+    const { summary, statistics } = await segmentForJob(scene, mask, input, {
+      ...hooks,
+      onProgress: (p) => {
+        tiles = { tilesDone: p.tilesDone, tilesTotal: p.tilesTotal, mpxPerSec: p.mpxPerSec };
+        const f = p.tilesTotal ? p.tilesDone / p.tilesTotal : 0;
+        const eta = p.etaSeconds === null ? null : p.etaSeconds + scenesAfter * (p.elapsedSeconds + p.etaSeconds);
+        report(done + f, { etaSeconds: eta, elapsedSeconds: (performance.now() - started) / 1000 }, stage);
+      },
+    }, stage);
     await writeFileAtomic(path.join(target.dir, RESULT_FILES.stats), JSON.stringify(statistics, null, 2));
+    done += 1;
     return { summary, statistics, mask, reused: false };
   };
-  const before = await sceneMask({ location: input.beforePath, name: input.names?.before }, scenes.before, 0, 'segmenting before');
-  const after = await sceneMask({ location: input.datasetPath, name: input.names?.after }, scenes.after, 0.45, 'segmenting after');
+  const before = await sceneMask({ location: input.beforePath, name: input.names?.before }, scenes.before, 'segmenting before', 'reuse' in scenes.after ? 0 : 1);
+  const after = await sceneMask({ location: input.datasetPath, name: input.names?.after }, scenes.after, 'segmenting after', 0);
   const change = path.join(input.resultDir, RESULT_FILES.mask);
   const compared = await compareMasks({
     before: before.mask, after: after.mask, beforeName: input.names?.before ?? 'before', afterName: input.names?.after ?? 'after',
     area: input.request.area, out: change, signal: hooks.signal,
-    onProgress: (p) => hooks.onProgress({ tilesDone: 0.9 + 0.1 * (p.rowsTotal ? p.rowsDone / p.rowsTotal : 0), tilesTotal: 1, mpxPerSec: 0, etaSeconds: null, elapsedSeconds: p.elapsedSeconds }, 'comparing'),
+    onProgress: (p) => {
+      const f = p.rowsTotal ? p.rowsDone / p.rowsTotal : 0;
+      report(done + 0.1 * f, { etaSeconds: f > 0 ? (p.elapsedSeconds * (1 - f)) / f : null, elapsedSeconds: (performance.now() - started) / 1000 }, 'comparing');
+    },
   });
+  done += 0.1;
   await writeFileAtomic(path.join(input.resultDir, RESULT_FILES.stats), JSON.stringify(compared.statistics, null, 2));
   let features: string | null = null;
-  if (input.request.options.vector) {
-    hooks.onProgress({ tilesDone: 1, tilesTotal: 1, mpxPerSec: 0, etaSeconds: null, elapsedSeconds: (performance.now() - started) / 1000 }, 'vectorizing');
+  if (vector) {
+    report(done, { etaSeconds: null, elapsedSeconds: (performance.now() - started) / 1000 }, 'vectorizing');
     features = path.join(input.resultDir, RESULT_FILES.features);
     await changePolygons(change, features, { minAreaM2: input.request.options.minAreaM2, simplifyPx: input.request.options.simplifyPx, signal: hooks.signal });
   }
