@@ -169,6 +169,26 @@ describe('change jobs', () => {
     expect(second.notices.filter((t: string) => /reusing the mask/.test(t))).toHaveLength(2);
   });
 
+  it('draws the polygons of a change job that did not ask for them on request: changes only, with from and to', async () => {
+    const again = await post({ dataset: after, before, model: 'test-rgb', bbox, options: { device: 'cpu' } });
+    const done = await finished(again.body.id);
+    expect(done.status).toBe('succeeded');
+    const id = done.results.change.result.split('/').pop();
+    const fc = await (await s.get(`/results/${id}/features.geojson`)).json() as any;
+    expect(fc.features.length).toBeGreaterThan(0);
+    for (const f of fc.features) {
+      expect(f.properties.from).not.toBe(f.properties.to);
+      expect(f.properties.class).toBe(`${f.properties.from} → ${f.properties.to}`);
+    }
+    const tj = await (await s.get(`/results/${id}/vector/tilejson.json`)).json() as any;
+    // test-rgb has 4 classes: 12 changes, no layer for the 4 unchanged transitions.
+    expect(tj.vector_layers.map((l: any) => l.id)).toHaveLength(12);
+    expect(tj.vector_layers.every((l: any) => !/^(\S+) → \1$/.test(l.id))).toBe(true);
+    expect(Object.keys(tj.vector_layers[0].fields)).toEqual(['class', 'class_id', 'area_m2', 'from', 'to', 'from_id', 'to_id']);
+    expect(tj.description).toMatch(/from, to, from_id, to_id/);
+    expect((await s.get(`/results/${id}/features.fgb`)).status).toBe(200);
+  });
+
   it('refuses a change job whose scenes do not overlap the area, or are the same dataset', async () => {
     const r = await post({ dataset: after, before: far, model: 'test-rgb', bbox, options: { device: 'cpu' } });
     expect(r.status).toBe(400);

@@ -9,8 +9,19 @@ import { pipeline } from 'node:stream/promises';
 import { LRUCache } from 'lru-cache';
 import type { ResultCatalog, ResultRecord } from '../catalog/result-catalog.ts';
 import { vectorizeMask } from '../vectorize/vectorize-mask.ts';
-import { ClassVectorTiles, vectorLayers, type VectorLayer } from '../vectorize/vector-tiles.ts';
+import { CLASS_FIELDS, ClassVectorTiles, vectorLayers, type VectorLayer } from '../vectorize/vector-tiles.ts';
 import { InFlight } from '../in-flight.ts';
+import { changePolygons } from '../change/change-polygons.ts';
+import { changedCodes } from '../change/transition-codes.ts';
+import { RequestError } from '../errors.ts';
+
+/** The properties of change polygons (changePolygons), as TileJSON's vector_layers names their types. */
+const CHANGE_FIELDS: Record<string, string> = { ...CLASS_FIELDS, from: 'String', to: 'String', from_id: 'Number', to_id: 'Number' };
+
+/** A change result's class count N: it lists the N² transitions as its classes. */
+function transitionClassCount(r: ResultRecord): number {
+  return Math.round(Math.sqrt(r.classes.length));
+}
 import { replaceAtomically } from '../write/atomic-file.ts';
 
 export class ResultVectors {
@@ -44,7 +55,19 @@ export class ResultVectors {
   private file(r: ResultRecord, which: 'features' | 'flatgeobuf'): Promise<string> {
     const file = this.results.file(r, which);
     if (fs.existsSync(file)) return Promise.resolve(file);
-    return this.making.run(`${r.id}:${which}`, () => vectorizeMask({ mask: this.results.file(r, 'mask'), out: file }).then(() => file));
+    const mask = this.results.file(r, 'mask');
+    return this.making.run(`${r.id}:${which}`, async () => {
+      if (r.kind !== 'change') await vectorizeMask({ mask, out: file });
+      // A change result's polygons are of what changed, as a change job's own are: in GeoJSON
+      // with the transition's from/to (changePolygons); FlatGeobuf's fields are those of classes.
+      else if (which === 'features') await changePolygons(mask, file);
+      else {
+        const codes = changedCodes(transitionClassCount(r));
+        if (!codes.length) throw new RequestError('a change result of one class has no changes to draw as polygons');
+        await vectorizeMask({ mask, out: file, classes: codes.map(String) });
+      }
+      return file;
+    });
   }
 
   async zoomRange(r: ResultRecord): Promise<{ minzoom: number; maxzoom: number }> {
@@ -52,9 +75,16 @@ export class ResultVectors {
     return { minzoom, maxzoom };
   }
 
+  /**
+   * One layer per class; for a change result, one per transition that is a change (unchanged
+   * pixels are never polygons), with the transition's properties.
+   */
   async layers(r: ResultRecord): Promise<VectorLayer[]> {
     const { minzoom, maxzoom } = await this.zoomRange(r);
-    return vectorLayers(r.classes.map((name, id) => ({ id, name })), minzoom, maxzoom);
+    const classes = r.classes.map((name, id) => ({ id, name }));
+    if (r.kind !== 'change') return vectorLayers(classes, minzoom, maxzoom);
+    const changed = new Set(changedCodes(transitionClassCount(r)));
+    return vectorLayers(classes.filter((c) => changed.has(c.id)), minzoom, maxzoom, CHANGE_FIELDS);
   }
 
   tiles(r: ResultRecord): Promise<ClassVectorTiles> {

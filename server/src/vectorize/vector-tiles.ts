@@ -33,10 +33,13 @@ export interface VectorTileOptions {
 const EXTENT = 4096;
 
 /** TileJSON `vector_layers` for the given classes (one layer per class, named by class). */
-export function vectorLayers(classes: Array<{ id: number; name: string }>, minzoom: number, maxzoom: number): VectorLayer[] {
+/** The properties of class polygons, as TileJSON's vector_layers names their types. */
+export const CLASS_FIELDS: Record<string, string> = { class: 'String', class_id: 'Number', area_m2: 'Number' };
+
+export function vectorLayers(classes: Array<{ id: number; name: string }>, minzoom: number, maxzoom: number, fields = CLASS_FIELDS): VectorLayer[] {
   return classes.map((c) => ({
     id: c.name,
-    fields: { class: 'String', class_id: 'Number', area_m2: 'Number' },
+    fields,
     minzoom,
     maxzoom,
     description: `${c.name} polygons (class id ${c.id})`,

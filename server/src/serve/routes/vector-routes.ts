@@ -55,7 +55,9 @@ export function registerVectorRoutes(app: OpenAPIHono, ctx: ServerContext): void
     return c.json({
       tilejson: '3.0.0' as const,
       name: `${r.name} (polygons)`,
-      description: `${r.modelId} polygons; properties: id, class, class_id, area_m2`,
+      description: r.kind === 'change'
+        ? `${r.modelId} change polygons, one layer per change; properties: id, class ("from → to"), class_id (the code), from, to, from_id, to_id, area_m2`
+        : `${r.modelId} polygons; properties: id, class, class_id, area_m2`,
       scheme: 'xyz' as const,
       tiles: [`${ctx.base(c)}/results/${r.id}/vector/{z}/{x}/{y}.mvt`],
       bounds: extent.bounds!,
