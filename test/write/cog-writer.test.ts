@@ -54,7 +54,19 @@ describe('halveRows', () => {
   });
 });
 
+// GDAL escapes a metadata value twice in the GeoTIFF tag and unescapes it twice: values with
+// quotes, ampersands and text that looks like an entity must cross both ways unchanged.
+const tricky = { CLASS_NAMES: '["water","R&D","<b>","a &quot; b"]', NOTE: `it's "quoted" & <tagged> &amp;` };
+
 describe('CogWriter', () => {
+  it('reads back metadata values with quotes, ampersands and entity-like text unchanged', async () => {
+    const file = path.join(tmp, 'tricky.tif');
+    await (await writePattern(file, { ...options, metadata: tricky })).finish();
+    const src = await openRaster(file);
+    expect(src.info.metadata).toMatchObject(tricky);
+    await src.close();
+  });
+
   it('writes a tiled, compressed raster with mode overviews that reads back exactly', async () => {
     const file = path.join(tmp, 'pattern.tif');
     const w = await writePattern(file, options);
@@ -120,6 +132,27 @@ describe('CogWriter', () => {
       expect(info).toMatch(/ColorInterp=Palette/);
       expect(info).toMatch(/LAYOUT=COG/);
       expect(info).toMatch(/CLASS_NAMES=\["a","b","c"\]/);
+    });
+
+    it('writes metadata values that GDAL reads back exactly, and reads values GDAL wrote', async () => {
+      const file = path.join(tmp, 'metadata.tif');
+      await (await writePattern(file, { ...options, metadata: tricky, bandDescription: 'class & "kind"' })).finish();
+      const read = (f: string) => JSON.parse(execFileSync(gdalPython, ['-c', `from osgeo import gdal; import json; ds = gdal.Open(${JSON.stringify(f)}); print(json.dumps([ds.GetMetadata(), ds.GetRasterBand(1).GetDescription()]))`], { encoding: 'utf8' }));
+      const [gdalMeta, gdalDescription] = read(file);
+      expect(gdalMeta).toMatchObject(tricky);
+      expect(gdalDescription).toBe('class & "kind"');
+      const ours = await openRaster(file);
+      expect(ours.info.metadata).toMatchObject(tricky);
+      expect(ours.info.bands[0]!.description).toBe('class & "kind"');
+      await ours.close();
+
+      // Values GDAL itself wrote (gdal_edit), read here as GDAL reads them.
+      const edited = path.join(tmp, 'metadata-gdal.tif');
+      await (await writePattern(edited, options)).finish();
+      execFileSync(gdalPython, ['-c', `from osgeo import gdal; ds = gdal.Open(${JSON.stringify(edited)}, gdal.GA_Update); ds.SetMetadata(${JSON.stringify(tricky)}); ds = None`]);
+      const theirs = await openRaster(edited);
+      expect(theirs.info.metadata).toMatchObject(tricky);
+      await theirs.close();
     });
 
     it('writes a valid BigTIFF COG (used automatically past 4 GiB)', async () => {

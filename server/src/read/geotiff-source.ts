@@ -154,8 +154,9 @@ function parseGdalMetadata(xml: unknown): GdalMetadata {
   if (typeof xml !== 'string') return out;
   const decode = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
   for (const m of xml.matchAll(/<Item\s+([^>]*)>([\s\S]*?)<\/Item>/g)) {
-    const attrs = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((a) => [a[1], a[2]]));
-    const value = decode(m[2]!);
+    const attrs = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((a) => [a[1], decode(a[2]!)]));
+    // GDAL escapes an item's value twice (once itself, once as XML text) and unescapes it twice.
+    const value = decode(decode(m[2]!));
     if (attrs.sample !== undefined) {
       if (attrs.role === 'description') out.bandDescriptions.set(Number(attrs.sample), value);
       if (attrs.role === 'colorinterp') out.colorInterps.set(Number(attrs.sample), value.toLowerCase());

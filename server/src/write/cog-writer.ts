@@ -14,6 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { xmlEscape } from './xml-text.ts';
 import { promisify } from 'node:util';
 import { once } from 'node:events';
 import type { GeoKeyTags, GeoTransform } from '../read/raster.ts';
@@ -63,8 +64,13 @@ function ghostArea(): Buffer {
   return Buffer.from(`GDAL_STRUCTURAL_METADATA_SIZE=${String(body.length).padStart(6, '0')} bytes\n${body}`, 'latin1');
 }
 
-function xmlEscape(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/**
+ * An item value of the GDAL_METADATA tag, escaped as GDAL's GeoTIFF driver escapes it: once for
+ * the value (CPLEscapeString) and once more by its XML serializer; its reader undoes both. Escaped
+ * once, a value holding "&amp;" or "&quot;" would read back from GDAL changed.
+ */
+function gdalItemValue(s: string): string {
+  return xmlEscape(xmlEscape(s));
 }
 
 class Level {
@@ -283,8 +289,8 @@ export class CogWriter implements CogRowWriter {
     if (o.nodata !== null) tags.push({ tag: 42113, type: TagType.ASCII, values: String(o.nodata) });
     if (index === 0) {
       tags.push(...this.geoTags());
-      const items = Object.entries(o.metadata ?? {}).map(([k, v]) => `  <Item name="${xmlEscape(k)}">${xmlEscape(v)}</Item>`);
-      if (o.bandDescription) items.push(`  <Item name="DESCRIPTION" sample="0" role="description">${xmlEscape(o.bandDescription)}</Item>`);
+      const items = Object.entries(o.metadata ?? {}).map(([k, v]) => `  <Item name="${xmlEscape(k)}">${gdalItemValue(v)}</Item>`);
+      if (o.bandDescription) items.push(`  <Item name="DESCRIPTION" sample="0" role="description">${gdalItemValue(o.bandDescription)}</Item>`);
       if (items.length) tags.push({ tag: 42112, type: TagType.ASCII, values: `<GDALMetadata>\n${items.join('\n')}\n</GDALMetadata>\n` });
     }
     return tags;
