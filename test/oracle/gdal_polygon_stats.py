@@ -3,9 +3,10 @@
 on a raster and print, as one JSON object, the polygon count and total area in m² per class value.
 
 usage: gdal_polygon_stats.py RASTER
-Areas: projected CRS -> planar area in CRS units times the unit size squared; geographic CRS ->
-planar area after transforming to EPSG:6933 (WGS 84 cylindrical equal-area), which is exact for
-polygons whose edges follow meridians and parallels, as pixel edges do.
+Areas: projected CRS -> planar area in CRS units times the unit size squared; geographic CRS and
+normal-aspect Mercator (whose plane exaggerates areas) -> planar area after transforming to
+EPSG:6933 (WGS 84 cylindrical equal-area), which is exact for polygons whose edges follow meridians
+and parallels, as their pixel edges do.
 """
 import json
 import os
@@ -28,7 +29,7 @@ with tempfile.TemporaryDirectory() as tmp:
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     to_equal_area = None
     unit = 1.0
-    if srs.IsGeographic():
+    if srs.IsGeographic() or "+proj=merc " in srs.ExportToProj4() + " ":
         cea = osr.SpatialReference()
         cea.ImportFromEPSG(6933)
         cea.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)

@@ -8,7 +8,7 @@
  * both are sums over the same matrix (column minus row).
  */
 import type { Crs, GeoTransform } from '../read/raster.ts';
-import { pixelAreaFunction } from '../read/geodesy.ts';
+import { areaMethod, pixelAreaFunction } from '../read/geodesy.ts';
 import type { ChangeClasses } from './change-classes.ts';
 import { allTransitions, CHANGE_NODATA, codingDescription, transitionName, type Transition } from './transition-codes.ts';
 
@@ -65,7 +65,7 @@ export class ChangeTally {
   private nodata = 0;
   unlisted = 0;
 
-  private constructor(private readonly classes: ChangeClasses, private readonly rowArea: (row: number) => number, private readonly geographic: boolean) {
+  private constructor(private readonly classes: ChangeClasses, private readonly rowArea: (row: number) => number, private readonly areaMethod: 'geodesic' | 'projected') {
     const n = classes.names.length;
     this.pixels = new Float64Array(n * n);
     this.area = new Float64Array(n * n);
@@ -80,7 +80,7 @@ export class ChangeTally {
       ring.set([0, row, 1, row, 1, row + 1, 0, row + 1]);
       return ringArea(ring);
     };
-    return new ChangeTally(classes, rowArea, crs.geographic);
+    return new ChangeTally(classes, rowArea, areaMethod(crs));
   }
 
   /** Add one output row's code counts (indexed by code, 256 long). */
@@ -132,7 +132,7 @@ export class ChangeTally {
       classes: classes.names,
       model: classes.model,
       coding: codingDescription(n),
-      area_method: this.geographic ? 'geodesic' : 'projected',
+      area_method: this.areaMethod,
       valid_pixels: valid,
       valid_area_m2: validArea,
       changed_pixels: changed,

@@ -5,11 +5,12 @@
  * reports two maxzooms.
  *
  * Areas are measured where they are true. Projected CRS: planar area in the CRS's own units,
- * converted with its unit size, as GIS tools report it. Geographic CRS: exact ellipsoidal area. A
- * lon/lat pixel edge runs along a meridian or a parallel, and both stay straight in the ellipsoid's
- * cylindrical equal-area projection, so the shoelace area there is the exact ellipsoidal area of a
- * pixel-edge polygon (a sphere would be off by ~0.7 % at the equator); simplified diagonals differ
- * from geodesics by far less than a pixel.
+ * converted with its unit size, as GIS tools report it. Geographic CRS, and normal-aspect Mercator
+ * (Web Mercator's plane doubles areas at 45°): exact ellipsoidal area. Their pixel edges run along
+ * meridians and parallels, and both stay straight in the ellipsoid's cylindrical equal-area
+ * projection, so the shoelace area there is the exact ellipsoidal area of a pixel-edge polygon (a
+ * sphere would be off by ~0.7 % at the equator); simplified diagonals differ from geodesics by far
+ * less than a pixel.
  *
  * The common ellipsoids and units are read straight from the proj4 definition; proj4 itself (a
  * tenth of a second to load) is only loaded for anything else.
@@ -77,20 +78,78 @@ async function crsMetrics(crs: Crs): Promise<{ unit: number; ellipsoid: [number,
 }
 
 /**
- * The area (m²) of one pixel in each row of a north-up raster: constant for a projected CRS, the
- * exact ellipsoidal area of the row's lon/lat cell for a geographic one.
+ * Normal-aspect Mercator (EPSG:3857, World Mercator): a north-up raster's pixel edges are meridians
+ * and parallels, as in lon/lat, but its plane exaggerates areas by 1/cos² of the latitude (2x at
+ * 45°, 4x at 60°), so its areas are measured on the ellipsoid like lon/lat ones.
  */
-export async function rowPixelAreaFunction(gt: GeoTransform, crs: Crs): Promise<(row: number) => number> {
-  const { unit, ellipsoid } = await crsMetrics(crs);
-  if (!crs.geographic) {
-    const perPixel = Math.abs(gt[1] * gt[5]) * unit * unit;
-    return () => perPixel;
+export function isMercator(crs: { geographic: boolean; proj4: string }): boolean {
+  return !crs.geographic && /\+proj=merc\b/.test(crs.proj4);
+}
+
+/** How a grid's areas are measured: 'geodesic' (on the ellipsoid) or 'projected' (in the CRS's plane). */
+export function areaMethod(crs: { geographic: boolean; proj4: string }): 'geodesic' | 'projected' {
+  return crs.geographic || isMercator(crs) ? 'geodesic' : 'projected';
+}
+
+/**
+ * A north-up grid whose pixel edges are meridians and parallels, seen in the ellipsoid's
+ * cylindrical equal-area projection: x of a column step (m) and the authalic y (m) of each row's
+ * top edge, where a pixel-edge polygon's shoelace area is its ellipsoidal area.
+ */
+interface EqualAreaGrid {
+  xPerColumn: number;
+  yOfRow: (row: number) => number;
+}
+
+async function equalAreaGrid(gt: GeoTransform, crs: Crs): Promise<EqualAreaGrid> {
+  const toRad = Math.PI / 180;
+  let ellipsoid: [number, number];
+  let latOfRow: (row: number) => number;
+  let lonPerColumn: number;
+  if (crs.geographic) {
+    ellipsoid = (await crsMetrics(crs)).ellipsoid;
+    latOfRow = (row) => gt[3] + row * gt[5];
+    lonPerColumn = gt[1];
+  } else {
+    // Mercator: longitude is linear in x and latitude a function of y alone; proj4 inverts both.
+    const toLonLat = proj4Library()(crs.proj4) as unknown as { inverse: (p: [number, number]) => [number, number] };
+    latOfRow = (row) => toLonLat.inverse([gt[0], gt[3] + row * gt[5]])[1];
+    const [lon0] = toLonLat.inverse([gt[0], gt[3]]);
+    const [lon1] = toLonLat.inverse([gt[0] + gt[1], gt[3]]);
+    lonPerColumn = ((((lon1 - lon0) % 360) + 540) % 360) - 180;
+    // EPSG:3857 does spherical arithmetic on WGS 84 coordinates: its areas are WGS 84's.
+    const spherical = ellipsoidOf(crs.proj4)?.[1] === 0;
+    ellipsoid = crs.epsg === 3857 || (spherical && /\+nadgrids=@null\b/.test(crs.proj4)) ? [6378137, 0.0066943799901413165] : (await crsMetrics({ ...crs, geographic: true })).ellipsoid;
   }
   const [a, es] = ellipsoid;
   const q = authalic(es);
-  const toRad = Math.PI / 180;
-  const width = Math.abs(a * gt[1] * toRad);
-  return (row) => width * Math.abs((a * (q((gt[3] + (row + 1) * gt[5]) * toRad) - q((gt[3] + row * gt[5]) * toRad))) / 2);
+  const rowY = new Map<number, number>();
+  return {
+    xPerColumn: a * lonPerColumn * toRad,
+    yOfRow: (row) => {
+      let y = rowY.get(row);
+      if (y === undefined) {
+        y = (a * q(latOfRow(row) * toRad)) / 2;
+        rowY.set(row, y);
+      }
+      return y;
+    },
+  };
+}
+
+/**
+ * The area (m²) of one pixel in each row of a north-up raster: constant for a projected CRS, the
+ * exact ellipsoidal area of the row's cell for a geographic or Mercator one.
+ */
+export async function rowPixelAreaFunction(gt: GeoTransform, crs: Crs): Promise<(row: number) => number> {
+  if (areaMethod(crs) === 'projected') {
+    const { unit } = await crsMetrics(crs);
+    const perPixel = Math.abs(gt[1] * gt[5]) * unit * unit;
+    return () => perPixel;
+  }
+  const { xPerColumn, yOfRow } = await equalAreaGrid(gt, crs);
+  const width = Math.abs(xPerColumn);
+  return (row) => width * Math.abs(yOfRow(row + 1) - yOfRow(row));
 }
 
 /**
@@ -99,20 +158,18 @@ export async function rowPixelAreaFunction(gt: GeoTransform, crs: Crs): Promise<
  * pixel size; an ellipsoidal one needs the authalic y of each row, computed once per row.
  */
 export async function pixelAreaFunction(gt: GeoTransform, height: number, crs: Crs): Promise<PixelRingArea> {
-  const { unit, ellipsoid } = await crsMetrics(crs);
-  if (!crs.geographic) {
+  if (areaMethod(crs) === 'projected') {
+    const { unit } = await crsMetrics(crs);
     const perPixel = Math.abs(gt[1] * gt[5]) * unit * unit;
     return (ring) => (Math.abs(ringArea2(ring)) / 2) * perPixel;
   }
-  const [a, es] = ellipsoid;
-  const q = authalic(es);
-  const toRad = Math.PI / 180;
-  const xPerColumn = a * gt[1] * toRad;
+  const { xPerColumn, yOfRow } = await equalAreaGrid(gt, crs);
   const rowY = new Float64Array(height + 1).fill(Number.NaN);
   const yOf = (row: number) => {
+    if (row < 0 || row > height) return yOfRow(row);
     let y = rowY[row]!;
     if (Number.isNaN(y)) {
-      y = (a * q((gt[3] + row * gt[5]) * toRad)) / 2;
+      y = yOfRow(row);
       rowY[row] = y;
     }
     return y;

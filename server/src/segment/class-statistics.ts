@@ -5,7 +5,7 @@
  * polygons' area_m2 uses.
  */
 import type { RasterSource } from '../read/raster-source.ts';
-import { rowPixelAreaFunction } from '../read/geodesy.ts';
+import { areaMethod, rowPixelAreaFunction } from '../read/geodesy.ts';
 
 export interface ClassStatistics {
   id: number;
@@ -58,6 +58,6 @@ export async function maskStatistics(mask: RasterSource, classNames: string[], c
     classified_pixels: classifiedPixels,
     classified_area_m2: classifiedArea,
     nodata_pixels: width * height - classifiedPixels,
-    area_method: crs.geographic ? 'geodesic' : 'projected',
+    area_method: areaMethod(crs),
   };
 }

@@ -1,0 +1,56 @@
+/**
+ * Areas of pixels and pixel-edge rings: planar in a projected CRS, ellipsoidal in lon/lat and in
+ * normal-aspect Mercator (whose plane exaggerates areas by 1/cos² of the latitude). A Web Mercator
+ * grid must measure what the same lon/lat rectangle measures.
+ */
+import { describe, expect, it } from 'vitest';
+import { areaMethod, pixelAreaFunction, rowPixelAreaFunction } from '../../server/src/read/geodesy.ts';
+import { crsFromEpsg } from '../../server/src/read/crs.ts';
+import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
+import type { GeoTransform } from '../../server/src/read/raster.ts';
+
+const webMercator = crsFromEpsg(3857);
+const lonLat = crsFromEpsg(4326);
+const utm = crsFromEpsg(32633);
+
+/** Total area of a width x height grid, by rows and by one ring around it. */
+async function gridArea(gt: GeoTransform, width: number, height: number, crs: typeof lonLat): Promise<{ byRows: number; byRing: number }> {
+  const row = await rowPixelAreaFunction(gt, crs);
+  let byRows = 0;
+  for (let r = 0; r < height; r++) byRows += row(r) * width;
+  const ring = await pixelAreaFunction(gt, height, crs);
+  return { byRows, byRing: ring(Int32Array.from([0, 0, width, 0, width, height, 0, height, 0, 0])) };
+}
+
+describe('pixel areas', () => {
+  it('measures lon/lat and Mercator on the ellipsoid, other projected CRSs in their plane', () => {
+    expect(areaMethod(lonLat)).toBe('geodesic');
+    expect(areaMethod(webMercator)).toBe('geodesic');
+    expect(areaMethod(utm)).toBe('projected');
+  });
+
+  it('gives a Web Mercator grid the area of the same lon/lat rectangle, not its plane area', async () => {
+    // 200 x 150 pixels of 500 m from near 45° N (the plane doubles areas there).
+    const gt: GeoTransform = [1_500_000, 500, 0, 5_700_000, 0, -500];
+    const m = await gridArea(gt, 200, 150, webMercator);
+    expect(m.byRing / m.byRows).toBeCloseTo(1, 12);
+    const toLonLat = converter(transformableProj4(webMercator), WGS84);
+    const [west, north] = toLonLat.forward([gt[0], gt[3]]);
+    const [east, south] = toLonLat.forward([gt[0] + 200 * 500, gt[3] - 150 * 500]);
+    // The same rectangle as a 1 x 1 lon/lat grid: rows of a Mercator grid are parallels, so only
+    // its edges matter.
+    const ll = await gridArea([west!, east! - west!, 0, north!, 0, south! - north!], 1, 1, lonLat);
+    expect(m.byRows / ll.byRows).toBeCloseTo(1, 9);
+    const plane = 200 * 150 * 500 * 500;
+    const midLat = ((north! + south!) / 2) * (Math.PI / 180);
+    expect(north!).toBeGreaterThan(45);
+    expect(m.byRows / plane).toBeGreaterThan(Math.cos(midLat) ** 2 * 0.98);
+    expect(m.byRows / plane).toBeLessThan(Math.cos(midLat) ** 2 * 1.02);
+  });
+
+  it('keeps a projected CRS planar: pixel size times pixels', async () => {
+    const u = await gridArea([400_000, 10, 0, 5_000_000, 0, -10], 300, 200, utm);
+    expect(u.byRows).toBeCloseTo(300 * 200 * 100, 6);
+    expect(u.byRing).toBeCloseTo(300 * 200 * 100, 6);
+  });
+});
