@@ -29,7 +29,7 @@ export function vertexCount(area: Area): number {
 }
 
 /**
- * Accept a Polygon, MultiPolygon, a Feature of one, or a bbox [w, s, e, n]; at most `maxVertices`
+ * Accept a Polygon, MultiPolygon, a Feature or FeatureCollection of them, or a bbox [w, s, e, n]; at most `maxVertices`
  * vertices (SATSEG_MAX_AREA_VERTICES), counted before anything else looks at the rings.
  */
 export function parseArea(area: unknown, bbox: unknown, maxVertices = Infinity): Area | null {
@@ -40,9 +40,12 @@ export function parseArea(area: unknown, bbox: unknown, maxVertices = Infinity):
     if (!(w! < e! && s! < n!) || Math.abs(w!) > 180 || Math.abs(e!) > 180 || Math.abs(s!) > 90 || Math.abs(n!) > 90) throw new AreaError('bbox must be [west, south, east, north] with west < east and south < north, in degrees');
     return turf.bboxPolygon([w!, s!, e!, n!]).geometry;
   }
-  let g = area as { type?: string; geometry?: unknown; coordinates?: unknown };
+  let g = area as { type?: string; geometry?: unknown; coordinates?: unknown; features?: unknown };
   if (g && g.type === 'Feature') g = g.geometry as typeof g;
-  if (!g || (g.type !== 'Polygon' && g.type !== 'MultiPolygon')) throw new AreaError('area must be a GeoJSON Polygon or MultiPolygon (or a Feature of one) in EPSG:4326');
+  // A FeatureCollection (what most tools export) counts as the polygons of its features, joined
+  // (repairArea dissolves the overlaps between them).
+  if (g && g.type === 'FeatureCollection') g = collectionPolygons(g.features);
+  if (!g || (g.type !== 'Polygon' && g.type !== 'MultiPolygon')) throw new AreaError('area must be a GeoJSON Polygon or MultiPolygon (or a Feature or FeatureCollection of them) in EPSG:4326');
   const rings = (g.type === 'Polygon' ? [g.coordinates] : g.coordinates) as unknown[];
   let vertices = 0;
   for (const poly of Array.isArray(rings) ? rings : []) for (const ring of Array.isArray(poly) ? poly : []) vertices += Array.isArray(ring) ? ring.length : 0;
@@ -59,10 +62,27 @@ export function parseArea(area: unknown, bbox: unknown, maxVertices = Infinity):
   return { type: 'MultiPolygon', coordinates: polys };
 }
 
-/** Repair self-intersecting rings by splitting them at the crossings (turf), or explain why not. */
+/** The features of a FeatureCollection as one MultiPolygon; anything but (Multi)Polygons is refused. */
+function collectionPolygons(features: unknown): { type: 'MultiPolygon'; coordinates: unknown[] } {
+  if (!Array.isArray(features) || !features.length) throw new AreaError('area: the FeatureCollection has no features');
+  const coordinates: unknown[] = [];
+  features.forEach((f: { type?: string; geometry?: { type?: string; coordinates?: unknown } | null }, i) => {
+    const geometry = f?.type === 'Feature' ? f.geometry : null;
+    if (geometry?.type === 'Polygon') coordinates.push(geometry.coordinates);
+    else if (geometry?.type === 'MultiPolygon' && Array.isArray(geometry.coordinates)) coordinates.push(...geometry.coordinates);
+    else throw new AreaError(`area: feature ${i} of the FeatureCollection is ${geometry?.type ? `a ${geometry.type}` : 'not a Feature with a geometry'}; only Polygon and MultiPolygon features make an area`);
+  });
+  return { type: 'MultiPolygon', coordinates };
+}
+
+/**
+ * Repair an area: self-intersecting rings are split at the crossings (turf), and the parts of a
+ * MultiPolygon that overlap are dissolved into one (inside-tests count crossings, so an overlap
+ * would read as outside); or explain why it cannot be repaired.
+ */
 export function repairArea(area: Area): { area: Area; repaired: boolean } {
   const feature = turf.feature(area) as Feature<Area>;
-  if (turf.kinks(feature as never).features.length === 0) return { area, repaired: false };
+  if (turf.kinks(feature as never).features.length === 0) return dissolveOverlaps(area);
   try {
     const polygons = area.type === 'Polygon' ? [area.coordinates] : area.coordinates;
     const pieces: Feature<Polygon>[] = [];
@@ -75,10 +95,20 @@ export function repairArea(area: Area): { area: Area; repaired: boolean } {
     const geometry = merged.geometry as Area;
     const parts = geometry.type === 'Polygon' ? [geometry.coordinates] : geometry.coordinates;
     if (parts.some((p) => turf.kinks(turf.polygon(p)).features.length)) throw new Error('still self-intersecting');
-    return { area: geometry, repaired: true };
+    return { area: dissolveOverlaps(geometry).area, repaired: true };
   } catch (err) {
     throw new AreaError(`the area has a self-intersecting ring that cannot be repaired (${(err as Error).message}); draw it again without crossing edges`);
   }
+}
+
+/** A MultiPolygon whose parts overlap, as their union; any other area as it is. */
+function dissolveOverlaps(area: Area): { area: Area; repaired: boolean } {
+  if (area.type !== 'MultiPolygon' || area.coordinates.length < 2) return { area, repaired: false };
+  const parts = area.coordinates.map((p) => turf.polygon(p));
+  const separate = parts.reduce((sum, p) => sum + turf.area(p), 0);
+  const union = turf.union(turf.featureCollection(parts));
+  if (!union || turf.area(union) >= separate * (1 - 1e-9)) return { area, repaired: false };
+  return { area: union.geometry as Area, repaired: true };
 }
 
 export function areaKm2(area: Area): number {

@@ -199,7 +199,7 @@ export const JobBody = z.object({
   dataset: Id.openapi({ description: 'the dataset to segment (for a change job: the AFTER scene)' }),
   before: Id.optional().openapi({ description: 'makes it a change job: the BEFORE scene, compared with `dataset`' }),
   model: z.string().min(1).max(100),
-  area: z.record(z.string(), z.unknown()).optional().openapi({ description: 'GeoJSON Polygon or MultiPolygon in EPSG:4326 (or a Feature of one)' }),
+  area: z.record(z.string(), z.unknown()).optional().openapi({ description: 'GeoJSON Polygon or MultiPolygon in EPSG:4326, or a Feature or FeatureCollection of them (overlapping parts are joined)' }),
   bbox: z.array(z.number(), { message: 'bbox must be [west, south, east, north] in degrees' }).length(4, 'bbox must be [west, south, east, north] in degrees').optional().openapi({ description: '[west, south, east, north] in EPSG:4326; instead of area' }),
   options: JobOptions.optional(),
 }).strict().openapi('JobRequest');

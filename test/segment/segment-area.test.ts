@@ -1,0 +1,53 @@
+/**
+ * Areas as users hand them in: a Polygon, a Feature, or a FeatureCollection (what most tools
+ * export), whose overlapping parts must count once, inside, not cancel out.
+ */
+import { describe, expect, it } from 'vitest';
+import * as turf from '@turf/turf';
+import { areaOnGrid, parseArea, repairArea } from '../../server/src/segment/segment-area.ts';
+import { crsFromEpsg } from '../../server/src/read/crs.ts';
+import { AreaError } from '../../server/src/errors.ts';
+
+const square = (w: number, s: number, e: number, n: number) => turf.bboxPolygon([w, s, e, n]).geometry;
+const feature = (geometry: unknown) => ({ type: 'Feature', properties: {}, geometry });
+
+describe('areas from a FeatureCollection', () => {
+  // Two squares overlapping on a quarter of each, and one apart.
+  const collection = {
+    type: 'FeatureCollection',
+    features: [feature(square(10, 10, 10.2, 10.2)), feature(square(10.1, 10.1, 10.3, 10.3)), feature({ type: 'MultiPolygon', coordinates: [square(10.5, 10, 10.6, 10.1).coordinates] })],
+  };
+
+  it('joins the features, dissolving the overlaps', () => {
+    const parsed = parseArea(collection, undefined)!;
+    expect(parsed.type).toBe('MultiPolygon');
+    const { area, repaired } = repairArea(parsed);
+    expect(repaired).toBe(true);
+    expect(area.type).toBe('MultiPolygon');
+    expect(area.coordinates).toHaveLength(2);
+    const union = turf.area(square(10, 10, 10.2, 10.2)) + turf.area(square(10.1, 10.1, 10.3, 10.3)) - turf.area(square(10.1, 10.1, 10.2, 10.2)) + turf.area(square(10.5, 10, 10.6, 10.1));
+    expect(turf.area(area) / union).toBeCloseTo(1, 6);
+  });
+
+  it('counts the overlap inside when the area is placed on a grid', () => {
+    // 0.01° pixels over 10-10.6° E, 10-10.3° N.
+    const { area } = repairArea(parseArea(collection, undefined)!);
+    const placed = areaOnGrid(area, [10, 0.01, 0, 10.3, 0, -0.01], 60, 30, crsFromEpsg(4326))!;
+    const mask = placed.mask(0, placed.window.height, placed.window.width);
+    const inside = mask.reduce((n, v) => n + v, 0);
+    // 20 x 20 + 20 x 20 - 10 x 10 + 10 x 10 pixels.
+    expect(inside).toBe(800);
+  });
+
+  it('leaves parts that do not overlap as they are', () => {
+    const apart = parseArea({ type: 'FeatureCollection', features: [feature(square(0, 0, 1, 1)), feature(square(2, 0, 3, 1))] }, undefined)!;
+    expect(repairArea(apart)).toEqual({ area: apart, repaired: false });
+  });
+
+  it('refuses a collection without polygons, naming the feature', () => {
+    expect(() => parseArea({ type: 'FeatureCollection', features: [] }, undefined)).toThrow(AreaError);
+    expect(() => parseArea({ type: 'FeatureCollection', features: [feature(square(0, 0, 1, 1)), feature({ type: 'Point', coordinates: [0, 0] })] }, undefined))
+      .toThrow(/feature 1 of the FeatureCollection is a Point; only Polygon and MultiPolygon features make an area/);
+    expect(() => parseArea({ type: 'FeatureCollection', features: [{ type: 'Feature', geometry: null }] }, undefined)).toThrow(/feature 0 .* not a Feature with a geometry/);
+  });
+});
