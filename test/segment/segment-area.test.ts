@@ -51,3 +51,19 @@ describe('areas from a FeatureCollection', () => {
     expect(() => parseArea({ type: 'FeatureCollection', features: [{ type: 'Feature', geometry: null }] }, undefined)).toThrow(/feature 0 .* not a Feature with a geometry/);
   });
 });
+
+describe('areas larger than the reach of the dataset\'s CRS', () => {
+  it('places a world box on a UTM scene as the whole scene', () => {
+    // 300 x 200 px of 10 m in UTM 33N: [180, 0] is beyond what the zone's projection can take.
+    const world = parseArea(undefined, [-180, -90, 180, 90])!;
+    const placed = areaOnGrid(world, [500000, 10, 0, 5000000, 0, -10], 300, 200, crsFromEpsg(32633))!;
+    expect(placed.window).toEqual({ x: 0, y: 0, width: 300, height: 200 });
+    expect(placed.mask(0, 200, 300).every((v) => v === 1)).toBe(true);
+  });
+
+  it('still finds no overlap for an unplaceable area far from the scene', () => {
+    const far = parseArea(undefined, [100, -60, 180, -10])!;
+    expect(areaOnGrid(far, [500000, 10, 0, 5000000, 0, -10], 300, 200, crsFromEpsg(32633))).toBeNull();
+  });
+});
+

@@ -145,7 +145,36 @@ interface Edge { x0: number; y0: number; x1: number; y1: number }
  * rasterize rule). Edges are densified before projecting, so a straight lon/lat edge follows its
  * curve in the dataset's CRS. The window's origin is a multiple of `alignment`.
  */
-export function areaOnGrid(area: Area, gt: GeoTransform, width: number, height: number, crs: Crs, alignment = 1): { window: Window; mask: (y: number, rows: number, w: number) => Uint8Array } | null {
+export function areaOnGrid(area: Area, gt: GeoTransform, width: number, height: number, crs: Crs, alignment = 1): AreaOnGrid | null {
+  const near = nearDataset(area, gt, width, height, crs);
+  return near ? placeOnGrid(near, gt, width, height, crs, alignment) : null;
+}
+
+export interface AreaOnGrid {
+  window: Window;
+  mask: (y: number, rows: number, w: number) => Uint8Array;
+}
+
+/**
+ * The part of the area near the dataset: an area reaching beyond the dataset's footprint is cut to
+ * it, widened by a fifth so that no pixel at its edge is lost. Far from its zone a CRS like UTM
+ * gives positions that mean nothing (a world box over a UTM scene placed no pixel inside), or none.
+ * Null when nothing is near. Footprints across the antimeridian or a pole are left alone.
+ */
+function nearDataset(area: Area, gt: GeoTransform, width: number, height: number, crs: Crs): Area | null {
+  const footprint = footprintWgs84(gt, width, height, crs);
+  if (!footprint) return area;
+  const [fw, , fe] = turf.bbox(footprint);
+  if (fe - fw > 180) return area;
+  const widened = turf.transformScale(turf.polygon(footprint.coordinates), 1.2);
+  const [ww, ws, we, wn] = turf.bbox(widened);
+  const [aw, as, ae, an] = turf.bbox(area);
+  if (aw >= ww && as >= ws && ae <= we && an <= wn) return area;
+  const near = turf.intersect(turf.featureCollection([turf.feature(area), widened]));
+  return near ? (near.geometry as Area) : null;
+}
+
+function placeOnGrid(area: Area, gt: GeoTransform, width: number, height: number, crs: Crs, alignment: number): AreaOnGrid | null {
   const conv = converter(WGS84, transformableProj4(crs));
   const toPixel = (p: Position): [number, number] => {
     const q = transformPoint(conv, p[0]!, p[1]!);
