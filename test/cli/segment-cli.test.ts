@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installTestModel } from '../fixtures/test-model.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { corpusDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
-import { expectCliFailure, runSatseg } from '../helpers/satseg-cli.ts';
+import { expectCliFailure, interruptSatseg, runSatseg } from '../helpers/satseg-cli.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
 
@@ -156,3 +156,22 @@ describe('bad input: exit code, one line, no output file', () => {
     expect(bad.lines).toEqual(['satseg: error: --device must be auto, cpu or cuda (got "tpu")']);
   });
 });
+
+describe('satseg segment interrupted', () => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`removes what it was writing on ${signal}, and exits with the signal's code`, async () => {
+      const dir = fs.mkdtempSync(path.join(tmp, 'interrupted-'));
+      const big = path.join(dir, 'big.tif');
+      writeTestTiff(big, { width: 3200, height: 3200, bands: syntheticScene(3200, 3200), geoTransform: [400000, 5, 0, 5000000, 0, -5] });
+      const out = path.join(dir, 'mask.tif');
+      // Sent once the mask's temporary folder is there: the run is writing.
+      const r = await interruptSatseg(models, dir, (entries) => entries.some((e) => e.includes('.satseg-tmp-')), signal,
+        'segment', big, '--model', 'test-rgb', '--out', out, '--scores', path.join(dir, 'scores.tif'), '--device', 'cpu', '--no-progress');
+      expect(r.sent).toBe(true);
+      expect(r.code).toBe(signal === 'SIGINT' ? 130 : 143);
+      expect(r.lines.pop()).toMatch(new RegExp(`^satseg: interrupted by ${signal}; removed [1-9]\\d* unfinished outputs?$`));
+      expect(fs.readdirSync(dir).sort()).toEqual(['big.tif']);
+    });
+  }
+});
+

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { expect } from 'vitest';
 import { repoRoot } from './shared-data.ts';
 
@@ -22,6 +22,26 @@ export function runSatseg(models: string, ...args: string[]): CliRun {
     encoding: 'utf8', cwd: repoRoot, env: { ...process.env, SATSEG_MODELS: models }, timeout: 120_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines: r.stderr.trim().split('\n').filter(Boolean) };
+}
+
+/**
+ * Start `satseg ...args`, and send `signal` once `ready(dir entries)` says so (polled every 10 ms);
+ * resolves with how the process ended.
+ */
+export function interruptSatseg(models: string, dir: string, ready: (entries: string[]) => boolean, signal: NodeJS.Signals, ...args: string[]): Promise<CliRun & { sent: boolean }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/src/cli/main.ts'), ...args], { cwd: repoRoot, env: { ...process.env, SATSEG_MODELS: models } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  let sent = false;
+  const poll = setInterval(() => {
+    if (!sent && ready(fs.readdirSync(dir))) { sent = true; child.kill(signal); }
+  }, 10);
+  return new Promise((resolve) => child.on('close', (code) => {
+    clearInterval(poll);
+    resolve({ code, stdout, stderr, lines: stderr.trim().split('\n').filter(Boolean), sent });
+  }));
 }
 
 /** The run failed with one `satseg: error:` line matching `reason`, and left nothing at `out` or temporary in `dir`. */

@@ -96,7 +96,24 @@ program
     await runWorker(o);
   });
 
+/**
+ * Ctrl-C (or a TERM) during a one-shot command: what it was writing is removed, so no temporary
+ * file or folder is left beside the outputs, and it exits with the shell's code for the signal.
+ * `serve` and `worker` replace this with their own orderly stop.
+ */
+function removeOutputsWhenInterrupted(): void {
+  const stop = async (signal: NodeJS.Signals) => {
+    const { removeLiveTemporaries } = await import('../write/atomic-file.ts');
+    const removed = removeLiveTemporaries();
+    process.stderr.write(`satseg: interrupted by ${signal}${removed ? `; removed ${removed} unfinished output${removed === 1 ? '' : 's'}` : ''}\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, (s) => void stop(s));
+}
+
 async function main(): Promise<void> {
+  const command = process.argv[2];
+  if (command === 'segment' || command === 'change' || command === 'vectorize') removeOutputsWhenInterrupted();
   try {
     await program.parseAsync(process.argv);
   } catch (err) {

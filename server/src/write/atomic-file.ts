@@ -21,6 +21,35 @@ export function checkOutputPath(file: string): void {
 /** Marks every temporary output, so a restart can find and remove what a crash left behind. */
 export const TEMP_MARK = '.satseg-tmp-';
 
+/**
+ * The temporary outputs of this thread that are neither in place nor removed yet: what a command
+ * interrupted by Ctrl-C removes before it exits (removeLiveTemporaries).
+ */
+const liveTemporaries = new Set<string>();
+
+export function trackTemporary(file: string): void {
+  liveTemporaries.add(file);
+}
+
+export function untrackTemporary(file: string): void {
+  liveTemporaries.delete(file);
+}
+
+/** Remove every temporary output still live (files and folders); returns how many there were. */
+export function removeLiveTemporaries(): number {
+  const n = liveTemporaries.size;
+  for (const file of liveTemporaries) {
+    try {
+      // A thread may still be writing into a folder: a second try catches what it added meanwhile.
+      fs.rmSync(file, { recursive: true, force: true, maxRetries: 2 });
+    } catch {
+      // Left for removeStaleTemporaries (the server's start) to find.
+    }
+  }
+  liveTemporaries.clear();
+  return n;
+}
+
 export function temporaryPathBeside(file: string, suffix = ''): string {
   const resolved = path.resolve(file);
   return path.join(path.dirname(resolved), `.${path.basename(resolved)}${TEMP_MARK}${crypto.randomBytes(4).toString('hex')}${suffix}`);
@@ -28,12 +57,15 @@ export function temporaryPathBeside(file: string, suffix = ''): string {
 
 /** Produce `target` by writing a temporary file (produce gets its path) and renaming it into place. */
 export async function replaceAtomically(target: string, produce: (tempPath: string) => Promise<void>, tempPath = temporaryPathBeside(target)): Promise<void> {
+  trackTemporary(tempPath);
   try {
     await produce(tempPath);
     await fs.promises.rename(tempPath, target);
   } catch (err) {
     await fs.promises.rm(tempPath, { force: true });
     throw err;
+  } finally {
+    untrackTemporary(tempPath);
   }
 }
 
@@ -76,6 +108,7 @@ export class AtomicOutput {
   static async open(target: string): Promise<AtomicOutput> {
     checkOutputPath(target);
     const tempPath = temporaryPathBeside(target);
+    trackTemporary(tempPath);
     return new AtomicOutput(target, tempPath, await fs.promises.open(tempPath, 'w'));
   }
 
@@ -123,5 +156,6 @@ export class AtomicOutput {
     this.done = true;
     await this.fh.close().catch(() => undefined);
     await fs.promises.rm(this.tempPath, { force: true });
+    untrackTemporary(this.tempPath);
   }
 }

@@ -15,6 +15,7 @@
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { siblingModule, workerBoot } from '../runtime-paths.ts';
+import { trackTemporary, untrackTemporary } from './atomic-file.ts';
 import type { CogOptions, CogRowWriter } from './cog-writer.ts';
 
 /** Row messages that may wait for the thread (each a strip of the caller's). */
@@ -88,6 +89,8 @@ export class CogWriterThread implements CogRowWriter {
       const reply = await writer.request({ op: 'create', outPath, opts });
       writer.overviews = reply.overviewCount ?? 0;
       writer.workDir = reply.workDir ?? null;
+      // The thread's own list of temporaries dies with it: an interrupted command removes it from here.
+      if (writer.workDir) trackTemporary(writer.workDir);
     } catch (err) {
       writer.closed = true;
       await worker.terminate();
@@ -119,6 +122,7 @@ export class CogWriterThread implements CogRowWriter {
     try {
       if (this.failure) throw this.failure;
       await this.request({ op: 'finish' });
+      if (this.workDir) untrackTemporary(this.workDir);
       this.workDir = null; // renamed into place by the thread, nothing left to remove
     } catch (err) {
       // A row that failed while queued is the cause; the finish only found its consequence.
@@ -149,6 +153,7 @@ export class CogWriterThread implements CogRowWriter {
   private async removeLeftovers(): Promise<void> {
     if (!this.workDir) return;
     await fs.promises.rm(this.workDir, { recursive: true, force: true }).catch(() => undefined);
+    untrackTemporary(this.workDir);
     this.workDir = null;
   }
 

@@ -20,7 +20,7 @@ import { once } from 'node:events';
 import type { GeoKeyTags, GeoTransform } from '../read/raster.ts';
 import { encodeIfd, ifdSize, TagType, tiffHeader, type TiffTag } from './tiff-layout.ts';
 import { halveRows, type OverviewResampling } from './downsample.ts';
-import { replaceAtomically, TEMP_MARK } from './atomic-file.ts';
+import { replaceAtomically, TEMP_MARK, trackTemporary, untrackTemporary } from './atomic-file.ts';
 
 const deflate = promisify(zlib.deflate);
 
@@ -231,6 +231,7 @@ export class CogWriter implements CogRowWriter {
     const dir = path.dirname(path.resolve(outPath));
     if (!fs.existsSync(dir)) throw new Error(`output folder does not exist: ${dir}`);
     const workDir = await fs.promises.mkdtemp(path.join(dir, `.${path.basename(outPath)}${TEMP_MARK}`));
+    trackTemporary(workDir);
     const writer = new CogWriter(outPath, opts, workDir);
     const block = opts.blockSize ?? 512;
     const fill = opts.nodata ?? 0;
@@ -383,5 +384,6 @@ export class CogWriter implements CogRowWriter {
   private async cleanup(): Promise<void> {
     for (const l of this.levels) await l.close().catch(() => undefined);
     await fs.promises.rm(this.workDir, { recursive: true, force: true });
+    untrackTemporary(this.workDir);
   }
 }
