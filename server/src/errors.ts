@@ -52,8 +52,9 @@ const STATUS: Record<string, number> = {
   change: 400,
   upload: 400,
   'upload:too-large': 413,
-  'upload:remote-failed': 502,
-  // A URL that does not answer in time is a bad URL to register (the issue: a clear 4xx).
+  // A URL that cannot be read, or not in time, is a bad URL to register: a clear 4xx, as the
+  // README says, not a gateway's 502 (the server is not the client's proxy).
+  'upload:remote-failed': 400,
   'upload:timeout': 400,
   'result-upload': 422,
   'result-upload:not-expected': 404,
@@ -80,7 +81,9 @@ export function redactPaths(message: string): string {
 export type RasterErrorCode =
   | 'not-found' | 'not-tiff' | 'truncated' | 'decode-failed' | 'no-georeference' | 'gcps-only' | 'rotated'
   | 'no-bands' | 'unsupported-dtype' | 'unsupported-compression' | 'unsupported-crs' | 'bad-window'
-  | 'bad-url' | 'no-range' | 'source-changed' | 'remote-failed' | 'timeout' | 'too-large' | 'outside' | 'not-on-earth';
+  | 'bad-url' | 'no-range' | 'source-changed' | 'remote-failed' | 'timeout' | 'too-large' | 'outside' | 'not-on-earth'
+  /** The TIFF's structure is unusable (image directories that loop, or too many). */
+  | 'corrupt';
 
 /** An input raster we cannot use, with the reason. */
 export class RasterError extends SatsegError {

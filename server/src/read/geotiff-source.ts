@@ -18,6 +18,7 @@ import { compressionName, createBlockDecoder, exactBuffer, type BlockDecoder } f
 import { BlockOverrun } from './block-overrun.ts';
 import { blockTooLarge, DEFAULT_RASTER_LIMITS } from './raster-limits.ts';
 import type { ReadOptions, RasterSource } from './raster-source.ts';
+import { checkDirectoryChain } from './tiff-directory-chain.ts';
 import type { ByteSource } from './byte-source.ts';
 import { InFlight } from '../in-flight.ts';
 import { RasterError } from '../errors.ts';
@@ -224,6 +225,7 @@ export class GeoTiffSource implements RasterSource {
 
   private static async parse(bytes: ByteSource): Promise<GeoTiffSource> {
     await checkTiffMagic(bytes);
+    await checkDirectoryChain(bytes);
     let tiff: GeoTIFF;
     let images: GeoTIFFImage[] = [];
     try {
