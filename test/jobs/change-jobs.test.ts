@@ -152,6 +152,17 @@ describe('change jobs', () => {
     };
     expect(await alpha(toWater)).toBeLessThan(await alpha(all));
     expect((await s.get(`/results/${id}/tiles/${z}/${x}/${y}.png?to=lava`)).status).toBe(400);
+    // The tile route checks its query as the tilejson route does; filters that select nothing or
+    // do not apply are refused, not drawn as an empty tile.
+    const refused = async (url: string, reason: RegExp) => {
+      const res = await s.get(url);
+      expect(res.status, url).toBe(400);
+      expect(((await res.json()) as { detail: string }).detail, url).toMatch(reason);
+    };
+    await refused(`/results/${id}/tiles/${z}/${x}/${y}.png?unchanged=maybe`, /invalid query: unchanged/);
+    await refused(`/results/${id}/tiles/${z}/${x}/${y}.png?classes=,`, /classes names no class/);
+    const sceneResult = job.results.after.result.split('/').pop();
+    await refused(`/results/${sceneResult}/tiles/${z}/${x}/${y}.png?to=water`, /to filters change results; .* is a segmentation result \(use classes=\)/);
     const fc = await (await s.get(`/results/${id}/features.geojson`)).json() as any;
     expect(fc.features.length).toBeGreaterThan(0);
     for (const f of fc.features.slice(0, 20)) {

@@ -140,6 +140,14 @@ describe('datasets', () => {
     ['/tiles/15/1/1.png?rescale=abc', /rescale must be "min,max"/],
     ['/tiles/15/1/1.png?rescale=5,1', /rescale must be "min,max" with min < max/],
     ['/point?lon=999&lat=0', /invalid query: lon/],
+    // Numbers are read as written in decimal: these are typos, not other tiles or places.
+    ['/tiles/1e1/1/1.png', /zoom must be a whole number written in digits/],
+    ['/tiles/0xa/1/1.png', /zoom must be a whole number written in digits/],
+    ['/tiles/10/+3/1.png', /x must be a whole number written in digits/],
+    ['/tiles/10/%20/1.png', /x must be a whole number written in digits/],
+    ['/point?lon=&lat=0', /lon must be a decimal number/],
+    ['/point?lon=0x10&lat=0', /lon must be a decimal number/],
+    ['/tiles/15/1/1.png?bands=0x1', /invalid query: bands: bands must be 1-based band numbers/],
   ])('400 with the reason for %s', async (suffix, reason) => {
     const { status, body } = await json(await s.get(`/datasets/${sceneId}${suffix}`));
     expect(status).toBe(400);

@@ -54,12 +54,18 @@ export function parseArea(area: unknown, bbox: unknown, maxVertices = Infinity):
     const rings = g.coordinates as Position[][];
     if (!Array.isArray(rings) || !rings.length) throw new AreaError('area: a Polygon needs at least one ring');
     rings.forEach((r, i) => checkRing(r, `area ring ${i}`));
-    return { type: 'Polygon', coordinates: rings };
+    return withExtent({ type: 'Polygon', coordinates: rings });
   }
   const polys = g.coordinates as Position[][][];
   if (!Array.isArray(polys) || !polys.length) throw new AreaError('area: a MultiPolygon needs at least one polygon');
   polys.forEach((p, i) => { if (!Array.isArray(p) || !p.length) throw new AreaError(`area polygon ${i} has no ring`); p.forEach((r, j) => checkRing(r, `area polygon ${i} ring ${j}`)); });
-  return { type: 'MultiPolygon', coordinates: polys };
+  return withExtent({ type: 'MultiPolygon', coordinates: polys });
+}
+
+/** The area, unless it encloses no ground (all its points on one spot or one line): nothing to segment. */
+function withExtent(area: Area): Area {
+  if (!(turf.area(area) > 0)) throw new AreaError('area: the polygon encloses no ground (its points lie on one spot or one line)');
+  return area;
 }
 
 /** The features of a FeatureCollection as one MultiPolygon; anything but (Multi)Polygons is refused. */

@@ -18,17 +18,27 @@ export const ErrorBody = z.object({
 export const Bounds = z.tuple([z.number(), z.number(), z.number(), z.number()]).openapi({ description: '[west, south, east, north] in EPSG:4326' });
 const Center = z.tuple([z.number(), z.number(), z.number()]).openapi({ description: '[lon, lat, zoom]' });
 
+/**
+ * A number written out in decimal, as a path segment or query value: z.coerce.number would also
+ * take '1e1', '0xa', '+13', ' ' and '' (as 0), so a typo would draw another tile or place.
+ */
+const decimal = (what: string, integer: boolean) => z.string()
+  .regex(integer ? /^\d{1,10}$/ : /^-?(\d{1,12}(\.\d{1,17})?|\.\d{1,17})$/, `${what} must be ${integer ? 'a whole number written in digits' : 'a decimal number'}`)
+  .transform(Number);
+
+const zoomMessage = `zoom must be an integer from 0 to ${MAX_ZOOM}`;
+
 /** z/x/y of a Web Mercator tile. The file segment ({y}.{format}) is split by the tile routes. */
 export const TileParams = z.object({
   id: Id,
-  z: z.coerce.number({ message: `zoom must be an integer from 0 to ${MAX_ZOOM}` }).int(`zoom must be an integer from 0 to ${MAX_ZOOM}`).min(0, `zoom must be an integer from 0 to ${MAX_ZOOM}`).max(MAX_ZOOM, `zoom must be an integer from 0 to ${MAX_ZOOM}`).openapi({ param: { required: true }, type: 'integer', description: `zoom 0-${MAX_ZOOM}` }),
-  x: z.coerce.number().int().min(0).openapi({ param: { required: true }, type: 'integer' }),
-  y: z.coerce.number().int().min(0).openapi({ param: { required: true }, type: 'integer' }),
+  z: decimal('zoom', true).pipe(z.number().max(MAX_ZOOM, zoomMessage)).openapi({ param: { required: true }, type: 'integer', description: `zoom 0-${MAX_ZOOM}` }),
+  x: decimal('x', true).openapi({ param: { required: true }, type: 'integer' }),
+  y: decimal('y', true).openapi({ param: { required: true }, type: 'integer' }),
 });
 
 export const LonLatQuery = z.object({
-  lon: z.coerce.number().min(-180).max(180).openapi({ type: 'number', param: { required: true } }),
-  lat: z.coerce.number().min(-90).max(90).openapi({ type: 'number', param: { required: true } }),
+  lon: decimal('lon', false).pipe(z.number().min(-180).max(180)).openapi({ type: 'number', param: { required: true } }),
+  lat: decimal('lat', false).pipe(z.number().min(-90).max(90)).openapi({ type: 'number', param: { required: true } }),
 });
 
 /** Imagery tile style: which bands, how to stretch. */

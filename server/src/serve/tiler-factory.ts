@@ -13,7 +13,7 @@ import type { TileRenderer } from './tiles/tile-renderer.ts';
 import type { TileFormat } from './tiles/encode-tile.ts';
 import { parseTileAddress, tileResponse } from './tile-response.ts';
 import { IdParams, TileJson, TileParams } from './api-schemas.ts';
-import { errors, jsonResponse } from './openapi.ts';
+import { describeZodError, errors, jsonResponse } from './openapi.ts';
 import { RequestError } from '../errors.ts';
 
 export interface TileLayer {
@@ -104,9 +104,14 @@ export function registerTiler<S, L extends TileLayer = TileLayer>(app: OpenAPIHo
     const { id, z, x, y, ext } = parseTileAddress(c.req.param(), FILE, `tile must look like {y}.png (formats: ${spec.formats.join(', ')})`);
     const format = (ext === 'jpeg' ? 'jpg' : ext) as TileFormat;
     if (!spec.formats.includes(format)) throw new RequestError(`format ${ext} is not offered here; use ${spec.formats.join(', ')}`);
+    const query = new URL(c.req.url).searchParams;
+    // The tile route is not validated by the OpenAPI layer (its file segment is parsed here), so its
+    // style query gets the same checks as the tilejson's.
+    const checked = spec.styleQuery.safeParse(Object.fromEntries(query));
+    if (!checked.success) throw new RequestError(`invalid query: ${describeZodError(checked.error)}`);
     const layer = await spec.open(id);
     layer.reader.earthBounds();
-    const style = await spec.style(layer, new URL(c.req.url).searchParams, id);
+    const style = await spec.style(layer, query, id);
     const key = `${spec.cacheKey}:${id}:${layer.reader.version}:${spec.styleKey(style)}:${z}/${x}/${y}.${format}`;
     const renderer = spec.renderer(style, layer);
     return tileResponse(c.req.raw, deps.tiles, key, format, async () => {

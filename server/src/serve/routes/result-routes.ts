@@ -14,6 +14,7 @@ import { registerTiler, type TileLayer } from '../tiler-factory.ts';
 import { ClassRenderer, parseClassFilter, parseOpacity, type ClassStyle } from '../tiles/class-renderer.ts';
 import { ClassStatistics, ClassStyleQuery, IdParams, LonLatQuery, Result, ResultList, ResultPoint } from '../api-schemas.ts';
 import { bearer, errors, jsonResponse } from '../openapi.ts';
+import { RequestError } from '../../errors.ts';
 import { keepParams } from './dataset-routes.ts';
 
 export async function describeResult(ctx: ServerContext, r: ResultRecord, base: string): Promise<z.infer<typeof Result>> {
@@ -157,6 +158,8 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
       return { reader: await ctx.results.open(id), name: r.name, description: `${r.modelId} classes: ${r.classes.join(', ')}`, record: r };
     },
     style: ({ record: r }, q) => {
+      const changeOnly = ['from', 'to', 'unchanged'].filter((k) => q.has(k));
+      if (r.kind !== 'change' && changeOnly.length) throw new RequestError(`${changeOnly.join(', ')} filter${changeOnly.length === 1 ? 's' : ''} change results; ${r.id} is a segmentation result (use classes=)`);
       const visible = r.kind === 'change' ? changeFilter(q, r) : parseClassFilter(q.get('classes') ?? undefined, r.classes);
       return { colors: r.colors.map(hexToRgb), visible, alpha: parseOpacity(q.get('opacity') ?? undefined) };
     },

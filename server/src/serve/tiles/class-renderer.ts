@@ -25,6 +25,7 @@ export function parseClassFilter(text: string | undefined, names: string[]): Set
     if (id < 0 || id >= names.length) throw new RequestError(`unknown class "${part}"; classes are: ${names.join(', ')}`);
     ids.add(id);
   }
+  if (!ids.size) throw new RequestError(`classes names no class ("${text}"); classes are: ${names.join(', ')}`);
   return ids;
 }
 
