@@ -241,6 +241,38 @@ describe('the event loop stays responsive', () => {
   });
 });
 
+describe('requests Node refuses before the app', () => {
+  it('headers over 16 KB get a 431 with a JSON body naming the problem', async () => {
+    const { server, base } = await listen(s);
+    try {
+      const { port } = new URL(base);
+      const socket = net.connect(Number(port), '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      let answer = '';
+      socket.on('data', (d) => { answer += d.toString('latin1'); });
+      const closed = new Promise((r) => socket.once('close', r));
+      socket.write(`GET /datasets?bands=${'1,'.repeat(10000)}1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+      await closed;
+      expect(answer).toMatch(/^HTTP\/1\.1 431 /);
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+      expect(body).toEqual({ error: 'request header fields too large', detail: expect.stringMatching(/exceed 16 KB/) });
+      // The server goes on answering.
+      expect((await fetch(`${base}/datasets`)).status).toBe(200);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a multipart upload over the part limits says so, not "no file"', async () => {
+    const form = new FormData();
+    for (let i = 0; i < 25; i++) form.append(`f${i}`, 'x');
+    form.append('file', new Blob([fs.readFileSync(s.ctx.datasets.location(s.ctx.datasets.get(sceneId)))]), 'scene.tif');
+    const { status, body } = await json(await s.get('/datasets', { method: 'POST', body: form }));
+    expect(status).toBe(400);
+    expect(body.detail).toMatch(/the upload has more than (10 text fields|20 parts) before its file/);
+  });
+});
+
 describe('nothing bad survives', () => {
   it('an aborted multipart upload leaves no temporary file', async () => {
     const { server, base } = await listen(s);
@@ -338,6 +370,22 @@ describe('the small ones', () => {
     expect(single.status).toBe(206);
     expect(single.headers.get('content-range')).toBe(`bytes 16384-32767/${bytes.length}`);
     expect(Buffer.from(await single.arrayBuffer()).equals(bytes.subarray(16384, 32768))).toBe(true);
+  });
+
+  it('merges overlapping ranges: sixty-four times 0- is the file once, not sixty-four times', async () => {
+    const bytes = sceneBytes();
+    const url = `/datasets/${sceneId}/source.tif`;
+    const many = await s.get(url, { headers: { Range: `bytes=${Array(64).fill('0-').join(',')}` } });
+    expect(many.status).toBe(206);
+    expect(many.headers.get('content-range')).toBe(`bytes 0-${bytes.length - 1}/${bytes.length}`);
+    expect(Buffer.from(await many.arrayBuffer()).equals(bytes)).toBe(true);
+    // Overlapping pieces become one range; ranges apart stay apart.
+    const some = await s.get(url, { headers: { Range: 'bytes=10-20,15-30,100-109' } });
+    expect(some.status).toBe(206);
+    const body = Buffer.from(await some.arrayBuffer()).toString('latin1');
+    expect(body).toContain(`Content-Range: bytes 10-30/${bytes.length}`);
+    expect(body).toContain(`Content-Range: bytes 100-109/${bytes.length}`);
+    expect(body).not.toContain('Content-Range: bytes 15-30');
   });
 
   it('If-None-Match: W/"etag" gives 304, for files and tiles', async () => {

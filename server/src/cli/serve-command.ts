@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { serve } from '@hono/node-server';
 import pino from 'pino';
 import { createServerContext, type ServerOptions } from '../serve/server-context.ts';
+import { answerUnparsableRequests } from '../serve/client-errors.ts';
 import { createApp } from '../serve/app.ts';
 import { normalisePublicUrl } from '../serve/public-url.ts';
 import { repoRoot } from '../runtime-paths.ts';
@@ -101,6 +102,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
     }
     if (!datasets.length) logger.info(`the data folder is empty: drop GeoTIFFs into ${dataDir} or upload one from the viewer`);
   });
+  answerUnparsableRequests(server);
   const stop = () => {
     server.close();
     void ctx.jobs.close().finally(() => { ctx.db.close(); process.exit(0); });

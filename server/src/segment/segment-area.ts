@@ -54,15 +54,15 @@ export function parseArea(area: unknown, bbox: unknown, maxVertices = Infinity):
     const rings = g.coordinates as Position[][];
     if (!Array.isArray(rings) || !rings.length) throw new AreaError('area: a Polygon needs at least one ring');
     rings.forEach((r, i) => checkRing(r, `area ring ${i}`));
-    return withExtent({ type: 'Polygon', coordinates: rings });
+    return { type: 'Polygon', coordinates: rings };
   }
   const polys = g.coordinates as Position[][][];
   if (!Array.isArray(polys) || !polys.length) throw new AreaError('area: a MultiPolygon needs at least one polygon');
   polys.forEach((p, i) => { if (!Array.isArray(p) || !p.length) throw new AreaError(`area polygon ${i} has no ring`); p.forEach((r, j) => checkRing(r, `area polygon ${i} ring ${j}`)); });
-  return withExtent({ type: 'MultiPolygon', coordinates: polys });
+  return { type: 'MultiPolygon', coordinates: polys };
 }
 
-/** The area, unless it encloses no ground (all its points on one spot or one line): nothing to segment. */
+/** The area, unless it encloses no ground (all its points on one spot or one line): nothing to segment. Checked once repaired: a bow-tie's lobes cancel until it is split. */
 function withExtent(area: Area): Area {
   if (!(turf.area(area) > 0)) throw new AreaError('area: the polygon encloses no ground (its points lie on one spot or one line)');
   return area;
@@ -87,6 +87,12 @@ function collectionPolygons(features: unknown): { type: 'MultiPolygon'; coordina
  * would read as outside); or explain why it cannot be repaired.
  */
 export function repairArea(area: Area): { area: Area; repaired: boolean } {
+  const repaired = splitCrossings(area);
+  withExtent(repaired.area);
+  return repaired;
+}
+
+function splitCrossings(area: Area): { area: Area; repaired: boolean } {
   const feature = turf.feature(area) as Feature<Area>;
   if (turf.kinks(feature as never).features.length === 0) return dissolveOverlaps(area);
   try {

@@ -38,7 +38,24 @@ export function parseRanges(header: string, size: number): Array<[number, number
     if (start < size && start <= end) out.push([start, end]);
   }
   if (!out.length || out.length > MAX_RANGES) return null;
-  return out;
+  return coalesceOverlaps(out);
+}
+
+/**
+ * Overlapping ranges merged (sorted by start), as RFC 9110 14.2 allows: sixty-four times `0-` would
+ * otherwise send the whole file sixty-four times in one answer. Ranges that do not overlap keep the
+ * order they were asked in.
+ */
+function coalesceOverlaps(ranges: Array<[number, number]>): Array<[number, number]> {
+  const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
+  if (sorted.every((r, i) => i === 0 || r[0] > sorted[i - 1]![1])) return ranges;
+  const merged: Array<[number, number]> = [];
+  for (const [start, end] of sorted) {
+    const last = merged[merged.length - 1];
+    if (last && start <= last[1] + 1) last[1] = Math.max(last[1], end);
+    else merged.push([start, end]);
+  }
+  return merged;
 }
 
 /** The file as the answer to `req` (a GET or a HEAD: a HEAD gets the same headers and no body). */

@@ -84,8 +84,13 @@ export async function receiveUpload(req: Request, incoming: IncomingMessage | un
           got.catch(reject);
         });
         bb.on('error', (e: Error) => reject(new RequestError(`malformed multipart upload: ${e.message}`)));
+        // Past busboy's limits parts are dropped unread: say so, rather than "no file" later.
+        let overLimit: string | null = null;
+        bb.on('partsLimit', () => { overLimit ??= 'more than 20 parts'; });
+        bb.on('fieldsLimit', () => { overLimit ??= 'more than 10 text fields'; });
         bb.on('close', () => {
-          if (!got) reject(new RequestError('no file in the upload: send it as the form field "file" (curl -F file=@scene.tif)'));
+          if (!got && overLimit) reject(new RequestError(`the upload has ${overLimit} before its file; send the file as the form field "file", with few other fields`));
+          else if (!got) reject(new RequestError('no file in the upload: send it as the form field "file" (curl -F file=@scene.tif)'));
           else got.then(resolve, reject);
         });
         body.pipe(bb);
