@@ -75,6 +75,8 @@ beforeAll(async () => {
     'lzw-bomb.tif': lzwBombTiff,
     'deflate-bomb.tif': deflateBombTiff,
     'sparse-10gpx.tif': sparseTiff(100_000),
+    // A UTM raster whose origin is at 1e300 m: no point of it is anywhere on Earth.
+    'nowhere.tif': (f) => writeTestTiff(f, { width: 16, height: 16, bands: syntheticScene(16, 16), geoTransform: [1e300, 5, 0, 1e300, 0, -5], epsg: 32633 }),
   });
   sceneId = s.datasetId('scene.tif');
   bounds = (await json(await s.get(`/datasets/${sceneId}`))).body.bounds;
@@ -238,6 +240,15 @@ describe('the event loop stays responsive', () => {
       expect(res.status).toBeLessThan(500);
       if (res.status === 202) await s.get(`/jobs/${(await res.json()).id}`, { method: 'DELETE' });
     }
+  });
+});
+
+describe('a georeference nowhere on Earth', () => {
+  it('is listed unusable with the reason, not usable without bounds', async () => {
+    const { status, body } = await json(await s.get(`/datasets/${s.datasetId('nowhere.tif')}`));
+    expect(status).toBe(200);
+    expect(body.usable).toBe(false);
+    expect(body.error).toMatch(/cannot be placed on Earth/);
   });
 });
 

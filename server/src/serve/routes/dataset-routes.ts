@@ -29,6 +29,16 @@ export async function describeDataset(ctx: ServerContext, record: DatasetRecord,
   }
   const { info } = reader;
   const extent = reader.webExtent();
+  // An Earth CRS with no point of the extent in lon/lat is a broken georeference (an origin at
+  // 1e300): nothing can be drawn or placed. A raster of another body has no lon/lat bounds either,
+  // and stays usable.
+  if (!extent.bounds && !info.crs.nonEarth) {
+    try {
+      reader.earthBounds();
+    } catch (err) {
+      return { ...head, usable: false, error: (err as Error).message.split('\n')[0]! };
+    }
+  }
   let stats = null;
   try {
     stats = await ctx.datasets.statistics(id);
