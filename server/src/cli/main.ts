@@ -104,7 +104,10 @@ program
 function removeOutputsWhenInterrupted(): void {
   const stop = async (signal: NodeJS.Signals) => {
     const { removeLiveTemporaries } = await import('../write/atomic-file.ts');
-    const removed = removeLiveTemporaries();
+    let removed = removeLiveTemporaries();
+    // A folder or file whose creation was already under way appears a moment later: a second pass.
+    await new Promise((r) => setTimeout(r, 100));
+    removed += removeLiveTemporaries();
     process.stderr.write(`satseg: interrupted by ${signal}${removed ? `; removed ${removed} unfinished output${removed === 1 ? '' : 's'}` : ''}\n`);
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };

@@ -27,7 +27,7 @@ import { DEFAULT_NODE_SIZE, NODE_ITEM_BYTE_LEN, generateLevelBounds } from 'flat
 import type { Crs } from '../read/raster.ts';
 import { lookupEpsg } from '../read/crs.ts';
 import { polygonProperties, type ClassPolygon, type PolygonSink } from './class-polygon.ts';
-import { checkOutputPath, replaceAtomically, temporaryPathBeside } from '../write/atomic-file.ts';
+import { checkOutputPath, replaceAtomically, temporaryPathBeside, trackTemporary, untrackTemporary } from '../write/atomic-file.ts';
 
 function column(name: string, type: ColumnType): ColumnMeta {
   return { name, type, title: null, description: null, width: -1, precision: -1, scale: -1, nullable: false, unique: false, primary_key: false };
@@ -184,6 +184,7 @@ export class FlatGeobufFileWriter implements PolygonSink {
   static async create(target: string, crs: Crs): Promise<FlatGeobufFileWriter> {
     checkOutputPath(target);
     const bodyPath = temporaryPathBeside(target, '.features');
+    trackTemporary(bodyPath);
     return new FlatGeobufFileWriter(target, crs, bodyPath, await fs.promises.open(bodyPath, 'w'));
   }
 
@@ -274,6 +275,7 @@ export class FlatGeobufFileWriter implements PolygonSink {
     } finally {
       await spill?.close();
       await fs.promises.rm(this.bodyPath, { force: true });
+      untrackTemporary(this.bodyPath);
     }
   }
 
@@ -297,5 +299,6 @@ export class FlatGeobufFileWriter implements PolygonSink {
     this.done = true;
     await this.body.close().catch(() => undefined);
     await fs.promises.rm(this.bodyPath, { force: true });
+    untrackTemporary(this.bodyPath);
   }
 }

@@ -35,10 +35,11 @@ export function untrackTemporary(file: string): void {
   liveTemporaries.delete(file);
 }
 
-/** Remove every temporary output still live (files and folders); returns how many there were. */
+/** Remove every temporary output still live (files and folders); returns how many were there. */
 export function removeLiveTemporaries(): number {
-  const n = liveTemporaries.size;
+  let n = 0;
   for (const file of liveTemporaries) {
+    if (fs.existsSync(file)) n++;
     try {
       // A thread may still be writing into a folder: a second try catches what it added meanwhile.
       fs.rmSync(file, { recursive: true, force: true, maxRetries: 2 });
@@ -46,7 +47,7 @@ export function removeLiveTemporaries(): number {
       // Left for removeStaleTemporaries (the server's start) to find.
     }
   }
-  liveTemporaries.clear();
+  // Kept: a second pass retries them all (one created a moment later by an operation under way).
   return n;
 }
 

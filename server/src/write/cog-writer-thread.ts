@@ -15,14 +15,14 @@
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { siblingModule, workerBoot } from '../runtime-paths.ts';
-import { trackTemporary, untrackTemporary } from './atomic-file.ts';
+import { temporaryPathBeside, trackTemporary, untrackTemporary } from './atomic-file.ts';
 import type { CogOptions, CogRowWriter } from './cog-writer.ts';
 
 /** Row messages that may wait for the thread (each a strip of the caller's). */
 const MAX_QUEUED = 3;
 
 type WriterMessage =
-  | { op: 'create'; outPath: string; opts: CogOptions }
+  | { op: 'create'; outPath: string; opts: CogOptions; workDir: string }
   | { op: 'rows'; rows: Uint8Array; count: number }
   | { op: 'finish' }
   | { op: 'abort' };
@@ -85,15 +85,17 @@ export class CogWriterThread implements CogRowWriter {
   static async create(outPath: string, opts: CogOptions): Promise<CogWriterThread> {
     const worker = new Worker(workerBoot, { workerData: { entry: siblingModule(import.meta.url, './cog-writer-worker') } });
     const writer = new CogWriterThread(worker, opts.width);
+    // Named here and tracked before the thread makes it: the thread's own list of temporaries dies
+    // with it, so an interrupted command removes the folder from this side.
+    writer.workDir = temporaryPathBeside(outPath);
+    trackTemporary(writer.workDir);
     try {
-      const reply = await writer.request({ op: 'create', outPath, opts });
+      const reply = await writer.request({ op: 'create', outPath, opts, workDir: writer.workDir });
       writer.overviews = reply.overviewCount ?? 0;
-      writer.workDir = reply.workDir ?? null;
-      // The thread's own list of temporaries dies with it: an interrupted command removes it from here.
-      if (writer.workDir) trackTemporary(writer.workDir);
     } catch (err) {
       writer.closed = true;
       await worker.terminate();
+      await writer.removeLeftovers();
       throw err;
     }
     return writer;

@@ -14,7 +14,7 @@ let failed: Error | null = null;
 async function handle(m: WriterRequest): Promise<WriterReply> {
   switch (m.op) {
     case 'create':
-      writer = await CogWriter.create(m.outPath, { ...m.opts, syncDeflate: true });
+      writer = await CogWriter.create(m.outPath, { ...m.opts, syncDeflate: true }, m.workDir);
       return { seq: m.seq, overviewCount: writer.overviewCount, workDir: writer.workDir };
     case 'rows':
       if (failed) throw failed;

@@ -20,7 +20,7 @@ import { once } from 'node:events';
 import type { GeoKeyTags, GeoTransform } from '../read/raster.ts';
 import { encodeIfd, ifdSize, TagType, tiffHeader, type TiffTag } from './tiff-layout.ts';
 import { halveRows, type OverviewResampling } from './downsample.ts';
-import { replaceAtomically, TEMP_MARK, trackTemporary, untrackTemporary } from './atomic-file.ts';
+import { replaceAtomically, temporaryPathBeside, trackTemporary, untrackTemporary } from './atomic-file.ts';
 
 const deflate = promisify(zlib.deflate);
 
@@ -226,12 +226,17 @@ export class CogWriter implements CogRowWriter {
   /** `workDir`: the temporary folder beside the output that holds everything until finish(). */
   private constructor(readonly outPath: string, private readonly opts: CogOptions, readonly workDir: string) {}
 
-  /** Start a COG at `outPath`; nothing appears there until finish() succeeds. */
-  static async create(outPath: string, opts: CogOptions): Promise<CogWriter> {
+  /**
+   * Start a COG at `outPath`; nothing appears there until finish() succeeds. `workDir` (a path
+   * beside it, from temporaryPathBeside) is for a caller on another thread that must know, and
+   * track, the folder before it exists.
+   */
+  static async create(outPath: string, opts: CogOptions, workDir = temporaryPathBeside(outPath)): Promise<CogWriter> {
     const dir = path.dirname(path.resolve(outPath));
     if (!fs.existsSync(dir)) throw new Error(`output folder does not exist: ${dir}`);
-    const workDir = await fs.promises.mkdtemp(path.join(dir, `.${path.basename(outPath)}${TEMP_MARK}`));
+    // Tracked before it exists: an interrupt between the mkdir and the tracking would leave it.
     trackTemporary(workDir);
+    await fs.promises.mkdir(workDir);
     const writer = new CogWriter(outPath, opts, workDir);
     const block = opts.blockSize ?? 512;
     const fill = opts.nodata ?? 0;
