@@ -28,7 +28,7 @@ export function runSatseg(models: string, ...args: string[]): CliRun {
  * Start `satseg ...args`, and send `signal` once `ready(dir entries)` says so (polled every 10 ms);
  * resolves with how the process ended.
  */
-export function interruptSatseg(models: string, dir: string, ready: (entries: string[]) => boolean, signal: NodeJS.Signals, ...args: string[]): Promise<CliRun & { sent: boolean }> {
+export function interruptSatseg(models: string, dir: string, ready: (entries: string[]) => boolean, signal: NodeJS.Signals, ...args: string[]): Promise<CliRun & { sent: boolean; signal: NodeJS.Signals | null }> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/src/cli/main.ts'), ...args], { cwd: repoRoot, env: { ...process.env, SATSEG_MODELS: models } });
   let stdout = '';
   let stderr = '';
@@ -38,9 +38,9 @@ export function interruptSatseg(models: string, dir: string, ready: (entries: st
   const poll = setInterval(() => {
     if (!sent && ready(fs.readdirSync(dir))) { sent = true; child.kill(signal); }
   }, 10);
-  return new Promise((resolve) => child.on('close', (code) => {
+  return new Promise((resolve) => child.on('close', (code, ended) => {
     clearInterval(poll);
-    resolve({ code, stdout, stderr, lines: stderr.trim().split('\n').filter(Boolean), sent });
+    resolve({ code, signal: ended, stdout, stderr, lines: stderr.trim().split('\n').filter(Boolean), sent });
   }));
 }
 

@@ -45,6 +45,14 @@ describe('image directory chains', () => {
     expect(err.message).toMatch(/image directory 2 lies beyond the end of the file/);
   });
 
+  it('refuses a BigTIFF that ends inside its 16-byte header', async () => {
+    const file = path.join(tmp, 'short-big.tif');
+    fs.writeFileSync(file, Buffer.from([0x49, 0x49, 0x2b, 0x00, 0x08, 0x00, 0x00, 0x00, 0x10, 0x00]));
+    const err = await openError(file);
+    expect(err.code).toBe('truncated');
+    expect(err.message).toMatch(/ends inside the TIFF header/);
+  });
+
   it('still opens the file as written (a chain that ends)', async () => {
     const file = path.join(tmp, 'fine.tif');
     writeTestTiff(file, { width: 16, height: 16, bands: syntheticScene(16, 16), geoTransform: [400000, 5, 0, 5000000, 0, -5] });

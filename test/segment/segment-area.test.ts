@@ -61,6 +61,16 @@ describe('areas larger than the reach of the dataset\'s CRS', () => {
     expect(placed.mask(0, 200, 300).every((v) => v === 1)).toBe(true);
   });
 
+  it('keeps every pixel of a Web Mercator grid that reaches 85° N and S inside a world box', () => {
+    // 180 x 170 px over 90° W-90° E and about 85° S-85° N (near the poles a widened outline of the
+    // grid, scaled along rhumb lines, folded over itself and lost pixels).
+    const W = 180, H = 170;
+    const top = 19_971_868;
+    const placed = areaOnGrid(parseArea(undefined, [-180, -90, 180, 90])!, [-10_018_754, 20_037_508 / 180, 0, top, 0, (-2 * top) / H], W, H, crsFromEpsg(3857))!;
+    expect(placed.window).toEqual({ x: 0, y: 0, width: W, height: H });
+    expect(placed.mask(0, H, W).every((v) => v === 1)).toBe(true);
+  });
+
   it('still finds no overlap for an unplaceable area far from the scene', () => {
     const far = parseArea(undefined, [100, -60, 180, -10])!;
     expect(areaOnGrid(far, [500000, 10, 0, 5000000, 0, -10], 300, 200, crsFromEpsg(32633))).toBeNull();

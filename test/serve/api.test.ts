@@ -148,6 +148,7 @@ describe('datasets', () => {
     ['/point?lon=&lat=0', /lon must be a decimal number/],
     ['/point?lon=0x10&lat=0', /lon must be a decimal number/],
     ['/tiles/15/1/1.png?bands=0x1', /invalid query: bands: bands must be 1-based band numbers/],
+    ['/tiles/15/1/1.png?bands=0x1&bands=1', /bands is given 2 times; give it once/],
   ])('400 with the reason for %s', async (suffix, reason) => {
     const { status, body } = await json(await s.get(`/datasets/${sceneId}${suffix}`));
     expect(status).toBe(400);

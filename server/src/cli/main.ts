@@ -98,7 +98,7 @@ program
 
 /**
  * Ctrl-C (or a TERM) during a one-shot command: what it was writing is removed, so no temporary
- * file or folder is left beside the outputs, and it exits with the shell's code for the signal.
+ * file or folder is left beside the outputs, and it ends by the signal (the shell shows 130 or 143).
  * `serve` and `worker` replace this with their own orderly stop.
  */
 function removeOutputsWhenInterrupted(): void {
@@ -109,8 +109,11 @@ function removeOutputsWhenInterrupted(): void {
     await new Promise((r) => setTimeout(r, 100));
     removed += removeLiveTemporaries();
     process.stderr.write(`satseg: interrupted by ${signal}${removed ? `; removed ${removed} unfinished output${removed === 1 ? '' : 's'}` : ''}\n`);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    // Ended by the signal itself, as a shell expects (status 130 or 143): process.exit() while
+    // onnxruntime's threads run made it abort ("terminate called after throwing ... Napi::Error").
+    process.kill(process.pid, signal);
   };
+  // once(): by the time the signal is raised again, no listener is left, so it takes its default action.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, (s) => void stop(s));
 }
 

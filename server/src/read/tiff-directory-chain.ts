@@ -18,6 +18,7 @@ export async function checkDirectoryChain(bytes: ByteSource): Promise<void> {
   const head = Buffer.from(await bytes.read(0, 16));
   const little = head.toString('latin1', 0, 2) === 'II';
   const big = (little ? head.readUInt16LE(2) : head.readUInt16BE(2)) === 43;
+  if (head.length < (big ? 16 : 8)) throw new RasterError('truncated', 'file truncated: it ends inside the TIFF header');
   const offsetAt = (b: Buffer, at: number) => (big
     ? Number(little ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at))
     : (little ? b.readUInt32LE(at) : b.readUInt32BE(at)));

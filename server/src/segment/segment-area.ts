@@ -168,22 +168,39 @@ export interface AreaOnGrid {
 }
 
 /**
- * The part of the area near the dataset: an area reaching beyond the dataset's footprint is cut to
- * it, widened by a fifth so that no pixel at its edge is lost. Far from its zone a CRS like UTM
- * gives positions that mean nothing (a world box over a UTM scene placed no pixel inside), or none.
- * Null when nothing is near. Footprints across the antimeridian or a pole are left alone.
+ * The part of the area near the dataset: an area reaching beyond the dataset is cut to the lon/lat
+ * box of its footprint, widened by a fifth on each side. Far from its zone a CRS like UTM gives
+ * positions that mean nothing (a world box over a UTM scene placed no pixel inside), or none. A box,
+ * not the footprint's own outline: edges between vertices run straight in lon/lat here, as they do
+ * when the area is placed, so cutting leaves every pixel inside as it was. Null when nothing is
+ * near. Lon/lat datasets need no cut; a dataset across the antimeridian or holding a pole (whose
+ * lon/lat box would miss part of it) is left alone.
  */
 function nearDataset(area: Area, gt: GeoTransform, width: number, height: number, crs: Crs): Area | null {
+  if (crs.geographic) return area;
   const footprint = footprintWgs84(gt, width, height, crs);
   if (!footprint) return area;
-  const [fw, , fe] = turf.bbox(footprint);
-  if (fe - fw > 180) return area;
-  const widened = turf.transformScale(turf.polygon(footprint.coordinates), 1.2);
-  const [ww, ws, we, wn] = turf.bbox(widened);
+  const [fw, fs, fe, fn] = turf.bbox(footprint);
+  if (fe - fw > 180 || holdsPole(gt, width, height, crs)) return area;
+  const mx = (fe - fw) / 5 + 0.01;
+  const my = (fn - fs) / 5 + 0.01;
+  // Short of the poles themselves, which Mercator cannot place.
+  const box: [number, number, number, number] = [Math.max(-180, fw - mx), Math.max(-89.99, fs - my), Math.min(180, fe + mx), Math.min(89.99, fn + my)];
   const [aw, as, ae, an] = turf.bbox(area);
-  if (aw >= ww && as >= ws && ae <= we && an <= wn) return area;
-  const near = turf.intersect(turf.featureCollection([turf.feature(area), widened]));
+  if (aw >= box[0] && as >= box[1] && ae <= box[2] && an <= box[3]) return area;
+  const near = turf.intersect(turf.featureCollection([turf.feature(area), turf.bboxPolygon(box)]));
   return near ? (near.geometry as Area) : null;
+}
+
+/** Whether either pole falls on the raster's pixels (a polar projection). */
+function holdsPole(gt: GeoTransform, width: number, height: number, crs: Crs): boolean {
+  const conv = converter(WGS84, transformableProj4(crs));
+  return [90, -90].some((lat) => {
+    const q = transformPoint(conv, 0, lat);
+    if (!q) return false;
+    const [x, y] = crsToPixel(gt, q[0], q[1]);
+    return x >= 0 && y >= 0 && x <= width && y <= height;
+  });
 }
 
 function placeOnGrid(area: Area, gt: GeoTransform, width: number, height: number, crs: Crs, alignment: number): AreaOnGrid | null {

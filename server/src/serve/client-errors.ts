@@ -9,8 +9,10 @@ import type { Duplex } from 'node:stream';
 export function answerUnparsableRequests(server: ServerType): void {
   // ServerType is an HTTP/1 or HTTP/2 server; both emit 'clientError' with the socket.
   (server as import('node:http').Server).on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    // A client that is already gone needs no answer.
-    if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return; }
+    // A client that is already gone needs no answer; nor can one get it on a socket whose current
+    // response has begun (a pipelined request): the connection is closed, as Node does.
+    const current = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent) { socket.destroy(); return; }
     const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
     const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
     const [status, error, detail] = tooLarge

@@ -107,6 +107,9 @@ export function registerTiler<S, L extends TileLayer = TileLayer>(app: OpenAPIHo
     const query = new URL(c.req.url).searchParams;
     // The tile route is not validated by the OpenAPI layer (its file segment is parsed here), so its
     // style query gets the same checks as the tilejson's.
+    // One value per parameter (rescale may repeat, one per band): what is checked is what is drawn.
+    const repeated = [...new Set(query.keys())].find((k) => k !== 'rescale' && query.getAll(k).length > 1);
+    if (repeated) throw new RequestError(`${repeated} is given ${query.getAll(repeated).length} times; give it once`);
     const checked = spec.styleQuery.safeParse(Object.fromEntries(query));
     if (!checked.success) throw new RequestError(`invalid query: ${describeZodError(checked.error)}`);
     const layer = await spec.open(id);
