@@ -54,12 +54,12 @@ describe('halveRows', () => {
   });
 });
 
-// GDAL escapes a metadata value twice in the GeoTIFF tag and unescapes it twice: values with
-// quotes, ampersands and text that looks like an entity must cross both ways unchanged.
-const tricky = { CLASS_NAMES: '["water","R&D","<b>","a &quot; b"]', NOTE: `it's "quoted" & <tagged> &amp;` };
+// GDAL escapes a metadata value twice in the GeoTIFF tag and unescapes it twice, in UTF-8: values
+// with quotes, ampersands, text that looks like an entity and any script must cross both ways unchanged.
+const tricky = { CLASS_NAMES: '["water","R&D","<b>","a &quot; b","bâtiments","建筑","🌍"]', NOTE: `it's "quoted" & <tagged> &amp;` };
 
 describe('CogWriter', () => {
-  it('reads back metadata values with quotes, ampersands and entity-like text unchanged', async () => {
+  it('reads back metadata values with quotes, ampersands, entity-like text and any script unchanged', async () => {
     const file = path.join(tmp, 'tricky.tif');
     await (await writePattern(file, { ...options, metadata: tricky })).finish();
     const src = await openRaster(file);

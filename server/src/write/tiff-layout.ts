@@ -14,15 +14,20 @@ export interface TiffTag {
 
 const typeSize: Record<TagTypeCode, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 12: 8, 16: 8 };
 
+/**
+ * ASCII tags are written as UTF-8, as GDAL writes and reads them (and geotiff.js reads them): in
+ * Latin-1 a class name like "bâtiments" read back garbled, and an emoji's surrogates became bytes
+ * GDAL's XML parser refused, losing every metadata item.
+ */
 function valueCount(t: TiffTag): number {
-  return typeof t.values === 'string' ? Buffer.byteLength(t.values, 'latin1') + 1 : t.values.length;
+  return typeof t.values === 'string' ? Buffer.byteLength(t.values, 'utf8') + 1 : t.values.length;
 }
 
 function encodeValues(t: TiffTag): Buffer {
   const n = valueCount(t);
   const buf = Buffer.alloc(n * typeSize[t.type]);
   if (typeof t.values === 'string') {
-    buf.write(t.values, 0, 'latin1');
+    buf.write(t.values, 0, 'utf8');
     return buf; // trailing NUL already zero
   }
   const v = t.values;
