@@ -210,8 +210,8 @@ export async function runChange(masks: string[], options: ChangeCommandOptions, 
   const inputs = scenes ? [o.before!, o.after!] : masks;
   for (const input of inputs) {
     if (!fs.existsSync(input)) throw new UsageError(`no such file: ${input}`);
-    if (path.resolve(input) === path.resolve(o.out)) throw new UsageError(`--out must differ from the input ${input}`);
   }
+  // --out, --vector and --stats: none an input, no two the same.
   const outputs: Array<[string, string | undefined]> = [['--out', o.out], ['--vector', o.vector], ['--stats', o.stats]];
   checkDistinctFiles(inputs, outputs);
   const area = await readArea(o);
@@ -245,10 +245,11 @@ export async function runChange(masks: string[], options: ChangeCommandOptions, 
     const shared: { model?: Promise<Model> } = {};
     const model = () => (shared.model ??= import('../infer/worker-model.ts')
       .then(({ WorkerModel }) => WorkerModel.open(spec, { device: o.device, threads: o.threads, onNotice: notice, yieldCores: yieldToModel })));
+    const areaKey = maskAreaKey(area);
     try {
       segmented = {
-        before: await maskForScene(o.before!, beforeMask, 'before', spec, prepared.before, maskAreaKey(area), o, model),
-        after: await maskForScene(o.after!, afterMask, 'after', spec, prepared.after, maskAreaKey(area), o, model),
+        before: await maskForScene(o.before!, beforeMask, 'before', spec, prepared.before, areaKey, o, model),
+        after: await maskForScene(o.after!, afterMask, 'after', spec, prepared.after, areaKey, o, model),
       };
     } finally {
       // A model that failed to open has reported it already, through the segmentation that asked.

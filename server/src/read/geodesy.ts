@@ -94,7 +94,8 @@ export function areaMethod(crs: { geographic: boolean; proj4: string }): 'geodes
 /**
  * A north-up grid whose pixel edges are meridians and parallels, seen in the ellipsoid's
  * cylindrical equal-area projection: x of a column step (m) and the authalic y (m) of each row's
- * top edge, where a pixel-edge polygon's shoelace area is its ellipsoidal area.
+ * top edge, where a pixel-edge polygon's shoelace area is its ellipsoidal area. Not cached here:
+ * pixelAreaFunction keeps the rows it uses.
  */
 interface EqualAreaGrid {
   xPerColumn: number;
@@ -123,18 +124,7 @@ async function equalAreaGrid(gt: GeoTransform, crs: Crs): Promise<EqualAreaGrid>
   }
   const [a, es] = ellipsoid;
   const q = authalic(es);
-  const rowY = new Map<number, number>();
-  return {
-    xPerColumn: a * lonPerColumn * toRad,
-    yOfRow: (row) => {
-      let y = rowY.get(row);
-      if (y === undefined) {
-        y = (a * q(latOfRow(row) * toRad)) / 2;
-        rowY.set(row, y);
-      }
-      return y;
-    },
-  };
+  return { xPerColumn: a * lonPerColumn * toRad, yOfRow: (row) => (a * q(latOfRow(row) * toRad)) / 2 };
 }
 
 /**

@@ -105,15 +105,12 @@ function swapBytes(buffer: ArrayBuffer, size: number): void {
   }
 }
 
-async function checkTiffMagic(bytes: ByteSource): Promise<void> {
+/** The TIFF header (up to 16 bytes, a BigTIFF's), or the reason the bytes are not a TIFF. */
+async function checkTiffMagic(bytes: ByteSource): Promise<Buffer> {
   const size = bytes.size;
-  const head = Buffer.from(await bytes.read(0, 8));
+  const head = Buffer.from(await bytes.read(0, 16));
   const bom = head.toString('latin1', 0, 2);
   const magic = head.length < 8 ? -1 : bom === 'II' ? head.readUInt16LE(2) : bom === 'MM' ? head.readUInt16BE(2) : -1;
-  if (size >= 8 && magic === 42) {
-    const firstIfd = bom === 'II' ? head.readUInt32LE(4) : head.readUInt32BE(4);
-    if (firstIfd + 2 > size) throw new RasterError('truncated', 'file truncated: its first image directory lies beyond the end of the file (file truncated or corrupt?)');
-  }
   if (size < 8 || (magic !== 42 && magic !== 43)) {
     const kind = head[0] === 0x89 && head[1] === 0x50 ? 'a PNG image'
       : head[0] === 0xff && head[1] === 0xd8 ? 'a JPEG image'
@@ -121,6 +118,7 @@ async function checkTiffMagic(bytes: ByteSource): Promise<void> {
           : size === 0 ? 'an empty file' : `starts with bytes ${[...head.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`;
     throw new RasterError('not-tiff', `not a TIFF file (${kind})`);
   }
+  return head;
 }
 
 /** geotiff.js's source interface over a ByteSource (geotiff.js does not export its BaseSource). */
@@ -224,8 +222,7 @@ export class GeoTiffSource implements RasterSource {
   }
 
   private static async parse(bytes: ByteSource): Promise<GeoTiffSource> {
-    await checkTiffMagic(bytes);
-    await checkDirectoryChain(bytes);
+    await checkDirectoryChain(bytes, await checkTiffMagic(bytes));
     let tiff: GeoTIFF;
     let images: GeoTIFFImage[] = [];
     try {

@@ -13,9 +13,11 @@ import { RasterError } from '../errors.ts';
  */
 export const MAX_DIRECTORIES = 1024;
 
-/** Throws unless the directory chain ends, without a loop, within MAX_DIRECTORIES and the file. */
-export async function checkDirectoryChain(bytes: ByteSource): Promise<void> {
-  const head = Buffer.from(await bytes.read(0, 16));
+/**
+ * Throws unless the directory chain ends, without a loop, within MAX_DIRECTORIES and the file.
+ * `head`: the file's first 16 bytes (fewer in a shorter file), its magic already checked.
+ */
+export async function checkDirectoryChain(bytes: ByteSource, head: Buffer): Promise<void> {
   const little = head.toString('latin1', 0, 2) === 'II';
   const big = (little ? head.readUInt16LE(2) : head.readUInt16BE(2)) === 43;
   if (head.length < (big ? 16 : 8)) throw new RasterError('truncated', 'file truncated: it ends inside the TIFF header');
@@ -30,11 +32,12 @@ export async function checkDirectoryChain(bytes: ByteSource): Promise<void> {
     if (seen.has(offset)) throw new RasterError('corrupt', `the TIFF's image directories loop back on themselves (directory ${seen.size + 1} points to an earlier one at byte ${offset})`);
     if (seen.size >= MAX_DIRECTORIES) throw new RasterError('corrupt', `the TIFF chains more than ${MAX_DIRECTORIES} image directories`);
     seen.add(offset);
-    if (offset + countBytes > bytes.size) throw new RasterError('truncated', `image directory ${seen.size} lies beyond the end of the file (file truncated or corrupt?)`);
+    const which = seen.size === 1 ? 'its first image directory' : `image directory ${seen.size}`;
+    if (offset + countBytes > bytes.size) throw new RasterError('truncated', `file truncated: ${which} lies beyond the end of the file (file truncated or corrupt?)`);
     const countField = Buffer.from(await bytes.read(offset, countBytes));
     const entries = big ? Number(little ? countField.readBigUInt64LE(0) : countField.readBigUInt64BE(0)) : (little ? countField.readUInt16LE(0) : countField.readUInt16BE(0));
     const next = offset + countBytes + entries * entryBytes;
-    if (next + pointerBytes > bytes.size) throw new RasterError('truncated', `image directory ${seen.size} runs past the end of the file (file truncated or corrupt?)`);
+    if (next + pointerBytes > bytes.size) throw new RasterError('truncated', `file truncated: ${which} runs past the end of the file (file truncated or corrupt?)`);
     offset = offsetAt(Buffer.from(await bytes.read(next, pointerBytes)), 0);
   }
 }

@@ -87,14 +87,16 @@ function collectionPolygons(features: unknown): { type: 'MultiPolygon'; coordina
  * would read as outside); or explain why it cannot be repaired.
  */
 export function repairArea(area: Area): { area: Area; repaired: boolean } {
-  const repaired = splitCrossings(area);
+  // Splitting already joins all the pieces into one union; otherwise overlapping parts are joined here.
+  const repaired = splitCrossings(area) ?? dissolveOverlaps(area);
   withExtent(repaired.area);
   return repaired;
 }
 
-function splitCrossings(area: Area): { area: Area; repaired: boolean } {
+/** The area split at its rings' crossings and joined again; null when no ring crosses. */
+function splitCrossings(area: Area): { area: Area; repaired: boolean } | null {
   const feature = turf.feature(area) as Feature<Area>;
-  if (turf.kinks(feature as never).features.length === 0) return dissolveOverlaps(area);
+  if (turf.kinks(feature as never).features.length === 0) return null;
   try {
     const polygons = area.type === 'Polygon' ? [area.coordinates] : area.coordinates;
     const pieces: Feature<Polygon>[] = [];
@@ -107,7 +109,7 @@ function splitCrossings(area: Area): { area: Area; repaired: boolean } {
     const geometry = merged.geometry as Area;
     const parts = geometry.type === 'Polygon' ? [geometry.coordinates] : geometry.coordinates;
     if (parts.some((p) => turf.kinks(turf.polygon(p)).features.length)) throw new Error('still self-intersecting');
-    return { area: dissolveOverlaps(geometry).area, repaired: true };
+    return { area: geometry, repaired: true };
   } catch (err) {
     throw new AreaError(`the area has a self-intersecting ring that cannot be repaired (${(err as Error).message}); draw it again without crossing edges`);
   }
