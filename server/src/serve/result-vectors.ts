@@ -14,6 +14,7 @@ import { InFlight } from '../in-flight.ts';
 import { changePolygons } from '../change/change-polygons.ts';
 import { changedCodes } from '../change/transition-codes.ts';
 import { RequestError } from '../errors.ts';
+import { replaceAtomically } from '../write/atomic-file.ts';
 
 /** The properties of change polygons (changePolygons), as TileJSON's vector_layers names their types. */
 const CHANGE_FIELDS: Record<string, string> = { ...CLASS_FIELDS, from: 'String', to: 'String', from_id: 'Number', to_id: 'Number' };
@@ -22,7 +23,6 @@ const CHANGE_FIELDS: Record<string, string> = { ...CLASS_FIELDS, from: 'String',
 function transitionClassCount(r: ResultRecord): number {
   return Math.round(Math.sqrt(r.classes.length));
 }
-import { replaceAtomically } from '../write/atomic-file.ts';
 
 export class ResultVectors {
   private readonly making = new InFlight<string>();

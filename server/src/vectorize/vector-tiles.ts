@@ -32,10 +32,10 @@ export interface VectorTileOptions {
 
 const EXTENT = 4096;
 
-/** TileJSON `vector_layers` for the given classes (one layer per class, named by class). */
 /** The properties of class polygons, as TileJSON's vector_layers names their types. */
 export const CLASS_FIELDS: Record<string, string> = { class: 'String', class_id: 'Number', area_m2: 'Number' };
 
+/** TileJSON `vector_layers` for the given classes (one layer per class, named by class). */
 export function vectorLayers(classes: Array<{ id: number; name: string }>, minzoom: number, maxzoom: number, fields = CLASS_FIELDS): VectorLayer[] {
   return classes.map((c) => ({
     id: c.name,

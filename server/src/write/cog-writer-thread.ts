@@ -30,8 +30,8 @@ type WriterMessage =
 /** A message to the thread, numbered so its answer finds the caller. */
 export type WriterRequest = WriterMessage & { seq: number };
 
-/** A request done; 'create' also says the overview count and the writer's temporary folder. */
-type WriterDone = { seq: number; overviewCount?: number; workDir?: string };
+/** A request done; 'create' also says the overview count. */
+type WriterDone = { seq: number; overviewCount?: number };
 
 export type WriterReply = WriterDone | { seq: number; error: string; code?: string };
 

@@ -15,7 +15,7 @@ async function handle(m: WriterRequest): Promise<WriterReply> {
   switch (m.op) {
     case 'create':
       writer = await CogWriter.create(m.outPath, { ...m.opts, syncDeflate: true }, m.workDir);
-      return { seq: m.seq, overviewCount: writer.overviewCount, workDir: writer.workDir };
+      return { seq: m.seq, overviewCount: writer.overviewCount };
     case 'rows':
       if (failed) throw failed;
       if (!writer) throw new Error('no COG is being written');

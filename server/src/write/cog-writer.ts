@@ -14,13 +14,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { xmlEscape } from './xml-text.ts';
 import { promisify } from 'node:util';
 import { once } from 'node:events';
 import type { GeoKeyTags, GeoTransform } from '../read/raster.ts';
 import { encodeIfd, ifdSize, TagType, tiffHeader, type TiffTag } from './tiff-layout.ts';
 import { halveRows, type OverviewResampling } from './downsample.ts';
 import { replaceAtomically, temporaryPathBeside, trackTemporary, untrackTemporary } from './atomic-file.ts';
+import { xmlEscape } from './xml-text.ts';
 
 const deflate = promisify(zlib.deflate);
 
