@@ -892,9 +892,11 @@ def train(args, train_items, val, mean, std, counts, device):
     net = build_net(widths, args.sep_from, device)
     n_params = count_params(net)
     log(f"model SmallUNet widths={widths} sep_from={args.sep_from}: {n_params:,} parameters")
+    init_record = None
     if args.init_from:
         ck = torch.load(args.init_from, map_location="cpu")
         net.load_state_dict(ck["model"])
+        init_record = ck["record"]
         log(f"initial weights from {args.init_from} ({ck['record']['machine']}, "
             f"{ck['record']['iterations']} iterations)")
     if n_params > args.max_params:
@@ -1029,6 +1031,10 @@ def train(args, train_items, val, mean, std, counts, device):
         "machine": machine_name(device),
         "history": history,
     }
+    if init_record is not None:
+        # A fine-tune's weights are only reproducible with the run they started from: keep its
+        # record (recipe, iterations, validations; itself nested if it was a fine-tune too).
+        record["init_record"] = init_record
     return net, record
 
 
@@ -1060,6 +1066,10 @@ def main():
         net = build_net(widths, record["recipe"]["sep_from"], device)
         net.load_state_dict(ck["model"])
         net.eval()
+        init_from = record["recipe"].get("init_from")
+        if init_from and "init_record" not in record and os.path.exists(init_from):
+            # States saved before init_record existed: take it from the file the run started from.
+            record["init_record"] = torch.load(init_from, map_location="cpu")["record"]
         log(f"loaded {args.from_state}: {record['machine']}, {record['iterations']} iterations")
     else:
         log("loading training tiles", TRAIN_TILES)
