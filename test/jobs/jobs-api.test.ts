@@ -48,6 +48,37 @@ beforeAll(async () => {
 });
 afterAll(async () => { await s?.close(); });
 
+describe('an area over SATSEG_MAX_AREA_KM2', () => {
+  let small: TestServer;
+  let id: string;
+  beforeAll(async () => {
+    small = createTestServer({ 'scene.tif': sceneWriter }, { limits: { maxAreaKm2: 0.1 } });
+    id = small.datasetId('scene.tif');
+  });
+  afterAll(async () => { await small?.close(); });
+  const refusal = async (bbox: number[]) => {
+    const res = await small.get('/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ dataset: id, model: 'test-rgb', bbox }) });
+    expect(res.status).toBe(400);
+    return ((await res.json()) as { detail: string }).detail;
+  };
+
+  it('is refused, with its size, when it lies on the dataset', async () => {
+    const [w, so, e, n] = bounds;
+    const inner = [w + 0.1 * (e - w), so + 0.1 * (n - so), e - 0.1 * (e - w), n - 0.1 * (n - so)];
+    expect(await refusal(inner)).toMatch(/^the area is [\d.]+ km², over the 0\.1 km² limit \(SATSEG_MAX_AREA_KM2\); draw a smaller area$/);
+  });
+
+  it('is refused by the size of its part over the dataset when it reaches beyond it', async () => {
+    const detail = await refusal([-100, 46, -99, 47.5]);
+    const km2 = Number(/part over the dataset is ([\d.]+) km²/.exec(detail)?.[1]);
+    // The scene's own area, give or take the corners of its lon/lat box; not the 12,600 km² sent.
+    const [w, so, e, n] = bounds;
+    const sceneKm2 = (e - w) * 111.32 * Math.cos((((so + n) / 2) * Math.PI) / 180) * (n - so) * 110.57;
+    expect(km2).toBeGreaterThan(sceneKm2 * 0.95);
+    expect(km2).toBeLessThan(sceneKm2 * 1.1);
+  });
+});
+
 function triangle(): GeoJSON.Polygon {
   const [w, so, e, n] = bounds;
   const dx = e - w;
@@ -162,7 +193,6 @@ describe('every bad request is a 400 with the reason', () => {
     ['an unknown dataset', () => ({ dataset: 'zzzzzzzzzzzz', model: 'test-rgb' }), /unknown dataset "zzzzzzzzzzzz"/],
     ['an unknown model', () => ({ dataset: datasetId, model: 'nope' }), /unknown model "nope"; installed: test-rgb/],
     ['an area that does not intersect', () => ({ dataset: datasetId, model: 'test-rgb', area: far }), /the area does not intersect the dataset/],
-    ['an area over the limit', () => ({ dataset: datasetId, model: 'test-rgb', bbox: [-100, 46, -99, 47.5] }), /over the 50 km² limit/],
     ['a malformed bbox', () => ({ dataset: datasetId, model: 'test-rgb', bbox: [1, 2, 3] }), /bbox must be \[west, south, east, north\]/],
     ['an open ring', () => ({ dataset: datasetId, model: 'test-rgb', area: { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1]]] } }), /ring is not closed/],
     ['a point', () => ({ dataset: datasetId, model: 'test-rgb', area: { type: 'Point', coordinates: [0, 0] } }), /area must be a GeoJSON Polygon or MultiPolygon/],
@@ -185,6 +215,15 @@ describe('every bad request is a 400 with the reason', () => {
       expect(r.body.detail).toMatch(reason);
     });
   }
+
+  it('measures an area against SATSEG_MAX_AREA_KM2 by its part over the dataset', async () => {
+    // 1° x 1.5° (about 12,600 km², over the 50 km² limit) around a scene of a few km²: the work is
+    // the scene, so the job runs.
+    const r = await post({ dataset: datasetId, model: 'test-rgb', bbox: [-100, 46, -99, 47.5], options: { device: 'cpu' } });
+    expect(r.status).toBe(202);
+    const done = await waitFor(r.body.id, (j) => j.status !== 'queued' && j.status !== 'running');
+    expect(done.status).toBe('succeeded');
+  });
 
   it('repairs a self-intersecting (bow-tie) ring instead of rejecting it', async () => {
     const [w, so, e, n] = bounds;

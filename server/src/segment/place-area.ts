@@ -4,6 +4,7 @@
  * only for jobs that have an area).
  */
 import * as turf from '@turf/turf';
+import type { Polygon } from 'geojson';
 import type { Window } from '../read/raster.ts';
 import type { RasterReader } from '../read/raster-reader.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
@@ -23,20 +24,42 @@ export interface PlacedArea {
   areaMask: AreaMask;
 }
 
+/**
+ * The area clipped to the lon/lat box of the dataset's footprint: at least the part over the
+ * dataset (a box is never smaller than the footprint in it), so a limit checked on it errs on the
+ * side of refusing. Clipping to a box is linear in the vertices, unlike a polygon intersection.
+ * Footprints wider than 180° (across the antimeridian, or holding a pole) are not clipped.
+ */
+function partOverFootprint(area: Area, footprint: Polygon): Area {
+  const box = turf.bbox(footprint);
+  const [w, s, e, n] = turf.bbox(area);
+  if (box[2] - box[0] > 180 || (w >= box[0] && s >= box[1] && e <= box[2] && n <= box[3])) return area;
+  return turf.bboxClip(turf.feature(area), box).geometry as Area;
+}
+
 /** The area (a GeoJSON geometry) or bbox as sent; null when both parse to nothing. */
 export async function placeArea(reader: RasterReader, spec: ModelSpec, areaInput: unknown, bboxInput: unknown, limits: JobLimits): Promise<PlacedArea | null> {
   const { info } = reader;
   const parsed = parseArea(areaInput, bboxInput, limits.maxAreaVertices);
   if (!parsed) return null;
   const { area, repaired } = await repairAreaBounded(parsed);
-  const km2 = areaKm2(area);
-  if (limits.maxAreaKm2 !== undefined && km2 > limits.maxAreaKm2) throw new AreaError(`the area is ${km2.toFixed(1)} km², over the ${limits.maxAreaKm2} km² limit (SATSEG_MAX_AREA_KM2)`, 'too-large');
   reader.earthBounds();
   const footprint = footprintWgs84(info.geoTransform, info.width, info.height, info.crs);
   if (!footprint) throw new AreaError('this dataset cannot be placed on Earth; areas in EPSG:4326 cannot be placed on it');
   if (!turf.booleanIntersects(turf.feature(area), turf.feature(footprint))) {
     const [w, s, e, n] = turf.bbox(footprint).map((v) => Number(v.toFixed(5)));
     throw new AreaError(`the area does not intersect the dataset (its bounds are [${w}, ${s}, ${e}, ${n}])`, 'no-overlap');
+  }
+  const km2 = areaKm2(area);
+  if (limits.maxAreaKm2 !== undefined && km2 > limits.maxAreaKm2) {
+    // The limit bounds the work, which is the part over the dataset: an analyst's generous box
+    // around a small scene is not refused for the ground beyond it.
+    const over = partOverFootprint(area, footprint);
+    const overKm2 = over === area ? km2 : areaKm2(over);
+    if (overKm2 > limits.maxAreaKm2) {
+      const what = over === area ? 'the area is' : `the area's part over the dataset is`;
+      throw new AreaError(`${what} ${overKm2.toFixed(1)} km², over the ${limits.maxAreaKm2} km² limit (SATSEG_MAX_AREA_KM2); draw a smaller area`, 'too-large');
+    }
   }
   // A model that halves the resolution needs its tiles on the pixel grid of a whole-scene run.
   const grid = areaOnGrid(area, info.geoTransform, info.width, info.height, info.crs, spec.inputAlignment);

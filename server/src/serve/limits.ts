@@ -8,7 +8,7 @@ import { checkRasterSize, probeRaster, type RasterLimits } from '../read/raster-
 import { LimitError } from '../errors.ts';
 
 export interface ServerLimits extends RasterLimits {
-  /** Largest area a job may cover, km² (SATSEG_MAX_AREA_KM2). */
+  /** Largest area a job may cover, km² (SATSEG_MAX_AREA_KM2), measured over the dataset (place-area.ts). */
   maxAreaKm2: number;
   /** Most pixels a job may segment, area or whole scene (SATSEG_MAX_JOB_PIXELS). */
   maxJobPixels: number;
