@@ -33,48 +33,74 @@ function flip(a: Float32Array, planes: number, h: number, w: number, f: number):
 
 describe('FlipTtaModel', () => {
   it('averages the un-flipped probabilities of the four flips', async () => {
-    // A fake engine whose answer depends on where each value is and on which call it is, so a
-    // wrong flip, a missed un-flip or a wrong weight shows.
+    // A fake engine whose answer depends on where each value is, on the tile and on which call it
+    // is, so a wrong flip, a missed un-flip, a tile mixed up or a wrong weight shows.
     const h = 3;
     const w = 5;
+    const n = 2;
     const calls: Float32Array[] = [];
+    const answer = (batch: Float32Array, call: number): Float32Array => {
+      const out = new Float32Array(n * 2 * h * w);
+      for (let t = 0; t < n; t++) for (let p = 0; p < h * w; p++) {
+        const v = 0.1 + 0.8 * ((batch[t * h * w + p]! * 7 + t * 0.3 + call * 0.11) % 1);
+        out[t * 2 * h * w + p] = v;
+        out[t * 2 * h * w + h * w + p] = 1 - v;
+      }
+      return out;
+    };
     const fake: Model = {
       spec: { ...spec, inputChannels: 1, classNames: ['a', 'b'] },
       device: 'cpu' as Device,
-      run: async (batch, n) => {
+      run: async (batch, count) => {
+        expect(count).toBe(n);
         calls.push(batch.slice());
-        const out = new Float32Array(n * 2 * h * w);
-        for (let i = 0; i < n * h * w; i++) {
-          const tile = Math.floor(i / (h * w));
-          const p = i % (h * w);
-          const v = 0.1 + 0.8 * ((batch[tile * h * w + p]! * 7 + tile) % 1);
-          out[tile * 2 * h * w + p] = v;
-          out[tile * 2 * h * w + h * w + p] = 1 - v;
-        }
-        return out;
+        return answer(batch, calls.length - 1);
       },
       close: async () => undefined,
     };
-    const input = Float32Array.from({ length: h * w }, (_, i) => (i * 0.137) % 1);
-    const tta = await new FlipTtaModel(fake).run(input, 1, h, w);
-    expect(calls).toHaveLength(1);
-    const all = calls[0]!;
-    // The engine saw the tile as it is, flipped left-right, top-bottom and both, in one batch of 4.
-    for (let f = 0; f < 4; f++) expect(Array.from(all.subarray(f * h * w, (f + 1) * h * w))).toEqual(Array.from(flip(input, 1, h, w, f)));
-    // Expected: the mean over f of the engine's answer for variant f, flipped back.
-    const expected = new Float32Array(2 * h * w);
-    for (let f = 0; f < 4; f++) {
-      const answer = new Float32Array(2 * h * w);
-      for (let p = 0; p < h * w; p++) {
-        const v = 0.1 + 0.8 * ((all[f * h * w + p]! * 7 + f) % 1);
-        answer[p] = v;
-        answer[h * w + p] = 1 - v;
+    const input = Float32Array.from({ length: n * h * w }, (_, i) => (i * 0.137) % 1);
+    const tta = await new FlipTtaModel(fake).run(input.slice(), n, h, w);
+    // One pass per variant, each a batch of the caller's n tiles: flipped left-right, top-bottom,
+    // both, then as it is.
+    const flips = [1, 2, 3, 0];
+    expect(calls).toHaveLength(4);
+    calls.forEach((seen, call) => {
+      for (let t = 0; t < n; t++) {
+        expect(Array.from(seen.subarray(t * h * w, (t + 1) * h * w))).toEqual(Array.from(flip(input.subarray(t * h * w, (t + 1) * h * w), 1, h, w, flips[call]!)));
       }
-      const back = flip(answer, 2, h, w, f);
-      for (let k = 0; k < expected.length; k++) expected[k]! += back[k]! / 4;
-    }
+    });
+    // Expected: for each tile, the mean over the calls of the engine's answer, flipped back.
+    const expected = new Float32Array(n * 2 * h * w);
+    calls.forEach((seen, call) => {
+      const out = answer(seen, call);
+      for (let t = 0; t < n; t++) {
+        const back = flip(out.subarray(t * 2 * h * w, (t + 1) * 2 * h * w), 2, h, w, flips[call]!);
+        for (let k = 0; k < back.length; k++) expected[t * 2 * h * w + k]! += back[k]! / 4;
+      }
+    });
     for (let k = 0; k < expected.length; k++) expect(tta[k]).toBeCloseTo(expected[k]!, 6);
-    for (let p = 0; p < h * w; p++) expect(tta[p]! + tta[h * w + p]!).toBeCloseTo(1, 6);
+    for (let t = 0; t < n; t++) for (let p = 0; p < h * w; p++) expect(tta[t * 2 * h * w + p]! + tta[t * 2 * h * w + h * w + p]!).toBeCloseTo(1, 6);
+  });
+
+  it('fails with the engine\'s error, and leaves no rejection unhandled, when a pass fails', async () => {
+    let call = 0;
+    const fake: Model = {
+      spec: { ...spec, inputChannels: 1, classNames: ['a', 'b'] },
+      device: 'cpu' as Device,
+      // The first pass fails; the three queued after it fail too, and nobody awaits them.
+      run: async () => { call++; throw new Error(`pass ${call} failed`); },
+      close: async () => undefined,
+    };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await expect(new FlipTtaModel(fake).run(new Float32Array(4), 1, 2, 2)).rejects.toThrow('pass 1 failed');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('on an input the flips leave unchanged, gives the plain answer symmetrised (the plain one where that is symmetric)', async () => {
