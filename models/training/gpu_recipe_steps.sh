@@ -2,8 +2,9 @@
 # Train the aerial-landcover recipe steps side by side on one GPU (used on an
 # H200 lent for 15 minutes, twice; see models/aerial-landcover/README.md, "Recipe steps").
 # ROUND=1 (the default) is the first lease's five short steps, s1-s5; ROUND=2 the second
-# lease's three long ones, s6-s8, which drop the hue rotation of --strong-colour (it
-# cost vegetation most in round 1) and give the augmented recipes a bigger batch.
+# lease's three long ones, s6-s8, which leave --strong-colour off (its hue rotation, blur and
+# wide jitter cost vegetation most in round 1; off, every colour range is the mild default) and
+# give the augmented recipes a bigger batch.
 # Each step is one run of train_aerial_landcover.py with the same seed and time
 # budget; the runs start together so that each measures its speed under the same
 # load and turns the budget into an iteration count (logged as --iters N, which

@@ -857,6 +857,9 @@ def parse_args():
                     help="wait until N runs sharing DIR are ready, so that parallel runs on one GPU measure "
                          "their speed for --time-budget under the same load")
     ap.add_argument("--validations", type=int, default=15, help="validations on tile_8 during training")
+    ap.add_argument("--stop-at", type=int, default=0,
+                    help="stop after this many iterations, validating there, with the schedule and validations "
+                         "still planned for --iters: repeats a time-budgeted run that was cut (0 = off)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--warmup-iters", type=int, default=200)
@@ -983,8 +986,8 @@ def train(args, train_items, val, mean, std, counts, device):
             log(f"time budget {args.time_budget:.0f}s at {rate:.2f} it/s: --iters {total_iters}")
         if it == 20:
             t20 = time.time()
-        over = args.time_budget > 0 and time.time() - t_run > 1.3 * args.time_budget
-        if over:
+        over = (args.time_budget > 0 and time.time() - t_run > 1.3 * args.time_budget) or it == args.stop_at
+        if over and it != args.stop_at:
             log(f"time budget overrun at iteration {it}: stopping early")
         if it % val_every == 0 or it == total_iters or over:
             sums = (window["sums"] / window["n"]).cpu().tolist()
@@ -1021,8 +1024,11 @@ def train(args, train_items, val, mean, std, counts, device):
         "recipe": {k: getattr(args, k) for k in
                    ("init_from", "sampler", "any_angle", "strong_colour", "scale_min", "scale_max", "loss", "ema", "crop",
                     "batch", "lr", "weight_decay", "warmup_iters", "dice_weight", "widths", "sep_from", "seed",
-                    "amp")},
+                    "amp", "stop_at")},
         "iterations": it,
+        # What the schedule and the validations were spaced for: more than `iterations` when a
+        # time budget's guard or --stop-at cut the run.
+        "planned_iterations": total_iters,
         "best_iteration": best["iter"],
         "selection": f"best of {len(history)} validations on tile_8 by whole-image mIoU",
         "parameters": n_params,
