@@ -883,6 +883,13 @@ def parse_args():
     return ap.parse_args()
 
 
+def check_stop_at(args, total_iters):
+    """A --stop-at that cannot fire would leave a full run recorded as a cut one."""
+    if args.stop_at < 0 or (args.stop_at and args.stop_at >= total_iters):
+        raise SystemExit(f"--stop-at {args.stop_at} must be between 1 and the {total_iters} planned iterations "
+                         f"(--iters, or what --time-budget works out); 0 turns it off")
+
+
 def train(args, train_items, val, mean, std, counts, device):
     """Train with the recipe in args; returns (net with the selected weights, record)."""
     freq = counts / counts.sum()
@@ -908,6 +915,9 @@ def train(args, train_items, val, mean, std, counts, device):
 
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     total_iters = args.iters or args.epochs * args.iters_per_epoch
+
+    if not args.time_budget:  # else once the budget has become a count
+        check_stop_at(args, total_iters)
 
     def lr_at(it):
         if it < args.warmup_iters:
@@ -984,11 +994,15 @@ def train(args, train_items, val, mean, std, counts, device):
             val_every = max(1, total_iters // max(1, args.validations))
             calibrated = True
             log(f"time budget {args.time_budget:.0f}s at {rate:.2f} it/s: --iters {total_iters}")
+            check_stop_at(args, total_iters)
         if it == 20:
             t20 = time.time()
-        over = (args.time_budget > 0 and time.time() - t_run > 1.3 * args.time_budget) or it == args.stop_at
-        if over and it != args.stop_at:
+        overrun = args.time_budget > 0 and time.time() - t_run > 1.3 * args.time_budget
+        if overrun:
             log(f"time budget overrun at iteration {it}: stopping early")
+        if it == args.stop_at:
+            log(f"--stop-at {it}: stopping, {total_iters} planned")
+        over = overrun or it == args.stop_at
         if it % val_every == 0 or it == total_iters or over:
             sums = (window["sums"] / window["n"]).cpu().tolist()
             if not all(math.isfinite(v) for v in sums):

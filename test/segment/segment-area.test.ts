@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as turf from '@turf/turf';
-import { areaOnGrid, parseArea, repairArea } from '../../server/src/segment/segment-area.ts';
+import { areaOnGrid, nearDataset, parseArea, repairArea, vertexCount } from '../../server/src/segment/segment-area.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
 import { AreaError } from '../../server/src/errors.ts';
 
@@ -69,6 +69,19 @@ describe('areas larger than the reach of the dataset\'s CRS', () => {
     const placed = areaOnGrid(parseArea(undefined, [-180, -90, 180, 90])!, [-10_018_754, 20_037_508 / 180, 0, top, 0, (-2 * top) / H], W, H, crsFromEpsg(3857))!;
     expect(placed.window).toEqual({ x: 0, y: 0, width: W, height: H });
     expect(placed.mask(0, H, W).every((v) => v === 1)).toBe(true);
+  });
+
+  it('cuts a huge area near a lon/lat scene before placing it, keeping every pixel inside', () => {
+    // A 5,000 km circle of 10,000 vertices around 200 x 100 px of 0.001°: placed whole, its edges
+    // far away were densified and carried through the job (1 s and 350 MB before the first tile).
+    const gt: [number, number, number, number, number, number] = [10, 0.001, 0, 45.1, 0, -0.001];
+    const circle = turf.circle([10.1, 45.05], 5000, { steps: 9998, units: 'kilometers' }).geometry;
+    const near = nearDataset(circle, gt, 200, 100, crsFromEpsg(4326))!;
+    expect(vertexCount(circle)).toBeGreaterThan(9000);
+    expect(vertexCount(near)).toBeLessThan(10);
+    const placed = areaOnGrid(circle, gt, 200, 100, crsFromEpsg(4326))!;
+    expect(placed.window).toEqual({ x: 0, y: 0, width: 200, height: 100 });
+    expect(placed.mask(0, 100, 200).every((v) => v === 1)).toBe(true);
   });
 
   it('still finds no overlap for an unplaceable area far from the scene', () => {

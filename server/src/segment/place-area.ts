@@ -8,7 +8,7 @@ import type { Polygon } from 'geojson';
 import type { Window } from '../read/raster.ts';
 import type { RasterReader } from '../read/raster-reader.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
-import { areaKm2, areaOnGrid, footprintWgs84, parseArea, type Area } from './segment-area.ts';
+import { areaKm2, areaOnGrid, cuttableFootprint, footprintWgs84, parseArea, type Area } from './segment-area.ts';
 import { repairAreaBounded } from './area-repair.ts';
 import type { AreaMask } from './tile-batcher.ts';
 import type { JobLimits } from './prepare-job.ts';
@@ -25,16 +25,13 @@ export interface PlacedArea {
 }
 
 /**
- * The area clipped to the lon/lat box of the dataset's footprint: at least the part over the
- * dataset (a box is never smaller than the footprint in it), so a limit checked on it errs on the
- * side of refusing. Clipping to a box is linear in the vertices, unlike a polygon intersection.
- * Footprints wider than 180° (across the antimeridian, or holding a pole) are not clipped.
+ * The part of the area over the dataset's footprint, in km², or null where the footprint cannot
+ * be cut around (across the antimeridian, holding a pole): then only the whole area can be told.
  */
-function partOverFootprint(area: Area, footprint: Polygon): Area {
-  const box = turf.bbox(footprint);
-  const [w, s, e, n] = turf.bbox(area);
-  if (box[2] - box[0] > 180 || (w >= box[0] && s >= box[1] && e <= box[2] && n <= box[3])) return area;
-  return turf.bboxClip(turf.feature(area), box).geometry as Area;
+function km2OverFootprint(area: Area, footprint: Polygon | null): number | null {
+  if (!footprint) return null;
+  const over = turf.intersect(turf.featureCollection([turf.feature(area), turf.feature(footprint)]));
+  return over ? areaKm2(over.geometry as Area) : 0;
 }
 
 /** The area (a GeoJSON geometry) or bbox as sent; null when both parse to nothing. */
@@ -54,11 +51,12 @@ export async function placeArea(reader: RasterReader, spec: ModelSpec, areaInput
   if (limits.maxAreaKm2 !== undefined && km2 > limits.maxAreaKm2) {
     // The limit bounds the work, which is the part over the dataset: an analyst's generous box
     // around a small scene is not refused for the ground beyond it.
-    const over = partOverFootprint(area, footprint);
-    const overKm2 = over === area ? km2 : areaKm2(over);
-    if (overKm2 > limits.maxAreaKm2) {
-      const what = over === area ? 'the area is' : `the area's part over the dataset is`;
-      throw new AreaError(`${what} ${overKm2.toFixed(1)} km², over the ${limits.maxAreaKm2} km² limit (SATSEG_MAX_AREA_KM2); draw a smaller area`, 'too-large');
+    // (Placing the area cuts it near the dataset too, so the ground beyond costs no work either.)
+    const overKm2 = km2OverFootprint(area, cuttableFootprint(info.geoTransform, info.width, info.height, info.crs));
+    if (overKm2 === null || overKm2 > limits.maxAreaKm2) {
+      // All of it over the dataset (within the rounding of two area sums): its own size.
+      const what = overKm2 === null || overKm2 > 0.999 * km2 ? `the area is ${km2.toFixed(1)}` : `the area's part over the dataset is ${overKm2.toFixed(1)}`;
+      throw new AreaError(`${what} km², over the ${limits.maxAreaKm2} km² limit (SATSEG_MAX_AREA_KM2); draw a smaller area`, 'too-large');
     }
   }
   // A model that halves the resolution needs its tiles on the pixel grid of a whole-scene run.
