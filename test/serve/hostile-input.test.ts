@@ -67,6 +67,8 @@ let sceneId: string;
 let sceneTile: string;
 let bounds: [number, number, number, number];
 
+const tinyBlocksTiff = (f: string) => writeTestTiff(f, { width: 16, height: 20_000, bands: [new Uint8Array(16 * 20_000)], rowsPerStrip: 1, geoTransform: [485899, 1, 0, 5209246, 0, -1], epsg: 26914 });
+
 beforeAll(async () => {
   lzwStream = lzwBomb(439_000);
   deflateStream = await deflateBomb(512 * MB);
@@ -77,6 +79,12 @@ beforeAll(async () => {
     'sparse-10gpx.tif': sparseTiff(100_000),
     // A UTM raster whose origin is at 1e300 m: no point of it is anywhere on Earth.
     'nowhere.tif': (f) => writeTestTiff(f, { width: 16, height: 16, bands: syntheticScene(16, 16), geoTransform: [1e300, 5, 0, 1e300, 0, -5], epsg: 32633 }),
+    // Pixels of 1e-300 m: its bounds collapse to a point (west = east), which broke WMTS for all.
+    'collapsed.tif': (f) => writeTestTiff(f, { width: 64, height: 64, bands: syntheticScene(64, 64), geoTransform: [485899, 1e-300, 0, 5209246, 0, -1e-300], epsg: 26914 }),
+    // 20,000 strips of 16 bytes: each a read and a decode of its own.
+    'tiny-blocks.tif': tinyBlocksTiff,
+    // 2,000 bands of 2 x 2 px: every band is listed in the dataset's description.
+    'many-bands.tif': (f) => writeTestTiff(f, { width: 2, height: 2, bands: Array.from({ length: 2000 }, () => new Uint8Array(4)), geoTransform: [485899, 1, 0, 5209246, 0, -1], epsg: 26914 }),
   });
   sceneId = s.datasetId('scene.tif');
   bounds = (await json(await s.get(`/datasets/${sceneId}`))).body.bounds;
@@ -249,6 +257,36 @@ describe('a georeference nowhere on Earth', () => {
     expect(status).toBe(200);
     expect(body.usable).toBe(false);
     expect(body.error).toMatch(/cannot be placed on Earth/);
+  });
+});
+
+describe('rasters that cost out of proportion to their size', () => {
+  it('a georeference that collapses to a point is listed unusable, and WMTS leaves it out', async () => {
+    const { body } = await json(await s.get(`/datasets/${s.datasetId('collapsed.tif')}`));
+    expect(body).toMatchObject({ usable: false, error: expect.stringMatching(/cannot be placed on Earth: its extent does not transform to a lon\/lat box/) });
+    const wmts = await s.get('/wmts/WMTSCapabilities.xml');
+    expect(wmts.status).toBe(200);
+    expect(await wmts.text()).not.toContain(s.datasetId('collapsed.tif'));
+  });
+
+  it('blocks too small to serve, or too many bands, are listed unusable with the limit', async () => {
+    const tiny = (await json(await s.get(`/datasets/${s.datasetId('tiny-blocks.tif')}`))).body;
+    expect(tiny).toMatchObject({ usable: false, error: expect.stringMatching(/^its 16 x 1 px blocks are too small to serve: 20,000 of them.*gdal_translate -co TILED=YES/) });
+    const bands = (await json(await s.get(`/datasets/${s.datasetId('many-bands.tif')}`))).body;
+    expect(bands).toMatchObject({ usable: false, error: 'the raster has 2000 bands, over the 1024 limit (SATSEG_MAX_BANDS)' });
+    // And the listing stays small: a refused raster is not described band by band.
+    const list = await s.get('/datasets');
+    expect(list.status).toBe(200);
+    expect((await list.text()).length).toBeLessThan(200_000);
+  });
+
+  it('an upload with blocks too small to serve is refused', async () => {
+    const file = path.join(s.dir, 'tiny-upload.tif');
+    tinyBlocksTiff(file);
+    const up = await json(await multipartUpload(s, fs.readFileSync(file), 'tiny-upload.tif'));
+    expect(up.status).toBeGreaterThanOrEqual(400);
+    expect(up.status).toBeLessThan(500);
+    expect(up.body.detail).toMatch(/blocks are too small to serve/);
   });
 });
 

@@ -322,6 +322,7 @@ export class GeoTiffSource implements RasterSource {
       metadata: gdalMeta.dataset,
       blockWidth: main.blockWidth,
       blockHeight: main.blockHeight,
+      blockSamples: main.planar === 2 ? 1 : spp,
       compression: compressionName(Number(fd.getValue('Compression') ?? 1)),
     };
     return new GeoTiffSource(info, levels, bytes);

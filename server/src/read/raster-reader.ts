@@ -93,7 +93,7 @@ export class RasterReader {
     if (!bounds) {
       throw new RasterError('not-on-earth', this.info.crs.nonEarth
         ? `this raster is not on Earth (${this.info.crs.name}); it cannot be shown on a web map or placed with lon/lat`
-        : 'this raster cannot be placed on Earth: no point of its extent transforms to lon/lat');
+        : 'this raster cannot be placed on Earth: its extent does not transform to a lon/lat box (check its geotransform and CRS)');
     }
     return bounds;
   }
@@ -160,7 +160,9 @@ export class RasterReader {
 
 function computeWebExtent(info: RasterInfo, resolution: number): WebExtent {
   const bounds = boundsWgs84(info.geoTransform, info.width, info.height, info.crs);
-  if (!bounds) return { bounds: null, center: null, minzoom: 0, maxzoom: 0 };
+  // A box that collapses (pixels of 1e-300 m make west equal east) places nothing: no bounds,
+  // as for an extent that does not transform at all.
+  if (!bounds || !(bounds[0] < bounds[2] && bounds[1] < bounds[3])) return { bounds: null, center: null, minzoom: 0, maxzoom: 0 };
   const lat = (bounds[1] + bounds[3]) / 2;
   const maxzoom = zoomForResolution(resolution, lat);
   const coarsest = resolution * (info.overviews.length ? info.width / info.overviews[info.overviews.length - 1]!.width : 1);

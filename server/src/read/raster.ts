@@ -88,6 +88,8 @@ export interface RasterInfo {
   metadata: Record<string, string>;
   blockWidth: number;
   blockHeight: number;
+  /** Samples in one stored block: 1 where each band is stored apart (planar), else bandCount (the default). */
+  blockSamples?: number;
   compression: string;
 }
 

@@ -38,6 +38,7 @@ export function limitsFromEnv(overrides: Partial<ServerLimits> = {}): ServerLimi
     maxPixels: env('SATSEG_MAX_PIXELS', 10e9),
     maxBlockBytes: env('SATSEG_MAX_BLOCK_MB', 256) * 2 ** 20,
     maxTileReadPixels: env('SATSEG_MAX_TILE_READ_MPX', 16) * 1e6,
+    maxBands: env('SATSEG_MAX_BANDS', 1024),
     maxAreaKm2: env('SATSEG_MAX_AREA_KM2', 500),
     maxJobPixels: env('SATSEG_MAX_JOB_PIXELS', 1e9),
     maxAreaVertices: env('SATSEG_MAX_AREA_VERTICES', 10_000),
