@@ -45,6 +45,7 @@ const STATUS: Record<string, number> = {
   'tile-plan': 400,
   area: 400,
   vectorize: 400,
+  'vectorize:too-large': 413,
   usage: 400,
   inference: 500,
   device: 400,
@@ -157,7 +158,7 @@ export class AreaError extends SatsegError {
   }
 }
 
-export type VectorizeErrorCode = 'not-a-mask' | 'unknown-class' | 'bad-option' | 'bad-output';
+export type VectorizeErrorCode = 'not-a-mask' | 'unknown-class' | 'bad-option' | 'bad-output' | 'too-many-features' | 'too-large';
 
 /** A vectorize request we cannot honour (the input or the options are wrong). */
 export class VectorizeError extends SatsegError {

@@ -75,6 +75,15 @@ describe('ClassVectorTiles', () => {
     expect(tiles.tile(3, 99, 0)).toBeNull();
   });
 
+  it('refuses to index a GeoJSON over its size limit, naming the limit and what to download instead', async () => {
+    const file = path.join(tmp, 'big.geojson');
+    await vectorizeMask({ mask, out: file });
+    const size = fs.statSync(file).size;
+    await expect(ClassVectorTiles.fromGeoJsonFile(file, { maxBytes: size - 1 }))
+      .rejects.toMatchObject({ code: 'too-large', message: expect.stringMatching(/over the 0 MB that vector tiles are made from \(SATSEG_MAX_VECTOR_TILES_MB\); download features\.fgb/) });
+    expect((await ClassVectorTiles.fromGeoJsonFile(file, { maxBytes: size })).vectorLayers.length).toBeGreaterThan(0);
+  });
+
   it('suggests a max zoom from the mask resolution', () => {
     expect(zoomForResolution(10, 0)).toBe(14);
     expect(zoomForResolution(0.6, 0)).toBe(18);

@@ -227,6 +227,19 @@ describe('vectorizeMask: bad input', () => {
     await expect(vectorizeMask({ mask: file, out: path.join(tmp, 'rgb.geojson') })).rejects.toThrow(/not a class mask: .* has 3 bands/);
   });
 
+  it('stops at maxFeatures with the limit named, leaving no output', async () => {
+    // A checkerboard of two classes: every pixel its own polygon (400 of class 1 and 2).
+    const board = path.join(tmp, 'board.tif');
+    await writeOurMask(board, 40, 20, (x, y) => ((x + y) % 2 ? 1 : 2));
+    const out = path.join(tmp, 'board.geojson');
+    await expect(vectorizeMask({ mask: board, out, minAreaM2: 0, maxFeatures: 500 }))
+      .rejects.toMatchObject({ code: 'too-many-features', message: expect.stringMatching(/^the mask makes more than 500 polygons, the most a result may have \(SATSEG_MAX_FEATURES\); raise min_area_m2/) });
+    expect(fs.existsSync(out)).toBe(false);
+    // At the limit exactly, or without one, it writes them all.
+    expect((await vectorizeMask({ mask: board, out, minAreaM2: 0, maxFeatures: 800 })).features).toBe(800);
+    expect((await vectorizeMask({ mask: board, out, minAreaM2: 0 })).features).toBe(800);
+  });
+
   it('refuses an unknown output format and a missing folder before reading anything', async () => {
     await expect(vectorizeMask({ mask: 'nope.tif', out: path.join(tmp, 'x.shp') })).rejects.toThrow(/use a .geojson .* or .fgb/);
     await expect(vectorizeMask({ mask: 'nope.tif', out: path.join(tmp, 'no/such/x.geojson') })).rejects.toThrow(/output folder does not exist/);

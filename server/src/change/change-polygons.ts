@@ -19,6 +19,8 @@ export interface ChangePolygonOptions {
   /** Simplification tolerance in pixels; 0 keeps exact pixel edges. */
   simplifyPx?: number;
   signal?: AbortSignal;
+  /** Refuse changes that make more polygons than this (absent: no limit). */
+  maxFeatures?: number;
 }
 
 export interface ChangePolygonSummary {
@@ -63,7 +65,7 @@ export async function changePolygons(mask: string, out: string, options: ChangeP
     // One class: nothing can change, and an empty selection would mean "every class" to vectorize.
     if (codes.length) {
       const stream = await openClassPolygons(mask, 'wgs84', {
-        classes: codes.map(String), minAreaM2: options.minAreaM2, simplifyPx: options.simplifyPx, signal: options.signal,
+        classes: codes.map(String), minAreaM2: options.minAreaM2, simplifyPx: options.simplifyPx, signal: options.signal, maxFeatures: options.maxFeatures,
       });
       for await (const batch of stream.batches) await sink.write(batch);
       features = stream.stats.features;

@@ -20,7 +20,7 @@ port.on('message', (m: { type: string }) => { if (m.type === 'cancel') controlle
 // Loaded only for jobs that ask for vectors.
 async function loadVectorizer(): Promise<VectorizeHook> {
   const { vectorizeMask } = await import('../vectorize/vectorize-mask.ts');
-  return async (mask, out, opts) => { await vectorizeMask({ mask, out, minAreaM2: opts.minAreaM2, simplifyPx: opts.simplifyPx, signal: opts.signal }); };
+  return async (mask, out, opts) => { await vectorizeMask({ mask, out, minAreaM2: opts.minAreaM2, simplifyPx: opts.simplifyPx, signal: opts.signal, maxFeatures: opts.maxFeatures }); };
 }
 
 try {

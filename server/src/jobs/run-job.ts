@@ -17,6 +17,7 @@ import { writeFileAtomic } from '../write/atomic-file.ts';
 import { compareMasks } from '../change/compare-masks.ts';
 import type { ChangeStatistics } from '../change/change-statistics.ts';
 import { changePolygons } from '../change/change-polygons.ts';
+import { maxFeaturesFromEnv } from '../vectorize/vectorize-mask.ts';
 
 export interface JobRunInput {
   request: JobRequest;
@@ -50,7 +51,7 @@ export type JobRunOutput =
   | { kind: 'segment'; summary: SegmentSummary; statistics: MaskStatistics; features: string | null }
   | { kind: 'change'; before: SceneOutput; after: SceneOutput; statistics: ChangeStatistics; features: string | null; seconds: number };
 
-export type VectorizeHook = (mask: string, out: string, opts: { minAreaM2?: number; simplifyPx?: number; signal?: AbortSignal }) => Promise<void>;
+export type VectorizeHook = (mask: string, out: string, opts: { minAreaM2?: number; simplifyPx?: number; signal?: AbortSignal; maxFeatures?: number }) => Promise<void>;
 
 /**
  * A step's progress: the tiles of the scene being segmented (the last scene's once none is), and
@@ -126,7 +127,7 @@ export async function runJob(input: JobRunInput, hooks: JobHooks): Promise<JobRu
   if (vector) {
     hooks.onProgress({ tilesDone: summary.tiles.total, tilesTotal: summary.tiles.total, mpxPerSec: summary.mpxPerSec, etaSeconds: null, elapsedSeconds: summary.seconds, fraction: share }, 'vectorizing');
     features = path.join(input.resultDir, RESULT_FILES.features);
-    await hooks.vectorize!(mask, features, { minAreaM2: input.request.options.minAreaM2, simplifyPx: input.request.options.simplifyPx, signal: hooks.signal });
+    await hooks.vectorize!(mask, features, { minAreaM2: input.request.options.minAreaM2, simplifyPx: input.request.options.simplifyPx, signal: hooks.signal, maxFeatures: maxFeaturesFromEnv() });
   }
   return { kind: 'segment', summary, statistics, features };
 }
@@ -190,7 +191,7 @@ async function runChangeJob(input: JobRunInput, hooks: JobHooks): Promise<JobRun
   if (vector) {
     report(done, { etaSeconds: null, elapsedSeconds: (performance.now() - started) / 1000 }, 'vectorizing');
     features = path.join(input.resultDir, RESULT_FILES.features);
-    await changePolygons(change, features, { minAreaM2: input.request.options.minAreaM2, simplifyPx: input.request.options.simplifyPx, signal: hooks.signal });
+    await changePolygons(change, features, { minAreaM2: input.request.options.minAreaM2, simplifyPx: input.request.options.simplifyPx, signal: hooks.signal, maxFeatures: maxFeaturesFromEnv() });
   }
   return { kind: 'change', before, after, statistics: compared.statistics, features, seconds: (performance.now() - started) / 1000 };
 }

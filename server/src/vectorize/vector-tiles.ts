@@ -11,6 +11,7 @@ import GeoJSONVT from 'geojson-vt';
 import { fromGeojsonVt } from 'vt-pbf';
 import type { Feature, FeatureCollection, Polygon } from 'geojson';
 import { toFeature, type ClassPolygon, type ClassProperties } from './class-polygon.ts';
+import { VectorizeError } from '../errors.ts';
 
 export interface VectorLayer {
   id: string;
@@ -28,6 +29,16 @@ export interface VectorTileOptions {
   buffer?: number;
   /** geojson-vt simplification at lower zooms, in tile pixels (of 256). */
   tolerance?: number;
+}
+
+/**
+ * The largest GeoJSON indexed for vector tiles (SATSEG_MAX_VECTOR_TILES_MB, default 256 MB): the
+ * whole file is parsed and indexed in memory, several times its size, and past about 512 MB it
+ * cannot even be read into one string.
+ */
+export function maxVectorTileBytes(): number {
+  const mb = Number(process.env.SATSEG_MAX_VECTOR_TILES_MB || 256);
+  return (mb > 0 ? mb : 256) * 2 ** 20;
 }
 
 const EXTENT = 4096;
@@ -75,7 +86,12 @@ export class ClassVectorTiles {
   }
 
   /** Index a GeoJSON file written by vectorize (features with class / class_id / area_m2). */
-  static async fromGeoJsonFile(file: string, options: VectorTileOptions = {}): Promise<ClassVectorTiles> {
+  static async fromGeoJsonFile(file: string, options: VectorTileOptions & { maxBytes?: number } = {}): Promise<ClassVectorTiles> {
+    const maxBytes = options.maxBytes ?? maxVectorTileBytes();
+    const { size } = await fs.promises.stat(file);
+    if (size > maxBytes) {
+      throw new VectorizeError('too-large', `these polygons take ${(size / 2 ** 20).toFixed(0)} MB of GeoJSON, over the ${(maxBytes / 2 ** 20).toFixed(0)} MB that vector tiles are made from (SATSEG_MAX_VECTOR_TILES_MB); download features.fgb or features.geojson instead`);
+    }
     const collection = JSON.parse(await fs.promises.readFile(file, 'utf8')) as FeatureCollection<Polygon, ClassProperties>;
     return ClassVectorTiles.fromFeatures(collection.features, options);
   }

@@ -40,6 +40,18 @@ export interface VectorizeOptions {
   stripRows?: number;
   /** Rows per simplification band (default DEFAULT_BAND_HEIGHT). */
   bandHeight?: number;
+  /** Refuse masks that make more polygons than this (0 or absent: no limit; see maxFeaturesFromEnv). */
+  maxFeatures?: number;
+}
+
+/**
+ * The server's polygon limit for a job or a result (SATSEG_MAX_FEATURES, default 500,000): a
+ * 2000² checkerboard of two classes made 4 M one-pixel polygons, a 1 GB GeoJSON and a 6 GB peak,
+ * from a 71 KB upload. The CLI has no limit unless the variable is set.
+ */
+export function maxFeaturesFromEnv(fallback = 500_000): number {
+  const v = Number(process.env.SATSEG_MAX_FEATURES || fallback);
+  return v > 0 ? v : fallback;
 }
 
 export interface PolygonStats {
@@ -83,7 +95,7 @@ export async function openClassPolygons(maskPath: string, crs: 'wgs84' | 'native
     const stats: PolygonStats = { features: 0, byClass: new Map(), droppedSmall: 0, filledHoles: 0 };
     const batches = polygonBatches(source, close, {
       crs, minArea, tolerance, selected, catalog, stats,
-      signal: options.signal, stripRows: options.stripRows, bandHeight: options.bandHeight,
+      signal: options.signal, stripRows: options.stripRows, bandHeight: options.bandHeight, maxFeatures: options.maxFeatures,
     });
     return { info: source.info, catalog, batches, stats, close };
   } catch (err) {
@@ -102,6 +114,7 @@ interface BatchOptions {
   signal?: AbortSignal;
   stripRows?: number;
   bandHeight?: number;
+  maxFeatures?: number;
 }
 
 async function* polygonBatches(source: RasterSource, close: () => Promise<void>, o: BatchOptions): AsyncGenerator<ClassPolygon[]> {
@@ -138,6 +151,9 @@ async function* polygonBatches(source: RasterSource, close: () => Promise<void>,
       orientRings(crsRings);
       const classId = classIdOf(region.value, info);
       out.push({ classId, className: o.catalog.name(classId), areaM2: area, rings: crsRings });
+      if (o.maxFeatures && o.stats.features >= o.maxFeatures) {
+        throw new VectorizeError('too-many-features', `the mask makes more than ${o.maxFeatures.toLocaleString('en-US')} polygons, the most a result may have (SATSEG_MAX_FEATURES); raise min_area_m2 to drop specks, or segment a smaller area`);
+      }
       o.stats.features++;
       o.stats.byClass.set(classId, (o.stats.byClass.get(classId) ?? 0) + 1);
     }
