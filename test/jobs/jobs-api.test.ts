@@ -239,6 +239,35 @@ describe('every bad request is a 400 with the reason', () => {
   });
 });
 
+describe('the job list', () => {
+  it('comes a page at a time, newest first, with the total and a link to the next page', async () => {
+    for (let i = 0; i < 3; i++) expect((await post({ dataset: datasetId, model: 'test-rgb', options: { device: 'cpu' } })).status).toBe(202);
+    const all = (await (await s.get('/jobs')).json()) as { jobs: Array<{ id: string; created_at: string }>; total: number; next: string | null };
+    expect(all.total).toBeGreaterThanOrEqual(3);
+    expect(all.jobs).toHaveLength(Math.min(all.total, 100));
+    const seen: string[] = [];
+    let url: string | null = '/jobs?limit=2';
+    while (url) {
+      const page = (await (await s.get(url.replace(/^https?:\/\/[^/]+/, ''))).json()) as typeof all;
+      expect(page.jobs.length).toBeLessThanOrEqual(2);
+      expect(page.total).toBe(all.total);
+      seen.push(...page.jobs.map((j) => j.id));
+      url = page.next;
+    }
+    expect(seen).toEqual(all.jobs.map((j) => j.id));
+    const times = all.jobs.map((j) => Date.parse(j.created_at));
+    expect([...times].sort((a, b) => b - a)).toEqual(times);
+  });
+
+  it('refuses a page size out of range', async () => {
+    for (const [query, reason] of [['limit=0', /limit must be at least 1/], ['limit=501', /limit must be at most 500/], ['offset=-1', /offset must be a whole number/]] as const) {
+      const res = await s.get(`/jobs?${query}`);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { detail: string }).detail).toMatch(reason);
+    }
+  });
+});
+
 describe('API key', () => {
   it('guards POST and DELETE when SATSEG_API_KEY is set, and leaves GETs open', async () => {
     const guarded = createTestServer({ 'scene.tif': sceneWriter }, { apiKey: 'sekrit' });

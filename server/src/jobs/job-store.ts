@@ -74,8 +74,16 @@ export class JobStore {
     return fromRow(row);
   }
 
-  list(): JobRecord[] {
-    return (this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC').all() as Row[]).map(fromRow);
+  /** Newest first; a page of `limit` after `offset` (all when no limit). */
+  list(page: { limit?: number; offset?: number } = {}): JobRecord[] {
+    const rows = page.limit === undefined
+      ? this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC, id').all()
+      : this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC, id LIMIT ? OFFSET ?').all(page.limit, page.offset ?? 0);
+    return (rows as Row[]).map(fromRow);
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n;
   }
 
   countWithStatus(status: JobStatus): number {

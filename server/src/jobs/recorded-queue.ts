@@ -50,8 +50,8 @@ export abstract class RecordedQueue {
     return this.records.get(id);
   }
 
-  async list(): Promise<JobRecord[]> {
-    return this.records.list();
+  async list(page: { limit?: number; offset?: number } = {}): Promise<{ jobs: JobRecord[]; total: number }> {
+    return { jobs: this.records.list(page), total: this.records.count() };
   }
 
   async queuedCount(): Promise<number> {

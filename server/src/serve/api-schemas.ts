@@ -245,5 +245,16 @@ export const Job = z.object({
   links: z.record(z.string(), z.string()),
 }).openapi('Job');
 
-export const JobList = z.object({ jobs: z.array(Job) }).openapi('JobList');
+/** A page of the job list: the newest first, at most MAX_JOB_PAGE a page. */
+export const MAX_JOB_PAGE = 500;
+export const JobListQuery = z.object({
+  limit: decimal('limit', true).pipe(z.number().min(1, 'limit must be at least 1').max(MAX_JOB_PAGE, `limit must be at most ${MAX_JOB_PAGE}`)).optional()
+    .openapi({ type: 'integer', description: `jobs a page (default 100, at most ${MAX_JOB_PAGE})` }),
+  offset: decimal('offset', true).optional().openapi({ type: 'integer', description: 'jobs to skip, newest first (default 0)' }),
+});
+export const JobList = z.object({
+  jobs: z.array(Job),
+  total: z.number().int().openapi({ description: 'jobs in all pages' }),
+  next: z.string().nullable().openapi({ description: 'the next page, or null on the last' }),
+}).openapi('JobList');
 export const JobAccepted = z.object({ id: Id, status: z.string(), status_url: z.string(), events_url: z.string(), job: Job }).openapi('JobAccepted');

@@ -8,7 +8,7 @@ import type { ServerContext } from '../server-context.ts';
 import { requireApiKey } from '../api-key.ts';
 import { prepareJob, type JobLimits } from '../../segment/prepare-job.ts';
 import { TERMINAL, type JobEvent, type JobRecord } from '../../jobs/job-types.ts';
-import { IdParams, Job, JobAccepted, JobBody, JobList } from '../api-schemas.ts';
+import { IdParams, Job, JobAccepted, JobBody, JobList, JobListQuery } from '../api-schemas.ts';
 import { bearer, errors, jsonResponse } from '../openapi.ts';
 import { ChangeError, NotFoundError, RequestError, SatsegError, UnknownModelError } from '../../errors.ts';
 import { gridsOverlap, windowGrid } from '../../change/grid-mapping.ts';
@@ -134,9 +134,18 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
   });
 
   app.openapi(createRoute({
-    method: 'get', path: '/jobs', tags: ['job'], operationId: 'listJobs', summary: 'All jobs, newest first',
+    method: 'get', path: '/jobs', tags: ['job'], operationId: 'listJobs', summary: 'Jobs, newest first, a page at a time',
+    request: { query: JobListQuery },
     responses: { 200: jsonResponse(JobList, 'jobs') },
-  }), async (c) => c.json({ jobs: (await jobs.list()).map((j) => describeJob(j, ctx.base(c))) }, 200));
+  }), async (c) => {
+    // Paged: each job carries its area (up to SATSEG_MAX_AREA_VERTICES vertices), so the whole
+    // list grew without bound (60 jobs of 10,000-vertex areas: 24 MB).
+    const { limit = 100, offset = 0 } = c.req.valid('query');
+    const { jobs: page, total } = await jobs.list({ limit, offset });
+    const base = ctx.base(c);
+    const next = offset + page.length < total ? `${base}/jobs?limit=${limit}&offset=${offset + page.length}` : null;
+    return c.json({ jobs: page.map((j) => describeJob(j, base)), total, next }, 200);
+  });
 
   app.openapi(createRoute({
     method: 'get', path: '/jobs/{id}', tags: ['job'], operationId: 'getJob', summary: 'A job: status, progress, timings, error, notices, result URLs',
