@@ -3,9 +3,13 @@
  * windows (exact for lossless codecs, within 2 DN for JPEG/WebP), the validity mask, the origin,
  * the pixel size and the CRS.
  */
-import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
 import { openRaster } from '../../server/src/read/open-raster.ts';
-import { gdalRead, gdalSkipReason, hasShared, proj4Params, readManifest, sharedSkipReason, type ManifestRow, skipWithoutShared, skipWithoutGdal } from '../helpers/shared-data.ts';
+import { gdalPython, gdalRead, gdalSkipReason, hasShared, proj4Params, readManifest, sharedSkipReason, type ManifestRow, skipWithoutShared, skipWithoutGdal } from '../helpers/shared-data.ts';
 import { RasterError } from '../../server/src/errors.ts';
 
 // Every file of the corpus: REAL ones from other tools, and the synthetic/derived layouts
@@ -112,4 +116,29 @@ describe.skipIf(skipWithoutShared || skipWithoutGdal)(`reader equals GDAL on eve
       }
     });
   }
+});
+
+describe.skipIf(skipWithoutGdal)(`sample types without a typed array are refused by name ${gdalSkipReason}`, () => {
+  // Before: 16-bit floats and 64-bit integers opened, then every block "failed to decode (file
+  // truncated or corrupt?)".
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-dtypes-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const make = (name: string, gdalType: string, options: string[]) => {
+    const file = path.join(dir, name);
+    execFileSync(gdalPython, ['-c', `
+from osgeo import gdal, osr
+ds = gdal.GetDriverByName('GTiff').Create(${JSON.stringify(file)}, 16, 16, 1, gdal.${gdalType}, ${JSON.stringify(options)})
+ds.SetGeoTransform([485899, 1, 0, 5209246, 0, -1])
+s = osr.SpatialReference(); s.ImportFromEPSG(26914); ds.SetProjection(s.ExportToWkt())
+ds.GetRasterBand(1).Fill(1); ds = None`]);
+    return file;
+  };
+  it('16-bit floats', async () => {
+    const err = await expectRasterError(openRaster(make('f16.tif', 'GDT_Float32', ['NBITS=16'])), 'unsupported-dtype');
+    expect(err.message).toBe('16-bit floating-point samples are not supported; convert them, e.g. gdal_translate -ot Float32');
+  });
+  it('64-bit integers', async () => {
+    const err = await expectRasterError(openRaster(make('i64.tif', 'GDT_Int64', [])), 'unsupported-dtype');
+    expect(err.message).toBe('64-bit integer samples are not supported; convert them, e.g. gdal_translate -ot Float64');
+  });
 });

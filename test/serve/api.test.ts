@@ -215,6 +215,8 @@ describe('results', () => {
     expect((await s.get(url, { headers: { Range: `bytes=${size + 5}-` } })).status).toBe(416);
     expect((await s.get(url, { headers: { 'If-None-Match': full.headers.get('etag')! } })).status).toBe(304);
     expect((await s.get(url, { headers: { 'If-Modified-Since': full.headers.get('last-modified')! } })).status).toBe(304);
+    // A date in the future is not a valid If-Modified-Since: the file, not a 304.
+    expect((await s.get(url, { headers: { 'If-Modified-Since': new Date(Date.now() + 86_400_000).toUTCString() } })).status).toBe(200);
   });
 
   it('serves the polygons as GeoJSON and as vector tiles listed in the TileJSON', async () => {

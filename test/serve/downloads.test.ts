@@ -56,6 +56,12 @@ describe('downloads and odd inputs', () => {
     const cached = await s.get(`/results/${resultId}/features.geojson`, { headers: { 'Accept-Encoding': 'gzip', 'If-None-Match': zipped.headers.get('etag')! } });
     expect(cached.status).toBe(304);
     expect(cached.headers.get('content-encoding')).toBe('gzip');
+    // gzip;q=0 refuses gzip; a weight above 0, or *, takes it.
+    for (const [accept, gzipped] of [['gzip;q=0, br', false], ['br, gzip;q=0.5', true], ['*;q=0.1', true], ['identity', false]] as const) {
+      const res = await s.get(`/results/${resultId}/features.geojson`, { headers: { 'Accept-Encoding': accept } });
+      expect(res.headers.get('content-encoding'), accept).toBe(gzipped ? 'gzip' : null);
+      await res.arrayBuffer();
+    }
     const fc = JSON.parse(text) as { features: Array<{ id: number; geometry: { coordinates: number[][][] } }> };
     expect(fc.features[0]!.id).toBe(1);
     const decimals = String(fc.features[0]!.geometry.coordinates[0]![0]![0]).split('.')[1]?.length ?? 0;

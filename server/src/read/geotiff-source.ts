@@ -71,9 +71,15 @@ function maxCompressedBytes(blockBytes: number): number {
 }
 
 function dtypeOf(format: number, bits: number): DType {
+  // Blocks are decoded here into arrays of the sample's own width: widths without a typed array
+  // (16- and 24-bit floats, 64-bit integers) are refused by name, not as blocks that "fail to decode".
   if (format === 3) {
     if (bits === 64) return 'float64';
-    return 'float32'; // 16- and 24-bit floats are widened by geotiff.js
+    if (bits === 32) return 'float32';
+    throw new RasterError('unsupported-dtype', `${bits}-bit floating-point samples are not supported; convert them, e.g. gdal_translate -ot Float32`);
+  }
+  if ((format === 1 || format === 2 || format === 4) && bits > 32) {
+    throw new RasterError('unsupported-dtype', `${bits}-bit integer samples are not supported; convert them, e.g. gdal_translate -ot Float64`);
   }
   if (format === 2) return bits <= 8 ? 'int8' : bits <= 16 ? 'int16' : 'int32';
   if (format === 1 || format === 4) return bits <= 8 ? 'uint8' : bits <= 16 ? 'uint16' : 'uint32';

@@ -75,9 +75,11 @@ export function serveFile(file: string, req: Request, contentType: string, downl
   if (downloadName) base['Content-Disposition'] = contentDisposition(downloadName);
 
   const inm = headers.get('if-none-match');
+  // A date in the future is not a valid If-Modified-Since (RFC 9110, 13.1.3): ignored, not a 304.
+  const imsIsCurrent = (t: number, modified: Date) => !Number.isNaN(t) && t <= Date.now() && t >= modified.getTime();
   const ims = headers.get('if-modified-since');
   if ((inm && etagMatches(inm, etag))
-    || (!inm && ims && !Number.isNaN(Date.parse(ims)) && Date.parse(ims) >= lastModified.getTime())) {
+    || (!inm && ims && imsIsCurrent(Date.parse(ims), lastModified))) {
     return new Response(null, { status: 304, headers: base });
   }
   const stream = (start?: number, end?: number) => Readable.toWeb(fs.createReadStream(file, { start, end })) as ReadableStream;

@@ -11,6 +11,19 @@ import { IdParams, TileJson, TileParams } from '../api-schemas.ts';
 import { errors, jsonResponse } from '../openapi.ts';
 import { parseTileAddress } from '../tile-response.ts';
 
+/** Whether an Accept-Encoding value takes gzip: listed (or *) with a q above 0 ("gzip;q=0" refuses it). */
+export function acceptsGzip(header: string): boolean {
+  let star = false;
+  for (const part of header.split(',')) {
+    const [name = '', ...params] = part.trim().toLowerCase().split(';').map((v) => v.trim());
+    const q = params.find((p) => p.startsWith('q='));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    if (name === 'gzip') return weight > 0;
+    if (name === '*') star = weight > 0;
+  }
+  return star;
+}
+
 export function registerVectorRoutes(app: OpenAPIHono, ctx: ServerContext): void {
   app.openapi(createRoute({
     method: 'get', path: '/results/{id}/features.geojson', tags: ['result'], operationId: 'resultGeoJson',
@@ -21,7 +34,7 @@ export function registerVectorRoutes(app: OpenAPIHono, ctx: ServerContext): void
     const r = ctx.results.get(c.req.valid('param').id);
     const accepts = c.req.header('accept-encoding') ?? '';
     // Ranges are of the plain file: a ranged client (GDAL's /vsicurl/) gets identity.
-    if (!/\bgzip\b/.test(accepts) || c.req.header('range')) {
+    if (!acceptsGzip(accepts) || c.req.header('range')) {
       return serveFile(await ctx.vectors.features(r), c.req.raw, 'application/geo+json', `${r.name}.geojson`) as never;
     }
     // The gzipped copy made once (result-vectors.ts), served as the same resource gzip-encoded.
