@@ -8,10 +8,10 @@ import zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { LRUCache } from 'lru-cache';
 import type { ResultCatalog, ResultRecord } from '../catalog/result-catalog.ts';
-import { maxFeaturesFromEnv, vectorizeMask } from '../vectorize/vectorize-mask.ts';
+import { maxFeaturesFromEnv } from '../vectorize/vectorize-mask.ts';
+import { vectorizeInThread } from '../vectorize/vectorize-in-thread.ts';
 import { CLASS_FIELDS, ClassVectorTiles, vectorLayers, type VectorLayer } from '../vectorize/vector-tiles.ts';
 import { InFlight } from '../in-flight.ts';
-import { changePolygons } from '../change/change-polygons.ts';
 import { changedCodes } from '../change/transition-codes.ts';
 import { RequestError } from '../errors.ts';
 import { replaceAtomically } from '../write/atomic-file.ts';
@@ -57,14 +57,14 @@ export class ResultVectors {
     if (fs.existsSync(file)) return Promise.resolve(file);
     const mask = this.results.file(r, 'mask');
     return this.making.run(`${r.id}:${which}`, async () => {
-      if (r.kind !== 'change') await vectorizeMask({ mask, out: file, maxFeatures: maxFeaturesFromEnv() });
+      if (r.kind !== 'change') await vectorizeInThread({ kind: 'classes', mask, out: file, maxFeatures: maxFeaturesFromEnv() });
       // A change result's polygons are of what changed, as a change job's own are: in GeoJSON
       // with the transition's from/to (changePolygons); FlatGeobuf's fields are those of classes.
-      else if (which === 'features') await changePolygons(mask, file, { maxFeatures: maxFeaturesFromEnv() });
+      else if (which === 'features') await vectorizeInThread({ kind: 'change', mask, out: file, maxFeatures: maxFeaturesFromEnv() });
       else {
         const codes = changedCodes(transitionClassCount(r));
         if (!codes.length) throw new RequestError('a change result of one class has no changes to draw as polygons');
-        await vectorizeMask({ mask, out: file, classes: codes.map(String), maxFeatures: maxFeaturesFromEnv() });
+        await vectorizeInThread({ kind: 'classes', mask, out: file, classes: codes.map(String), maxFeatures: maxFeaturesFromEnv() });
       }
       return file;
     });
