@@ -241,9 +241,12 @@ export class ChangeError extends SatsegError {
 /** An uploaded or registered raster that was refused; the code is its cause's (a RasterError's). */
 export class UploadRejected extends SatsegError {
   readonly kind = 'upload';
+  /** What refused it: the raster's own limits ('raster') say so in the answer's label. */
+  readonly causeKind: string | null;
   constructor(message: string, cause: unknown) {
     super(cause instanceof SatsegError ? cause.code : 'rejected', message);
     this.name = 'UploadRejected';
+    this.causeKind = cause instanceof SatsegError ? cause.kind : null;
   }
 }
 

@@ -130,6 +130,8 @@ describe('huge rasters', () => {
     const { value, ms } = await timed(rawUpload(s, fs.readFileSync(file), 'sparse-200k.tif').then(json));
     expect(ms).toBeLessThan(5000);
     expect(value.status).toBe(413);
+    // A 6 MB file: the raster is over a limit, not the upload's size.
+    expect(value.body.error).toBe('raster over a limit');
     expect(value.body.detail).toMatch(/claims 200000 x 200000 pixels \(40\.0 Gpx\), over the 10\.0 Gpx limit \(SATSEG_MAX_PIXELS\)/);
   });
 

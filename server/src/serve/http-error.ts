@@ -3,7 +3,7 @@
  * an expected failure comes from errors.ts's table; anything else is a 500 the caller logs.
  */
 import { HTTPException } from 'hono/http-exception';
-import { redactPaths, SatsegError, statusOf } from '../errors.ts';
+import { redactPaths, SatsegError, statusOf, UploadRejected } from '../errors.ts';
 
 export class HttpError extends Error {
   constructor(readonly status: number, readonly error: string, readonly detail: string) {
@@ -38,7 +38,9 @@ export function toHttpError(err: unknown): HttpError {
     const label = err.kind === 'raster' && status === 422 ? 'unreadable raster'
       : err.kind === 'model-metadata' ? 'unusable model'
         : err.kind === 'upload' && status === 400 ? 'invalid GeoTIFF'
-          : status === 413 && (err.kind === 'limit' || err.kind === 'upload') ? 'upload too large'
+          // A small file can claim too many pixels, bands or blocks: the raster is over a limit, not the upload's size.
+          : status === 413 && err instanceof UploadRejected && err.causeKind === 'raster' ? 'raster over a limit'
+            : status === 413 && (err.kind === 'limit' || err.kind === 'upload') ? 'upload too large'
             : LABELS[status] ?? 'error';
     return new HttpError(status, label, msg);
   }
