@@ -266,6 +266,9 @@ describe('rasters that cost out of proportion to their size', () => {
   it('a georeference that collapses to a point is listed unusable, and WMTS leaves it out', async () => {
     const { body } = await json(await s.get(`/datasets/${s.datasetId('collapsed.tif')}`));
     expect(body).toMatchObject({ usable: false, error: expect.stringMatching(/cannot be placed on Earth: its extent does not transform to a lon\/lat box/) });
+    const up = await json(await multipartUpload(s, fs.readFileSync(path.join(s.ctx.dataDir, 'collapsed.tif')), 'collapsed-upload.tif'));
+    expect(up.status).toBe(400);
+    expect(up.body.detail).toMatch(/^collapsed-upload\.tif was rejected: this raster cannot be placed on Earth/);
     const wmts = await s.get('/wmts/WMTSCapabilities.xml');
     expect(wmts.status).toBe(200);
     expect(await wmts.text()).not.toContain(s.datasetId('collapsed.tif'));

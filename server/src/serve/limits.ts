@@ -65,6 +65,10 @@ export class Limits {
    * to every raster it opens: a decode of sample blocks within the time budget.
    */
   async probe(reader: RasterReader): Promise<void> {
+    // An Earth CRS whose extent gives no lon/lat box (an origin at 1e300, pixels of 1e-300) can be
+    // neither drawn nor placed: refused here, as the listing marks such a file in the data folder
+    // unusable. Rasters of other bodies have no lon/lat box and stay.
+    if (!reader.info.crs.nonEarth) reader.earthBounds();
     await probeRaster(reader, this.values.probeTimeoutMs);
   }
 
