@@ -66,6 +66,15 @@ export function discardJob(stores: JobStores, job: JobRecord): void {
   for (const id of [job.extraResults?.before, job.extraResults?.after]) if (id) stores.results.discard(id);
 }
 
+/**
+ * The job's polygon settings, kept with each of its results: polygons made later on request (a job
+ * that did not ask for them) follow what the analyst asked for, not the defaults.
+ */
+function vectorSettings(job: JobRecord): { vector_options?: { min_area_m2?: number; simplify_px?: number } } {
+  const { minAreaM2, simplifyPx } = job.options;
+  return minAreaM2 === undefined && simplifyPx === undefined ? {} : { vector_options: { min_area_m2: minAreaM2, simplify_px: simplifyPx } };
+}
+
 /** Register a finished job's outputs; returns the id of its main result (the change mask for a change job). */
 export function registerJob(stores: JobStores, job: JobRecord, output: JobRunOutput): ResultRecord {
   const { results } = stores;
@@ -75,7 +84,7 @@ export function registerJob(stores: JobStores, job: JobRecord, output: JobRunOut
       id: job.id, datasetId: job.datasetId, modelId: job.modelId,
       name: sceneName(stores, job.datasetId, job.modelId),
       classes: model.classNames, colors: model.classColors,
-      summary: { ...output.summary, statistics: output.statistics, area: job.area } as unknown as Record<string, unknown>,
+      summary: { ...output.summary, statistics: output.statistics, area: job.area, ...vectorSettings(job) } as unknown as Record<string, unknown>,
       reuseKey: reuseKey(job, job.datasetId),
     });
   }
@@ -84,7 +93,7 @@ export function registerJob(stores: JobStores, job: JobRecord, output: JobRunOut
     results.register({
       id, datasetId, modelId: job.modelId, name: sceneName(stores, datasetId, job.modelId),
       classes: model.classNames, colors: model.classColors,
-      summary: { ...out.summary, statistics: out.statistics, area: job.area, change_job: job.id } as unknown as Record<string, unknown>,
+      summary: { ...out.summary, statistics: out.statistics, area: job.area, change_job: job.id, ...vectorSettings(job) } as unknown as Record<string, unknown>,
       reuseKey: reuseKey(job, datasetId),
     });
   };
@@ -93,7 +102,7 @@ export function registerJob(stores: JobStores, job: JobRecord, output: JobRunOut
   return registerChange(results, job.id, model, {
     datasetId: job.datasetId,
     name: `${stores.datasets.get(job.beforeId!).name.replace(/\.[^.]+$/, '')} → ${stores.datasets.get(job.datasetId).name.replace(/\.[^.]+$/, '')} · ${job.modelId} change`,
-    summary: { statistics: output.statistics, area: job.area, before_result: job.extraResults?.before ?? null, after_result: job.extraResults?.after ?? null, seconds: output.seconds },
+    summary: { statistics: output.statistics, area: job.area, before_result: job.extraResults?.before ?? null, after_result: job.extraResults?.after ?? null, seconds: output.seconds, ...vectorSettings(job) },
   });
 }
 

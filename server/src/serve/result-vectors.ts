@@ -56,15 +56,18 @@ export class ResultVectors {
     const file = this.results.file(r, which);
     if (fs.existsSync(file)) return Promise.resolve(file);
     const mask = this.results.file(r, 'mask');
+    // The job's own polygon settings where it gave them (kept in the result's summary).
+    const asked = (r.summary?.vector_options ?? {}) as { min_area_m2?: number; simplify_px?: number };
+    const settings = { maxFeatures: maxFeaturesFromEnv(), minAreaM2: asked.min_area_m2, simplifyPx: asked.simplify_px };
     return this.making.run(`${r.id}:${which}`, async () => {
-      if (r.kind !== 'change') await vectorizeInThread({ kind: 'classes', mask, out: file, maxFeatures: maxFeaturesFromEnv() });
+      if (r.kind !== 'change') await vectorizeInThread({ kind: 'classes', mask, out: file, ...settings });
       // A change result's polygons are of what changed, as a change job's own are: in GeoJSON
       // with the transition's from/to (changePolygons); FlatGeobuf's fields are those of classes.
-      else if (which === 'features') await vectorizeInThread({ kind: 'change', mask, out: file, maxFeatures: maxFeaturesFromEnv() });
+      else if (which === 'features') await vectorizeInThread({ kind: 'change', mask, out: file, ...settings });
       else {
         const codes = changedCodes(transitionClassCount(r));
         if (!codes.length) throw new RequestError('a change result of one class has no changes to draw as polygons');
-        await vectorizeInThread({ kind: 'classes', mask, out: file, classes: codes.map(String), maxFeatures: maxFeaturesFromEnv() });
+        await vectorizeInThread({ kind: 'classes', mask, out: file, classes: codes.map(String), ...settings });
       }
       return file;
     });

@@ -16,6 +16,8 @@ export interface VectorizeTask {
   /** Class names or ids to keep (classes only). */
   classes?: string[];
   maxFeatures?: number;
+  minAreaM2?: number;
+  simplifyPx?: number;
 }
 
 /** Heap the thread may use: a FlatGeobuf holds its features until its index is written. */

@@ -10,8 +10,8 @@ import { changePolygons } from '../change/change-polygons.ts';
 const task = (workerData as { task: VectorizeTask }).task;
 try {
   const features = task.kind === 'change'
-    ? (await changePolygons(task.mask, task.out, { maxFeatures: task.maxFeatures })).features
-    : (await vectorizeMask({ mask: task.mask, out: task.out, classes: task.classes, maxFeatures: task.maxFeatures })).features;
+    ? (await changePolygons(task.mask, task.out, { maxFeatures: task.maxFeatures, minAreaM2: task.minAreaM2, simplifyPx: task.simplifyPx })).features
+    : (await vectorizeMask({ mask: task.mask, out: task.out, classes: task.classes, maxFeatures: task.maxFeatures, minAreaM2: task.minAreaM2, simplifyPx: task.simplifyPx })).features;
   parentPort!.postMessage({ ok: true, features });
 } catch (err) {
   const e = err as Error & { code?: string };
