@@ -246,6 +246,20 @@ describe('results', () => {
     expect(Buffer.from(await pbf.arrayBuffer()).equals(Buffer.from(await (await s.get(`/results/${resultId}/vector/${z}/${x}/${y}.mvt`)).arrayBuffer()))).toBe(true);
   });
 
+  it('refuses the vector TileJSON, as its tiles, when the polygons are too large for vector tiles', async () => {
+    const before = process.env.SATSEG_MAX_VECTOR_TILES_MB;
+    process.env.SATSEG_MAX_VECTOR_TILES_MB = '0.000001'; // about one byte: the features.geojson made above is over it
+    try {
+      const res = await json(await s.get(`/results/${resultId}/vector/tilejson.json`));
+      expect(res.status).toBe(413);
+      expect(res.body.detail).toMatch(/over the 0 MB that vector tiles are made from \(SATSEG_MAX_VECTOR_TILES_MB\); download features\.fgb/);
+    } finally {
+      if (before === undefined) delete process.env.SATSEG_MAX_VECTOR_TILES_MB;
+      else process.env.SATSEG_MAX_VECTOR_TILES_MB = before;
+    }
+    expect((await s.get(`/results/${resultId}/vector/tilejson.json`)).status).toBe(200);
+  });
+
   it('answers the class at a point', async () => {
     const info = (await json(await s.get(`/results/${resultId}`))).body;
     const { body } = await json(await s.get(`/results/${resultId}/point?lon=${info.center[0]}&lat=${info.center[1]}`));

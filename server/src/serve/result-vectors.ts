@@ -10,7 +10,7 @@ import { LRUCache } from 'lru-cache';
 import type { ResultCatalog, ResultRecord } from '../catalog/result-catalog.ts';
 import { maxFeaturesFromEnv } from '../vectorize/vectorize-mask.ts';
 import { vectorizeInThread } from '../vectorize/vectorize-in-thread.ts';
-import { CLASS_FIELDS, ClassVectorTiles, vectorLayers, type VectorLayer } from '../vectorize/vector-tiles.ts';
+import { checkVectorTileSize, CLASS_FIELDS, ClassVectorTiles, vectorLayers, type VectorLayer } from '../vectorize/vector-tiles.ts';
 import { InFlight } from '../in-flight.ts';
 import { changedCodes } from '../change/transition-codes.ts';
 import { RequestError } from '../errors.ts';
@@ -88,6 +88,14 @@ export class ResultVectors {
     if (r.kind !== 'change') return vectorLayers(classes, minzoom, maxzoom);
     const changed = new Set(changedCodes(transitionClassCount(r)));
     return vectorLayers(classes.filter((c) => changed.has(c.id)), minzoom, maxzoom, CHANGE_FIELDS);
+  }
+
+  /**
+   * Throws when the result's polygons, if made already, are too large for vector tiles: its
+   * TileJSON should not advertise tiles that would all be refused.
+   */
+  checkTileable(r: ResultRecord): void {
+    checkVectorTileSize(this.results.file(r, 'features'));
   }
 
   tiles(r: ResultRecord): Promise<ClassVectorTiles> {

@@ -41,6 +41,19 @@ export function maxVectorTileBytes(): number {
   return (mb > 0 ? mb : 256) * 2 ** 20;
 }
 
+/** Throws when a GeoJSON file is too large to make vector tiles from (a missing file passes). */
+export function checkVectorTileSize(file: string, maxBytes = maxVectorTileBytes()): void {
+  let size: number;
+  try {
+    size = fs.statSync(file).size;
+  } catch {
+    return;
+  }
+  if (size > maxBytes) {
+    throw new VectorizeError('too-large', `these polygons take ${(size / 2 ** 20).toFixed(0)} MB of GeoJSON, over the ${(maxBytes / 2 ** 20).toFixed(0)} MB that vector tiles are made from (SATSEG_MAX_VECTOR_TILES_MB); download features.fgb or features.geojson instead`);
+  }
+}
+
 const EXTENT = 4096;
 
 /** The properties of class polygons, as TileJSON's vector_layers names their types. */
@@ -87,11 +100,7 @@ export class ClassVectorTiles {
 
   /** Index a GeoJSON file written by vectorize (features with class / class_id / area_m2). */
   static async fromGeoJsonFile(file: string, options: VectorTileOptions & { maxBytes?: number } = {}): Promise<ClassVectorTiles> {
-    const maxBytes = options.maxBytes ?? maxVectorTileBytes();
-    const { size } = await fs.promises.stat(file);
-    if (size > maxBytes) {
-      throw new VectorizeError('too-large', `these polygons take ${(size / 2 ** 20).toFixed(0)} MB of GeoJSON, over the ${(maxBytes / 2 ** 20).toFixed(0)} MB that vector tiles are made from (SATSEG_MAX_VECTOR_TILES_MB); download features.fgb or features.geojson instead`);
-    }
+    checkVectorTileSize(file, options.maxBytes);
     const collection = JSON.parse(await fs.promises.readFile(file, 'utf8')) as FeatureCollection<Polygon, ClassProperties>;
     return ClassVectorTiles.fromFeatures(collection.features, options);
   }

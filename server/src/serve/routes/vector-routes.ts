@@ -59,9 +59,10 @@ export function registerVectorRoutes(app: OpenAPIHono, ctx: ServerContext): void
     method: 'get', path: '/results/{id}/vector/tilejson.json', tags: ['result'], operationId: 'resultVectorTileJson',
     summary: 'TileJSON 3.0.0 of the polygons as vector tiles (one layer per class); use it as a MapLibre `vector` source url',
     request: { params: IdParams },
-    responses: { 200: jsonResponse(TileJson, 'TileJSON'), ...errors(400, 404, 422) },
+    responses: { 200: jsonResponse(TileJson, 'TileJSON'), ...errors(400, 404, 413, 422) },
   }), async (c) => {
     const r = ctx.results.get(c.req.valid('param').id);
+    ctx.vectors.checkTileable(r);
     const reader = await ctx.results.open(r.id);
     const extent = reader.webExtent();
     reader.earthBounds();
