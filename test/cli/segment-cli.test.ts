@@ -3,6 +3,7 @@
  * each with a non-zero exit, one line naming the problem, and no file at --out.
  */
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -144,6 +145,44 @@ describe('bad input: exit code, one line, no output file', () => {
     // A resampling notice may come first (300 m scene, 5 m model); the error is the last line.
     expect(r.lines.slice(0, -1).every((l) => l.startsWith('satseg: ') && !l.includes('error'))).toBe(true);
     expect(r.lines[r.lines.length - 1]).toMatch(/^satseg: error: tile \d+ failed to decode: its bytes run past the end of the file \(file truncated\?\)$/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('an input that is its own --out, --scores or --vector: refused, the scene left as it was', () => {
+    const copy = path.join(tmp, 'own-out.tif');
+    fs.copyFileSync(scene, copy);
+    const bytes = fs.readFileSync(copy);
+    for (const flag of ['--out', '--scores']) {
+      const args = flag === '--out' ? ['--out', copy] : ['--out', path.join(tmp, 'own-mask.tif'), '--scores', copy];
+      const r = satseg('segment', copy, '--model', 'test-rgb', ...args, '--device', 'cpu', '--no-progress');
+      expect(r.code).toBe(1);
+      expect(r.lines).toEqual([`satseg: error: ${flag} ${copy} is an input; choose another file`]);
+    }
+    expect(fs.readFileSync(copy).equals(bytes)).toBe(true);
+  });
+
+  it('a fifo as input or as output: refused at once, and the fifo left a fifo', () => {
+    const fifo = path.join(tmp, 'pipe.tif');
+    execFileSync('mkfifo', [fifo]);
+    // Opening a fifo to read waits for a writer: the input is looked at first.
+    const asInput = satseg('segment', fifo, '--model', 'test-rgb', '--out', path.join(tmp, 'from-fifo.tif'), '--device', 'cpu', '--no-progress');
+    expect(asInput.lines).toEqual(['satseg: error: pipe.tif: not a file']);
+    // The output is renamed into place: over a fifo (or /dev/null) that would replace it.
+    const asOutput = satseg('segment', scene, '--model', 'test-rgb', '--out', fifo, '--device', 'cpu', '--no-progress');
+    expect(asOutput.code).toBe(1);
+    expect(asOutput.lines).toEqual([`satseg: error: --out: ${fifo} is not a regular file; write to a file path`]);
+    expect(fs.statSync(fifo).isFIFO()).toBe(true);
+  });
+
+  it('tiles, batches and threads far beyond the machine: refused with what to lower', () => {
+    const out = path.join(tmp, 'huge-tile.tif');
+    const tile = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--tile', '100000');
+    expect(tile.lines).toHaveLength(1);
+    expect(tile.lines[0]).toMatch(/^satseg: error: tile 100000 with batch 4 needs about \d+ MB of working memory, over the \d+ MB a job may use \(SATSEG_MAX_JOB_MEMORY_MB\); use a smaller tile or batch$/);
+    const batch = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--batch', '100000');
+    expect(batch.lines[0]).toMatch(/with batch 100000 needs about/);
+    const threads = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--threads', '10000');
+    expect(threads.lines).toEqual(['satseg: error: --threads must be at most 1024 (got "10000")']);
     expect(fs.existsSync(out)).toBe(false);
   });
 

@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from '../vectorize/vectorize-defaults.ts';
 import { AreaError, BandSelectionError, RequestError, UsageError } from '../errors.ts';
 import { writeFileAtomic } from '../write/atomic-file.ts';
-import { bboxFlag, checkOutputPath, deviceFlag, intFlag, numberFlag, parseFlags, readAreaFile } from './cli-options.ts';
+import { bboxFlag, checkDistinctFiles, checkOutputPath, deviceFlag, intFlag, numberFlag, parseFlags, readAreaFile } from './cli-options.ts';
 
 export const ChangeFlags = z.object({
   out: z.string().min(1),
@@ -33,7 +33,7 @@ export const ChangeFlags = z.object({
   minArea: numberFlag.optional(),
   simplify: numberFlag.optional(),
   device: deviceFlag.default('auto'),
-  threads: intFlag(1).optional(),
+  threads: intFlag(1, 1024).optional(),
   json: z.boolean().optional(),
   progress: z.boolean().optional(),
   force: z.boolean().optional(),
@@ -174,17 +174,6 @@ async function maskForScene(scene: string, mask: string, which: 'before' | 'afte
     },
   });
   return { scene, mask, reused: false, seconds: (performance.now() - started) / 1000 };
-}
-
-/** No two of the files written the same, and none of them an input: checked before anything is written. */
-function checkDistinctFiles(inputs: string[], outputs: Array<[string, string | undefined]>): void {
-  const written = outputs.filter((o): o is [string, string] => o[1] !== undefined);
-  written.forEach(([what, file], i) => {
-    const input = inputs.find((x) => path.resolve(x) === path.resolve(file));
-    if (input) throw new UsageError(`${what} ${file} is an input; choose another file`);
-    const same = written.slice(0, i).find(([, other]) => path.resolve(other) === path.resolve(file));
-    if (same) throw new UsageError(`${same[0]} and ${what} name the same file, ${file}; choose another`);
-  });
 }
 
 /** `yieldToModel`: as for runSegment; the `satseg` command sets it. */

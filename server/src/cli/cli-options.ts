@@ -8,7 +8,8 @@ import { z } from 'zod';
 import { UsageError } from '../errors.ts';
 
 /** A whole number from a flag's text, at least `min`. */
-export const intFlag = (min = 0) => z.string().trim().regex(/^\d+$/, `must be a whole number >= ${min}`).transform(Number).refine((n) => n >= min, `must be at least ${min}`);
+export const intFlag = (min = 0, max = Number.MAX_SAFE_INTEGER) => z.string().trim().regex(/^\d+$/, `must be a whole number >= ${min}`).transform(Number)
+  .refine((n) => n >= min, `must be at least ${min}`).refine((n) => n <= max, `must be at most ${max}`);
 /** A number >= 0 from a flag's text. */
 export const numberFlag = z.string().trim().refine((v) => v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0, 'must be a number >= 0').transform(Number);
 /** "1,2,3": 1-based band numbers. */
@@ -34,6 +35,21 @@ export function checkOutputPath(file: string, flag: string): void {
   const dir = path.dirname(path.resolve(file));
   if (!fs.existsSync(dir)) throw new UsageError(`${flag}: output folder does not exist: ${dir}`);
   if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`${flag}: ${file} is a folder, not a file path`);
+  // The output is renamed into place: over a device or a fifo, that would replace the device itself.
+  if (fs.existsSync(file) && !fs.statSync(file).isFile()) throw new UsageError(`${flag}: ${file} is not a regular file; write to a file path`);
+}
+
+/** No two of the files written the same, and none of them an input: checked before anything is written. */
+export function checkDistinctFiles(inputs: string[], outputs: Array<[string, string | undefined]>): void {
+  // The real path where a file exists: a link to an input is that input.
+  const real = (f: string) => { try { return fs.realpathSync(f); } catch { return path.resolve(f); } };
+  const written = outputs.filter((o): o is [string, string] => o[1] !== undefined);
+  written.forEach(([what, file], i) => {
+    const input = inputs.find((x) => real(x) === real(file));
+    if (input) throw new UsageError(`${what} ${file} is an input; choose another file`);
+    const same = written.slice(0, i).find(([, other]) => real(other) === real(file));
+    if (same) throw new UsageError(`${same[0]} and ${what} name the same file, ${file}; choose another`);
+  });
 }
 
 /** The GeoJSON of an --area file, or a usage error naming it. */

@@ -2,6 +2,7 @@
  * `satseg segment <input> --model <id> --out <mask.tif>`: the input is a local GeoTIFF or an
  * http(s) URL of a COG; it goes through the same preparation as an API job (prepareJob).
  */
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { SingleBar } from 'cli-progress';
@@ -12,7 +13,7 @@ import { prepareJob } from '../segment/prepare-job.ts';
 import { openRaster, isRemote } from '../read/open-raster.ts';
 import { RasterReader } from '../read/raster-reader.ts';
 import { AreaError, UsageError } from '../errors.ts';
-import { bandList, bboxFlag, checkOutputPath, deviceFlag, intFlag, parseFlags, readAreaFile } from './cli-options.ts';
+import { bandList, bboxFlag, checkDistinctFiles, checkOutputPath, deviceFlag, intFlag, parseFlags, readAreaFile } from './cli-options.ts';
 
 export const SegmentFlags = z.object({
   model: z.string().min(1),
@@ -21,7 +22,7 @@ export const SegmentFlags = z.object({
   overlap: intFlag(0).optional(),
   batch: intFlag(1).default(4),
   device: deviceFlag.default('auto'),
-  threads: intFlag(1).optional(),
+  threads: intFlag(1, 1024).optional(),
   bands: bandList.optional(),
   sensor: z.string().min(1).optional(),
   scores: z.string().min(1).optional(),
@@ -37,6 +38,16 @@ export const SegmentFlags = z.object({
 });
 
 export type SegmentCommandOptions = z.input<typeof SegmentFlags>;
+
+/**
+ * The working memory a run's tiles and batch may take: SATSEG_MAX_JOB_MEMORY_MB where set, else
+ * half this machine's memory. Without it, --tile 100000 or --batch 100000 died on an allocation
+ * ("Invalid typed array length") instead of saying what to lower.
+ */
+export function cliMemoryLimit(): number {
+  const mb = Number(process.env.SATSEG_MAX_JOB_MEMORY_MB);
+  return mb > 0 ? mb * 2 ** 20 : os.totalmem() / 2;
+}
 
 export function formatSummary(s: SegmentCommandResult): string {
   const shares = Object.entries(s.classShares)
@@ -108,6 +119,8 @@ export async function runSegment(input: string, options: SegmentCommandOptions, 
     }
   }
   if (o.scores && path.resolve(o.scores) === path.resolve(o.out)) throw new UsageError('--scores must differ from --out');
+  // Outputs are renamed into place: --out naming the scene replaced it with its own mask.
+  if (!isRemote(input)) checkDistinctFiles([input], [['--out', o.out], ['--scores', o.scores], ['--vector', o.vector]]);
   if (o.bbox && o.area) throw new UsageError('give --bbox or --area, not both');
   const spec = registry.get(o.model);
 
@@ -117,7 +130,7 @@ export async function runSegment(input: string, options: SegmentCommandOptions, 
     prepared = await prepareJob(reader, spec, {
       area: o.area ? readAreaFile(o.area) : undefined, bbox: o.bbox,
       tile: o.tile, overlap: o.overlap, batch: o.batch, bands: o.bands, sensor: o.sensor, allowUnsuitable: o.force,
-    });
+    }, { maxJobMemoryBytes: cliMemoryLimit() });
   } catch (err) {
     if (err instanceof AreaError) throw new UsageError(`${o.bbox ? '--bbox' : '--area'}: ${err.message}`);
     if (err instanceof Error && /does not suit/.test(err.message)) throw new UsageError(err.message.replace('options.allow_unsuitable', '--force'));

@@ -14,7 +14,7 @@ export const WorkerFlags = z.object({
   server: z.string().refine((s) => /^https?:\/\/[^/]/.test(s), 'must be the API server\'s http(s) URL, e.g. http://api:8080').transform((s) => s.replace(/\/+$/, '')),
   queue: z.string().min(1, 'must be a Redis URL, e.g. redis://host:6379'),
   key: z.string().min(1).optional(),
-  threads: intFlag(1).optional(),
+  threads: intFlag(1, 1024).optional(),
   device: deviceFlag.default('auto'),
   models: z.string().optional(),
   name: z.string().regex(/^[\w.:@-]{1,100}$/, 'must be 1-100 letters, digits or . : @ - _').optional(),

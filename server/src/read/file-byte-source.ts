@@ -17,8 +17,12 @@ export class FileByteSource implements ByteSource {
   static async open(file: string): Promise<FileByteSource> {
     let handle: fs.promises.FileHandle;
     try {
+      // Looked at before opening: opening a fifo waits for a writer, for ever.
+      const before = await fs.promises.stat(file);
+      if (!before.isFile()) throw new RasterError('not-found', 'not a file');
       handle = await fs.promises.open(file, 'r');
     } catch (err) {
+      if (err instanceof RasterError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       throw new RasterError('not-found', code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'not a file' : `cannot open the file (${code ?? 'error'})`);
     }

@@ -16,6 +16,8 @@ export function checkOutputPath(file: string): void {
   const dir = path.dirname(path.resolve(file));
   if (!fs.existsSync(dir)) throw new VectorizeError('bad-output', `output folder does not exist: ${dir}`);
   if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new VectorizeError('bad-output', `${file} is a folder, not a file path`);
+  // The output is renamed into place: over a device or a fifo, that would replace the device itself.
+  if (fs.existsSync(file) && !fs.statSync(file).isFile()) throw new VectorizeError('bad-output', `${file} is not a regular file; write to a file path`);
 }
 
 /** Marks every temporary output, so a restart can find and remove what a crash left behind. */
