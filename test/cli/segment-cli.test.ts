@@ -186,6 +186,13 @@ describe('bad input: exit code, one line, no output file', () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
+  it('a bbox beyond -180..180 or -90..90 says so', () => {
+    const r = satseg('segment', scene, '--model', 'test-rgb', '--out', path.join(tmp, 'bbox.tif'), '--device', 'cpu', '--no-progress', '--bbox=-200,47,-99,48');
+    expect(r.lines).toEqual(['satseg: error: --bbox longitudes must be within -180..180 (got "-200,47,-99,48")']);
+    const lat = satseg('segment', scene, '--model', 'test-rgb', '--out', path.join(tmp, 'bbox.tif'), '--device', 'cpu', '--no-progress', '--bbox=-100,47,-99,95');
+    expect(lat.lines).toEqual(['satseg: error: --bbox latitudes must be within -90..90 (got "-100,47,-99,95")']);
+  });
+
   it('usage errors exit with 2', () => {
     const r = satseg('segment', scene, '--model', 'test-rgb');
     expect(r.code).toBe(2);

@@ -137,6 +137,10 @@ ds.GetRasterBand(1).Fill(1); ds = None`]);
     const err = await expectRasterError(openRaster(make('f16.tif', 'GDT_Float32', ['NBITS=16'])), 'unsupported-dtype');
     expect(err.message).toBe('16-bit floating-point samples are not supported; convert them, e.g. gdal_translate -ot Float32');
   });
+  it('complex samples, named by the size of each part', async () => {
+    expect((await expectRasterError(openRaster(make('cf32.tif', 'GDT_CFloat32', [])), 'unsupported-dtype')).message).toBe('complex samples (CFloat32) are not supported');
+    expect((await expectRasterError(openRaster(make('ci16.tif', 'GDT_CInt16', [])), 'unsupported-dtype')).message).toBe('complex samples (CInt16) are not supported');
+  });
   it('64-bit integers', async () => {
     const err = await expectRasterError(openRaster(make('i64.tif', 'GDT_Int64', [])), 'unsupported-dtype');
     expect(err.message).toBe('64-bit integer samples are not supported; convert them, e.g. gdal_translate -ot Float64');

@@ -58,5 +58,7 @@ describe('satseg vectorize', () => {
     await expect(run(mask, '--out', path.join(tmp, 'x.geojson'), '--classes', 'forest'))
       .rejects.toThrow('unknown class "forest" in --classes; valid names: field, building, water (or class ids)');
     expect(fs.existsSync(path.join(tmp, 'x.geojson'))).toBe(false);
+    // A problem of the mask file names the file.
+    await expect(run(path.join(tmp, 'nope.tif'), '--out', path.join(tmp, 'x.geojson'))).rejects.toThrow(/^nope\.tif: no such file$/);
   });
 });

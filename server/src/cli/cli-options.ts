@@ -17,7 +17,10 @@ export const bandList = z.string().regex(/^\s*\d+\s*(,\s*\d+\s*)*$/, 'must list 
   .refine((bands) => bands.every((b) => b >= 1), 'band numbers start at 1');
 /** "w,s,e,n" in degrees. */
 export const bboxFlag = z.string().transform((s) => s.split(',').map((v) => Number(v.trim())))
-  .refine((v) => v.length === 4 && v.every(Number.isFinite), 'must be west,south,east,north in degrees');
+  .refine((v) => v.length === 4 && v.every(Number.isFinite), 'must be west,south,east,north in degrees')
+  // Named here, before the area checks: -200 as a west otherwise read as "west must be less than east".
+  .refine((v) => [v[0]!, v[2]!].every((lon) => lon >= -180 && lon <= 180), 'longitudes must be within -180..180')
+  .refine((v) => [v[1]!, v[3]!].every((lat) => lat >= -90 && lat <= 90), 'latitudes must be within -90..90');
 export const deviceFlag = z.enum(['auto', 'cpu', 'cuda'], { message: 'must be auto, cpu or cuda' });
 
 /** Parse a command's options with its schema; the first problem becomes a UsageError naming the flag. */

@@ -7,6 +7,7 @@ import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from '../vectorize/vectorize
 import { z } from 'zod';
 import type { VectorizeSummary } from '../vectorize/vectorize-mask.ts';
 import { numberFlag, parseFlags } from './cli-options.ts';
+import { RasterError } from '../errors.ts';
 
 export const VectorizeFlags = z.object({
   out: z.string().min(1),
@@ -26,13 +27,13 @@ export async function runVectorize(mask: string, options: VectorizeCommandOption
   const simplifyPx = o.simplify;
   // Loaded when the command runs, so registering it costs `satseg` nothing at start-up.
   const { vectorizeMask } = await import('../vectorize/vectorize-mask.ts');
-  return vectorizeMask({
-    mask,
-    out: o.out,
-    classes,
-    minAreaM2,
-    simplifyPx,
-  });
+  try {
+    return await vectorizeMask({ mask, out: o.out, classes, minAreaM2, simplifyPx });
+  } catch (err) {
+    // Errors about the mask's own content name it, as segment's name its scene ("no such file" alone said nothing).
+    if (err instanceof RasterError) throw Object.assign(err, { message: `${path.basename(mask)}: ${err.message}` });
+    throw err;
+  }
 }
 
 export function formatVectorizeSummary(s: VectorizeSummary): string {

@@ -83,7 +83,8 @@ function dtypeOf(format: number, bits: number): DType {
   }
   if (format === 2) return bits <= 8 ? 'int8' : bits <= 16 ? 'int16' : 'int32';
   if (format === 1 || format === 4) return bits <= 8 ? 'uint8' : bits <= 16 ? 'uint16' : 'uint32';
-  if (format === 5 || format === 6) throw new RasterError('unsupported-dtype', `complex samples (${format === 5 ? 'CInt' : 'CFloat'}${bits}) are not supported`);
+  // A complex sample's BitsPerSample counts both parts: CFloat32 is 64 bits.
+  if (format === 5 || format === 6) throw new RasterError('unsupported-dtype', `complex samples (${format === 5 ? 'CInt' : 'CFloat'}${bits / 2}) are not supported`);
   throw new RasterError('unsupported-dtype', `unsupported sample format ${format}`);
 }
 
