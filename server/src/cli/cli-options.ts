@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../errors.ts';
+import { checkOutputPath as checkWritableOutput } from '../write/atomic-file.ts';
 
 /** A whole number from a flag's text, at least `min`. */
 export const intFlag = (min = 0, max = Number.MAX_SAFE_INTEGER) => z.string().trim().regex(/^\d+$/, `must be a whole number >= ${min}`).transform(Number)
@@ -33,13 +34,13 @@ export function parseFlags<T extends z.ZodType>(schema: T, options: unknown): z.
   throw new UsageError(`${flag} ${issue.message}${given !== undefined ? ` (got "${String(given).slice(0, 60)}")` : ''}`);
 }
 
-/** An output file's folder must exist and the path must not be a folder: checked before any work. */
+/** write/atomic-file.ts's output check (folder exists, a regular file or nothing there), the message naming the flag. */
 export function checkOutputPath(file: string, flag: string): void {
-  const dir = path.dirname(path.resolve(file));
-  if (!fs.existsSync(dir)) throw new UsageError(`${flag}: output folder does not exist: ${dir}`);
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`${flag}: ${file} is a folder, not a file path`);
-  // The output is renamed into place: over a device or a fifo, that would replace the device itself.
-  if (fs.existsSync(file) && !fs.statSync(file).isFile()) throw new UsageError(`${flag}: ${file} is not a regular file; write to a file path`);
+  try {
+    checkWritableOutput(file);
+  } catch (err) {
+    throw new UsageError(`${flag}: ${(err as Error).message}`);
+  }
 }
 
 /** No two of the files written the same, and none of them an input: checked before anything is written. */

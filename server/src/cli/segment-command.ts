@@ -118,9 +118,8 @@ export async function runSegment(input: string, options: SegmentCommandOptions, 
       throw new UsageError(`--vector: ${(err as Error).message}`);
     }
   }
-  if (o.scores && path.resolve(o.scores) === path.resolve(o.out)) throw new UsageError('--scores must differ from --out');
   // Outputs are renamed into place: --out naming the scene replaced it with its own mask.
-  if (!isRemote(input)) checkDistinctFiles([input], [['--out', o.out], ['--scores', o.scores], ['--vector', o.vector]]);
+  checkDistinctFiles(isRemote(input) ? [] : [input], [['--out', o.out], ['--scores', o.scores], ['--vector', o.vector]]);
   if (o.bbox && o.area) throw new UsageError('give --bbox or --area, not both');
   const spec = registry.get(o.model);
 

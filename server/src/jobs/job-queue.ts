@@ -16,8 +16,8 @@ export interface JobQueue {
   /** Record a job and schedule it; returns the queued record. */
   submit(request: JobSubmission): Promise<JobRecord>;
   get(id: string): Promise<JobRecord>;
-  /** Newest first; a page of `limit` after `offset` (all when no limit), and how many there are. */
-  list(page?: { limit?: number; offset?: number }): Promise<{ jobs: JobRecord[]; total: number }>;
+  /** Newest first: a page of `limit` after `offset`, and how many there are in all. */
+  list(page: { limit: number; offset: number }): Promise<{ jobs: JobRecord[]; total: number }>;
   /** Jobs waiting to run (for the queue limit). */
   queuedCount(): Promise<number>;
   /** Stop a queued or running job; partial outputs are removed. Returns the updated record. */

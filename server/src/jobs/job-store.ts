@@ -74,12 +74,9 @@ export class JobStore {
     return fromRow(row);
   }
 
-  /** Newest first; a page of `limit` after `offset` (all when no limit). */
-  list(page: { limit?: number; offset?: number } = {}): JobRecord[] {
-    const rows = page.limit === undefined
-      ? this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC, id').all()
-      : this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC, id LIMIT ? OFFSET ?').all(page.limit, page.offset ?? 0);
-    return (rows as Row[]).map(fromRow);
+  /** Newest first: a page of `limit` after `offset`. */
+  list(page: { limit: number; offset: number }): JobRecord[] {
+    return (this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC, id LIMIT ? OFFSET ?').all(page.limit, page.offset) as Row[]).map(fromRow);
   }
 
   count(): number {

@@ -50,7 +50,7 @@ export abstract class RecordedQueue {
     return this.records.get(id);
   }
 
-  async list(page: { limit?: number; offset?: number } = {}): Promise<{ jobs: JobRecord[]; total: number }> {
+  async list(page: { limit: number; offset: number }): Promise<{ jobs: JobRecord[]; total: number }> {
     return { jobs: this.records.list(page), total: this.records.count() };
   }
 
