@@ -171,6 +171,20 @@ describe('vectorizeMask', () => {
     expect(polys.filter((p) => p.className === 'background')).toHaveLength(20);
   });
 
+  it('hands a speckled strip\'s polygons on in batches of a few thousand, not the whole strip at once', async () => {
+    // 160 x 160 one-pixel squares in one strip: 25,600 polygons, which used to come as one batch
+    // (a 2000² checkerboard held 4 GB until its strip was done).
+    const board = path.join(tmp, 'speckled.tif');
+    await writeOurMask(board, 160, 160, (x, y) => (x + y) % 2);
+    const stream = await openClassPolygons(board, 'native', { simplifyPx: 0, minAreaM2: 0 });
+    const sizes: number[] = [];
+    for await (const batch of stream.batches) sizes.push(batch.length);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(160 * 160);
+    expect(sizes.length).toBeGreaterThanOrEqual(6);
+    // At most the batch size plus one row's worth of polygons closed on the row that passed it.
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(4096 + 160);
+  });
+
   it('gives an empty FeatureCollection for a mask with no class pixel', async () => {
     const empty = path.join(tmp, 'empty.tif');
     await writeOurMask(empty, 8, 8, () => 255);

@@ -27,6 +27,12 @@ export { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from './vectorize-defaults.t
 
 /** Pixels per strip read: big enough to amortise each read, small enough for 36000-pixel rows. */
 const STRIP_PIXELS = 4_000_000;
+/**
+ * Closed polygons handed on as a batch once this many are waiting, even mid-strip: a strip of a
+ * speckled mask closes a million of them (a 2000² checkerboard held 4 GB, and Ctrl-C waited for
+ * the strip), and each costs about a kilobyte until it is written.
+ */
+const BATCH_POLYGONS = 4096;
 
 export interface VectorizeOptions {
   /** Class names or ids to keep; all classes when omitted. */
@@ -160,18 +166,29 @@ async function* polygonBatches(source: RasterSource, close: () => Promise<void>,
     return out;
   };
 
+  const takeClosed = (): ClassPolygon[] => {
+    const regions = closed;
+    closed = [];
+    return finishPolygons(regions);
+  };
+
   try {
     let next: Promise<Awaited<ReturnType<RasterSource['read']>>> | null = read(0);
     for (let y = 0; y < height; y += stripRows) {
       o.signal?.throwIfAborted();
       const block = await next!;
       next = y + stripRows < height ? read(y + stripRows) : null;
-      for (let r = 0; r < block.height; r++) polygonizer.pushRuns((runs) => encodeRow(block, r, runs));
+      for (let r = 0; r < block.height; r++) {
+        polygonizer.pushRuns((runs) => encodeRow(block, r, runs));
+        if (closed.length >= BATCH_POLYGONS) {
+          o.signal?.throwIfAborted();
+          const batch = takeClosed();
+          if (batch.length) yield batch;
+        }
+      }
       if (y + block.height >= height) polygonizer.finish();
       if (closed.length) {
-        const regions = closed;
-        closed = [];
-        const batch = finishPolygons(regions);
+        const batch = takeClosed();
         if (batch.length) yield batch;
       }
     }
