@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installTestModel } from '../fixtures/test-model.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { corpusDir, sharedSkipReason, skipWithoutShared } from '../helpers/shared-data.ts';
-import { expectCliFailure, interruptSatseg, runSatseg } from '../helpers/satseg-cli.ts';
+import { expectCliFailure, interruptSatseg, runSatseg, runSatsegWithEnv } from '../helpers/satseg-cli.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
 
@@ -174,11 +174,32 @@ describe('bad input: exit code, one line, no output file', () => {
     expect(fs.statSync(fifo).isFIFO()).toBe(true);
   });
 
+  it('a raster over the pixel limit, or too wide to hold a row of tiles, is refused before anything is written', () => {
+    // Over SATSEG_MAX_PIXELS (the server's limit, applied by the command too): a header claiming
+    // 4e9 x 4e9 px died on an allocation message and left the COG's temp folder beside --out.
+    const limited = { SATSEG_MAX_PIXELS: '50000' };
+    const out = path.join(tmp, 'limited.tif');
+    const seg = runSatsegWithEnv(models, limited, 'segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress');
+    expect(seg.code).toBe(1);
+    expect(seg.lines).toEqual(['satseg: error: scene.tif: the raster claims 300 x 200 pixels (0.1 Mpx), over the 0.1 Mpx limit (SATSEG_MAX_PIXELS)']);
+    const vec = runSatsegWithEnv(models, limited, 'vectorize', scene, '--out', path.join(tmp, 'limited.geojson'));
+    expect(vec.lines).toEqual([expect.stringMatching(/^satseg: error: scene\.tif: the raster claims 300 x 200 pixels .*\(SATSEG_MAX_PIXELS\)$/)]);
+    const change = runSatsegWithEnv(models, limited, 'change', scene, scene, '--out', path.join(tmp, 'limited-change.tif'));
+    expect(change.lines).toEqual([expect.stringMatching(/^satseg: error: scene\.tif: the raster claims 300 x 200 pixels .*\(SATSEG_MAX_PIXELS\)$/)]);
+    // Within the pixel limit but 120,000 px wide: the blender's rows alone need more than the job may use.
+    const wide = path.join(tmp, 'wide.tif');
+    writeTestTiff(wide, { width: 120_000, height: 2, bands: syntheticScene(120_000, 2), geoTransform: [400000, 5, 0, 5000000, 0, -5] });
+    const w = runSatsegWithEnv(models, { SATSEG_MAX_JOB_MEMORY_MB: '256' }, 'segment', wide, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress');
+    expect(w.code).toBe(1);
+    expect(w.lines).toEqual([expect.stringMatching(/^satseg: error: the dataset is 120,000 px wide: rows that wide need about \d+ MB of working memory \(and tile 256 with batch 4 \d+ MB\), over the 256 MB a job may use \(SATSEG_MAX_JOB_MEMORY_MB\); segment part of it \(an area or bbox\)$/)]);
+    expect(fs.readdirSync(tmp).filter((f) => f.startsWith('limited') || f.includes('.satseg-tmp-'))).toEqual([]);
+  });
+
   it('tiles, batches and threads far beyond the machine: refused with what to lower', () => {
     const out = path.join(tmp, 'huge-tile.tif');
     const tile = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--tile', '100000');
     expect(tile.lines).toHaveLength(1);
-    expect(tile.lines[0]).toMatch(/^satseg: error: tile 100000 with batch 4 needs about \d+ MB of working memory, over the \d+ MB a job may use \(SATSEG_MAX_JOB_MEMORY_MB\); use a smaller tile or batch$/);
+    expect(tile.lines[0]).toMatch(/^satseg: error: tile 100000 with batch 4 needs about \d+ MB of working memory \(and rows 300 px wide \d+ MB\), over the \d+ MB a job may use \(SATSEG_MAX_JOB_MEMORY_MB\); use a smaller tile or batch$/);
     const batch = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--batch', '100000');
     expect(batch.lines[0]).toMatch(/with batch 100000 needs about/);
     const threads = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--threads', '10000');

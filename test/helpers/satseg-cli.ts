@@ -18,8 +18,13 @@ export interface CliRun {
 
 /** Run `satseg ...args` with its models folder at `models`. */
 export function runSatseg(models: string, ...args: string[]): CliRun {
+  return runSatsegWithEnv(models, {}, ...args);
+}
+
+/** The same with more environment variables (limits a test sets). */
+export function runSatsegWithEnv(models: string, env: Record<string, string>, ...args: string[]): CliRun {
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/src/cli/main.ts'), ...args], {
-    encoding: 'utf8', cwd: repoRoot, env: { ...process.env, SATSEG_MODELS: models }, timeout: 120_000,
+    encoding: 'utf8', cwd: repoRoot, env: { ...process.env, SATSEG_MODELS: models, ...env }, timeout: 120_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines: r.stderr.trim().split('\n').filter(Boolean) };
 }

@@ -59,6 +59,14 @@ describe('halveRows', () => {
 const tricky = { CLASS_NAMES: '["water","R&D","<b>","a &quot; b","bâtiments","建筑","🌍"]', NOTE: `it's "quoted" & <tagged> &amp;` };
 
 describe('CogWriter', () => {
+  it('leaves no temp folder when it cannot be created (a level too wide to buffer)', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'too-wide-'));
+    const out = path.join(dir, 'wide.tif');
+    await expect(CogWriter.create(out, { width: 4e9, height: 1, geoTransform: [0, 1, 0, 0, 0, -1], geoKeys: { epsg: 4326, geographic: true }, nodata: 255 }))
+      .rejects.toThrow(/Invalid typed array length|Array buffer allocation failed/);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
   it('reads back metadata values with quotes, ampersands, entity-like text and any script unchanged', async () => {
     const file = path.join(tmp, 'tricky.tif');
     await (await writePattern(file, { ...options, metadata: tricky })).finish();

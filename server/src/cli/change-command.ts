@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from '../vectorize/vectorize-defaults.ts';
 import { AreaError, BandSelectionError, RequestError, UsageError } from '../errors.ts';
 import { writeFileAtomic } from '../write/atomic-file.ts';
-import { bboxFlag, checkDistinctFiles, checkOutputPath, deviceFlag, intFlag, numberFlag, parseFlags, readAreaFile } from './cli-options.ts';
+import { bboxFlag, checkDistinctFiles, checkOutputPath, deviceFlag, intFlag, numberFlag, openCommandRaster, parseFlags, readAreaFile } from './cli-options.ts';
 
 export const ChangeFlags = z.object({
   out: z.string().min(1),
@@ -128,11 +128,10 @@ async function staleReason(mask: string, scene: string, model: string, window: W
  * a bad after scene fails before minutes are spent on the before one. Also gives the window's grid.
  */
 async function prepareScene(scene: string, which: 'before' | 'after', spec: ModelSpec, area: Area | null, o: ChangeFlagValues): Promise<PreparedJob & { grid: GridSpec }> {
-  const { openRaster } = await import('../read/open-raster.ts');
   const { RasterReader } = await import('../read/raster-reader.ts');
   const { prepareJob } = await import('../segment/prepare-job.ts');
   const { windowGrid } = await import('../change/grid-mapping.ts');
-  const reader = new RasterReader(await openRaster(scene));
+  const reader = new RasterReader(await openCommandRaster(scene));
   const role = `the ${which} scene ${path.basename(scene)}`;
   try {
     const prepared = await prepareJob(reader, spec, { area: area ?? undefined, allowUnsuitable: o.force });
@@ -207,6 +206,8 @@ export async function runChange(masks: string[], options: ChangeCommandOptions, 
 
   let segmented: ChangeCommandResult['segmented'];
   let [beforeMask, afterMask] = masks;
+  // Masks given as they are: within the raster limits before the comparison allocates for them.
+  if (!scenes) for (const mask of masks) await (await openCommandRaster(mask)).close();
   if (scenes) {
     const { ModelRegistry } = await import('../infer/model-registry.ts');
     const { MAX_CHANGE_CLASSES } = await import('../change/change-classes.ts');

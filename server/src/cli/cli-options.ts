@@ -7,6 +7,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../errors.ts';
 import { checkOutputPath as checkWritableOutput } from '../write/atomic-file.ts';
+import type { RasterSource } from '../read/raster-source.ts';
 
 /** A whole number from a flag's text, at least `min`. */
 export const intFlag = (min = 0, max = Number.MAX_SAFE_INTEGER) => z.string().trim().regex(/^\d+$/, `must be a whole number >= ${min}`).transform(Number)
@@ -63,4 +64,23 @@ export function readAreaFile(file: string): unknown {
   } catch (err) {
     throw new UsageError(`--area: cannot read ${file}: ${(err as Error).message.split('\n')[0]}`);
   }
+}
+
+/**
+ * Open a raster a command was given: its errors name the file, and it must be within the limits the
+ * server applies (SATSEG_MAX_PIXELS, SATSEG_MAX_BANDS, SATSEG_MAX_BLOCK_MB), which a user may raise.
+ * Without them a header claiming 4e9 x 4e9 px died on an allocation message.
+ */
+export async function openCommandRaster(file: string): Promise<RasterSource> {
+  const { openRaster } = await import('../read/open-raster.ts');
+  const { checkRasterSize } = await import('../read/raster-limits.ts');
+  const named = (err: unknown) => Object.assign(err as Error, { message: `${path.basename(file)}: ${(err as Error).message}` });
+  const source = await openRaster(file).catch((err: unknown) => { throw named(err); });
+  try {
+    checkRasterSize(source.info);
+  } catch (err) {
+    await source.close();
+    throw named(err);
+  }
+  return source;
 }

@@ -13,7 +13,7 @@ import { prepareJob } from '../segment/prepare-job.ts';
 import { openRaster, isRemote } from '../read/open-raster.ts';
 import { RasterReader } from '../read/raster-reader.ts';
 import { AreaError, UsageError } from '../errors.ts';
-import { bandList, bboxFlag, checkDistinctFiles, checkOutputPath, deviceFlag, intFlag, parseFlags, readAreaFile } from './cli-options.ts';
+import { bandList, bboxFlag, checkDistinctFiles, checkOutputPath, deviceFlag, intFlag, openCommandRaster, parseFlags, readAreaFile } from './cli-options.ts';
 
 export const SegmentFlags = z.object({
   model: z.string().min(1),
@@ -123,7 +123,7 @@ export async function runSegment(input: string, options: SegmentCommandOptions, 
   if (o.bbox && o.area) throw new UsageError('give --bbox or --area, not both');
   const spec = registry.get(o.model);
 
-  const reader = new RasterReader(await openRaster(input).catch((err: Error) => { throw Object.assign(err, { message: `${path.basename(input)}: ${err.message}` }); }));
+  const reader = new RasterReader(await openCommandRaster(input));
   let prepared;
   try {
     prepared = await prepareJob(reader, spec, {

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from '../vectorize/vectorize-defaults.ts';
 import { z } from 'zod';
 import type { VectorizeSummary } from '../vectorize/vectorize-mask.ts';
-import { numberFlag, parseFlags } from './cli-options.ts';
+import { numberFlag, openCommandRaster, parseFlags } from './cli-options.ts';
 import { RasterError } from '../errors.ts';
 
 export const VectorizeFlags = z.object({
@@ -27,6 +27,7 @@ export async function runVectorize(mask: string, options: VectorizeCommandOption
   const simplifyPx = o.simplify;
   // Loaded when the command runs, so registering it costs `satseg` nothing at start-up.
   const { vectorizeMask } = await import('../vectorize/vectorize-mask.ts');
+  await (await openCommandRaster(mask)).close();
   try {
     return await vectorizeMask({ mask, out: o.out, classes, minAreaM2, simplifyPx });
   } catch (err) {

@@ -54,11 +54,20 @@ export interface PreparedJob {
 }
 
 /**
- * Rough working set of a job per tile pixel and batch slot: the input and output planes, the
- * blender's sums, and a few hundred bytes of the engine's activations (measured for our U-Net).
+ * Rough working set of a job: per tile pixel and batch slot, the input and output planes, the
+ * blender's sums, and a few hundred bytes of the engine's activations (measured for our U-Net);
+ * and per column of the window, what spans its whole width: the blender's carried sums (this tile
+ * row's and the next's, over the overlap), its label and confidence strips, the validity rows and
+ * the COG writer's row of blocks. A raster 4e9 px wide passed the first part alone and died
+ * allocating the second.
  */
-function jobMemoryBytes(spec: ModelSpec, tile: number, batch: number): number {
-  return tile * tile * batch * (4 * (spec.inputChannels + 2 * spec.classNames.length) + 400);
+function jobMemoryBytes(spec: ModelSpec, geometry: TileGeometry, windowWidth: number, batch: number): { tiles: number; rows: number } {
+  const classes = spec.classNames.length;
+  const tile = geometry.modelTile;
+  return {
+    tiles: tile * tile * batch * (4 * (spec.inputChannels + 2 * classes) + 400),
+    rows: windowWidth * (2 * 4 * (classes + 1) * geometry.sceneOverlap + 4 * Math.max(geometry.sceneTile, 512)),
+  };
 }
 
 export async function prepareJob(reader: RasterReader, spec: ModelSpec, input: JobInput, limits: JobLimits = {}): Promise<PreparedJob> {
@@ -87,9 +96,13 @@ export async function prepareJob(reader: RasterReader, spec: ModelSpec, input: J
   notices.push(...geometry.notices);
   const batch = input.batch ?? 4;
   if (limits.maxJobMemoryBytes !== undefined) {
-    const bytes = jobMemoryBytes(spec, geometry.modelTile, batch);
-    if (bytes > limits.maxJobMemoryBytes) {
-      throw new LimitError('job-too-large', `tile ${geometry.modelTile} with batch ${batch} needs about ${(bytes / 2 ** 20).toFixed(0)} MB of working memory, over the ${(limits.maxJobMemoryBytes / 2 ** 20).toFixed(0)} MB a job may use (SATSEG_MAX_JOB_MEMORY_MB); use a smaller tile or batch`);
+    const { tiles, rows } = jobMemoryBytes(spec, geometry, window.width, batch);
+    const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MB`;
+    if (tiles + rows > limits.maxJobMemoryBytes) {
+      const over = `over the ${mb(limits.maxJobMemoryBytes)} a job may use (SATSEG_MAX_JOB_MEMORY_MB)`;
+      throw new LimitError('job-too-large', rows > tiles
+        ? `${area ? 'the area is' : 'the dataset is'} ${window.width.toLocaleString('en-US')} px wide: rows that wide need about ${mb(rows)} of working memory (and tile ${geometry.modelTile} with batch ${batch} ${mb(tiles)}), ${over}; ${area ? 'draw a narrower area' : 'segment part of it (an area or bbox)'}`
+        : `tile ${geometry.modelTile} with batch ${batch} needs about ${mb(tiles)} of working memory (and rows ${window.width.toLocaleString('en-US')} px wide ${mb(rows)}), ${over}; use a smaller tile or batch`);
     }
   }
   const fit = modelFit(spec, info, { bands: input.bands, sensor: input.sensor });

@@ -243,16 +243,23 @@ export class CogWriter implements CogRowWriter {
     let w = opts.width;
     let h = opts.height;
     let parent: Level | null = null;
-    for (let i = 0; ; i++) {
-      const level = new Level(w, h, block, path.join(workDir, `level${i}.bin`), fill, { method: opts.overviewResampling, nodata: opts.nodata, level: i, deflate: deflateOptions(opts), syncDeflate: opts.syncDeflate ?? false });
-      await level.open();
-      writer.levels.push(level);
-      if (parent) parent.child = level;
-      parent = level;
-      // Like GDAL's COG driver: overviews until the level fits in one tile.
-      if (w <= block && h <= block) break;
-      w = Math.ceil(w / 2);
-      h = Math.ceil(h / 2);
+    try {
+      for (let i = 0; ; i++) {
+        const level = new Level(w, h, block, path.join(workDir, `level${i}.bin`), fill, { method: opts.overviewResampling, nodata: opts.nodata, level: i, deflate: deflateOptions(opts), syncDeflate: opts.syncDeflate ?? false });
+        writer.levels.push(level);
+        await level.open();
+        if (parent) parent.child = level;
+        parent = level;
+        // Like GDAL's COG driver: overviews until the level fits in one tile.
+        if (w <= block && h <= block) break;
+        w = Math.ceil(w / 2);
+        h = Math.ceil(h / 2);
+      }
+    } catch (err) {
+      // No writer reaches the caller to abort: the folder goes now (a 4e9 px wide level's row
+      // buffer failed to allocate and left it beside the output).
+      await writer.abort();
+      throw err;
     }
     return writer;
   }
