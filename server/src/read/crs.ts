@@ -176,10 +176,25 @@ function projectionPart(keys: GeoKeys): string | null {
 /** A tiny WKT1 reader, enough for the ESRI PE strings GDAL stores in citations. */
 interface WktNode { name: string; args: Array<string | number | WktNode> }
 
+/**
+ * Bounds on a PE string: real ones are under 2 KB and nest 4 deep. The text comes from a file's
+ * GeoKeys, so a malformed one must fail, never loop: an unterminated quote once sent the reader
+ * back to the start for ever, and the server died out of memory on an upload of 66 KB.
+ */
+const WKT_MAX_CHARS = 16_384;
+const WKT_MAX_DEPTH = 16;
+
+function badPeString(why: string): RasterError {
+  return new RasterError('unsupported-crs', `invalid ESRI PE string in the GeoTIFF citation: ${why}`);
+}
+
 function parseWkt(text: string): WktNode {
+  if (text.length > WKT_MAX_CHARS) throw badPeString(`${text.length} characters, over ${WKT_MAX_CHARS}`);
   let i = 0;
   const ws = () => { while (i < text.length && /\s/.test(text[i]!)) i++; };
-  const node = (): WktNode => {
+  // Every branch below consumes at least one character or throws.
+  const node = (depth: number): WktNode => {
+    if (depth > WKT_MAX_DEPTH) throw badPeString(`nested over ${WKT_MAX_DEPTH} deep`);
     ws();
     const start = i;
     while (i < text.length && /[A-Za-z0-9_]/.test(text[i]!)) i++;
@@ -190,8 +205,10 @@ function parseWkt(text: string): WktNode {
       i++;
       for (;;) {
         ws();
+        if (i >= text.length) throw badPeString('a bracket is never closed');
         if (text[i] === '"') {
           const end = text.indexOf('"', i + 1);
+          if (end < 0) throw badPeString('a quoted string is never closed');
           args.push(text.slice(i + 1, end));
           i = end + 1;
         } else if (/[-+\d.]/.test(text[i]!)) {
@@ -199,17 +216,28 @@ function parseWkt(text: string): WktNode {
           while (i < text.length && /[-+\deE.]/.test(text[i]!)) i++;
           args.push(Number(text.slice(s, i)));
         } else {
-          args.push(node());
+          const before = i;
+          const child = node(depth + 1);
+          if (i === before) throw badPeString(`unexpected ${JSON.stringify(text[i])} at character ${i}`);
+          args.push(child);
         }
         ws();
         if (text[i] === ',') { i++; continue; }
-        i++; // closing bracket
+        if (text[i] !== ']' && text[i] !== ')') throw badPeString(i >= text.length ? 'a bracket is never closed' : `unexpected ${JSON.stringify(text[i])} at character ${i}`);
+        i++;
         break;
       }
     }
     return { name, args };
   };
-  return node();
+  return node(0);
+}
+
+/** The text without the '|' GDAL pads citations with (a loop: /\|+$/ is quadratic on '|||…x'). */
+function trimPipes(text: string): string {
+  let end = text.length;
+  while (end > 0 && text[end - 1] === '|') end--;
+  return text.slice(0, end);
 }
 
 function esriPeToProj4(wkt: string): string | null {
@@ -259,7 +287,7 @@ export function crsFromGeoKeys(keys: GeoKeys | null): Crs {
 
   const pe = /ESRI PE String = (.*)$/s.exec(citation);
   if (pe) {
-    const def = esriPeToProj4(pe[1]!.replace(/\|+$/, ''));
+    const def = esriPeToProj4(trimPipes(pe[1]!));
     const semiMajor = /\+(?:a|R)=([\d.eE+-]+)/.exec(def ?? '');
     if (def) return { proj4: def, name: /PROJCS\["([^"]*)"/.exec(pe[1]!)?.[1] ?? 'unnamed', geographic: false, nonEarth: isNonEarth(semiMajor ? Number(semiMajor[1]) : undefined) };
   }

@@ -1,0 +1,88 @@
+/**
+ * Text tags a file brings (GDAL_METADATA, an ESRI PE string in a GeoKey citation) are read by
+ * scanners that only move forward and have limits: an unterminated quote in a PE string sent the
+ * reader round for ever (the server died out of memory on a 66 KB upload), and 2.4 MB of `<Item `
+ * held it for minutes in a regular expression.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { crsFromGeoKeys } from '../../server/src/read/crs.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
+import { TagType } from '../../server/src/write/tiff-layout.ts';
+import { writeTestTiff } from '../fixtures/write-tiff.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-hostile-tags-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const VALID_PE = 'PROJCS["WGS_1984_UTM_Zone_33N",GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",SPHEROID["WGS_1984",6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],'
+  + 'PROJECTION["Transverse_Mercator"],PARAMETER["False_Easting",500000.0],PARAMETER["False_Northing",0.0],PARAMETER["Central_Meridian",15.0],PARAMETER["Scale_Factor",0.9996],PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]';
+
+/** GeoKeys of a user-defined projected CRS described only by a PE string. */
+function peKeys(pe: string) {
+  return { GTModelTypeGeoKey: 1, ProjectedCSTypeGeoKey: 32767, PCSCitationGeoKey: `ESRI PE String = ${pe}` };
+}
+
+describe('ESRI PE strings', () => {
+  it('reads a well-formed one', () => {
+    expect(crsFromGeoKeys(peKeys(VALID_PE)).proj4).toMatch(/^\+proj=tmerc \+lat_0=0 \+lon_0=15 \+k=0\.9996 \+x_0=500000 \+y_0=0 /);
+    // GDAL pads citations with '|': trimmed, also when there are many.
+    expect(crsFromGeoKeys(peKeys(`${VALID_PE}${'|'.repeat(5000)}`)).name).toBe('WGS_1984_UTM_Zone_33N');
+  });
+
+  it.each([
+    ['an unterminated quote (it looped for ever)', '[,X["|', /a quoted string is never closed|unexpected/],
+    ['a bracket never closed', 'PROJCS["a",GEOGCS["b"', /a bracket is never closed/],
+    ['junk where a value should be', 'PROJCS["a",]]', /unexpected "\]" at character 11/],
+    ['nesting 5000 deep (it overflowed the stack)', `${'A['.repeat(5000)}1${']'.repeat(5000)}`.slice(0, 15_000), /nested over 16 deep/],
+    ['64,000 characters', `PROJCS["${'x'.repeat(64_000)}"]`, /64010 characters, over 16384/],
+    ['65,000 pipes before a last character', `${'|'.repeat(65_000)}x`, /characters, over 16384/],
+  ])('refuses %s, naming the problem', (_, pe, why) => {
+    expect(() => crsFromGeoKeys(peKeys(pe))).toThrow(expect.objectContaining({ code: 'unsupported-crs', message: expect.stringMatching(why) }));
+    expect(() => crsFromGeoKeys(peKeys(pe))).toThrow(/^invalid ESRI PE string in the GeoTIFF citation: /);
+  });
+
+  it('refuses the file that carries one, at open', async () => {
+    const pe = 'ESRI PE String = [,X["|';
+    const file = path.join(tmp, 'pe-loop.tif');
+    writeTestTiff(file, {
+      width: 4, height: 4, bands: [new Uint8Array(16)],
+      extraTags: [
+        { tag: 34735, type: TagType.SHORT, values: [1, 1, 0, 3, 1024, 0, 1, 1, 3072, 0, 1, 32767, 3073, 34737, pe.length + 1, 0] },
+        { tag: 34737, type: TagType.ASCII, values: `${pe}|` },
+      ],
+    });
+    await expect(openRaster(file)).rejects.toThrow(/invalid ESRI PE string in the GeoTIFF citation/);
+  });
+});
+
+describe('GDAL_METADATA', () => {
+  it('reads its items past 400,000 unclosed `<Item ` (minutes in the regular expression it replaced)', async () => {
+    const xml = `<GDALMetadata>\n${'<Item '.repeat(400_000)}<Item name="CLASS_NAMES">["a","b"]</Item><Item name="DESCRIPTION" sample="0" role="description">red &amp;amp; more</Item></GDALMetadata>`;
+    const file = path.join(tmp, 'items.tif');
+    writeTestTiff(file, { width: 4, height: 4, bands: [new Uint8Array(16)], extraTags: [{ tag: 42112, type: TagType.ASCII, values: xml }] });
+    const source = await openRaster(file);
+    try {
+      // The first `<Item ` runs to the first `>`: its attributes are the junk and name="CLASS_NAMES" (as the regular expression read it).
+      expect(source.info.metadata.CLASS_NAMES).toBe('["a","b"]');
+      expect(source.info.bands[0]!.description).toBe('red & more');
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('reads well-formed items as before: dataset items, band descriptions, colour interpretation', async () => {
+    const xml = '<GDALMetadata>\n  <Item name="MODEL">m</Item>\n  <Item name="X" domain="IMAGE_STRUCTURE">no</Item>\n  <Item name="DESCRIPTION" sample="0" role="description">nir</Item>\n  <Item name="COLORINTERP" sample="0" role="colorinterp">Undefined</Item>\n</GDALMetadata>\n';
+    const file = path.join(tmp, 'plain.tif');
+    writeTestTiff(file, { width: 4, height: 4, bands: [new Uint8Array(16)], extraTags: [{ tag: 42112, type: TagType.ASCII, values: xml }] });
+    const source = await openRaster(file);
+    try {
+      expect(source.info.metadata.MODEL).toBe('m');
+      expect(source.info.metadata.X).toBeUndefined();
+      expect(source.info.bands[0]).toMatchObject({ description: 'nir', colorInterp: 'undefined' });
+    } finally {
+      await source.close();
+    }
+  });
+});
