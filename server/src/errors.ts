@@ -38,6 +38,7 @@ const STATUS: Record<string, number> = {
   'raster:too-large': 413,
   'not-found': 404,
   request: 400,
+  'request:timeout': 408,
   'request:read-only': 403,
   bands: 400,
   'model-metadata': 422,
@@ -64,6 +65,7 @@ const STATUS: Record<string, number> = {
   'result-upload:not-remote': 409,
   'limit:too-large': 413,
   'limit:too-many-jobs': 429,
+  'limit:too-many-uploads': 429,
   'limit:disk-full': 507,
   'limit:busy': 503,
   'limit:job-too-large': 400,
@@ -205,7 +207,7 @@ export class SegmentAbortedError extends SatsegError {
   }
 }
 
-export type LimitCode = 'too-large' | 'too-many-jobs' | 'disk-full' | 'busy' | 'job-too-large';
+export type LimitCode = 'too-large' | 'too-many-jobs' | 'too-many-uploads' | 'disk-full' | 'busy' | 'job-too-large';
 
 /** A request over one of the server's limits; the message names the limit and its setting. */
 export class LimitError extends SatsegError {

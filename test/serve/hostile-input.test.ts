@@ -6,6 +6,7 @@
  * keeps answering others, and memory stays bounded. Every file is crafted here.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -525,12 +526,72 @@ describe('safe defaults', () => {
     }
   });
 
+  it('uploads at once: 429 past SATSEG_MAX_UPLOADS, 507 when those admitted would together pass the disk reserve, and a stalled one is cut off', async () => {
+    // A probe held 3000 slow uploads open at once (6000 file descriptors), and five uploads that each
+    // fitted the reserve alone were all admitted together, past it.
+    const free = (() => { const st = fs.statfsSync(os.tmpdir()); return st.bavail * st.bsize; })();
+    const u = createTestServer({}, { limits: { maxUploads: 2, minFreeDiskBytes: free - 300 * MB, uploadIdleMs: 1500 } });
+    const { server, base } = await listen(u);
+    const { port } = new URL(base);
+    const sockets: net.Socket[] = [];
+    /** A raw upload that declares `bytes`, sends its first megabyte and waits. */
+    const stalled = async (bytes: number) => {
+      const socket = net.connect(Number(port), '127.0.0.1');
+      sockets.push(socket);
+      await new Promise((r) => socket.once('connect', r));
+      let answer = '';
+      socket.on('data', (d) => { answer += d.toString('latin1'); });
+      const closed = new Promise<void>((r) => socket.once('close', () => r()));
+      socket.write(`POST /datasets HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/tiff\r\nContent-Length: ${bytes}\r\n\r\n`);
+      socket.write(Buffer.alloc(MB, 1));
+      /** The status and JSON body of the answer, once it has come. */
+      const answered = async () => {
+        const deadline = Date.now() + 5000;
+        for (;;) {
+          const head = answer.indexOf('\r\n\r\n');
+          const length = Number(/content-length: (\d+)/i.exec(answer)?.[1] ?? -1);
+          if (head >= 0 && length >= 0 && answer.length >= head + 4 + length) return { status: Number(answer.slice(9, 12)), body: JSON.parse(answer.slice(head + 4, head + 4 + length)) };
+          if (Date.now() > deadline) throw new Error(`no answer: ${answer}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      return { closed, answered };
+    };
+    const uploadsOnDisk = async (n: number) => {
+      const deadline = Date.now() + 5000;
+      while (fs.readdirSync(u.ctx.uploadDir).length !== n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      return fs.readdirSync(u.ctx.uploadDir).length;
+    };
+    try {
+      const first = await stalled(200 * MB);
+      expect(await uploadsOnDisk(1)).toBe(1);
+      // 200 MB admitted and not yet written: another 200 MB would pass the reserve, though it fits alone.
+      const second = await (await stalled(200 * MB)).answered();
+      expect(second.status).toBe(507);
+      expect(second.body.detail).toMatch(/^not enough free disk for this upload: \d+ MB free, \d+ MB still to be written \(this upload's and others' being received\), and a \d+ MB reserve to keep \(SATSEG_MIN_FREE_DISK_MB\)$/);
+      const small = await stalled(2 * MB);
+      expect(await uploadsOnDisk(2)).toBe(2);
+      const third = await json(await rawUpload(u, Buffer.alloc(1000), 'x.tif'));
+      expect(third.status).toBe(429);
+      expect(third.body).toEqual({ error: 'too many requests', detail: '2 uploads are being received, the most at once (SATSEG_MAX_UPLOADS is 2); try again when one has finished' });
+      // Both stalled uploads are cut off after SATSEG_UPLOAD_IDLE_S, their files removed and their slots free.
+      await Promise.all([first.closed, small.closed]);
+      expect(await uploadsOnDisk(0)).toBe(0);
+      const after = await json(await rawUpload(u, Buffer.alloc(1000), 'y.tif'));
+      expect(after.status).toBe(400); // admitted again: 1000 zero bytes are not a TIFF
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+      await u.close();
+    }
+  });
+
   it('507 when the upload would leave less free disk than the reserve', async () => {
     const full = createTestServer({}, { limits: { minFreeDiskBytes: 1e15 } });
     try {
       const { status, body } = await json(await rawUpload(full, Buffer.alloc(1000), 'x.tif'));
       expect(status).toBe(507);
-      expect(body.detail).toMatch(/not enough free disk for this upload: .* reserve \(SATSEG_MIN_FREE_DISK_MB\)/);
+      expect(body.detail).toMatch(/^not enough free disk for this upload: \d+ MB free, under the \d+ MB reserve to keep \(SATSEG_MIN_FREE_DISK_MB\)$/);
       expect(fs.readdirSync(full.ctx.uploadDir)).toEqual([]);
     } finally {
       await full.close();

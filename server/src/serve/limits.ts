@@ -24,6 +24,10 @@ export interface ServerLimits extends RasterLimits {
   minFreeDiskBytes: number;
   /** Time to decode the sample blocks of an upload, ms. */
   probeTimeoutMs: number;
+  /** Uploads received at once (SATSEG_MAX_UPLOADS); 429 beyond. */
+  maxUploads: number;
+  /** Longest an upload may go without a byte arriving, ms (SATSEG_UPLOAD_IDLE_S); 408 then. */
+  uploadIdleMs: number;
 }
 
 const env = (name: string, fallback: number) => {
@@ -47,6 +51,8 @@ export function limitsFromEnv(overrides: Partial<ServerLimits> = {}): ServerLimi
     maxQueuedJobs: env('SATSEG_MAX_QUEUED_JOBS', 100),
     minFreeDiskBytes: env('SATSEG_MIN_FREE_DISK_MB', 1024) * 2 ** 20,
     probeTimeoutMs: 10_000,
+    maxUploads: env('SATSEG_MAX_UPLOADS', 16),
+    uploadIdleMs: env('SATSEG_UPLOAD_IDLE_S', 60) * 1000,
     ...overrides,
   };
 }
@@ -72,8 +78,47 @@ export class Limits {
     await probeRaster(reader, this.values.probeTimeoutMs);
   }
 
-  /** Refuse an upload of `bytes` (0: unknown yet) that would leave the disk under its reserve. */
-  checkDisk(dir: string, bytes: number): void {
+  /** Uploads being received, each with the bytes it declared and has written so far. */
+  private readonly uploads = new Set<{ declared: number; received: number }>();
+
+  /**
+   * Admit an upload of `declared` bytes (0: not declared), or refuse it: over SATSEG_MAX_UPLOADS at
+   * once (429), or when it would leave the disk under its reserve counting what the uploads already
+   * admitted have still to write (507). Checking each alone let five uploads that fitted one at a
+   * time in together, past the reserve. The ticket is told the bytes as they arrive (received(),
+   * which checks the disk again every 64 MB: a chunked upload declares nothing) and ended in all cases.
+   */
+  admitUpload(dir: string, declared: number): { received(bytes: number): void; end(): void } {
+    if (this.uploads.size >= this.values.maxUploads) {
+      throw new LimitError('too-many-uploads', `${this.uploads.size} uploads are being received, the most at once (SATSEG_MAX_UPLOADS is ${this.values.maxUploads}); try again when one has finished`);
+    }
+    this.checkDisk(dir, declared + this.pendingUploadBytes());
+    const upload = { declared, received: 0 };
+    this.uploads.add(upload);
+    let checkedAt = 0;
+    return {
+      received: (bytes: number) => {
+        upload.received = bytes;
+        if (bytes - checkedAt < 64 * 2 ** 20) return;
+        checkedAt = bytes;
+        this.checkDisk(dir, Math.max(0, upload.declared - bytes) + this.pendingUploadBytes(upload), bytes);
+      },
+      end: () => { this.uploads.delete(upload); },
+    };
+  }
+
+  /** What admitted uploads (but `except`) have declared and not yet written. */
+  private pendingUploadBytes(except?: object): number {
+    let n = 0;
+    for (const u of this.uploads) if (u !== except) n += Math.max(0, u.declared - u.received);
+    return n;
+  }
+
+  /**
+   * Refuse when the disk has less than the reserve beyond `bytes` still to be written; `received`:
+   * what this upload has written already (for the message).
+   */
+  checkDisk(dir: string, bytes: number, received = 0): void {
     let free: number;
     try {
       const st = fs.statfsSync(dir);
@@ -82,7 +127,11 @@ export class Limits {
       return; // a file system that cannot say: the write itself will fail with the reason
     }
     if (free - bytes < this.values.minFreeDiskBytes) {
-      throw new LimitError('disk-full', `not enough free disk for this upload: ${(free / 2 ** 20).toFixed(0)} MB free, ${(bytes / 2 ** 20).toFixed(0)} MB needed plus a ${(this.values.minFreeDiskBytes / 2 ** 20).toFixed(0)} MB reserve (SATSEG_MIN_FREE_DISK_MB)`);
+      const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MB`;
+      const reserve = `${mb(this.values.minFreeDiskBytes)} reserve to keep (SATSEG_MIN_FREE_DISK_MB)`;
+      throw new LimitError('disk-full', `not enough free disk for this upload: ${bytes > 0
+        ? `${mb(free)} free, ${mb(bytes)} still to be written (this upload's and others' being received), and a ${reserve}`
+        : `${mb(free)} free${received > 0 ? ` after its ${mb(received)}` : ''}, under the ${reserve}`}`);
     }
   }
 

@@ -34,28 +34,47 @@ export function headerFilename(value: string | null): string {
   }
 }
 
-/** Counts bytes through a stream and fails it past the limit. */
+/** Counts bytes through a stream and fails it past the limit, or when onBytes throws (the disk check). */
 function byteCounter(limit: number, onBytes: (n: number) => void): Transform {
   let bytes = 0;
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       bytes += chunk.length;
-      onBytes(bytes);
-      if (bytes > limit) cb(limitError(limit)); else cb(null, chunk);
+      if (bytes > limit) { cb(limitError(limit)); return; }
+      try {
+        onBytes(bytes);
+      } catch (err) {
+        cb(err as Error);
+        return;
+      }
+      cb(null, chunk);
     },
   });
 }
 
 export async function receiveUpload(req: Request, incoming: IncomingMessage | undefined, tmpDir: string, limit: number, limits?: Limits): Promise<ReceivedUpload> {
-  const declared = Number(req.headers.get('content-length') ?? 0);
+  const length = Number(req.headers.get('content-length') ?? 0);
+  const declared = Number.isFinite(length) && length > 0 ? length : 0;
   if (declared > limit + 1024 * 1024) throw limitError(limit);
-  limits?.checkDisk(tmpDir, declared);
+  const ticket = limits?.admitUpload(tmpDir, declared);
+  try {
+    return await receiveAdmitted(req, incoming, tmpDir, limit, limits, ticket);
+  } finally {
+    ticket?.end();
+  }
+}
+
+async function receiveAdmitted(req: Request, incoming: IncomingMessage | undefined, tmpDir: string, limit: number, limits: Limits | undefined, ticket: ReturnType<Limits['admitUpload']> | undefined): Promise<ReceivedUpload> {
   fs.mkdirSync(tmpDir, { recursive: true });
   const tempPath = path.join(tmpDir, `upload-${crypto.randomBytes(8).toString('hex')}.tmp`);
   const type = req.headers.get('content-type') ?? '';
   const body = incoming ?? (req.body ? Readable.fromWeb(req.body as never) : null);
   if (!body) throw new RequestError('the upload has no body');
   let bytes = 0;
+  const counted = (n: number) => { bytes = n; ticket?.received(n); };
+  // A client that stops sending holds its upload slot and temp file: after SATSEG_UPLOAD_IDLE_S
+  // without a byte its connection is closed, which ends the body as an abort (cleaned up below).
+  if (incoming && limits) incoming.setTimeout(limits.values.uploadIdleMs, () => incoming.destroy());
   const receive = async (): Promise<ReceivedUpload> => {
     if (type.startsWith('multipart/form-data')) {
       return new Promise<ReceivedUpload>((resolve, reject) => {
@@ -77,7 +96,7 @@ export async function receiveUpload(req: Request, incoming: IncomingMessage | un
           if (field !== 'file' || got) { stream.resume(); return; }
           let truncated = false;
           stream.on('limit', () => { truncated = true; });
-          got = pipeline(stream, byteCounter(limit, (n) => { bytes = n; }), fs.createWriteStream(tempPath)).then(() => {
+          got = pipeline(stream, byteCounter(limit, counted), fs.createWriteStream(tempPath)).then(() => {
             if (truncated) throw limitError(limit);
             return { tempPath, filename: info.filename || 'upload.tif', bytes };
           });
@@ -97,16 +116,22 @@ export async function receiveUpload(req: Request, incoming: IncomingMessage | un
       });
     }
     // A raw body (Content-Type: image/tiff or application/octet-stream).
-    await pipeline(body, byteCounter(limit, (n) => { bytes = n; }), fs.createWriteStream(tempPath));
+    await pipeline(body, byteCounter(limit, counted), fs.createWriteStream(tempPath)).catch((err: NodeJS.ErrnoException) => {
+      // The client went away, or was cut off for stalling: a request error, as for a form (not a 500 in the log).
+      if (err.code === 'ERR_STREAM_PREMATURE_CLOSE' || err.code === 'ECONNRESET') throw new RequestError('the upload was aborted by the client, or stalled');
+      throw err;
+    });
     return { tempPath, filename: headerFilename(req.headers.get('x-filename')), bytes };
   };
   try {
     const received = await receive();
     // Checked again now the size is known: a chunked upload declares none.
-    limits?.checkDisk(tmpDir, 0);
+    limits?.checkDisk(tmpDir, 0, received.bytes);
     return received;
   } catch (err) {
     await fs.promises.rm(tempPath, { force: true });
     throw err;
+  } finally {
+    if (incoming && limits) incoming.setTimeout(0);
   }
 }

@@ -74,7 +74,7 @@ export function registerWorkerRoutes(app: OpenAPIHono, ctx: ServerContext): void
       headers: UploadHeaders,
       body: { required: true, content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } },
     },
-    responses: { 201: jsonResponse(Uploaded, 'the file is in place'), ...errors(400, 401, 404, 409, 413, 422, 507) },
+    responses: { 201: jsonResponse(Uploaded, 'the file is in place'), ...errors(400, 401, 404, 409, 413, 422, 429, 507) },
   });
   app.put('/results/:id/:file', async (c) => {
     requireApiKey(c, ctx);
