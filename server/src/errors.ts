@@ -39,6 +39,7 @@ const STATUS: Record<string, number> = {
   'not-found': 404,
   request: 400,
   'request:timeout': 408,
+  'request:in-use': 409,
   'request:read-only': 403,
   bands: 400,
   'model-metadata': 422,

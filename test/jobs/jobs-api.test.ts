@@ -173,6 +173,11 @@ describe('cancelling', () => {
   it('stops a running job within a batch and removes its outputs', async () => {
     const { body } = await post({ dataset: datasetId, model: 'test-rgb', options: { tile: 32, overlap: 4, batch: 1, device: 'cpu' } });
     await waitFor(body.id, (j) => j.status === 'running' && j.progress.tiles_done > 0);
+    // Its dataset cannot be deleted from under it (the job ran on, to fail at its end).
+    const inUse = await s.get(`/datasets/${datasetId}`, { method: 'DELETE' });
+    expect(inUse.status).toBe(409);
+    expect(await inUse.json()).toEqual({ error: 'conflict', detail: `dataset "${datasetId}" is used by job ${body.id} (running): cancel it (a DELETE of the job) or let it finish, then delete the dataset` });
+    expect((await s.get(`/datasets/${datasetId}`)).status).toBe(200);
     const res = await s.get(`/jobs/${body.id}`, { method: 'DELETE' });
     expect(res.status).toBe(200);
     const job = await res.json();

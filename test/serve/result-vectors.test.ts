@@ -44,3 +44,27 @@ describe('polygons made on request', () => {
     expect(await count(record('default', null))).toBe(0);
   });
 });
+
+describe('a result deleted while its polygons are made', () => {
+  it('stops the making, and the request that asked gets a 404 naming the result', async () => {
+    // A 600 x 600 checkerboard: 360,000 polygons, seconds of work in the thread.
+    const id = 'deleted';
+    fs.mkdirSync(path.join(tmp, id));
+    const w = await CogWriter.create(path.join(tmp, id, RESULT_FILES.mask), {
+      width: 600, height: 600, geoTransform: [500000, 1, 0, 4000000, 0, -1], geoKeys: { epsg: 32618, geographic: false }, nodata: 255,
+      overviewResampling: 'mode', metadata: { CLASS_NAMES: '["bare","water"]' },
+    });
+    const rows = new Uint8Array(600 * 600);
+    for (let y = 0; y < 600; y++) for (let x = 0; x < 600; x++) rows[y * 600 + x] = (x + y) % 2;
+    await w.writeRows(rows, 600);
+    await w.finish();
+    const vectors = new ResultVectors(catalog);
+    const asked = vectors.features(record(id, { vector_options: { min_area_m2: 0 } }));
+    asked.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    vectors.forget(id); // as DELETE /results/{id} does, before removing the folder
+    fs.rmSync(path.join(tmp, id), { recursive: true, force: true });
+    await expect(asked).rejects.toMatchObject({ kind: 'not-found', message: 'result "deleted" was deleted while its polygons were being made' });
+    expect(fs.existsSync(path.join(tmp, id))).toBe(false);
+  });
+});

@@ -13,7 +13,7 @@ import { vectorizeInThread } from '../vectorize/vectorize-in-thread.ts';
 import { checkVectorTileSize, CLASS_FIELDS, ClassVectorTiles, vectorLayers, type VectorLayer } from '../vectorize/vector-tiles.ts';
 import { InFlight } from '../in-flight.ts';
 import { changedCodes } from '../change/transition-codes.ts';
-import { RequestError } from '../errors.ts';
+import { NotFoundError, RequestError } from '../errors.ts';
 import { replaceAtomically } from '../write/atomic-file.ts';
 
 /** The properties of change polygons (changePolygons), as TileJSON's vector_layers names their types. */
@@ -27,6 +27,8 @@ function transitionClassCount(r: ResultRecord): number {
 export class ResultVectors {
   private readonly making = new InFlight<string>();
   private readonly indexes = new LRUCache<string, Promise<ClassVectorTiles>>({ max: 8 });
+  /** Polygons being made, per result: a deleted result's are stopped (forget). */
+  private readonly stops = new Map<string, Set<AbortController>>();
 
   constructor(private readonly results: ResultCatalog) {}
 
@@ -44,7 +46,27 @@ export class ResultVectors {
     const gz = `${file}.gz`;
     const fresh = () => { try { return fs.statSync(gz).mtimeMs >= fs.statSync(file).mtimeMs; } catch { return false; } };
     if (fresh()) return gz;
-    return this.making.run(`${r.id}:features.gz`, () => replaceAtomically(gz, (tmp) => pipeline(fs.createReadStream(file), zlib.createGzip({ level: 6 }), fs.createWriteStream(tmp))).then(() => gz));
+    return this.making.run(`${r.id}:features.gz`, () => this.stoppable(r, (signal) => replaceAtomically(gz, (tmp) => pipeline(fs.createReadStream(file), zlib.createGzip({ level: 6 }), fs.createWriteStream(tmp), { signal }))).then(() => gz));
+  }
+
+  /**
+   * Make a file of result `r`, stopped if the result is deleted meanwhile: the request that asked
+   * then gets a 404 (it got a 500 naming a temporary file, or a 400 'output folder does not exist').
+   */
+  private async stoppable<T>(r: ResultRecord, make: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const stop = new AbortController();
+    const running = this.stops.get(r.id) ?? new Set<AbortController>();
+    running.add(stop);
+    this.stops.set(r.id, running);
+    try {
+      return await make(stop.signal);
+    } catch (err) {
+      if (stop.signal.aborted) throw Object.assign(new NotFoundError('result', r.id), { message: `result ${JSON.stringify(r.id)} was deleted while its polygons were being made` });
+      throw err;
+    } finally {
+      running.delete(stop);
+      if (!running.size) this.stops.delete(r.id);
+    }
   }
 
   /** The FlatGeobuf of a result (native CRS, spatially indexed), made once on first request. */
@@ -59,18 +81,18 @@ export class ResultVectors {
     // The job's own polygon settings where it gave them (kept in the result's summary).
     const asked = (r.summary?.vector_options ?? {}) as { min_area_m2?: number; simplify_px?: number };
     const settings = { maxFeatures: maxFeaturesFromEnv(), minAreaM2: asked.min_area_m2, simplifyPx: asked.simplify_px };
-    return this.making.run(`${r.id}:${which}`, async () => {
-      if (r.kind !== 'change') await vectorizeInThread({ kind: 'classes', mask, out: file, ...settings });
+    return this.making.run(`${r.id}:${which}`, () => this.stoppable(r, async (signal) => {
+      if (r.kind !== 'change') await vectorizeInThread({ kind: 'classes', mask, out: file, ...settings }, signal);
       // A change result's polygons are of what changed, as a change job's own are: in GeoJSON
       // with the transition's from/to (changePolygons); FlatGeobuf's fields are those of classes.
-      else if (which === 'features') await vectorizeInThread({ kind: 'change', mask, out: file, ...settings });
+      else if (which === 'features') await vectorizeInThread({ kind: 'change', mask, out: file, ...settings }, signal);
       else {
         const codes = changedCodes(transitionClassCount(r));
         if (!codes.length) throw new RequestError('a change result of one class has no changes to draw as polygons');
-        await vectorizeInThread({ kind: 'classes', mask, out: file, classes: codes.map(String), ...settings });
+        await vectorizeInThread({ kind: 'classes', mask, out: file, classes: codes.map(String), ...settings }, signal);
       }
       return file;
-    });
+    }));
   }
 
   async zoomRange(r: ResultRecord): Promise<{ minzoom: number; maxzoom: number }> {
@@ -108,7 +130,9 @@ export class ResultVectors {
     return p;
   }
 
+  /** Drop what is cached of a deleted result, and stop its polygons being made. */
   forget(id: string): void {
     this.indexes.delete(id);
+    for (const stop of this.stops.get(id) ?? []) stop.abort();
   }
 }

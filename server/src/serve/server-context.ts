@@ -63,6 +63,8 @@ export interface ServerContext {
   apiKey: string | null;
   webDir: string | null;
   jobs: JobQueue;
+  /** The job records every queue keeps (which jobs use a dataset). */
+  jobStore: JobStore;
   vectors: ResultVectors;
   limits: Limits;
   corsOrigins: string[];
@@ -105,6 +107,7 @@ export function createServerContext(o: ServerOptions): ServerContext {
     models,
     vectors: new ResultVectors(results),
     jobs,
+    jobStore: store,
     limits,
     tiles: new TileCache(o.tileCacheBytes),
     uploadLimit: o.uploadLimit ?? DEFAULT_UPLOAD_LIMIT,

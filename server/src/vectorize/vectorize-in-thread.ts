@@ -23,13 +23,16 @@ export interface VectorizeTask {
 /** Heap the thread may use: a FlatGeobuf holds its features until its index is written. */
 const HEAP_MB = 2048;
 
-export async function vectorizeInThread(task: VectorizeTask): Promise<number> {
+/** `signal`: stops the thread (its outputs are temporary files until it succeeds), rejecting with the reason. */
+export async function vectorizeInThread(task: VectorizeTask, signal?: AbortSignal): Promise<number> {
+  signal?.throwIfAborted();
   const worker = new Worker(workerBoot, {
     workerData: { entry: siblingModule(import.meta.url, './vectorize-worker'), task },
     resourceLimits: { maxOldGenerationSizeMb: HEAP_MB, maxYoungGenerationSizeMb: 64 },
   });
   try {
     return await new Promise<number>((resolve, reject) => {
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
       worker.once('message', (m: { ok: true; features: number } | { ok: false; name: string; code?: string; message: string }) => {
         if (m.ok) resolve(m.features);
         else if (m.name === 'VectorizeError') reject(new VectorizeError(m.code as VectorizeErrorCode, m.message));

@@ -150,10 +150,16 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     method: 'delete', path: '/datasets/{id}', tags: ['dataset'], operationId: 'deleteDataset', security: bearer,
     summary: 'Remove a dataset (and its file, unless it is remote)',
     request: { params: IdParams },
-    responses: { 204: { description: 'deleted' }, ...errors(400, 401, 404) },
+    responses: { 204: { description: 'deleted' }, ...errors(400, 401, 404, 409) },
   }), async (c) => {
     requireApiKey(c, ctx);
     const { id } = c.req.valid('param');
+    ctx.datasets.get(id); // 404 first
+    // A job reading it would run on to fail at its end ('dataset not found'), its work lost.
+    const using = ctx.jobStore.withStatus('queued', 'running').filter((j) => j.datasetId === id || j.beforeId === id);
+    if (using.length) {
+      throw new RequestError(`dataset ${JSON.stringify(id)} is used by ${using.length === 1 ? 'job' : 'jobs'} ${using.map((j) => `${j.id} (${j.status})`).join(', ')}: cancel ${using.length === 1 ? 'it' : 'them'} (a DELETE of the job) or let ${using.length === 1 ? 'it' : 'them'} finish, then delete the dataset`, 'in-use');
+    }
     await ctx.datasets.remove(id);
     ctx.tiles.dropPrefix(`d:${id}:`);
     return c.body(null, 204);

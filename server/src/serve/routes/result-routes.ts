@@ -99,9 +99,11 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
   }), async (c) => {
     requireApiKey(c, ctx);
     const { id } = c.req.valid('param');
+    ctx.results.get(id); // 404 before anything is stopped
+    // Polygons being made stop first, so none is renamed into the folder as it goes.
+    ctx.vectors.forget(id);
     await ctx.results.remove(id);
     ctx.tiles.dropPrefix(`r:${id}:`);
-    ctx.vectors.forget(id);
     return c.body(null, 204);
   });
 
