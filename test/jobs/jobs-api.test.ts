@@ -170,6 +170,19 @@ describe('notices', () => {
 });
 
 describe('cancelling', () => {
+  it('echoes its options in the words a request uses, so they can be sent back as they are', async () => {
+    const options = { tile: 32, overlap: 4, batch: 1, device: 'cpu', min_area_m2: 5, simplify_px: 1, allow_unsuitable: false };
+    const first = await post({ dataset: datasetId, model: 'test-rgb', options });
+    expect(first.status).toBe(202);
+    const echoed = (await (await s.get(`/jobs/${first.body.id}`)).json()).options;
+    // As sent, with `vector` (default false) said.
+    expect(echoed).toEqual({ ...options, vector: false });
+    const again = await post({ dataset: datasetId, model: 'test-rgb', options: echoed });
+    expect(again.status).toBe(202);
+    expect((await (await s.get(`/jobs/${again.body.id}`)).json()).options).toEqual(echoed);
+    for (const id of [first.body.id, again.body.id]) await s.get(`/jobs/${id}`, { method: 'DELETE' });
+  });
+
   it('stops a running job within a batch and removes its outputs', async () => {
     const { body } = await post({ dataset: datasetId, model: 'test-rgb', options: { tile: 32, overlap: 4, batch: 1, device: 'cpu' } });
     await waitFor(body.id, (j) => j.status === 'running' && j.progress.tiles_done > 0);

@@ -222,7 +222,7 @@ export const Job = z.object({
   before: z.string().nullable(),
   model: z.string(),
   area: z.record(z.string(), z.unknown()).nullable(),
-  options: z.record(z.string(), z.unknown()),
+  options: JobOptions.openapi({ description: 'the options as sent (defaults are not filled in): the same fields as a request takes' }),
   progress: z.object({
     stage: z.string(),
     tiles_done: z.number(),

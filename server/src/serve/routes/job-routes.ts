@@ -7,12 +7,25 @@ import { streamSSE } from 'hono/streaming';
 import type { ServerContext } from '../server-context.ts';
 import { requireApiKey } from '../api-key.ts';
 import { prepareJob, type JobLimits } from '../../segment/prepare-job.ts';
-import { TERMINAL, type JobEvent, type JobRecord } from '../../jobs/job-types.ts';
-import { IdParams, Job, JobAccepted, JobBody, JobList, JobListQuery } from '../api-schemas.ts';
+import { TERMINAL, type JobEvent, type JobOptions, type JobRecord } from '../../jobs/job-types.ts';
+import { IdParams, Job, JobAccepted, JobBody, JobList, JobListQuery, JobOptions as JobOptionsSchema } from '../api-schemas.ts';
 import { bearer, errors, jsonResponse } from '../openapi.ts';
 import { ChangeError, NotFoundError, RequestError, SatsegError, UnknownModelError } from '../../errors.ts';
 import { gridsOverlap, windowGrid } from '../../change/grid-mapping.ts';
 import type { z } from '@hono/zod-openapi';
+
+/**
+ * A job's options in the words a request uses (min_area_m2, not minAreaM2): a client can send
+ * `job.options` back as they came, and the API speaks one vocabulary.
+ */
+function requestOptions(o: JobOptions): z.infer<typeof JobOptionsSchema> {
+  const out: Record<string, unknown> = {
+    tile: o.tile, overlap: o.overlap, batch: o.batch, device: o.device, bands: o.bands, sensor: o.sensor, vector: o.vector,
+    min_area_m2: o.minAreaM2, simplify_px: o.simplifyPx, tta: o.tta, allow_unsuitable: o.allowUnsuitable,
+  };
+  for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
+  return out;
+}
 
 export function describeJob(job: JobRecord, base: string): z.infer<typeof Job> {
   const seconds = (a: string | null, b: string | null) => (a && b ? (Date.parse(b) - Date.parse(a)) / 1000 : null);
@@ -37,7 +50,7 @@ export function describeJob(job: JobRecord, base: string): z.infer<typeof Job> {
     before: job.beforeId ?? null,
     model: job.modelId,
     area: job.area as never,
-    options: job.options as never,
+    options: requestOptions(job.options),
     progress: {
       stage: job.progress.stage,
       tiles_done: job.progress.tilesDone,
