@@ -161,6 +161,9 @@ describe('change jobs', () => {
     };
     await refused(`/results/${id}/tiles/${z}/${x}/${y}.png?unchanged=maybe`, /invalid query: unchanged/);
     await refused(`/results/${id}/tiles/${z}/${x}/${y}.png?classes=,`, /classes names no class/);
+    await refused(`/results/${id}/tiles/${z}/${x}/${y}.png?from=water&to=water`, /^from water to water names only unchanged pixels, which are drawn with unchanged=true$/);
+    await refused(`/results/${id}/tiles/${z}/${x}/${y}.png?classes=1&to=water`, /^give classes \(transition codes or names\) or from\/to\/unchanged, not both \(got classes and to\)$/);
+    expect((await s.get(`/results/${id}/tiles/${z}/${x}/${y}.png?from=water&to=water&unchanged=true`)).status).not.toBe(400);
     const sceneResult = job.results.after.result.split('/').pop();
     await refused(`/results/${sceneResult}/tiles/${z}/${x}/${y}.png?to=water`, /to filters change results; .* is a segmentation result \(use classes=\)/);
     const fc = await (await s.get(`/results/${id}/features.geojson`)).json() as any;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { crsFromGeoKeys } from '../../server/src/read/crs.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
-import { TagType } from '../../server/src/write/tiff-layout.ts';
+import { encodeIfd, TagType, tiffHeader, type TiffTag } from '../../server/src/write/tiff-layout.ts';
 import { writeTestTiff } from '../fixtures/write-tiff.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-hostile-tags-'));
@@ -81,6 +81,69 @@ describe('GDAL_METADATA', () => {
       expect(source.info.metadata.MODEL).toBe('m');
       expect(source.info.metadata.X).toBeUndefined();
       expect(source.info.bands[0]).toMatchObject({ description: 'nir', colorInterp: 'undefined' });
+    } finally {
+      await source.close();
+    }
+  });
+});
+
+/** A 64 x 64 uint8 GeoTIFF (one strip, value 7) and, after it, an image marked as its overview of `ov` px. */
+function withOverview(file: string, ov: { width: number; height: number }, predictor = 1): void {
+  const data = Buffer.alloc(64 * 64, 7);
+  const image = (width: number, height: number, subfile: number, dataAt: number, bytes: number): TiffTag[] => [
+    { tag: 254, type: TagType.LONG, values: [subfile] },
+    { tag: 256, type: TagType.LONG, values: [width] },
+    { tag: 257, type: TagType.LONG, values: [height] },
+    { tag: 258, type: TagType.SHORT, values: [8] },
+    { tag: 259, type: TagType.SHORT, values: [1] },
+    { tag: 262, type: TagType.SHORT, values: [1] },
+    { tag: 273, type: TagType.LONG, values: [dataAt] },
+    { tag: 277, type: TagType.SHORT, values: [1] },
+    { tag: 278, type: TagType.LONG, values: [height] },
+    { tag: 279, type: TagType.LONG, values: [bytes] },
+    ...(predictor !== 1 ? [{ tag: 317, type: TagType.SHORT, values: [predictor] }] : []),
+  ];
+  const geo: TiffTag[] = [
+    { tag: 33550, type: TagType.DOUBLE, values: [10, 10, 0] },
+    { tag: 33922, type: TagType.DOUBLE, values: [0, 0, 0, 500000, 4000000, 0] },
+    { tag: 34735, type: TagType.SHORT, values: [1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 32618] },
+  ];
+  const firstIfd = 8 + data.length;
+  const firstTags = [...image(64, 64, 0, 8, data.length), ...geo];
+  const first = encodeIfd(firstTags, firstIfd, 0, false);
+  const secondIfd = firstIfd + first.length + (first.length & 1);
+  const second = encodeIfd(image(ov.width, ov.height, 1, 8, Math.min(data.length, ov.width * ov.height)), secondIfd, 0, false);
+  const firstLinked = encodeIfd(firstTags, firstIfd, secondIfd, false);
+  fs.writeFileSync(file, Buffer.concat([tiffHeader(firstIfd, false), data, firstLinked, Buffer.alloc(first.length & 1), second]));
+}
+
+describe('overviews and predictors a file claims', () => {
+  it('ignores an "overview" that is no view of the image (256 x 100,000,000 under 512²), keeps a true one', async () => {
+    const lying = path.join(tmp, 'lying-overview.tif');
+    withOverview(lying, { width: 32, height: 100_000_000 });
+    const bad = await openRaster(lying);
+    try {
+      expect(bad.levelCount).toBe(1);
+    } finally {
+      await bad.close();
+    }
+    const fair = path.join(tmp, 'fair-overview.tif');
+    withOverview(fair, { width: 32, height: 32 });
+    const good = await openRaster(fair);
+    try {
+      expect(good.levelCount).toBe(2);
+      expect(good.levelSize(1)).toEqual({ width: 32, height: 32 });
+    } finally {
+      await good.close();
+    }
+  });
+
+  it('refuses a predictor that is none of TIFF\'s (it was ignored)', async () => {
+    const file = path.join(tmp, 'predictor-99.tif');
+    withOverview(file, { width: 32, height: 32 }, 99);
+    const source = await openRaster(file);
+    try {
+      await expect(source.read({ x: 0, y: 0, width: 8, height: 8 })).rejects.toThrow('predictor 99 is not a TIFF predictor (1 none, 2 horizontal, 3 floating point)');
     } finally {
       await source.close();
     }

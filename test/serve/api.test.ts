@@ -139,6 +139,7 @@ describe('datasets', () => {
     ['/tiles/15/1/1.png?bands=1,2', /bands takes 1 or 3 bands/],
     ['/tiles/15/1/1.png?rescale=abc', /rescale must be "min,max"/],
     ['/tiles/15/1/1.png?rescale=5,1', /rescale must be "min,max" with min < max/],
+    ['/tiles/15/1/1.png?rescale=-1e308,1e308', /rescale "-1e308,1e308" spans more than a number can hold/],
     ['/point?lon=999&lat=0', /invalid query: lon/],
     // Numbers are read as written in decimal: these are typos, not other tiles or places.
     ['/tiles/1e1/1/1.png', /zoom must be a whole number written in digits/],

@@ -279,6 +279,8 @@ export async function createBlockDecoder(fd: ImageFileDirectory, maxBytes: numbe
     predictor: Number(fd.hasTag('Predictor') ? await fd.loadValue('Predictor') : 1) || 1,
     samplesPerPixel: Number(fd.getValue('SamplesPerPixel') ?? 1),
   };
+  // GDAL refuses others; geotiff.js ignored them, decoding such a file as if unpredicted.
+  if (![1, 2, 3].includes(params.predictor)) throw new RasterError('unsupported-compression', `predictor ${params.predictor} is not a TIFF predictor (1 none, 2 horizontal, 3 floating point)`);
   if (compression === 7 && fd.hasTag('JPEGTables')) params.JPEGTables = (await fd.loadValue('JPEGTables')) as Uint8Array;
   if (compression === 34887 && fd.hasTag('LercParameters')) params.LercParameters = Array.from((await fd.loadValue('LercParameters')) as ArrayLike<number>);
   return decoderFor(compression, params, maxBytes, true);

@@ -306,6 +306,11 @@ export class GeoTiffSource implements RasterSource {
       if (im === mainImage || isMask(im) || (subfileType(im) & SUBFILE_REDUCED) === 0) continue;
       const level = await describeLevel(im, `i${levels.length}`);
       if (level.samplesPerPixel !== main.samplesPerPixel || level.width >= main.width) continue;
+      // An overview is the image at a coarser scale, both sides by the same factor (GDAL rounds
+      // each side up, so a side may be a pixel and a fraction off). One that is not (a probe's
+      // 256 x 100,000,000 under a 512²) is no view of the image: it is ignored, not read.
+      const expectedHeight = (main.height * level.width) / main.width;
+      if (Math.abs(level.height - expectedHeight) > main.height / main.width + 1) continue;
       levels.push(level);
     }
     levels.sort((a, b) => b.width - a.width);

@@ -60,7 +60,12 @@ const COG_TYPE = 'image/tiff; application=geotiff; profile=cloud-optimized';
  * transitions directly.
  */
 function changeFilter(q: URLSearchParams, r: ResultRecord): Set<number> {
-  if (q.has('classes')) return parseClassFilter(q.get('classes') ?? undefined, r.classes);
+  if (q.has('classes')) {
+    // Either way of naming transitions, not both: ?classes=8&to=water drew class 8 and ignored `to`.
+    const also = ['from', 'to', 'unchanged'].filter((k) => q.has(k));
+    if (also.length) throw new RequestError(`give classes (transition codes or names) or from/to/unchanged, not both (got classes and ${also.join(', ')})`);
+    return parseClassFilter(q.get('classes') ?? undefined, r.classes);
+  }
   const names = (r.summary?.change_classes as string[] | undefined) ?? [];
   const n = names.length;
   const side = (key: 'from' | 'to') => {
@@ -72,6 +77,8 @@ function changeFilter(q: URLSearchParams, r: ResultRecord): Set<number> {
   const unchanged = q.get('unchanged') === 'true';
   const codes = new Set<number>();
   for (const f of from) for (const t of to) if (unchanged || f !== t) codes.add(f * n + t);
+  // ?from=water&to=water alone drew an empty tile, without a word.
+  if (!codes.size) throw new RequestError(`from ${q.get('from')} to ${q.get('to')} names only unchanged pixels, which are drawn with unchanged=true`);
   return codes;
 }
 

@@ -44,6 +44,8 @@ export function parseRescale(values: string[], bandCount: number): Array<[number
     const lo = m ? Number(m[1]) : Number.NaN;
     const hi = m ? Number(m[2]) : Number.NaN;
     if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi <= lo) throw new RequestError(`rescale must be "min,max" with min < max (got "${v}")`);
+    // -1e308,1e308 spans more than a double holds: every pixel drew black.
+    if (!Number.isFinite(hi - lo)) throw new RequestError(`rescale "${v}" spans more than a number can hold; give a narrower min,max`);
     return [lo, hi] as [number, number];
   });
   if (pairs.length !== 1 && pairs.length !== bandCount) throw new RequestError(`give one rescale for all bands or one per band (${bandCount}); got ${pairs.length}`);
