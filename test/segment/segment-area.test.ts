@@ -99,3 +99,16 @@ describe('areas that enclose nothing', () => {
   });
 });
 
+
+describe('repairing an area within a budget', () => {
+  it('names the vertex count and both ways out when the budget runs out (a 2M-vertex circle, which crosses nothing, was called "too many self-intersections")', async () => {
+    const ring: number[][] = [];
+    for (let i = 0; i < 1000; i++) ring.push([13 + 0.01 * Math.cos((2 * Math.PI * i) / 1000), 45 + 0.01 * Math.sin((2 * Math.PI * i) / 1000)]);
+    ring.push(ring[0]!);
+    const { repairAreaBounded } = await import('../../server/src/segment/area-repair.ts');
+    await expect(repairAreaBounded({ type: 'Polygon', coordinates: [ring] }, { timeoutMs: 1 }))
+      .rejects.toThrow('the area (1,001 vertices) could not be checked and repaired within 0.001 s: simplify it to fewer vertices, or draw it again without crossing edges');
+    // With time, the same circle passes unchanged.
+    expect((await repairAreaBounded({ type: 'Polygon', coordinates: [ring] })).repaired).toBe(false);
+  });
+});

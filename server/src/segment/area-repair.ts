@@ -21,13 +21,17 @@ export interface RepairBudget {
 export async function repairAreaBounded(area: Area, budget: RepairBudget = {}): Promise<{ area: Area; repaired: boolean }> {
   if (vertexCount(area) <= INLINE_VERTICES) return repairArea(area);
   const timeoutMs = budget.timeoutMs ?? 3000;
+  // Both the crossings and the vertices cost: a 2M-vertex circle, which crosses nothing, was
+  // reported as "too many self-intersections". The message names the count and both ways out.
+  const vertices = vertexCount(area).toLocaleString('en-US');
+  const tooComplex = (what: string) => new AreaError(`the area (${vertices} vertices) could not be checked and repaired ${what}: simplify it to fewer vertices, or draw it again without crossing edges`, 'too-complex');
   const worker = new Worker(workerBoot, {
     workerData: { entry: siblingModule(import.meta.url, './area-repair-worker'), area },
     resourceLimits: { maxOldGenerationSizeMb: budget.maxMemoryMb ?? 384, maxYoungGenerationSizeMb: 64 },
   });
   try {
     return await new Promise<{ area: Area; repaired: boolean }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new AreaError(`the area could not be checked and repaired within ${timeoutMs / 1000} s (too many self-intersections); draw it again without crossing edges`, 'too-complex')), timeoutMs);
+      const timer = setTimeout(() => reject(tooComplex(`within ${timeoutMs / 1000} s`)), timeoutMs);
       worker.once('message', (m: { ok: true; area: Area; repaired: boolean } | { ok: false; message: string }) => {
         clearTimeout(timer);
         if (m.ok) resolve({ area: m.area, repaired: m.repaired });
@@ -36,9 +40,7 @@ export async function repairAreaBounded(area: Area, budget: RepairBudget = {}): 
       worker.once('error', (err) => {
         clearTimeout(timer);
         const memory = /memory|heap/i.test(err.message) || (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY';
-        reject(new AreaError(memory
-          ? 'the area has too many self-intersections to repair within the memory budget; draw it again without crossing edges'
-          : `the area could not be repaired: ${err.message}`, 'too-complex'));
+        reject(memory ? tooComplex('within the memory budget') : new AreaError(`the area could not be repaired: ${err.message}`, 'too-complex'));
       });
       worker.once('exit', (code) => { clearTimeout(timer); if (code !== 0) reject(new AreaError('the area could not be repaired (the repair stopped)', 'too-complex')); });
     });
