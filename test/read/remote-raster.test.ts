@@ -197,6 +197,14 @@ describe('remote datasets through the API', () => {
     expect(again.body.id).toBe(remote);
   });
 
+  it('refuses a URL over 2048 characters by saying so, and other bodies by what the body should be', async () => {
+    const long = await addUrl(s, `${http.base}/${'a'.repeat(20_000)}.tif`);
+    expect(long.status).toBe(400);
+    expect(long.body.detail).toBe('the url is over 2048 characters; register a shorter URL');
+    const res = await s.get('/datasets', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ href: 'x' }) });
+    expect((await res.json() as { detail: string }).detail).toBe('the body must be {"url": "https://..."}');
+  });
+
   it('serves the same tile bytes from the URL as from the file', async () => {
     let compared = 0;
     for (const z of [13, 15]) {

@@ -89,7 +89,7 @@ function displayName(name: string): string {
   return (name.replace(/\\/g, '/').split('/').pop() ?? '').replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 120) || 'upload';
 }
 
-const UrlBody = z.object({ url: z.string().min(1).max(2048).openapi({ description: 'http(s) URL of a Cloud-Optimized GeoTIFF on a server that answers Range requests' }) }).strict();
+const UrlBody = z.object({ url: z.string().min(1).max(2048, 'the url is over 2048 characters').openapi({ description: 'http(s) URL of a Cloud-Optimized GeoTIFF on a server that answers Range requests' }) }).strict();
 
 export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): void {
   const base = (c: Context) => ctx.base(c);
@@ -126,7 +126,11 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     requireApiKey(c, ctx);
     if ((c.req.header('content-type') ?? '').startsWith('application/json')) {
       const body = UrlBody.safeParse(await c.req.json().catch(() => null));
-      if (!body.success) throw new RequestError('the body must be {"url": "https://..."}');
+      if (!body.success) {
+        // The reason where there is one (a URL too long), else what the body should be.
+        const tooLong = body.error.issues.find((i) => i.code === 'too_big');
+        throw new RequestError(tooLong ? `${tooLong.message}; register a shorter URL` : 'the body must be {"url": "https://..."}');
+      }
       let record;
       try {
         record = await ctx.datasets.addUrl(body.data.url, (r) => ctx.limits.probe(r));
