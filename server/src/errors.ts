@@ -77,8 +77,16 @@ export function statusOf(err: SatsegError): number {
   return STATUS[`${err.kind}:${err.code}`] ?? STATUS[err.kind] ?? 500;
 }
 
+/**
+ * Longest message a client is sent: messages quote what was sent (a query value, a URL, class
+ * names), and the expression below takes time growing with the square of its input on ';/;/;/…'
+ * (a 16 KB query held the event loop 0.13 s; an uploaded mask's 1 MB class list, minutes).
+ */
+const MESSAGE_CHARS = 2000;
+
 /** Absolute paths in a message become their base names (the last guard before a client sees it). */
 export function redactPaths(message: string): string {
+  if (message.length > MESSAGE_CHARS) message = `${message.slice(0, MESSAGE_CHARS)}…`;
   return message.replace(/(?<![\w:/.])\/(?:[^\s/'"`)]+\/)+([^\s/'"`),;]+)/g, '$1');
 }
 

@@ -57,6 +57,14 @@ describe('ESRI PE strings', () => {
   });
 });
 
+describe('GeoAsciiParams', () => {
+  it('refuses citations over 64 KB (copied into every mask made from the file, and trimmed there)', async () => {
+    const file = path.join(tmp, 'long-ascii.tif');
+    writeTestTiff(file, { width: 4, height: 4, bands: [new Uint8Array(16)], extraTags: [{ tag: 34737, type: TagType.ASCII, values: `${'\0'.repeat(100_000)}x|` }] });
+    await expect(openRaster(file)).rejects.toThrow('its GeoAsciiParams (the CRS citations) are 100,003 characters, over 65,536');
+  });
+});
+
 describe('GDAL_METADATA', () => {
   it('reads its items past 400,000 unclosed `<Item ` (minutes in the regular expression it replaced)', async () => {
     const xml = `<GDALMetadata>\n${'<Item '.repeat(400_000)}<Item name="CLASS_NAMES">["a","b"]</Item><Item name="DESCRIPTION" sample="0" role="description">red &amp;amp; more</Item></GDALMetadata>`;

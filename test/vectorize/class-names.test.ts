@@ -30,6 +30,15 @@ describe('classCatalog', () => {
     expect(c.resolve(['tree cover'])).toEqual([10]);
   });
 
+  it('reads legend lines "1: water", "2 - land", "3=road" and skips hostile ones (a line of spaces held it for seconds)', () => {
+    const c = classCatalog(info({ metadata: { legend: `1: water\r\n2 - land\n 3=road \n4${' '.repeat(200_000)}\n5 a${' '.repeat(200_000)}b\n` } }));
+    expect(c.source).toBe('legend');
+    expect([1, 2, 3].map((id) => c.name(id))).toEqual(['water', 'land', 'road']);
+    // The long lines are no class lines: skipped whole, not parsed.
+    expect(c.name(4)).toBe('4');
+    expect(c.name(5)).toBe('5');
+  });
+
   it('falls back to unique palette colours, then to ids', () => {
     const palette: Array<[number, number, number]> = [[0, 0, 0], [0, 100, 0], [0, 0, 0], [250, 0, 0]];
     const c = classCatalog(info({ colorMap: palette, nodata: 0 }));

@@ -90,7 +90,7 @@ async function registerOutputs(summary: SegmentSummary, spec: ModelSpec, dataDir
     const record = await new ResultCatalog(db, dataDir).importFiles({ mask: summary.output, scores: summary.scores, stats: JSON.stringify(statistics, null, 2) }, {
       datasetId: dataset?.id ?? null,
       modelId: spec.id,
-      name: `${path.basename(summary.input).replace(/\?.*$/, '').replace(/\.[^.]+$/, '')} · ${spec.id}`,
+      name: `${path.basename(summary.input).split('?')[0]!.replace(/\.[^.]+$/, '')} · ${spec.id}`,
       classes: spec.classNames,
       colors: spec.classColors,
       summary: { ...summary, statistics } as unknown as Record<string, unknown>,

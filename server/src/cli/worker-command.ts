@@ -9,9 +9,10 @@ import { ModelRegistry, defaultModelsDir } from '../infer/model-registry.ts';
 import { checkRedis, parseRedisUrl, redisLabel } from '../jobs/remote-protocol.ts';
 import { RemoteWorker } from '../jobs/remote-worker.ts';
 import { UsageError, oneLine } from '../errors.ts';
+import { trimTrailing } from '../trim-trailing.ts';
 
 export const WorkerFlags = z.object({
-  server: z.string().refine((s) => /^https?:\/\/[^/]/.test(s), 'must be the API server\'s http(s) URL, e.g. http://api:8080').transform((s) => s.replace(/\/+$/, '')),
+  server: z.string().refine((s) => /^https?:\/\/[^/]/.test(s), 'must be the API server\'s http(s) URL, e.g. http://api:8080').transform((s) => trimTrailing(s, '/')),
   queue: z.string().min(1, 'must be a Redis URL, e.g. redis://host:6379'),
   key: z.string().min(1).optional(),
   threads: intFlag(1, 1024).optional(),

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import type { Crs } from './raster.ts';
 import { RasterError } from '../errors.ts';
+import { trimTrailing } from '../trim-trailing.ts';
 import { datumShiftFor, wktDatumName } from './datum-shift.ts';
 
 const require = createRequire(import.meta.url);
@@ -233,13 +234,6 @@ function parseWkt(text: string): WktNode {
   return node(0);
 }
 
-/** The text without the '|' GDAL pads citations with (a loop: /\|+$/ is quadratic on '|||…x'). */
-function trimPipes(text: string): string {
-  let end = text.length;
-  while (end > 0 && text[end - 1] === '|') end--;
-  return text.slice(0, end);
-}
-
 function esriPeToProj4(wkt: string): string | null {
   const root = parseWkt(wkt);
   if (root.name !== 'PROJCS') return null;
@@ -287,7 +281,7 @@ export function crsFromGeoKeys(keys: GeoKeys | null): Crs {
 
   const pe = /ESRI PE String = (.*)$/s.exec(citation);
   if (pe) {
-    const def = esriPeToProj4(trimPipes(pe[1]!));
+    const def = esriPeToProj4(trimTrailing(pe[1]!, '|'));
     const semiMajor = /\+(?:a|R)=([\d.eE+-]+)/.exec(def ?? '');
     if (def) return { proj4: def, name: /PROJCS\["([^"]*)"/.exec(pe[1]!)?.[1] ?? 'unnamed', geographic: false, nonEarth: isNonEarth(semiMajor ? Number(semiMajor[1]) : undefined) };
   }

@@ -160,6 +160,8 @@ interface GdalMetadata {
  * the regular expressions this replaced took time growing with the square of its length when its
  * `<Item ` had no `>` (2.4 MB of them held the server for minutes).
  */
+const GEO_ASCII_MAX_CHARS = 65_536;
+
 function parseGdalMetadata(xml: unknown): GdalMetadata {
   const out: GdalMetadata = { dataset: {}, bandDescriptions: new Map(), colorInterps: new Map() };
   if (typeof xml !== 'string') return out;
@@ -294,6 +296,8 @@ export class GeoTiffSource implements RasterSource {
     if (keyDirectory) {
       const dbl = await loadTag<ArrayLike<number>>(mainFd, 'GeoDoubleParams');
       const ascii = await loadTag<string>(mainFd, 'GeoAsciiParams');
+      // Citations are names (GDAL's are under 1 KB): these are copied into every mask made from the file.
+      if (ascii && ascii.length > GEO_ASCII_MAX_CHARS) throw new RasterError('unsupported-crs', `its GeoAsciiParams (the CRS citations) are ${ascii.length.toLocaleString('en-US')} characters, over ${GEO_ASCII_MAX_CHARS.toLocaleString('en-US')}`);
       crs.geoKeys = { GeoKeyDirectory: Array.from(keyDirectory), GeoDoubleParams: dbl ? Array.from(dbl) : undefined, GeoAsciiParams: ascii };
     }
     const main = await describeLevel(mainImage, 'i0');

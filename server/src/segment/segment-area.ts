@@ -75,7 +75,8 @@ function collectionPolygons(features: unknown): { type: 'MultiPolygon'; coordina
   features.forEach((f: { type?: string; geometry?: { type?: string; coordinates?: unknown } | null }, i) => {
     const geometry = f?.type === 'Feature' ? f.geometry : null;
     if (geometry?.type === 'Polygon') coordinates.push(geometry.coordinates);
-    else if (geometry?.type === 'MultiPolygon' && Array.isArray(geometry.coordinates)) coordinates.push(...geometry.coordinates);
+    // One by one: push(...parts) overflowed the stack on a MultiPolygon of 200,000 (empty) parts.
+    else if (geometry?.type === 'MultiPolygon' && Array.isArray(geometry.coordinates)) for (const part of geometry.coordinates as unknown[]) coordinates.push(part);
     else throw new AreaError(`area: feature ${i} of the FeatureCollection is ${geometry?.type ? `a ${geometry.type}` : 'not a Feature with a geometry'}; only Polygon and MultiPolygon features make an area`);
   });
   return { type: 'MultiPolygon', coordinates };

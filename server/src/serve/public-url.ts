@@ -6,6 +6,7 @@
  * --trust-proxy, since any client can send them and would otherwise write the links other users get.
  */
 import type { Context } from 'hono';
+import { trimTrailing } from '../trim-trailing.ts';
 
 export interface LinkSettings {
   publicUrl: string | null;
@@ -28,5 +29,5 @@ export function publicBase(c: Context, settings: LinkSettings): string {
 export function normalisePublicUrl(text: string): string {
   const url = new URL(text);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`--public-url must be an http(s) URL (got ${text})`);
-  return url.href.replace(/\/+$/, '');
+  return trimTrailing(url.href, '/');
 }

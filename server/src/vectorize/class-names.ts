@@ -53,8 +53,11 @@ function namesFromMetadata(metadata: Record<string, string>): { names: Map<numbe
   for (const [key, value] of Object.entries(metadata)) {
     if (!/legend/i.test(key)) continue;
     const names = new Map<number, string>();
-    for (const line of value.split(/\r?\n/)) {
-      const m = /^\s*(-?\d+)\s*[:=-]?\s+(\S.*?)\s*$/.exec(line);
+    for (const raw of value.split('\n')) {
+      // Trimmed first, and no class line is long: /\s*(\S.*?)\s*$/ was quadratic on a line of spaces.
+      const line = raw.trim();
+      if (line.length > 1000) continue;
+      const m = /^(-?\d+)(?:\s*[:=-]\s*|\s+)(\S.*)$/.exec(line);
       if (m) names.set(Number(m[1]), m[2]!);
     }
     if (names.size >= 2) return { names, source: 'legend' };

@@ -20,6 +20,7 @@ import type { GeoKeyTags, GeoTransform } from '../read/raster.ts';
 import { encodeIfd, ifdSize, TagType, tiffHeader, type TiffTag } from './tiff-layout.ts';
 import { halveRows, type OverviewResampling } from './downsample.ts';
 import { replaceAtomically, temporaryPathBeside, trackTemporary, untrackTemporary } from './atomic-file.ts';
+import { trimTrailing } from '../trim-trailing.ts';
 import { xmlEscape } from './xml-text.ts';
 
 const deflate = promisify(zlib.deflate);
@@ -325,7 +326,7 @@ export class CogWriter implements CogRowWriter {
       for (let i = 4; i + 3 < dir.length; i += 4) if (dir[i] === 1025) { dir[i + 1] = 0; dir[i + 3] = 1; }
       tags.push({ tag: 34735, type: TagType.SHORT, values: dir });
       if (keys.GeoDoubleParams?.length) tags.push({ tag: 34736, type: TagType.DOUBLE, values: keys.GeoDoubleParams });
-      if (keys.GeoAsciiParams) tags.push({ tag: 34737, type: TagType.ASCII, values: keys.GeoAsciiParams.replace(/\0+$/, '') });
+      if (keys.GeoAsciiParams) tags.push({ tag: 34737, type: TagType.ASCII, values: trimTrailing(keys.GeoAsciiParams, '\0') });
     } else {
       const model = keys.geographic ? 2 : 1;
       const crsKey = keys.geographic ? 2048 : 3072;
