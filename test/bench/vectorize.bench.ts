@@ -7,11 +7,15 @@
  *    like GDAL) and with the defaults. We also report our in-process time (without Node/tsx start-up).
  * 2. The full 36000 x 36000 mask, streamed with the defaults: time and peak RSS, also with a small
  *    reader block cache to show how much of the peak is that cache.
+ * 3. The worst case for memory: a 1000 x 1000 checkerboard of 1 m pixels, every pixel its own
+ *    polygon (1,000,000), to GeoJSON and to FlatGeobuf, ours against gdal_polygonize.py: time and
+ *    peak RSS (ours held 4 GB on a 2000² one before polygons were written in batches).
  *
  * Every run is timed by /usr/bin/time: wall, CPU (user + sys; steadier than wall when other jobs
  * share the machine) and peak RSS.
  *
- * Options: --runs N (default 3), --no-full (skip step 2), --gdal-full (also time GDAL on the full mask).
+ * Options: --runs N (default 3), --no-full (skip step 2), --gdal-full (also time GDAL on the full mask),
+ * --no-speckled (skip step 3).
  * Our runs use a child that imports only the vectorize stage, as `satseg vectorize` does once main.ts
  * loads command modules lazily; the bench also times `node bin/satseg.js vectorize` when it exists.
  */
@@ -38,6 +42,7 @@ const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1] ?? 3) || 3;
 const doFull = !args.includes('--no-full');
 const gdalFull = args.includes('--gdal-full');
+const doSpeckled = !args.includes('--no-speckled');
 const worldcover = path.join(scenesDir, 'esa_worldcover_2021_N00E006.tif');
 if (!hasShared || !hasGdal || !fs.existsSync(worldcover)) {
   console.log(`bench:vectorize needs ../shared (${worldcover}) and GDAL (gdal-bin, python3-gdal); skipping.`);
@@ -69,9 +74,9 @@ function ours(mask: string, out: string, simplify: number, minArea: number, env?
 }
 
 const gdalPolygonize = execFileSync('which', ['gdal_polygonize.py'], { encoding: 'utf8' }).trim();
-function gdal(mask: string, out: string): Timing {
+function gdal(mask: string, out: string, format = 'GeoJSON'): Timing {
   fs.rmSync(out, { force: true });
-  return timed(gdalPython, [gdalPolygonize, '-q', '-f', 'GeoJSON', mask, out]);
+  return timed(gdalPython, [gdalPolygonize, '-q', '-f', format, mask, out]);
 }
 
 function gdalCount(file: string): number {
@@ -128,6 +133,24 @@ if (doFull) {
   if (gdalFull) {
     const r = gdal(worldcover, path.join(tmp, 'gdal-full.geojson'));
     console.log(`  gdal_polygonize.py: wall ${fmt(r.wall)}, cpu ${fmt(r.cpu)}, peak RSS ${r.rssMb} MB, ${gdalCount(path.join(tmp, 'gdal-full.geojson'))} polygons`);
+  }
+  console.log(`  ${load()}`);
+}
+
+if (doSpeckled) {
+  console.log('\n1000 x 1000 checkerboard of 1 m pixels (1,000,000 one-pixel polygons), exact (--simplify 0 --min-area 0):');
+  const board = path.join(tmp, 'checkerboard.tif');
+  execFileSync(gdalPython, ['-c', [
+    'from osgeo import gdal, osr; import numpy as np',
+    'n = 1000; a = (np.indices((n, n)).sum(0) % 2).astype("uint8")',
+    `d = gdal.GetDriverByName("GTiff").Create(${JSON.stringify(board)}, n, n, 1, gdal.GDT_Byte, ["TILED=YES", "COMPRESS=DEFLATE"])`,
+    'd.SetGeoTransform([400000, 1, 0, 5000000, 0, -1]); s = osr.SpatialReference(); s.ImportFromEPSG(32633); d.SetProjection(s.ExportToWkt())',
+    'd.GetRasterBand(1).WriteArray(a); d.GetRasterBand(1).SetNoDataValue(255); d = None',
+  ].join('\n')]);
+  for (const [format, ext] of [['GeoJSON', 'geojson'], ['FlatGeobuf', 'fgb']] as const) {
+    const g2 = gdal(board, path.join(tmp, `board-gdal.${ext}`), format);
+    const o = ours(board, path.join(tmp, `board.${ext}`), 0, 0);
+    console.log(`  ${format.padEnd(10)} gdal_polygonize.py wall ${fmt(g2.wall)}, peak RSS ${g2.rssMb} MB, ${gdalCount(path.join(tmp, `board-gdal.${ext}`))} polygons; ours wall ${fmt(o.wall)} (${(o.wall / g2.wall).toFixed(2)}x), peak RSS ${o.rssMb} MB, ${o.summary.features} polygons`);
   }
   console.log(`  ${load()}`);
 }

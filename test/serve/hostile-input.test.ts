@@ -500,6 +500,11 @@ describe('safe defaults', () => {
     const pinned = createTestServer({ 'scene.tif': scene }, { trustProxy: true, publicUrl: 'https://maps.example.org/satseg' });
     try {
       expect(await self(proxied)).toBe(`https://evil.example/datasets/${proxied.datasetId('scene.tif')}`);
+      // Behind a proxy on 443 that forwards to the server's port: the links carry the forwarded
+      // host alone, not the server's port (they came out as https://maps.example.org:8080).
+      const behind = async (host: string) => (await json(await proxied.get(`http://127.0.0.1:8080/datasets/${proxied.datasetId('scene.tif')}`, { headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': host } }))).body.links.self as string;
+      expect(await behind('maps.example.org')).toBe(`https://maps.example.org/datasets/${proxied.datasetId('scene.tif')}`);
+      expect(await behind('maps.example.org:8443')).toBe(`https://maps.example.org:8443/datasets/${proxied.datasetId('scene.tif')}`);
       expect(await self(pinned)).toBe(`https://maps.example.org/satseg/datasets/${pinned.datasetId('scene.tif')}`);
     } finally {
       await proxied.close();

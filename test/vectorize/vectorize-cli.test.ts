@@ -53,6 +53,18 @@ describe('satseg vectorize', () => {
     expect(s.peakRssMb).toBeGreaterThan(0);
   });
 
+  it('applies SATSEG_MAX_FEATURES where it is set, and no limit where it is not', async () => {
+    const out = path.join(tmp, 'limited.geojson');
+    process.env.SATSEG_MAX_FEATURES = '2';
+    try {
+      await expect(run(mask, '--out', out, '--min-area', '0')).rejects.toThrow(/^the mask makes more than 2 polygons, the most a result may have \(SATSEG_MAX_FEATURES\); raise min_area_m2 \(--min-area\)/);
+      expect(fs.existsSync(out)).toBe(false);
+    } finally {
+      delete process.env.SATSEG_MAX_FEATURES;
+    }
+    expect(await run(mask, '--out', out, '--min-area', '0')).toMatch(/: 3 features/);
+  });
+
   it('fails with one clear line for bad options', async () => {
     await expect(run(mask, '--out', path.join(tmp, 'x.geojson'), '--min-area', 'lots')).rejects.toThrow('--min-area must be a number >= 0 (got "lots")');
     await expect(run(mask, '--out', path.join(tmp, 'x.geojson'), '--classes', 'forest'))

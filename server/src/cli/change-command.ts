@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from '../vectorize/vectorize-defaults.ts';
 import { AreaError, BandSelectionError, RequestError, UsageError } from '../errors.ts';
 import { writeFileAtomic } from '../write/atomic-file.ts';
-import { bboxFlag, checkDistinctFiles, checkOutputPath, deviceFlag, intFlag, numberFlag, openCommandRaster, parseFlags, readAreaFile } from './cli-options.ts';
+import { bboxFlag, checkDistinctFiles, checkOutputPath, cliMaxFeatures, deviceFlag, intFlag, numberFlag, openCommandRaster, parseFlags, readAreaFile } from './cli-options.ts';
 
 export const ChangeFlags = z.object({
   out: z.string().min(1),
@@ -261,7 +261,7 @@ export async function runChange(masks: string[], options: ChangeCommandOptions, 
     },
   });
   if (segmented) result.segmented = segmented;
-  if (o.vector) result.vector = await changePolygons(o.out, o.vector, { minAreaM2, simplifyPx });
+  if (o.vector) result.vector = await changePolygons(o.out, o.vector, { minAreaM2, simplifyPx, maxFeatures: cliMaxFeatures() });
   if (o.stats) {
     await writeFileAtomic(o.stats, `${JSON.stringify(result.statistics, null, 2)}\n`);
     result.statsFile = o.stats;

@@ -84,3 +84,15 @@ export async function openCommandRaster(file: string): Promise<RasterSource> {
   }
   return source;
 }
+
+/**
+ * SATSEG_MAX_FEATURES where it is set, else no limit: a command writes the polygons its user asked
+ * for (memory stays bounded either way; the file is theirs), unless they set one as for the server.
+ */
+export function cliMaxFeatures(): number | undefined {
+  const v = process.env.SATSEG_MAX_FEATURES;
+  if (!v) return undefined;
+  const n = Number(v);
+  if (!(n > 0)) throw new UsageError(`SATSEG_MAX_FEATURES must be a positive number (got "${v}")`);
+  return n;
+}

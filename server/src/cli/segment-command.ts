@@ -13,7 +13,7 @@ import { prepareJob } from '../segment/prepare-job.ts';
 import { openRaster, isRemote } from '../read/open-raster.ts';
 import { RasterReader } from '../read/raster-reader.ts';
 import { AreaError, UsageError } from '../errors.ts';
-import { bandList, bboxFlag, checkDistinctFiles, checkOutputPath, deviceFlag, intFlag, openCommandRaster, parseFlags, readAreaFile } from './cli-options.ts';
+import { bandList, bboxFlag, checkDistinctFiles, checkOutputPath, deviceFlag, cliMaxFeatures, intFlag, openCommandRaster, parseFlags, readAreaFile } from './cli-options.ts';
 
 export const SegmentFlags = z.object({
   model: z.string().min(1),
@@ -178,7 +178,7 @@ export async function runSegment(input: string, options: SegmentCommandOptions, 
     });
     if (o.vector) {
       const { vectorizeMask } = await import('../vectorize/vectorize-mask.ts');
-      const v = await vectorizeMask({ mask: summary.output, out: o.vector });
+      const v = await vectorizeMask({ mask: summary.output, out: o.vector, maxFeatures: cliMaxFeatures() });
       summary.vector = { output: v.output, features: v.features, featuresByClass: v.featuresByClass, seconds: v.seconds };
     }
     if (o.register) summary.resultId = await registerOutputs(summary, spec, path.resolve(o.data ?? process.env.SATSEG_DATA ?? 'data'));

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from '../vectorize/vectorize-defaults.ts';
 import { z } from 'zod';
 import type { VectorizeSummary } from '../vectorize/vectorize-mask.ts';
-import { numberFlag, openCommandRaster, parseFlags } from './cli-options.ts';
+import { cliMaxFeatures, numberFlag, openCommandRaster, parseFlags } from './cli-options.ts';
 import { RasterError } from '../errors.ts';
 
 export const VectorizeFlags = z.object({
@@ -29,7 +29,7 @@ export async function runVectorize(mask: string, options: VectorizeCommandOption
   const { vectorizeMask } = await import('../vectorize/vectorize-mask.ts');
   await (await openCommandRaster(mask)).close();
   try {
-    return await vectorizeMask({ mask, out: o.out, classes, minAreaM2, simplifyPx });
+    return await vectorizeMask({ mask, out: o.out, classes, minAreaM2, simplifyPx, maxFeatures: cliMaxFeatures() });
   } catch (err) {
     // Errors about the mask's own content name it, as segment's name its scene ("no such file" alone said nothing).
     if (err instanceof RasterError) throw Object.assign(err, { message: `${path.basename(mask)}: ${err.message}` });

@@ -20,7 +20,12 @@ export function publicBase(c: Context, settings: LinkSettings): string {
     const proto = c.req.header('x-forwarded-proto')?.split(',')[0]?.trim();
     const host = c.req.header('x-forwarded-host')?.split(',')[0]?.trim();
     if (proto === 'http' || proto === 'https') url.protocol = `${proto}:`;
-    if (host && /^[\w.-]+(:\d+)?$/.test(host)) url.host = host;
+    if (host && /^[\w.-]+(:\d+)?$/.test(host)) {
+      // The forwarded host is the whole authority: the URL's host setter keeps the old port when
+      // the new host has none, and every link behind nginx on 443 came out as https://name:8080.
+      url.port = '';
+      url.host = host;
+    }
   }
   return url.origin;
 }

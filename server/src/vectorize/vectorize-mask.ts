@@ -53,7 +53,7 @@ export interface VectorizeOptions {
 /**
  * The server's polygon limit for a job or a result (SATSEG_MAX_FEATURES, default 500,000): a
  * 2000² checkerboard of two classes made 4 M one-pixel polygons, a 1 GB GeoJSON and a 6 GB peak,
- * from a 71 KB upload. The CLI has no limit unless the variable is set.
+ * from a 71 KB upload. The CLI has no limit unless the variable is set (cliMaxFeatures).
  */
 export function maxFeaturesFromEnv(fallback = 500_000): number {
   const v = Number(process.env.SATSEG_MAX_FEATURES || fallback);
@@ -158,7 +158,7 @@ async function* polygonBatches(source: RasterSource, close: () => Promise<void>,
       const classId = classIdOf(region.value, info);
       out.push({ classId, className: o.catalog.name(classId), areaM2: area, rings: crsRings });
       if (o.maxFeatures && o.stats.features >= o.maxFeatures) {
-        throw new VectorizeError('too-many-features', `the mask makes more than ${o.maxFeatures.toLocaleString('en-US')} polygons, the most a result may have (SATSEG_MAX_FEATURES); raise min_area_m2 to drop specks, or segment a smaller area`);
+        throw new VectorizeError('too-many-features', `the mask makes more than ${o.maxFeatures.toLocaleString('en-US')} polygons, the most a result may have (SATSEG_MAX_FEATURES); raise min_area_m2 (--min-area) to drop specks, or segment a smaller area`);
       }
       o.stats.features++;
       o.stats.byClass.set(classId, (o.stats.byClass.get(classId) ?? 0) + 1);
