@@ -26,7 +26,7 @@ export interface ServerLimits extends RasterLimits {
   probeTimeoutMs: number;
   /** Uploads received at once (SATSEG_MAX_UPLOADS); 429 beyond. */
   maxUploads: number;
-  /** Longest an upload may go without a byte arriving, ms (SATSEG_UPLOAD_IDLE_S); 408 then. */
+  /** Longest an upload may go without a byte arriving, ms (SATSEG_UPLOAD_IDLE_S); its connection is then closed. */
   uploadIdleMs: number;
 }
 

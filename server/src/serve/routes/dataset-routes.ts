@@ -120,7 +120,7 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
         },
       },
     },
-    responses: { 201: jsonResponse(Dataset, 'the registered dataset'), ...errors(400, 401, 413, 422, 429, 502, 507) },
+    responses: { 201: jsonResponse(Dataset, 'the registered dataset'), ...errors(400, 401, 413, 422, 429, 507) },
   });
   app.post('/datasets', async (c) => {
     requireApiKey(c, ctx);
@@ -154,7 +154,7 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     method: 'delete', path: '/datasets/{id}', tags: ['dataset'], operationId: 'deleteDataset', security: bearer,
     summary: 'Remove a dataset (and its file, unless it is remote)',
     request: { params: IdParams },
-    responses: { 204: { description: 'deleted' }, ...errors(400, 401, 404, 409) },
+    responses: { 204: { description: 'deleted' }, ...errors(400, 401, 403, 404, 409) },
   }), async (c) => {
     requireApiKey(c, ctx);
     const { id } = c.req.valid('param');
@@ -186,7 +186,7 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     method: 'get', path: '/datasets/{id}/source.tif', tags: ['dataset'], operationId: 'datasetSource',
     summary: 'The dataset file itself (local datasets), with Range, ETag and 304; remote workers read it this way',
     request: { params: IdParams },
-    responses: { 200: { description: 'the GeoTIFF', content: { 'image/tiff': { schema: z.string().openapi({ format: 'binary' }) } } }, 206: { description: 'partial content' }, 304: { description: 'not modified' }, ...errors(400, 404) },
+    responses: { 200: { description: 'the GeoTIFF', content: { 'image/tiff': { schema: z.string().openapi({ format: 'binary' }) } } }, 206: { description: 'partial content' }, 304: { description: 'not modified' }, ...errors(400, 404, 416) },
   }), (c) => {
     const record = ctx.datasets.get(c.req.valid('param').id);
     const file = ctx.datasets.localFile(record);

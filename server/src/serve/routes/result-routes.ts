@@ -120,7 +120,7 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
     request: { params: IdParams },
     responses: {
       200: { description: 'the COG', content: { 'image/tiff': { schema: z.string().openapi({ format: 'binary' }) } } },
-      206: { description: 'partial content' }, 304: { description: 'not modified' }, 416: { description: 'range not satisfiable' }, ...errors(400, 404),
+      206: { description: 'partial content' }, 304: { description: 'not modified' }, ...errors(400, 404, 416),
     },
   }), (c) => {
     const r = ctx.results.get(c.req.valid('param').id);

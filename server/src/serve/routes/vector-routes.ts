@@ -49,7 +49,7 @@ export function registerVectorRoutes(app: OpenAPIHono, ctx: ServerContext): void
     method: 'get', path: '/results/{id}/features.fgb', tags: ['result'], operationId: 'resultFlatGeobuf',
     summary: 'The polygons as FlatGeobuf in the mask\'s CRS, with its packed R-tree; Range, ETag and 304 as mask.tif',
     request: { params: IdParams },
-    responses: { 200: { description: 'FlatGeobuf', content: { 'application/flatgeobuf': { schema: z.string().openapi({ format: 'binary' }) } } }, 206: { description: 'partial content' }, 304: { description: 'not modified' }, ...errors(400, 404, 422) },
+    responses: { 200: { description: 'FlatGeobuf', content: { 'application/flatgeobuf': { schema: z.string().openapi({ format: 'binary' }) } } }, 206: { description: 'partial content' }, 304: { description: 'not modified' }, ...errors(400, 404, 416, 422) },
   }), async (c) => {
     const r = ctx.results.get(c.req.valid('param').id);
     return serveFile(await ctx.vectors.flatgeobuf(r), c.req.raw, 'application/flatgeobuf', `${r.name}.fgb`) as never;
@@ -87,7 +87,7 @@ export function registerVectorRoutes(app: OpenAPIHono, ctx: ServerContext): void
     method: 'get', path: '/results/{id}/vector/{z}/{x}/{y}.{format}', tags: ['result'], operationId: 'resultVectorTile',
     summary: 'Mapbox Vector Tile of the polygons, one layer per class (.mvt, or .pbf as an alias); 204 when empty',
     request: { params: TileParams.extend({ format: z.enum(['mvt', 'pbf']) }) },
-    responses: { 200: { description: 'the tile', content: { 'application/vnd.mapbox-vector-tile': { schema: { type: 'string', format: 'binary' } } } }, 204: { description: 'no polygons in this tile' }, ...errors(400, 404, 422) },
+    responses: { 200: { description: 'the tile', content: { 'application/vnd.mapbox-vector-tile': { schema: { type: 'string', format: 'binary' } } } }, 204: { description: 'no polygons in this tile' }, ...errors(400, 404, 413, 422) },
   });
   app.get('/results/:id/vector/:z/:x/:file', async (c) => {
     const { id, z: tz, x, y } = parseTileAddress(c.req.param(), /^(\d+)\.(mvt|pbf)$/, 'vector tile must look like {y}.mvt or {y}.pbf');
