@@ -5,9 +5,9 @@
  * a memory cap and a deadline, so one request's geometry never blocks the event loop or exhausts
  * the heap, and an area that cannot be repaired in budget is refused with the reason.
  */
-import { Worker } from 'node:worker_threads';
 import { repairArea, vertexCount, type Area } from './segment-area.ts';
-import { siblingModule, workerBoot } from '../runtime-paths.ts';
+import { siblingModule } from '../runtime-paths.ts';
+import { runCappedThread } from '../capped-thread.ts';
 import { AreaError } from '../errors.ts';
 
 /** Up to this many vertices, a repair is cheap enough for the calling thread (well under 100 ms). */
@@ -25,26 +25,18 @@ export async function repairAreaBounded(area: Area, budget: RepairBudget = {}): 
   // reported as "too many self-intersections". The message names the count and both ways out.
   const vertices = vertexCount(area).toLocaleString('en-US');
   const tooComplex = (what: string) => new AreaError(`the area (${vertices} vertices) could not be checked and repaired ${what}: simplify it to fewer vertices, or draw it again without crossing edges`, 'too-complex');
-  const worker = new Worker(workerBoot, {
-    workerData: { entry: siblingModule(import.meta.url, './area-repair-worker'), area },
-    resourceLimits: { maxOldGenerationSizeMb: budget.maxMemoryMb ?? 384, maxYoungGenerationSizeMb: 64 },
+  return runCappedThread<{ ok: true; area: Area; repaired: boolean } | { ok: false; message: string }, { area: Area; repaired: boolean }>({
+    entry: siblingModule(import.meta.url, './area-repair-worker'),
+    data: { area },
+    heapMb: budget.maxMemoryMb ?? 384,
+    timeoutMs,
+    timedOut: () => tooComplex(`within ${timeoutMs / 1000} s`),
+    answer: (m) => {
+      if (m.ok) return { area: m.area, repaired: m.repaired };
+      throw new AreaError(m.message);
+    },
+    outOfMemory: () => tooComplex('within the memory budget'),
+    stopped: () => new AreaError('the area could not be repaired (the repair stopped)', 'too-complex'),
+    failed: (err) => new AreaError(`the area could not be repaired: ${err.message}`, 'too-complex'),
   });
-  try {
-    return await new Promise<{ area: Area; repaired: boolean }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(tooComplex(`within ${timeoutMs / 1000} s`)), timeoutMs);
-      worker.once('message', (m: { ok: true; area: Area; repaired: boolean } | { ok: false; message: string }) => {
-        clearTimeout(timer);
-        if (m.ok) resolve({ area: m.area, repaired: m.repaired });
-        else reject(new AreaError(m.message));
-      });
-      worker.once('error', (err) => {
-        clearTimeout(timer);
-        const memory = /memory|heap/i.test(err.message) || (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY';
-        reject(memory ? tooComplex('within the memory budget') : new AreaError(`the area could not be repaired: ${err.message}`, 'too-complex'));
-      });
-      worker.once('exit', (code) => { clearTimeout(timer); if (code !== 0) reject(new AreaError('the area could not be repaired (the repair stopped)', 'too-complex')); });
-    });
-  } finally {
-    void worker.terminate();
-  }
 }

@@ -4,8 +4,8 @@
  * server's heap at 2 GB. In a thread of its own, with a heap cap, it costs the server nothing but
  * a core, and a mask too rich for the cap is refused with the reason.
  */
-import { Worker } from 'node:worker_threads';
-import { siblingModule, workerBoot } from '../runtime-paths.ts';
+import { siblingModule } from '../runtime-paths.ts';
+import { runCappedThread } from '../capped-thread.ts';
 import { RasterError, VectorizeError, type RasterErrorCode, type VectorizeErrorCode } from '../errors.ts';
 
 export interface VectorizeTask {
@@ -24,30 +24,20 @@ export interface VectorizeTask {
 const HEAP_MB = 2048;
 
 /** `signal`: stops the thread (its outputs are temporary files until it succeeds), rejecting with the reason. */
-export async function vectorizeInThread(task: VectorizeTask, signal?: AbortSignal): Promise<number> {
-  signal?.throwIfAborted();
-  const worker = new Worker(workerBoot, {
-    workerData: { entry: siblingModule(import.meta.url, './vectorize-worker'), task },
-    resourceLimits: { maxOldGenerationSizeMb: HEAP_MB, maxYoungGenerationSizeMb: 64 },
+export function vectorizeInThread(task: VectorizeTask, signal?: AbortSignal): Promise<number> {
+  type Answer = { ok: true; features: number } | { ok: false; name: string; code?: string; message: string };
+  return runCappedThread<Answer, number>({
+    entry: siblingModule(import.meta.url, './vectorize-worker'),
+    data: { task },
+    heapMb: HEAP_MB,
+    signal,
+    answer: (m) => {
+      if (m.ok) return m.features;
+      if (m.name === 'VectorizeError') throw new VectorizeError(m.code as VectorizeErrorCode, m.message);
+      if (m.name === 'RasterError') throw new RasterError(m.code as RasterErrorCode, m.message);
+      throw new Error(m.message);
+    },
+    outOfMemory: () => new VectorizeError('too-large', `making these polygons needed more than the ${HEAP_MB} MB it may use; lower SATSEG_MAX_FEATURES, or segment with a larger min_area_m2`),
+    stopped: (code) => new Error(`vectorizing stopped (exit code ${code})`),
   });
-  try {
-    return await new Promise<number>((resolve, reject) => {
-      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
-      worker.once('message', (m: { ok: true; features: number } | { ok: false; name: string; code?: string; message: string }) => {
-        if (m.ok) resolve(m.features);
-        else if (m.name === 'VectorizeError') reject(new VectorizeError(m.code as VectorizeErrorCode, m.message));
-        else if (m.name === 'RasterError') reject(new RasterError(m.code as RasterErrorCode, m.message));
-        else reject(new Error(m.message));
-      });
-      worker.once('error', (err) => {
-        const memory = /memory|heap/i.test(err.message) || (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY';
-        reject(memory
-          ? new VectorizeError('too-large', `making these polygons needed more than the ${HEAP_MB} MB it may use; lower SATSEG_MAX_FEATURES, or segment with a larger min_area_m2`)
-          : err);
-      });
-      worker.once('exit', (code) => { if (code !== 0) reject(new Error(`vectorizing stopped (exit code ${code})`)); });
-    });
-  } finally {
-    void worker.terminate();
-  }
 }
