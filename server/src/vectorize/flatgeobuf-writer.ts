@@ -13,9 +13,8 @@
 import fs from 'node:fs';
 import { once } from 'node:events';
 import * as flatbuffers from 'flatbuffers';
-import { buildFeature } from 'flatgeobuf/lib/mjs/generic/feature.js';
-import type { IParsedGeometry } from 'flatgeobuf/lib/mjs/generic/geometry.js';
-import type { HeaderMeta } from 'flatgeobuf/lib/mjs/header-meta.js';
+import { buildGeometry, type IParsedGeometry } from 'flatgeobuf/lib/mjs/generic/geometry.js';
+import { Feature } from 'flatgeobuf/lib/mjs/flat-geobuf/feature.js';
 import type { ColumnMeta } from 'flatgeobuf/lib/mjs/column-meta.js';
 import { Header } from 'flatgeobuf/lib/mjs/flat-geobuf/header.js';
 import { Crs as FgbCrs } from 'flatgeobuf/lib/mjs/flat-geobuf/crs.js';
@@ -75,27 +74,59 @@ function headerBytes(crs: Crs, count: number, envelope: [number, number, number,
   return builder.asUint8Array();
 }
 
-const HEADER_META: HeaderMeta = {
-  geometryType: GeometryType.Polygon, columns: COLUMNS, envelope: null, featuresCount: 0, indexNodeSize: 0,
-  crs: null, title: null, description: null, metadata: null,
-};
+/**
+ * One feature in FlatGeobuf's bytes (size-prefixed), built with the format's own generated tables
+ * in one builder kept from feature to feature. The package's buildFeature starts a new builder and
+ * property buffer for each, and with a million polygons that allocation and its collection were
+ * most of the file's time. The bytes are the same (test/vectorize/flatgeobuf-writer.test.ts).
+ */
+const featureBuilder = new flatbuffers.Builder(1 << 16);
+const utf8 = new TextEncoder();
+const classNameBytes = new Map<string, Uint8Array>();
+let propertyBytes = new Uint8Array(256);
+let xyScratch = new Float64Array(4096);
 
 export function encodeFeature(p: ClassPolygon): Uint8Array {
+  const { class: name, class_id: id, area_m2: area } = polygonProperties(p);
+  let nameBytes = classNameBytes.get(name);
+  if (!nameBytes) classNameBytes.set(name, (nameBytes = utf8.encode(name)));
+  // Each property as FlatGeobuf writes it: its column's index (u16), then the value (COLUMNS' types).
+  const size = 2 + 4 + nameBytes.length + 2 + 4 + 2 + 8;
+  if (propertyBytes.length < size) propertyBytes = new Uint8Array(2 * size);
+  const view = new DataView(propertyBytes.buffer);
+  let o = 0;
+  view.setUint16(o, 0, true); o += 2;
+  view.setUint32(o, nameBytes.length, true); o += 4;
+  propertyBytes.set(nameBytes, o); o += nameBytes.length;
+  view.setUint16(o, 1, true); o += 2;
+  view.setInt32(o, id, true); o += 4;
+  view.setUint16(o, 2, true); o += 2;
+  view.setFloat64(o, area, true); o += 8;
+
   let total = 0;
   for (const ring of p.rings) total += ring.length + 2;
-  const xy = new Float64Array(total);
+  if (xyScratch.length < total) xyScratch = new Float64Array(2 * total);
   const ends: number[] = [];
   let n = 0;
   for (const ring of p.rings) {
-    xy.set(ring, n);
+    xyScratch.set(ring, n);
     n += ring.length;
-    xy[n++] = ring[0]!;
-    xy[n++] = ring[1]!;
+    xyScratch[n++] = ring[0]!;
+    xyScratch[n++] = ring[1]!;
     ends.push(n / 2);
   }
-  const geometry = { xy, ends: p.rings.length > 1 ? ends : undefined, type: GeometryType.Polygon } as unknown as IParsedGeometry;
-  const { class: name, class_id: id, area_m2: area } = polygonProperties(p);
-  return buildFeature(geometry, { class: name, class_id: id, area_m2: area }, HEADER_META);
+  const geometry = { xy: xyScratch.subarray(0, total), ends: p.rings.length > 1 ? ends : undefined, type: GeometryType.Polygon } as unknown as IParsedGeometry;
+
+  const builder = featureBuilder;
+  builder.clear();
+  const propertiesOffset = Feature.createPropertiesVector(builder, propertyBytes.subarray(0, o));
+  const geometryOffset = buildGeometry(builder, geometry);
+  Feature.startFeature(builder);
+  Feature.addGeometry(builder, geometryOffset);
+  Feature.addProperties(builder, propertiesOffset);
+  builder.finishSizePrefixed(Feature.endFeature(builder));
+  // The builder's bytes are overwritten by the next feature.
+  return builder.asUint8Array().slice();
 }
 
 /** Output bytes gathered at a time, and the most one read of the spill file takes in. */
