@@ -56,6 +56,18 @@ describe('satseg change', () => {
     expect(Object.keys(fc.features[0].properties)).toEqual(['class', 'class_id', 'from', 'to', 'from_id', 'to_id', 'area_m2']);
   });
 
+  it('says how many pixels hold ids beyond the class list (nodata in the change mask), and says nothing when none do', async () => {
+    const ids = blobIds(300, 200, 2);
+    for (let i = 0; i < 500; i++) ids[i * 7] = 200;
+    await writeMask(file('after-unlisted.tif'), { ...grid, ids });
+    const r = satseg('change', file('before.tif'), file('after-unlisted.tif'), '--out', file('change-unlisted.tif'), '--stats', file('stats-unlisted.json'), '--no-progress');
+    expect(r.code).toBe(0);
+    const stats = JSON.parse(fs.readFileSync(file('stats-unlisted.json'), 'utf8'));
+    expect(stats.unlisted_pixels).toBeGreaterThan(0);
+    expect(r.stdout).toContain(`Note: ${stats.unlisted_pixels.toLocaleString('en-US')} pixels hold class ids beyond the masks' 3 classes; they are nodata in the change mask and in no figure above.`);
+    expect(satseg('change', file('before.tif'), file('after.tif'), '--out', file('change-listed.tif'), '--no-progress').stdout).not.toContain('Note:');
+  });
+
   it('prints one JSON object with --json', () => {
     const r = satseg('change', file('before.tif'), file('after.tif'), '-o', file('change-json.tif'), '--json', '--no-progress');
     expect(r.code).toBe(0);

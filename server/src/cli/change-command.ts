@@ -283,6 +283,9 @@ export function formatChangeSummary(r: ChangeCommandResult): string {
   for (const c of s.per_class) {
     if (c.gained_m2 > 0) lines.push(`newly ${c.name}: ${km2(c.gained_m2)} (lost ${km2(c.lost_m2)}, net ${c.net_m2 >= 0 ? '+' : '-'}${km2(Math.abs(c.net_m2))})`);
   }
+  // Ids beyond the class list (a mask not written by satseg, or damaged) are nodata in the change
+  // mask and left out of every figure: said, not only counted in the statistics' unlisted_pixels.
+  if (s.unlisted_pixels > 0) lines.push(`Note: ${s.unlisted_pixels.toLocaleString('en-US')} pixels hold class ids beyond the masks' ${s.classes.length} classes; they are nodata in the change mask and in no figure above.`);
   if (r.segmented) {
     const made = (m: SegmentedMask) => `${m.mask} ${m.reused ? 'reused' : `segmented from ${path.basename(m.scene)}`}`;
     lines.push(`Masks: ${made(r.segmented.before)}; ${made(r.segmented.after)}.`);
