@@ -8,6 +8,7 @@
  * and PUT /results takes files only from the holder of the job's lock, with the key, and checks them.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -332,7 +333,25 @@ describe.skipIf(skipWithoutRedis)(`BullMQ: satseg serve --queue with satseg work
       expect((await put(id, 'mask.tif', good, auth)).status).toBe(400);
       const stale = await put(id, 'mask.tif', good, { ...auth, [LOCK_HEADER]: 'someone-else' });
       expect(stale.status).toBe(409);
-      expect(stale.body.detail).toMatch(/does not hold job .*another worker runs it now/);
+      expect(stale.body.detail).toMatch(/this upload's lock token does not hold job .*another worker holds it, or the token is not the job's/);
+      // Refused before its body is read: a forged token declaring 1 GB gets its 409 after the first megabyte.
+      const socket = net.connect(Number(new URL(api.base).port), '127.0.0.1');
+      try {
+        await new Promise((r) => socket.once('connect', r));
+        let answer = '';
+        socket.on('data', (d) => { answer += d.toString('latin1'); });
+        socket.write(`PUT /results/${id}/mask.tif HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${auth.Authorization}\r\n${LOCK_HEADER}: forged\r\nContent-Type: application/octet-stream\r\nContent-Length: ${2 ** 30}\r\n\r\n`);
+        socket.write(Buffer.alloc(2 ** 20));
+        const deadline = Date.now() + 10_000;
+        while (!answer.includes('\r\n\r\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        expect(answer).toMatch(/^HTTP\/1\.1 409 /);
+      } finally {
+        socket.destroy();
+      }
+      // stats.json is parsed whole: at most 16 MB (a 500 MB one crashed the server).
+      const big = await put(id, 'stats.json', `{"a":[${'0,'.repeat(9 * 2 ** 20)}0]}`, holder);
+      expect(big.status).toBe(413);
+      expect(big.body.detail).toBe('a stats.json may be at most 16 MB');
       expect((await put('0123456789abcdef', 'mask.tif', good, holder)).status).toBe(404);
       expect((await put(id, 'scores.tif', good, holder)).status).toBe(400);
       const wrongSize = await put(id, 'mask.tif', other, holder);

@@ -297,18 +297,37 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
     return this.deps.store.withStatus('queued', 'running').find((j) => j.extraResults?.before === resultId || j.extraResults?.after === resultId) ?? null;
   }
 
+  /**
+   * The job producing `resultId`, if the holder of `lockToken` may upload its files now: checked
+   * before an upload's body is read (a forged token's 1.5 GB were received, then refused) and again
+   * once it is on disk.
+   */
+  async admitResultUpload(resultId: string, lockToken: string | undefined): Promise<JobRecord> {
+    const job = this.jobProducing(resultId);
+    if (!job) throw new ResultUploadError('not-expected', `no unfinished job produces result ${resultId}`);
+    if (TERMINAL.has(job.status)) throw new ResultUploadError('job-finished', `job ${job.id} has ${job.status === 'succeeded' ? 'succeeded' : `been ${job.status}`}; it takes no more uploads`);
+    // BullMQ hands a job whose worker stopped answering to another worker; the first one may
+    // still be alive. Only the holder of the job's lock may write its results.
+    const holder = await this.redis.get(lockKey(job.id));
+    if (!lockToken || holder !== lockToken) {
+      throw new ResultUploadError('lock-lost', `this upload's lock token does not hold job ${job.id} (${holder ? 'another worker holds it, or the token is not the job\'s' : 'it is not running'}); its upload is refused`);
+    }
+    return job;
+  }
+
   async acceptResultFile(resultId: string, name: UploadFile, tempPath: string, lockToken: string | undefined): Promise<void> {
     try {
-      const job = this.jobProducing(resultId);
-      if (!job) throw new ResultUploadError('not-expected', `no unfinished job produces result ${resultId}`);
-      if (TERMINAL.has(job.status)) throw new ResultUploadError('job-finished', `job ${job.id} has ${job.status === 'succeeded' ? 'succeeded' : `been ${job.status}`}; it takes no more uploads`);
-      // BullMQ hands a job whose worker stopped answering to another worker; the first one may
-      // still be alive. Only the holder of the job's lock may write its results.
-      const holder = await this.redis.get(lockKey(job.id));
-      if (!lockToken || holder !== lockToken) {
-        throw new ResultUploadError('lock-lost', `this worker does not hold job ${job.id} (${holder ? 'another worker runs it now' : 'it is not running'}); its upload is refused`);
+      const job = await this.admitResultUpload(resultId, lockToken);
+      try {
+        await placeResultFile(this.deps, job, resultId, name, tempPath);
+      } catch (err) {
+        // The job ended (and its folder went) while the file was checked: say so, not ENOENT.
+        const now = this.jobProducing(resultId);
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && (!now || TERMINAL.has(now.status))) {
+          throw new ResultUploadError('job-finished', `job ${job.id} ended while this upload was being checked; it takes no more uploads`);
+        }
+        throw err;
       }
-      await placeResultFile(this.deps, job, resultId, name, tempPath);
     } finally {
       await fs.promises.rm(tempPath, { force: true });
     }

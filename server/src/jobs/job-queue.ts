@@ -33,4 +33,6 @@ export interface JobQueue {
    * holds the job); absent where jobs run inside the server. Consumes `tempPath`.
    */
   acceptResultFile?(resultId: string, name: UploadFile, tempPath: string, lockToken: string | undefined): Promise<void>;
+  /** Whether the holder of `lockToken` may upload a file of `resultId` now (checked before the body is read). */
+  admitResultUpload?(resultId: string, lockToken: string | undefined): Promise<unknown>;
 }

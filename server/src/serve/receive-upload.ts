@@ -20,8 +20,9 @@ export interface ReceivedUpload {
   bytes: number;
 }
 
-function limitError(limit: number): LimitError {
-  return new LimitError('too-large', `the upload limit is ${(limit / 1024 ** 2).toFixed(0)} MB (SATSEG_UPLOAD_LIMIT_MB)`);
+/** `what`: the limit's name, when it is not the upload limit's setting. */
+function limitError(limit: number, what = 'the upload limit is'): LimitError {
+  return new LimitError('too-large', `${what} ${(limit / 1024 ** 2).toFixed(0)} MB${what === 'the upload limit is' ? ' (SATSEG_UPLOAD_LIMIT_MB)' : ''}`);
 }
 
 /** X-Filename as sent: percent-encoded UTF-8 when it decodes, else taken literally. */
@@ -35,12 +36,12 @@ export function headerFilename(value: string | null): string {
 }
 
 /** Counts bytes through a stream and fails it past the limit, or when onBytes throws (the disk check). */
-function byteCounter(limit: number, onBytes: (n: number) => void): Transform {
+function byteCounter(limit: number, onBytes: (n: number) => void, what?: string): Transform {
   let bytes = 0;
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       bytes += chunk.length;
-      if (bytes > limit) { cb(limitError(limit)); return; }
+      if (bytes > limit) { cb(limitError(limit, what)); return; }
       try {
         onBytes(bytes);
       } catch (err) {
@@ -52,19 +53,20 @@ function byteCounter(limit: number, onBytes: (n: number) => void): Transform {
   });
 }
 
-export async function receiveUpload(req: Request, incoming: IncomingMessage | undefined, tmpDir: string, limit: number, limits?: Limits): Promise<ReceivedUpload> {
+/** `limitName`: what a smaller `limit` than the upload limit is called in the 413 (e.g. "a stats.json may be at most"). */
+export async function receiveUpload(req: Request, incoming: IncomingMessage | undefined, tmpDir: string, limit: number, limits?: Limits, limitName?: string): Promise<ReceivedUpload> {
   const length = Number(req.headers.get('content-length') ?? 0);
   const declared = Number.isFinite(length) && length > 0 ? length : 0;
-  if (declared > limit + 1024 * 1024) throw limitError(limit);
+  if (declared > limit + 1024 * 1024) throw limitError(limit, limitName);
   const ticket = limits?.admitUpload(tmpDir, declared);
   try {
-    return await receiveAdmitted(req, incoming, tmpDir, limit, limits, ticket);
+    return await receiveAdmitted(req, incoming, tmpDir, limit, limits, ticket, limitName);
   } finally {
     ticket?.end();
   }
 }
 
-async function receiveAdmitted(req: Request, incoming: IncomingMessage | undefined, tmpDir: string, limit: number, limits: Limits | undefined, ticket: ReturnType<Limits['admitUpload']> | undefined): Promise<ReceivedUpload> {
+async function receiveAdmitted(req: Request, incoming: IncomingMessage | undefined, tmpDir: string, limit: number, limits: Limits | undefined, ticket: ReturnType<Limits['admitUpload']> | undefined, limitName?: string): Promise<ReceivedUpload> {
   fs.mkdirSync(tmpDir, { recursive: true });
   const tempPath = path.join(tmpDir, `upload-${crypto.randomBytes(8).toString('hex')}.tmp`);
   const type = req.headers.get('content-type') ?? '';
@@ -96,8 +98,8 @@ async function receiveAdmitted(req: Request, incoming: IncomingMessage | undefin
           if (field !== 'file' || got) { stream.resume(); return; }
           let truncated = false;
           stream.on('limit', () => { truncated = true; });
-          got = pipeline(stream, byteCounter(limit, counted), fs.createWriteStream(tempPath)).then(() => {
-            if (truncated) throw limitError(limit);
+          got = pipeline(stream, byteCounter(limit, counted, limitName), fs.createWriteStream(tempPath)).then(() => {
+            if (truncated) throw limitError(limit, limitName);
             return { tempPath, filename: info.filename || 'upload.tif', bytes };
           });
           got.catch(reject);
@@ -116,7 +118,7 @@ async function receiveAdmitted(req: Request, incoming: IncomingMessage | undefin
       });
     }
     // A raw body (Content-Type: image/tiff or application/octet-stream).
-    await pipeline(body, byteCounter(limit, counted), fs.createWriteStream(tempPath)).catch((err: NodeJS.ErrnoException) => {
+    await pipeline(body, byteCounter(limit, counted, limitName), fs.createWriteStream(tempPath)).catch((err: NodeJS.ErrnoException) => {
       // The client went away, or was cut off for stalling: a request error, as for a form (not a 500 in the log).
       if (err.code === 'ERR_STREAM_PREMATURE_CLOSE' || err.code === 'ECONNRESET') throw new RequestError('the upload was aborted by the client, or stalled');
       throw err;

@@ -39,6 +39,9 @@ const UploadHeaders = z.object({
   [LOCK_HEADER]: z.string().min(1).max(200).openapi({ description: 'the BullMQ lock token of the job, as the worker holds it' }),
 });
 
+/** Largest stats.json a worker may upload: it is parsed whole (ours are a few KB). */
+const STATS_JSON_LIMIT = 16 * 2 ** 20;
+
 const Uploaded = z.object({ result: z.string(), file: z.enum(UPLOAD_FILES), bytes: z.number().int() }).openapi('ResultUpload');
 
 function describeWorker(w: WorkerHeartbeat): z.infer<typeof Worker> {
@@ -85,7 +88,11 @@ export function registerWorkerRoutes(app: OpenAPIHono, ctx: ServerContext): void
     if (!headers.success) throw new RequestError(`invalid header: ${describeZodError(headers.error)}`);
     const { id, file } = params.data;
     const env = c.env as { incoming?: IncomingMessage } | undefined;
-    const upload = await receiveUpload(c.req.raw, env?.incoming, ctx.uploadDir, ctx.uploadLimit, ctx.limits);
+    // Refused before a byte of the body is read: an unknown result, a finished job, a wrong token.
+    await ctx.jobs.admitResultUpload?.(id, headers.data[LOCK_HEADER]);
+    // stats.json is parsed whole in memory: a 500 MB one crashed the server.
+    const limit = file === 'stats.json' ? Math.min(ctx.uploadLimit, STATS_JSON_LIMIT) : ctx.uploadLimit;
+    const upload = await receiveUpload(c.req.raw, env?.incoming, ctx.uploadDir, limit, ctx.limits, file === 'stats.json' ? 'a stats.json may be at most' : undefined);
     await ctx.jobs.acceptResultFile(id, file, upload.tempPath, headers.data[LOCK_HEADER]);
     return c.json({ result: id, file, bytes: upload.bytes }, 201);
   });
