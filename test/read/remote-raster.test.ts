@@ -136,12 +136,99 @@ describe('HttpByteSource', () => {
   });
 });
 
+describe('remote servers that misbehave', () => {
+  /** A server of `file` whose answer to each range `answer` writes (status, headers, body). */
+  async function misbehaving(answer: (res: import('node:http').ServerResponse, lo: number, hi: number, bytes: Buffer) => void) {
+    const { createServer } = await import('node:http');
+    const bytes = fs.readFileSync(path.join(www, 'scene.tif'));
+    const server = createServer((req, res) => {
+      const m = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
+      answer(res, Number(m?.[1] ?? 0), Math.min(bytes.length - 1, Number(m?.[2] ?? bytes.length - 1)), bytes);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    return { url: `http://127.0.0.1:${port}/scene.tif`, close: () => new Promise<void>((r) => server.close(() => r())), bytes };
+  }
+  const honest = (res: import('node:http').ServerResponse, lo: number, hi: number, bytes: Buffer) => {
+    res.writeHead(206, { 'Content-Range': `bytes ${lo}-${hi}/${bytes.length}`, 'Content-Length': hi - lo + 1, ETag: '"v1"' });
+    res.end(bytes.subarray(lo, hi + 1));
+  };
+
+  it('gives up on a server that trickles its answer within the deadline (an idle timer let it hold a read for ever)', async () => {
+    let trickle = false;
+    const s = await misbehaving((res, lo, hi, bytes) => {
+      if (!trickle) return honest(res, lo, hi, bytes);
+      res.writeHead(206, { 'Content-Range': `bytes ${lo}-${hi}/${bytes.length}`, 'Content-Length': hi - lo + 1, ETag: '"v1"' });
+      let at = lo;
+      const timer = setInterval(() => { if (at > hi || res.destroyed) { clearInterval(timer); return; } res.write(bytes.subarray(at, at + 1)); at++; }, 50);
+      res.on('close', () => clearInterval(timer));
+    });
+    try {
+      const source = await HttpByteSource.open(s.url, { timeoutMs: 400, retries: 3 });
+      trickle = true;
+      const err = await rasterError(source.read(300_000, 1000));
+      expect(err.code).toBe('timeout');
+      expect(err.message).toMatch(/did not answer within 0\.4 s/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses bytes labelled as another range, and does not keep them', async () => {
+    let lying = true;
+    const s = await misbehaving((res, lo, hi, bytes) => {
+      if (!lying || lo === 0) return honest(res, lo, hi, bytes);
+      // The right length, from the start of the file, labelled as such.
+      res.writeHead(206, { 'Content-Range': `bytes 0-${hi - lo}/${bytes.length}`, 'Content-Length': hi - lo + 1, ETag: '"v1"' });
+      res.end(bytes.subarray(0, hi - lo + 1));
+    });
+    try {
+      const source = await HttpByteSource.open(s.url, { retries: 0 });
+      const err = await rasterError(source.read(200_000, 1000));
+      expect(err.code).toBe('remote-failed');
+      expect(err.message).toMatch(/answered the range \d+-\d+ of its \d+ bytes with "bytes 0-/);
+      lying = false;
+      // Healed: the same read now gives the file's bytes (nothing wrong was cached).
+      expect(Buffer.from(await source.read(200_000, 1000)).equals(s.bytes.subarray(200_000, 201_000))).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses a first answer whose Content-Range does not describe what it sent', async () => {
+    for (const label of ['bytes 5-2/400000', 'bytes 0-65535/999999999999999999999']) {
+      const s = await misbehaving((res, lo, hi, bytes) => {
+        res.writeHead(206, { 'Content-Range': label, 'Content-Length': hi - lo + 1 });
+        res.end(bytes.subarray(lo, hi + 1));
+      });
+      try {
+        const err = await rasterError(HttpByteSource.open(s.url, { retries: 0 }));
+        expect(err.code, label).toBe('remote-failed');
+        expect(err.message).toMatch(/its ranges cannot be trusted/);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  it('refuses an IPv4-mapped IPv6 literal of loopback, however it is written', async () => {
+    const port = new URL(http.base).port;
+    for (const host of ['[::ffff:127.0.0.1]', '[0:0:0:0:0:ffff:7f00:1]']) {
+      const err = await rasterError(HttpByteSource.open(`http://${host}:${port}/scene.tif`, { denyPrivate: true }));
+      expect(err.code, host).toBe('bad-url');
+    }
+  });
+});
+
 describe('SATSEG_URL_DENY_PRIVATE', () => {
   it('classes loopback, private, link-local and mapped addresses as private, public ones not', () => {
-    for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1']) {
+    // IPv4 in IPv6 in every spelling: the URL parser writes [::ffff:127.0.0.1] as ::ffff:7f00:1,
+    // which passed a check of the dotted form alone; NAT64 and IPv4-compatible forms carry one too.
+    for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1',
+      '::ffff:7f00:1', '0:0:0:0:0:ffff:7f00:1', '::ffff:a9fe:a9fe', '64:ff9b::a9fe:a9fe', '::127.0.0.1', 'fc00::1', 'ff02::1']) {
       expect(isPrivateAddress(a), a).toBe(true);
     }
-    for (const a of ['8.8.8.8', '172.32.0.1', '192.169.0.1', '100.128.0.1', '2001:4860:4860::8888', '::ffff:8.8.8.8']) {
+    for (const a of ['8.8.8.8', '172.32.0.1', '192.169.0.1', '100.128.0.1', '2001:4860:4860::8888', '::ffff:8.8.8.8', '::ffff:808:808', 'fc::1']) {
       expect(isPrivateAddress(a), a).toBe(false);
     }
   });

@@ -20,7 +20,7 @@ import { RasterError } from '../errors.ts';
 export interface HttpSourceOptions {
   /** Refuse loopback, private, link-local and other non-public addresses (SSRF guard). */
   denyPrivate?: boolean;
-  /** Per request, headers to body end. */
+  /** Per request, headers to body end (a deadline, not an idle time). */
   timeoutMs?: number;
   /** Extra tries after a network error, a 5xx or a 429. */
   retries?: number;
@@ -41,6 +41,22 @@ const blocks = new LRUCache<string, Uint8Array>({
   sizeCalculation: (v) => Math.max(1, v.byteLength),
 });
 
+/** The eight 16-bit groups of an IPv6 address (a dotted IPv4 tail included), or null. */
+function ipv6Groups(address: string): number[] | null {
+  if (!net.isIPv6(address)) return null;
+  let text = address.toLowerCase().replace(/%.*$/, '');
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const part = (s: string | undefined) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
+  const front = part(head);
+  const back = part(tail);
+  return tail === undefined ? front : [...front, ...Array(8 - front.length - back.length).fill(0), ...back];
+}
+
 /** True for addresses a public URL should never reach (loopback, RFC 1918, link-local, ...). */
 export function isPrivateAddress(address: string): boolean {
   if (net.isIPv4(address)) {
@@ -48,11 +64,17 @@ export function isPrivateAddress(address: string): boolean {
     return a === 0 || a === 10 || a === 127 || (a === 100 && b >= 64 && b < 128) || (a === 169 && b === 254)
       || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) || (a === 198 && (b === 18 || b === 19)) || a >= 224;
   }
-  const v6 = address.toLowerCase();
-  if (v6 === '::' || v6 === '::1') return true;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(v6);
-  if (mapped) return isPrivateAddress(mapped[1]!);
-  return /^(fc|fd|fe8|fe9|fea|feb|ff)/.test(v6);
+  const g = ipv6Groups(address);
+  if (!g) return true; // not an address we can read: not one to connect to
+  // IPv4 inside IPv6, in any spelling: mapped (::ffff:a.b.c.d, which the URL parser writes as
+  // ::ffff:7f00:1 and slipped past a check of the dotted form), compatible (::a.b.c.d) and NAT64
+  // (64:ff9b::a.b.c.d) reach the IPv4 address they carry.
+  const zeros = (n: number) => g.slice(0, n).every((v) => v === 0);
+  const v4 = () => `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
+  if ((zeros(5) && g[5] === 0xffff) || (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((v) => v === 0))) return isPrivateAddress(v4());
+  if (zeros(6)) return g[6] === 0 && g[7]! <= 1 ? true : isPrivateAddress(v4()); // :: and ::1, or IPv4-compatible
+  // Unique local fc00::/7, link-local fe80::/10, multicast ff00::/8.
+  return (g[0]! & 0xfe00) === 0xfc00 || (g[0]! & 0xffc0) === 0xfe80 || (g[0]! & 0xff00) === 0xff00;
 }
 
 function guardedLookup(hostname: string, options: dns.LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void): void {
@@ -118,6 +140,11 @@ export class HttpByteSource implements ByteSource {
     if (first.status === 416) throw new RasterError('not-tiff', `${publicLabel(url)} is empty`);
     if (first.status !== 206 || !range || range[3] === '*') throw new RasterError('no-range', `${publicLabel(url)} answered a Range request with status ${first.status} and no usable Content-Range`);
     const size = Number(range[3]);
+    // The first answer sets the file's size for every later read: it must say what it sent.
+    const end = Math.min(BLOCK, size) - 1;
+    if (!Number.isSafeInteger(size) || size < 1 || Number(range[1]) !== 0 || Number(range[2]) !== end || first.body.length !== end + 1) {
+      throw new RasterError('remote-failed', `${publicLabel(url)} answered the range 0-${BLOCK - 1} with ${first.body.length} bytes labelled "${String(first.headers['content-range']).slice(0, 80)}"; its ranges cannot be trusted`);
+    }
     const validator = { etag: first.headers.etag, lastModified: first.headers['last-modified'] };
     const version = validator.etag ?? validator.lastModified ?? `size:${size}`;
     const source = new HttpByteSource(new URL(first.url), size, version, validator, opts, options.onChanged);
@@ -175,6 +202,12 @@ export class HttpByteSource implements ByteSource {
     }
     if (reply.status !== 206) throw new RasterError('no-range', `${this.label} answered a Range request with status ${reply.status}`);
     if (reply.body.length !== hi - lo + 1) throw new RasterError('truncated', `${this.label} sent ${reply.body.length} bytes for a ${hi - lo + 1}-byte range`);
+    // Bytes from elsewhere in the file (or another file's size) would be cached as these blocks:
+    // wrong pixels, or tiles that stayed 422 once the server was well again.
+    const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(reply.headers['content-range'] ?? ''));
+    if (!range || Number(range[1]) !== lo || Number(range[2]) !== hi || (range[3] !== '*' && Number(range[3]) !== this.size)) {
+      throw new RasterError('remote-failed', `${this.label} answered the range ${lo}-${hi} of its ${this.size} bytes with "${String(reply.headers['content-range'] ?? 'no Content-Range').slice(0, 80)}"`);
+    }
   }
 
   async close(): Promise<void> {
@@ -260,7 +293,10 @@ function requestOnce(url: URL, lo: number, hi: number, opts: RequestOptions, sig
       res.on('end', () => resolve({ status, headers: res.headers, body: new Uint8Array(Buffer.concat(chunks)), url: url.href }));
       res.on('error', reject);
     });
-    req.setTimeout(opts.timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    // A deadline for the whole answer, headers to end of body: an idle timer let a server that
+    // sends a byte every 2 s hold a read (and the tile or job waiting on it) for ever.
+    const deadline = setTimeout(() => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })), opts.timeoutMs);
+    req.on('close', () => clearTimeout(deadline));
     req.on('error', reject);
     req.end();
   });
