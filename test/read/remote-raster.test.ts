@@ -14,7 +14,7 @@ import { HttpByteSource, isPrivateAddress } from '../../server/src/read/http-byt
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { tileRange } from '../../server/src/read/web-mercator.ts';
 import { RasterError } from '../../server/src/errors.ts';
-import { DatasetCatalog } from '../../server/src/catalog/dataset-catalog.ts';
+import { DatasetCatalog, urlFileName } from '../../server/src/catalog/dataset-catalog.ts';
 import { openCatalogDb } from '../../server/src/catalog/catalog-db.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { installTestModel } from '../fixtures/test-model.ts';
@@ -290,6 +290,42 @@ describe('remote datasets through the API', () => {
     expect(long.body.detail).toBe('the url is over 2048 characters; register a shorter URL');
     const res = await s.get('/datasets', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ href: 'x' }) });
     expect((await res.json() as { detail: string }).detail).toBe('the body must be {"url": "https://..."}');
+  });
+
+  it('registers a URL asked for by several requests at once once, and names a URL whose escapes do not decode', async () => {
+    const url = `${http.base}/scene.tif?copy=1`;
+    const answers = await Promise.all(Array.from({ length: 5 }, () => addUrl(s, url)));
+    expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201, 201]);
+    expect(new Set(answers.map((a) => a.body.id)).size).toBe(1);
+    // A file name whose escapes do not decode is kept as written (it was a 400 "URI malformed"
+    // after every check had passed); one that decodes is decoded.
+    expect(urlFileName('https://example.org/cogs/odd%E0%A4%A.tif')).toBe('odd_E0_A4_A.tif');
+    expect(urlFileName('https://example.org/cogs/caf%C3%A9%20map.tif?x=1')).toBe('caf_map.tif');
+  });
+
+  it('gives a registration a deadline for all its checks: a server that trickles is refused, and the server keeps answering', async () => {
+    const { createServer } = await import('node:http');
+    const bytes = fs.readFileSync(path.join(www, 'scene.tif'));
+    const slow = createServer((req, res) => {
+      const m = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
+      const lo = Number(m?.[1] ?? 0);
+      const hi = Math.min(bytes.length - 1, Number(m?.[2] ?? 0));
+      res.writeHead(206, { 'Content-Range': `bytes ${lo}-${hi}/${bytes.length}`, 'Content-Length': hi - lo + 1 });
+      // Each answer in time for its own deadline, but slowly: many of them take long together.
+      setTimeout(() => res.end(bytes.subarray(lo, hi + 1)), 300);
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+    const quick = createTestServer({}, { limits: { registrationTimeoutMs: 500 } });
+    try {
+      const { port } = slow.address() as import('node:net').AddressInfo;
+      const res = await quick.get('/datasets', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ url: `http://127.0.0.1:${port}/scene.tif` }) });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/was rejected: checking it took over 0\.5 s \(the server answers too slowly\)$/);
+      expect((await quick.get('/models')).status).toBe(200);
+    } finally {
+      await quick.close();
+      await new Promise<void>((r) => slow.close(() => r()));
+    }
   });
 
   it('serves the same tile bytes from the URL as from the file', async () => {

@@ -63,6 +63,7 @@ function revalidateMs(): number {
 
 export class DatasetCatalog {
   private readonly statisticsInFlight = new InFlight<StatisticsResult>();
+  private readonly registering = new InFlight<DatasetRecord>();
   private readonly readers = new LRUCache<string, OpenReader>({
     max: 32,
     dispose: (entry) => { void entry.reader.then((r) => r.close(), () => undefined); },
@@ -242,18 +243,26 @@ export class DatasetCatalog {
   }
 
   /** Register a remote COG by URL, once it has been opened (and `validate`d) over HTTP ranges. */
-  async addUrl(url: string, validate?: (reader: RasterReader) => Promise<void>): Promise<DatasetRecord> {
+  /**
+   * Register a remote COG (or give the dataset it already is). `signal` ends the checks (a deadline,
+   * the client leaving). The same URL registered by several requests at once is checked once and
+   * registered once: the others used to get 'UNIQUE constraint failed'.
+   */
+  addUrl(url: string, validate?: (reader: RasterReader) => Promise<void>, signal?: AbortSignal): Promise<DatasetRecord> {
     // Only a URL: a path here would open a file on the server (and say whether it exists).
     if (!isRemote(url)) {
-      throw new RasterError('bad-url', /^[a-z][a-z0-9+.-]*:/i.test(url) ? `only http and https URLs can be registered (got ${url.split(':')[0]}:)` : 'not a valid URL: give an http(s) URL of a COG');
+      return Promise.reject(new RasterError('bad-url', /^[a-z][a-z0-9+.-]*:/i.test(url) ? `only http and https URLs can be registered (got ${url.split(':')[0]}:)` : 'not a valid URL: give an http(s) URL of a COG'));
     }
     const existing = this.db.prepare("SELECT id FROM datasets WHERE origin = 'url' AND path = ?").get(url) as { id: string } | undefined;
-    if (existing) return this.get(existing.id);
-    await this.check(url, this.options.open ?? {}, validate);
-    const id = newId();
-    const name = safeFileName(decodeURIComponent(new URL(url).pathname.split('/').pop() || 'remote.tif'));
-    this.db.prepare('INSERT INTO datasets (id, path, name, origin, added_at) VALUES (?, ?, ?, ?, ?)').run(id, url, name, 'url', new Date().toISOString());
-    return this.get(id);
+    if (existing) return Promise.resolve(this.get(existing.id));
+    return this.registering.run(url, async () => {
+      await this.check(url, { ...this.options.open, signal }, validate);
+      const again = this.db.prepare("SELECT id FROM datasets WHERE origin = 'url' AND path = ?").get(url) as { id: string } | undefined;
+      if (again) return this.get(again.id);
+      const id = newId();
+      this.db.prepare('INSERT INTO datasets (id, path, name, origin, added_at) VALUES (?, ?, ?, ?, ?)').run(id, url, urlFileName(url), 'url', new Date().toISOString());
+      return this.get(id);
+    });
   }
 
   /** Open a raster once to admit and validate it before it is registered. */
@@ -278,6 +287,18 @@ export class DatasetCatalog {
     if (record.origin !== 'url') await fs.promises.rm(this.location(record), { force: true });
     this.db.prepare('DELETE FROM datasets WHERE id = ?').run(id);
   }
+}
+
+/** The name a URL's dataset is shown by: its file name, decoded where its escapes decode ("%E0%A4%A" does not). */
+export function urlFileName(url: string): string {
+  const last = new URL(url).pathname.split('/').pop() || 'remote.tif';
+  let name = last;
+  try {
+    name = decodeURIComponent(last);
+  } catch {
+    // kept as written
+  }
+  return safeFileName(name);
 }
 
 /** A file name safe to keep on disk and show: no folders, no odd characters, at most 120 bytes. */

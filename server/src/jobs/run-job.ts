@@ -72,7 +72,9 @@ export interface JobHooks {
  */
 export async function segmentForJob(scene: { location: string; name?: string }, mask: string, input: JobRunInput, hooks: JobHooks, stage = 'segmenting'): Promise<{ summary: SegmentSummary; statistics: MaskStatistics }> {
   const { request, model } = input;
-  const reader = new RasterReader(await openRaster(scene.location, input.openOptions));
+  // The job's cancel reaches the reads of a remote scene: it waited for a stalled server's deadlines.
+  const openOptions = { ...input.openOptions, signal: hooks.signal };
+  const reader = new RasterReader(await openRaster(scene.location, openOptions));
   let prepared;
   try {
     prepared = await prepareJob(reader, model, {
@@ -86,7 +88,7 @@ export async function segmentForJob(scene: { location: string; name?: string }, 
   const summary = await segmentScene({
     input: scene.location,
     sourceName: scene.name,
-    openOptions: input.openOptions,
+    openOptions,
     output: mask,
     model,
     tile: request.options.tile,

@@ -112,12 +112,15 @@ export class HttpByteSource implements ByteSource {
     private readonly validator: { etag?: string; lastModified?: string },
     private readonly options: RequestOptions,
     private readonly onChanged?: () => void,
+    /** Ends every read of this source (a job's cancel, a registration's deadline or its client leaving). */
+    private readonly lifetime?: AbortSignal,
   ) {}
 
   get label(): string {
     return publicLabel(this.url);
   }
 
+  /** `signal`: for the open and every later read of the source. */
   static async open(location: string, options: HttpSourceOptions = {}, signal?: AbortSignal): Promise<HttpByteSource> {
     let url: URL;
     try {
@@ -147,7 +150,7 @@ export class HttpByteSource implements ByteSource {
     }
     const validator = { etag: first.headers.etag, lastModified: first.headers['last-modified'] };
     const version = validator.etag ?? validator.lastModified ?? `size:${size}`;
-    const source = new HttpByteSource(new URL(first.url), size, version, validator, opts, options.onChanged);
+    const source = new HttpByteSource(new URL(first.url), size, version, validator, opts, options.onChanged, signal);
     blocks.set(source.blockKey(0), first.body.subarray(0, Math.min(BLOCK, size)));
     return source;
   }
@@ -156,7 +159,8 @@ export class HttpByteSource implements ByteSource {
     return `${this.url.href}|${this.version}|${index}`;
   }
 
-  async read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+  async read(offset: number, length: number, readSignal?: AbortSignal): Promise<Uint8Array> {
+    const signal = readSignal && this.lifetime ? AbortSignal.any([readSignal, this.lifetime]) : readSignal ?? this.lifetime;
     const end = Math.min(this.size, offset + length);
     if (end <= offset) return new Uint8Array(0);
     const first = Math.floor(offset / BLOCK);

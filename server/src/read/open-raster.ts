@@ -11,6 +11,7 @@ import { RasterError } from '../errors.ts';
 
 export interface OpenOptions {
   http?: HttpSourceOptions;
+  /** Ends the open and, for a remote raster, every later read of it (a job's cancel reaches its HTTP requests). */
   signal?: AbortSignal;
 }
 

@@ -28,6 +28,8 @@ export interface ServerLimits extends RasterLimits {
   maxUploads: number;
   /** Longest an upload may go without a byte arriving, ms (SATSEG_UPLOAD_IDLE_S); its connection is then closed. */
   uploadIdleMs: number;
+  /** Longest the checks of a URL registration may take, ms; 400 then. */
+  registrationTimeoutMs: number;
 }
 
 const env = (name: string, fallback: number) => {
@@ -53,6 +55,7 @@ export function limitsFromEnv(overrides: Partial<ServerLimits> = {}): ServerLimi
     probeTimeoutMs: 10_000,
     maxUploads: env('SATSEG_MAX_UPLOADS', 16),
     uploadIdleMs: env('SATSEG_UPLOAD_IDLE_S', 60) * 1000,
+    registrationTimeoutMs: 60_000,
     ...overrides,
   };
 }
@@ -105,6 +108,22 @@ export class Limits {
       },
       end: () => { this.uploads.delete(upload); },
     };
+  }
+
+  /** URL registrations being checked: each holds sockets to its server until it ends. */
+  private registrations = 0;
+
+  /**
+   * Admit a URL registration, or refuse it past SATSEG_MAX_UPLOADS at once (429): abandoned ones
+   * kept their sockets to a stalled server, 300 of them in a probe, with no limit.
+   */
+  admitRegistration(): { end(): void } {
+    if (this.registrations >= this.values.maxUploads) {
+      throw new LimitError('too-many-uploads', `${this.registrations} URL registrations are being checked, the most at once (SATSEG_MAX_UPLOADS is ${this.values.maxUploads}); try again when one has finished`);
+    }
+    this.registrations++;
+    let ended = false;
+    return { end: () => { if (!ended) { ended = true; this.registrations--; } } };
   }
 
   /** What admitted uploads (but `except`) have declared and not yet written. */

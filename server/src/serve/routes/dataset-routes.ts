@@ -132,10 +132,19 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
         throw new RequestError(tooLong ? `${tooLong.message}; register a shorter URL` : 'the body must be {"url": "https://..."}');
       }
       let record;
+      const admitted = ctx.limits.admitRegistration();
+      // A deadline for the whole check, and the client leaving, end it: a server that trickled its
+      // answers, or never finished them, held a registration (and its sockets) for ever.
+      const deadline = AbortSignal.timeout(ctx.limits.values.registrationTimeoutMs);
       try {
-        record = await ctx.datasets.addUrl(body.data.url, (r) => ctx.limits.probe(r));
+        record = await ctx.datasets.addUrl(body.data.url, (r) => ctx.limits.probe(r), AbortSignal.any([deadline, c.req.raw.signal]));
       } catch (err) {
-        throw new UploadRejected(`${body.data.url.replace(/[?#].*$/, '').slice(0, 200)} was rejected: ${(err as Error).message.split('\n')[0]}`, err);
+        const why = deadline.aborted
+          ? `checking it took over ${ctx.limits.values.registrationTimeoutMs / 1000} s (the server answers too slowly)`
+          : (err as Error).message.split('\n')[0]!;
+        throw new UploadRejected(`${body.data.url.replace(/[?#].*$/, '').slice(0, 200)} was rejected: ${why}`, deadline.aborted ? new RasterError('timeout', why) : err);
+      } finally {
+        admitted.end();
       }
       return c.json(await describeDataset(ctx, record, base(c)), 201);
     }
