@@ -19,7 +19,21 @@ import { describeZodError } from './openapi.ts';
  * several reads in a row waits behind the whole queue at each of them: under load the slowest
  * requests took seconds while most took milliseconds.
  */
-const renderSlots = pLimit(Math.max(2, 2 * os.availableParallelism()));
+const RENDER_SLOTS = Math.max(2, 2 * os.availableParallelism());
+const renderSlots = pLimit(RENDER_SLOTS);
+
+/**
+ * And at most half of them for one dataset or result: a remote raster whose server answers slowly
+ * took every slot, and tiles of every other dataset waited behind it for minutes. Its own tiles
+ * queue here, before taking a slot.
+ */
+const perLayer = new Map<string, ReturnType<typeof pLimit>>();
+function layerSlots(key: string): ReturnType<typeof pLimit> {
+  const layer = key.split(':', 2).join(':');
+  let limit = perLayer.get(layer);
+  if (!limit) perLayer.set(layer, (limit = pLimit(Math.max(1, Math.floor(RENDER_SLOTS / 2)))));
+  return limit;
+}
 
 /**
  * The address of a tile request whose last path segment is `{y}.{ext}`: `file` must match `pattern`
@@ -44,11 +58,16 @@ export async function tileResponse(
 ): Promise<Response> {
   let entry = cache.get(key);
   if (!entry) {
-    const body = await renderSlots(async () => {
+    const layer = layerSlots(key);
+    const body = await layer(() => renderSlots(async () => {
       // A map that panned away has dropped this request while it waited: skip the work.
       if (req.signal.aborted) return undefined;
       const tile = await render();
       return tile ? encodeTile(tile, format) : null;
+    })).finally(() => {
+      // Limiters of layers nobody is drawing are dropped (one per dataset otherwise, for ever).
+      const name = key.split(':', 2).join(':');
+      if (layer.activeCount === 0 && layer.pendingCount === 0 && perLayer.get(name) === layer) perLayer.delete(name);
     });
     // 499, as nginx logs it: nobody is listening for the answer.
     if (body === undefined) return new Response(null, { status: 499 });
