@@ -30,7 +30,7 @@ const STATUS: Record<string, number> = {
   'raster:no-range': 400,
   'raster:not-found': 400,
   'raster:remote-failed': 502,
-  'raster:timeout': 502,
+  'raster:timeout': 504,
   'raster:source-changed': 409,
   'raster:bad-window': 400,
   'raster:outside': 404,

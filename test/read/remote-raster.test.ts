@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpByteSource, isPrivateAddress } from '../../server/src/read/http-byte-source.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { tileRange } from '../../server/src/read/web-mercator.ts';
-import { RasterError } from '../../server/src/errors.ts';
+import { RasterError, statusOf } from '../../server/src/errors.ts';
 import { DatasetCatalog, urlFileName } from '../../server/src/catalog/dataset-catalog.ts';
 import { openCatalogDb } from '../../server/src/catalog/catalog-db.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
@@ -208,6 +208,25 @@ describe('remote servers that misbehave', () => {
       } finally {
         await s.close();
       }
+    }
+  });
+
+  it('calls a 404 or a refused range after the open the remote failing (502), not a bad request (400)', async () => {
+    let gone = false;
+    const s2 = await misbehaving((res, lo, hi, bytes) => {
+      if (gone) { res.writeHead(404).end(); return; }
+      honest(res, lo, hi, bytes);
+    });
+    try {
+      const source = await HttpByteSource.open(s2.url, { retries: 0 });
+      gone = true;
+      const err = await rasterError(source.read(400_000, 1000));
+      expect(err.code).toBe('remote-failed');
+      expect(err.message).toMatch(/does not exist \(HTTP 404\)/);
+      expect(statusOf(err)).toBe(502);
+      expect(statusOf(new RasterError('timeout', 'x'))).toBe(504);
+    } finally {
+      await s2.close();
     }
   });
 

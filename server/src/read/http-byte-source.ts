@@ -175,8 +175,18 @@ export class HttpByteSource implements ByteSource {
       while (runEnd < last && !blocks.has(this.blockKey(runEnd + 1)) && (runEnd + 2 - b) * BLOCK <= MAX_REQUEST) runEnd++;
       const lo = b * BLOCK;
       const hi = Math.min(this.size, (runEnd + 1) * BLOCK) - 1;
-      const reply = await request(this.url, lo, hi, this.options, signal);
-      this.check(reply, lo, hi);
+      let reply: RangeReply;
+      try {
+        reply = await request(this.url, lo, hi, this.options, signal);
+        this.check(reply, lo, hi);
+      } catch (err) {
+        // Once open, the file was there and answered ranges: a 404, a refused range or a short
+        // answer now is the remote server failing (502), not a bad request of our client (400).
+        if (err instanceof RasterError && (err.code === 'not-found' || err.code === 'no-range' || err.code === 'truncated')) {
+          throw new RasterError('remote-failed', err.message);
+        }
+        throw err;
+      }
       for (let i = b; i <= runEnd; i++) {
         const part = reply.body.subarray((i - b) * BLOCK, Math.min(reply.body.length, (i - b + 1) * BLOCK));
         blocks.set(this.blockKey(i), part);

@@ -21,7 +21,7 @@ export interface ErrorBody {
 const LABELS: Record<number, string> = {
   400: 'bad request', 401: 'unauthorized', 403: 'forbidden', 404: 'not found', 409: 'conflict', 413: 'too large',
   415: 'unsupported media type', 416: 'range not satisfiable', 422: 'unprocessable', 429: 'too many requests',
-  500: 'internal error', 502: 'bad gateway', 503: 'unavailable', 507: 'insufficient storage',
+  500: 'internal error', 502: 'bad gateway', 503: 'unavailable', 504: 'gateway timeout', 507: 'insufficient storage',
 };
 
 export function httpError(status: number, detail: string): HttpError {

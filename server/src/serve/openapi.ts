@@ -38,6 +38,7 @@ const ERROR_TEXT: Record<number, string> = {
   422: 'the file exists but cannot be read',
   429: 'too many at once (queued jobs, or uploads being received)',
   502: 'a remote server failed',
+  504: 'a remote server did not answer in time',
   503: 'the server is busy',
   507: 'not enough free disk space',
 };

@@ -97,7 +97,7 @@ export function registerTiler<S, L extends TileLayer = TileLayer>(app: OpenAPIHo
       200: { description: 'the tile', content: Object.fromEntries(spec.formats.map((f) => [mime(f), { schema: { type: 'string', format: 'binary' } }])) },
       204: { description: 'the tile does not touch the data' },
       304: { description: 'not modified (If-None-Match matched the ETag)' },
-      ...errors(400, 404, 413, 422),
+      ...errors(400, 404, 413, 422, 502, 504),
     },
   });
   app.get(`${prefix}/:id/tiles/:z/:x/:file`, async (c) => {
