@@ -431,6 +431,36 @@ describe('remote datasets through the API', () => {
     }
   });
 
+  it('answers GET /datasets while a registered remote is silent (its recheck no longer holds the listing)', async () => {
+    const { createServer } = await import('node:http');
+    const bytes = fs.readFileSync(path.join(www, 'scene.tif'));
+    let silent = false;
+    const remoteServer = createServer((req, res) => {
+      if (silent) return; // never answers
+      const m = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
+      const lo = Number(m?.[1] ?? 0);
+      const hi = Math.min(bytes.length - 1, Number(m?.[2] ?? 0));
+      res.writeHead(206, { 'Content-Range': `bytes ${lo}-${hi}/${bytes.length}`, 'Content-Length': hi - lo + 1, ETag: '"quiet"' });
+      res.end(bytes.subarray(lo, hi + 1));
+    });
+    await new Promise<void>((r) => remoteServer.listen(0, '127.0.0.1', () => r()));
+    const saved = process.env.SATSEG_HTTP_REVALIDATE_S;
+    try {
+      const { port } = remoteServer.address() as import('node:net').AddressInfo;
+      const added = await addUrl(s, `http://127.0.0.1:${port}/scene.tif`);
+      expect(added.status).toBe(201);
+      silent = true;
+      process.env.SATSEG_HTTP_REVALIDATE_S = '0';
+      // The recheck would wait out the 15 s request deadline: the listing answers meanwhile.
+      const listed = await Promise.race([s.get('/datasets').then((r) => r.status), new Promise((r) => setTimeout(() => r('held'), 5000))]);
+      expect(listed).toBe(200);
+    } finally {
+      if (saved === undefined) delete process.env.SATSEG_HTTP_REVALIDATE_S; else process.env.SATSEG_HTTP_REVALIDATE_S = saved;
+      remoteServer.closeAllConnections();
+      await new Promise<void>((r) => remoteServer.close(() => r()));
+    }
+  });
+
   it('reopens a remote dataset whose file was replaced on its server (checked every SATSEG_HTTP_REVALIDATE_S)', async () => {
     const file = path.join(www, 'changing.tif');
     writeScene(file, 1);
@@ -447,9 +477,16 @@ describe('remote datasets through the API', () => {
     const saved = process.env.SATSEG_HTTP_REVALIDATE_S;
     process.env.SATSEG_HTTP_REVALIDATE_S = '0';
     try {
-      const fresh = await s.get(tile);
-      expect(fresh.status).toBe(200);
-      expect(Buffer.from(await fresh.arrayBuffer()).equals(oldBytes)).toBe(false);
+      // The check runs in the background (a silent server must not hold the request): a request
+      // or two later the tile is the new file's.
+      let changed = false;
+      for (let i = 0; i < 20 && !changed; i++) {
+        const fresh = await s.get(tile);
+        expect(fresh.status).toBe(200);
+        changed = !Buffer.from(await fresh.arrayBuffer()).equals(oldBytes);
+        if (!changed) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(changed).toBe(true);
       const stats = await (await s.get(`/datasets/${id}`)).json();
       expect(stats.usable).toBe(true);
     } finally {

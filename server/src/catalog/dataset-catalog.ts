@@ -159,10 +159,10 @@ export class DatasetCatalog {
       this.readers.delete(id);
       entry = undefined;
     }
-    if (entry && record.origin === 'url' && await this.remoteChanged(record, entry)) {
-      this.readers.delete(id);
-      entry = undefined;
-    }
+    // Asked in the background: awaited here, a silent server held GET /datasets (every open of
+    // every dataset) for its timeout once a minute. The reader goes when the answer says so; reads
+    // of a changed file fail with 'source-changed' meanwhile, and drop it too.
+    if (entry && record.origin === 'url') this.revalidate(id, record, entry);
     if (!entry) {
       // A remote file replaced on its server is found out by the reader (its ETag changed): that
       // read fails with 'source-changed', and this entry goes so that the next request reopens it.
@@ -193,12 +193,18 @@ export class DatasetCatalog {
 
   /**
    * Whether a remote file has a new ETag (or Last-Modified) since its reader opened. Blocks read
-   * earlier stay cached, so a read alone may never ask the server again; this asks, at most once
-   * per SATSEG_HTTP_REVALIDATE_S for each dataset (one small range request).
+   * earlier stay cached, so a read alone may never ask the server again; revalidate() asks, at most
+   * once per SATSEG_HTTP_REVALIDATE_S for each dataset (one small range request).
    */
-  private async remoteChanged(record: DatasetRecord, entry: OpenReader): Promise<boolean> {
-    if (Date.now() - entry.checkedAt < revalidateMs()) return false;
+  private revalidate(id: string, record: DatasetRecord, entry: OpenReader): void {
+    if (Date.now() - entry.checkedAt < revalidateMs()) return;
     entry.checkedAt = Date.now();
+    void this.remoteChanged(record, entry).then((changed) => {
+      if (changed && this.readers.get(id) === entry) this.readers.delete(id);
+    });
+  }
+
+  private async remoteChanged(record: DatasetRecord, entry: OpenReader): Promise<boolean> {
     const opened = await entry.reader.catch(() => null);
     if (!opened) return false;
     try {
