@@ -244,10 +244,10 @@ describe('SATSEG_URL_DENY_PRIVATE', () => {
     // IPv4 in IPv6 in every spelling: the URL parser writes [::ffff:127.0.0.1] as ::ffff:7f00:1,
     // which passed a check of the dotted form alone; NAT64 and IPv4-compatible forms carry one too.
     for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1',
-      '::ffff:7f00:1', '0:0:0:0:0:ffff:7f00:1', '::ffff:a9fe:a9fe', '64:ff9b::a9fe:a9fe', '::127.0.0.1', 'fc00::1', 'ff02::1']) {
+      '::ffff:7f00:1', '0:0:0:0:0:ffff:7f00:1', '::ffff:a9fe:a9fe', '64:ff9b::a9fe:a9fe', '::127.0.0.1', 'fc00::1', 'ff02::1', '2002:7f00:1::', '2002:a9fe:a9fe::1']) {
       expect(isPrivateAddress(a), a).toBe(true);
     }
-    for (const a of ['8.8.8.8', '172.32.0.1', '192.169.0.1', '100.128.0.1', '2001:4860:4860::8888', '::ffff:8.8.8.8', '::ffff:808:808', 'fc::1']) {
+    for (const a of ['8.8.8.8', '172.32.0.1', '192.169.0.1', '100.128.0.1', '2001:4860:4860::8888', '::ffff:8.8.8.8', '::ffff:808:808', 'fc::1', '2002:808:808::1']) {
       expect(isPrivateAddress(a), a).toBe(false);
     }
   });

@@ -591,6 +591,24 @@ describe('safe defaults', () => {
     }
   });
 
+  it('a chunked upload that goes past the limit while streaming gets its 413, not a 500', async () => {
+    const small = createTestServer({}, { uploadLimit: MB });
+    const { server, base } = await listen(small);
+    try {
+      // No Content-Length: the size is found out while the body streams.
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) { for (let i = 0; i < 4; i++) controller.enqueue(new Uint8Array(MB)); controller.close(); },
+      });
+      const res = await fetch(`${base}/datasets`, { method: 'POST', headers: { 'Content-Type': 'image/tiff' }, body, duplex: 'half' } as RequestInit);
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as { detail: string }).detail).toBe('the upload limit is 1 MB (SATSEG_UPLOAD_LIMIT_MB)');
+      expect(fs.readdirSync(small.ctx.uploadDir)).toEqual([]);
+    } finally {
+      server.close();
+      await small.close();
+    }
+  });
+
   it('507 when the upload would leave less free disk than the reserve', async () => {
     const full = createTestServer({}, { limits: { minFreeDiskBytes: 1e15 } });
     try {

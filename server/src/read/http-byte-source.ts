@@ -72,6 +72,8 @@ export function isPrivateAddress(address: string): boolean {
   const zeros = (n: number) => g.slice(0, n).every((v) => v === 0);
   const v4 = () => `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
   if ((zeros(5) && g[5] === 0xffff) || (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((v) => v === 0))) return isPrivateAddress(v4());
+  // 6to4 (2002:AABB:CCDD::) carries its IPv4 address in the second and third groups.
+  if (g[0] === 0x2002) return isPrivateAddress(`${g[1]! >> 8}.${g[1]! & 255}.${g[2]! >> 8}.${g[2]! & 255}`);
   if (zeros(6)) return g[6] === 0 && g[7]! <= 1 ? true : isPrivateAddress(v4()); // :: and ::1, or IPv4-compatible
   // Unique local fc00::/7, link-local fe80::/10, multicast ff00::/8.
   return (g[0]! & 0xfe00) === 0xfc00 || (g[0]! & 0xffc0) === 0xfe80 || (g[0]! & 0xff00) === 0xff00;

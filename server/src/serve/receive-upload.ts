@@ -134,6 +134,8 @@ async function receiveAdmitted(req: Request, incoming: IncomingMessage | undefin
     await fs.promises.rm(tempPath, { force: true });
     throw err;
   } finally {
-    if (incoming && limits) incoming.setTimeout(0);
+    // Not on a connection already gone (an upload over a limit mid-stream): that threw here and
+    // turned its 413 or 507 into a 500.
+    if (incoming?.socket && limits) incoming.setTimeout(0);
   }
 }
