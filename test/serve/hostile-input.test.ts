@@ -591,6 +591,29 @@ describe('safe defaults', () => {
     }
   });
 
+  it('an upload that trickles (never idle, far under SATSEG_UPLOAD_MIN_KBPS) is cut off and its file removed', async () => {
+    const u = createTestServer({}, { limits: { uploadIdleMs: 1000 } });
+    const { server, base } = await listen(u);
+    const socket = net.connect(Number(new URL(base).port), '127.0.0.1');
+    try {
+      await new Promise((r) => socket.once('connect', r));
+      const closed = new Promise<void>((r) => socket.once('close', () => r()));
+      socket.write(`POST /datasets HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/tiff\r\nContent-Length: ${MB}\r\n\r\n`);
+      // 10 bytes every 200 ms: never a second without a byte, 50 bytes a second.
+      const drip = setInterval(() => { if (!socket.destroyed) socket.write(Buffer.alloc(10, 1)); }, 200);
+      const cut = await Promise.race([closed.then(() => 'cut'), new Promise((r) => setTimeout(() => r('still open'), 6000))]);
+      clearInterval(drip);
+      expect(cut).toBe('cut');
+      const deadline = Date.now() + 3000;
+      while (fs.readdirSync(u.ctx.uploadDir).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(fs.readdirSync(u.ctx.uploadDir)).toEqual([]);
+    } finally {
+      socket.destroy();
+      server.close();
+      await u.close();
+    }
+  });
+
   it('a chunked upload that goes past the limit while streaming gets its 413, not a 500', async () => {
     const small = createTestServer({}, { uploadLimit: MB });
     const { server, base } = await listen(small);

@@ -28,6 +28,8 @@ export interface ServerLimits extends RasterLimits {
   maxUploads: number;
   /** Longest an upload may go without a byte arriving, ms (SATSEG_UPLOAD_IDLE_S); its connection is then closed. */
   uploadIdleMs: number;
+  /** Least an upload must send on average over each uploadIdleMs, bytes/s (SATSEG_UPLOAD_MIN_KBPS). */
+  uploadMinBytesPerSecond: number;
   /** Longest the checks of a URL registration may take, ms; 400 then. */
   registrationTimeoutMs: number;
 }
@@ -56,6 +58,7 @@ export function limitsFromEnv(overrides: Partial<ServerLimits> = {}): ServerLimi
     maxUploads: env('SATSEG_MAX_UPLOADS', 16),
     uploadIdleMs: env('SATSEG_UPLOAD_IDLE_S', 60) * 1000,
     registrationTimeoutMs: 60_000,
+    uploadMinBytesPerSecond: env('SATSEG_UPLOAD_MIN_KBPS', 1) * 1024,
     ...overrides,
   };
 }

@@ -76,7 +76,18 @@ async function receiveAdmitted(req: Request, incoming: IncomingMessage | undefin
   const counted = (n: number) => { bytes = n; ticket?.received(n); };
   // A client that stops sending holds its upload slot and temp file: after SATSEG_UPLOAD_IDLE_S
   // without a byte its connection is closed, which ends the body as an abort (cleaned up below).
-  if (incoming && limits) incoming.setTimeout(limits.values.uploadIdleMs, () => incoming.destroy());
+  // One that sends a few bytes now and then never goes idle (16 of them, 8 bytes every 5 s, held
+  // every slot): over each such period it must also send SATSEG_UPLOAD_MIN_KBPS on average.
+  let pace: NodeJS.Timeout | undefined;
+  if (incoming && limits) {
+    incoming.setTimeout(limits.values.uploadIdleMs, () => incoming.destroy());
+    let before = incoming.socket?.bytesRead ?? 0;
+    pace = setInterval(() => {
+      const now = incoming.socket?.bytesRead ?? before;
+      if (now - before < (limits.values.uploadMinBytesPerSecond * limits.values.uploadIdleMs) / 1000) incoming.destroy();
+      before = now;
+    }, limits.values.uploadIdleMs);
+  }
   const receive = async (): Promise<ReceivedUpload> => {
     if (type.startsWith('multipart/form-data')) {
       return new Promise<ReceivedUpload>((resolve, reject) => {
@@ -137,5 +148,6 @@ async function receiveAdmitted(req: Request, incoming: IncomingMessage | undefin
     // Not on a connection already gone (an upload over a limit mid-stream): that threw here and
     // turned its 413 or 507 into a 500.
     if (incoming?.socket && limits) incoming.setTimeout(0);
+    clearInterval(pace);
   }
 }
