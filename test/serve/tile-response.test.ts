@@ -10,18 +10,18 @@ import { TileCache } from '../../server/src/serve/tile-cache.ts';
 const slots = Math.max(2, 2 * os.availableParallelism());
 
 describe('tileResponse', () => {
-  it('keeps half the render slots from a layer whose renders hang, so another layer\'s tile is drawn meanwhile', async () => {
+  it('keeps half the render slots from the datasets of a server whose renders hang (two datasets, one server), so another layer\'s tile is drawn meanwhile', async () => {
     const cache = new TileCache();
     const release: Array<() => void> = [];
     let started = 0;
-    const hanging = Array.from({ length: slots + 2 }, (_, i) => tileResponse(new Request('http://t/'), cache, `d:slow:v:s:1/${i}/0.png`, 'png', () => {
+    const hanging = Array.from({ length: slots + 2 }, (_, i) => tileResponse(new Request('http://t/'), cache, `d:${i % 2 ? 'slowA' : 'slowB'}:v:s:1/${i}/0.png`, 'png', 'host:slow.example', () => {
       started++;
       return new Promise((resolve) => { release.push(() => resolve(null)); });
     }));
     await new Promise((r) => setTimeout(r, 20));
     expect(started).toBe(Math.floor(slots / 2));
     // Another dataset's tile renders at once.
-    const other = await tileResponse(new Request('http://t/'), cache, 'd:quick:v:s:1/0/0.png', 'png', async () => null);
+    const other = await tileResponse(new Request('http://t/'), cache, 'd:quick:v:s:1/0/0.png', 'png', 'd:quick', async () => null);
     expect(other.status).toBe(204);
     // The slow layer's renders go on, half the slots at a time, as each ends.
     while (release.length) release.shift()!();

@@ -23,15 +23,14 @@ const RENDER_SLOTS = Math.max(2, 2 * os.availableParallelism());
 const renderSlots = pLimit(RENDER_SLOTS);
 
 /**
- * And at most half of them for one dataset or result: a remote raster whose server answers slowly
- * took every slot, and tiles of every other dataset waited behind it for minutes. Its own tiles
- * queue here, before taking a slot.
+ * And at most half of them for one group (a dataset or result, or the server of remote datasets):
+ * a remote raster whose server answers slowly took every slot, and tiles of every other dataset
+ * waited behind it for minutes. A group's tiles queue here, before taking a slot.
  */
-const perLayer = new Map<string, ReturnType<typeof pLimit>>();
-function layerSlots(key: string): ReturnType<typeof pLimit> {
-  const layer = key.split(':', 2).join(':');
-  let limit = perLayer.get(layer);
-  if (!limit) perLayer.set(layer, (limit = pLimit(Math.max(1, Math.floor(RENDER_SLOTS / 2)))));
+const perGroup = new Map<string, ReturnType<typeof pLimit>>();
+function groupSlots(group: string): ReturnType<typeof pLimit> {
+  let limit = perGroup.get(group);
+  if (!limit) perGroup.set(group, (limit = pLimit(Math.max(1, Math.floor(RENDER_SLOTS / 2)))));
   return limit;
 }
 
@@ -53,21 +52,21 @@ export function parseTileAddress(
   return { id, z, x, y, ext: m[2]! };
 }
 
+/** `group`: whose share of the render slots the tile takes (see groupSlots). */
 export async function tileResponse(
-  req: Request, cache: TileCache, key: string, format: TileFormat, render: () => Promise<RgbaTile | null>,
+  req: Request, cache: TileCache, key: string, format: TileFormat, group: string, render: () => Promise<RgbaTile | null>,
 ): Promise<Response> {
   let entry = cache.get(key);
   if (!entry) {
-    const layer = layerSlots(key);
-    const body = await layer(() => renderSlots(async () => {
+    const share = groupSlots(group);
+    const body = await share(() => renderSlots(async () => {
       // A map that panned away has dropped this request while it waited: skip the work.
       if (req.signal.aborted) return undefined;
       const tile = await render();
       return tile ? encodeTile(tile, format) : null;
     })).finally(() => {
-      // Limiters of layers nobody is drawing are dropped (one per dataset otherwise, for ever).
-      const name = key.split(':', 2).join(':');
-      if (layer.activeCount === 0 && layer.pendingCount === 0 && perLayer.get(name) === layer) perLayer.delete(name);
+      // Limiters of groups nobody is drawing are dropped (one per dataset otherwise, for ever).
+      if (share.activeCount === 0 && share.pendingCount === 0 && perGroup.get(group) === share) perGroup.delete(group);
     });
     // 499, as nginx logs it: nobody is listening for the answer.
     if (body === undefined) return new Response(null, { status: 499 });

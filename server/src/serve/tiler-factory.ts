@@ -20,6 +20,11 @@ export interface TileLayer {
   reader: RasterReader;
   name: string;
   description?: string;
+  /**
+   * Whose share of the render slots its tiles take (tile-response.ts): by default the layer's own;
+   * a remote dataset's is its server's, so two datasets on one slow server share one half.
+   */
+  slotGroup?: string;
 }
 
 /** `L`: what open() gives the other hooks, e.g. a layer that carries the record it was opened from. */
@@ -117,7 +122,7 @@ export function registerTiler<S, L extends TileLayer = TileLayer>(app: OpenAPIHo
     const style = await spec.style(layer, query, id);
     const key = `${spec.cacheKey}:${id}:${layer.reader.version}:${spec.styleKey(style)}:${z}/${x}/${y}.${format}`;
     const renderer = spec.renderer(style, layer);
-    return tileResponse(c.req.raw, deps.tiles, key, format, async () => {
+    return tileResponse(c.req.raw, deps.tiles, key, format, layer.slotGroup ?? `${spec.cacheKey}:${id}`, async () => {
       const tile = await layer.reader.tile(z, x, y, { bands: renderer.bands, resampling: renderer.resampling, signal: c.req.raw.signal });
       return tile ? renderer.paint(tile) : null;
     });

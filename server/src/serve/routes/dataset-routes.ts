@@ -211,7 +211,8 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     styleQuery: ImageryStyleQuery,
     open: async (id) => {
       const record = ctx.datasets.get(id);
-      return { reader: await ctx.datasets.open(id), name: record.name };
+      const slotGroup = record.origin === 'url' ? `host:${new URL(record.path).host}` : undefined;
+      return { reader: await ctx.datasets.open(id), name: record.name, slotGroup };
     },
     style: async (layer, q, id) => {
       const { info } = layer.reader;
