@@ -143,7 +143,14 @@ export async function runSegment(input: string, options: SegmentCommandOptions, 
   const showProgress = o.progress !== false;
   let bar: SingleBar | null = null;
   let lastLine = 0;
+  // What the run says as it starts (e.g. 'CUDA not available; running on CPU') is printed once its
+  // first tiles are done: a run that fails before then ends with its one error line alone.
+  const held: string[] = [];
+  let running = false;
+  const say = (m: string) => process.stderr.write(`satseg: ${m}\n`);
+  const startRunning = () => { if (!running) { running = true; held.splice(0).forEach(say); } };
   const onProgress = (p: SegmentProgress) => {
+    if (p.tilesDone > 0) startRunning();
     if (!showProgress) return;
     if (process.stderr.isTTY) {
       bar ??= new SingleBar({
@@ -174,8 +181,9 @@ export async function runSegment(input: string, options: SegmentCommandOptions, 
       yieldToModel,
       ...region,
       onProgress,
-      onNotice: (m) => process.stderr.write(`satseg: ${m}\n`),
+      onNotice: (m) => (running ? say(m) : held.push(m)),
     });
+    startRunning();
     if (o.vector) {
       const { vectorizeMask } = await import('../vectorize/vectorize-mask.ts');
       const v = await vectorizeMask({ mask: summary.output, out: o.vector, maxFeatures: cliMaxFeatures() });
