@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { createServerContext, type ServerContext, type ServerOptions } from '../../server/src/serve/server-context.ts';
+import { applyConnectionLimits } from '../../server/src/serve/connection-limits.ts';
 import { answerUnparsableRequests } from '../../server/src/serve/client-errors.ts';
 import { createApp } from '../../server/src/serve/app.ts';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
@@ -67,5 +68,6 @@ export async function listen(s: TestServer): Promise<{ server: ServerType; base:
   const server = await new Promise<ServerType>((resolve) => { const srv = serve({ fetch: s.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(srv)); });
   // As `satseg serve` does.
   answerUnparsableRequests(server);
+  applyConnectionLimits(server, s.ctx.limits.values);
   return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }

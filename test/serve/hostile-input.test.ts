@@ -614,6 +614,39 @@ describe('safe defaults', () => {
     }
   });
 
+  it('connections past SATSEG_MAX_CONNECTIONS are closed as they come, and a JSON body that trickles is cut off', async () => {
+    const c = createTestServer({}, { limits: { maxConnections: 3, jsonBodyMs: 500 } });
+    const { server, base } = await listen(c);
+    const port = Number(new URL(base).port);
+    const sockets: net.Socket[] = [];
+    const open = async () => {
+      const socket = net.connect(port, '127.0.0.1');
+      sockets.push(socket);
+      await new Promise((r) => socket.once('connect', r));
+      return socket;
+    };
+    try {
+      // A JSON body started and never finished: closed after the deadline.
+      const slow = await open();
+      const slowClosed = new Promise<void>((r) => slow.once('close', () => r()));
+      slow.write('POST /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"dataset":');
+      expect(await Promise.race([slowClosed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('open'), 3000))])).toBe('closed');
+      // Three idle connections take every place: a fourth is closed at once.
+      for (let i = 0; i < 3; i++) await open();
+      await new Promise((r) => setTimeout(r, 50));
+      const extra = await open();
+      const refused = await Promise.race([new Promise((r) => extra.once('close', () => r('closed'))), new Promise((r) => setTimeout(() => r('open'), 2000))]);
+      expect(refused).toBe('closed');
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await fetch(`${base}/models`)).status).toBe(200);
+    } finally {
+      for (const s of sockets) s.destroy();
+      server.close();
+      await c.close();
+    }
+  });
+
   it('a chunked upload that goes past the limit while streaming gets its 413, not a 500', async () => {
     const small = createTestServer({}, { uploadLimit: MB });
     const { server, base } = await listen(small);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { z } from 'zod';
 import { serve } from '@hono/node-server';
+import { applyConnectionLimits } from '../serve/connection-limits.ts';
 import pino from 'pino';
 import { createServerContext, type ServerOptions } from '../serve/server-context.ts';
 import { answerUnparsableRequests } from '../serve/client-errors.ts';
@@ -103,6 +104,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
     if (!datasets.length) logger.info(`the data folder is empty: drop GeoTIFFs into ${dataDir} or upload one from the viewer`);
   });
   answerUnparsableRequests(server);
+  applyConnectionLimits(server, ctx.limits.values);
   const stop = () => {
     server.close();
     void ctx.jobs.close().finally(() => { ctx.db.close(); process.exit(0); });

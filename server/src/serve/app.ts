@@ -73,7 +73,17 @@ export function createApp(ctx: ServerContext, options: AppOptions = {}): OpenAPI
   // limit): a 100,000-vertex area is about 4 MB.
   app.use('*', async (c, next) => {
     if (c.req.method === 'GET' || c.req.method === 'HEAD' || !(c.req.header('content-type') ?? '').startsWith('application/json')) return next();
-    return jsonBodyLimit(c, next);
+    // And they arrive in time: with Node's own limit lifted for uploads (connection-limits.ts), a
+    // body sent a byte every 5 s would hold its connection for ever.
+    const incoming = (c.env as { incoming?: import('node:http').IncomingMessage } | undefined)?.incoming;
+    const deadline = incoming && !incoming.complete
+      ? setTimeout(() => { if (!incoming.complete) incoming.destroy(); }, ctx.limits.values.jsonBodyMs)
+      : undefined;
+    try {
+      return await jsonBodyLimit(c, next);
+    } finally {
+      clearTimeout(deadline);
+    }
   });
   app.onError((err, c) => {
     const h = toHttpError(err);

@@ -30,6 +30,10 @@ export interface ServerLimits extends RasterLimits {
   uploadIdleMs: number;
   /** Least an upload must send on average over each uploadIdleMs, bytes/s (SATSEG_UPLOAD_MIN_KBPS). */
   uploadMinBytesPerSecond: number;
+  /** Longest a JSON request body may take to arrive, ms; the connection is closed then. */
+  jsonBodyMs: number;
+  /** Connections open at once (SATSEG_MAX_CONNECTIONS); more are closed as they come. */
+  maxConnections: number;
   /** Longest the checks of a URL registration may take, ms; 400 then. */
   registrationTimeoutMs: number;
 }
@@ -58,6 +62,8 @@ export function limitsFromEnv(overrides: Partial<ServerLimits> = {}): ServerLimi
     maxUploads: env('SATSEG_MAX_UPLOADS', 16),
     uploadIdleMs: env('SATSEG_UPLOAD_IDLE_S', 60) * 1000,
     registrationTimeoutMs: 60_000,
+    jsonBodyMs: 30_000,
+    maxConnections: env('SATSEG_MAX_CONNECTIONS', 512),
     uploadMinBytesPerSecond: env('SATSEG_UPLOAD_MIN_KBPS', 1) * 1024,
     ...overrides,
   };
