@@ -647,6 +647,21 @@ describe('safe defaults', () => {
     }
   });
 
+  it('lists more datasets than the reader cache holds (32) all usable: none is closed while its statistics are read', async () => {
+    const files: Record<string, (f: string) => void> = {};
+    for (let i = 0; i < 60; i++) files[`tiny-${i}.tif`] = (f) => writeTestTiff(f, { width: 40, height: 30, bands: syntheticScene(40, 30, i + 1), geoTransform: [390000 + i * 1000, 5, 0, 5820000, 0, -5], epsg: 32633 });
+    const many = createTestServer(files);
+    try {
+      const { status, body } = await json(await many.get('/datasets'));
+      expect(status).toBe(200);
+      const listed = (body.datasets as Array<{ name: string; usable: boolean; error?: string }>).filter((d) => d.name.startsWith('tiny-'));
+      expect(listed).toHaveLength(60);
+      expect(listed.filter((d) => !d.usable).map((d) => d.error)).toEqual([]);
+    } finally {
+      await many.close();
+    }
+  });
+
   it('a chunked upload that goes past the limit while streaming gets its 413, not a 500', async () => {
     const small = createTestServer({}, { uploadLimit: MB });
     const { server, base } = await listen(small);

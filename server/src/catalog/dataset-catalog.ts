@@ -55,6 +55,9 @@ interface OpenReader {
   checkedAt: number;
 }
 
+/** How long a reader pushed out of the cache stays open for the reads already using it. */
+const EVICTED_READER_GRACE_MS = 60_000;
+
 /** How often a remote dataset's ETag is checked again (SATSEG_HTTP_REVALIDATE_S, default 60 s). */
 function revalidateMs(): number {
   const s = Number(process.env.SATSEG_HTTP_REVALIDATE_S ?? 60);
@@ -66,7 +69,14 @@ export class DatasetCatalog {
   private readonly registering = new InFlight<DatasetRecord>();
   private readonly readers = new LRUCache<string, OpenReader>({
     max: 32,
-    dispose: (entry) => { void entry.reader.then((r) => r.close(), () => undefined); },
+    // Closed a while after it leaves the cache, not at once: whoever took it a moment ago may still
+    // be reading (a listing of 500 datasets evicted readers mid-statistics, and 466 were marked
+    // unusable with 'file closed'). Reads finish within their own deadlines.
+    dispose: (entry, _key, reason) => {
+      const close = () => { void entry.reader.then((r) => r.close(), () => undefined); };
+      if (reason === 'evict') setTimeout(close, EVICTED_READER_GRACE_MS).unref();
+      else close();
+    },
   });
   private lastSync = 0;
 

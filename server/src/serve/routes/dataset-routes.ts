@@ -2,6 +2,7 @@
  * /datasets: the GeoTIFFs of the data folder, uploads and remote COGs; their metadata, map tiles,
  * pixel values and (for workers) their bytes.
  */
+import pLimit from 'p-limit';
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { IncomingMessage } from 'node:http';
@@ -97,7 +98,11 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
   app.openapi(createRoute({
     method: 'get', path: '/datasets', tags: ['dataset'], operationId: 'listDatasets', summary: 'Datasets: the data folder, uploads, remote COGs and samples',
     responses: { 200: jsonResponse(DatasetList, 'datasets') },
-  }), async (c) => c.json({ datasets: await Promise.all(ctx.datasets.list().map((d) => describeDataset(ctx, d, base(c)))) }, 200));
+  }), async (c) => {
+    // A few at a time: each opens its file and may compute statistics (500 at once held 500 files).
+    const describe = pLimit(8);
+    return c.json({ datasets: await Promise.all(ctx.datasets.list().map((d) => describe(() => describeDataset(ctx, d, base(c))))) }, 200);
+  });
 
   app.openapi(createRoute({
     method: 'get', path: '/datasets/{id}', tags: ['dataset'], operationId: 'getDataset', summary: 'Dataset metadata: bounds (EPSG:4326), CRS, bands, statistics, overviews',
