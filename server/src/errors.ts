@@ -169,7 +169,7 @@ export class AreaError extends SatsegError {
   }
 }
 
-export type VectorizeErrorCode = 'not-a-mask' | 'unknown-class' | 'bad-option' | 'bad-output' | 'too-many-features' | 'too-large';
+export type VectorizeErrorCode = 'not-a-mask' | 'unknown-class' | 'bad-option' | 'bad-output' | 'too-many-features' | 'too-large' | 'bad-georeference';
 
 /** A vectorize request we cannot honour (the input or the options are wrong). */
 export class VectorizeError extends SatsegError {

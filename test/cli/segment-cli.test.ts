@@ -197,6 +197,19 @@ describe('bad input: exit code, one line, no output file', () => {
     expect(fs.readdirSync(tmp).filter((f) => f.startsWith('limited') || f.includes('.satseg-tmp-'))).toEqual([]);
   });
 
+  it('a georeference no Earth can hold (1e12 m pixels, latitudes of 1e13°) is refused, not written as Infinity', () => {
+    const huge = path.join(tmp, 'huge-gt.tif');
+    writeTestTiff(huge, { width: 16, height: 16, bands: syntheticScene(16, 16), geoTransform: [400000, 1e12, 0, 5000000, 0, -1e12] });
+    const seg = satseg('segment', huge, '--model', 'test-rgb', '--out', path.join(tmp, 'huge-gt-mask.tif'), '--device', 'cpu', '--no-progress');
+    expect(seg.code).toBe(1);
+    expect(seg.lines).toEqual(['satseg: error: huge-gt.tif: this raster cannot be placed on Earth: its corners reach 1.60e+13 units from the origin, beyond any projection of the Earth (check its geotransform)']);
+    const geo = path.join(tmp, 'huge-geo.tif');
+    writeTestTiff(geo, { width: 16, height: 16, bands: [new Uint8Array(256)], geoTransform: [10, 1e12, 0, 50, 0, -1e12], epsg: 4326 });
+    const vec = satseg('vectorize', geo, '--out', path.join(tmp, 'huge-geo.geojson'));
+    expect(vec.lines).toEqual([expect.stringMatching(/^satseg: error: huge-geo\.tif: this raster cannot be placed on Earth: its latitudes run from -1\.600e\+13 to 50\.00°, beyond ±90°/)]);
+    expect(fs.existsSync(path.join(tmp, 'huge-geo.geojson'))).toBe(false);
+  });
+
   it('tiles, batches and threads far beyond the machine: refused with what to lower', () => {
     const out = path.join(tmp, 'huge-tile.tif');
     const tile = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--tile', '100000');

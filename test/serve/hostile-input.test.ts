@@ -662,6 +662,14 @@ describe('safe defaults', () => {
     }
   });
 
+  it('an upload whose georeference no Earth can hold is a 400 naming it (it was listed with nonsense bounds, and its polygons held Infinity)', async () => {
+    const file = path.join(s.ctx.dataDir, '..', 'huge-gt.tif');
+    writeTestTiff(file, { width: 16, height: 16, bands: syntheticScene(16, 16), geoTransform: [400000, 1e12, 0, 5000000, 0, -1e12], epsg: 32633 });
+    const { status, body } = await json(await rawUpload(s, new Uint8Array(fs.readFileSync(file)), 'huge-gt.tif'));
+    expect(status).toBe(400);
+    expect(body.detail).toMatch(/cannot be placed on Earth: its corners reach 1\.60e\+13 units from the origin/);
+  });
+
   it('a chunked upload that goes past the limit while streaming gets its 413, not a 500', async () => {
     const small = createTestServer({}, { uploadLimit: MB });
     const { server, base } = await listen(small);

@@ -61,3 +61,24 @@ export function rasterBounds(gt: GeoTransform, width: number, height: number): [
   const [x1, y1] = pixelToCrs(gt, width, height);
   return [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)];
 }
+
+/** Largest coordinate a projected Earth CRS gives, in any unit (metres: 40 times the equator). */
+const MAX_PROJECTED = 1e9;
+
+/**
+ * Why a raster's georeference cannot be on Earth, or null: lon/lat corners beyond ±90° latitude or
+ * ±540° longitude, projected corners beyond 1e9 units, or corners that are not numbers. A file with
+ * 1e12 m pixels was listed with nonsense bounds and wrote Infinity into its polygons.
+ */
+export function implausibleExtent(info: { geoTransform: GeoTransform; width: number; height: number; crs: { geographic: boolean; nonEarth?: boolean } }): string | null {
+  if (info.crs.nonEarth) return null;
+  const [minX, minY, maxX, maxY] = rasterBounds(info.geoTransform, info.width, info.height);
+  if (![minX, minY, maxX, maxY].every(Number.isFinite)) return 'its corners are not numbers (check its geotransform)';
+  if (info.crs.geographic) {
+    if (minY < -90.5 || maxY > 90.5) return `its latitudes run from ${minY.toPrecision(4)} to ${maxY.toPrecision(4)}°, beyond ±90° (check its geotransform)`;
+    if (minX < -540 || maxX > 540) return `its longitudes run from ${minX.toPrecision(4)} to ${maxX.toPrecision(4)}°, beyond any wrap of ±180° (check its geotransform)`;
+    return null;
+  }
+  const far = Math.max(Math.abs(minX), Math.abs(maxX), Math.abs(minY), Math.abs(maxY));
+  return far > MAX_PROJECTED ? `its corners reach ${far.toPrecision(3)} units from the origin, beyond any projection of the Earth (check its geotransform)` : null;
+}

@@ -6,6 +6,7 @@
  * A reader wraps any RasterSource (a GeoTIFF from a file or a URL); one reader per open source.
  */
 import type { RasterSource } from './raster-source.ts';
+import { implausibleExtent } from './georef.ts';
 import type { Crs, PixelBlock, RasterInfo, Window } from './raster.ts';
 import { computeStatistics, type StatisticsResult } from './band-statistics.ts';
 import { boundsWgs84, converter, transformableProj4, transformPoint, WGS84 } from './crs-transform.ts';
@@ -89,6 +90,8 @@ export class RasterReader {
 
   /** The EPSG:4326 bounds; throws when the raster cannot be placed on Earth. */
   earthBounds(): LonLatBox {
+    const implausible = implausibleExtent(this.info);
+    if (implausible) throw new RasterError('not-on-earth', `this raster cannot be placed on Earth: ${implausible}`);
     const { bounds } = this.webExtent();
     if (!bounds) {
       throw new RasterError('not-on-earth', this.info.crs.nonEarth

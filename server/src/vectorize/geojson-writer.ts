@@ -9,6 +9,7 @@
  */
 import { roundArea, type ClassPolygon, type PolygonSink } from './class-polygon.ts';
 import { AtomicOutput } from '../write/atomic-file.ts';
+import { VectorizeError } from '../errors.ts';
 
 /**
  * 7 decimals of a degree is about 1 cm on the ground (at most 5.6 mm of rounding): below the pixel
@@ -41,6 +42,8 @@ class CoordinateText {
     this.bits[0] = v;
     const slot = (Math.imul(this.words[0]! ^ this.words[1]!, 0x9e3779b1) >>> 16) & (CACHE_SLOTS - 1);
     if (this.keys[slot] === v) return this.texts[slot]!;
+    // JSON has no Infinity or NaN: a georeference that gives them made files no reader could parse.
+    if (!Number.isFinite(v)) throw new VectorizeError('bad-georeference', `a polygon vertex came out as ${v} in EPSG:4326: the mask's georeference cannot be placed on Earth`);
     const text = String(Math.round(v * this.scale) / this.scale);
     this.keys[slot] = v;
     this.texts[slot] = text;
