@@ -112,3 +112,26 @@ describe('repairing an area within a budget', () => {
     expect((await repairAreaBounded({ type: 'Polygon', coordinates: [ring] })).repaired).toBe(false);
   });
 });
+
+describe('holes of an area', () => {
+  // A 0.01° square; each hole as a client might draw it.
+  const shell = [[0, 0], [0.01, 0], [0.01, 0.01], [0, 0.01], [0, 0]];
+  const square = turf.area(turf.polygon([shell]));
+  const share = (coords: number[][][]) => {
+    const r = repairArea({ type: 'Polygon', coordinates: coords } as never);
+    return { repaired: r.repaired, share: Math.round((turf.area(r.area as never) / square) * 1000) / 1000 };
+  };
+
+  it('leaves out a hole inside the ring, as drawn', () => {
+    expect(share([shell, [[0.002, 0.002], [0.002, 0.004], [0.004, 0.004], [0.004, 0.002], [0.002, 0.002]]])).toEqual({ repaired: false, share: 0.96 });
+  });
+
+  it('is the ring less its holes when a hole crosses or touches the ring (the repair joined them into the area), or lies outside it (filling added it)', () => {
+    // Half of a 0.01 x 0.002 hole lies inside: 10 % less.
+    expect(share([shell, [[0.005, 0.002], [0.005, 0.004], [0.015, 0.004], [0.015, 0.002], [0.005, 0.002]]])).toEqual({ repaired: true, share: 0.9 });
+    // A 0.002 x 0.003 hole on the ring's edge: 6 % less.
+    expect(share([shell, [[0.004, 0], [0.004, 0.003], [0.006, 0.003], [0.006, 0], [0.004, 0]]])).toEqual({ repaired: true, share: 0.94 });
+    // Outside: the ring alone.
+    expect(share([shell, [[0.02, 0.02], [0.02, 0.03], [0.03, 0.03], [0.03, 0.02], [0.02, 0.02]]])).toEqual({ repaired: true, share: 1 });
+  });
+});

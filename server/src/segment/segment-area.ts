@@ -94,16 +94,45 @@ export function repairArea(area: Area): { area: Area; repaired: boolean } {
   return repaired;
 }
 
-/** The area split at its rings' crossings and joined again; null when no ring crosses. */
+/** A ring, split at its own crossings, as the union of its pieces. */
+function ringArea(ring: Polygon['coordinates'][number]): Feature<Polygon | MultiPolygon> {
+  const pieces = turf.unkinkPolygon(turf.polygon([ring])).features;
+  const merged = pieces.length === 1 ? pieces[0]! : turf.union(turf.featureCollection(pieces));
+  if (!merged) throw new Error('nothing left after splitting');
+  return merged;
+}
+
+/**
+ * A polygon as its outer ring less its holes, each split at its own crossings first. Splitting a
+ * polygon with holes whole joined a hole that crossed or touched the outer ring into the area
+ * (the area then covered the hole), where the hole is ground to leave out.
+ */
+function shellLessHoles(coords: Polygon['coordinates']): Feature<Polygon | MultiPolygon>[] {
+  const shell = ringArea(coords[0]!);
+  if (coords.length === 1) return [shell];
+  const holes = coords.slice(1).map(ringArea);
+  const left = turf.difference(turf.featureCollection([shell, ...holes] as Feature<Polygon | MultiPolygon>[]));
+  if (!left) throw new Error('its holes cover its outer ring');
+  return [left];
+}
+
+/** Whether a hole of a polygon has a vertex outside its outer ring (which even-odd filling would add to the area). */
+function holeOutsideShell(area: Area): boolean {
+  const polygons = area.type === 'Polygon' ? [area.coordinates] : area.coordinates;
+  return polygons.some((coords) => coords.length > 1 && coords.slice(1).some((hole) => {
+    const shell = turf.polygon([coords[0]!]);
+    return hole.some((p) => !turf.booleanPointInPolygon(p as [number, number], shell));
+  }));
+}
+
+/** The area split at its rings' crossings and joined again; null when no ring crosses and no hole lies outside its ring. */
 function splitCrossings(area: Area): { area: Area; repaired: boolean } | null {
   const feature = turf.feature(area) as Feature<Area>;
-  if (turf.kinks(feature as never).features.length === 0) return null;
+  if (turf.kinks(feature as never).features.length === 0 && !holeOutsideShell(area)) return null;
   try {
     const polygons = area.type === 'Polygon' ? [area.coordinates] : area.coordinates;
-    const pieces: Feature<Polygon>[] = [];
-    for (const coords of polygons) {
-      for (const piece of turf.unkinkPolygon(turf.polygon(coords)).features) pieces.push(piece);
-    }
+    const pieces: Feature<Polygon | MultiPolygon>[] = [];
+    for (const coords of polygons) pieces.push(...shellLessHoles(coords));
     const merged = pieces.length === 1 ? pieces[0]! : turf.union(turf.featureCollection(pieces));
     if (!merged) throw new Error('nothing left after splitting');
     // Pieces may touch at the former crossing point; only a ring crossing itself is a problem.
