@@ -93,7 +93,8 @@ describe('areas larger than the reach of the dataset\'s CRS', () => {
 describe('areas that enclose nothing', () => {
   it('refuses a ring of one repeated point, or of points along one meridian', () => {
     const spot = { type: 'Polygon', coordinates: [Array.from({ length: 50 }, () => [10, 10])] };
-    expect(() => repairArea(parseArea(spot, undefined)!)).toThrow(/the polygon encloses no ground/);
+    // One point repeated is no ring at all.
+    expect(() => repairArea(parseArea(spot, undefined)!)).toThrow(/area ring 0: a ring needs at least 3 different positions/);
     const line = { type: 'Polygon', coordinates: [[[10, 10], [10, 10.1], [10, 10.2], [10, 10]]] };
     expect(() => repairArea(parseArea(line, undefined)!)).toThrow(/the polygon encloses no ground/);
   });
@@ -133,5 +134,15 @@ describe('holes of an area', () => {
     expect(share([shell, [[0.004, 0], [0.004, 0.003], [0.006, 0.003], [0.006, 0], [0.004, 0]]])).toEqual({ repaired: true, share: 0.94 });
     // Outside: the ring alone.
     expect(share([shell, [[0.02, 0.02], [0.02, 0.03], [0.03, 0.03], [0.03, 0.02], [0.02, 0.02]]])).toEqual({ repaired: true, share: 1 });
+  });
+});
+
+describe('repeated positions', () => {
+  it('drops a position repeated right after itself (common in exports; it was refused as an unrepairable crossing)', () => {
+    const ring = [[0, 0], [0.01, 0], [0.01, 0], [0.01, 0.01], [0, 0.01], [0, 0.01], [0, 0]];
+    const parsed = parseArea({ type: 'Polygon', coordinates: [ring] });
+    expect(parsed.type === 'Polygon' && parsed.coordinates[0]).toEqual([[0, 0], [0.01, 0], [0.01, 0.01], [0, 0.01], [0, 0]]);
+    expect(repairArea(parsed).repaired).toBe(false);
+    expect(() => parseArea({ type: 'Polygon', coordinates: [[[0, 0], [1, 1], [1, 1], [0, 0]]] })).toThrow('area ring 0: a ring needs at least 3 different positions');
   });
 });

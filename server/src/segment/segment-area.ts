@@ -22,6 +22,16 @@ function checkRing(ring: Position[], where: string): void {
   if (a[0] !== b[0] || a[1] !== b[1]) throw new AreaError(`${where}: the ring is not closed (first and last positions differ)`);
 }
 
+/**
+ * A ring without a position repeated right after itself: exports often have them, and the
+ * self-intersection check took each for a crossing it could not repair (the area was refused).
+ */
+function withoutRepeats(ring: Position[], where: string): Position[] {
+  const out = ring.filter((p, i) => i === 0 || p[0] !== ring[i - 1]![0] || p[1] !== ring[i - 1]![1]);
+  if (out.length < 4) throw new AreaError(`${where}: a ring needs at least 3 different positions`);
+  return out;
+}
+
 /** Vertices of an area, all rings counted. */
 export function vertexCount(area: Area): number {
   const rings = area.type === 'Polygon' ? area.coordinates : area.coordinates.flat();
@@ -54,12 +64,12 @@ export function parseArea(area: unknown, bbox: unknown, maxVertices = Infinity):
     const rings = g.coordinates as Position[][];
     if (!Array.isArray(rings) || !rings.length) throw new AreaError('area: a Polygon needs at least one ring');
     rings.forEach((r, i) => checkRing(r, `area ring ${i}`));
-    return { type: 'Polygon', coordinates: rings };
+    return { type: 'Polygon', coordinates: rings.map((r, i) => withoutRepeats(r, `area ring ${i}`)) };
   }
   const polys = g.coordinates as Position[][][];
   if (!Array.isArray(polys) || !polys.length) throw new AreaError('area: a MultiPolygon needs at least one polygon');
   polys.forEach((p, i) => { if (!Array.isArray(p) || !p.length) throw new AreaError(`area polygon ${i} has no ring`); p.forEach((r, j) => checkRing(r, `area polygon ${i} ring ${j}`)); });
-  return { type: 'MultiPolygon', coordinates: polys };
+  return { type: 'MultiPolygon', coordinates: polys.map((p, i) => p.map((r, j) => withoutRepeats(r, `area polygon ${i} ring ${j}`))) };
 }
 
 /** The area, unless it encloses no ground (all its points on one spot or one line): nothing to segment. Checked once repaired: a bow-tie's lobes cancel until it is split. */
