@@ -140,9 +140,9 @@ describe('holes of an area', () => {
 describe('repeated positions', () => {
   it('drops a position repeated right after itself (common in exports; it was refused as an unrepairable crossing)', () => {
     const ring = [[0, 0], [0.01, 0], [0.01, 0], [0.01, 0.01], [0, 0.01], [0, 0.01], [0, 0]];
-    const parsed = parseArea({ type: 'Polygon', coordinates: [ring] });
+    const parsed = parseArea({ type: 'Polygon', coordinates: [ring] }, undefined)!;
     expect(parsed.type === 'Polygon' && parsed.coordinates[0]).toEqual([[0, 0], [0.01, 0], [0.01, 0.01], [0, 0.01], [0, 0]]);
     expect(repairArea(parsed).repaired).toBe(false);
-    expect(() => parseArea({ type: 'Polygon', coordinates: [[[0, 0], [1, 1], [1, 1], [0, 0]]] })).toThrow('area ring 0: a ring needs at least 3 different positions');
+    expect(() => parseArea({ type: 'Polygon', coordinates: [[[0, 0], [1, 1], [1, 1], [0, 0]]] }, undefined)).toThrow('area ring 0: a ring needs at least 3 different positions');
   });
 });
