@@ -146,3 +146,15 @@ describe('repeated positions', () => {
     expect(() => parseArea({ type: 'Polygon', coordinates: [[[0, 0], [1, 1], [1, 1], [0, 0]]] }, undefined)).toThrow('area ring 0: a ring needs at least 3 different positions');
   });
 });
+
+describe('the antimeridian', () => {
+  it('refuses a ring with an edge spanning more than 180° (it was read as the band the long way round), and takes the two sides split at 180°', () => {
+    const across = { type: 'Polygon', coordinates: [[[170, 40], [-170, 40], [-170, 41], [170, 41], [170, 40]]] };
+    expect(() => parseArea(across, undefined)).toThrow(/area ring 0: the edge from \[170, 40\] to \[-170, 40\] spans more than 180° of longitude; split an area that crosses the antimeridian there/);
+    const split = { type: 'MultiPolygon', coordinates: [
+      [[[170, 40], [180, 40], [180, 41], [170, 41], [170, 40]]],
+      [[[-180, 40], [-170, 40], [-170, 41], [-180, 41], [-180, 40]]],
+    ] };
+    expect(parseArea(split, undefined)!.type).toBe('MultiPolygon');
+  });
+});

@@ -20,6 +20,13 @@ function checkRing(ring: Position[], where: string): void {
   const a = ring[0]!;
   const b = ring[ring.length - 1]!;
   if (a[0] !== b[0] || a[1] !== b[1]) throw new AreaError(`${where}: the ring is not closed (first and last positions differ)`);
+  // An edge from 170° to -170° is read the long way round (a band over the whole globe but 20°),
+  // which segmented whole scenes for an area meant to cross the antimeridian.
+  for (let i = 1; i < ring.length; i++) {
+    if (Math.abs(ring[i]![0]! - ring[i - 1]![0]!) > 180) {
+      throw new AreaError(`${where}: the edge from [${ring[i - 1]![0]}, ${ring[i - 1]![1]}] to [${ring[i]![0]}, ${ring[i]![1]}] spans more than 180° of longitude; split an area that crosses the antimeridian there, as RFC 7946 asks (a MultiPolygon of the two sides)`);
+    }
+  }
 }
 
 /**
