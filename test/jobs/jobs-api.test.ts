@@ -224,6 +224,11 @@ describe('every bad request is a 400 with the reason', () => {
       return { dataset: datasetId, model: 'test-rgb', area: { type: 'Polygon', coordinates: [[a, b, c, b, a]] } };
     }, /self-intersecting ring that cannot be repaired/],
     ['an overlap too large for the tile', () => ({ dataset: datasetId, model: 'test-rgb', options: { tile: 64, overlap: 40 } }), /overlap \(40 px\) must be less than half the tile size/],
+    ['a sliver thinner than a pixel (it ran, to an empty mask)', () => {
+      const [w, so, e, n] = bounds;
+      const [x, y] = [(w + e) / 2, (so + n) / 2];
+      return { dataset: datasetId, model: 'test-rgb', area: { type: 'Polygon', coordinates: [[[x, y], [x + 0.001, y + 1e-9], [x + 0.002, y], [x, y]]] } };
+    }, /the area holds no pixel centre of the dataset \(it is thinner than a pixel there\)/],
   ];
   for (const [what, body, reason] of cases) {
     it(what, async () => {

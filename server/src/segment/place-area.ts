@@ -62,5 +62,11 @@ export async function placeArea(reader: RasterReader, spec: ModelSpec, areaInput
   // A model that halves the resolution needs its tiles on the pixel grid of a whole-scene run.
   const grid = areaOnGrid(area, info.geoTransform, info.width, info.height, info.crs, spec.inputAlignment);
   if (!grid) throw new AreaError('the area does not overlap the dataset\'s pixels', 'no-overlap');
+  // A sliver between pixel centres holds none of them: the job ran and gave an empty mask. Checked
+  // where the window is small enough to look at whole (slivers have small windows).
+  const { width, height } = grid.window;
+  if (width * height <= 4e6 && !grid.mask(0, height, width).includes(1)) {
+    throw new AreaError('the area holds no pixel centre of the dataset (it is thinner than a pixel there); draw a larger one', 'no-overlap');
+  }
   return { area, repaired, areaKm2: km2, window: grid.window, areaMask: grid.mask };
 }
