@@ -117,3 +117,31 @@ describe('GridMapping', () => {
     expect(win!.width * win!.height).toBeLessThan(64);
   });
 });
+
+describe('the last column', () => {
+  it('is mapped when the grid is one pixel wider than a whole number of control steps, and at step 1 (it kept a stale index)', () => {
+    // North polar stereographic against south polar: no ground in common. Near the pole the
+    // control grid refines to step 1, which left the last column in no cell; it then kept the
+    // index buffer's old values, and a change of two polar masks reported one column changed.
+    const north: GridSpec = { geoTransform: [-100_000, 1000, 0, 100_000, 0, -1000], width: 200, height: 200, crs: crsFromEpsg(3413) };
+    const south: GridSpec = { geoTransform: [-100_000, 1000, 0, 100_000, 0, -1000], width: 200, height: 200, crs: crsFromEpsg(3031) };
+    const polar = new GridMapping(north, south);
+    const strip = polar.strip(0, 200);
+    const map = strip.part(0, 200);
+    const index = new Int32Array(200).fill(12345);
+    for (let j = 0; j < 200; j++) {
+      if (!map.window) break;
+      map.row(j, index);
+      expect([...index].filter((k) => k >= 0)).toEqual([]);
+    }
+    // UTM against lon/lat, 129 = 2 x 64 + 1 columns: every column as proj4 puts it.
+    const grid: GridSpec = { geoTransform: [500_000, 30, 0, 4_200_000, 0, -30], width: 129, height: 20, crs: utm };
+    const mapping = new GridMapping(grid, lonLatTarget(499_000, 4_201_000, 0.0003, 400, 200));
+    const got = lookup(mapping, 0, 20, 129);
+    for (let r = 0; r < 20; r++) {
+      const [u, v] = mapping.exact(128, r);
+      expect(got.cols[r * 129 + 128]).toBe(Math.floor(u));
+      expect(got.rows[r * 129 + 128]).toBe(Math.floor(v));
+    }
+  });
+});

@@ -244,7 +244,10 @@ class ControlNodes {
 
   constructor(private readonly mapping: GridMapping, readonly step: number, y0: number, count: number) {
     const width = mapping.grid.width;
-    this.across = Math.max(1, Math.ceil((width - 1) / step)) + 1;
+    // Nodes up to (and past) the last pixel's right edge, so every column is in a cell: with
+    // ceil((width - 1) / step), a width of step * k + 1 left its last column in none (at step 1,
+    // always), and that column kept whatever index the row buffer held before.
+    this.across = Math.ceil(width / step) + 1;
     this.firstRow = Math.floor(y0 / step);
     this.down = Math.floor((y0 + count - 1) / step) + 2 - this.firstRow;
     this.u = new Float64Array(this.across * this.down);
