@@ -74,14 +74,12 @@ export function readAreaFile(file: string): unknown {
 export async function openCommandRaster(file: string): Promise<RasterSource> {
   const { openRaster } = await import('../read/open-raster.ts');
   const { checkRasterSize } = await import('../read/raster-limits.ts');
-  const { implausibleExtent } = await import('../read/georef.ts');
-  const { RasterError } = await import('../errors.ts');
+  const { checkOnEarth } = await import('../read/georef.ts');
   const named = (err: unknown) => Object.assign(err as Error, { message: `${path.basename(file)}: ${(err as Error).message}` });
   const source = await openRaster(file).catch((err: unknown) => { throw named(err); });
   try {
     checkRasterSize(source.info);
-    const implausible = implausibleExtent(source.info);
-    if (implausible) throw new RasterError('not-on-earth', `this raster cannot be placed on Earth: ${implausible}`);
+    checkOnEarth(source.info);
   } catch (err) {
     await source.close();
     throw named(err);

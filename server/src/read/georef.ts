@@ -65,12 +65,20 @@ export function rasterBounds(gt: GeoTransform, width: number, height: number): [
 /** Largest coordinate a projected Earth CRS gives, in any unit (metres: 40 times the equator). */
 const MAX_PROJECTED = 1e9;
 
+type PlacedInfo = { geoTransform: GeoTransform; width: number; height: number; crs: { geographic: boolean; nonEarth?: boolean } };
+
+/** Throws (not-on-earth) when a raster's georeference cannot be on Earth (implausibleExtent). */
+export function checkOnEarth(info: PlacedInfo): void {
+  const implausible = implausibleExtent(info);
+  if (implausible) throw new RasterError('not-on-earth', `this raster cannot be placed on Earth: ${implausible}`);
+}
+
 /**
  * Why a raster's georeference cannot be on Earth, or null: lon/lat corners beyond ±90° latitude or
  * ±540° longitude, projected corners beyond 1e9 units, or corners that are not numbers. A file with
  * 1e12 m pixels was listed with nonsense bounds and wrote Infinity into its polygons.
  */
-export function implausibleExtent(info: { geoTransform: GeoTransform; width: number; height: number; crs: { geographic: boolean; nonEarth?: boolean } }): string | null {
+function implausibleExtent(info: PlacedInfo): string | null {
   if (info.crs.nonEarth) return null;
   const [minX, minY, maxX, maxY] = rasterBounds(info.geoTransform, info.width, info.height);
   if (![minX, minY, maxX, maxY].every(Number.isFinite)) return 'its corners are not numbers (check its geotransform)';

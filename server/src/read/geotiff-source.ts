@@ -155,13 +155,14 @@ interface GdalMetadata {
   colorInterps: Map<number, string>;
 }
 
+/** Longest GeoAsciiParams accepted (the CRS citations; GDAL's are under 1 KB). */
+const GEO_ASCII_MAX_CHARS = 65_536;
+
 /**
  * GDAL_METADATA's items, read by a scanner that only moves forward. The tag comes from the file:
  * the regular expressions this replaced took time growing with the square of its length when its
  * `<Item ` had no `>` (2.4 MB of them held the server for minutes).
  */
-const GEO_ASCII_MAX_CHARS = 65_536;
-
 function parseGdalMetadata(xml: unknown): GdalMetadata {
   const out: GdalMetadata = { dataset: {}, bandDescriptions: new Map(), colorInterps: new Map() };
   if (typeof xml !== 'string') return out;

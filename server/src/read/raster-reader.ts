@@ -6,7 +6,7 @@
  * A reader wraps any RasterSource (a GeoTIFF from a file or a URL); one reader per open source.
  */
 import type { RasterSource } from './raster-source.ts';
-import { implausibleExtent } from './georef.ts';
+import { checkOnEarth } from './georef.ts';
 import type { Crs, PixelBlock, RasterInfo, Window } from './raster.ts';
 import { computeStatistics, type StatisticsResult } from './band-statistics.ts';
 import { boundsWgs84, converter, transformableProj4, transformPoint, WGS84 } from './crs-transform.ts';
@@ -63,6 +63,7 @@ export function intersects(a: LonLatBox, b: LonLatBox): boolean {
 
 export class RasterReader {
   private extent: WebExtent | null = null;
+  private checkedOnEarth = false;
   /** Most source pixels one tile may read; the server sets its own (Limits.admit). */
   tileReadLimit = DEFAULT_RASTER_LIMITS.maxTileReadPixels;
 
@@ -90,8 +91,11 @@ export class RasterReader {
 
   /** The EPSG:4326 bounds; throws when the raster cannot be placed on Earth. */
   earthBounds(): LonLatBox {
-    const implausible = implausibleExtent(this.info);
-    if (implausible) throw new RasterError('not-on-earth', `this raster cannot be placed on Earth: ${implausible}`);
+    // Checked once, not on every tile that asks for the bounds (it throws until it passes).
+    if (!this.checkedOnEarth) {
+      checkOnEarth(this.info);
+      this.checkedOnEarth = true;
+    }
     const { bounds } = this.webExtent();
     if (!bounds) {
       throw new RasterError('not-on-earth', this.info.crs.nonEarth

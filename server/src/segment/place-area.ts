@@ -52,7 +52,7 @@ export async function placeArea(reader: RasterReader, spec: ModelSpec, areaInput
     // The limit bounds the work, which is the part over the dataset: an analyst's generous box
     // around a small scene is not refused for the ground beyond it.
     // (Placing the area cuts it near the dataset too, so the ground beyond costs no work either.)
-    const overKm2 = km2OverFootprint(area, cuttableFootprint(info.geoTransform, info.width, info.height, info.crs));
+    const overKm2 = km2OverFootprint(area, cuttableFootprint(info.geoTransform, info.width, info.height, info.crs, footprint));
     if (overKm2 === null || overKm2 > limits.maxAreaKm2) {
       // All of it over the dataset (within the rounding of two area sums): its own size.
       const what = overKm2 === null || overKm2 > 0.999 * km2 ? `the area is ${km2.toFixed(1)}` : `the area's part over the dataset is ${overKm2.toFixed(1)}`;

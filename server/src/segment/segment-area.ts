@@ -124,22 +124,23 @@ function ringArea(ring: Polygon['coordinates'][number]): Feature<Polygon | Multi
  * polygon with holes whole joined a hole that crossed or touched the outer ring into the area
  * (the area then covered the hole), where the hole is ground to leave out.
  */
-function shellLessHoles(coords: Polygon['coordinates']): Feature<Polygon | MultiPolygon>[] {
+function shellLessHoles(coords: Polygon['coordinates']): Feature<Polygon | MultiPolygon> {
   const shell = ringArea(coords[0]!);
-  if (coords.length === 1) return [shell];
+  if (coords.length === 1) return shell;
   const holes = coords.slice(1).map(ringArea);
   const left = turf.difference(turf.featureCollection([shell, ...holes] as Feature<Polygon | MultiPolygon>[]));
   if (!left) throw new Error('its holes cover its outer ring');
-  return [left];
+  return left;
 }
 
 /** Whether a hole of a polygon has a vertex outside its outer ring (which even-odd filling would add to the area). */
 function holeOutsideShell(area: Area): boolean {
   const polygons = area.type === 'Polygon' ? [area.coordinates] : area.coordinates;
-  return polygons.some((coords) => coords.length > 1 && coords.slice(1).some((hole) => {
+  return polygons.some((coords) => {
+    if (coords.length === 1) return false;
     const shell = turf.polygon([coords[0]!]);
-    return hole.some((p) => !turf.booleanPointInPolygon(p as [number, number], shell));
-  }));
+    return coords.slice(1).some((hole) => hole.some((p) => !turf.booleanPointInPolygon(p as [number, number], shell)));
+  });
 }
 
 /** The area split at its rings' crossings and joined again; null when no ring crosses and no hole lies outside its ring. */
@@ -149,7 +150,7 @@ function splitCrossings(area: Area): { area: Area; repaired: boolean } | null {
   try {
     const polygons = area.type === 'Polygon' ? [area.coordinates] : area.coordinates;
     const pieces: Feature<Polygon | MultiPolygon>[] = [];
-    for (const coords of polygons) pieces.push(...shellLessHoles(coords));
+    for (const coords of polygons) pieces.push(shellLessHoles(coords));
     const merged = pieces.length === 1 ? pieces[0]! : turf.union(turf.featureCollection(pieces));
     if (!merged) throw new Error('nothing left after splitting');
     // Pieces may touch at the former crossing point; only a ring crossing itself is a problem.
@@ -219,9 +220,9 @@ export interface AreaOnGrid {
 /**
  * The dataset's footprint in lon/lat where an area may be cut around it: null for a dataset across
  * the antimeridian or holding a pole, whose lon/lat outline and box would miss part of it.
+ * `footprint`: the dataset's footprintWgs84, where the caller has it already.
  */
-export function cuttableFootprint(gt: GeoTransform, width: number, height: number, crs: Crs): Polygon | null {
-  const footprint = footprintWgs84(gt, width, height, crs);
+export function cuttableFootprint(gt: GeoTransform, width: number, height: number, crs: Crs, footprint = footprintWgs84(gt, width, height, crs)): Polygon | null {
   if (!footprint) return null;
   const [fw, , fe] = turf.bbox(footprint);
   return fe - fw > 180 || holdsPole(gt, width, height, crs) ? null : footprint;

@@ -20,9 +20,10 @@ export interface ReceivedUpload {
   bytes: number;
 }
 
-/** `what`: the limit's name, when it is not the upload limit's setting. */
-function limitError(limit: number, what = 'the upload limit is'): LimitError {
-  return new LimitError('too-large', `${what} ${(limit / 1024 ** 2).toFixed(0)} MB${what === 'the upload limit is' ? ' (SATSEG_UPLOAD_LIMIT_MB)' : ''}`);
+/** `name`: what a limit other than the upload limit's setting is called. */
+function limitError(limit: number, name?: string): LimitError {
+  const mb = `${(limit / 1024 ** 2).toFixed(0)} MB`;
+  return new LimitError('too-large', name ? `${name} ${mb}` : `the upload limit is ${mb} (SATSEG_UPLOAD_LIMIT_MB)`);
 }
 
 /** X-Filename as sent: percent-encoded UTF-8 when it decodes, else taken literally. */
@@ -36,12 +37,12 @@ export function headerFilename(value: string | null): string {
 }
 
 /** Counts bytes through a stream and fails it past the limit, or when onBytes throws (the disk check). */
-function byteCounter(limit: number, onBytes: (n: number) => void, what?: string): Transform {
+function byteCounter(limit: number, onBytes: (n: number) => void, limitName?: string): Transform {
   let bytes = 0;
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       bytes += chunk.length;
-      if (bytes > limit) { cb(limitError(limit, what)); return; }
+      if (bytes > limit) { cb(limitError(limit, limitName)); return; }
       try {
         onBytes(bytes);
       } catch (err) {
