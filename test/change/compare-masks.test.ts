@@ -222,6 +222,34 @@ describe('compareMasks across grids', () => {
     expect(r.statistics.valid_pixels).toBe(validEverywhere);
   });
 
+  it('compares across the antimeridian: a UTM zone 1 mask against a lon/lat mask written past 180', async () => {
+    // Before: UTM 1S near Fiji, 30 m, the antimeridian about a third of the way across. After:
+    // EPSG:4326 from 179.9° to 180.1°. proj4 puts the before pixels east of the line at -179.9x,
+    // which the after mask holds as 180.0x: only the western part used to be compared.
+    const b: MaskSpec = { width: 600, height: 400, geoTransform: [172_000, 30, 0, 8_128_000, 0, -30], epsg: 32701, ids: blobIds(600, 400, 11) };
+    const a: MaskSpec = { width: 700, height: 500, geoTransform: [179.9, 0.0003, 0, -16.93, 0, -0.0003], epsg: 4326, geographic: true, ids: blobIds(700, 500, 12) };
+    await writeMask(file('am-before.tif'), b);
+    await writeMask(file('am-after.tif'), a);
+    const out = file('am-change.tif');
+    const r = await compareMasks({ before: file('am-before.tif'), after: file('am-after.tif'), out });
+    const toAfter = converter(transformableProj4(crsFromEpsg(32701)), transformableProj4(crsFromEpsg(4326)));
+    const wrapped = (x: number, y: number): [number, number] => { const [lon, lat] = toAfter.forward([x, y]) as [number, number]; return [lon < 0 ? lon + 360 : lon, lat]; };
+    const expected = bruteForce(r.window, b, a, wrapped);
+    const got = await readAll(out);
+    let differ = 0;
+    for (let i = 0; i < got.ids.length; i++) if (got.ids[i] !== expected.codes[i]) differ++;
+    // Interpolated positions are within 0.05 px of exact: only centres that close to an edge may differ.
+    expect(differ).toBeLessThan(got.ids.length * 0.002);
+    const all = bruteForce({ x: 0, y: 0, width: b.width, height: b.height }, b, a, wrapped);
+    const validEverywhere = all.codes.reduce((s, c) => s + (c !== N ? 1 : 0), 0);
+    expect(Math.abs(r.statistics.valid_pixels - validEverywhere)).toBeLessThan(validEverywhere * 0.002);
+    // Pixels east of the line (before x beyond about 181 km) were compared too.
+    const eastColumn = Math.ceil((182_000 - 172_000) / 30) - r.window.x;
+    let eastValid = 0;
+    for (let j = 0; j < r.window.height; j++) for (let i = Math.max(0, eastColumn); i < r.window.width; i++) if (got.ids[j * r.window.width + i] !== N) eastValid++;
+    expect(eastValid).toBeGreaterThan(r.statistics.valid_pixels / 3);
+  });
+
   it('samples a much finer after mask from its overview at the before resolution (gdalwarp -ovr AUTO)', async () => {
     // Before 40 m; after 10 m, four times finer, so its second overview (40 m, modes of 4 x 4) is sampled.
     const b: MaskSpec = { width: 200, height: 150, geoTransform: [500000, 40, 0, 5000000, 0, -40], ...UTM, ids: blobIds(200, 150, 5) };

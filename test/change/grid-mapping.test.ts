@@ -145,3 +145,49 @@ describe('the last column', () => {
     }
   });
 });
+
+describe('the antimeridian', () => {
+  // A lon/lat mask written past 180 (179.97° to 180.03°), as scenes crossing it often are.
+  const after: GridSpec = { geoTransform: [179.97, 0.001, 0, -16.95, 0, -0.001], width: 60, height: 100, crs: lonLat };
+
+  it('maps a UTM zone 1 grid across it onto a lon/lat grid running past 180 (half the overlap was missed)', () => {
+    // UTM 1S near Fiji: 12 km of 100 m pixels, the antimeridian near x = 181 km.
+    const utm1s = crsFromEpsg(32701);
+    const grid: GridSpec = { geoTransform: [175_000, 100, 0, 8_126_000, 0, -100], width: 120, height: 100, crs: utm1s };
+    const toLonLat = converter(transformableProj4(utm1s), WGS84);
+    const mapping = new GridMapping(grid, after);
+    const win = mapping.coverage();
+    expect(win).not.toBeNull();
+    const got = lookup(mapping, win!.y, win!.height, 64);
+    let east = 0;
+    let inside = 0;
+    for (let r = 0; r < win!.height; r++) {
+      for (let i = 0; i < grid.width; i++) {
+        const [lon, lat] = toLonLat.forward([175_000 + (i + 0.5) * 100, 8_126_000 - (win!.y + r + 0.5) * 100]);
+        const u = ((lon! + 360) % 360 - 179.97) / 0.001;
+        const v = (-16.95 - lat!) / 0.001;
+        const o = r * grid.width + i;
+        if (!(u >= 0 && v >= 0 && u < 60 && v < 100)) { expect(got.cols[o]).toBe(-1); continue; }
+        inside++;
+        if (lon! < 0) east++;
+        // Within the error bound of the exact position.
+        expect(Math.abs(got.cols[o]! + 0.5 - u)).toBeLessThan(0.5 + MAX_ERROR);
+        expect(Math.abs(got.rows[o]! + 0.5 - v)).toBeLessThan(0.5 + MAX_ERROR);
+        expect(i >= win!.x && i < win!.x + win!.width).toBe(true);
+      }
+    }
+    // Both sides: pixels east of the antimeridian (proj4 says -179.9x) are found at 180.0x.
+    expect(east).toBeGreaterThan(inside / 4);
+    expect(inside).toBeGreaterThan(1000);
+  });
+
+  it('matches two lon/lat grids written on either side of ±180', () => {
+    // The same ground written as -180.03..-179.97: it was "no overlap".
+    const west: GridSpec = { geoTransform: [-180.03, 0.002, 0, -16.95, 0, -0.002], width: 30, height: 50, crs: lonLat };
+    const mapping = new GridMapping(west, after);
+    expect(mapping.coverage()).toEqual({ x: 0, y: 0, width: 30, height: 50 });
+    const got = lookup(mapping, 0, 50, 30);
+    for (let i = 0; i < 30; i++) expect(got.cols[i]).toBe(Math.floor((-180.03 + (i + 0.5) * 0.002 + 360 - 179.97) / 0.001));
+    expect(new GridMapping(after, west).coverage()).toEqual({ x: 0, y: 0, width: 60, height: 100 });
+  });
+});

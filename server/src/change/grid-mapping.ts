@@ -95,6 +95,21 @@ export interface StripParts {
   part(x0: number, x1: number): StripMap;
 }
 
+/**
+ * Longitudes moved by whole turns to within 180° of `centre`, for a lon/lat grid; null for a
+ * projected one. A lon/lat raster may run past ±180 (179.99 to 180.01, as scenes crossing the
+ * antimeridian are often written), while proj4 answers in -180..180: without this, a pixel at
+ * -179.995 missed the raster that holds it as 180.005, and half of such an overlap was not compared.
+ * Centred on the grid, the seam lies half a turn from its middle, outside any grid narrower than a
+ * turn; a control cell straddling the seam fails the error check and is transformed pixel by pixel.
+ */
+function longitudeWrap(grid: GridSpec): ((lon: number) => number) | null {
+  if (!grid.crs.geographic) return null;
+  const g = grid.geoTransform;
+  const centre = g[0] + (g[1] * grid.width) / 2;
+  return (lon) => lon - 360 * Math.round((lon - centre) / 360);
+}
+
 /** floor(p) when 0 <= p < size, else -1. */
 function pixelIndex(p: number, size: number): number {
   return p >= 0 && p < size ? Math.floor(p) : -1;
@@ -104,8 +119,11 @@ export class GridMapping {
   private readonly affine: { cols: Int32Array; rows: Int32Array } | null;
   private readonly toTarget: ((x: number, y: number) => [number, number] | null) | null;
 
+  private readonly wrap: ((lon: number) => number) | null;
+
   constructor(readonly grid: GridSpec, readonly target: GridSpec) {
     const same = transformableProj4(grid.crs) === transformableProj4(target.crs);
+    this.wrap = longitudeWrap(target);
     if (same) {
       this.toTarget = null;
       this.affine = {
@@ -114,7 +132,10 @@ export class GridMapping {
       };
     } else {
       const conv = converter(transformableProj4(grid.crs), transformableProj4(target.crs));
-      this.toTarget = (x, y) => transformPoint(conv, x, y);
+      const wrap = this.wrap;
+      this.toTarget = wrap
+        ? (x, y) => { const p = transformPoint(conv, x, y); return p && [wrap(p[0]), p[1]]; }
+        : (x, y) => transformPoint(conv, x, y);
       this.affine = null;
     }
   }
@@ -122,7 +143,8 @@ export class GridMapping {
   private affineU(i: number): number {
     const g = this.grid.geoTransform;
     const t = this.target.geoTransform;
-    return (g[0] + (i + 0.5) * g[1] - t[0]) / t[1];
+    const x = g[0] + (i + 0.5) * g[1];
+    return ((this.wrap ? this.wrap(x) : x) - t[0]) / t[1];
   }
 
   private affineV(j: number): number {
@@ -137,7 +159,7 @@ export class GridMapping {
     const t = this.target.geoTransform;
     const x = g[0] + (i + 0.5) * g[1];
     const y = g[3] + (j + 0.5) * g[5];
-    const p = this.toTarget ? this.toTarget(x, y) : [x, y];
+    const p = this.toTarget ? this.toTarget(x, y) : [this.wrap ? this.wrap(x) : x, y];
     if (!p) return [Number.NaN, Number.NaN];
     return [(p[0]! - t[0]) / t[1], (p[1]! - t[3]) / t[5]];
   }
@@ -168,6 +190,7 @@ export class GridMapping {
     }
     const outline = new Box();
     const back = converter(transformableProj4(this.target.crs), transformableProj4(this.grid.crs));
+    const wrapBack = longitudeWrap(this.grid);
     const g = this.grid.geoTransform;
     const t = this.target.geoTransform;
     const n = COVERAGE_SAMPLES;
@@ -175,7 +198,7 @@ export class GridMapping {
       for (const [c, r] of [[(k / n) * tw, 0], [(k / n) * tw, th], [0, (k / n) * th], [tw, (k / n) * th]] as const) {
         const p = transformPoint(back, t[0] + c * t[1], t[3] + r * t[5]);
         if (!p) continue;
-        outline.addX((p[0] - g[0]) / g[1]);
+        outline.addX(((wrapBack ? wrapBack(p[0]) : p[0]) - g[0]) / g[1]);
         outline.addY((p[1] - g[3]) / g[5]);
       }
     }
