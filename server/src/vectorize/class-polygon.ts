@@ -3,7 +3,7 @@
  * Writers and tile builders take these; rings stay flat typed arrays until the last moment because
  * building nested coordinate arrays for millions of vertices costs more than the polygonizing.
  */
-import type { Feature, Polygon } from 'geojson';
+import type { Feature, MultiPolygon, Polygon } from 'geojson';
 
 export interface ClassProperties {
   class: string;
@@ -18,6 +18,11 @@ export interface ClassPolygon {
   areaM2: number;
   /** Flat [x0, y0, x1, y1, ...] rings, not closed; shell first (counter-clockwise), then holes (clockwise). */
   rings: Float64Array[];
+  /**
+   * Set when the polygon was cut at the antimeridian (lon/lat output, RFC 7946): every part, each
+   * rings as above, the first being `rings`. The feature is then a MultiPolygon.
+   */
+  parts?: Float64Array[][];
 }
 
 /** Areas to 0.0001 m²: fine enough that sub-metre pixels sum up correctly, short enough to read. */
@@ -29,15 +34,16 @@ export function polygonProperties(p: ClassPolygon): ClassProperties {
   return { class: p.className, class_id: p.classId, area_m2: roundArea(p.areaM2) };
 }
 
-/** A GeoJSON Feature (rings closed, as GeoJSON wants). */
-export function toFeature(p: ClassPolygon): Feature<Polygon, ClassProperties> {
-  const coordinates = p.rings.map((ring) => {
+/** A GeoJSON Feature (rings closed, as GeoJSON wants): a Polygon, or a MultiPolygon of a polygon cut at the antimeridian. */
+export function toFeature(p: ClassPolygon): Feature<Polygon | MultiPolygon, ClassProperties> {
+  const closed = (rings: Float64Array[]) => rings.map((ring) => {
     const out: number[][] = [];
     for (let i = 0; i < ring.length; i += 2) out.push([ring[i]!, ring[i + 1]!]);
     out.push([ring[0]!, ring[1]!]);
     return out;
   });
-  return { type: 'Feature', properties: polygonProperties(p), geometry: { type: 'Polygon', coordinates } };
+  const geometry: Polygon | MultiPolygon = p.parts ? { type: 'MultiPolygon', coordinates: p.parts.map(closed) } : { type: 'Polygon', coordinates: closed(p.rings) };
+  return { type: 'Feature', properties: polygonProperties(p), geometry };
 }
 
 /** Where vectorize sends its polygons, batch by batch (a file writer, a response, a tile index). */

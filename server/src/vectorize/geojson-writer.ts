@@ -21,6 +21,7 @@ export const DEFAULT_DECIMALS = 7;
 const HEADER = '{"type":"FeatureCollection","features":[\n';
 const FOOTER = '\n]}\n';
 const GEOMETRY = '},"geometry":{"type":"Polygon","coordinates":[';
+const MULTI_GEOMETRY = '},"geometry":{"type":"MultiPolygon","coordinates":[';
 const CACHE_SLOTS = 1 << 16;
 
 /**
@@ -97,14 +98,23 @@ export class GeoJsonEncoder {
     this.buf.set(prefix, this.n);
     this.n += prefix.length;
     this.ascii(String(roundArea(p.areaM2)));
-    this.ascii(GEOMETRY);
-    for (let r = 0; r < p.rings.length; r++) {
-      const ring = p.rings[r]!;
+    if (p.parts) {
+      this.ascii(MULTI_GEOMETRY);
+      p.parts.forEach((rings, k) => { this.ascii(k > 0 ? ',[' : '['); this.rings(rings); this.ascii(']'); });
+    } else {
+      this.ascii(GEOMETRY);
+      this.rings(p.rings);
+    }
+    this.ascii(']}}');
+  }
+
+  private rings(rings: Float64Array[]): void {
+    for (let r = 0; r < rings.length; r++) {
+      const ring = rings[r]!;
       this.ascii(r > 0 ? ',[' : '[');
       for (let i = 0; i < ring.length; i += 2) this.pair(ring[i]!, ring[i + 1]!, 44);
       this.pair(ring[0]!, ring[1]!, 93); // GeoJSON rings repeat their first position
     }
-    this.ascii(']}}');
   }
 
   /** The bytes encoded so far; the encoder continues in a fresh buffer (no copy). */

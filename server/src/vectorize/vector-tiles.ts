@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import GeoJSONVT from 'geojson-vt';
 import { fromGeojsonVt } from 'vt-pbf';
-import type { Feature, FeatureCollection, Polygon } from 'geojson';
+import type { Feature, FeatureCollection, MultiPolygon, Polygon } from 'geojson';
 import { toFeature, type ClassPolygon, type ClassProperties } from './class-polygon.ts';
 import { VectorizeError } from '../errors.ts';
 
@@ -70,7 +70,7 @@ export function vectorLayers(classes: Array<{ id: number; name: string }>, minzo
   }));
 }
 
-type ClassFeature = Feature<Polygon, ClassProperties>;
+type ClassFeature = Feature<Polygon | MultiPolygon, ClassProperties>;
 
 export class ClassVectorTiles {
   private constructor(private readonly index: GeoJSONVT, readonly vectorLayers: VectorLayer[]) {}
@@ -80,7 +80,7 @@ export class ClassVectorTiles {
     const maxZoom = options.maxZoom ?? 14;
     const classes = new Map<number, string>();
     for (const f of features) classes.set(f.properties.class_id, f.properties.class);
-    const collection: FeatureCollection<Polygon, ClassProperties> = { type: 'FeatureCollection', features };
+    const collection: FeatureCollection<Polygon | MultiPolygon, ClassProperties> = { type: 'FeatureCollection', features };
     const index = new GeoJSONVT(collection, {
       maxZoom,
       buffer: options.buffer ?? 64,
@@ -101,7 +101,7 @@ export class ClassVectorTiles {
   /** Index a GeoJSON file written by vectorize (features with class / class_id / area_m2). */
   static async fromGeoJsonFile(file: string, options: VectorTileOptions & { maxBytes?: number } = {}): Promise<ClassVectorTiles> {
     checkVectorTileSize(file, options.maxBytes);
-    const collection = JSON.parse(await fs.promises.readFile(file, 'utf8')) as FeatureCollection<Polygon, ClassProperties>;
+    const collection = JSON.parse(await fs.promises.readFile(file, 'utf8')) as FeatureCollection<Polygon | MultiPolygon, ClassProperties>;
     return ClassVectorTiles.fromFeatures(collection.features, options);
   }
 

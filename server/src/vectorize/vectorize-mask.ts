@@ -16,6 +16,7 @@ import { checkIsMask, classIdOf, maskRowEncoder } from './mask-codes.ts';
 import { classCatalog, type ClassCatalog } from './class-names.ts';
 import { pixelAreaFunction } from '../read/geodesy.ts';
 import { orientRings, pixelRingToCrs, toGeographic } from './reproject.ts';
+import { splitAtAntimeridian } from './antimeridian.ts';
 import type { ClassPolygon, PolygonSink } from './class-polygon.ts';
 import { featureCollectionChunks, GeoJsonFileWriter } from './geojson-writer.ts';
 import { checkOutputPath } from '../write/atomic-file.ts';
@@ -154,9 +155,10 @@ async function* polygonBatches(source: RasterSource, close: () => Promise<void>,
       if (area < o.minArea) { o.stats.droppedSmall++; continue; }
       const crsRings = kept.map((r) => pixelRingToCrs(r, gt));
       if (reproject) crsRings.forEach(reproject);
-      orientRings(crsRings);
+      const parts = o.crs === 'wgs84' && !info.crs.nonEarth ? splitAtAntimeridian(crsRings) : [crsRings];
+      parts.forEach(orientRings);
       const classId = classIdOf(region.value, info);
-      out.push({ classId, className: o.catalog.name(classId), areaM2: area, rings: crsRings });
+      out.push({ classId, className: o.catalog.name(classId), areaM2: area, rings: parts[0]!, ...(parts.length > 1 ? { parts } : {}) });
       if (o.maxFeatures && o.stats.features >= o.maxFeatures) {
         throw new VectorizeError('too-many-features', `the mask makes more than ${o.maxFeatures.toLocaleString('en-US')} polygons, the most a result may have (SATSEG_MAX_FEATURES); raise min_area_m2 (--min-area) to drop specks, or segment a smaller area`);
       }

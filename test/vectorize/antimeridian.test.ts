@@ -1,0 +1,113 @@
+/**
+ * Polygons across the antimeridian in GeoJSON output (RFC 7946 §3.1.9): cut in two at ±180, every
+ * longitude within -180..180, the parts valid and adding up to the polygon's area. A UTM zone 1
+ * mask used to give edges jumping from 179.9 to -179.9 (a polygon the long way round the world).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as turf from '@turf/turf';
+import type { FeatureCollection, MultiPolygon, Polygon, Position } from 'geojson';
+import { afterAll, describe, expect, it } from 'vitest';
+import { splitAtAntimeridian } from '../../server/src/vectorize/antimeridian.ts';
+import { vectorizeMask } from '../../server/src/vectorize/vectorize-mask.ts';
+import type { ClassProperties } from '../../server/src/vectorize/class-polygon.ts';
+import { CogWriter } from '../../server/src/write/cog-writer.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-antimeridian-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const flat = (ring: number[][]) => Float64Array.from(ring.flat());
+const closed = (ring: Float64Array): Position[] => {
+  const out: Position[] = [];
+  for (let i = 0; i < ring.length; i += 2) out.push([ring[i]!, ring[i + 1]!]);
+  return [...out, out[0]!];
+};
+const partsArea = (parts: Float64Array[][]) => parts.reduce((s, rings) => s + turf.area(turf.polygon(rings.map(closed))), 0);
+
+describe('splitAtAntimeridian', () => {
+  it('returns a polygon within -180..180 as it is', () => {
+    const rings = [flat([[10, 10], [11, 10], [11, 11], [10, 11]])];
+    const parts = splitAtAntimeridian(rings);
+    expect(parts).toEqual([rings]);
+    expect(parts[0]![0]).toBe(rings[0]);
+  });
+
+  it('moves a polygon lying wholly past 180 back by a turn', () => {
+    const parts = splitAtAntimeridian([flat([[180.2, 10], [180.5, 10], [180.5, 11], [180.2, 11]])]);
+    expect(parts).toHaveLength(1);
+    expect(Array.from(parts[0]![0]!)).toEqual([180.2 - 360, 10, 180.5 - 360, 10, 180.5 - 360, 11, 180.2 - 360, 11]);
+  });
+
+  it('cuts a polygon whose edges jump from 179 to -179, holes included, into valid parts that keep its area', () => {
+    // As proj4 gives it: a shell from 179° to 181° written 179 / -179, a hole across the line too.
+    const shell = flat([[179, -17], [-179, -17], [-179, -16], [179, -16]]);
+    const hole = flat([[179.5, -16.8], [179.5, -16.2], [-179.5, -16.2], [-179.5, -16.8]]);
+    // The same polygon 180° away, where nothing needs cutting: the reference area.
+    const reference = turf.area(turf.polygon([[[-1, -17], [1, -17], [1, -16], [-1, -16], [-1, -17]], [[-0.5, -16.8], [-0.5, -16.2], [0.5, -16.2], [0.5, -16.8], [-0.5, -16.8]]]));
+    const parts = splitAtAntimeridian([shell, hole]);
+    expect(parts).toHaveLength(2);
+    for (const rings of parts) {
+      for (const ring of rings) for (let i = 0; i < ring.length; i += 2) expect(Math.abs(ring[i]!)).toBeLessThanOrEqual(180);
+      expect(turf.booleanValid(turf.polygon(rings.map(closed)))).toBe(true);
+    }
+    // West part 179..180, east part -180..-179: both reach the line.
+    const lons = parts.map((rings) => Array.from(rings[0]!).filter((_, i) => i % 2 === 0));
+    expect(lons.map((l) => [Math.min(...l), Math.max(...l)]).sort((a, b) => a[0]! - b[0]!)).toEqual([[-180, -179], [179, 180]]);
+    expect(partsArea(parts)).toBeCloseTo(reference, 0);
+  });
+
+  it('leaves a ring that winds round a pole as it is', () => {
+    const ring = flat([[-180, 80], [-90, 80], [0, 80], [90, 80], [179, 80]]);
+    expect(splitAtAntimeridian([ring])).toEqual([[ring]]);
+  });
+});
+
+describe('vectorizing a mask across the antimeridian', () => {
+  it('writes GeoJSON whose polygons crossing it are MultiPolygons cut at ±180, valid, with their areas', async () => {
+    // UTM 1S near Fiji, 100 m pixels; the antimeridian near x = 181 km. Class 1 is a band across
+    // the line with a hole of class 0 across it too; class 0 fills the rest.
+    const width = 120;
+    const height = 80;
+    const mask = path.join(tmp, 'utm1s.tif');
+    const w = await CogWriter.create(mask, {
+      width, height, geoTransform: [175_000, 100, 0, 8_126_000, 0, -100], geoKeys: { epsg: 32701, geographic: false }, nodata: 255, blockSize: 64,
+      colorMap: [[0, 0, 0], [0, 0, 200]], overviewResampling: 'mode',
+      metadata: { CLASS_NAMES: '["land","water"]', CLASS_COLORS: '["#000000","#0000c8"]' },
+    });
+    const ids = new Uint8Array(width * height);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const inBand = y >= 20 && y < 60 && x >= 30 && x < 100;
+        const inHole = y >= 35 && y < 45 && x >= 50 && x < 75;
+        ids[y * width + x] = inBand && !inHole ? 1 : 0;
+      }
+    }
+    await w.writeRows(ids, height);
+    await w.finish();
+    const out = path.join(tmp, 'utm1s.geojson');
+    await vectorizeMask({ mask, out, minAreaM2: 0 });
+    const fc = JSON.parse(fs.readFileSync(out, 'utf8')) as FeatureCollection<Polygon | MultiPolygon, ClassProperties>;
+    let cut = 0;
+    for (const f of fc.features) {
+      const polygons = f.geometry.type === 'Polygon' ? [f.geometry.coordinates] : f.geometry.coordinates;
+      if (f.geometry.type === 'MultiPolygon') cut++;
+      let area = 0;
+      for (const rings of polygons) {
+        for (const ring of rings) {
+          for (let i = 0; i < ring.length; i++) {
+            expect(Math.abs(ring[i]![0]!)).toBeLessThanOrEqual(180);
+            if (i > 0) expect(Math.abs(ring[i]![0]! - ring[i - 1]![0]!)).toBeLessThan(1);
+          }
+        }
+        expect(turf.booleanValid(turf.polygon(rings))).toBe(true);
+        area += turf.area(turf.polygon(rings));
+      }
+      // turf's spherical area against ours on the ellipsoid's projection: well within a percent.
+      expect(Math.abs(area - f.properties.area_m2) / f.properties.area_m2).toBeLessThan(0.01);
+    }
+    // The band, the land around it and the hole's land all cross the line.
+    expect(cut).toBe(3);
+    expect(fc.features).toHaveLength(3);
+  });
+});
