@@ -47,3 +47,21 @@ describe('SATSEG_MAX_AREA_KM2 on a scene turned against the meridians', () => {
       .rejects.toThrow(new RegExp(`^the area is ${km2.toFixed(1)} km², over the`));
   });
 });
+
+describe('a lon/lat scene written 0..360', () => {
+  // 1° pixels from 0° to 360°: an area over America (-100..-90) lies at 260..270 on it.
+  const global = { info: { geoTransform: [0, 1, 0, 90, 0, -1], width: 360, height: 180, crs: crsFromEpsg(4326) }, earthBounds: () => undefined } as unknown as RasterReader;
+
+  it('places an area given in -180..180 (it was refused as not intersecting the dataset)', async () => {
+    const placed = await placeArea(global, spec, undefined, [-100, 10, -90, 20], {});
+    expect(placed!.window).toEqual({ x: 260, y: 70, width: 10, height: 10 });
+  });
+
+  it('still refuses an area off the scene, and one over the limit', async () => {
+    // 179..181 in 1/64° pixels (exact in binary), across the antimeridian.
+    const narrow = { info: { geoTransform: [179, 1 / 64, 0, -16, 0, -1 / 64], width: 128, height: 64, crs: crsFromEpsg(4326) }, earthBounds: () => undefined } as unknown as RasterReader;
+    await expect(placeArea(narrow, spec, undefined, [10, 10, 11, 11], {})).rejects.toThrow(/^the area does not overlap the dataset's pixels/);
+    expect((await placeArea(narrow, spec, undefined, [-179.5, -16.5, -179.25, -16.25], {}))!.window).toEqual({ x: 96, y: 16, width: 16, height: 16 });
+    await expect(placeArea(global, spec, undefined, [-100, 10, -90, 20], { maxAreaKm2: 100 })).rejects.toThrow(/^the area is \d+\.\d km², over the 100 km² limit/);
+  });
+});

@@ -157,4 +157,23 @@ describe('the antimeridian', () => {
     ] };
     expect(parseArea(split, undefined)!.type).toBe('MultiPolygon');
   });
+
+  it('places an area on a lon/lat raster written past ±180: 0..360, and across the antimeridian (it was "no overlap")', () => {
+    // A 0..360 raster of 1° pixels: an area over America (-100..-90) is its columns 260..270.
+    const global = areaOnGrid(parseArea(undefined, [-100, 10, -90, 20])!, [0, 1, 0, 90, 0, -1], 360, 180, crsFromEpsg(4326))!;
+    expect(global.window).toEqual({ x: 260, y: 70, width: 10, height: 10 });
+    expect(Array.from(global.mask(0, 1, 10))).toEqual(Array(10).fill(1));
+    // 179.9..180.1 in 0.01° pixels, and an area split at the antimeridian as RFC 7946 asks.
+    const split = parseArea({ type: 'MultiPolygon', coordinates: [
+      [[[179.95, -17.05], [180, -17.05], [180, -16.95], [179.95, -16.95], [179.95, -17.05]]],
+      [[[-180, -17.05], [-179.93, -17.05], [-179.93, -16.95], [-180, -16.95], [-180, -17.05]]],
+    ] }, undefined)!;
+    const across = areaOnGrid(split, [179.9, 0.01, 0, -16.9, 0, -0.01], 20, 20, crsFromEpsg(4326))!;
+    // Pixel centres inside: columns 5..16 (179.955..180.065), rows 5..14, both sides of the line.
+    const { x, y, width, height } = across.window;
+    const inside = across.mask(0, height, width);
+    for (let r = 0; r < height; r++) {
+      for (let c = 0; c < width; c++) expect(inside[r * width + c]).toBe(x + c >= 5 && x + c <= 16 && y + r >= 5 && y + r <= 14 ? 1 : 0);
+    }
+  });
 });

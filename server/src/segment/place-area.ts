@@ -43,7 +43,10 @@ export async function placeArea(reader: RasterReader, spec: ModelSpec, areaInput
   reader.earthBounds();
   const footprint = footprintWgs84(info.geoTransform, info.width, info.height, info.crs);
   if (!footprint) throw new AreaError('this dataset cannot be placed on Earth; areas in EPSG:4326 cannot be placed on it');
-  if (!turf.booleanIntersects(turf.feature(area), turf.feature(footprint))) {
+  const cuttable = cuttableFootprint(info.geoTransform, info.width, info.height, info.crs, footprint);
+  // A footprint across the antimeridian, past ±180 or holding a pole is no plain lon/lat polygon:
+  // there placing the area on the pixels (below) alone says whether it overlaps.
+  if (cuttable && !turf.booleanIntersects(turf.feature(area), turf.feature(cuttable))) {
     const [w, s, e, n] = turf.bbox(footprint).map((v) => Number(v.toFixed(5)));
     throw new AreaError(`the area does not intersect the dataset (its bounds are [${w}, ${s}, ${e}, ${n}])`, 'no-overlap');
   }
@@ -52,7 +55,7 @@ export async function placeArea(reader: RasterReader, spec: ModelSpec, areaInput
     // The limit bounds the work, which is the part over the dataset: an analyst's generous box
     // around a small scene is not refused for the ground beyond it.
     // (Placing the area cuts it near the dataset too, so the ground beyond costs no work either.)
-    const overKm2 = km2OverFootprint(area, cuttableFootprint(info.geoTransform, info.width, info.height, info.crs, footprint));
+    const overKm2 = km2OverFootprint(area, cuttable);
     if (overKm2 === null || overKm2 > limits.maxAreaKm2) {
       // All of it over the dataset (within the rounding of two area sums): its own size.
       const what = overKm2 === null || overKm2 > 0.999 * km2 ? `the area is ${km2.toFixed(1)}` : `the area's part over the dataset is ${overKm2.toFixed(1)}`;

@@ -225,7 +225,8 @@ export interface AreaOnGrid {
 export function cuttableFootprint(gt: GeoTransform, width: number, height: number, crs: Crs, footprint = footprintWgs84(gt, width, height, crs)): Polygon | null {
   if (!footprint) return null;
   const [fw, , fe] = turf.bbox(footprint);
-  return fe - fw > 180 || holdsPole(gt, width, height, crs) ? null : footprint;
+  // A lon/lat raster written past ±180 (0..360, or 179.9..180.1) is placed ring by ring in placeOnGrid.
+  return fe - fw > 180 || fw < -180 || fe > 180 || holdsPole(gt, width, height, crs) ? null : footprint;
 }
 
 /**
@@ -262,17 +263,34 @@ function holdsPole(gt: GeoTransform, width: number, height: number, crs: Crs): b
   });
 }
 
+/**
+ * How far to move a ring, in whole turns of longitude, to lie nearest a lon/lat raster's middle (0
+ * for a projected one). A lon/lat raster may be written past ±180 (0..360, or 179.9..180.1 across
+ * the antimeridian), while an area's longitudes are within ±180 (RFC 7946): an area over America
+ * on a 0..360 raster was "not overlapping". Rings move whole, never vertex by vertex, so no ring is
+ * torn apart at the seam half a turn away.
+ */
+function ringShift(ring: Position[], gt: GeoTransform, width: number, crs: Crs): number {
+  if (!crs.geographic) return 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const p of ring) { min = Math.min(min, p[0]!); max = Math.max(max, p[0]!); }
+  return -360 * Math.round(((min + max) / 2 - (gt[0] + (gt[1] * width) / 2)) / 360);
+}
+
 function placeOnGrid(area: Area, gt: GeoTransform, width: number, height: number, crs: Crs, alignment: number): AreaOnGrid | null {
   const conv = converter(WGS84, transformableProj4(crs));
+  let dx = 0;
   const toPixel = (p: Position): [number, number] => {
     const q = transformPoint(conv, p[0]!, p[1]!);
     if (!q) throw new AreaError(`[${p[0]}, ${p[1]}] cannot be placed in the dataset's CRS`);
-    return crsToPixel(gt, q[0], q[1]);
+    return crsToPixel(gt, q[0] + dx, q[1]);
   };
   const edges: Edge[] = [];
   let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
   const rings = area.type === 'Polygon' ? area.coordinates : area.coordinates.flat();
   for (const ring of rings) {
+    dx = ringShift(ring, gt, width, crs);
     for (let i = 0; i + 1 < ring.length; i++) {
       const a = ring[i]!;
       const b = ring[i + 1]!;
