@@ -23,6 +23,10 @@ export interface MaskSpec {
   colors?: string[];
   /** MODEL metadata; null leaves it out. */
   model?: string | null;
+  /** Default 255. */
+  nodata?: number;
+  /** Items over the ones written from the above (e.g. a malformed CLASS_NAMES). */
+  metadata?: Record<string, string>;
 }
 
 export async function writeMask(file: string, m: MaskSpec): Promise<void> {
@@ -33,7 +37,7 @@ export async function writeMask(file: string, m: MaskSpec): Promise<void> {
     height: m.height,
     geoTransform: m.geoTransform,
     geoKeys: { epsg: m.epsg, geographic: m.geographic ?? false },
-    nodata: 255,
+    nodata: m.nodata ?? 255,
     blockSize: 256,
     overviewResampling: 'mode',
     colorMap: colors.map((c) => { const v = parseInt(c.slice(1), 16); return [v >> 16, (v >> 8) & 255, v & 255] as [number, number, number]; }),
@@ -41,6 +45,7 @@ export async function writeMask(file: string, m: MaskSpec): Promise<void> {
       CLASS_NAMES: JSON.stringify(names),
       CLASS_COLORS: JSON.stringify(colors),
       ...(m.model === null ? {} : { MODEL: m.model ?? 'test-model' }),
+      ...m.metadata,
     },
   });
   await w.writeRows(m.ids, m.height);

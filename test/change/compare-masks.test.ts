@@ -127,6 +127,11 @@ describe('compareMasks on one grid', () => {
     await writeMask(file('no-names.tif'), { ...grid, ids: after, names: [] });
     await expectChangeError(compareMasks({ before: file('hand-before.tif'), after: file('no-names.tif'), out }), 'not-a-mask', /no-names\.tif does not list its classes/, out);
     await expectChangeError(compareMasks({ before: file('hand-change.tif'), after: file('hand-after.tif'), out }), 'not-a-mask', /hand-change\.tif is a change mask/, out);
+    // What is wrong with a class list is said (both were refused without a reason).
+    await writeMask(file('bad-names.tif'), { ...grid, ids: after, metadata: { CLASS_NAMES: 'water,vegetation,other' } });
+    await expectChangeError(compareMasks({ before: file('hand-before.tif'), after: file('bad-names.tif'), out }), 'not-a-mask', /bad-names\.tif does not list its classes .*: its CLASS_NAMES is not a JSON list of strings \("water,vegetation,other"\)/, out);
+    await writeMask(file('nodata-class.tif'), { ...grid, ids: after, nodata: 0 });
+    await expectChangeError(compareMasks({ before: file('nodata-class.tif'), after: file('hand-after.tif'), out }), 'not-a-mask', /nodata-class\.tif does not list its classes .*: its nodata value 0 is the id of its class "water"/, out);
   });
 });
 

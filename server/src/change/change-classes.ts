@@ -27,6 +27,18 @@ interface MaskClasses {
   model: string | null;
 }
 
+/** Why a mask's CLASS_NAMES does not do, where it has one: said, so a user can mend the file. */
+function classListProblem(info: RasterInfo): string {
+  const text = info.metadata.CLASS_NAMES;
+  if (text === undefined) return '';
+  const names = jsonList(text);
+  if (!names) return `: its CLASS_NAMES is not a JSON list of strings (${JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text)})`;
+  if (info.nodata !== null && Number.isInteger(info.nodata) && info.nodata >= 0 && info.nodata < names.length) {
+    return `: its nodata value ${info.nodata} is the id of its class "${names[info.nodata]}"`;
+  }
+  return '';
+}
+
 function maskClasses(file: string, info: RasterInfo): MaskClasses {
   const name = path.basename(file);
   if (info.metadata.TRANSITION_NAMES !== undefined) {
@@ -38,7 +50,7 @@ function maskClasses(file: string, info: RasterInfo): MaskClasses {
   const catalog = classCatalog(info);
   const ids = catalog.declared.map((c) => c.id);
   if (catalog.source !== 'satseg' || ids.length === 0 || ids.some((id, i) => id !== i)) {
-    throw new ChangeError('not-a-mask', `${name} does not list its classes (CLASS_NAMES metadata with ids 0..N-1); change needs masks written by satseg segment`);
+    throw new ChangeError('not-a-mask', `${name} does not list its classes (CLASS_NAMES metadata with ids 0..N-1)${classListProblem(info)}; change needs masks written by satseg segment`);
   }
   return {
     file: name,
