@@ -277,6 +277,21 @@ describe('remote datasets through the API', () => {
   let remote: string;
   let bounds: [number, number, number, number];
 
+  /** An HTTP server answering byte ranges of `file`, each `delayMs` late, on a free port. */
+  async function slowRangeServer(file: string, delayMs: number): Promise<import('node:http').Server> {
+    const { createServer } = await import('node:http');
+    const bytes = fs.readFileSync(file);
+    const slow = createServer((req, res) => {
+      const m = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
+      const lo = Number(m?.[1] ?? 0);
+      const hi = Math.min(bytes.length - 1, Number(m?.[2] ?? 0));
+      res.writeHead(206, { 'Content-Range': `bytes ${lo}-${hi}/${bytes.length}`, 'Content-Length': hi - lo + 1 });
+      setTimeout(() => res.end(bytes.subarray(lo, hi + 1)), delayMs);
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+    return slow;
+  }
+
   async function addUrl(server: TestServer, url: string) {
     const res = await server.get('/datasets', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ url }) });
     return { status: res.status, body: await res.json() as Record<string, any> };
@@ -323,17 +338,8 @@ describe('remote datasets through the API', () => {
   });
 
   it('gives a registration a deadline for all its checks: a server that trickles is refused, and the server keeps answering', async () => {
-    const { createServer } = await import('node:http');
-    const bytes = fs.readFileSync(path.join(www, 'scene.tif'));
-    const slow = createServer((req, res) => {
-      const m = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
-      const lo = Number(m?.[1] ?? 0);
-      const hi = Math.min(bytes.length - 1, Number(m?.[2] ?? 0));
-      res.writeHead(206, { 'Content-Range': `bytes ${lo}-${hi}/${bytes.length}`, 'Content-Length': hi - lo + 1 });
-      // Each answer in time for its own deadline, but slowly: many of them take long together.
-      setTimeout(() => res.end(bytes.subarray(lo, hi + 1)), 300);
-    });
-    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+    // Each answer in time for its own deadline, but slowly: many of them take long together.
+    const slow = await slowRangeServer(path.join(www, 'scene.tif'), 300);
     const quick = createTestServer({}, { limits: { registrationTimeoutMs: 500 } });
     try {
       const { port } = slow.address() as import('node:net').AddressInfo;
@@ -343,6 +349,26 @@ describe('remote datasets through the API', () => {
       expect((await quick.get('/models')).status).toBe(200);
     } finally {
       await quick.close();
+      await new Promise<void>((r) => slow.close(() => r()));
+    }
+  });
+
+  it('goes on registering a URL for the requests still waiting when the first one leaves', async () => {
+    const slow = await slowRangeServer(path.join(www, 'scene.tif'), 100);
+    try {
+      const { port } = slow.address() as import('node:net').AddressInfo;
+      const body = JSON.stringify({ url: `http://127.0.0.1:${port}/scene.tif` });
+      const init = { method: 'POST', headers: { 'Content-Type': 'application/json' }, body };
+      const leaving = new AbortController();
+      const first = s.get('/datasets', { ...init, signal: leaving.signal }).catch((e: unknown) => e);
+      const second = s.get('/datasets', init);
+      setTimeout(() => leaving.abort(), 50);
+      // The check ran under the first request's signal: its client leaving failed the second too.
+      const res = await second;
+      expect(res.status).toBe(201);
+      expect(((await res.json()) as { origin: string }).origin).toBe('url');
+      await first;
+    } finally {
       await new Promise<void>((r) => slow.close(() => r()));
     }
   });

@@ -258,11 +258,12 @@ export class DatasetCatalog {
     }
   }
 
-  /** Register a remote COG by URL, once it has been opened (and `validate`d) over HTTP ranges. */
   /**
-   * Register a remote COG (or give the dataset it already is). `signal` ends the checks (a deadline,
-   * the client leaving). The same URL registered by several requests at once is checked once and
-   * registered once: the others used to get 'UNIQUE constraint failed'.
+   * Register a remote COG by URL, once it has been opened (and `validate`d) over HTTP ranges (or
+   * give the dataset it already is). `signal` ends the checks for this caller (a deadline, the
+   * client leaving). The same URL registered by several requests at once is checked once and
+   * registered once (the others used to get 'UNIQUE constraint failed'); the check stops only
+   * when every one of them has gone.
    */
   addUrl(url: string, validate?: (reader: RasterReader) => Promise<void>, signal?: AbortSignal): Promise<DatasetRecord> {
     // Only a URL: a path here would open a file on the server (and say whether it exists).
@@ -271,8 +272,8 @@ export class DatasetCatalog {
     }
     const existing = this.db.prepare("SELECT id FROM datasets WHERE origin = 'url' AND path = ?").get(url) as { id: string } | undefined;
     if (existing) return Promise.resolve(this.get(existing.id));
-    return this.registering.run(url, async () => {
-      await this.check(url, { ...this.options.open, signal }, validate);
+    return this.registering.runAbortable(url, signal, async (shared) => {
+      await this.check(url, { ...this.options.open, signal: shared }, validate);
       const again = this.db.prepare("SELECT id FROM datasets WHERE origin = 'url' AND path = ?").get(url) as { id: string } | undefined;
       if (again) return this.get(again.id);
       const id = newId();
