@@ -48,6 +48,7 @@ const STATUS: Record<string, number> = {
   area: 400,
   vectorize: 400,
   'vectorize:too-large': 413,
+  'vectorize:bad-features': 422,
   usage: 400,
   inference: 500,
   device: 400,
@@ -169,7 +170,9 @@ export class AreaError extends SatsegError {
   }
 }
 
-export type VectorizeErrorCode = 'not-a-mask' | 'unknown-class' | 'bad-option' | 'bad-output' | 'too-many-features' | 'too-large' | 'bad-georeference';
+export type VectorizeErrorCode = 'not-a-mask' | 'unknown-class' | 'bad-option' | 'bad-output' | 'too-many-features' | 'too-large' | 'bad-georeference'
+  /** A stored polygons file that is not what vectorize writes (a worker's upload): the data is at fault, not the request. */
+  | 'bad-features';
 
 /** A vectorize request we cannot honour (the input or the options are wrong). */
 export class VectorizeError extends SatsegError {

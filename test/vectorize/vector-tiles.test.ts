@@ -84,6 +84,22 @@ describe('ClassVectorTiles', () => {
     expect((await ClassVectorTiles.fromGeoJsonFile(file, { maxBytes: size })).vectorLayers.length).toBeGreaterThan(0);
   });
 
+  it('refuses a polygons file that is not what vectorize writes, naming what is wrong (a worker uploads it, checked at its head only)', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['{"type":"FeatureCollection","features":[{"type":"Feature"}, garbage', /^the polygons file is not JSON \(/],
+      ['{"type":"FeatureCollection","features":"x"}', /^the polygons file is not a GeoJSON FeatureCollection$/],
+      ['{"type":"FeatureCollection","features":[null]}', /^the polygons file's feature 0 is not a Polygon or MultiPolygon/],
+      ['{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"class":"a","class_id":0},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,"x"],[1,1],[0,0]]]}}]}', /feature 0 is not a Polygon or MultiPolygon of finite \[x, y\] positions/],
+      ['{"type":"FeatureCollection","features":[{"type":"Feature","properties":null,"geometry":{"type":"MultiPolygon","coordinates":[[[[0,0],[1,0],[1,1],[0,0]]]]}}]}', /feature 0 has no class and integer class_id properties/],
+    ];
+    for (const [text, message] of cases) {
+      const file = path.join(tmp, 'bad.geojson');
+      fs.writeFileSync(file, text);
+      // They failed inside the indexing, as TypeErrors (a 500 'internal error' on vector tiles).
+      await expect(ClassVectorTiles.fromGeoJsonFile(file)).rejects.toMatchObject({ code: 'bad-features', message: expect.stringMatching(message) });
+    }
+  });
+
   it('suggests a max zoom from the mask resolution', () => {
     expect(zoomForResolution(10, 0)).toBe(14);
     expect(zoomForResolution(0.6, 0)).toBe(18);

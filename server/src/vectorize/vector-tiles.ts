@@ -72,6 +72,29 @@ export function vectorLayers(classes: Array<{ id: number; name: string }>, minzo
 
 type ClassFeature = Feature<Polygon | MultiPolygon, ClassProperties>;
 
+/** Whether `rings` is a list of rings of [x, y] number positions (a Polygon's coordinates). */
+function isRings(rings: unknown): boolean {
+  return Array.isArray(rings) && rings.every((ring) => Array.isArray(ring) && ring.every((p) => Array.isArray(p) && p.length >= 2 && Number.isFinite(p[0]) && Number.isFinite(p[1])));
+}
+
+/** The features of a parsed polygons file, checked to be what vectorize writes; throws naming the first that is not. */
+function classFeatures(collection: unknown): ClassFeature[] {
+  const features = (collection as { type?: unknown; features?: unknown } | null)?.features;
+  if ((collection as { type?: unknown } | null)?.type !== 'FeatureCollection' || !Array.isArray(features)) {
+    throw new VectorizeError('bad-features', 'the polygons file is not a GeoJSON FeatureCollection');
+  }
+  features.forEach((f: unknown, i) => {
+    const { geometry, properties } = (f ?? {}) as { geometry?: { type?: unknown; coordinates?: unknown } | null; properties?: Partial<Record<keyof ClassProperties, unknown>> | null };
+    const shape = geometry?.type === 'Polygon' ? isRings(geometry.coordinates)
+      : geometry?.type === 'MultiPolygon' && Array.isArray(geometry.coordinates) && geometry.coordinates.every(isRings);
+    if (!shape) throw new VectorizeError('bad-features', `the polygons file's feature ${i} is not a Polygon or MultiPolygon of finite [x, y] positions`);
+    if (typeof properties?.class !== 'string' || !Number.isInteger(properties.class_id)) {
+      throw new VectorizeError('bad-features', `the polygons file's feature ${i} has no class and integer class_id properties`);
+    }
+  });
+  return features as ClassFeature[];
+}
+
 export class ClassVectorTiles {
   private constructor(private readonly index: GeoJSONVT, readonly vectorLayers: VectorLayer[]) {}
 
@@ -98,11 +121,20 @@ export class ClassVectorTiles {
     return ClassVectorTiles.fromFeatures(features, options);
   }
 
-  /** Index a GeoJSON file written by vectorize (features with class / class_id / area_m2). */
+  /**
+   * Index a GeoJSON file written by vectorize (features with class / class_id / area_m2). A file
+   * that is not one (a worker's upload is checked only at its head: it may be large) is refused
+   * naming what is wrong, where it failed deep inside the indexing with a TypeError.
+   */
   static async fromGeoJsonFile(file: string, options: VectorTileOptions & { maxBytes?: number } = {}): Promise<ClassVectorTiles> {
     checkVectorTileSize(file, options.maxBytes);
-    const collection = JSON.parse(await fs.promises.readFile(file, 'utf8')) as FeatureCollection<Polygon | MultiPolygon, ClassProperties>;
-    return ClassVectorTiles.fromFeatures(collection.features, options);
+    let collection: unknown;
+    try {
+      collection = JSON.parse(await fs.promises.readFile(file, 'utf8'));
+    } catch (err) {
+      throw new VectorizeError('bad-features', `the polygons file is not JSON (${(err as Error).message.slice(0, 200)})`);
+    }
+    return ClassVectorTiles.fromFeatures(classFeatures(collection), options);
   }
 
   /**
