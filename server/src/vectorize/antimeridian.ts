@@ -6,10 +6,10 @@
  * line came out with edges jumping from 179.9 to -179.9: a polygon the long way round the world,
  * and a lon/lat mask written past 180 gave longitudes beyond it. Rings are first made continuous
  * (no edge longer than half a turn), moved by whole turns to sit around -180..180, and only a
- * polygon still reaching past ±180 is cut (turf's polygon clipping, on that polygon alone).
+ * polygon still reaching past ±180 is cut in two (cutSide).
  */
-import * as turf from '@turf/turf';
-import type { Polygon, Position } from 'geojson';
+import { shoelace } from '../read/geodesy.ts';
+import { orientRings } from './reproject.ts';
 
 /** Whether every longitude is in -180..180 and no edge jumps half a turn: nothing to do (nearly always). */
 function plain(rings: Float64Array[]): boolean {
@@ -47,27 +47,196 @@ function lonRange(ring: Float64Array): [number, number] {
   return [min, max];
 }
 
-function closedRing(ring: Float64Array): Position[] {
-  const out: Position[] = [];
-  for (let i = 0; i < ring.length; i += 2) out.push([ring[i]!, ring[i + 1]!]);
-  out.push([ring[0]!, ring[1]!]);
-  return out;
+/** A point where a ring crosses the meridian, and the chain that leaves from it. */
+interface Crossing {
+  y: number;
+  /** The chain (on the side being built) that starts here; -1 for none. */
+  starts: number;
+  /** The crossing at the other end of this point's stretch of meridian inside the polygon. */
+  partner: number;
 }
 
-function flatRing(ring: Position[], dx: number): Float64Array {
-  // GeoJSON rings repeat their first position; ours do not.
-  const out = new Float64Array((ring.length - 1) * 2);
-  for (let i = 0; i + 1 < ring.length; i++) { out[2 * i] = ring[i]![0]! + dx; out[2 * i + 1] = ring[i]![1]!; }
-  return out;
+/** Even-odd test of a point against a flat ring. */
+function inside(x: number, y: number, ring: Float64Array): boolean {
+  let c = false;
+  for (let i = 0, j = ring.length - 2; i < ring.length; j = i, i += 2) {
+    const yi = ring[i + 1]!;
+    const yj = ring[j + 1]!;
+    if (yi > y !== yj > y && x < ((ring[j]! - ring[i]!) * (y - yi)) / (yj - yi) + ring[i]!) c = !c;
+  }
+  return c;
 }
 
-/** The polygons of `rings` clipped to longitudes [west, east], moved by `dx`. */
-function clipped(polygon: Polygon, west: number, east: number, dx: number): Float64Array[][] {
-  const part = turf.intersect(turf.featureCollection([turf.feature(polygon), turf.bboxPolygon([west, -90, east, 90])]));
-  if (!part) return [];
-  const g = part.geometry;
-  const polygons = g.type === 'Polygon' ? [g.coordinates] : g.coordinates;
-  return polygons.map((rings) => rings.map((r) => flatRing(r, dx)));
+/**
+ * The side of meridian `m` an edge from (xa, ya) to (xb, yb) lies on, crossings already split: 1
+ * east, 0 west. An edge ending on the meridian is on its other end's side; an edge along it (pixel
+ * edges of a lon/lat mask fall on 180 itself) is on the side of the polygon's inside, which is on
+ * the left of every edge (shells counter-clockwise, holes clockwise): west going north.
+ */
+function edgeSide(m: number, xa: number, ya: number, xb: number, yb: number): number {
+  if (xa !== m) return xa > m ? 1 : 0;
+  if (xb !== m) return xb > m ? 1 : 0;
+  return yb > ya ? 0 : 1;
+}
+
+/**
+ * The parts of a valid polygon (shell counter-clockwise and holes clockwise, continuous
+ * longitudes) on one side of meridian `m`: east when `east`, else west.
+ *
+ * Why not turf's clipping: it is general (any two polygons) and took 2 s for a 50,000-vertex
+ * ring and 49 s and 1.6 GB for 800,000, while a scene's coast or forest crossing the line has that
+ * many. A meridian cut of a valid polygon is linear: each ring's edges fall on one side or the
+ * other (edgeSide), so the ring splits into chains at the points where the side changes, all on
+ * the meridian; along the meridian, the polygon's inside is every other stretch between those
+ * points sorted by latitude; chains and stretches then join into closed rings (each point ends one
+ * chain and one stretch). Rings that do not cross stay whole, holes in the part that holds them.
+ * Null when the points do not pair up (rings touching on the meridian, or not a valid polygon):
+ * the caller keeps the polygon uncut.
+ */
+function cutSide(rings: Float64Array[], m: number, east: boolean): Float64Array[][] | null {
+  const want = east ? 1 : 0;
+  const chains: number[][] = [];
+  /** The crossing each chain ends at. */
+  const chainEnd: number[] = [];
+  const crossings: Crossing[] = [];
+  /** Rings that do not cross, on this side. */
+  const whole: Float64Array[] = [];
+  for (let r = 0; r < rings.length; r++) {
+    const ring = rings[r]!;
+    // Half-edges: edges, those crossing the meridian split where they cross it.
+    const pts: number[] = [];
+    const sides: number[] = [];
+    const n = ring.length / 2;
+    for (let i = 0; i < n; i++) {
+      const xa = ring[2 * i]!;
+      const ya = ring[2 * i + 1]!;
+      const j = (i + 1) % n;
+      const xb = ring[2 * j]!;
+      const yb = ring[2 * j + 1]!;
+      if (xa === xb && ya === yb) continue;
+      if ((xa < m && xb > m) || (xa > m && xb < m)) {
+        const y = ya + ((m - xa) / (xb - xa)) * (yb - ya);
+        pts.push(xa, ya, m, y);
+        sides.push(xa > m ? 1 : 0, xb > m ? 1 : 0);
+      } else {
+        pts.push(xa, ya);
+        sides.push(edgeSide(m, xa, ya, xb, yb));
+      }
+    }
+    const h = sides.length;
+    // pts[2k..] is where half-edge k starts; it ends where k + 1 starts.
+    let first = -1;
+    for (let k = 0; k < h && first < 0; k++) if (sides[k] !== sides[(k + h - 1) % h]) first = k;
+    if (first < 0) {
+      if (sides[0] === want) whole.push(ring);
+      // A shell wholly on the other side leaves nothing here (its holes are inside it).
+      else if (r === 0) return [];
+      continue;
+    }
+    let chain: number[] | null = null;
+    const firstCrossing = crossings.length;
+    for (let step = 0; step < h; step++) {
+      const k = (first + step) % h;
+      if (sides[k] !== sides[(k + h - 1) % h]) {
+        // The side changes where half-edge k starts, on the meridian.
+        const id = crossings.length;
+        crossings.push({ y: pts[2 * k + 1]!, starts: -1, partner: -1 });
+        if (chain) { chainEnd.push(id); chains.push(chain); chain = null; }
+        if (sides[k] === want) { chain = [m, pts[2 * k + 1]!]; crossings[id]!.starts = chains.length; }
+      }
+      if (chain) { const e = ((k + 1) % h) * 2; chain.push(pts[e]!, pts[e + 1]!); }
+    }
+    // The chain open at the end runs into the first crossing, where its last point already is.
+    if (chain) { chainEnd.push(firstCrossing); chains.push(chain); }
+  }
+  if (crossings.length % 2) return null;
+  const order = crossings.map((_, i) => i).sort((a, b) => crossings[a]!.y - crossings[b]!.y);
+  for (let k = 0; k + 1 < order.length; k += 2) {
+    crossings[order[k]!]!.partner = order[k + 1]!;
+    crossings[order[k + 1]!]!.partner = order[k]!;
+  }
+  // Join: a chain, then along the meridian from where it ends to its partner, then the chain
+  // that starts there, until back at the first chain.
+  const used = new Uint8Array(chains.length);
+  const shells: Float64Array[] = [];
+  for (let c = 0; c < chains.length; c++) {
+    if (used[c]) continue;
+    const out: number[] = [];
+    let at = c;
+    for (let guard = 0; guard <= chains.length; guard++) {
+      if (used[at]) break;
+      used[at] = 1;
+      const coords = chains[at]!;
+      for (let i = 0; i < coords.length; i++) out.push(coords[i]!);
+      const next = crossings[crossings[chainEnd[at]!]!.partner]?.starts ?? -1;
+      if (next < 0) return null;
+      at = next;
+    }
+    if (at !== c) return null;
+    shells.push(Float64Array.from(out));
+  }
+  // Joined rings can pinch where the polygon's rings touched at a point (a hole touching its
+  // shell, 4-connected pixels meeting at a corner): split there, counter-clockwise loops are
+  // outer rings and clockwise ones holes. Holes go to the outer ring that holds them.
+  const outers: Float64Array[] = whole.includes(rings[0]!) ? [rings[0]!] : [];
+  const holes = whole.filter((r) => r !== rings[0]);
+  for (const ring of shells) {
+    for (const loop of splitPinches(ring)) {
+      const a = shoelace(loop);
+      if (a > 0) outers.push(loop);
+      else if (a < 0) holes.push(loop);
+    }
+  }
+  const parts = outers.map((shell) => [shell]);
+  for (const hole of holes) {
+    // A point inside the hole near its first edge: its vertices may touch an outer ring.
+    const x = (hole[0]! + hole[2]!) / 2;
+    const y = (hole[1]! + hole[3]!) / 2;
+    const home = parts.length === 1 ? parts[0] : parts.find(([shell]) => inside(x, y, shell!));
+    home?.push(hole);
+  }
+  return parts;
+}
+
+/** Whether a ring passes any point twice: a table of its points' bit patterns (no strings: rings have 10⁵-10⁶ vertices). */
+function passesTwice(ring: Float64Array): boolean {
+  const n = ring.length / 2;
+  let size = 16;
+  while (size < n * 2) size *= 2;
+  const slots = new Int32Array(size).fill(-1);
+  const bits = new Uint32Array(ring.buffer, ring.byteOffset, ring.length * 2);
+  for (let i = 0; i < n; i++) {
+    let h = Math.imul(bits[4 * i]! ^ Math.imul(bits[4 * i + 1]!, 0x9e3779b1) ^ Math.imul(bits[4 * i + 2]!, 0x85ebca6b) ^ bits[4 * i + 3]!, 0xc2b2ae35);
+    for (h = (h ^ (h >>> 15)) & (size - 1); slots[h] !== -1; h = (h + 1) & (size - 1)) {
+      const j = slots[h]!;
+      if (ring[2 * j] === ring[2 * i] && ring[2 * j + 1] === ring[2 * i + 1]) return true;
+    }
+    slots[h] = i;
+  }
+  return false;
+}
+
+/** A ring that passes a point more than once, as the simple loops it is made of. */
+function splitPinches(ring: Float64Array): Float64Array[] {
+  if (!passesTwice(ring)) return [ring];
+  const loops: Float64Array[] = [];
+  const stack: number[] = [];
+  const at = new Map<string, number>();
+  for (let i = 0; i < ring.length; i += 2) {
+    const key = `${ring[i]},${ring[i + 1]}`;
+    const seen = at.get(key);
+    if (seen === undefined) {
+      at.set(key, stack.length);
+      stack.push(ring[i]!, ring[i + 1]!);
+      continue;
+    }
+    // Back at a point already passed: the loop since then is one ring.
+    const loop = stack.splice(seen + 2);
+    for (let k = 0; k < loop.length; k += 2) at.delete(`${loop[k]},${loop[k + 1]}`);
+    if (loop.length >= 4) loops.push(Float64Array.from([stack[seen]!, stack[seen + 1]!, ...loop]));
+  }
+  if (stack.length >= 6) loops.push(Float64Array.from(stack));
+  return loops;
 }
 
 /**
@@ -86,9 +255,14 @@ export function splitAtAntimeridian(rings: Float64Array[]): Float64Array[][] {
   const dx = -360 * Math.round(centre / 360);
   for (const ring of rings) shift(ring, dx);
   if (min + dx >= -180 && max + dx <= 180) return [rings];
-  const polygon: Polygon = { type: 'Polygon', coordinates: rings.map(closedRing) };
+  // The cut reads the polygon's inside as the left of every edge.
+  orientRings(rings);
   // The polygon spans less than a turn, so it reaches past one side only.
-  return max + dx > 180
-    ? [...clipped(polygon, min + dx, 180, 0), ...clipped(polygon, 180, max + dx, -360)]
-    : [...clipped(polygon, min + dx, -180, 360), ...clipped(polygon, -180, max + dx, 0)];
+  const m = max + dx > 180 ? 180 : -180;
+  const west = cutSide(rings, m, false);
+  const east = cutSide(rings, m, true);
+  if (!west || !east) return [rings];
+  // The side beyond ±180 moves a turn back.
+  for (const part of m > 0 ? east : west) for (const ring of part) shift(ring, m > 0 ? -360 : 360);
+  return [...west, ...east];
 }
