@@ -8,8 +8,50 @@
  * (no edge longer than half a turn), moved by whole turns to sit around -180..180, and only a
  * polygon still reaching past ±180 is cut in two (cutSide).
  */
+import * as turf from '@turf/turf';
+import type { Position } from 'geojson';
 import { shoelace } from '../read/geodesy.ts';
 import { orientRings } from './reproject.ts';
+
+/**
+ * Most vertices of a polygon given to turf's clipping (the rare cuts the linear one cannot build):
+ * it takes about 2 s for 50,000.
+ */
+const CLIP_MAX_VERTICES = 20_000;
+
+function vertexCount(rings: Float64Array[]): number {
+  return rings.reduce((n, r) => n + r.length / 2, 0);
+}
+
+function closedRing(ring: Float64Array): Position[] {
+  const out: Position[] = [];
+  for (let i = 0; i < ring.length; i += 2) out.push([ring[i]!, ring[i + 1]!]);
+  out.push([ring[0]!, ring[1]!]);
+  return out;
+}
+
+/** The polygon's parts on either side of meridian `m` by turf's clipping, the far side moved a turn back. */
+function clipped(rings: Float64Array[], m: number): Float64Array[][] {
+  const polygon = turf.polygon(rings.map(closedRing));
+  const [min, , max] = turf.bbox(polygon);
+  const side = (west: number, east: number, dx: number): Float64Array[][] => {
+    const part = turf.intersect(turf.featureCollection([polygon, turf.bboxPolygon([west, -90, east, 90])]));
+    if (!part) return [];
+    const g = part.geometry;
+    return (g.type === 'Polygon' ? [g.coordinates] : g.coordinates).map((p) => p.map((ring) => {
+      // GeoJSON rings repeat their first position; ours do not.
+      const out = new Float64Array((ring.length - 1) * 2);
+      for (let i = 0; i + 1 < ring.length; i++) { out[2 * i] = ring[i]![0]! + dx; out[2 * i + 1] = ring[i]![1]!; }
+      return out;
+    }));
+  };
+  const parts = [...side(min, m, m < 0 ? 360 : 0), ...side(m, max, m > 0 ? -360 : 0)];
+  parts.forEach(orientRings);
+  return parts;
+}
+
+/** Longitudes this close to ±180 are taken to be on it: far below the output's 7 decimals (1e-7°). */
+const SNAP_DEGREES = 1e-9;
 
 /** Whether every longitude is in -180..180 and no edge jumps half a turn: nothing to do (nearly always). */
 function plain(rings: Float64Array[]): boolean {
@@ -198,27 +240,74 @@ function cutSide(rings: Float64Array[], m: number, east: boolean): Float64Array[
   return parts;
 }
 
-/** Whether a ring passes any point twice: a table of its points' bit patterns (no strings: rings have 10⁵-10⁶ vertices). */
-function passesTwice(ring: Float64Array): boolean {
-  const n = ring.length / 2;
+/**
+ * Vertices of rings, looked up by their exact coordinates: a table of the coordinates' bit
+ * patterns (no string keys: rings have 10⁵-10⁶ vertices). `visit` is called for each vertex found
+ * already in the table, with the ring that put it there; true from it stops the walk.
+ */
+function repeatedVertices(rings: Float64Array[], visit: (ring: number, earlier: number) => boolean): boolean {
+  const total = rings.reduce((n, r) => n + r.length / 2, 0);
   let size = 16;
-  while (size < n * 2) size *= 2;
-  const slots = new Int32Array(size).fill(-1);
-  const bits = new Uint32Array(ring.buffer, ring.byteOffset, ring.length * 2);
-  for (let i = 0; i < n; i++) {
-    let h = Math.imul(bits[4 * i]! ^ Math.imul(bits[4 * i + 1]!, 0x9e3779b1) ^ Math.imul(bits[4 * i + 2]!, 0x85ebca6b) ^ bits[4 * i + 3]!, 0xc2b2ae35);
-    for (h = (h ^ (h >>> 15)) & (size - 1); slots[h] !== -1; h = (h + 1) & (size - 1)) {
-      const j = slots[h]!;
-      if (ring[2 * j] === ring[2 * i] && ring[2 * j + 1] === ring[2 * i + 1]) return true;
+  while (size < total * 2) size *= 2;
+  const slotRing = new Int32Array(size).fill(-1);
+  const slotVertex = new Int32Array(size);
+  for (let r = 0; r < rings.length; r++) {
+    const ring = rings[r]!;
+    const bits = new Uint32Array(ring.buffer, ring.byteOffset, ring.length * 2);
+    for (let i = 0; i < ring.length / 2; i++) {
+      let h = Math.imul(bits[4 * i]! ^ Math.imul(bits[4 * i + 1]!, 0x9e3779b1) ^ Math.imul(bits[4 * i + 2]!, 0x85ebca6b) ^ bits[4 * i + 3]!, 0xc2b2ae35);
+      let found = false;
+      for (h = (h ^ (h >>> 15)) & (size - 1); slotRing[h] !== -1; h = (h + 1) & (size - 1)) {
+        const other = rings[slotRing[h]!]!;
+        const j = slotVertex[h]!;
+        if (other[2 * j] === ring[2 * i] && other[2 * j + 1] === ring[2 * i + 1]) { found = true; break; }
+      }
+      if (found) {
+        if (visit(r, slotRing[h]!)) return true;
+        continue;
+      }
+      slotRing[h] = r;
+      slotVertex[h] = i;
     }
-    slots[h] = i;
   }
   return false;
 }
 
+/**
+ * Whether the rings of a part touch each other in a cycle (a hole touching its outer ring at two
+ * points, or holes touching each other and the outer ring round a loop): then the part's inside
+ * falls apart into pieces and the rings do not describe it validly. Holes that touched only each
+ * other or the shell once in the uncut polygon can close such a cycle once the cut joins one of
+ * them into the outer ring.
+ */
+function touchesInCycle(part: Float64Array[], m: number): boolean {
+  const parent = part.map((_, i) => i);
+  const root = (i: number): number => { while (parent[i] !== i) i = parent[i] = parent[parent[i]!]!; return i; };
+  // Each touching pair is joined once: a second point shared by the same two rings is a cycle too.
+  const joined = new Set<number>();
+  const join = (r: number, earlier: number): boolean => {
+    if (r === earlier) return false;
+    const pair = r * part.length + earlier;
+    if (joined.has(pair)) return true;
+    joined.add(pair);
+    const a = root(r);
+    const b = root(earlier);
+    if (a === b) return true;
+    parent[a] = b;
+    return false;
+  };
+  // A hole with a vertex on the meridian touches the outer ring there, on one of its stretches
+  // along the meridian (a point of an edge, not a vertex of it).
+  for (let h = 1; h < part.length; h++) {
+    const ring = part[h]!;
+    for (let i = 0; i < ring.length; i += 2) if (ring[i] === m && join(h, 0)) return true;
+  }
+  return repeatedVertices(part, join);
+}
+
 /** A ring that passes a point more than once, as the simple loops it is made of. */
 function splitPinches(ring: Float64Array): Float64Array[] {
-  if (!passesTwice(ring)) return [ring];
+  if (!repeatedVertices([ring], () => true)) return [ring];
   const loops: Float64Array[] = [];
   const stack: number[] = [];
   const at = new Map<string, number>();
@@ -259,9 +348,18 @@ export function splitAtAntimeridian(rings: Float64Array[]): Float64Array[][] {
   orientRings(rings);
   // The polygon spans less than a turn, so it reaches past one side only.
   const m = max + dx > 180 ? 180 : -180;
+  // Pixel edges meant to lie on the line come out of the geotransform a few ulps off it
+  // (179.92 + 40 x 0.002 = 180.00000000000003): on it, they are edges along it, not slivers
+  // 3e-14° wide that the output's 7 decimals then fold onto the line's other edges.
+  for (const ring of rings) for (let i = 0; i < ring.length; i += 2) if (Math.abs(ring[i]! - m) < SNAP_DEGREES) ring[i] = m;
   const west = cutSide(rings, m, false);
   const east = cutSide(rings, m, true);
-  if (!west || !east) return [rings];
+  if (!west || !east || [...west, ...east].some((part) => touchesInCycle(part, m))) {
+    // The cut left a part whose rings touch round a loop (its inside falls apart into pieces that
+    // touch at points): turf's general clipping builds those pieces, on polygons small enough for
+    // it; larger ones stay uncut (valid, continuous, but reaching past ±180).
+    return vertexCount(rings) <= CLIP_MAX_VERTICES ? clipped(rings, m) : [rings];
+  }
   // The side beyond ±180 moves a turn back.
   for (const part of m > 0 ? east : west) for (const ring of part) shift(ring, m > 0 ? -360 : 360);
   return [...west, ...east];
