@@ -68,6 +68,7 @@ const STATUS: Record<string, number> = {
   'limit:too-large': 413,
   'limit:too-many-jobs': 429,
   'limit:too-many-uploads': 429,
+  'limit:too-many-streams': 429,
   'limit:disk-full': 507,
   'limit:busy': 503,
   'limit:job-too-large': 400,
@@ -219,7 +220,7 @@ export class SegmentAbortedError extends SatsegError {
   }
 }
 
-export type LimitCode = 'too-large' | 'too-many-jobs' | 'too-many-uploads' | 'disk-full' | 'busy' | 'job-too-large';
+export type LimitCode = 'too-large' | 'too-many-jobs' | 'too-many-uploads' | 'too-many-streams' | 'disk-full' | 'busy' | 'job-too-large';
 
 /** A request over one of the server's limits; the message names the limit and its setting. */
 export class LimitError extends SatsegError {

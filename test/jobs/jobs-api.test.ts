@@ -14,6 +14,7 @@ import { watchJob } from '../helpers/job-events.ts';
 import { createTestServer, type TestServer } from '../helpers/test-server.ts';
 import { installTestModel } from '../fixtures/test-model.ts';
 import { hasShared, scenesDir } from '../helpers/shared-data.ts';
+import { Limits, limitsFromEnv } from '../../server/src/serve/limits.ts';
 
 let s: TestServer;
 let datasetId: string;
@@ -287,6 +288,34 @@ describe('the job list', () => {
       const res = await s.get(`/jobs?${query}`);
       expect(res.status).toBe(400);
       expect(((await res.json()) as { detail: string }).detail).toMatch(reason);
+    }
+  });
+});
+
+describe('job event streams', () => {
+  it('are refused past SATSEG_MAX_EVENT_STREAMS at once (429 naming the limit), and each frees its place when it ends', async () => {
+    // The counter itself: streams need no key, so without it they alone could take every connection.
+    const limits = new Limits(limitsFromEnv({ maxEventStreams: 2 }));
+    const a = limits.admitEventStream();
+    const b = limits.admitEventStream();
+    expect(() => limits.admitEventStream()).toThrow(/^2 job event streams are open, the most at once \(SATSEG_MAX_EVENT_STREAMS is 2\); close one, or poll GET \/jobs\/\{id\} instead$/);
+    a.end();
+    a.end(); // twice (the stream's end and its client leaving) frees one place
+    const c = limits.admitEventStream();
+    expect(() => limits.admitEventStream()).toThrow(/SATSEG_MAX_EVENT_STREAMS/);
+    b.end();
+    c.end();
+    // The route: with no place at all, a job's stream is a 429 with a JSON body.
+    const full = createTestServer({ 'scene.tif': sceneWriter }, { limits: { maxEventStreams: 0 } });
+    try {
+      const [w, so, e, n] = bounds;
+      const job = await full.get('/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ dataset: full.datasetId('scene.tif'), model: 'test-rgb', bbox: [w, so, w + 0.2 * (e - w), so + 0.2 * (n - so)] }) });
+      expect(job.status).toBe(202);
+      const res = await full.get(`/jobs/${((await job.json()) as { id: string }).id}/events`);
+      expect(res.status).toBe(429);
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/SATSEG_MAX_EVENT_STREAMS is 0/);
+    } finally {
+      await full.close();
     }
   });
 });

@@ -34,6 +34,8 @@ export interface ServerLimits extends RasterLimits {
   jsonBodyMs: number;
   /** Connections open at once (SATSEG_MAX_CONNECTIONS); more are closed as they come. */
   maxConnections: number;
+  /** Job event streams open at once (SATSEG_MAX_EVENT_STREAMS); 429 beyond. */
+  maxEventStreams: number;
   /** Longest the checks of a URL registration may take, ms; 400 then. */
   registrationTimeoutMs: number;
 }
@@ -64,6 +66,8 @@ export function limitsFromEnv(overrides: Partial<ServerLimits> = {}): ServerLimi
     registrationTimeoutMs: 60_000,
     jsonBodyMs: 30_000,
     maxConnections: env('SATSEG_MAX_CONNECTIONS', 512),
+    // Half the connections: streams alone cannot take them all, so the API keeps answering.
+    maxEventStreams: env('SATSEG_MAX_EVENT_STREAMS', Math.max(1, Math.floor(env('SATSEG_MAX_CONNECTIONS', 512) / 2))),
     uploadMinBytesPerSecond: env('SATSEG_UPLOAD_MIN_KBPS', 1) * 1024,
     ...overrides,
   };
@@ -133,6 +137,23 @@ export class Limits {
     this.registrations++;
     let ended = false;
     return { end: () => { if (!ended) { ended = true; this.registrations--; } } };
+  }
+
+  /** Job event streams open now. */
+  private eventStreams = 0;
+
+  /**
+   * Admit a job event stream, or refuse it past SATSEG_MAX_EVENT_STREAMS at once (429): streams
+   * need no key and last as long as their job, and 949 of them once took every file descriptor;
+   * the connection limit alone let them take every connection, so no other request got in.
+   */
+  admitEventStream(): { end(): void } {
+    if (this.eventStreams >= this.values.maxEventStreams) {
+      throw new LimitError('too-many-streams', `${this.eventStreams} job event streams are open, the most at once (SATSEG_MAX_EVENT_STREAMS is ${this.values.maxEventStreams}); close one, or poll GET /jobs/{id} instead`);
+    }
+    this.eventStreams++;
+    let ended = false;
+    return { end: () => { if (!ended) { ended = true; this.eventStreams--; } } };
   }
 
   /** What admitted uploads (but `except`) have declared and not yet written. */

@@ -179,12 +179,14 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
     method: 'get', path: '/jobs/{id}/events', tags: ['job'], operationId: 'jobEvents',
     summary: 'Server-Sent Events: "status" and "progress", each with the job as JSON; ends when the job does',
     request: { params: IdParams },
-    responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors(400, 404) },
+    responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors(400, 404, 429) },
   }), async (c) => {
     const { id } = c.req.valid('param');
     const first = await jobs.get(id);
     const base = ctx.base(c);
+    const ticket = ctx.limits.admitEventStream();
     return streamSSE(c, async (stream) => {
+      stream.onAbort(() => ticket.end());
       let lastProgress = 0;
       const queue: JobEvent[] = [];
       let wake: (() => void) | null = null;
@@ -208,6 +210,7 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
         }
       } finally {
         unsubscribe();
+        ticket.end();
       }
     }) as never;
   });
