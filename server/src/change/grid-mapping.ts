@@ -12,6 +12,7 @@
  */
 import { windowTransform, type Crs, type GeoTransform, type RasterInfo, type Window } from '../read/raster.ts';
 import { converter, transformableProj4, transformPoint } from '../read/crs-transform.ts';
+import { longitudeWrap } from '../read/georef.ts';
 
 /** Largest position error allowed from interpolation, in after pixels (gdalwarp's default is 0.125). */
 export const MAX_ERROR = 0.05;
@@ -95,21 +96,6 @@ export interface StripParts {
   part(x0: number, x1: number): StripMap;
 }
 
-/**
- * Longitudes moved by whole turns to within 180° of `centre`, for a lon/lat grid; null for a
- * projected one. A lon/lat raster may run past ±180 (179.99 to 180.01, as scenes crossing the
- * antimeridian are often written), while proj4 answers in -180..180: without this, a pixel at
- * -179.995 missed the raster that holds it as 180.005, and half of such an overlap was not compared.
- * Centred on the grid, the seam lies half a turn from its middle, outside any grid narrower than a
- * turn; a control cell straddling the seam fails the error check and is transformed pixel by pixel.
- */
-function longitudeWrap(grid: GridSpec): ((lon: number) => number) | null {
-  if (!grid.crs.geographic) return null;
-  const g = grid.geoTransform;
-  const centre = g[0] + (g[1] * grid.width) / 2;
-  return (lon) => lon - 360 * Math.round((lon - centre) / 360);
-}
-
 /** floor(p) when 0 <= p < size, else -1. */
 function pixelIndex(p: number, size: number): number {
   return p >= 0 && p < size ? Math.floor(p) : -1;
@@ -123,6 +109,9 @@ export class GridMapping {
 
   constructor(readonly grid: GridSpec, readonly target: GridSpec) {
     const same = transformableProj4(grid.crs) === transformableProj4(target.crs);
+    // A lon/lat target written past ±180: without this a pixel at -179.995 missed the target that
+    // holds it as 180.005, and half of such an overlap was not compared. A control cell straddling
+    // the seam fails the error check and is transformed pixel by pixel.
     this.wrap = longitudeWrap(target);
     if (same) {
       this.toTarget = null;

@@ -38,7 +38,9 @@ export function transformPoint(conv: proj4.Converter, x: number, y: number, inve
 /**
  * Bounds [west, south, east, north] in EPSG:4326 of a raster, from its edges densified (21 points
  * per edge), so curved edges of projected rasters are not cut off. Null for non-Earth CRSs or
- * when no edge point can be placed on Earth.
+ * when no edge point can be placed on Earth. Longitudes are as the raster has them: a lon/lat
+ * raster written past ±180 gives a box past it (normalizeLonLatBox brings it within ±180 for web
+ * maps; clamped here, the part past 180 was lost).
  */
 export function boundsWgs84(gt: GeoTransform, width: number, height: number, crs: Crs): [number, number, number, number] | null {
   if (crs.nonEarth) return null;
@@ -54,5 +56,5 @@ export function boundsWgs84(gt: GeoTransform, width: number, height: number, crs
     }
   }
   if (!Number.isFinite(w)) return null;
-  return [Math.max(-180, w), Math.max(-90, s), Math.min(180, e), Math.min(90, n)];
+  return [w, Math.max(-90, s), e, Math.min(90, n)];
 }

@@ -55,6 +55,31 @@ export function crsToPixel(gt: GeoTransform, x: number, y: number): [number, num
   return [(x - gt[0]) / gt[1], (y - gt[3]) / gt[5]];
 }
 
+/**
+ * For a lon/lat raster, a function moving longitudes by whole turns to within 180° of its middle;
+ * null for a projected one. A lon/lat raster may be written past ±180 (0..360, or 179.9..180.1
+ * across the antimeridian) while proj4 and clients give -180..180: -179.95 is the raster's 180.05.
+ * Centred on the raster, the seam lies half a turn from its middle, outside any raster narrower
+ * than a turn.
+ */
+export function longitudeWrap(info: { geoTransform: GeoTransform; width: number; crs: { geographic: boolean } }): ((lon: number) => number) | null {
+  if (!info.crs.geographic) return null;
+  const gt = info.geoTransform;
+  const centre = gt[0] + (gt[1] * info.width) / 2;
+  return (lon) => lon - 360 * Math.round((lon - centre) / 360);
+}
+
+/**
+ * A lon/lat box [west, south, east, north] within -180..180 for web maps and OGC clients: moved by
+ * whole turns when it lies past ±180, the whole band of latitudes when it crosses the antimeridian
+ * (MapLibre clamps a box to ±180, and WMTS wants one within it).
+ */
+export function normalizeLonLatBox([w, s, e, n]: [number, number, number, number]): [number, number, number, number] {
+  const k = Math.round((w + e) / 2 / 360);
+  const [west, east] = [w - 360 * k, e - 360 * k];
+  return west >= -180 && east <= 180 ? [west, s, east, n] : [-180, s, 180, n];
+}
+
 /** The bounding box [minX, minY, maxX, maxY] of a raster in its CRS. */
 export function rasterBounds(gt: GeoTransform, width: number, height: number): [number, number, number, number] {
   const [x0, y0] = pixelToCrs(gt, 0, 0);

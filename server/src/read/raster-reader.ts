@@ -6,7 +6,7 @@
  * A reader wraps any RasterSource (a GeoTIFF from a file or a URL); one reader per open source.
  */
 import type { RasterSource } from './raster-source.ts';
-import { checkOnEarth } from './georef.ts';
+import { checkOnEarth, longitudeWrap, normalizeLonLatBox, pixelToCrs } from './georef.ts';
 import type { Crs, PixelBlock, RasterInfo, Window } from './raster.ts';
 import { computeStatistics, type StatisticsResult } from './band-statistics.ts';
 import { boundsWgs84, converter, transformableProj4, transformPoint, WGS84 } from './crs-transform.ts';
@@ -128,6 +128,9 @@ export class RasterReader {
     this.earthBounds();
     const { info } = this;
     const conv = converter(WGS84, transformableProj4(info.crs));
+    // The box as a whole toward the raster's middle (one written past ±180), never corner by corner.
+    const wrap = longitudeWrap(info);
+    const dx = wrap ? wrap((bbox[0] + bbox[2]) / 2) - (bbox[0] + bbox[2]) / 2 : 0;
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
     const steps = 8;
     for (let i = 0; i <= steps; i++) {
@@ -135,7 +138,7 @@ export class RasterReader {
       for (const [lon, lat] of [[bbox[0] + t * (bbox[2] - bbox[0]), bbox[1]], [bbox[0] + t * (bbox[2] - bbox[0]), bbox[3]], [bbox[0], bbox[1] + t * (bbox[3] - bbox[1])], [bbox[2], bbox[1] + t * (bbox[3] - bbox[1])]] as const) {
         const p = transformPoint(conv, lon, lat);
         if (!p) continue;
-        const [c, r] = crsToPixel(info.geoTransform, p[0], p[1]);
+        const [c, r] = crsToPixel(info.geoTransform, p[0] + dx, p[1]);
         x0 = Math.min(x0, c); x1 = Math.max(x1, c); y0 = Math.min(y0, r); y1 = Math.max(y1, r);
       }
     }
@@ -152,7 +155,8 @@ export class RasterReader {
     const { info } = this;
     if (info.crs.nonEarth) throw new RasterError('not-on-earth', 'this raster is not on Earth; lon/lat has no meaning here');
     const p = transformPoint(converter(WGS84, transformableProj4(info.crs)), lon, lat);
-    const [col, row] = p ? crsToPixel(info.geoTransform, p[0], p[1]) : [Number.NaN, Number.NaN];
+    const wrap = longitudeWrap(info);
+    const [col, row] = p ? crsToPixel(info.geoTransform, wrap ? wrap(p[0]) : p[0], p[1]) : [Number.NaN, Number.NaN];
     const x = Math.floor(col);
     const y = Math.floor(row);
     if (!(x >= 0 && y >= 0 && x < info.width && y < info.height)) throw new RasterError('outside', `(${lon}, ${lat}) is outside the raster`);
@@ -166,7 +170,9 @@ export class RasterReader {
 }
 
 function computeWebExtent(info: RasterInfo, resolution: number): WebExtent {
-  const bounds = boundsWgs84(info.geoTransform, info.width, info.height, info.crs);
+  const raw = boundsWgs84(info.geoTransform, info.width, info.height, info.crs);
+  // Within ±180 for web maps and WMTS (which refuses a layer box past it).
+  const bounds = raw && normalizeLonLatBox(raw);
   // A box that collapses (pixels of 1e-300 m make west equal east) places nothing: no bounds,
   // as for an extent that does not transform at all.
   if (!bounds || !(bounds[0] < bounds[2] && bounds[1] < bounds[3])) return { bounds: null, center: null, minzoom: 0, maxzoom: 0 };
@@ -174,5 +180,9 @@ function computeWebExtent(info: RasterInfo, resolution: number): WebExtent {
   const maxzoom = zoomForResolution(resolution, lat);
   const coarsest = resolution * (info.overviews.length ? info.width / info.overviews[info.overviews.length - 1]!.width : 1);
   const minzoom = Math.max(0, Math.min(maxzoom, zoomForResolution(coarsest, lat) - 3));
-  return { bounds, center: [(bounds[0] + bounds[2]) / 2, lat, Math.min(maxzoom, Math.max(minzoom, maxzoom - 2))], minzoom, maxzoom };
+  // The raster's middle pixel: a box across the antimeridian is the whole band, whose middle (0°)
+  // is half a turn from the raster.
+  const [mx, my] = pixelToCrs(info.geoTransform, info.width / 2, info.height / 2);
+  const middle = transformPoint(converter(transformableProj4(info.crs), WGS84), mx, my)?.[0] ?? (bounds[0] + bounds[2]) / 2;
+  return { bounds, center: [middle - 360 * Math.round(middle / 360), lat, Math.min(maxzoom, Math.max(minzoom, maxzoom - 2))], minzoom, maxzoom };
 }

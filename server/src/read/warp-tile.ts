@@ -7,6 +7,7 @@
 import type { RasterSource } from './raster-source.ts';
 import type { PixelBlock } from './raster.ts';
 import { converter, transformableProj4, transformPoint } from './crs-transform.ts';
+import { longitudeWrap } from './georef.ts';
 import { tileBounds3857, TILE_SIZE, WEB_MERCATOR } from './web-mercator.ts';
 import { DEFAULT_RASTER_LIMITS, mpx } from './raster-limits.ts';
 import { RasterError } from '../errors.ts';
@@ -56,10 +57,12 @@ function controlGrid(source: RasterSource, bounds: [number, number, number, numb
   const nodes = size / GRID_STEP + 1;
   const px = new Float64Array(nodes * nodes);
   const py = new Float64Array(nodes * nodes);
+  // A lon/lat raster written past ±180: -179.95 on the map is its 180.05.
+  const wrap = longitudeWrap(source.info);
   const toPixel = (u: number, v: number): [number, number] => {
     const p = transformPoint(conv, bounds[0] + u * res, bounds[3] - v * res);
     if (!p) return [Number.NaN, Number.NaN];
-    return [(p[0] - gt[0]) / gt[1], (p[1] - gt[3]) / gt[5]];
+    return [((wrap ? wrap(p[0]) : p[0]) - gt[0]) / gt[1], (p[1] - gt[3]) / gt[5]];
   };
   for (let j = 0; j < nodes; j++) {
     for (let i = 0; i < nodes; i++) {
@@ -68,7 +71,9 @@ function controlGrid(source: RasterSource, bounds: [number, number, number, numb
       py[j * nodes + i] = y;
     }
   }
-  return { px, py, nodes, toPixel };
+  // Columns in half a turn of longitude (lon/lat rasters only).
+  const seam = wrap ? 180 / Math.abs(gt[1]) : Infinity;
+  return { px, py, nodes, toPixel, seam };
 }
 
 /**
@@ -91,7 +96,7 @@ class PixelPositions {
     private readonly fx: number,
     private readonly fy: number,
   ) {
-    const { px, nodes } = grid;
+    const { px, nodes, seam } = grid;
     this.sx = new Float64Array(size);
     this.sy = new Float64Array(size);
     this.cells = size / GRID_STEP;
@@ -99,8 +104,11 @@ class PixelPositions {
     for (let cj = 0; cj < this.cells; cj++) {
       for (let ci = 0; ci < this.cells; ci++) {
         const a = cj * nodes + ci;
-        const finite = Number.isFinite(px[a]!) && Number.isFinite(px[a + 1]!) && Number.isFinite(px[a + nodes]!) && Number.isFinite(px[a + nodes + 1]!);
-        this.exact[cj * this.cells + ci] = finite ? 0 : 1;
+        const corners = [px[a]!, px[a + 1]!, px[a + nodes]!, px[a + nodes + 1]!];
+        const finite = corners.every(Number.isFinite);
+        // Corners half a turn apart: the cell straddles the seam of a lon/lat raster's longitudes.
+        const torn = Math.max(...corners) - Math.min(...corners) > seam;
+        this.exact[cj * this.cells + ci] = finite && !torn ? 0 : 1;
       }
     }
   }

@@ -6,7 +6,7 @@ import * as turf from '@turf/turf';
 import type { Feature, MultiPolygon, Polygon, Position } from 'geojson';
 import type { Crs, GeoTransform, Window } from '../read/raster.ts';
 import { converter, transformableProj4, transformPoint, WGS84 } from '../read/crs-transform.ts';
-import { crsToPixel, pixelToCrs } from '../read/georef.ts';
+import { crsToPixel, longitudeWrap, pixelToCrs } from '../read/georef.ts';
 import { AreaError } from '../errors.ts';
 
 export type Area = Polygon | MultiPolygon;
@@ -271,11 +271,13 @@ function holdsPole(gt: GeoTransform, width: number, height: number, crs: Crs): b
  * torn apart at the seam half a turn away.
  */
 function ringShift(ring: Position[], gt: GeoTransform, width: number, crs: Crs): number {
-  if (!crs.geographic) return 0;
+  const wrap = longitudeWrap({ geoTransform: gt, width, crs });
+  if (!wrap) return 0;
   let min = Infinity;
   let max = -Infinity;
   for (const p of ring) { min = Math.min(min, p[0]!); max = Math.max(max, p[0]!); }
-  return -360 * Math.round(((min + max) / 2 - (gt[0] + (gt[1] * width) / 2)) / 360);
+  const middle = (min + max) / 2;
+  return wrap(middle) - middle;
 }
 
 function placeOnGrid(area: Area, gt: GeoTransform, width: number, height: number, crs: Crs, alignment: number): AreaOnGrid | null {
