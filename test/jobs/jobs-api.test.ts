@@ -172,7 +172,7 @@ describe('notices', () => {
 
 describe('cancelling', () => {
   it('echoes its options in the words a request uses, so they can be sent back as they are', async () => {
-    const options = { tile: 32, overlap: 4, batch: 1, device: 'cpu', min_area_m2: 5, simplify_px: 1, allow_unsuitable: false };
+    const options = { tile: 32, overlap: 4, batch: 1, device: 'cpu', band_offset: -1000, min_area_m2: 5, simplify_px: 1, allow_unsuitable: false };
     const first = await post({ dataset: datasetId, model: 'test-rgb', options });
     expect(first.status).toBe(202);
     const echoed = (await (await s.get(`/jobs/${first.body.id}`)).json()).options;
@@ -182,6 +182,9 @@ describe('cancelling', () => {
     expect(again.status).toBe(202);
     expect((await (await s.get(`/jobs/${again.body.id}`)).json()).options).toEqual(echoed);
     for (const id of [first.body.id, again.body.id]) await s.get(`/jobs/${id}`, { method: 'DELETE' });
+    const far = await post({ dataset: datasetId, model: 'test-rgb', options: { band_offset: 1e7 } });
+    expect(far.status).toBe(400);
+    expect(far.body.detail).toMatch(/band_offset/);
   });
 
   it('stops a running job within a batch and removes its outputs', async () => {

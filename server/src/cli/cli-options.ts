@@ -8,12 +8,15 @@ import { z } from 'zod';
 import { UsageError } from '../errors.ts';
 import { checkOutputPath as checkWritableOutput } from '../write/atomic-file.ts';
 import type { RasterSource } from '../read/raster-source.ts';
+import { MAX_BAND_OFFSET } from '../segment/band-offset.ts';
 
 /** A whole number from a flag's text, at least `min`. */
 export const intFlag = (min = 0, max = Number.MAX_SAFE_INTEGER) => z.string().trim().regex(/^\d+$/, `must be a whole number >= ${min}`).transform(Number)
   .refine((n) => n >= min, `must be at least ${min}`).refine((n) => n <= max, `must be at most ${max}`);
 /** A number >= 0 from a flag's text. */
 export const numberFlag = z.string().trim().refine((v) => v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0, 'must be a number >= 0').transform(Number);
+/** A number added to band values (--offset): any sign, within ±MAX_BAND_OFFSET. */
+export const offsetFlag = z.string().trim().refine((v) => v !== '' && Number.isFinite(Number(v)) && Math.abs(Number(v)) <= MAX_BAND_OFFSET, `must be a number within ±${MAX_BAND_OFFSET}`).transform(Number);
 /** "1,2,3": 1-based band numbers. */
 export const bandList = z.string().regex(/^\s*\d+\s*(,\s*\d+\s*)*$/, 'must list 1-based band numbers like 1,2,3').transform((s) => s.split(',').map((b) => Number(b.trim())))
   .refine((bands) => bands.every((b) => b >= 1), 'band numbers start at 1');

@@ -33,6 +33,7 @@ program
   .option('--threads <n>', 'inference threads (default: all cores)')
   .option('--bands <list>', 'scene bands for the model, 1-based, e.g. 1,2,3')
   .option('--sensor <id>', "use the model's band mapping for this sensor (e.g. sentinel2-l1c, landsat8, naip; an unknown one is answered with the model's list)")
+  .option('--offset <n>', 'add n to every band value before the model: -1000 for Sentinel-2 products from 25 January 2022 on (processing baseline 04.00); default: the offsets the file declares (GDAL metadata), else 0')
   .option('--scores <file>', 'also write a confidence COG (max probability x 255)')
   .option('--bbox <w,s,e,n>', 'segment only this lon/lat box (EPSG:4326); the output covers just the box')
   .option('--area <file.geojson>', 'segment only this Polygon or MultiPolygon, or Feature(Collection) of them (EPSG:4326); pixels outside are nodata')

@@ -13,7 +13,7 @@ import { prepareJob } from '../segment/prepare-job.ts';
 import { openRaster, isRemote } from '../read/open-raster.ts';
 import { RasterReader } from '../read/raster-reader.ts';
 import { AreaError, UsageError } from '../errors.ts';
-import { bandList, bboxFlag, checkDistinctFiles, checkOutputPath, deviceFlag, cliMaxFeatures, intFlag, openCommandRaster, parseFlags, readAreaFile } from './cli-options.ts';
+import { bandList, bboxFlag, offsetFlag, checkDistinctFiles, checkOutputPath, deviceFlag, cliMaxFeatures, intFlag, openCommandRaster, parseFlags, readAreaFile } from './cli-options.ts';
 
 export const SegmentFlags = z.object({
   model: z.string().min(1),
@@ -25,6 +25,7 @@ export const SegmentFlags = z.object({
   threads: intFlag(1, 1024).optional(),
   bands: bandList.optional(),
   sensor: z.string().min(1).optional(),
+  offset: offsetFlag.optional(),
   scores: z.string().min(1).optional(),
   json: z.boolean().optional(),
   progress: z.boolean().optional(),
@@ -176,6 +177,7 @@ export async function runSegment(input: string, options: SegmentCommandOptions, 
       device: o.device,
       threads: o.threads,
       bandChoice: prepared.bands,
+      bandOffset: o.offset,
       scoresOutput: o.scores,
       tta: o.tta,
       yieldToModel,

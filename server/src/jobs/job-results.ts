@@ -22,7 +22,7 @@ export interface JobStores {
 /** What makes two class masks the same: dataset, model, area and the options that change pixels. */
 export function reuseKey(job: JobRecord, datasetId: string): string {
   const o = job.options;
-  const key = JSON.stringify([datasetId, job.modelId, job.area, o.tile ?? null, o.overlap ?? null, o.bands ?? null, o.sensor ?? null, Boolean(o.tta)]);
+  const key = JSON.stringify([datasetId, job.modelId, job.area, o.tile ?? null, o.overlap ?? null, o.bands ?? null, o.sensor ?? null, Boolean(o.tta), o.bandOffset ?? null]);
   return crypto.createHash('sha1').update(key).digest('hex');
 }
 

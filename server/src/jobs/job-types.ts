@@ -16,6 +16,8 @@ export interface JobOptions {
   device?: 'auto' | 'cpu' | 'cuda';
   bands?: number[];
   sensor?: string;
+  /** Added to every chosen band's values before the model (band-offset.ts). */
+  bandOffset?: number;
   vector?: boolean;
   minAreaM2?: number;
   simplifyPx?: number;

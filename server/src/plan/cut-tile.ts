@@ -9,6 +9,8 @@ export interface Normalisation {
   scale: number;
   mean: number[];
   std: number[];
+  /** Added to each channel's raw values first (band-offset.ts); none when absent. */
+  offset?: number[];
 }
 
 /**
@@ -24,9 +26,9 @@ export function cutTile(band: PixelBlock, sceneWidth: number, sceneHeight: numbe
   const plane = size * size;
   const colIndex = new Int32Array(size);
   for (let i = 0; i < size; i++) colIndex[i] = reflect(x0 + i, sceneWidth) - band.window.x;
-  // (v * scale - mean) / std as one multiply-add per value.
+  // ((v + offset) * scale - mean) / std as one multiply-add per value.
   const gain = norm.mean.slice(0, channels).map((_, c) => norm.scale / norm.std[c]!);
-  const bias = norm.mean.slice(0, channels).map((m, c) => -m / norm.std[c]!);
+  const bias = norm.mean.slice(0, channels).map((m, c) => -m / norm.std[c]! + (norm.offset?.[c] ?? 0) * gain[c]!);
   const valid = band.valid;
   // Tiles away from the left and right edges read their columns in one run, without mirroring.
   const contiguous = x0 >= 0 && x0 + size <= sceneWidth;

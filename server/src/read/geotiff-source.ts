@@ -153,6 +153,9 @@ interface GdalMetadata {
   bandDescriptions: Map<number, string>;
   /** GDAL's per-band colour interpretation overrides (role="colorinterp"). */
   colorInterps: Map<number, string>;
+  /** Per-band unit conversion (role="scale", role="offset"), finite numbers only. */
+  scales: Map<number, number>;
+  offsets: Map<number, number>;
 }
 
 /** Longest GeoAsciiParams accepted (the CRS citations; GDAL's are under 1 KB). */
@@ -164,7 +167,7 @@ const GEO_ASCII_MAX_CHARS = 65_536;
  * `<Item ` had no `>` (2.4 MB of them held the server for minutes).
  */
 function parseGdalMetadata(xml: unknown): GdalMetadata {
-  const out: GdalMetadata = { dataset: {}, bandDescriptions: new Map(), colorInterps: new Map() };
+  const out: GdalMetadata = { dataset: {}, bandDescriptions: new Map(), colorInterps: new Map(), scales: new Map(), offsets: new Map() };
   if (typeof xml !== 'string') return out;
   const decode = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
   for (let pos = 0; ;) {
@@ -182,6 +185,8 @@ function parseGdalMetadata(xml: unknown): GdalMetadata {
     if (attrs.sample !== undefined) {
       if (attrs.role === 'description') out.bandDescriptions.set(Number(attrs.sample), value);
       if (attrs.role === 'colorinterp') out.colorInterps.set(Number(attrs.sample), value.toLowerCase());
+      const number = value.trim() === '' ? Number.NaN : Number(value);
+      if ((attrs.role === 'scale' || attrs.role === 'offset') && Number.isFinite(number)) (attrs.role === 'scale' ? out.scales : out.offsets).set(Number(attrs.sample), number);
     } else if (attrs.name && !attrs.domain) {
       out.dataset[attrs.name] = value;
     }
@@ -342,7 +347,9 @@ export class GeoTiffSource implements RasterSource {
       // (an RGBN scene stored as RGB + extra sample is gray, undefined x 3 to GDAL); it wins.
       const override = gdalMeta.colorInterps.get(i);
       if (override !== undefined) colorInterp = (KNOWN_COLOR_INTERPS as readonly string[]).includes(override) ? override as ColorInterp : 'undefined';
-      bands.push({ index: i + 1, description: gdalMeta.bandDescriptions.get(i) ?? null, colorInterp });
+      const scale = gdalMeta.scales.get(i);
+      const offset = gdalMeta.offsets.get(i);
+      bands.push({ index: i + 1, description: gdalMeta.bandDescriptions.get(i) ?? null, colorInterp, ...(scale !== undefined ? { scale } : {}), ...(offset !== undefined ? { offset } : {}) });
     }
 
     let colorMap: RasterInfo['colorMap'] = null;

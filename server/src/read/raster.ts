@@ -60,6 +60,12 @@ export interface BandInfo {
   index: number;
   description: string | null;
   colorInterp: ColorInterp;
+  /**
+   * The unit conversion the file declares (GDAL metadata items of role scale and offset):
+   * physical value = value x scale + offset. Absent where it declares none.
+   */
+  scale?: number;
+  offset?: number;
 }
 
 export interface OverviewInfo {

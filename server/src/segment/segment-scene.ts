@@ -11,6 +11,7 @@ import type { RasterSource } from '../read/raster-source.ts';
 import { openRaster, type OpenOptions } from '../read/open-raster.ts';
 import { tileCount } from '../plan/plan-tiles.ts';
 import type { Normalisation } from '../plan/cut-tile.ts';
+import { bandOffsets } from './band-offset.ts';
 import { resizePlanes } from '../plan/resize.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import type { DeviceRequest, Model } from '../infer/model.ts';
@@ -62,6 +63,8 @@ export interface SegmentOptions {
   areaMask?: AreaMask;
   /** Bands already chosen (by prepareJob); else chosen here from bands / sensor. */
   bandChoice?: BandChoice;
+  /** Added to every chosen band's values before the model; default what the file declares (band-offset.ts). */
+  bandOffset?: number;
   /** Average each tile's probabilities over its four flips (test-time augmentation, 4x inference). */
   tta?: boolean;
   /** Use this model instead of opening one (tests, long-lived servers). */
@@ -87,6 +90,8 @@ export interface SegmentSummary {
   height: number;
   bands: number[];
   bandChoice: string;
+  /** Added to each band's values before the model (band-offset.ts): one per band, 0 for none. */
+  bandOffsets: number[];
   tile: number;
   overlap: number;
   batch: number;
@@ -148,7 +153,9 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     const scoresWriter = opts.scoresOutput ? await createConfidenceWriter(opts.scoresOutput, target) : null;
     if (scoresWriter) writers.push(scoresWriter);
 
-    const norm: Normalisation = { scale: spec.inputScale, mean: spec.mean, std: spec.std };
+    const shift = bandOffsets(info, choice.bands, opts.bandOffset);
+    if (shift.notice) opts.onNotice?.(shift.notice);
+    const norm: Normalisation = { scale: spec.inputScale, mean: spec.mean, std: spec.std, offset: shift.offsets };
     const blender = new RowBlender(plan, classes, scoresWriter !== null);
     const batcher = new TileBatcher({ source, window: win, bands: choice.bands, geometry, channels: spec.inputChannels, norm, batchSize, buffers: () => runner, areaMask: opts.areaMask, signal: opts.signal });
     const counts = new Float64Array(256);
@@ -236,6 +243,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
       height: win.height,
       bands: choice.bands,
       bandChoice: choice.how,
+      bandOffsets: shift.offsets,
       tile: modelTile,
       overlap: geometry.modelOverlap,
       batch: batchSize,

@@ -6,6 +6,7 @@
 import { z } from '@hono/zod-openapi';
 import { ID_PATTERN } from '../catalog/catalog-db.ts';
 import { MAX_ZOOM } from '../read/web-mercator.ts';
+import { MAX_BAND_OFFSET } from '../segment/band-offset.ts';
 
 export const Id = z.string().regex(ID_PATTERN, 'ids are 6-40 lower-case letters and digits').openapi({ description: 'opaque id', example: 'k3v9q2m7x4zp' });
 export const IdParams = z.object({ id: Id });
@@ -109,6 +110,8 @@ export const Dataset = z.object({
     index: z.number().int(),
     description: z.string().nullable(),
     color_interp: z.string(),
+    scale: z.number().optional().openapi({ description: 'the unit conversion the file declares: physical value = value x scale + offset (GDAL metadata)' }),
+    offset: z.number().optional(),
     statistics: BandStatistics.nullable(),
   })).optional(),
   statistics_from: z.object({ level: z.number().int(), width: z.number().int(), height: z.number().int() }).nullable().optional(),
@@ -198,6 +201,7 @@ export const JobOptions = z.object({
   device: z.enum(['auto', 'cpu', 'cuda']).optional(),
   bands: z.array(z.number().int().min(1)).min(1).max(64).optional(),
   sensor: z.string().min(1).max(40).optional(),
+  band_offset: z.number().min(-MAX_BAND_OFFSET).max(MAX_BAND_OFFSET).optional().openapi({ description: 'added to every chosen band\'s values before the model, in the file\'s own units: -1000 for Sentinel-2 products of processing baseline 04.00 and later (from 25 January 2022), whose values carry +1000. Default: the offsets the file declares (GDAL metadata OFFSET / SCALE), else 0' }),
   vector: z.boolean().optional(),
   min_area_m2: z.number().min(0).optional(),
   simplify_px: z.number().min(0).max(100).optional(),

@@ -20,7 +20,7 @@ import type { z } from '@hono/zod-openapi';
  */
 function requestOptions(o: JobOptions): z.infer<typeof JobOptionsSchema> {
   const out: Record<string, unknown> = {
-    tile: o.tile, overlap: o.overlap, batch: o.batch, device: o.device, bands: o.bands, sensor: o.sensor, vector: o.vector,
+    tile: o.tile, overlap: o.overlap, batch: o.batch, device: o.device, bands: o.bands, sensor: o.sensor, band_offset: o.bandOffset, vector: o.vector,
     min_area_m2: o.minAreaM2, simplify_px: o.simplifyPx, tta: o.tta, allow_unsuitable: o.allowUnsuitable,
   };
   for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
@@ -138,7 +138,7 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
       beforeId: body.before ?? null,
       modelId: spec.id,
       area: after.area,
-      options: { tile: o.tile, overlap: o.overlap, batch: o.batch, device: o.device, bands: o.bands, sensor: o.sensor, vector: o.vector ?? false, minAreaM2: o.min_area_m2, simplifyPx: o.simplify_px, tta: o.tta, allowUnsuitable: o.allow_unsuitable },
+      options: { tile: o.tile, overlap: o.overlap, batch: o.batch, device: o.device, bands: o.bands, sensor: o.sensor, bandOffset: o.band_offset, vector: o.vector ?? false, minAreaM2: o.min_area_m2, simplifyPx: o.simplify_px, tta: o.tta, allowUnsuitable: o.allow_unsuitable },
       // The run itself says what the tile geometry does (resampling); the rest is said here, once.
       notices: after.notices.filter((n) => !after.geometry.notices.includes(n)),
     });
