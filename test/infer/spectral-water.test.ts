@@ -73,8 +73,11 @@ describe('spectral-water', () => {
 
     it('picks Sentinel-2 bands B3, B4, B8, B11 by description', async () => {
       const out = path.join(tmp, 's2.tif');
-      const s = await segmentScene({ input: path.join(scenesDir, 'sen1floods11_spain_s2.tif'), output: out, model: registry.get('spectral-water'), device: 'cpu' });
+      const notices: string[] = [];
+      const s = await segmentScene({ input: path.join(scenesDir, 'sen1floods11_spain_s2.tif'), output: out, model: registry.get('spectral-water'), device: 'cpu', onNotice: (m) => notices.push(m) });
       expect(s.bands).toEqual([3, 4, 8, 12]);
+      // A 2019 product (baseline 02.07): values under 1000, so no hint of the 2022 offset.
+      expect(notices.filter((m) => /offset/.test(m))).toEqual([]);
       expect(s.bandChoice).toMatch(/sentinel2-l1c bands B3,B4,B8,B11 by band description/);
       expect(s.classShares.water).toBeGreaterThan(0.05);
     });

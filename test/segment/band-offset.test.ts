@@ -79,10 +79,13 @@ describe('band offsets', () => {
     const scene = path.join(tmp, 's2-pb04.tif');
     baseline04Scene(scene);
     const spec = registry.get('spectral-water');
-    const raw = await segmentScene({ input: scene, output: path.join(tmp, 'raw.tif'), model: spec, device: 'cpu' });
+    const said: string[] = [];
+    const raw = await segmentScene({ input: scene, output: path.join(tmp, 'raw.tif'), model: spec, device: 'cpu', onNotice: (m) => said.push(m) });
     expect(raw.bandChoice).toMatch(/B3,B4,B8,B11 by band description/);
     // Water read with the +1000: NDWI 0.11 and MNDWI 0.15, under the 0.2 threshold.
     expect((await stripes(raw.output))[0]).not.toContain(0);
+    // No value under 1000 anywhere: the run says what it likely is, and what to do.
+    expect(said).toContain('every value of bands 1,2,3,4 is 1000 or more, as in offset products (a Sentinel-2 product of processing baseline 04.00 or later (from 25 January 2022) adds 1000 to every value): if this scene is one, the model misreads it; segment it with --offset -1000 (options.band_offset)');
     const notices: string[] = [];
     const fixed = await segmentScene({ input: scene, output: path.join(tmp, 'fixed.tif'), model: spec, device: 'cpu', bandOffset: -1000, onNotice: (m) => notices.push(m) });
     expect(await stripes(fixed.output)).toEqual([[0], [1], [2]]);
@@ -101,8 +104,11 @@ describe('band offsets', () => {
     const auto = await segmentScene({ input: scene, output: path.join(tmp, 'auto.tif'), model: spec, device: 'cpu', onNotice: (m) => notices.push(m) });
     expect(await stripes(auto.output)).toEqual([[0], [1], [2]]);
     expect(notices.join('\n')).toMatch(/the scene declares offsets for its bands .*band 1: -1000, 2: -1000, 3: -1000, 4: -1000/);
-    const off = await segmentScene({ input: scene, output: path.join(tmp, 'off.tif'), model: spec, device: 'cpu', bandOffset: 0 });
+    const quiet: string[] = [];
+    const off = await segmentScene({ input: scene, output: path.join(tmp, 'off.tif'), model: spec, device: 'cpu', bandOffset: 0, onNotice: (m) => quiet.push(m) });
     expect((await stripes(off.output))[0]).not.toContain(0);
+    // Asked for no offset: no hint either.
+    expect(quiet.filter((m) => /offset/.test(m))).toEqual([]);
   });
 
   it.skipIf(skipWithoutGdal)(`reads the scale and offset gdal_edit.py writes, as GDAL reads them ${gdalSkipReason}`, async () => {

@@ -49,11 +49,14 @@ export class TileBatcher {
   private readonly rowBands = new Map<number, PixelBlock>();
   private readonly scratch: Float32Array | null;
   private readonly inputPlane: number;
+  /** The lowest valid value of each chosen band in the rows read so far (Infinity before any). */
+  readonly lowest: Float64Array;
 
   constructor(private readonly input: BatcherInput) {
     const { geometry, channels } = input;
     this.inputPlane = geometry.modelTile * geometry.modelTile;
     this.scratch = geometry.factor === 1 ? null : new Float32Array(channels * geometry.sceneTile * geometry.sceneTile);
+    this.lowest = new Float64Array(input.bands.length).fill(Infinity);
   }
 
   /** The rows read for tile row r (valid until release(r)). */
@@ -75,6 +78,11 @@ export class TileBatcher {
       const inside = areaMask(lo, hi - lo, win.width);
       for (let i = 0; i < inside.length; i++) if (!inside[i]) block.valid[i] = 0;
     }
+    block.bands.forEach((values, c) => {
+      let low = this.lowest[c]!;
+      for (let i = 0; i < values.length; i++) if (block.valid[i] && values[i]! < low) low = values[i]!;
+      this.lowest[c] = low;
+    });
     return { ...block, window: { x: 0, y: lo, width: win.width, height: hi - lo } };
   }
 
