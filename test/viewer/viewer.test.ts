@@ -253,8 +253,14 @@ describe.skipIf(skipWithoutChromium)(`the viewer in Chromium${chromiumSkipReason
       });
       const streams: string[] = [];
       page.on('request', (r) => { if (/\/jobs\/\w+\/events$/.test(r.url())) streams.push(r.url()); });
+      // An offset typed under More options goes with the job (0: none, the file declares none either).
+      await page.click('.more-options summary');
+      await page.fill('#job-offset', '0');
+      const posted: string[] = [];
+      page.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith('/jobs')) posted.push(r.postData() ?? ''); });
       await page.click('#job-run');
       await page.waitForSelector('#job-progress[data-status=succeeded]', { timeout: 90_000 });
+      expect((JSON.parse(posted.at(-1)!) as { options: { band_offset?: number } }).options.band_offset).toBe(0);
       expect(streams).toHaveLength(1); // progress came over Server-Sent Events
       expect(await page.getAttribute('#job-progress', 'data-percent')).toBe('100');
       expect(await page.locator('#job-bar').evaluate((p) => (p as HTMLProgressElement).value)).toBe(100);

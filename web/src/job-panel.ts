@@ -48,6 +48,8 @@ export class JobPanel {
   private readonly drawClear = el('button', { type: 'button', id: 'draw-clear', on: { click: () => this.o.draw.clear() } }, 'Clear');
   private readonly areaInfo = el('p', { id: 'draw-hint', class: 'muted' });
   private readonly vector = el('input', { type: 'checkbox', id: 'job-vector', checked: true });
+  /** options.band_offset; empty: what the file declares (the run says when a scene looks offset). */
+  private readonly offset = el('input', { type: 'number', id: 'job-offset', step: 'any', placeholder: 'as the file declares' });
   private readonly run = el('button', { type: 'button', id: 'job-run', class: 'primary', on: { click: () => void this.submit() } }, 'Segment');
   private readonly progress = new JobProgressView(() => void this.cancelJob());
   private readonly message = el('p', { id: 'job-message', class: 'error-text', attrs: { role: 'alert' }, hidden: true });
@@ -62,6 +64,10 @@ export class JobPanel {
       el('div', { class: 'button-row draw-buttons', attrs: { role: 'group', 'aria-label': 'Draw an area' } }, this.drawRect, this.drawPoly, this.drawClear),
       this.areaInfo,
       el('label', { class: 'check' }, this.vector, 'Also make polygons (vector tiles, GeoJSON)'),
+      el('details', { class: 'more-options' },
+        el('summary', {}, 'More options'),
+        el('label', { class: 'field' }, 'Add to band values', this.offset),
+        el('p', { class: 'muted' }, '−1000 for Sentinel-2 products from 25 January 2022 on, −7272.7 for Landsat Collection 2 Level-2: their values carry an offset the models would misread.')),
       this.run,
       this.progress.element,
       this.progress.notices,
@@ -182,6 +188,12 @@ export class JobPanel {
     this.message.textContent = text ?? '';
   }
 
+  /** The offset typed, as a job option; nothing when the field is empty (the server refuses a number out of range). */
+  private bandOffset(): { band_offset?: number } {
+    const text = this.offset.value.trim();
+    return text !== '' && Number.isFinite(Number(text)) ? { band_offset: Number(text) } : {};
+  }
+
   private async submit(): Promise<void> {
     const dataset = this.datasetId;
     const before = this.beforeId;
@@ -197,7 +209,7 @@ export class JobPanel {
         ...(before ? { before } : {}),
         model,
         ...(area ? { area } : {}),
-        options: { vector: this.vector.checked, ...(this.models.allowUnsuitable ? { allow_unsuitable: true } : {}) },
+        options: { vector: this.vector.checked, ...(this.models.allowUnsuitable ? { allow_unsuitable: true } : {}), ...this.bandOffset() },
       });
       this.follow(accepted.job);
     } catch (err) {
