@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { bandOffsets } from '../../server/src/segment/band-offset.ts';
+import { inputHint } from '../../server/src/segment/input-hints.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { cutTile } from '../../server/src/plan/cut-tile.ts';
 import { reuseKey } from '../../server/src/jobs/job-results.ts';
@@ -66,6 +67,28 @@ describe('band offsets', () => {
     const job = (options: JobRecord['options']) => ({ modelId: 'spectral-water', area: null, options }) as unknown as JobRecord;
     expect(reuseKey(job({ bandOffset: -1000 }), 'd')).not.toBe(reuseKey(job({}), 'd'));
     expect(reuseKey(job({ bandOffset: -1000 }), 'd')).toBe(reuseKey(job({ bandOffset: -1000 }), 'd'));
+  });
+
+  it('hint at offset products and at linear backscatter from the lowest values read, and stay quiet otherwise', () => {
+    expect(inputHint('sentinel2', [2, 3], [1004, 1210])).toMatch(/^every value of bands 2,3 is 1000 or more, .*--offset -1000/);
+    expect(inputHint('sentinel2', [2, 3], [250, 1210])).toBeNull();
+    expect(inputHint('landsat', [3, 5], [7400, 7800])).toMatch(/is 7272\.7 or more, .*Landsat Collection 2 Level-2 .*--offset -7272\.7/);
+    expect(inputHint('sentinel1', [1, 2], [0.0004, 0.0001])).toMatch(/^no value of bands 1,2 is negative, .*linear sigma0 or amplitude.*10 log10/);
+    expect(inputHint('sentinel1', [1, 2], [-24, -31])).toBeNull();
+    expect(inputHint('naip', [1, 2, 3], [200, 200, 200])).toBeNull();
+    // Nothing valid was read: no grounds for a hint.
+    expect(inputHint('sentinel2', [1], [Infinity])).toBeNull();
+  });
+
+  it('tell sar-water\'s user that a scene of linear backscatter is not in dB', async () => {
+    const w = 64;
+    const linear = [0.05, 0.01].map((v) => Float32Array.from({ length: w * w }, (_, i) => v * (1 + (i % 7) / 10)));
+    const scene = path.join(tmp, 's1-linear.tif');
+    const meta = '<GDALMetadata><Item name="DESCRIPTION" sample="0" role="description">VV</Item><Item name="DESCRIPTION" sample="1" role="description">VH</Item></GDALMetadata>';
+    writeTestTiff(scene, { width: w, height: w, dtype: 'float32', bands: linear, geoTransform: [500000, 10, 0, 4000000, 0, -10], extraTags: [{ tag: 42112, type: TagType.ASCII, values: meta }] });
+    const said: string[] = [];
+    await segmentScene({ input: scene, output: path.join(tmp, 's1-linear-mask.tif'), model: registry.get('sar-water'), device: 'cpu', onNotice: (m) => said.push(m) });
+    expect(said.join('\n')).toMatch(/no value of bands 1,2 is negative, .*linear sigma0 or amplitude/);
   });
 
   it('shift the values the model sees: ((v + offset) x scale - mean) / std', () => {

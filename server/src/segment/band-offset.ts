@@ -42,27 +42,3 @@ export function bandOffsets(info: Pick<RasterInfo, 'bands'>, bands: number[], ex
     notice: `the scene declares offsets for its bands (GDAL metadata OFFSET / SCALE), added to their values before the model (band ${said}); --offset / band_offset sets another (0: none)`,
   };
 }
-
-/**
- * Digital numbers that carry an offset the file does not declare, by sensor: the value a
- * reflectance of 0 has. Sentinel-2 from processing baseline 04.00 adds 1000; Landsat Collection 2
- * Level-2 surface reflectance is DN x 0.0000275 - 0.2, so 0 is DN 7272.7.
- */
-const UNDECLARED_OFFSETS: Array<{ sensor: RegExp; zero: number; what: string }> = [
-  { sensor: /^sentinel2/, zero: 1000, what: 'a Sentinel-2 product of processing baseline 04.00 or later (from 25 January 2022) adds 1000 to every value' },
-  { sensor: /^landsat[89]/, zero: 0.2 / 0.0000275, what: 'Landsat Collection 2 Level-2 surface reflectance is DN x 0.0000275 - 0.2' },
-];
-
-/**
- * A hint when no offset was applied and every chosen band's lowest valid value is at least what
- * reflectance 0 is for the sensor's offset products: real scenes hold dark pixels (water, shadow,
- * vegetation in red) far below it, so values that never go under it are most likely offset. A
- * hint, not a change: a scene of only bright ground (snow, desert, cloud) can do the same.
- */
-export function undeclaredOffsetHint(sensor: string | undefined, bands: number[], lowest: ArrayLike<number>): string | null {
-  const known = sensor ? UNDECLARED_OFFSETS.find((k) => k.sensor.test(sensor)) : undefined;
-  if (!known || !bands.length) return null;
-  for (let c = 0; c < bands.length; c++) if (!(lowest[c]! >= known.zero && Number.isFinite(lowest[c]!))) return null;
-  const offset = -Number(known.zero.toPrecision(6));
-  return `every value of bands ${bands.join(',')} is ${Number(known.zero.toPrecision(6))} or more, as in offset products (${known.what}): if this scene is one, the model misreads it; segment it with --offset ${offset} (options.band_offset)`;
-}

@@ -11,7 +11,8 @@ import type { RasterSource } from '../read/raster-source.ts';
 import { openRaster, type OpenOptions } from '../read/open-raster.ts';
 import { tileCount } from '../plan/plan-tiles.ts';
 import type { Normalisation } from '../plan/cut-tile.ts';
-import { bandOffsets, undeclaredOffsetHint } from './band-offset.ts';
+import { bandOffsets } from './band-offset.ts';
+import { inputHint, sensorFamily } from './input-hints.ts';
 import { resizePlanes } from '../plan/resize.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import type { DeviceRequest, Model } from '../infer/model.ts';
@@ -226,12 +227,12 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     }
     closeOwnModel().catch(() => undefined); // awaited in finally, which reports a failure
     if (currentRow >= 0) await writeStrip(blender.endRow());
-    // Nothing added, and values that never go as low as the sensor's reflectance 0 is in its offset
-    // products: most likely such a product (band-offset.ts), which the model misreads.
-    // A model whose only sensors are Sentinel-2 ones (Dynamic World) takes Sentinel-2 scenes, whatever picked the bands.
-    const sensors = Object.keys(spec.bands.sensors);
-    const sensor = choice.sensor ?? (sensors.length && sensors.every((s) => s.startsWith('sentinel2')) ? 'sentinel2' : undefined);
-    const hint = opts.bandOffset === undefined && shift.offsets.every((o) => o === 0) ? undeclaredOffsetHint(sensor, choice.bands, batcher.lowest) : null;
+    // Values that do not look like the model's input (input-hints.ts), where nothing was added to
+    // them. A model whose sensors are all of one family (Dynamic World, sar-water) takes that
+    // family's scenes, whatever picked the bands.
+    const families = [...new Set(Object.keys(spec.bands.sensors).map(sensorFamily))];
+    const family = choice.sensor ? sensorFamily(choice.sensor) : families.length === 1 ? families[0] : undefined;
+    const hint = opts.bandOffset === undefined && shift.offsets.every((o) => o === 0) ? inputHint(family, choice.bands, batcher.lowest) : null;
     if (hint) opts.onNotice?.(hint);
 
     await maskWriter.finish();

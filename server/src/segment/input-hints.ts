@@ -1,0 +1,42 @@
+/**
+ * What a run says when the values it read do not look like what its model was made for: a hint,
+ * not a change, given once the whole scene has been read (the lowest valid value of each chosen
+ * band, kept by the tile batcher). Real scenes hold dark pixels (water, shadow, vegetation in red),
+ * so the lowest value says much; a scene of only bright ground (snow, desert, cloud) can mislead
+ * it, which is why these are hints.
+ */
+
+/**
+ * The value reflectance 0 has in products whose digital numbers carry an offset the file rarely
+ * declares: Sentinel-2 from processing baseline 04.00 adds 1000; Landsat Collection 2 Level-2
+ * surface reflectance is DN x 0.0000275 - 0.2, so 0 is DN 7272.7.
+ */
+const UNDECLARED_OFFSETS: Array<{ family: string; zero: number; what: string }> = [
+  { family: 'sentinel2', zero: 1000, what: 'a Sentinel-2 product of processing baseline 04.00 or later (from 25 January 2022) adds 1000 to every value' },
+  { family: 'landsat', zero: 0.2 / 0.0000275, what: 'Landsat Collection 2 Level-2 surface reflectance is DN x 0.0000275 - 0.2' },
+];
+
+/** The sensor family of a sensor id: "sentinel2-l1c-13" → sentinel2, "landsat8" → landsat. */
+export function sensorFamily(sensor: string): string {
+  return sensor.replace(/-.*$/, '').replace(/\d+$/, (d) => (sensor.startsWith('sentinel') ? d : ''));
+}
+
+/**
+ * The hint for a run on `family` data whose chosen bands' lowest valid values are `lowest`, where
+ * no offset was given or declared; null when the values look as the model expects.
+ */
+export function inputHint(family: string | undefined, bands: number[], lowest: ArrayLike<number>): string | null {
+  if (!family || !bands.length) return null;
+  const lows = Array.from({ length: bands.length }, (_, c) => lowest[c]!);
+  if (!lows.every(Number.isFinite)) return null;
+  if (family === 'sentinel1') {
+    // Backscatter in dB is mostly negative (water -20, land -10): none below 0 is linear power or amplitude.
+    return lows.every((v) => v >= 0)
+      ? `no value of bands ${bands.join(',')} is negative, as backscatter in dB mostly is (water about -20, land about -10): this looks like linear sigma0 or amplitude, which the model misreads; convert it to dB (10 log10) first`
+      : null;
+  }
+  const known = UNDECLARED_OFFSETS.find((k) => k.family === family);
+  if (!known || !lows.every((v) => v >= known.zero)) return null;
+  const zero = Number(known.zero.toPrecision(5));
+  return `every value of bands ${bands.join(',')} is ${zero} or more, as in offset products (${known.what}): if this scene is one, the model misreads it; segment it with --offset ${-zero} (options.band_offset)`;
+}
