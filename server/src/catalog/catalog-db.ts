@@ -31,14 +31,30 @@ CREATE TABLE IF NOT EXISTS results (
 );
 `;
 
-export function openCatalogDb(dataDir: string): Db {
+/**
+ * Open (or create) the data folder's catalog, and check that it can be written: a read-only one
+ * started without a word and failed every job and listing later (500 "attempt to write a readonly
+ * database"). `busyTimeoutMs`: how long a write waits for another process's lock. better-sqlite3
+ * waits synchronously, so in a server every other request waits too: a 5 s wait held GET /models
+ * 15 s behind three listings. The server waits little and answers 503; a CLI command may wait longer.
+ */
+export function openCatalogDb(dataDir: string, busyTimeoutMs = 5000): Db {
   fs.mkdirSync(dataDir, { recursive: true });
-  const db = new Database(path.join(dataDir, 'satseg.sqlite'));
-  // WAL lets tile requests read while a job writes.
-  db.pragma('journal_mode = WAL');
-  db.pragma('busy_timeout = 5000');
-  db.exec(SCHEMA);
-  return db;
+  const file = path.join(dataDir, 'satseg.sqlite');
+  let db: Db | null = null;
+  try {
+    db = new Database(file);
+    // WAL lets tile requests read while a job writes.
+    db.pragma('journal_mode = WAL');
+    db.pragma(`busy_timeout = ${Math.max(0, Math.round(busyTimeoutMs))}`);
+    db.exec(SCHEMA);
+    // A write that changes nothing: refused at once where the catalog cannot be written.
+    db.exec('BEGIN IMMEDIATE; ROLLBACK;');
+    return db;
+  } catch (err) {
+    db?.close();
+    throw new Error(`the catalog ${file} cannot be used: ${(err as Error).message}`);
+  }
 }
 
 /** Short, opaque, URL-safe ids: never derived from a path, so a request cannot name a file. */

@@ -20,7 +20,7 @@ import { emptyProgress, type JobStore } from './job-store.ts';
 import { TERMINAL, type JobEvent, type JobRecord } from './job-types.ts';
 import { RecordedQueue } from './recorded-queue.ts';
 import type { JobRunInput, JobRunOutput, SceneTarget } from './run-job.ts';
-import { discardJob, placeJob, registerJob, type JobStores } from './job-results.ts';
+import { placeJob, registerJob, type JobStores } from './job-results.ts';
 import { placeResultFile } from './result-upload.ts';
 import {
   CANCEL_CHANNEL, cancelKey, lockKey, modelDigest, QUEUE_NAME, QUEUE_PREFIX, redisClient, redisLabel, WORKER_KEY_PATTERN,
@@ -107,9 +107,12 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
   }
 
   private save(job: JobRecord, type: JobEvent['type']): void {
-    this.deps.store.update(job);
-    this.lastSaved.set(job.id, Date.now());
-    this.unsaved.delete(job.id);
+    if (this.writeRecord(job)) {
+      this.lastSaved.set(job.id, Date.now());
+      this.unsaved.delete(job.id);
+    } else {
+      this.unsaved.set(job.id, job);
+    }
     this.emit(type, job);
   }
 
@@ -133,13 +136,13 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
         this.deps.store.update(job);
         data = this.jobData(job, placed.input);
       } catch (err) {
-        discardJob(this.deps, job);
+        this.discardOutputs(this.deps, job);
         return this.finish(job, 'failed', (err as Error).message);
       }
       try {
         await this.queue.add(job.beforeId ? 'change' : 'segment', data, { jobId: job.id });
       } catch (err) {
-        discardJob(this.deps, job);
+        this.discardOutputs(this.deps, job);
         this.finish(job, 'failed', `could not queue the job: ${(err as Error).message}`);
         throw new LimitError('busy', `the job queue (Redis at ${redisLabel(this.deps.redisUrl)}) cannot take jobs now: ${(err as Error).message}`);
       }
@@ -224,7 +227,7 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
       try {
         registered = registerJob(this.deps, job, runOutput(outcome.completed));
       } catch (err) {
-        discardJob(this.deps, job);
+        this.discardOutputs(this.deps, job);
         this.finish(job, 'failed', `could not register the result: ${(err as Error).message}`);
         return;
       }
@@ -236,7 +239,7 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
     // where the job stopped.
     const last = this.record(jobId);
     if (!last || TERMINAL.has(last.status)) return;
-    discardJob(this.deps, last);
+    this.discardOutputs(this.deps, last);
     this.finish(last, cancelled ? 'cancelled' : 'failed', cancelled ? null : outcome.failed || 'the worker failed the job without saying why');
   }
 
@@ -248,7 +251,7 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
       const queued = await this.queue.getJob(job.id);
       if (!queued) {
         // Submitted before a crash that came before Redis took it, or Redis was reset.
-        discardJob(this.deps, job);
+        this.discardOutputs(this.deps, job);
         this.finish(job, 'failed', 'the job is not in the queue (Redis was reset, or the server stopped while submitting it); submit it again');
         continue;
       }
@@ -277,7 +280,7 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
         // the job is locked) and will see the key.
         const removed = queued ? await queued.remove().then(() => true, () => false) : true;
         if (removed) {
-          discardJob(this.deps, job);
+          this.discardOutputs(this.deps, job);
           return this.finish(job, 'cancelled');
         }
       } else if (state === 'completed' || state === 'failed') {

@@ -16,7 +16,7 @@ import type { JobRunInput } from './run-job.ts';
 import type { JobWorkerMessage } from './job-worker.ts';
 import { siblingModule, workerBoot } from '../runtime-paths.ts';
 import { MODEL_CLOSE_GRACE_MS } from '../infer/model.ts';
-import { discardJob, placeJob, registerJob } from './job-results.ts';
+import { placeJob, registerJob } from './job-results.ts';
 
 export interface QueueDeps {
   store: JobStore;
@@ -47,7 +47,7 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
     for (const job of deps.store.withStatus('running')) {
       // The process died mid-job: its outputs are incomplete and its worker is gone.
       this.finish(job, 'failed', 'interrupted: the server stopped while this job was running; submit it again');
-      if (job.resultId === null) discardJob(deps, job);
+      if (job.resultId === null) this.discardOutputs(this.deps, job);
     }
     for (const job of deps.store.withStatus('queued')) this.pending.push(job.id);
     this.pump();
@@ -67,7 +67,16 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
   private pump(): void {
     while (!this.closed && this.running.size < this.deps.maxJobs && this.pending.length) {
       const id = this.pending.shift()!;
-      const job = this.deps.store.get(id);
+      let job: JobRecord;
+      try {
+        job = this.deps.store.get(id);
+      } catch (err) {
+        // The catalog cannot be read now (locked by another process): the job waits its turn again.
+        this.pending.unshift(id);
+        this.deps.logger?.error({ job: id, err: (err as Error).message }, 'could not read the job record; retrying in 5 s');
+        setTimeout(() => this.pump(), 5000).unref();
+        return;
+      }
       if (job.status !== 'queued') continue;
       this.start(job);
     }
@@ -75,7 +84,7 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
 
   private start(queued: JobRecord): void {
     let job: JobRecord = { ...queued, status: 'running', startedAt: new Date().toISOString(), progress: emptyProgress('starting') };
-    this.deps.store.update(job);
+    this.writeRecord(job);
     this.log(job);
     this.emit('status', job);
     let input: JobRunInput;
@@ -83,10 +92,10 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
       const placed = placeJob(this.deps, job, this.deps.jobThreads);
       input = placed.input;
       job = { ...job, extraResults: placed.extraResults };
-      this.deps.store.update(job);
+      this.writeRecord(job);
     } catch (err) {
       this.finish(job, 'failed', (err as Error).message);
-      discardJob(this.deps, job);
+      this.discardOutputs(this.deps, job);
       return;
     }
     const worker = new Worker(workerBoot, {
@@ -100,7 +109,7 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
       if (ended) return;
       ended = true;
       this.running.delete(job.id);
-      if (status !== 'succeeded') discardJob(this.deps, job);
+      if (status !== 'succeeded') this.discardOutputs(this.deps, job);
       job = this.finish(job, status, error);
       void worker.terminate();
       settle();
@@ -110,11 +119,11 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
       if (m.type === 'progress') {
         job = { ...job, progress: m.progress };
         // Persist progress about once a second; every update still goes to listeners.
-        if (Date.now() - running.lastSaved > 1000) { running.lastSaved = Date.now(); this.deps.store.update(job); }
+        if (Date.now() - running.lastSaved > 1000) { running.lastSaved = Date.now(); this.writeRecord(job); }
         this.emit('progress', job);
       } else if (m.type === 'notice') {
         job = { ...job, notices: [...job.notices, m.text] };
-        this.deps.store.update(job);
+        this.writeRecord(job);
         this.emit('progress', job);
       } else if (m.type === 'done') {
         try {
@@ -133,7 +142,7 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
   }
 
   async cancel(id: string): Promise<JobRecord> {
-    const job = this.deps.store.get(id);
+    const job = await this.get(id);
     if (TERMINAL.has(job.status)) return job;
     const i = this.pending.indexOf(id);
     if (i >= 0) this.pending.splice(i, 1);
@@ -147,7 +156,7 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
     const timer = setTimeout(() => { void running.worker.terminate(); }, MODEL_CLOSE_GRACE_MS + 30_000);
     await running.done;
     clearTimeout(timer);
-    return this.deps.store.get(id);
+    return this.get(id);
   }
 
   async close(): Promise<void> {

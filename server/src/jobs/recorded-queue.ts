@@ -4,11 +4,15 @@
  * change, logging it, and ending a job.
  */
 import { EventEmitter } from 'node:events';
+
+/** How often records the catalog refused (disk full, locked) are tried again. */
+const UNWRITTEN_RETRY_MS = 5000;
 import type { Logger } from 'pino';
 import { newId } from '../catalog/catalog-db.ts';
 import type { JobSubmission } from './job-queue.ts';
 import { emptyProgress, type JobStore } from './job-store.ts';
 import type { JobEvent, JobRecord } from './job-types.ts';
+import { discardJob, type JobStores } from './job-results.ts';
 
 export abstract class RecordedQueue {
   private readonly events = new EventEmitter();
@@ -40,18 +44,66 @@ export abstract class RecordedQueue {
 
   protected finish(job: JobRecord, status: 'succeeded' | 'failed' | 'cancelled', error: string | null = null): JobRecord {
     const next: JobRecord = { ...job, status, error, finishedAt: new Date().toISOString(), progress: { ...job.progress, stage: status, etaSeconds: null } };
-    this.records.update(next);
+    this.writeRecord(next);
     this.log(next);
     this.emit('status', next);
     return next;
   }
 
+  /**
+   * Write a job's record; false when the catalog cannot take it (disk full, locked or read-only
+   * by another process), which is logged. Called from worker and queue events: a throw there
+   * ended the server process ("terminate called after throwing Napi::Error") for every client.
+   * Listeners still hear of the change; a record left unwritten is corrected at the next write,
+   * or, for a running job, marked interrupted at the next start.
+   */
+  protected writeRecord(job: JobRecord): boolean {
+    try {
+      this.records.update(job);
+      this.unwritten.delete(job.id);
+      return true;
+    } catch (err) {
+      this.logger?.error({ job: job.id, status: job.status, err: (err as Error).message }, 'could not write the job record; trying again every 5 s');
+      this.unwritten.set(job.id, job);
+      this.retryTimer ??= setInterval(() => this.writeUnwritten(), UNWRITTEN_RETRY_MS).unref();
+      return false;
+    }
+  }
+
+  /** Records the catalog could not take, newest per job: written again until they go in, and read before the stored ones. */
+  private readonly unwritten = new Map<string, JobRecord>();
+  private retryTimer: ReturnType<typeof setInterval> | null = null;
+
+  private writeUnwritten(): void {
+    for (const [id, job] of this.unwritten) {
+      try {
+        this.records.update(job);
+        this.unwritten.delete(id);
+      } catch {
+        return; // still refused; the next tick tries again
+      }
+    }
+    if (!this.unwritten.size && this.retryTimer) { clearInterval(this.retryTimer); this.retryTimer = null; }
+  }
+
+  /**
+   * Remove the outputs of a job that did not succeed. A failure (a read-only data folder) is
+   * logged, never thrown: in a worker's event handler it ended the server process.
+   */
+  protected discardOutputs(stores: JobStores, job: JobRecord): void {
+    try {
+      discardJob(stores, job);
+    } catch (err) {
+      this.logger?.error({ job: job.id, err: (err as Error).message }, 'could not remove the outputs of a job that did not succeed');
+    }
+  }
+
   async get(id: string): Promise<JobRecord> {
-    return this.records.get(id);
+    return this.unwritten.get(id) ?? this.records.get(id);
   }
 
   async list(page: { limit: number; offset: number }): Promise<{ jobs: JobRecord[]; total: number }> {
-    return { jobs: this.records.list(page), total: this.records.count() };
+    return { jobs: this.records.list(page).map((j) => this.unwritten.get(j.id) ?? j), total: this.records.count() };
   }
 
   async queuedCount(): Promise<number> {

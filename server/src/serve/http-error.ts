@@ -46,5 +46,18 @@ export function toHttpError(err: unknown): HttpError {
   }
   // Hono's own refusals (a body that is not JSON, say) carry their status.
   if (err instanceof HTTPException && err.status < 500) return httpError(err.status, /JSON/i.test(msg) ? `the request body is not valid JSON: ${msg}` : msg);
-  return new HttpError(500, 'internal error', msg);
+  return storageError(err, msg) ?? new HttpError(500, 'internal error', msg);
+}
+
+/**
+ * The server's own storage failing (its disk full, its data folder read-only, its catalog locked
+ * by another process): statuses a client can act on (507: later, 503: retry), not 500s, each
+ * saying that the server, not the request, is at fault.
+ */
+function storageError(err: unknown, msg: string): HttpError | null {
+  const code = String((err as { code?: unknown } | null)?.code ?? '');
+  if (/^SQLITE_(BUSY|LOCKED)/.test(code)) return httpError(503, `the server's catalog (satseg.sqlite) is locked by another process; try again shortly (${msg})`);
+  if (/^SQLITE_FULL/.test(code) || code === 'ENOSPC' || code === 'EDQUOT') return httpError(507, `the server's disk is full; try again once space is freed (${msg})`);
+  if (/^SQLITE_READONLY/.test(code) || code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return httpError(503, `the server cannot write its data folder (${msg})`);
+  return null;
 }

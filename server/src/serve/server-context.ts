@@ -75,10 +75,13 @@ export interface ServerContext {
 
 export const DEFAULT_UPLOAD_LIMIT = 2 * 1024 ** 3;
 export const INCOMING_DIR = '.incoming';
+/** How long a server's catalog write waits for another process's lock (synchronously: the server waits with it). */
+export const CATALOG_BUSY_MS = 250;
 
 export function createServerContext(o: ServerOptions): ServerContext {
   const dataDir = path.resolve(o.dataDir);
-  const db = openCatalogDb(dataDir);
+  // A request never waits long on another process's write lock: it is answered 503 instead.
+  const db = openCatalogDb(dataDir, CATALOG_BUSY_MS);
   const limits = new Limits(limitsFromEnv(o.limits));
   // Whatever a crash left half-written is removed before anything is listed: aborted uploads and
   // the temporary files of writers.

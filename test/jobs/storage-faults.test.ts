@@ -1,0 +1,89 @@
+/**
+ * The server's own storage failing while jobs run: its catalog refusing writes (disk full, or
+ * another process holding a lock) and its data folder turned read-only. Each used to end the
+ * server process from inside a job worker's event handler ("terminate called after throwing
+ * Napi::Error"), for every client. Now the job ends failed, what could not be written is written
+ * once the catalog takes it again, and requests get statuses naming the server's storage.
+ */
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
+import { createTestServer, type TestServer } from '../helpers/test-server.ts';
+import { toHttpError } from '../../server/src/serve/http-error.ts';
+import type { JobEvent } from '../../server/src/jobs/job-types.ts';
+
+let s: TestServer;
+beforeAll(() => {
+  s = createTestServer({ 'scene.tif': (f) => writeTestTiff(f, { width: 300, height: 200, bands: syntheticScene(300, 200), geoTransform: [485899, 5, 0, 5209246, 0, -5], epsg: 26914 }) });
+});
+afterAll(async () => { await s?.close(); });
+
+/** An error as better-sqlite3 or node:fs throws it. */
+const failure = (code: string, message: string) => Object.assign(new Error(message), { code });
+
+describe('storage failing under a running job', () => {
+  it('fails the job, keeps the server, and writes the job record once the catalog takes it again', async () => {
+    const { ctx } = s;
+    const post = await s.get('/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ dataset: s.datasetId('scene.tif'), model: 'test-rgb', options: { device: 'cpu' } }) });
+    expect(post.status).toBe(202);
+    const { id } = (await post.json()) as { id: string };
+    const ended = new Promise<JobEvent>((resolve) => { const off = ctx.jobs.subscribe(id, (e) => { if (e.type === 'status' && e.job.status !== 'running' && e.job.status !== 'queued') { off(); resolve(e); } }); });
+    // The disk fills as the job ends: its result cannot be registered, its record not written,
+    // and its folder not removed (read-only).
+    const update = ctx.jobStore.update.bind(ctx.jobStore);
+    const register = ctx.results.register.bind(ctx.results);
+    const discard = ctx.results.discard.bind(ctx.results);
+    ctx.jobStore.update = () => { throw failure('SQLITE_FULL', 'database or disk is full'); };
+    ctx.results.register = () => { throw failure('SQLITE_FULL', 'database or disk is full'); };
+    ctx.results.discard = () => { throw failure('EROFS', 'EROFS: read-only file system, rmdir'); };
+    try {
+      const e = await ended;
+      expect(e.job.status).toBe('failed');
+      expect(e.job.error).toMatch(/could not register the result: database or disk is full/);
+      // The server answers, and says the job failed although the catalog still holds "running".
+      expect((await s.get('/models')).status).toBe(200);
+      expect(((await (await s.get(`/jobs/${id}`)).json()) as { status: string }).status).toBe('failed');
+    } finally {
+      ctx.jobStore.update = update;
+      ctx.results.register = register;
+      ctx.results.discard = discard;
+    }
+    // Space again: the record goes in at the next try (every 5 s).
+    const deadline = Date.now() + 15_000;
+    while (ctx.jobStore.get(id).status !== 'failed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(ctx.jobStore.get(id).status).toBe('failed');
+  }, 60_000);
+});
+
+describe('statuses for the server\'s storage', () => {
+  it('answer 507 for a full disk and 503 for a locked catalog or a read-only folder, saying the server is at fault', () => {
+    expect(toHttpError(failure('SQLITE_FULL', 'database or disk is full'))).toMatchObject({ status: 507, detail: expect.stringMatching(/^the server's disk is full/) });
+    expect(toHttpError(failure('ENOSPC', 'ENOSPC: no space left on device, write'))).toMatchObject({ status: 507 });
+    expect(toHttpError(failure('SQLITE_BUSY', 'database is locked'))).toMatchObject({ status: 503, detail: expect.stringMatching(/catalog \(satseg\.sqlite\) is locked by another process/) });
+    expect(toHttpError(failure('EROFS', "EROFS: read-only file system, open '/srv/data/x'"))).toMatchObject({ status: 503, detail: "the server cannot write its data folder (EROFS: read-only file system, open 'x')" });
+    expect(toHttpError(new Error('something else'))).toMatchObject({ status: 500 });
+  });
+
+  it('refuse to start on a catalog that cannot be written, naming it', async () => {
+    const { openCatalogDb } = await import('../../server/src/catalog/catalog-db.ts');
+    const Database = (await import('better-sqlite3')).default;
+    const dir = fs.mkdtempSync('/tmp/satseg-ro-');
+    try {
+      openCatalogDb(dir).close();
+      // Another process holds the write lock: the start-up write check is refused at once.
+      const other = new Database(`${dir}/satseg.sqlite`);
+      other.exec('BEGIN EXCLUSIVE');
+      try {
+        expect(() => openCatalogDb(dir, 50)).toThrow(/^the catalog .*satseg\.sqlite cannot be used: database is locked$/);
+      } finally {
+        other.exec('ROLLBACK');
+        other.close();
+      }
+      // A read-only file (where file modes hold: root ignores them) is refused the same way.
+      fs.chmodSync(`${dir}/satseg.sqlite`, 0o444);
+      if (process.getuid?.() !== 0) expect(() => openCatalogDb(dir)).toThrow(/cannot be used: attempt to write a readonly database/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
