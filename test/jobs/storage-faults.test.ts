@@ -6,6 +6,8 @@
  * once the catalog takes it again, and requests get statuses naming the server's storage.
  */
 import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { createTestServer, type TestServer } from '../helpers/test-server.ts';
@@ -53,6 +55,41 @@ describe('storage failing under a running job', () => {
     while (ctx.jobStore.get(id).status !== 'failed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     expect(ctx.jobStore.get(id).status).toBe('failed');
   }, 60_000);
+});
+
+describe('another process holding the catalog\'s write lock', () => {
+  it('answers an upload 503 and keeps nothing of it, and lists the known datasets meanwhile', async () => {
+    const { ctx } = s;
+    const scene = path.join(s.dir, 'upload.tif');
+    writeTestTiff(scene, { width: 64, height: 64, bands: syntheticScene(64, 64), geoTransform: [485899, 5, 0, 5209246, 0, -5], epsg: 26914 });
+    fs.copyFileSync(scene, path.join(ctx.dataDir, 'dropped.tif'));
+    const other = new Database(path.join(ctx.dataDir, 'satseg.sqlite'));
+    other.exec('BEGIN EXCLUSIVE');
+    try {
+      const form = new FormData();
+      form.append('file', new Blob([fs.readFileSync(scene)]), 'upload.tif');
+      const res = await s.get('/datasets', { method: 'POST', body: form });
+      // It was a 400 "invalid GeoTIFF — upload.tif was rejected: database is locked", and the
+      // file stayed in uploads/, to be listed once the lock ended.
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/^the server's catalog \(satseg\.sqlite\) is locked by another process/);
+      expect(fs.readdirSync(path.join(ctx.dataDir, 'uploads'))).toEqual([]);
+      // The listing goes on with what the catalog knows (it was a 500 after 5 s).
+      const started = Date.now();
+      const list = await s.get('/datasets');
+      expect(list.status).toBe(200);
+      expect(((await list.json()) as { datasets: Array<{ name: string }> }).datasets.map((d) => d.name)).toEqual(['scene.tif']);
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    // Lock gone: the dropped file is picked up, the refused upload is not there.
+    await new Promise((r) => setTimeout(r, 1100));
+    const names = ((await (await s.get('/datasets')).json()) as { datasets: Array<{ name: string }> }).datasets.map((d) => d.name);
+    expect(names.sort()).toEqual(['dropped.tif', 'scene.tif']);
+    fs.rmSync(path.join(ctx.dataDir, 'dropped.tif'));
+  });
 });
 
 describe('statuses for the server\'s storage', () => {

@@ -111,13 +111,20 @@ export class DatasetCatalog {
     }
     const rows = this.db.prepare("SELECT id, path FROM datasets WHERE origin IN ('folder', 'upload')").all() as Array<{ id: string; path: string }>;
     const known = new Set(rows.map((r) => r.path));
-    const insert = this.db.prepare('INSERT INTO datasets (id, path, name, origin, added_at) VALUES (?, ?, ?, ?, ?)');
-    for (const rel of found) {
-      if (!known.has(rel)) insert.run(newId(), rel, path.basename(rel), rel.startsWith(`${UPLOADS_DIR}${path.sep}`) ? 'upload' : 'folder', new Date().toISOString());
-    }
-    const remove = this.db.prepare('DELETE FROM datasets WHERE id = ?');
-    for (const r of rows) {
-      if (!found.has(r.path)) { remove.run(r.id); this.readers.delete(r.id); }
+    try {
+      const insert = this.db.prepare('INSERT INTO datasets (id, path, name, origin, added_at) VALUES (?, ?, ?, ?, ?)');
+      for (const rel of found) {
+        if (!known.has(rel)) insert.run(newId(), rel, path.basename(rel), rel.startsWith(`${UPLOADS_DIR}${path.sep}`) ? 'upload' : 'folder', new Date().toISOString());
+      }
+      const remove = this.db.prepare('DELETE FROM datasets WHERE id = ?');
+      for (const r of rows) {
+        if (!found.has(r.path)) { remove.run(r.id); this.readers.delete(r.id); }
+      }
+    } catch (err) {
+      // The catalog refuses writes now (another process's lock, a full disk): listings go on with
+      // the datasets it knows, and the folder is looked at again on the next one.
+      if (!/^SQLITE_/.test(String((err as { code?: unknown }).code ?? ''))) throw err;
+      this.lastSync = 0;
     }
   }
 
@@ -251,7 +258,14 @@ export class DatasetCatalog {
       const name = safeFileName(originalName);
       const rel = path.join(UPLOADS_DIR, `${id}-${name}`);
       await fs.promises.rename(tempPath, path.join(this.dataDir, rel));
-      this.db.prepare('INSERT INTO datasets (id, path, name, origin, added_at) VALUES (?, ?, ?, ?, ?)').run(id, rel, name, 'upload', new Date().toISOString());
+      try {
+        this.db.prepare('INSERT INTO datasets (id, path, name, origin, added_at) VALUES (?, ?, ?, ?, ?)').run(id, rel, name, 'upload', new Date().toISOString());
+      } catch (err) {
+        // Not registered (a locked or full catalog): not kept either, or the next listing found it
+        // and listed an upload its sender was told had failed.
+        await fs.promises.rm(path.join(this.dataDir, rel), { force: true });
+        throw err;
+      }
       return this.get(id);
     } finally {
       await fs.promises.rm(tempPath, { force: true });

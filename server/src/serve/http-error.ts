@@ -49,13 +49,24 @@ export function toHttpError(err: unknown): HttpError {
   return storageError(err, msg) ?? new HttpError(500, 'internal error', msg);
 }
 
+const STORAGE_CODES = /^(SQLITE_(BUSY|LOCKED|FULL|READONLY)|ENOSPC|EDQUOT|EROFS|EACCES|EPERM)/;
+
+function storageCode(err: unknown): string {
+  return String((err as { code?: unknown } | null)?.code ?? '');
+}
+
+/** Whether an error is the server's own storage failing (answered 503 or 507), not the request's fault. */
+export function isStorageError(err: unknown): boolean {
+  return STORAGE_CODES.test(storageCode(err));
+}
+
 /**
  * The server's own storage failing (its disk full, its data folder read-only, its catalog locked
  * by another process): statuses a client can act on (507: later, 503: retry), not 500s, each
  * saying that the server, not the request, is at fault.
  */
 function storageError(err: unknown, msg: string): HttpError | null {
-  const code = String((err as { code?: unknown } | null)?.code ?? '');
+  const code = storageCode(err);
   if (/^SQLITE_(BUSY|LOCKED)/.test(code)) return httpError(503, `the server's catalog (satseg.sqlite) is locked by another process; try again shortly (${msg})`);
   if (/^SQLITE_FULL/.test(code) || code === 'ENOSPC' || code === 'EDQUOT') return httpError(507, `the server's disk is full; try again once space is freed (${msg})`);
   if (/^SQLITE_READONLY/.test(code) || code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return httpError(503, `the server cannot write its data folder (${msg})`);

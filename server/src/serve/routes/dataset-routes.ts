@@ -17,6 +17,7 @@ import { Dataset, DatasetList, IdParams, ImageryStyleQuery, LonLatQuery, PointVa
 import { bearer, errors, jsonResponse } from '../openapi.ts';
 import { z } from '@hono/zod-openapi';
 import { RasterError, RequestError, UploadRejected } from '../../errors.ts';
+import { isStorageError } from '../http-error.ts';
 
 export async function describeDataset(ctx: ServerContext, record: DatasetRecord, base: string): Promise<z.infer<typeof Dataset>> {
   const { id } = record;
@@ -146,6 +147,8 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
       try {
         record = await ctx.datasets.addUrl(body.data.url, (r) => ctx.limits.probe(r), AbortSignal.any([deadline, c.req.raw.signal]));
       } catch (err) {
+        // The server's storage failing is not the URL's fault (it was labelled "invalid GeoTIFF").
+        if (isStorageError(err)) throw err;
         const why = deadline.aborted
           ? `checking it took over ${ctx.limits.values.registrationTimeoutMs / 1000} s (the server answers too slowly)`
           : (err as Error).message.split('\n')[0]!;
@@ -161,6 +164,7 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     try {
       record = await ctx.datasets.addUpload(upload.tempPath, upload.filename, (r) => ctx.limits.probe(r));
     } catch (err) {
+      if (isStorageError(err)) throw err;
       throw new UploadRejected(`${displayName(upload.filename)} was rejected: ${(err as Error).message.split('\n')[0]}`, err);
     }
     return c.json(await describeDataset(ctx, record, base(c)), 201);
