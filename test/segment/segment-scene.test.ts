@@ -213,3 +213,25 @@ describe('devices', () => {
     expect(fs.readdirSync(tmp).filter((f) => f.includes('cuda.tif'))).toEqual([]);
   });
 });
+
+describe('a scene written over while it is segmented', () => {
+  it('fails the run, naming it, and writes no mask (it gave a mask of two images without a word)', async () => {
+    const input = path.join(tmp, 'overwritten.tif');
+    writeTestTiff(input, { width: 700, height: 500, bands: syntheticScene(700, 500, 1), geoTransform: [400000, 5, 0, 5000000, 0, -5], epsg: 32633 });
+    const other = path.join(tmp, 'other.tif');
+    writeTestTiff(other, { width: 700, height: 500, bands: syntheticScene(700, 500, 2), geoTransform: [400000, 5, 0, 5000000, 0, -5], epsg: 32633 });
+    const out = path.join(tmp, 'overwritten-mask.tif');
+    let written = false;
+    const run = segmentScene({
+      input, output: out, model: spec, tile: 128, overlap: 16, device: 'cpu',
+      // Written over in place (same file, as cp does) once the first tiles are done.
+      onProgress: (p) => { if (p.tilesDone > 0 && !written) { written = true; fs.writeFileSync(input, fs.readFileSync(other)); } },
+    });
+    await expect(run).rejects.toThrow(/^overwritten\.tif was written over while it was being read \(its size or modification time changed\)/);
+    expect(written).toBe(true);
+    expect(fs.existsSync(out)).toBe(false);
+    // Untouched, it runs.
+    const clean = await segmentScene({ input: other, output: path.join(tmp, 'other-mask.tif'), model: spec, tile: 128, overlap: 16, device: 'cpu' });
+    expect(clean.tiles.inferred).toBeGreaterThan(1);
+  });
+});

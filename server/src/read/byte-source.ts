@@ -16,5 +16,10 @@ export interface ByteSource {
    * (never a view of a cache: the decoder may hand its buffer to a worker thread).
    */
   read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /**
+   * The version the bytes have now, where asking is cheap (a file's size and mtime); undefined
+   * where the source checks it on every read itself (a URL's ETag).
+   */
+  currentVersion?(): Promise<string>;
   close(): Promise<void>;
 }

@@ -6,6 +6,10 @@ import path from 'node:path';
 import type { ByteSource } from './byte-source.ts';
 import { RasterError } from '../errors.ts';
 
+function versionOf(stat: fs.Stats): string {
+  return `${stat.size}:${stat.mtimeMs}`;
+}
+
 export class FileByteSource implements ByteSource {
   private constructor(
     private readonly handle: fs.promises.FileHandle,
@@ -31,7 +35,12 @@ export class FileByteSource implements ByteSource {
       await handle.close();
       throw new RasterError('not-found', 'not a file');
     }
-    return new FileByteSource(handle, path.basename(file), stat.size, `${stat.size}:${stat.mtimeMs}`);
+    return new FileByteSource(handle, path.basename(file), stat.size, versionOf(stat));
+  }
+
+  /** Of the open file: a file written over in place changes it; one replaced by a rename does not (this one is still read whole). */
+  async currentVersion(): Promise<string> {
+    return versionOf(await this.handle.stat());
   }
 
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {

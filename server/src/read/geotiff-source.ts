@@ -258,6 +258,13 @@ export class GeoTiffSource implements RasterSource {
     return this.bytes.version;
   }
 
+  async checkUnchanged(): Promise<void> {
+    const now = await this.bytes.currentVersion?.();
+    if (now !== undefined && now !== this.bytes.version) {
+      throw new RasterError('source-changed', `${this.bytes.label} was written over while it was being read (its size or modification time changed): what was read before and after is not one raster; run it again`);
+    }
+  }
+
   /** Parse a GeoTIFF from its bytes; takes ownership of `bytes` (closed on failure and by close()). */
   static async open(bytes: ByteSource): Promise<GeoTiffSource> {
     try {

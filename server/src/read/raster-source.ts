@@ -29,5 +29,10 @@ export interface RasterSource {
   levelSize(level: number): { width: number; height: number };
   /** Pixels of a window; parts outside the raster come back invalid (valid = 0). */
   read(window: Window, options?: ReadOptions): Promise<PixelBlock>;
+  /**
+   * Throws RasterError 'source-changed' when the bytes are no longer those it was opened on (a
+   * file written over in place): what was read before and after would not be one raster.
+   */
+  checkUnchanged?(): Promise<void>;
   close(): Promise<void>;
 }

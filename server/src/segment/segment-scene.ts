@@ -226,6 +226,9 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
       inflight = nextInflight;
     }
     closeOwnModel().catch(() => undefined); // awaited in finally, which reports a failure
+    // A scene written over in place mid-run gave a mask of two images, without a word (probe:
+    // rows of the old one above, of the new one below). Checked before the mask is committed.
+    await source.checkUnchanged?.();
     if (currentRow >= 0) await writeStrip(blender.endRow());
     // Values that do not look like the model's input (input-hints.ts), where nothing was added to
     // them. A model whose sensors are all of one family (Dynamic World, sar-water) takes that
