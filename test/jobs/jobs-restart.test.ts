@@ -1,6 +1,7 @@
 /**
  * A server killed with SIGKILL in the middle of a job: after a restart the running job is failed
  * with the reason "interrupted", its record intact and no partial output left; a queued job runs.
+ * A server stopped with SIGTERM puts its running job back in the queue, to run again.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -82,4 +83,34 @@ describe('restart after kill -9', () => {
     expect(list.some((j: any) => j.status === 'running')).toBe(false);
     second.child.kill('SIGTERM');
   });
+});
+
+describe('restart after SIGTERM', () => {
+  it('puts the running job back in the queue, and runs it again after the restart', async () => {
+    const first = await start();
+    const datasets = (await (await fetch(`${first.base}/datasets`)).json()).datasets;
+    const id = (await (await fetch(`${first.base}/jobs`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ dataset: datasets[0].id, model: 'test-rgb', options: { tile: 48, overlap: 4, batch: 1, device: 'cpu' } }),
+    })).json()).id as string;
+    for (;;) {
+      const j = await job(first.base, id);
+      if (j.status === 'running' && j.progress.tiles_done > 0) break;
+      expect(['queued', 'running']).toContain(j.status);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // A graceful stop: the job was marked cancelled, as if its user had cancelled it.
+    first.child.kill('SIGTERM');
+    await new Promise((r) => first.child.once('exit', r));
+    const second = await start();
+    const back = await job(second.base, id);
+    expect(['queued', 'running', 'succeeded']).toContain(back.status);
+    expect(back.notices.join('\n')).toMatch(/the server was stopped while this job ran; it runs again from the start/);
+    for (;;) {
+      const j = await job(second.base, id);
+      if (j.status === 'succeeded' || j.status === 'failed' || j.status === 'cancelled') { expect(j.status).toBe('succeeded'); break; }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    second.child.kill('SIGTERM');
+  }, 120_000);
 });

@@ -34,6 +34,8 @@ interface Running {
   dir: string;
   done: Promise<void>;
   cancelling: boolean;
+  /** Stopped because the server is stopping, not by its user: it goes back in the queue. */
+  stopping: boolean;
   lastSaved: number;
 }
 
@@ -102,7 +104,7 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
       workerData: { entry: siblingModule(import.meta.url, './job-worker'), input },
     });
     let settle!: () => void;
-    const running: Running = { worker, dir: input.resultDir, done: new Promise<void>((r) => { settle = r; }), cancelling: false, lastSaved: 0 };
+    const running: Running = { worker, dir: input.resultDir, done: new Promise<void>((r) => { settle = r; }), cancelling: false, stopping: false, lastSaved: 0 };
     this.running.set(job.id, running);
     let ended = false;
     const end = (status: 'succeeded' | 'failed' | 'cancelled', error: string | null) => {
@@ -110,7 +112,8 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
       ended = true;
       this.running.delete(job.id);
       if (status !== 'succeeded') this.discardOutputs(this.deps, job);
-      job = this.finish(job, status, error);
+      if (status === 'cancelled' && running.stopping) job = this.requeue(job);
+      else job = this.finish(job, status, error);
       void worker.terminate();
       settle();
       this.pump();
@@ -159,8 +162,26 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
     return this.get(id);
   }
 
+  /**
+   * Stop the queue (the server is stopping, SIGTERM): running jobs are stopped after their batch
+   * in flight and go back in the queue, to run again from the start when the server restarts.
+   * They were marked cancelled, as if their user had cancelled them.
+   */
   async close(): Promise<void> {
     this.closed = true;
+    for (const running of this.running.values()) running.stopping = true;
     await Promise.all([...this.running.keys()].map((id) => this.cancel(id)));
+  }
+
+  /** A running job back to queued, its partial outputs gone, saying why it starts over. */
+  private requeue(job: JobRecord): JobRecord {
+    const next: JobRecord = {
+      ...job, status: 'queued', startedAt: null, progress: emptyProgress(), extraResults: null,
+      notices: [...job.notices, 'the server was stopped while this job ran; it runs again from the start when the server restarts'],
+    };
+    this.writeRecord(next);
+    this.log(next);
+    this.emit('status', next);
+    return next;
   }
 }
