@@ -295,6 +295,19 @@ describe('the job list', () => {
   });
 });
 
+describe('a job\'s error and notices', () => {
+  it('name files, never the server\'s paths (a worker\'s ENOENT quoted a temporary file in full)', async () => {
+    const { describeJob } = await import('../../server/src/serve/routes/job-routes.ts');
+    const job = {
+      id: 'abcdefgh', datasetId: 'd1', beforeId: null, modelId: 'test-rgb', area: null, options: {}, status: 'failed', progress: { tilesDone: 0, tilesTotal: 0, percent: 0, mpxPerSec: 0, etaSeconds: null, stage: 'failed' },
+      createdAt: '2026-01-01T00:00:00Z', startedAt: null, finishedAt: null, resultId: null, worker: null, extraResults: null,
+    } as const;
+    const shown = describeJob({ ...job, error: "job worker crashed: ENOENT: no such file or directory, open '/srv/satseg/data/results/abc/.mask.tif.satseg-tmp-1/cog.tif'", notices: ['read /srv/satseg/data/scene.tif slowly'] }, 'http://x');
+    expect(shown.error).toBe("job worker crashed: ENOENT: no such file or directory, open 'cog.tif'");
+    expect(shown.notices).toEqual(['read scene.tif slowly']);
+  });
+});
+
 describe('job event streams', () => {
   it('are refused past SATSEG_MAX_EVENT_STREAMS at once (429 naming the limit), and each frees its place when it ends', async () => {
     // The counter itself: streams need no key, so without it they alone could take every connection.

@@ -10,7 +10,7 @@ import { prepareJob, type JobLimits } from '../../segment/prepare-job.ts';
 import { TERMINAL, type JobEvent, type JobOptions, type JobRecord } from '../../jobs/job-types.ts';
 import { IdParams, Job, JobAccepted, JobBody, JobList, JobListQuery, JobOptions as JobOptionsSchema } from '../api-schemas.ts';
 import { bearer, errors, jsonResponse } from '../openapi.ts';
-import { ChangeError, NotFoundError, RequestError, SatsegError, UnknownModelError } from '../../errors.ts';
+import { ChangeError, NotFoundError, redactPaths, RequestError, SatsegError, UnknownModelError } from '../../errors.ts';
 import { gridsOverlap, windowGrid } from '../../change/grid-mapping.ts';
 import type { z } from '@hono/zod-openapi';
 
@@ -66,8 +66,10 @@ export function describeJob(job: JobRecord, base: string): z.infer<typeof Job> {
       queued_seconds: seconds(job.createdAt, job.startedAt),
       run_seconds: seconds(job.startedAt, job.finishedAt),
     },
-    error: job.error,
-    notices: job.notices,
+    // A job's own failure can quote a server path (a worker's ENOENT on a temporary file): shown
+    // by name only, as every other answer is.
+    error: job.error === null ? null : redactPaths(job.error),
+    notices: job.notices.map(redactPaths),
     worker: job.worker ?? null,
     results: r ? {
       ...layers(r),
