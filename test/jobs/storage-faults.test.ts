@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { createTestServer, type TestServer } from '../helpers/test-server.ts';
 import { toHttpError } from '../../server/src/serve/http-error.ts';
@@ -89,6 +89,28 @@ describe('another process holding the catalog\'s write lock', () => {
     const names = ((await (await s.get('/datasets')).json()) as { datasets: Array<{ name: string }> }).datasets.map((d) => d.name);
     expect(names.sort()).toEqual(['dropped.tif', 'scene.tif']);
     fs.rmSync(path.join(ctx.dataDir, 'dropped.tif'));
+  });
+});
+
+describe('deleting a result on a read-only folder', () => {
+  it('is a 503 that leaves the result whole and listed; once writable, the delete takes all of it', async () => {
+    const id = await s.addResult('scene.tif');
+    const dir = path.dirname(s.ctx.results.file(s.ctx.results.get(id), 'mask'));
+    // Read-only, as a remount would make it (root ignores file modes, so the rename is made to fail).
+    const rename = vi.spyOn(fs.promises, 'rename').mockRejectedValueOnce(Object.assign(new Error('EROFS: read-only file system, rename'), { code: 'EROFS' }));
+    try {
+      const refused = await s.get(`/results/${id}`, { method: 'DELETE' });
+      // The row went first, and the folder that could not be removed was never seen again.
+      expect(refused.status).toBe(503);
+      expect(((await refused.json()) as { detail: string }).detail).toMatch(/^the server cannot write its data folder/);
+      expect((await s.get(`/results/${id}`)).status).toBe(200);
+      expect(fs.existsSync(path.join(dir, 'mask.tif'))).toBe(true);
+    } finally {
+      rename.mockRestore();
+    }
+    expect((await s.get(`/results/${id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await s.get(`/results/${id}`)).status).toBe(404);
+    expect(fs.readdirSync(path.dirname(dir)).filter((n) => n.includes(id))).toEqual([]);
   });
 });
 

@@ -12,7 +12,7 @@ import { RasterReader } from '../read/raster-reader.ts';
 import { newId, type Db } from './catalog-db.ts';
 import { RESULTS_DIR } from './dataset-catalog.ts';
 import { NotFoundError } from '../errors.ts';
-import { copyFileAtomic, writeFileAtomic } from '../write/atomic-file.ts';
+import { copyFileAtomic, TEMP_MARK, writeFileAtomic } from '../write/atomic-file.ts';
 
 export const RESULT_FILES = {
   mask: 'mask.tif',
@@ -160,12 +160,29 @@ export class ResultCatalog {
     return p;
   }
 
+  /**
+   * Forget a result and delete its folder. The folder is first moved aside (one rename): where
+   * that fails (a read-only folder), nothing has changed and the error says why. The row was
+   * deleted first, and a folder that then could not be removed was never listed or removed again.
+   * A folder moved aside that cannot be removed now is a temporary of its own, swept at start.
+   */
   async remove(id: string): Promise<void> {
     const record = this.get(id);
     const p = this.readers.get(id);
     this.readers.delete(id);
     if (p) await p.then((s) => s.close(), () => undefined);
-    this.db.prepare('DELETE FROM results WHERE id = ?').run(id);
-    await fs.promises.rm(path.join(this.dataDir, record.dir), { recursive: true, force: true });
+    const dir = path.join(this.dataDir, record.dir);
+    const aside = path.join(path.dirname(dir), `.${id}${TEMP_MARK}deleted`);
+    const moved = await fs.promises.rename(dir, aside).then(() => true, (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return false; // already gone: only the row is left to delete
+      throw err;
+    });
+    try {
+      this.db.prepare('DELETE FROM results WHERE id = ?').run(id);
+    } catch (err) {
+      if (moved) await fs.promises.rename(aside, dir).catch(() => undefined);
+      throw err;
+    }
+    if (moved) await fs.promises.rm(aside, { recursive: true, force: true }).catch(() => undefined);
   }
 }
