@@ -10,7 +10,7 @@
 
 export type ErrorKind =
   | 'raster' | 'not-found' | 'request' | 'bands' | 'model-metadata' | 'unknown-model' | 'tile-plan'
-  | 'area' | 'vectorize' | 'usage' | 'inference' | 'device' | 'cancelled' | 'limit' | 'change' | 'upload' | 'result-upload';
+  | 'area' | 'vectorize' | 'usage' | 'inference' | 'device' | 'cancelled' | 'limit' | 'change' | 'upload' | 'result-upload' | 'storage';
 
 export abstract class SatsegError extends Error {
   abstract readonly kind: ErrorKind;
@@ -37,6 +37,7 @@ const STATUS: Record<string, number> = {
   'raster:not-on-earth': 400,
   'raster:too-large': 413,
   'not-found': 404,
+  storage: 503,
   request: 400,
   'request:timeout': 408,
   'request:in-use': 409,
@@ -109,12 +110,21 @@ export class RasterError extends SatsegError {
   }
 }
 
-/** An id that names nothing (dataset, result, job). */
+/** An id that names nothing (dataset, result, job); `why` replaces the plain "not found" (its files are gone). */
 export class NotFoundError extends SatsegError {
   readonly kind = 'not-found';
-  constructor(what: string, id: string) {
-    super('not-found', `${what} ${JSON.stringify(id)} not found`);
+  constructor(what: string, id: string, why?: string) {
+    super('not-found', `${what} ${JSON.stringify(id)} ${why ?? 'not found'}`);
     this.name = 'NotFoundError';
+  }
+}
+
+/** The server's own storage is missing or unusable (its data folder deleted or unmounted): 503. */
+export class StorageError extends SatsegError {
+  readonly kind = 'storage';
+  constructor(message: string) {
+    super('unavailable', message);
+    this.name = 'StorageError';
   }
 }
 

@@ -114,6 +114,59 @@ describe('deleting a result on a read-only folder', () => {
   });
 });
 
+describe('files removed behind the server\'s back', () => {
+  it('answer 404 saying they are gone: a result\'s folder, a dataset\'s file; and the plain GeoJSON where its gzip copy cannot be made', async () => {
+    const id = await s.addResult('scene.tif');
+    const gone = await s.addResult('scene.tif');
+    // Polygons made first, so that the gzip copy is what fails below.
+    expect((await s.get(`/results/${id}/features.geojson`)).status).toBe(200);
+    const gzip = vi.spyOn(s.ctx.vectors, 'featuresGzip').mockRejectedValueOnce(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+    try {
+      const plain = await s.get(`/results/${id}/features.geojson`, { headers: { 'Accept-Encoding': 'gzip' } });
+      // It was a 500, although the plain file was there to serve.
+      expect(plain.status).toBe(200);
+      expect(plain.headers.get('content-encoding')).toBeNull();
+      expect(((await plain.json()) as { type: string }).type).toBe('FeatureCollection');
+    } finally {
+      gzip.mockRestore();
+    }
+    fs.rmSync(path.dirname(s.ctx.results.file(s.ctx.results.get(gone), 'mask')), { recursive: true });
+    for (const p of ['mask.tif', 'features.geojson', 'features.fgb', 'tiles/10/200/300.png']) {
+      const res = await s.get(`/results/${gone}/${p}`);
+      // They were 500 (mask.tif) and 400 "output folder does not exist".
+      expect(res.status, p).toBe(404);
+      expect(((await res.json()) as { detail: string }).detail, p).toMatch(/^(result "\w+" is gone: its files are no longer in the data folder; delete it|file ".*" is no longer on the server)$/);
+    }
+    expect((await s.get(`/results/${gone}`, { method: 'DELETE' })).status).toBe(204);
+
+    const dropped = path.join(s.ctx.dataDir, 'doomed.tif');
+    fs.copyFileSync(path.join(s.ctx.dataDir, 'scene.tif'), dropped);
+    await new Promise((r) => setTimeout(r, 1100));
+    const doomed = s.datasetId('doomed.tif');
+    fs.rmSync(dropped);
+    const tile = await s.get(`/datasets/${doomed}/tiles/10/200/300.png`);
+    // It was a 400 "no such file" on every tile, and the dataset stayed listed.
+    expect(tile.status).toBe(404);
+    expect(((await tile.json()) as { detail: string }).detail).toBe(`dataset "${doomed}" is gone: its file is no longer in the data folder`);
+    expect((await s.get(`/datasets/${doomed}`)).status).toBe(404);
+  });
+
+  it('answer 503 when the whole data folder is gone', async () => {
+    const t = createTestServer({ 'scene.tif': (f) => writeTestTiff(f, { width: 64, height: 64, bands: syntheticScene(64, 64), geoTransform: [485899, 5, 0, 5209246, 0, -5], epsg: 26914 }) });
+    try {
+      fs.rmSync(t.ctx.dataDir, { recursive: true });
+      await new Promise((r) => setTimeout(r, 1100));
+      const res = await t.get('/datasets');
+      // It was a 500 naming scandir.
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/^the server's data folder is gone \(deleted or unmounted\)/);
+    } finally {
+      fs.mkdirSync(t.ctx.dataDir, { recursive: true });
+      await t.close();
+    }
+  });
+});
+
 describe('statuses for the server\'s storage', () => {
   it('answer 507 for a full disk and 503 for a locked catalog or a read-only folder, saying the server is at fault', () => {
     expect(toHttpError(failure('SQLITE_FULL', 'database or disk is full'))).toMatchObject({ status: 507, detail: expect.stringMatching(/^the server's disk is full/) });

@@ -30,7 +30,7 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 // ResultVectors reads only where a result's files are.
-const catalog = { file: (r: ResultRecord, which: keyof typeof RESULT_FILES) => path.join(tmp, r.id, RESULT_FILES[which]) } as unknown as ResultCatalog;
+const catalog = { file: (r: ResultRecord, which: keyof typeof RESULT_FILES) => path.join(tmp, r.id, RESULT_FILES[which]), withFiles: (r: ResultRecord) => r } as unknown as ResultCatalog;
 const record = (id: string, summary: Record<string, unknown> | null): ResultRecord => ({
   id, kind: 'segmentation', datasetId: null, modelId: 'm', dir: id, name: id, classes: ['bare', 'water'], colors: [], createdAt: '', summary,
 });

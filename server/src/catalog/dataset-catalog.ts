@@ -16,7 +16,7 @@ import { RasterReader } from '../read/raster-reader.ts';
 import type { StatisticsResult } from '../read/band-statistics.ts';
 import { newId, type Db } from './catalog-db.ts';
 import { InFlight } from '../in-flight.ts';
-import { NotFoundError, RasterError, RequestError } from '../errors.ts';
+import { NotFoundError, RasterError, RequestError, StorageError } from '../errors.ts';
 
 export type DatasetOrigin = 'folder' | 'upload' | 'url' | 'sample';
 
@@ -102,6 +102,9 @@ export class DatasetCatalog {
     if (!force && Date.now() - this.lastSync < 1000) return;
     this.lastSync = Date.now();
     const found = new Set<string>();
+    // Deleted or unmounted under the running server: said so (it was a 500 naming scandir).
+    if (!fs.existsSync(this.dataDir)) throw new StorageError('the server\'s data folder is gone (deleted or unmounted); restart the server once it is back');
+    fs.mkdirSync(path.join(this.dataDir, UPLOADS_DIR), { recursive: true });
     for (const dir of [this.dataDir, path.join(this.dataDir, UPLOADS_DIR)]) {
       for (const name of fs.readdirSync(dir)) {
         if (!TIFF_FILE.test(name) || name.startsWith('.')) continue;
@@ -169,6 +172,11 @@ export class DatasetCatalog {
   /** The open reader of a dataset; a raster that cannot be read throws its RasterError. */
   async open(id: string): Promise<RasterReader> {
     const record = this.get(id);
+    if (record.origin !== 'url' && !fs.existsSync(this.location(record))) {
+      // Removed behind the server's back: forgotten now (it was a 400 "no such file" on every tile).
+      this.sync(true);
+      throw new NotFoundError('dataset', id, 'is gone: its file is no longer in the data folder');
+    }
     const version = this.currentVersion(record);
     let entry = this.readers.get(id);
     // Replaced (or rewritten) since it was opened: the old reader goes (dispose closes it).

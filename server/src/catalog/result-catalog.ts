@@ -145,12 +145,24 @@ export class ResultCatalog {
     return fromRow(row);
   }
 
+  /**
+   * The record, when its folder is still there; else a 404 saying its files are gone (a folder
+   * removed behind the server's back gave 500s on its mask and 400 "output folder does not
+   * exist" on its polygons).
+   */
+  withFiles(record: ResultRecord): ResultRecord {
+    if (!fs.existsSync(path.join(this.dataDir, record.dir, RESULT_FILES.mask))) {
+      throw new NotFoundError('result', record.id, 'is gone: its files are no longer in the data folder; delete it');
+    }
+    return record;
+  }
+
   file(record: ResultRecord, which: keyof typeof RESULT_FILES): string {
     return path.join(this.dataDir, record.dir, RESULT_FILES[which]);
   }
 
   open(id: string): Promise<RasterReader> {
-    const record = this.get(id);
+    const record = this.withFiles(this.get(id));
     let p = this.readers.get(id);
     if (!p) {
       p = openRaster(this.file(record, 'mask')).then((s) => new RasterReader(s));

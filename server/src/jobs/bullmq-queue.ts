@@ -267,8 +267,13 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
     if (TERMINAL.has(job.status)) return job;
     // The key is how a worker learns it (when it starts, or at its next progress report), and
     // how a failure is told apart from a cancellation; the message reaches a running worker now.
-    await this.redis.set(cancelKey(id), '1', 'EX', 24 * 3600);
-    await this.redis.publish(CANCEL_CHANNEL, id);
+    try {
+      await this.redis.set(cancelKey(id), '1', 'EX', 24 * 3600);
+      await this.redis.publish(CANCEL_CHANNEL, id);
+    } catch (err) {
+      // Redis down: a 503 as for a submission, not a 500 quoting ioredis.
+      throw new LimitError('busy', `the job queue (Redis at ${redisLabel(this.deps.redisUrl)}) cannot take the cancel now; try again: ${(err as Error).message}`);
+    }
     const deadline = Date.now() + CANCEL_WAIT_MS;
     for (;;) {
       job = this.deps.store.get(id);

@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import crypto from 'node:crypto';
 import { contentDisposition } from './content-disposition.ts';
+import path from 'node:path';
+import { NotFoundError } from '../errors.ts';
 
 const MAX_RANGES = 64;
 
@@ -62,7 +64,9 @@ function coalesceOverlaps(ranges: Array<[number, number]>): Array<[number, numbe
 export function serveFile(file: string, req: Request, contentType: string, downloadName?: string): Response {
   const { headers } = req;
   const headOnly = req.method === 'HEAD';
-  const stat = fs.statSync(file);
+  const stat = fs.statSync(file, { throwIfNoEntry: false });
+  // Gone between the catalog's answer and this read (deleted behind the server's back): a 404, not a 500.
+  if (!stat) throw new NotFoundError('file', downloadName ?? path.basename(file), 'is no longer on the server');
   const etag = fileEtag(stat);
   const lastModified = new Date(Math.floor(stat.mtimeMs / 1000) * 1000);
   const base: Record<string, string> = {

@@ -75,7 +75,7 @@ export class ResultVectors {
   }
 
   private file(r: ResultRecord, which: 'features' | 'flatgeobuf'): Promise<string> {
-    const file = this.results.file(r, which);
+    const file = this.results.file(this.results.withFiles(r), which);
     if (fs.existsSync(file)) return Promise.resolve(file);
     const mask = this.results.file(r, 'mask');
     // The job's own polygon settings where it gave them (kept in the result's summary).

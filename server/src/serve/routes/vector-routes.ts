@@ -10,6 +10,7 @@ import { serveFile } from '../file-response.ts';
 import { IdParams, TileJson, TileParams } from '../api-schemas.ts';
 import { errors, jsonResponse } from '../openapi.ts';
 import { parseTileAddress } from '../tile-response.ts';
+import { isStorageError } from '../http-error.ts';
 
 /** Whether an Accept-Encoding value takes gzip: listed (or *) with a q above 0 ("gzip;q=0" refuses it). */
 export function acceptsGzip(header: string): boolean {
@@ -38,7 +39,13 @@ export function registerVectorRoutes(app: OpenAPIHono, ctx: ServerContext): void
       return serveFile(await ctx.vectors.features(r), c.req.raw, 'application/geo+json', `${r.name}.geojson`) as never;
     }
     // The gzipped copy made once (result-vectors.ts), served as the same resource gzip-encoded.
-    const res = serveFile(await ctx.vectors.featuresGzip(r), c.req.raw, 'application/geo+json', `${r.name}.geojson`);
+    // Where it cannot be made (a full disk), the plain file, which is there, is served instead.
+    const gz = await ctx.vectors.featuresGzip(r).catch(async (err: unknown) => {
+      if (!isStorageError(err)) throw err;
+      return null;
+    });
+    if (!gz) return serveFile(await ctx.vectors.features(r), c.req.raw, 'application/geo+json', `${r.name}.geojson`) as never;
+    const res = serveFile(gz, c.req.raw, 'application/geo+json', `${r.name}.geojson`);
     res.headers.set('Content-Encoding', 'gzip');
     res.headers.set('Vary', 'Accept-Encoding');
     res.headers.delete('Accept-Ranges');
