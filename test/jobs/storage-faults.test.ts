@@ -199,3 +199,25 @@ describe('statuses for the server\'s storage', () => {
     }
   });
 });
+
+describe('working folders of workers killed mid-job', () => {
+  it('are removed when their process is gone (and old unnamed ones), never a live worker\'s', async () => {
+    const { sweepDeadWorkerFolders } = await import('../../server/src/jobs/remote-worker.ts');
+    const tmp = fs.mkdtempSync('/tmp/satseg-sweep-');
+    try {
+      // A pid no process has (above the kernel's limit), this process's own, and the old naming.
+      const dead = path.join(tmp, 'satseg-worker-4194999-abc123');
+      const live = path.join(tmp, `satseg-worker-${process.pid}-def456`);
+      const oldName = path.join(tmp, 'satseg-worker-Xy12Zq');
+      const recentOldName = path.join(tmp, 'satseg-worker-Ab34Cd');
+      for (const d of [dead, live, oldName, recentOldName]) fs.mkdirSync(path.join(d, 'result'), { recursive: true });
+      const hourAgo = (Date.now() - 2 * 3600_000) / 1000;
+      fs.utimesSync(oldName, hourAgo, hourAgo);
+      fs.mkdirSync(path.join(tmp, 'someone-else'));
+      expect(sweepDeadWorkerFolders(tmp)).toBe(2);
+      expect(fs.readdirSync(tmp).sort()).toEqual(['satseg-worker-Ab34Cd', `satseg-worker-${process.pid}-def456`, 'someone-else'].sort());
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});

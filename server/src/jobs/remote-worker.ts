@@ -58,6 +58,44 @@ const retryDelay = (attempt: number) => new Promise((r) => setTimeout(r, Math.mi
 /** Most progress messages a job sends per second (stage changes and notices always go). */
 const PROGRESS_INTERVAL_MS = 250;
 
+/** A job's working folder: `satseg-worker-<pid>-<random>`, so that a later worker can tell its owner is gone. */
+const WORKER_DIR_PREFIX = 'satseg-worker-';
+
+/**
+ * Remove the working folders that workers killed mid-job left (their finally never ran): those
+ * whose process no longer exists, and those of the older naming without a pid once an hour old.
+ * A probe found 107 in /tmp. Returns how many went.
+ */
+export function sweepDeadWorkerFolders(tmp: string): number {
+  let removed = 0;
+  let names: string[];
+  try {
+    names = fs.readdirSync(tmp);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    if (!name.startsWith(WORKER_DIR_PREFIX)) continue;
+    const full = path.join(tmp, name);
+    const pid = /^satseg-worker-(\d+)-/.exec(name)?.[1];
+    let dead: boolean;
+    if (pid) {
+      try {
+        process.kill(Number(pid), 0);
+        dead = false;
+      } catch (err) {
+        dead = (err as NodeJS.ErrnoException).code === 'ESRCH';
+      }
+    } else {
+      dead = Date.now() - (fs.statSync(full, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 3600_000;
+    }
+    if (!dead) continue;
+    fs.rmSync(full, { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
+}
+
 export class RemoteWorker {
   readonly id: string;
   private readonly worker: Worker<RemoteJobData, JobRunOutput>;
@@ -92,6 +130,8 @@ export class RemoteWorker {
   }
 
   async start(): Promise<void> {
+    const swept = sweepDeadWorkerFolders(os.tmpdir());
+    if (swept) this.o.logger?.info({ removed: swept }, 'removed the working folders of workers that died mid-job');
     this.subscriber.on('message', (_channel: string, jobId: string) => { this.worker.cancelJob(jobId, CANCELLED_REASON); });
     await this.subscriber.subscribe(CANCEL_CHANNEL);
     await this.heartbeat();
@@ -130,7 +170,7 @@ export class RemoteWorker {
         void this.redis.exists(cancelKey(id)).then((n) => { if (n) this.worker.cancelJob(id, CANCELLED_REASON); }, () => undefined);
       }
     };
-    const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'satseg-worker-'));
+    const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), `${WORKER_DIR_PREFIX}${process.pid}-`));
     try {
       if (await this.redis.exists(cancelKey(id))) throw new JobCancelledError();
       report(last);
