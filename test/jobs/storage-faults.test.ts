@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { createTestServer, type TestServer } from '../helpers/test-server.ts';
 import { toHttpError } from '../../server/src/serve/http-error.ts';
+import { CogWriter } from '../../server/src/write/cog-writer.ts';
 import type { JobEvent } from '../../server/src/jobs/job-types.ts';
 
 let s: TestServer;
@@ -164,6 +165,26 @@ describe('files removed behind the server\'s back', () => {
       fs.mkdirSync(t.ctx.dataDir, { recursive: true });
       await t.close();
     }
+  });
+});
+
+describe('a dataset listed as unusable', () => {
+  it('is refused at submission, naming it and why (a truncated file was accepted and its job failed later)', async () => {
+    // A COG (its directory first) cut short: it opens, and its blocks are missing.
+    const file = path.join(s.ctx.dataDir, 'truncated.tif');
+    const w = await CogWriter.create(file, { width: 512, height: 512, geoTransform: [485899, 5, 0, 5209246, 0, -5], geoKeys: { epsg: 26914, geographic: false }, nodata: null, blockSize: 128, overviewResampling: 'average' });
+    const rows = new Uint8Array(512 * 512).map((_, i) => (i * 7) % 251);
+    await w.writeRows(rows, 512);
+    await w.finish();
+    fs.truncateSync(file, Math.floor(fs.statSync(file).size / 3));
+    await new Promise((r) => setTimeout(r, 1100));
+    const id = s.datasetId('truncated.tif');
+    const listed = ((await (await s.get(`/datasets/${id}`)).json()) as { usable: boolean; error?: string });
+    expect(listed.usable).toBe(false);
+    const res = await s.get('/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ dataset: id, model: 'test-rgb' }) });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { detail: string }).detail).toMatch(new RegExp(`^the dataset "${id}" cannot be read: `));
+    fs.rmSync(file);
   });
 });
 

@@ -10,7 +10,7 @@ import { prepareJob, type JobLimits } from '../../segment/prepare-job.ts';
 import { TERMINAL, type JobEvent, type JobOptions, type JobRecord } from '../../jobs/job-types.ts';
 import { IdParams, Job, JobAccepted, JobBody, JobList, JobListQuery, JobOptions as JobOptionsSchema } from '../api-schemas.ts';
 import { bearer, errors, jsonResponse } from '../openapi.ts';
-import { ChangeError, NotFoundError, redactPaths, RequestError, SatsegError, UnknownModelError } from '../../errors.ts';
+import { ChangeError, NotFoundError, RasterError, redactPaths, RequestError, SatsegError, UnknownModelError } from '../../errors.ts';
 import { gridsOverlap, windowGrid } from '../../change/grid-mapping.ts';
 import type { z } from '@hono/zod-openapi';
 
@@ -113,7 +113,16 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
         if (err instanceof NotFoundError) throw new RequestError(`unknown ${role ? `${role} ` : ''}dataset "${id}"`);
         throw err;
       }
-      return ctx.datasets.open(id);
+      try {
+        const reader = await ctx.datasets.open(id);
+        // What the listing reads to call a dataset usable (cached): a truncated file, listed as
+        // unusable, was accepted (202) and its job failed later.
+        await ctx.datasets.statistics(id);
+        return reader;
+      } catch (err) {
+        if (err instanceof RasterError) err.message = `the ${role ? `${role} ` : ''}dataset "${id}" cannot be read: ${err.message}`;
+        throw err;
+      }
     };
     const input = { area: body.area, bbox: body.bbox, tile: o.tile, overlap: o.overlap, batch: o.batch, bands: o.bands, sensor: o.sensor, allowUnsuitable: o.allow_unsuitable };
     if (body.before === body.dataset) throw new RequestError('before and dataset are the same dataset; a change job compares two');
