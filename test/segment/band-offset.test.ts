@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { bandOffsets } from '../../server/src/segment/band-offset.ts';
-import { inputHint } from '../../server/src/segment/input-hints.ts';
+import { inputHint, productLevelHint } from '../../server/src/segment/input-hints.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { cutTile } from '../../server/src/plan/cut-tile.ts';
 import { reuseKey } from '../../server/src/jobs/job-results.ts';
@@ -78,6 +78,17 @@ describe('band offsets', () => {
     expect(inputHint('naip', [1, 2, 3], [200, 200, 200])).toBeNull();
     // Nothing valid was read: no grounds for a hint.
     expect(inputHint('sentinel2', [1], [Infinity])).toBeNull();
+  });
+
+  it('tell Dynamic World\'s user that a scene saying it is Level-2A is not what the model was made for', () => {
+    const dw = ['sentinel2-l1c', 'sentinel2-l1c-13', 'sentinel2-l1c-9'];
+    expect(productLevelHint(dw, 'S2B_MSIL2A_20230105T105339_N0509_R051_T31UFU.tif', {})).toMatch(/^the scene says it is Sentinel-2 Level-2A \(surface reflectance: its name "S2B_MSIL2A_.*"\); this model was made for Level-1C/);
+    expect(productLevelHint(dw, 'scene.tif', { PROCESSING_LEVEL: 'Level-2A' })).toMatch(/Level-2A \(surface reflectance, in its metadata\)/);
+    expect(productLevelHint(dw, 'S2B_MSIL1C_20230105T105339.tif', { PRODUCT_TYPE: 'S2MSI1C' })).toBeNull();
+    expect(productLevelHint(dw, 'flood_l2a_stack.tif', {})).not.toBeNull();
+    expect(productLevelHint(dw, 'terrain_l2alpha.tif', {})).toBeNull();
+    // spectral-water's ratios suit Level-2A too: it names other sensors, no hint.
+    expect(productLevelHint(['sentinel2-l1c', 'landsat8', 'naip'], 'S2B_MSIL2A_x.tif', {})).toBeNull();
   });
 
   it('tell sar-water\'s user that a scene of linear backscatter is not in dB', async () => {

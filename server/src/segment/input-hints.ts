@@ -40,3 +40,14 @@ export function inputHint(family: string | undefined, bands: number[], lowest: A
   const zero = Number(known.zero.toPrecision(5));
   return `every value of bands ${bands.join(',')} is ${zero} or more, as in offset products (${known.what}): if this scene is one, the model misreads it; segment it with --offset ${-zero} (options.band_offset)`;
 }
+
+/**
+ * A model made for Sentinel-2 Level-1C (all its sensor mappings are L1C ones: Dynamic World) given
+ * a scene whose name or metadata says Level-2A: surface reflectance has another distribution, and
+ * the model misclassifies it without a word. Known only from what the file says of itself.
+ */
+export function productLevelHint(modelSensors: string[], sceneName: string, metadata: Record<string, string>): string | null {
+  if (!modelSensors.length || !modelSensors.every((s) => /l1c/i.test(s))) return null;
+  const said = [sceneName, ...Object.values(metadata)].find((v) => /MSIL2A|S2MSI2A|Level-2A|(^|[^a-z0-9])L2A([^a-z0-9]|$)/i.test(v));
+  return said === undefined ? null : `the scene says it is Sentinel-2 Level-2A (surface reflectance${said === sceneName ? `: its name ${JSON.stringify(sceneName)}` : ', in its metadata'}); this model was made for Level-1C (top-of-atmosphere) values and misreads Level-2A ones: give it the Level-1C product of the same date`;
+}

@@ -6,13 +6,14 @@
  * Reading, cutting and blending happen on this thread while the model runs the previous batch in
  * its worker, so the model is the only thing the wall time should be waiting on.
  */
+import path from 'node:path';
 import { windowTransform, type Window } from '../read/raster.ts';
 import type { RasterSource } from '../read/raster-source.ts';
 import { openRaster, type OpenOptions } from '../read/open-raster.ts';
 import { tileCount } from '../plan/plan-tiles.ts';
 import type { Normalisation } from '../plan/cut-tile.ts';
 import { bandOffsets } from './band-offset.ts';
-import { inputHint, sensorFamily } from './input-hints.ts';
+import { inputHint, productLevelHint, sensorFamily } from './input-hints.ts';
 import { resizePlanes } from '../plan/resize.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import type { DeviceRequest, Model } from '../infer/model.ts';
@@ -156,6 +157,8 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
 
     const shift = bandOffsets(info, choice.bands, opts.bandOffset);
     if (shift.notice) opts.onNotice?.(shift.notice);
+    const level = productLevelHint(Object.keys(spec.bands.sensors), opts.sourceName ?? path.basename(opts.input.split('?')[0]!), info.metadata);
+    if (level) opts.onNotice?.(level);
     const norm: Normalisation = { scale: spec.inputScale, mean: spec.mean, std: spec.std, offset: shift.offsets };
     const blender = new RowBlender(plan, classes, scoresWriter !== null);
     const batcher = new TileBatcher({ source, window: win, bands: choice.bands, geometry, channels: spec.inputChannels, norm, batchSize, buffers: () => runner, areaMask: opts.areaMask, signal: opts.signal });
