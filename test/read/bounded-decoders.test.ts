@@ -174,6 +174,20 @@ describe('a GeoTIFF whose tile is a bomb is a corrupt tile, not a crash', () => 
     expect(err.message).toMatch(/^tile 0 is corrupt: it decodes to more than/);
   });
 
+  it('four-component JPEG (RGBN, RGBA) whose header claims 60000 x 60000 pixels', async () => {
+    // Four components are decoded by geotiff.js's decoder (raw, as GDAL reads them), after
+    // sharp's header read: the claim is refused before anything is allocated.
+    const jpeg = await sharp(Buffer.alloc(16 * 16 * 4, 128), { raw: { width: 16, height: 16, channels: 4 } }).toColourspace('cmyk').jpeg().toBuffer();
+    const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]));
+    jpeg.writeUInt16BE(60000, sof + 5);
+    jpeg.writeUInt16BE(60000, sof + 7);
+    const file = path.join(tmp, 'bomb-jpeg4.tif');
+    writeTiledTiff(file, { width: TILE, height: TILE, tileSize: TILE, compression: 7, samples: 4, tile: () => jpeg });
+    const err = await readError(file);
+    expect(err.code).toBe('decode-failed');
+    expect(err.message).toMatch(/^tile 0 is corrupt: it decodes to more than/);
+  });
+
   it('a tile whose byte count is far beyond its block is refused before it is read', async () => {
     const file = path.join(tmp, 'huge-count.tif');
     const stored = Buffer.alloc(2 * 2 ** 20, 1);

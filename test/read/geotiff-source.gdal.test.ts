@@ -146,3 +146,31 @@ ds.GetRasterBand(1).Fill(1); ds = None`]);
     expect(err.message).toBe('64-bit integer samples are not supported; convert them, e.g. gdal_translate -ot Float64');
   });
 });
+
+describe.skipIf(skipWithoutGdal)(`four-band JPEG, as GDAL writes it ${gdalSkipReason}`, () => {
+  // RGBN (NAIP) or RGBA in one JPEG stream of four components: read as sRGB from CMYK, with band 4
+  // set to 255 everywhere (probe: spectral-water on a JPEG NAIP COG found 0 % water for 24.9 %).
+  it.each(['COG', 'GTiff'])('reads the bands GDAL reads, to within JPEG decoders\' rounding (%s)', async (driver) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-jpeg4-'));
+    try {
+      const plain = path.join(dir, 'rgbn.tif');
+      const w = 300;
+      const h = 200;
+      const bands = [0, 1, 2, 3].map((b) => Uint8Array.from({ length: w * h }, (_, i) => (((i % w) * (b + 1) + Math.floor(i / w) * (4 - b)) % 200) + 20));
+      const { writeTestTiff } = await import('../fixtures/write-tiff.ts');
+      writeTestTiff(plain, { width: w, height: h, bands, geoTransform: [500000, 1, 0, 4000000, 0, -1], photometric: 1 });
+      const jpeg = path.join(dir, `rgbn-${driver}.tif`);
+      execFileSync('gdal_translate', ['-q', '-of', driver, '-co', 'COMPRESS=JPEG', '-co', 'QUALITY=90', plain, jpeg]);
+      const gdal = gdalRead(jpeg, { x: 0, y: 0, width: w, height: h });
+      const source = await openRaster(jpeg);
+      const ours = await source.read({ x: 0, y: 0, width: w, height: h });
+      await source.close();
+      let worst = 0;
+      for (let b = 0; b < 4; b++) for (let i = 0; i < w * h; i++) worst = Math.max(worst, Math.abs(ours.bands[b]![i]! - gdal.pixels![b]![i]!));
+      expect(worst).toBeLessThanOrEqual(1);
+      expect(new Set(ours.bands[3]).size).toBeGreaterThan(50);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

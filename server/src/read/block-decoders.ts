@@ -15,6 +15,9 @@
  * zlib and ZSTD are given an output capacity; LERC headers and JPEG/WebP dimensions are checked
  * against the block before anything is allocated.
  */
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import { BaseDecoder } from 'geotiff';
@@ -118,10 +121,38 @@ abstract class BoundedDecoder extends BaseDecoder {
   }
 }
 
+/** geotiff.js's own JPEG decoder (not exported by the package): raw components, no colour conversion. */
+let rawJpegDecoder: Promise<new (params: object) => { decodeBlock(buffer: ArrayBuffer): ArrayBuffer }> | undefined;
+function geotiffJpegDecoder(): NonNullable<typeof rawJpegDecoder> {
+  rawJpegDecoder ??= (async () => {
+    const main = createRequire(import.meta.url).resolve('geotiff');
+    const file = path.join(path.dirname(main), '..', 'dist-module', 'compression', 'jpeg.js');
+    return ((await import(pathToFileURL(file).href)) as { default: NonNullable<Awaited<typeof rawJpegDecoder>> }).default;
+  })();
+  return rawJpegDecoder;
+}
+
 class SharpJpegDecoder extends BoundedDecoder {
   override async decodeBlock(buffer: ArrayBuffer): Promise<ArrayBuffer> {
     const channels = this.params.planarConfiguration === 2 ? 1 : this.params.samplesPerPixel;
-    return decodeWithSharp(joinJpegTables(this.params.JPEGTables, new Uint8Array(buffer)), channels, this.blockPixels);
+    const jpeg = joinJpegTables(this.params.JPEGTables, new Uint8Array(buffer));
+    if (channels === 4) {
+      // Four components (a TIFF's RGBN, RGBA or any four bands) are CMYK to libjpeg: sharp turned
+      // them into sRGB and band 4 into 255 (probe: NAIP read as (3,1,1,255) where GDAL reads
+      // (61,97,73,17)), and kept as CMYK libvips inverts them. Read raw, as libtiff and GDAL do,
+      // by geotiff.js's decoder, once sharp's header read says the block is no larger than it may be.
+      const { default: sharp } = await import('sharp');
+      const meta = await sharp(jpeg, { failOn: 'error', limitInputPixels: this.blockPixels }).metadata().catch((err: Error) => {
+        if (/exceeds pixel limit/.test(err.message)) throw new BlockOverrun(this.blockPixels * channels);
+        throw err;
+      });
+      if (meta.channels === 4) {
+        if ((meta.width ?? Infinity) * (meta.height ?? Infinity) > this.blockPixels) throw new BlockOverrun(this.blockPixels * channels);
+        const Decoder = await geotiffJpegDecoder();
+        return exactBuffer(new Uint8Array(new Decoder({}).decodeBlock(exactBuffer(jpeg))));
+      }
+    }
+    return decodeWithSharp(jpeg, channels, this.blockPixels);
   }
 }
 
