@@ -78,7 +78,7 @@ const s2Nine = scene({ bands: 9, dtype: 'int16', res: 10 });
 const s1 = (res = 10, descriptions: string[] | null = ['VV', 'VH'], dtype: DType = 'float32') => scene({ bands: 2, dtype, res, descriptions: descriptions ?? undefined });
 const dubai = (dtype: DType = 'uint8') => scene({ bands: 3, dtype, res: 1, colorInterps: ['red', 'green', 'blue'] });
 
-const fitOf = (spec: ModelSpec, info: RasterInfo) => modelFit(spec, info).fit;
+const fitOf = (spec: ModelSpec, info: RasterInfo, o?: Parameters<typeof modelFit>[2]) => modelFit(spec, info, o).fit;
 
 describe('modelFit by bands and resolution', () => {
   it('NAIP-like (R, G, B, NIR uint8 at 5 m): spectral-water only', () => {
@@ -213,5 +213,36 @@ describe('modelFit by bands and resolution', () => {
       // 0.0000898 degrees of longitude at 38.1 N.
       expect(r.scene_resolution_m).toBeCloseTo(0.000089831528412 * 111_320 * Math.cos((38.1058 * Math.PI) / 180), 2);
     });
+  });
+});
+
+describe('band names and guesses as users\' files carry them (probe)', () => {
+  it('finds bands by ESA\'s zero-padded names and by a name inside a longer description (SNAP)', () => {
+    const esa = scene({ bands: 13, dtype: 'int16', res: 10, descriptions: ['B02', 'B03', 'B04', 'B08', 'B05', 'B06', 'B07', 'B8A', 'B11', 'B12', 'B01', 'B09', 'B10'] });
+    // Resolution order with ESA's names: it fell back to the 13-band product order.
+    expect(modelFit(spectral, esa).reason).toMatch(/^bands: sentinel2-l1c bands B3,B4,B8,B11 by band description/);
+    const snap = s1(10, ['Sigma0_VH_db', 'Sigma0_VV_db']);
+    // SNAP's export, VH first: it was read as VV, VH by the 2-band guess.
+    expect(modelFit(sar, snap).reason).toMatch(/^bands: matched by name \(VV=2, VH=1\)/);
+    // A word in several descriptions names none of them ("red" in "Red Edge 1" and "Red").
+    expect(modelFit(aerial, scene({ bands: 4, dtype: 'uint8', res: 1, descriptions: ['Red', 'Red edge', 'Green', 'Blue'] })).reason).toMatch(/matched by name \(red=1, green=3, blue=4\)/);
+  });
+
+  it('refuses a band-count guess the bands\' own descriptions contradict, and takes an alpha band after RGBN as a mask', () => {
+    const nirFirst = scene({ bands: 4, dtype: 'uint8', res: 5, descriptions: ['NIR', 'Red', 'Green', 'Blue'] });
+    const r = modelFit(spectral, nirFirst);
+    expect(r.fit).toBe('unsuitable');
+    expect(r.reason).toBe('the bands naip is assumed to have for a 4-band scene contradict what the scene says of them (band 2 is Red, not green; band 1 is NIR, not red); give --bands');
+    // NAIP as written (R, G, B colour interpretation, NIR undescribed): still the NAIP guess.
+    expect(fitOf(spectral, scene({ bands: 4, dtype: 'uint8', res: 5, colorInterps: ['red', 'green', 'blue', 'undefined'] }))).toBe('good');
+    // RGBN plus alpha: "no sensor for a 5-band scene" before.
+    const rgbna = scene({ bands: 5, dtype: 'uint8', res: 5, colorInterps: ['red', 'green', 'blue', 'undefined', 'alpha'] });
+    expect(modelFit(spectral, rgbna).reason).toMatch(/^bands: naip bands 2,1,4,4, assumed for a 5-band scene/);
+  });
+
+  it('trusts a user who names NAIP for a copy in another sample type, and says how for a guess', () => {
+    const naip16 = scene({ bands: 4, dtype: 'uint16', res: 5 });
+    expect(modelFit(spectral, naip16).reason).toBe("naip data is uint8; the scene is uint16: if its bands are naip's all the same, give --sensor naip or --bands");
+    expect(fitOf(spectral, naip16, { sensor: 'naip' })).toBe('good');
   });
 });

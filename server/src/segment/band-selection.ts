@@ -28,6 +28,25 @@ function needs(spec: ModelSpec): string {
   return `model ${spec.id} needs ${n} band${n === 1 ? '' : 's'}${names}`;
 }
 
+/** A band name as compared: lower case, Sentinel-2's zero padding dropped (ESA's B02 is B2, B8A stays). */
+function normalName(name: string): string {
+  return name.trim().toLowerCase().replace(/^b0(\d)$/, 'b$1');
+}
+
+/**
+ * The band a name stands for: the one whose description is that name (ESA's B02 for B2); else the
+ * one band whose description holds it as a word (SNAP's Sigma0_VH_db for VH, "NIR (band 4)"), when
+ * exactly one does (several, as "Red" in "Red Edge 1", are no answer). Probe: a Sentinel-2 stack
+ * named B02..B12 fell back to the 13-band order guess, and SNAP's VH,VV export was read as VV,VH.
+ */
+export function bandNamed(info: RasterInfo, name: string): number | undefined {
+  const want = normalName(name);
+  const exact = info.bands.find((b) => b.description !== null && normalName(b.description) === want);
+  if (exact) return exact.index;
+  const holding = info.bands.filter((b) => b.description !== null && b.description.toLowerCase().split(/[^a-z0-9]+/).map(normalName).includes(want));
+  return holding.length === 1 ? holding[0]!.index : undefined;
+}
+
 /** A sensor mapping resolved against a scene: band indexes, or null when a named band is missing. */
 function resolveMapping(mapping: Array<number | string>, info: RasterInfo): number[] | null {
   const out: number[] = [];
@@ -36,9 +55,9 @@ function resolveMapping(mapping: Array<number | string>, info: RasterInfo): numb
       if (entry > info.bandCount) return null;
       out.push(entry);
     } else {
-      const hit = info.bands.find((b) => b.description?.toLowerCase() === entry.toLowerCase());
-      if (!hit) return null;
-      out.push(hit.index);
+      const hit = bandNamed(info, entry);
+      if (hit === undefined) return null;
+      out.push(hit);
     }
   }
   return out;
@@ -67,12 +86,7 @@ export function selectBands(spec: ModelSpec, info: RasterInfo, explicit?: number
     return { bands, how: `${sensor} bands ${bands.join(',')}`, basis: 'sensor', sensor };
   }
   if (spec.bands.names.length) {
-    const matched = spec.bands.names.map((name) => {
-      const want = name.toLowerCase();
-      const hit = info.bands.find((b) => b.description?.toLowerCase() === want)
-        ?? info.bands.find((b) => b.colorInterp === want);
-      return hit?.index;
-    });
+    const matched = spec.bands.names.map((name) => bandNamed(info, name) ?? info.bands.find((b) => b.colorInterp === name.toLowerCase())?.index);
     if (matched.every((m) => m !== undefined)) {
       return { bands: matched as number[], how: `matched by name (${spec.bands.names.map((nm, i) => `${nm}=${matched[i]}`).join(', ')})`, basis: 'name' };
     }
@@ -82,7 +96,9 @@ export function selectBands(spec: ModelSpec, info: RasterInfo, explicit?: number
     const bands = resolveMapping(mapping, info);
     if (bands) return { bands, how: `${id} bands ${mapping.join(',')} by band description`, basis: 'description', sensor: id };
   }
-  const guess = spec.bands.byBandCount[String(info.bandCount)];
+  // Alpha bands after the image bands do not count (RGBN + alpha is a 4-band scene with a mask).
+  const trailingAlpha = info.bands.length - info.bands.findLastIndex((b) => b.colorInterp !== 'alpha') - 1;
+  const guess = spec.bands.byBandCount[String(info.bandCount)] ?? (trailingAlpha ? spec.bands.byBandCount[String(info.bandCount - trailingAlpha)] : undefined);
   if (guess) {
     const bands = resolveMapping(sensors[guess]!, info);
     if (bands) return { bands, how: `${guess} bands ${bands.join(',')}, assumed for a ${info.bandCount}-band scene (use --sensor or --bands otherwise)`, basis: 'band-count', sensor: guess };

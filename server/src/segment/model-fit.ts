@@ -48,6 +48,9 @@ export interface ModelFitOptions {
   sensor?: string;
 }
 
+/** Sensors whose sample type says only what their files usually are: it rules out a guess, not a user's word. */
+const TYPE_SETS_ONLY_A_GUESS = new Set(['naip']);
+
 /** A scene more than this many times coarser than the model is unsuitable. */
 export const UPSAMPLE_LIMIT = 3;
 
@@ -57,6 +60,12 @@ export const SENSOR_SAMPLE_TYPES: Record<string, DType[]> = {
   sentinel1: ['float32', 'float64'],
   naip: ['uint8'],
 };
+
+/** A band's description as a model band name: lower case, "Near infrared" and "NIR" alike. */
+function normalBandWord(said: string): string {
+  const w = said.trim().toLowerCase();
+  return /^(nir|near[ -]?infra-?red)$/.test(w) ? 'nir' : w;
+}
 
 /** Band names that "the first N bands" stands for in an image file, in file order. */
 const IMAGE_ORDER = ['red', 'green', 'blue', 'nir'];
@@ -77,10 +86,24 @@ function bandProblems(spec: ModelSpec, info: RasterInfo, choice: BandChoice): st
   const odd = chosen.find((b) => b.colorInterp === 'alpha' || b.colorInterp === 'palette');
   if (odd) problems.push(`band ${odd.index} is ${odd.colorInterp === 'alpha' ? 'an alpha band' : 'palette indexes'}, not ${spec.bands.names[chosen.indexOf(odd)] ?? 'image data'}`);
   const types = choice.sensor ? SENSOR_SAMPLE_TYPES[choice.sensor] : undefined;
-  if ((choice.basis === 'band-count' || choice.basis === 'sensor') && types && !types.includes(info.dtype)) {
-    problems.push(`${choice.sensor} data is ${types.join(' or ')}; the scene is ${info.dtype}`);
+  // dB backscatter is never an integer, whoever says so; NAIP's 8 bits only rule out a guess: a
+  // user who names the sensor vouches for a copy in another type (an 8-bit NAIP copied to 16 bits
+  // was refused even with --sensor naip, though spectral-water's ratios read it alike).
+  const checked = choice.basis === 'band-count' || (choice.basis === 'sensor' && !TYPE_SETS_ONLY_A_GUESS.has(choice.sensor!));
+  if (checked && types && !types.includes(info.dtype)) {
+    problems.push(`${choice.sensor} data is ${types.join(' or ')}; the scene is ${info.dtype}${choice.basis === 'band-count' && TYPE_SETS_ONLY_A_GUESS.has(choice.sensor!) ? `: if its bands are ${choice.sensor}'s all the same, give --sensor ${choice.sensor} or --bands` : ''}`);
   }
   const names = spec.bands.names.map((n) => n.toLowerCase());
+  if (choice.basis === 'band-count' && names.length) {
+    // The guess by band count against what the bands say they are: a NIR,R,G,B file described so
+    // was still read as NAIP's R,G,B,NIR (probe: spectral-water found 0.2 % water for 24.9 %).
+    const contradicted = chosen.flatMap((b, i) => {
+      const said = b.description?.trim() || (['red', 'green', 'blue'].includes(b.colorInterp) ? b.colorInterp : '');
+      const j = said ? names.findIndex((n) => normalBandWord(said) === n) : -1;
+      return j >= 0 && choice.bands[j] !== b.index ? [`band ${b.index} is ${said}, not ${spec.bands.names[i]}`] : [];
+    });
+    if (contradicted.length) problems.push(`the bands ${choice.sensor} is assumed to have for a ${info.bandCount}-band scene contradict what the scene says of them (${contradicted.join('; ')}); give --bands`);
+  }
   if (choice.basis === 'first-bands' && names.length) {
     const contradicted = chosen.flatMap((b, i) => {
       const said = b.description?.trim() || (['red', 'green', 'blue'].includes(b.colorInterp) ? b.colorInterp : '');

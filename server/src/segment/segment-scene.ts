@@ -155,6 +155,9 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     const scoresWriter = opts.scoresOutput ? await createConfidenceWriter(opts.scoresOutput, target) : null;
     if (scoresWriter) writers.push(scoresWriter);
 
+    // Bands taken by their position alone are said where they are seen, not only in the summary:
+    // a file in another order runs without a word otherwise (probe: Landsat read as NAIP).
+    if (choice.basis === 'band-count' || choice.basis === 'first-bands') opts.onNotice?.(`nothing in the scene names its bands: ${choice.how}`);
     const shift = bandOffsets(info, choice.bands, opts.bandOffset);
     if (shift.notice) opts.onNotice?.(shift.notice);
     const level = productLevelHint(Object.keys(spec.bands.sensors), opts.sourceName ?? path.basename(opts.input.split('?')[0]!), info.metadata);
