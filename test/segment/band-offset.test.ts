@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { bandOffsets } from '../../server/src/segment/band-offset.ts';
-import { inputHint, productLevelHint } from '../../server/src/segment/input-hints.ts';
+import { inputHint, productLevelHint, reflectanceScaleHint } from '../../server/src/segment/input-hints.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { cutTile } from '../../server/src/plan/cut-tile.ts';
 import { reuseKey } from '../../server/src/jobs/job-results.ts';
@@ -78,6 +78,28 @@ describe('band offsets', () => {
     expect(inputHint('naip', [1, 2, 3], [200, 200, 200])).toBeNull();
     // Nothing valid was read: no grounds for a hint.
     expect(inputHint('sentinel2', [1], [Infinity])).toBeNull();
+  });
+
+  it('tell Dynamic World\'s user that reflectance from 0 to 1 is not the scale it reads', () => {
+    const dw = ['sentinel2-l1c', 'sentinel2-l1c-13', 'sentinel2-l1c-9'];
+    expect(reflectanceScaleHint(dw, [1, 2], [0.42, 0.61])).toMatch(/^no value of bands 1,2 is above 0\.61: this looks like reflectance from 0 to 1.*multiply the scene by 10000/);
+    expect(reflectanceScaleHint(dw, [1, 2], [4200, 6100])).toBeNull();
+    // spectral-water's ratios read any scale.
+    expect(reflectanceScaleHint(['sentinel2-l1c', 'naip'], [1, 2], [0.42, 0.61])).toBeNull();
+  });
+
+  it('see through zero fill: a reprojected offset scene still gets its hint (4.6 % zeros hid it)', async () => {
+    const scene = path.join(tmp, 's2-pb04-filled.tif');
+    baseline04Scene(scene);
+    // Zeros over a corner, as gdalwarp leaves them with no nodata declared.
+    const src = await openRaster(scene);
+    const block = await src.read({ x: 0, y: 0, width: 90, height: 30 });
+    await src.close();
+    const bands = block.bands.map((b) => Uint16Array.from(b, (v, i) => (i % 90 < 8 && Math.floor(i / 90) < 8 ? 0 : v)));
+    writeTestTiff(scene, { width: 90, height: 30, dtype: 'uint16', bands, geoTransform: [500000, 10, 0, 4000000, 0, -10], extraTags: [{ tag: 42112, type: TagType.ASCII, values: gdalMetadata() }] });
+    const said: string[] = [];
+    await segmentScene({ input: scene, output: path.join(tmp, 'filled.tif'), model: registry.get('spectral-water'), device: 'cpu', onNotice: (m) => said.push(m) });
+    expect(said.join('\n')).toMatch(/every value of bands 1,2,3,4 is 1000 or more/);
   });
 
   it('tell Dynamic World\'s user that a scene saying it is Level-2A is not what the model was made for', () => {

@@ -42,6 +42,19 @@ export function inputHint(family: string | undefined, bands: number[], lowest: A
 }
 
 /**
+ * A model that reads Sentinel-2 reflectance x 10000 (its sensor mappings all Level-1C: Dynamic
+ * World; spectral-water's ratios read any scale) given values no higher than a few units: reflectance
+ * 0-1, as SNAP and other tools export it as floats (probe: Dynamic World called 98.7 % of such a
+ * scene trees).
+ */
+export function reflectanceScaleHint(modelSensors: string[], bands: number[], highest: ArrayLike<number>): string | null {
+  if (!modelSensors.length || !modelSensors.every((s) => /l1c/i.test(s)) || !bands.length) return null;
+  const highs = Array.from({ length: bands.length }, (_, c) => highest[c]!);
+  if (!highs.every((v) => Number.isFinite(v) && v <= 3)) return null;
+  return `no value of bands ${bands.join(',')} is above ${Number(Math.max(...highs).toPrecision(3))}: this looks like reflectance from 0 to 1, and the model reads reflectance x 10000 (as in Sentinel-2 products); multiply the scene by 10000 first`;
+}
+
+/**
  * A model made for Sentinel-2 Level-1C (all its sensor mappings are L1C ones: Dynamic World) given
  * a scene whose name or metadata says Level-2A: surface reflectance has another distribution, and
  * the model misclassifies it without a word. Known only from what the file says of itself.

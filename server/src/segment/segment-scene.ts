@@ -13,7 +13,7 @@ import { openRaster, type OpenOptions } from '../read/open-raster.ts';
 import { tileCount } from '../plan/plan-tiles.ts';
 import type { Normalisation } from '../plan/cut-tile.ts';
 import { bandOffsets } from './band-offset.ts';
-import { inputHint, productLevelHint, sensorFamily } from './input-hints.ts';
+import { inputHint, productLevelHint, reflectanceScaleHint, sensorFamily } from './input-hints.ts';
 import { resizePlanes } from '../plan/resize.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import type { DeviceRequest, Model } from '../infer/model.ts';
@@ -243,6 +243,8 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     const family = choice.sensor ? sensorFamily(choice.sensor) : families.length === 1 ? families[0] : undefined;
     const hint = opts.bandOffset === undefined && shift.offsets.every((o) => o === 0) ? inputHint(family, choice.bands, batcher.lowest) : null;
     if (hint) opts.onNotice?.(hint);
+    const scaleHint = reflectanceScaleHint(Object.keys(spec.bands.sensors), choice.bands, batcher.highest);
+    if (scaleHint) opts.onNotice?.(scaleHint);
 
     await maskWriter.finish();
     if (scoresWriter) await scoresWriter.finish();

@@ -49,14 +49,20 @@ export class TileBatcher {
   private readonly rowBands = new Map<number, PixelBlock>();
   private readonly scratch: Float32Array | null;
   private readonly inputPlane: number;
-  /** The lowest valid value of each chosen band in the rows read so far (Infinity before any). */
+  /**
+   * The lowest and highest valid value of each chosen band in the rows read so far (±Infinity
+   * before any), zeros left out: 0 is the fill of Sentinel-2 and Landsat products and of a
+   * reprojection, often with no nodata declared (probe: 4.6 % of zeros hid a +1000 offset).
+   */
   readonly lowest: Float64Array;
+  readonly highest: Float64Array;
 
   constructor(private readonly input: BatcherInput) {
     const { geometry, channels } = input;
     this.inputPlane = geometry.modelTile * geometry.modelTile;
     this.scratch = geometry.factor === 1 ? null : new Float32Array(channels * geometry.sceneTile * geometry.sceneTile);
     this.lowest = new Float64Array(input.bands.length).fill(Infinity);
+    this.highest = new Float64Array(input.bands.length).fill(-Infinity);
   }
 
   /** The rows read for tile row r (valid until release(r)). */
@@ -80,8 +86,15 @@ export class TileBatcher {
     }
     block.bands.forEach((values, c) => {
       let low = this.lowest[c]!;
-      for (let i = 0; i < values.length; i++) if (block.valid[i] && values[i]! < low) low = values[i]!;
+      let high = this.highest[c]!;
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i]!;
+        if (!block.valid[i] || v === 0) continue;
+        if (v < low) low = v;
+        if (v > high) high = v;
+      }
       this.lowest[c] = low;
+      this.highest[c] = high;
     });
     return { ...block, window: { x: 0, y: lo, width: win.width, height: hi - lo } };
   }
