@@ -104,6 +104,13 @@ describe.skipIf(skipWithoutRedis)(`BullMQ: satseg serve --queue with satseg work
   /** The results registered so far on the server. */
   const doneIds: string[] = [];
 
+  /** The job once a worker runs it and has done some tiles (followed over its event stream). */
+  const runningJob = (id: string) => new Promise<Record<string, any>>((resolve) => {
+    const stop = new AbortController();
+    void follow(api.base, id, (job) => {
+      if (job.status === 'running' && job.progress.tiles_done > 0) { stop.abort(); resolve(job); }
+    }, stop.signal).catch(() => undefined);
+  });
   const startWorker = (name: string, ...flags: string[]) => {
     // A short lock, so the killed worker's job moves on within seconds; not so short that a worker
     // starved of CPU (a loaded CI machine) misses its renewal and loses a job it is still running.
@@ -241,12 +248,7 @@ describe.skipIf(skipWithoutRedis)(`BullMQ: satseg serve --queue with satseg work
 
   it('cancels a running job on its worker: the job stops, nothing is registered, its folder goes', async () => {
     const id = await submit(jobBody(datasets, JOBS[0]!, { tta: true, tile: 128, overlap: 16 }));
-    const running = await new Promise<Record<string, any>>((resolve) => {
-      const stop = new AbortController();
-      void follow(api.base, id, (job) => {
-        if (job.status === 'running' && job.progress.tiles_done > 0) { stop.abort(); resolve(job); }
-      }, stop.signal).catch(() => undefined);
-    });
+    const running = await runningJob(id);
     expect(running.worker).toBe('w2');
     const started = Date.now();
     const res = await fetch(`${api.base}/jobs/${id}`, { method: 'DELETE', headers: auth });
@@ -270,12 +272,7 @@ describe.skipIf(skipWithoutRedis)(`BullMQ: satseg serve --queue with satseg work
 
   it('survives a restart of the API server while a worker runs a job: the job completes and is registered once', async () => {
     const id = await submit(jobBody(datasets, JOBS[1]!, { tta: true }));
-    await new Promise<void>((resolve) => {
-      const stop = new AbortController();
-      void follow(api.base, id, (job) => {
-        if (job.status === 'running' && job.progress.tiles_done > 0) { stop.abort(); resolve(); }
-      }, stop.signal).catch(() => undefined);
-    });
+    await runningJob(id);
     const port = new URL(api.base).port;
     await api.stop();
     api = await startServe(['--data', dataDir, '--queue', redis.url, '--no-samples', '--port', port], { SATSEG_MODELS: models, SATSEG_API_KEY: KEY });
@@ -289,6 +286,28 @@ describe.skipIf(skipWithoutRedis)(`BullMQ: satseg serve --queue with satseg work
     const got = await maskPixels(path.join(dataDir, 'results', id, 'mask.tif'));
     expect([got.width, got.height]).toEqual([reference[1]!.width, reference[1]!.height]);
   }, 120_000);
+
+  it('stops a worker at once on a second SIGTERM, and another worker finishes the job it held', async () => {
+    // Small tiles with flips: a job of many seconds, so that waiting for it would show.
+    const id = await submit(jobBody(datasets, JOBS[0]!, { tta: true, tile: 16, overlap: 4 }));
+    const running = await runningJob(id);
+    const holder = workers.get(running.worker)!;
+    const exited = new Promise((r) => holder.child.once('exit', r));
+    const started = Date.now();
+    holder.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    holder.child.kill('SIGTERM');
+    await exited;
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(holder.output()).toMatch(/SIGTERM again: stopping now/);
+    // The job's lock expires (SATSEG_WORKER_LOCK_MS 4 s here) and another worker runs it: the
+    // stopped worker had said "stopping now" and still run the job to its end (about 10 s).
+    startWorker(running.worker, '--threads', '1', '--device', 'cpu');
+    const job = await waitForJob(api.base, id);
+    expect(job.status, job.error).toBe('succeeded');
+    expect(holder.output()).not.toMatch(new RegExp(`"job":"${id}".*job done`));
+    doneIds.push(id);
+  }, 180_000);
 
   it('fails a job with the reason when its worker lacks the device it was asked for, or the model, or the API key', async () => {
     await workers.get('w2')!.stop();

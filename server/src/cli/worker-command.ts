@@ -59,7 +59,9 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     // worker once this one's lock expires.
     if (stopping) {
       logger.warn(`${signal} again: stopping now; the job in hand goes to another worker`);
-      void worker.close(true).finally(() => process.exit(1));
+      // At most a moment to let go of Redis: the job in hand ran on to its end (about 10 s in a
+      // probe) while the connections closed.
+      void Promise.race([worker.close(true), new Promise((r) => setTimeout(r, 500))]).finally(() => process.exit(1));
       return;
     }
     stopping = true;

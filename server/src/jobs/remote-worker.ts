@@ -289,7 +289,9 @@ export class RemoteWorker {
   async close(force = false): Promise<void> {
     clearInterval(this.timer);
     await this.worker.close(force);
-    await this.running;
+    // Forced, the job in hand is not waited for (it ran on to its end, about 10 s in a probe, after
+    // "stopping now"): the process ends with it, and its lock expires for another worker.
+    if (!force) await this.running;
     await this.redis.del(workerKey(this.id)).catch(() => undefined);
     for (const c of [this.subscriber, this.redis, this.connection]) c.disconnect();
   }
