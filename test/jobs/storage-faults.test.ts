@@ -37,12 +37,12 @@ describe('storage failing under a running job', () => {
     const register = ctx.results.register.bind(ctx.results);
     const discard = ctx.results.discard.bind(ctx.results);
     ctx.jobStore.update = () => { throw failure('SQLITE_FULL', 'database or disk is full'); };
-    ctx.results.register = () => { throw failure('SQLITE_FULL', 'database or disk is full'); };
+    ctx.results.register = () => { throw failure('SQLITE_CORRUPT', 'database disk image is malformed'); };
     ctx.results.discard = () => { throw failure('EROFS', 'EROFS: read-only file system, rmdir'); };
     try {
       const e = await ended;
       expect(e.job.status).toBe('failed');
-      expect(e.job.error).toMatch(/could not register the result: database or disk is full/);
+      expect(e.job.error).toMatch(/could not register the result: database disk image is malformed/);
       // The server answers, and says the job failed although the catalog still holds "running".
       expect((await s.get('/models')).status).toBe(200);
       expect(((await (await s.get(`/jobs/${id}`)).json()) as { status: string }).status).toBe('failed');
@@ -55,6 +55,47 @@ describe('storage failing under a running job', () => {
     const deadline = Date.now() + 15_000;
     while (ctx.jobStore.get(id).status !== 'failed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     expect(ctx.jobStore.get(id).status).toBe('failed');
+  }, 60_000);
+});
+
+describe('a catalog locked over the end of a job', () => {
+  it('registers the result once the lock goes, instead of failing the job and deleting its mask', async () => {
+    const { ctx } = s;
+    const post = await s.get('/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ dataset: s.datasetId('scene.tif'), model: 'test-rgb', options: { device: 'cpu' } }) });
+    const { id } = (await post.json()) as { id: string };
+    const ended = new Promise<JobEvent>((resolve) => { const off = ctx.jobs.subscribe(id, (e) => { if (e.type === 'status' && !['queued', 'running'].includes(e.job.status)) { off(); resolve(e); } }); });
+    const register = ctx.results.register.bind(ctx.results);
+    let refused = 0;
+    // Locked for the first three tries (about 3 s), as another process's transaction would hold it.
+    ctx.results.register = (r) => { if (refused < 3) { refused++; throw failure('SQLITE_BUSY', 'database is locked'); } return register(r); };
+    try {
+      const e = await ended;
+      expect(e.job.status, e.job.error ?? '').toBe('succeeded');
+      expect(refused).toBe(3);
+      expect((await s.get(`/results/${e.job.resultId}/mask.tif`)).status).toBe(200);
+    } finally {
+      ctx.results.register = register;
+    }
+  }, 60_000);
+});
+
+describe('a server stopped while its catalog is locked', () => {
+  it('waits for the lock to write its re-queued jobs, so they run again after the restart', async () => {
+    const t = createTestServer({ 'scene.tif': (f) => writeTestTiff(f, { width: 1200, height: 1000, bands: syntheticScene(1200, 1000), geoTransform: [485899, 5, 0, 5209246, 0, -5], epsg: 26914 }) });
+    try {
+      const post = await t.get('/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ dataset: t.datasetId('scene.tif'), model: 'test-rgb', options: { device: 'cpu', tile: 32, overlap: 4, batch: 1 } }) });
+      const { id } = (await post.json()) as { id: string };
+      await new Promise<void>((resolve) => { const off = t.ctx.jobs.subscribe(id, (e) => { if (e.job.status === 'running' && e.job.progress.tilesDone > 0) { off(); resolve(); } }); });
+      // Locked now, for a second and a half: the record "back in the queue" only reached memory,
+      // the process ended, and the restart failed the job as interrupted.
+      const update = t.ctx.jobStore.update.bind(t.ctx.jobStore);
+      t.ctx.jobStore.update = () => { throw failure('SQLITE_BUSY', 'database is locked'); };
+      setTimeout(() => { t.ctx.jobStore.update = update; }, 1500);
+      await t.ctx.jobs.close();
+      expect(t.ctx.jobStore.get(id).status).toBe('queued');
+    } finally {
+      await t.close();
+    }
   }, 60_000);
 });
 
@@ -161,6 +202,10 @@ describe('files removed behind the server\'s back', () => {
       // It was a 500 naming scandir.
       expect(res.status).toBe(503);
       expect(((await res.json()) as { detail: string }).detail).toMatch(/^the server's data folder is gone \(deleted or unmounted\)/);
+      // An upload received before the folder went: it was a 400 "invalid GeoTIFF ... ENOENT rename".
+      const received = path.join(t.dir, 'received.tif');
+      writeTestTiff(received, { width: 64, height: 64, bands: syntheticScene(64, 64), geoTransform: [485899, 5, 0, 5209246, 0, -5], epsg: 26914 });
+      await expect(t.ctx.datasets.addUpload(received, 'up.tif')).rejects.toMatchObject({ kind: 'storage', message: expect.stringMatching(/^the server's data folder is gone/) });
     } finally {
       fs.mkdirSync(t.ctx.dataDir, { recursive: true });
       await t.close();
@@ -185,6 +230,19 @@ describe('a dataset listed as unusable', () => {
     expect(res.status).toBe(422);
     expect(((await res.json()) as { detail: string }).detail).toMatch(new RegExp(`^the dataset "${id}" cannot be read: `));
     fs.rmSync(file);
+  });
+});
+
+describe('a read-only data folder', () => {
+  it('refuses a job at once (503), where it was accepted and failed on "ENOENT mkdir"', async () => {
+    const access = vi.spyOn(fs, 'accessSync').mockImplementationOnce(() => { throw Object.assign(new Error('EROFS: read-only file system, access'), { code: 'EROFS' }); });
+    try {
+      const res = await s.get('/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ dataset: s.datasetId('scene.tif'), model: 'test-rgb' }) });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { detail: string }).detail).toBe('the server cannot write results now: its results folder is read-only');
+    } finally {
+      access.mockRestore();
+    }
   });
 });
 

@@ -227,9 +227,21 @@ describe('a scene written over while it is segmented', () => {
       // Written over in place (same file, as cp does) once the first tiles are done.
       onProgress: (p) => { if (p.tilesDone > 0 && !written) { written = true; fs.writeFileSync(input, fs.readFileSync(other)); } },
     });
-    await expect(run).rejects.toThrow(/^overwritten\.tif was written over while it was being read \(its size or modification time changed\)/);
+    await expect(run).rejects.toThrow(/^overwritten\.tif was written over while it was being read \(its size, modification or change time changed\)/);
     expect(written).toBe(true);
     expect(fs.existsSync(out)).toBe(false);
+    // Written over with its old modification time put back (cp -p, touch -r): the change time tells.
+    const kept = path.join(tmp, 'kept-mtime.tif');
+    fs.copyFileSync(other, kept);
+    const third = path.join(tmp, 'third.tif');
+    writeTestTiff(third, { width: 700, height: 500, bands: syntheticScene(700, 500, 3), geoTransform: [400000, 5, 0, 5000000, 0, -5], epsg: 32633 });
+    const { mtime, atime } = fs.statSync(kept);
+    let rewritten = false;
+    const sneaky = segmentScene({
+      input: kept, output: path.join(tmp, 'kept-mask.tif'), model: spec, tile: 128, overlap: 16, device: 'cpu',
+      onProgress: (p) => { if (p.tilesDone > 0 && !rewritten) { rewritten = true; fs.writeFileSync(kept, fs.readFileSync(third)); fs.utimesSync(kept, atime, mtime); } },
+    });
+    await expect(sneaky).rejects.toThrow(/^kept-mtime\.tif was written over while it was being read/);
     // Untouched, it runs.
     const clean = await segmentScene({ input: other, output: path.join(tmp, 'other-mask.tif'), model: spec, tile: 128, overlap: 16, device: 'cpu' });
     expect(clean.tiles.inferred).toBeGreaterThan(1);

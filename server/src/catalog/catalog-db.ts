@@ -29,6 +29,9 @@ CREATE TABLE IF NOT EXISTS results (
   created_at TEXT NOT NULL,
   summary TEXT                   -- JSON: the segmentation summary and statistics
 );
+CREATE TABLE IF NOT EXISTS write_check (
+  at INTEGER                     -- never holds a row: openCatalogDb writes one and takes it back
+);
 `;
 
 /**
@@ -48,8 +51,9 @@ export function openCatalogDb(dataDir: string, busyTimeoutMs = 5000): Db {
     db.pragma('journal_mode = WAL');
     db.pragma(`busy_timeout = ${Math.max(0, Math.round(busyTimeoutMs))}`);
     db.exec(SCHEMA);
-    // A write that changes nothing: refused at once where the catalog cannot be written.
-    db.exec('BEGIN IMMEDIATE; ROLLBACK;');
+    // A row written and taken back: refused at once where the catalog cannot be written (a
+    // transaction alone, or CREATE TABLE IF NOT EXISTS, passes on a read-only file).
+    db.exec('BEGIN IMMEDIATE; INSERT INTO write_check (at) VALUES (0); ROLLBACK;');
     return db;
   } catch (err) {
     db?.close();

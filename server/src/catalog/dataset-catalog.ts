@@ -265,6 +265,10 @@ export class DatasetCatalog {
       const id = newId();
       const name = safeFileName(originalName);
       const rel = path.join(UPLOADS_DIR, `${id}-${name}`);
+      // The data folder deleted or unmounted under the server: its fault, not the file's (it was a
+      // 400 "invalid GeoTIFF ... ENOENT rename").
+      if (!fs.existsSync(this.dataDir)) throw new StorageError('the server\'s data folder is gone (deleted or unmounted); restart the server once it is back');
+      await fs.promises.mkdir(path.join(this.dataDir, UPLOADS_DIR), { recursive: true });
       await fs.promises.rename(tempPath, path.join(this.dataDir, rel));
       try {
         this.db.prepare('INSERT INTO datasets (id, path, name, origin, added_at) VALUES (?, ?, ?, ?, ?)').run(id, rel, name, 'upload', new Date().toISOString());

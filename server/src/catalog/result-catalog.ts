@@ -11,7 +11,7 @@ import { openRaster } from '../read/open-raster.ts';
 import { RasterReader } from '../read/raster-reader.ts';
 import { newId, type Db } from './catalog-db.ts';
 import { RESULTS_DIR } from './dataset-catalog.ts';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError, StorageError } from '../errors.ts';
 import { copyFileAtomic, TEMP_MARK, writeFileAtomic } from '../write/atomic-file.ts';
 
 export const RESULT_FILES = {
@@ -77,6 +77,18 @@ export class ResultCatalog {
     const columns = new Set((db.prepare('PRAGMA table_info(results)').all() as Array<{ name: string }>).map((c) => c.name));
     if (!columns.has('kind')) db.exec('ALTER TABLE results ADD COLUMN kind TEXT');
     if (!columns.has('reuse_key')) db.exec('ALTER TABLE results ADD COLUMN reuse_key TEXT');
+  }
+
+  /**
+   * Throws a StorageError when results cannot be written now (the data folder read-only or gone):
+   * checked before a job is accepted, which otherwise ran to fail on "ENOENT mkdir" (probe).
+   */
+  checkWritable(): void {
+    try {
+      fs.accessSync(path.join(this.dataDir, RESULTS_DIR), fs.constants.W_OK);
+    } catch (err) {
+      throw new StorageError(`the server cannot write results now: its results folder is ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'gone (deleted or unmounted)' : 'read-only'}`);
+    }
   }
 
   /** A fresh, empty folder for a result that is about to be written (its id: the job's, or a new one). */

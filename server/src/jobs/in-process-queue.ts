@@ -11,7 +11,7 @@ import type { ModelRegistry } from '../infer/model-registry.ts';
 import type { JobQueue, JobSubmission } from './job-queue.ts';
 import { emptyProgress, type JobStore } from './job-store.ts';
 import { TERMINAL, type JobRecord } from './job-types.ts';
-import { RecordedQueue } from './recorded-queue.ts';
+import { RecordedQueue, REGISTER_RETRY_MS, retryWhileStorageBusy } from './recorded-queue.ts';
 import type { JobRunInput } from './run-job.ts';
 import type { JobWorkerMessage } from './job-worker.ts';
 import { siblingModule, workerBoot } from '../runtime-paths.ts';
@@ -125,17 +125,18 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
         if (Date.now() - running.lastSaved > 1000) { running.lastSaved = Date.now(); this.writeRecord(job); }
         this.emit('progress', job);
       } else if (m.type === 'notice') {
+        // Said once: a job run again after a restart says its first run's notices again.
+        if (job.notices.includes(m.text)) return;
         job = { ...job, notices: [...job.notices, m.text] };
         this.writeRecord(job);
         this.emit('progress', job);
       } else if (m.type === 'done') {
-        try {
-          const record = registerJob(this.deps, job, m.output);
+        // A catalog locked by another process, or a full disk, may pass: the result is tried again
+        // for a while before the job fails (a 10 s lock over a job's end lost the whole run).
+        void retryWhileStorageBusy(() => registerJob(this.deps, job, m.output), REGISTER_RETRY_MS).then((record) => {
           job = { ...job, resultId: record.id, progress: { ...job.progress, percent: 100, tilesDone: job.progress.tilesTotal } };
           end('succeeded', null);
-        } catch (err) {
-          end('failed', `could not register the result: ${(err as Error).message}`);
-        }
+        }, (err: unknown) => end('failed', `could not register the result: ${(err as Error).message}`));
       } else {
         end(running.cancelling || m.cancelled ? 'cancelled' : 'failed', running.cancelling ? null : m.message);
       }
@@ -171,6 +172,7 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
     this.closed = true;
     for (const running of this.running.values()) running.stopping = true;
     await Promise.all([...this.running.keys()].map((id) => this.cancel(id)));
+    await this.flushUnwritten(10_000);
   }
 
   /** A running job back to queued, its partial outputs gone, saying why it starts over. */

@@ -7,6 +7,27 @@ import { EventEmitter } from 'node:events';
 
 /** How often records the catalog refused (disk full, locked) are tried again. */
 const UNWRITTEN_RETRY_MS = 5000;
+
+/** Whether an error is the catalog or disk refusing for now (another process's lock, a full disk). */
+function storageBusy(err: unknown): boolean {
+  return /^(SQLITE_(BUSY|LOCKED|FULL)|ENOSPC)/.test(String((err as { code?: unknown } | null)?.code ?? ''));
+}
+
+/** How long a finished job's result is tried again while the catalog refuses it. */
+export const REGISTER_RETRY_MS = 60_000;
+
+/** `work` tried again every second while storage refuses it, for up to `forMs`; other errors at once. */
+export async function retryWhileStorageBusy<T>(work: () => T, forMs: number): Promise<T> {
+  const until = Date.now() + forMs;
+  for (;;) {
+    try {
+      return work();
+    } catch (err) {
+      if (!storageBusy(err) || Date.now() >= until) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
 import type { Logger } from 'pino';
 import { newId } from '../catalog/catalog-db.ts';
 import type { JobSubmission } from './job-queue.ts';
@@ -63,7 +84,8 @@ export abstract class RecordedQueue {
       this.unwritten.delete(job.id);
       return true;
     } catch (err) {
-      this.logger?.error({ job: job.id, status: job.status, err: (err as Error).message }, 'could not write the job record; trying again every 5 s');
+      // Said once per spell, not on every progress write.
+      if (!this.unwritten.has(job.id)) this.logger?.error({ job: job.id, status: job.status, err: (err as Error).message }, 'could not write the job record; trying again every 5 s');
       this.unwritten.set(job.id, job);
       this.retryTimer ??= setInterval(() => this.writeUnwritten(), UNWRITTEN_RETRY_MS).unref();
       return false;
@@ -73,6 +95,21 @@ export abstract class RecordedQueue {
   /** Records the catalog could not take, newest per job: written again until they go in, and read before the stored ones. */
   private readonly unwritten = new Map<string, JobRecord>();
   private retryTimer: ReturnType<typeof setInterval> | null = null;
+
+  /**
+   * Write what the catalog refused, trying for up to `forMs` (a server stopping: its re-queued jobs
+   * would otherwise stay "running" in the catalog, and be failed as interrupted at the next start).
+   * Returns the ids still unwritten.
+   */
+  protected async flushUnwritten(forMs: number): Promise<string[]> {
+    const until = Date.now() + forMs;
+    while (this.unwritten.size && Date.now() < until) {
+      this.writeUnwritten();
+      if (this.unwritten.size) await new Promise((r) => setTimeout(r, 250));
+    }
+    if (this.unwritten.size) this.logger?.error({ jobs: [...this.unwritten.keys()] }, 'job records the catalog still refuses are lost at this stop');
+    return [...this.unwritten.keys()];
+  }
 
   private writeUnwritten(): void {
     for (const [id, job] of this.unwritten) {

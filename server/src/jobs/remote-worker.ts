@@ -90,8 +90,12 @@ export function sweepDeadWorkerFolders(tmp: string): number {
       dead = Date.now() - (fs.statSync(full, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 3600_000;
     }
     if (!dead) continue;
-    fs.rmSync(full, { recursive: true, force: true });
-    removed++;
+    try {
+      fs.rmSync(full, { recursive: true, force: true });
+      removed++;
+    } catch {
+      // Another user's (a shared TMPDIR): not this worker's to remove, and no reason not to start.
+    }
   }
   return removed;
 }

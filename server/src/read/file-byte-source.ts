@@ -6,8 +6,13 @@ import path from 'node:path';
 import type { ByteSource } from './byte-source.ts';
 import { RasterError } from '../errors.ts';
 
+/**
+ * Size, modification time and change time: a file written over in place with its old modification
+ * time put back (`cp -p`, `rsync --inplace -t`, `touch -r`) still gets a new change time, which no
+ * tool sets (probe: such a copy mid-job gave a mixed mask).
+ */
 function versionOf(stat: fs.Stats): string {
-  return `${stat.size}:${stat.mtimeMs}`;
+  return `${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
 }
 
 export class FileByteSource implements ByteSource {

@@ -261,7 +261,7 @@ export class GeoTiffSource implements RasterSource {
   async checkUnchanged(): Promise<void> {
     const now = await this.bytes.currentVersion?.();
     if (now !== undefined && now !== this.bytes.version) {
-      throw new RasterError('source-changed', `${this.bytes.label} was written over while it was being read (its size or modification time changed): what was read before and after is not one raster; run it again`);
+      throw new RasterError('source-changed', `${this.bytes.label} was written over while it was being read (its size, modification or change time changed): what was read before and after is not one raster; run it again`);
     }
   }
 

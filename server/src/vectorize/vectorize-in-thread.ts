@@ -35,7 +35,8 @@ export function vectorizeInThread(task: VectorizeTask, signal?: AbortSignal): Pr
       if (m.ok) return m.features;
       if (m.name === 'VectorizeError') throw new VectorizeError(m.code as VectorizeErrorCode, m.message);
       if (m.name === 'RasterError') throw new RasterError(m.code as RasterErrorCode, m.message);
-      throw new Error(m.message);
+      // The code goes with it: a full disk (ENOSPC) is a 507 for its caller, not a 500.
+      throw Object.assign(new Error(m.message), m.code ? { code: m.code } : {});
     },
     outOfMemory: () => new VectorizeError('too-large', `making these polygons needed more than the ${HEAP_MB} MB it may use; lower SATSEG_MAX_FEATURES, or segment with a larger min_area_m2`),
     stopped: (code) => new Error(`vectorizing stopped (exit code ${code})`),

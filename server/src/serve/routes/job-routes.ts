@@ -144,6 +144,7 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
         throw new ChangeError('no-overlap', `the before dataset "${body.before}" and the after dataset "${body.dataset}" do not overlap${after.area ? ' inside the area' : ''}`);
       }
     }
+    ctx.results.checkWritable();
     const job = await jobs.submit({
       datasetId: body.dataset,
       beforeId: body.before ?? null,
