@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type { JobQueue, JobSubmission } from './job-queue.ts';
 import { emptyProgress, type JobStore } from './job-store.ts';
 import { TERMINAL, type JobEvent, type JobRecord } from './job-types.ts';
-import { RecordedQueue } from './recorded-queue.ts';
+import { RecordedQueue, REGISTER_RETRY_MS, retryWhileStorageBusy } from './recorded-queue.ts';
 import type { JobRunInput, JobRunOutput, SceneTarget } from './run-job.ts';
 import { placeJob, registerJob, type JobStores } from './job-results.ts';
 import { placeResultFile } from './result-upload.ts';
@@ -225,7 +225,8 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
     if ('completed' in outcome) {
       let registered;
       try {
-        registered = registerJob(this.deps, job, runOutput(outcome.completed));
+        // As in the embedded queue: a catalog locked or full over the job's end may pass.
+        registered = await retryWhileStorageBusy(() => registerJob(this.deps, job, runOutput(outcome.completed)), REGISTER_RETRY_MS);
       } catch (err) {
         this.discardOutputs(this.deps, job);
         this.finish(job, 'failed', `could not register the result: ${(err as Error).message}`);
