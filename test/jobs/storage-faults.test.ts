@@ -246,6 +246,20 @@ describe('a read-only data folder', () => {
   });
 });
 
+describe('empty result folders', () => {
+  it('are removed at start (a job that could not write on a read-only folder left one); others stay', async () => {
+    const { ResultCatalog } = await import('../../server/src/catalog/result-catalog.ts');
+    const results = path.join(s.ctx.dataDir, 'results');
+    fs.mkdirSync(path.join(results, 'emptyleftover'), { recursive: true });
+    fs.mkdirSync(path.join(results, 'withfiles'), { recursive: true });
+    fs.writeFileSync(path.join(results, 'withfiles', 'note.txt'), 'kept');
+    new ResultCatalog(s.ctx.db, s.ctx.dataDir);
+    expect(fs.existsSync(path.join(results, 'emptyleftover'))).toBe(false);
+    expect(fs.existsSync(path.join(results, 'withfiles', 'note.txt'))).toBe(true);
+    fs.rmSync(path.join(results, 'withfiles'), { recursive: true });
+  });
+});
+
 describe('statuses for the server\'s storage', () => {
   it('answer 507 for a full disk and 503 for a locked catalog or a read-only folder, saying the server is at fault', () => {
     expect(toHttpError(failure('SQLITE_FULL', 'database or disk is full'))).toMatchObject({ status: 507, detail: expect.stringMatching(/^the server's disk is full/) });

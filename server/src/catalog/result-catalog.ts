@@ -73,6 +73,16 @@ export class ResultCatalog {
 
   constructor(private readonly db: Db, readonly dataDir: string) {
     fs.mkdirSync(path.join(dataDir, RESULTS_DIR), { recursive: true });
+    // Empty folders of results never registered (a job that could not write, on a read-only
+    // folder, left one): nothing in them to keep; a job's folder is made again when it writes.
+    for (const name of fs.readdirSync(path.join(dataDir, RESULTS_DIR))) {
+      const dir = path.join(dataDir, RESULTS_DIR, name);
+      try {
+        if (fs.statSync(dir).isDirectory() && fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
+      } catch {
+        // Not ours to tidy now (read-only); harmless.
+      }
+    }
     // Data folders made before change results existed.
     const columns = new Set((db.prepare('PRAGMA table_info(results)').all() as Array<{ name: string }>).map((c) => c.name));
     if (!columns.has('kind')) db.exec('ALTER TABLE results ADD COLUMN kind TEXT');
