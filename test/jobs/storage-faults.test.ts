@@ -253,7 +253,7 @@ describe('empty result folders', () => {
     fs.mkdirSync(path.join(results, 'emptyleftover'), { recursive: true });
     fs.mkdirSync(path.join(results, 'withfiles'), { recursive: true });
     fs.writeFileSync(path.join(results, 'withfiles', 'note.txt'), 'kept');
-    new ResultCatalog(s.ctx.db, s.ctx.dataDir);
+    expect(new ResultCatalog(s.ctx.db, s.ctx.dataDir).removeEmptyFolders()).toBeGreaterThanOrEqual(1);
     expect(fs.existsSync(path.join(results, 'emptyleftover'))).toBe(false);
     expect(fs.existsSync(path.join(results, 'withfiles', 'note.txt'))).toBe(true);
     fs.rmSync(path.join(results, 'withfiles'), { recursive: true });

@@ -73,20 +73,29 @@ export class ResultCatalog {
 
   constructor(private readonly db: Db, readonly dataDir: string) {
     fs.mkdirSync(path.join(dataDir, RESULTS_DIR), { recursive: true });
-    // Empty folders of results never registered (a job that could not write, on a read-only
-    // folder, left one): nothing in them to keep; a job's folder is made again when it writes.
-    for (const name of fs.readdirSync(path.join(dataDir, RESULTS_DIR))) {
-      const dir = path.join(dataDir, RESULTS_DIR, name);
-      try {
-        if (fs.statSync(dir).isDirectory() && fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
-      } catch {
-        // Not ours to tidy now (read-only); harmless.
-      }
-    }
     // Data folders made before change results existed.
     const columns = new Set((db.prepare('PRAGMA table_info(results)').all() as Array<{ name: string }>).map((c) => c.name));
     if (!columns.has('kind')) db.exec('ALTER TABLE results ADD COLUMN kind TEXT');
     if (!columns.has('reuse_key')) db.exec('ALTER TABLE results ADD COLUMN reuse_key TEXT');
+  }
+
+  /**
+   * Remove empty folders of results never registered (a job that could not write, on a read-only
+   * folder, left one): nothing in them to keep, and a job's folder is made again when it writes.
+   * For a server starting, before it runs jobs: never from a command beside a running server, whose
+   * jobs' folders are empty for their first moments.
+   */
+  removeEmptyFolders(): number {
+    let removed = 0;
+    for (const name of fs.readdirSync(path.join(this.dataDir, RESULTS_DIR))) {
+      const dir = path.join(this.dataDir, RESULTS_DIR, name);
+      try {
+        if (fs.statSync(dir).isDirectory() && fs.readdirSync(dir).length === 0) { fs.rmdirSync(dir); removed++; }
+      } catch {
+        // Not removable now (read-only): harmless.
+      }
+    }
+    return removed;
   }
 
   /**

@@ -96,6 +96,7 @@ export function createServerContext(o: ServerOptions): ServerContext {
     admit: (r) => limits.admit(r),
   });
   const results = new ResultCatalog(db, dataDir);
+  results.removeEmptyFolders();
   const models = new ModelRegistry(o.modelsDir);
   const store = new JobStore(db);
   const jobs = o.jobs?.({ store, datasets, results, models })
