@@ -1,9 +1,9 @@
 /**
  * What a run says when the values it read do not look like what its model was made for: a hint,
- * not a change, given once the whole scene has been read (the lowest valid value of each chosen
- * band, kept by the tile batcher). Real scenes hold dark pixels (water, shadow, vegetation in red),
- * so the lowest value says much; a scene of only bright ground (snow, desert, cloud) can mislead
- * it, which is why these are hints.
+ * not a change, given once the whole scene has been read (the 1st and 99th percentiles of each
+ * chosen band's values, sampled by the tile batcher, stand for its lowest and highest). Real scenes
+ * hold dark pixels (water, shadow, vegetation in red), so the low end says much; a scene of only
+ * bright ground (snow, desert, cloud) can mislead it, which is why these are hints.
  */
 
 /**

@@ -157,7 +157,10 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
 
     // Bands taken by their position alone are said where they are seen, not only in the summary:
     // a file in another order runs without a word otherwise (probe: Landsat read as NAIP).
-    if (choice.basis === 'band-count' || choice.basis === 'first-bands') opts.onNotice?.(`nothing in the scene names its bands: ${choice.how}`);
+    // Only where nothing names them: a NAIP file whose bands say Red, Green, Blue (and agree with
+    // the guess, or it would have been refused) was told otherwise.
+    const unnamed = choice.bands.every((b) => !info.bands[b - 1]!.description?.trim() && !['red', 'green', 'blue'].includes(info.bands[b - 1]!.colorInterp));
+    if ((choice.basis === 'band-count' || choice.basis === 'first-bands') && unnamed) opts.onNotice?.(`nothing in the scene names its bands: ${choice.how}`);
     const shift = bandOffsets(info, choice.bands, opts.bandOffset);
     if (shift.notice) opts.onNotice?.(shift.notice);
     const level = productLevelHint(Object.keys(spec.bands.sensors), opts.sourceName ?? path.basename(opts.input.split('?')[0]!), info.metadata);
@@ -241,9 +244,12 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     // family's scenes, whatever picked the bands.
     const families = [...new Set(Object.keys(spec.bands.sensors).map(sensorFamily))];
     const family = choice.sensor ? sensorFamily(choice.sensor) : families.length === 1 ? families[0] : undefined;
-    const hint = opts.bandOffset === undefined && shift.offsets.every((o) => o === 0) ? inputHint(family, choice.bands, batcher.lowest) : null;
+    // The 1st and 99th percentiles of each band's sampled values stand for its lowest and highest.
+    const low = choice.bands.map((_, c) => batcher.quantile(c, 0.01));
+    const high = choice.bands.map((_, c) => batcher.quantile(c, 0.99));
+    const hint = opts.bandOffset === undefined && shift.offsets.every((o) => o === 0) ? inputHint(family, choice.bands, low) : null;
     if (hint) opts.onNotice?.(hint);
-    const scaleHint = reflectanceScaleHint(Object.keys(spec.bands.sensors), choice.bands, batcher.highest);
+    const scaleHint = reflectanceScaleHint(Object.keys(spec.bands.sensors), choice.bands, high);
     if (scaleHint) opts.onNotice?.(scaleHint);
 
     await maskWriter.finish();

@@ -42,6 +42,10 @@ export interface BatcherInput {
   signal?: AbortSignal;
 }
 
+/** Every how many pixels a value is sampled for the input hints, and how many are kept per band. */
+const SAMPLE_STRIDE = 64;
+const SAMPLE_CAP = 65_536;
+
 export class TileBatcher {
   private nextR = 0;
   private nextC = 0;
@@ -50,19 +54,31 @@ export class TileBatcher {
   private readonly scratch: Float32Array | null;
   private readonly inputPlane: number;
   /**
-   * The lowest and highest valid value of each chosen band in the rows read so far (±Infinity
-   * before any), zeros left out: 0 is the fill of Sentinel-2 and Landsat products and of a
-   * reprojection, often with no nodata declared (probe: 4.6 % of zeros hid a +1000 offset).
+   * A sample of each chosen band's valid values in the rows read so far (every 64th, at most
+   * 65,536 kept, later ones written over earlier ones in turn), zeros left out: 0 is the fill of
+   * Sentinel-2 and Landsat products and of a reprojection, often with no nodata declared (probe:
+   * 4.6 % of zeros hid a +1000 offset). What input-hints.ts reads the scene's values from: its 1st
+   * and 99th percentiles, not its extremes (a reprojection averaged over the fill's edge left 0.7 %
+   * of values between the fill and the real ones, and hid the offset again).
    */
-  readonly lowest: Float64Array;
-  readonly highest: Float64Array;
+  private readonly samples: Float32Array[];
+  private readonly sampled: number[];
+  private seen = 0;
 
   constructor(private readonly input: BatcherInput) {
     const { geometry, channels } = input;
     this.inputPlane = geometry.modelTile * geometry.modelTile;
     this.scratch = geometry.factor === 1 ? null : new Float32Array(channels * geometry.sceneTile * geometry.sceneTile);
-    this.lowest = new Float64Array(input.bands.length).fill(Infinity);
-    this.highest = new Float64Array(input.bands.length).fill(-Infinity);
+    this.samples = input.bands.map(() => new Float32Array(SAMPLE_CAP));
+    this.sampled = input.bands.map(() => 0);
+  }
+
+  /** The value below which a share `q` (0..1) of a chosen band's sampled values lie; NaN before any. */
+  quantile(c: number, q: number): number {
+    const n = Math.min(this.sampled[c]!, SAMPLE_CAP);
+    if (!n) return Number.NaN;
+    const sorted = this.samples[c]!.slice(0, n).sort();
+    return sorted[Math.min(n - 1, Math.floor(q * n))]!;
   }
 
   /** The rows read for tile row r (valid until release(r)). */
@@ -84,18 +100,19 @@ export class TileBatcher {
       const inside = areaMask(lo, hi - lo, win.width);
       for (let i = 0; i < inside.length; i++) if (!inside[i]) block.valid[i] = 0;
     }
+    const start = this.seen;
     block.bands.forEach((values, c) => {
-      let low = this.lowest[c]!;
-      let high = this.highest[c]!;
-      for (let i = 0; i < values.length; i++) {
+      const sample = this.samples[c]!;
+      let n = this.sampled[c]!;
+      for (let i = (SAMPLE_STRIDE - (start % SAMPLE_STRIDE)) % SAMPLE_STRIDE; i < values.length; i += SAMPLE_STRIDE) {
         const v = values[i]!;
         if (!block.valid[i] || v === 0) continue;
-        if (v < low) low = v;
-        if (v > high) high = v;
+        sample[n % SAMPLE_CAP] = v;
+        n++;
       }
-      this.lowest[c] = low;
-      this.highest[c] = high;
+      this.sampled[c] = n;
     });
+    this.seen += block.bands[0]?.length ?? 0;
     return { ...block, window: { x: 0, y: lo, width: win.width, height: hi - lo } };
   }
 
