@@ -46,7 +46,8 @@ describe('splitAtAntimeridian', () => {
     const hole = flat([[179.5, -16.8], [179.5, -16.2], [-179.5, -16.2], [-179.5, -16.8]]);
     // The same polygon 180° away, where nothing needs cutting: the reference area.
     const reference = turf.area(turf.polygon([[[-1, -17], [1, -17], [1, -16], [-1, -16], [-1, -17]], [[-0.5, -16.8], [-0.5, -16.2], [0.5, -16.2], [0.5, -16.8], [-0.5, -16.8]]]));
-    const parts = splitAtAntimeridian([shell, hole]);
+    // As a projected mask's edges come out of proj4: each jump is the seam, not a long edge.
+    const parts = splitAtAntimeridian([shell, hole], () => false);
     expect(parts).toHaveLength(2);
     for (const rings of parts) {
       for (const ring of rings) for (let i = 0; i < ring.length; i += 2) expect(Math.abs(ring[i]!)).toBeLessThanOrEqual(180);
@@ -60,7 +61,7 @@ describe('splitAtAntimeridian', () => {
 
   it('leaves a ring that winds round a pole as it is', () => {
     const ring = flat([[-180, 80], [-90, 80], [0, 80], [90, 80], [179, 80]]);
-    expect(splitAtAntimeridian([ring])).toEqual([[ring]]);
+    expect(splitAtAntimeridian([ring], () => false)).toEqual([[ring]]);
   });
 });
 
@@ -161,5 +162,32 @@ describe('vectorizing a mask across the antimeridian', () => {
     }
     expect(cut).toBeGreaterThan(10);
     expect(holesCut).toBeGreaterThan(0);
+  });
+
+  // A straight row across the whole world is one edge from -180 to 180, not a crossing of the seam:
+  // it was folded to nothing, a rectangle became its complement, and in Web Mercator the writer threw.
+  it.each([
+    ['lon/lat', [-180, 1, 0, 90, 0, -1], 4326, true],
+    ['Web Mercator', [-20037508.34, 111319.49, 0, 15538711.1, 0, -111319.49], 3857, false],
+  ] as const)('leaves a global %s mask\'s polygons whole, with their areas', async (_, gt, epsg, geographic) => {
+    const width = 360;
+    const height = 180;
+    const mask = path.join(tmp, `global-${epsg}.tif`);
+    const w = await CogWriter.create(mask, {
+      width, height, geoTransform: [...gt], geoKeys: { epsg, geographic }, nodata: 255, blockSize: 64, colorMap: [[0, 0, 0], [0, 0, 200]], overviewResampling: 'mode',
+      metadata: { CLASS_NAMES: '["land","water"]', CLASS_COLORS: '["#000000","#0000c8"]' },
+    });
+    const ids = new Uint8Array(width * height);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) ids[y * width + x] = y >= 150 || (x >= 10 && x < 210 && y >= 80 && y < 90) ? 1 : 0;
+    await w.writeRows(ids, height);
+    await w.finish();
+    const out = path.join(tmp, `global-${epsg}.geojson`);
+    await vectorizeMask({ mask, out, minAreaM2: 0, simplifyPx: 0 });
+    const fc = JSON.parse(fs.readFileSync(out, 'utf8')) as FeatureCollection<Polygon | MultiPolygon, ClassProperties>;
+    expect(fc.features).toHaveLength(3);
+    for (const f of fc.features) {
+      expect(f.geometry.type).toBe('Polygon');
+      expect(Math.abs(turf.area(f) - f.properties.area_m2) / f.properties.area_m2).toBeLessThan(0.01);
+    }
   });
 });

@@ -329,12 +329,31 @@ function splitPinches(ring: Float64Array): Float64Array[] {
 }
 
 /**
+ * Whether the edge of ring `r` from vertex `a` (longitude `lonA`) to vertex `b` (`lonB`), more than
+ * half a turn apart, is a genuinely long edge rather than a crossing of the seam. For a lon/lat
+ * mask every edge is genuine (its coordinates are its own, continuous); for a projected one, the
+ * edge's middle tells: between the two longitudes for a long edge, beyond them for the seam.
+ */
+export type LongEdgeTest = (r: number, a: number, b: number, lonA: number, lonB: number) => boolean;
+
+/**
  * One lon/lat polygon (flat unclosed rings, shell first; changed in place) as the polygons to
  * write: itself, moved into -180..180 where it lay past ±180, or its two sides of the antimeridian.
  * A shell winding round a pole (its longitudes span a whole turn) is left as it is.
  */
-export function splitAtAntimeridian(rings: Float64Array[]): Float64Array[][] {
+export function splitAtAntimeridian(rings: Float64Array[], longEdge: LongEdgeTest = () => true): Float64Array[][] {
   if (plain(rings)) return [rings];
+  // An edge longer than half a turn is either the seam (proj4 answering -179.9 after 179.9) or a
+  // genuinely long edge: a global mask's straight top row runs from -180 to 180, and was taken for
+  // the seam and folded to nothing (review). Where any is genuine, the polygon is left as it is.
+  for (let r = 0; r < rings.length; r++) {
+    const ring = rings[r]!;
+    const n = ring.length / 2;
+    for (let i = 0; i < n; i++) {
+      const j = (i + 1) % n;
+      if (Math.abs(ring[2 * j]! - ring[2 * i]!) > 180 && longEdge(r, i, j, ring[2 * i]!, ring[2 * j]!)) return [rings];
+    }
+  }
   if (!rings.every(unwrap)) return [rings];
   const [min, max] = lonRange(rings[0]!);
   if (max - min >= 360) return [rings];

@@ -16,7 +16,7 @@ import { checkIsMask, classIdOf, maskRowEncoder } from './mask-codes.ts';
 import { classCatalog, type ClassCatalog } from './class-names.ts';
 import { pixelAreaFunction } from '../read/geodesy.ts';
 import { orientRings, pixelRingToCrs, toGeographic } from './reproject.ts';
-import { splitAtAntimeridian } from './antimeridian.ts';
+import { splitAtAntimeridian, type LongEdgeTest } from './antimeridian.ts';
 import type { ClassPolygon, PolygonSink } from './class-polygon.ts';
 import { featureCollectionChunks, GeoJsonFileWriter } from './geojson-writer.ts';
 import { checkOutputPath } from '../write/atomic-file.ts';
@@ -155,7 +155,18 @@ async function* polygonBatches(source: RasterSource, close: () => Promise<void>,
       if (area < o.minArea) { o.stats.droppedSmall++; continue; }
       const crsRings = kept.map((r) => pixelRingToCrs(r, gt));
       if (reproject) crsRings.forEach(reproject);
-      const parts = o.crs === 'wgs84' && !info.crs.nonEarth ? splitAtAntimeridian(crsRings) : [crsRings];
+      // A projected mask's long edge against the seam: the longitude of the edge's middle, in pixels.
+      const longEdge: LongEdgeTest | undefined = reproject
+        ? (r, a, b, lonA, lonB) => {
+          const ring = kept[r]!;
+          const mid = Float64Array.from([gt[0] + ((ring[2 * a]! + ring[2 * b]!) / 2) * gt[1], gt[3] + ((ring[2 * a + 1]! + ring[2 * b + 1]!) / 2) * gt[5]]);
+          reproject(mid);
+          return mid[0]! > Math.min(lonA, lonB) && mid[0]! < Math.max(lonA, lonB);
+        }
+        : undefined;
+      const cut = o.crs === 'wgs84' && !info.crs.nonEarth ? splitAtAntimeridian(crsRings, longEdge) : [crsRings];
+      // Never nothing: a polygon the cut could not place is written as it is.
+      const parts = cut.length ? cut : [crsRings];
       parts.forEach(orientRings);
       const classId = classIdOf(region.value, info);
       out.push({ classId, className: o.catalog.name(classId), areaM2: area, rings: parts[0]!, ...(parts.length > 1 ? { parts } : {}) });
