@@ -188,6 +188,23 @@ describe('a GeoTIFF whose tile is a bomb is a corrupt tile, not a crash', () => 
     expect(err.message).toMatch(/^tile 0 is corrupt: it decodes to more than/);
   });
 
+  it('four-component JPEG with a second frame header claiming 8000 x 8000 pixels (sharp reads the first only)', async () => {
+    // 204 bytes that took 10 s and 2.6 GB on the event loop in geotiff.js's decoder (review).
+    const jpeg = await sharp(Buffer.alloc(16 * 16 * 4, 128), { raw: { width: 16, height: 16, channels: 4 } }).toColourspace('cmyk').jpeg().toBuffer();
+    const at = jpeg.indexOf(Buffer.from([0xff, 0xc0]));
+    const sof = Buffer.from(jpeg.subarray(at, at + 2 + jpeg.readUInt16BE(at + 2)));
+    sof.writeUInt16BE(8000, 5);
+    sof.writeUInt16BE(8000, 7);
+    const eoi = jpeg.lastIndexOf(Buffer.from([0xff, 0xd9]));
+    const bomb = Buffer.concat([jpeg.subarray(0, eoi), sof, jpeg.subarray(eoi)]);
+    const file = path.join(tmp, 'bomb-jpeg4-second-frame.tif');
+    writeTiledTiff(file, { width: TILE, height: TILE, tileSize: TILE, compression: 7, samples: 4, tile: () => bomb });
+    const t0 = performance.now();
+    const err = await readError(file);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(err.message).toMatch(/^tile 0 is corrupt: it decodes to more than/);
+  });
+
   it('a tile whose byte count is far beyond its block is refused before it is read', async () => {
     const file = path.join(tmp, 'huge-count.tif');
     const stored = Buffer.alloc(2 * 2 ** 20, 1);

@@ -121,6 +121,24 @@ abstract class BoundedDecoder extends BaseDecoder {
   }
 }
 
+/** The pixel count each frame header (SOF) of a JPEG stream claims, in stream order. */
+export function jpegFrames(jpeg: Uint8Array): number[] {
+  const frames: number[] = [];
+  let i = 2; // after SOI
+  while (i + 1 < jpeg.length) {
+    if (jpeg[i] !== 0xff) { i++; continue; } // entropy-coded data
+    const marker = jpeg[i + 1]!;
+    // Stuffed zero, fill byte, restart markers, SOI/EOI: no length follows.
+    if (marker === 0x00 || marker === 0xff || (marker >= 0xd0 && marker <= 0xd9) || marker === 0x01) { i += marker === 0xff ? 1 : 2; continue; }
+    if (i + 3 >= jpeg.length) break;
+    const length = (jpeg[i + 2]! << 8) | jpeg[i + 3]!;
+    const sof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (sof && i + 8 < jpeg.length) frames.push(((jpeg[i + 5]! << 8) | jpeg[i + 6]!) * ((jpeg[i + 7]! << 8) | jpeg[i + 8]!));
+    i += 2 + Math.max(2, length);
+  }
+  return frames;
+}
+
 /** geotiff.js's own JPEG decoder (not exported by the package): raw components, no colour conversion. */
 let rawJpegDecoder: Promise<new (params: object) => { decodeBlock(buffer: ArrayBuffer): ArrayBuffer }> | undefined;
 function geotiffJpegDecoder(): NonNullable<typeof rawJpegDecoder> {
@@ -147,7 +165,10 @@ class SharpJpegDecoder extends BoundedDecoder {
         throw err;
       });
       if (meta.channels === 4) {
-        if ((meta.width ?? Infinity) * (meta.height ?? Infinity) > this.blockPixels) throw new BlockOverrun(this.blockPixels * channels);
+        // sharp reads the first frame's header only; geotiff.js decodes every frame the stream
+        // holds (a second one claiming 8000 x 8000 px took 10 s and 2.6 GB on the event loop).
+        const frames = jpegFrames(jpeg);
+        if (frames.length !== 1 || frames[0]! > this.blockPixels || (meta.width ?? Infinity) * (meta.height ?? Infinity) > this.blockPixels) throw new BlockOverrun(this.blockPixels * channels);
         const Decoder = await geotiffJpegDecoder();
         return exactBuffer(new Uint8Array(new Decoder({}).decodeBlock(exactBuffer(jpeg))));
       }
