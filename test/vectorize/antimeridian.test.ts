@@ -59,6 +59,17 @@ describe('splitAtAntimeridian', () => {
     expect(partsArea(parts)).toBeCloseTo(reference, 0);
   });
 
+  it('gives two parts where the polygon touches the line at a vertex from one side (one ring through that point touched itself)', () => {
+    // East of 180 the polygon narrows to the line at (180, 5): two pieces touching there.
+    const parts = splitAtAntimeridian([flat([[179, 0], [181, 0], [181, 4], [180, 5], [181, 6], [181, 10], [179, 10]])], () => false);
+    expect(parts).toHaveLength(3);
+    for (const [ring] of parts) {
+      const points = Array.from({ length: ring!.length / 2 }, (_, i) => `${ring![2 * i]},${ring![2 * i + 1]}`);
+      expect(new Set(points).size).toBe(points.length);
+    }
+    expect(partsArea(parts)).toBeCloseTo(turf.area(turf.polygon([[[-1, 0], [1, 0], [1, 4], [0, 5], [1, 6], [1, 10], [-1, 10], [-1, 0]]])), -3);
+  });
+
   it('leaves a ring that winds round a pole as it is', () => {
     const ring = flat([[-180, 80], [-90, 80], [0, 80], [90, 80], [179, 80]]);
     expect(splitAtAntimeridian([ring], () => false)).toEqual([[ring]]);

@@ -121,6 +121,22 @@ function edgeSide(m: number, xa: number, ya: number, xb: number, yb: number): nu
   return yb > ya ? 0 : 1;
 }
 
+/** Whether a ring has a vertex on meridian `m` whose two edges lie on one side of it. */
+function touchesLine(rings: Float64Array[], m: number): boolean {
+  for (const ring of rings) {
+    const n = ring.length / 2;
+    for (let i = 0; i < n; i++) {
+      if (ring[2 * i] !== m) continue;
+      const p = (i + n - 1) % n;
+      const q = (i + 1) % n;
+      const before = edgeSide(m, ring[2 * p]!, ring[2 * p + 1]!, ring[2 * i]!, ring[2 * i + 1]!);
+      const after = edgeSide(m, ring[2 * i]!, ring[2 * i + 1]!, ring[2 * q]!, ring[2 * q + 1]!);
+      if (before === after && ring[2 * p] !== m && ring[2 * q] !== m) return true;
+    }
+  }
+  return false;
+}
+
 /**
  * The parts of a valid polygon (shell counter-clockwise and holes clockwise, continuous
  * longitudes) on one side of meridian `m`: east when `east`, else west.
@@ -371,8 +387,11 @@ export function splitAtAntimeridian(rings: Float64Array[], longEdge: LongEdgeTes
   // (179.92 + 40 x 0.002 = 180.00000000000003): on it, they are edges along it, not slivers
   // 3e-14° wide that the output's 7 decimals then fold onto the line's other edges.
   for (const ring of rings) for (let i = 0; i < ring.length; i += 2) if (Math.abs(ring[i]! - m) < SNAP_DEGREES) ring[i] = m;
-  const west = cutSide(rings, m, false);
-  const east = cutSide(rings, m, true);
+  // A vertex on the line with both its edges on one side touches it: the joined ring's stretch
+  // would run through it, a ring touching itself (review; JTS calls it invalid, turf does not).
+  const touching = touchesLine(rings, m);
+  const west = touching ? null : cutSide(rings, m, false);
+  const east = touching ? null : cutSide(rings, m, true);
   if (!west || !east || [...west, ...east].some((part) => touchesInCycle(part, m))) {
     // The cut left a part whose rings touch round a loop (its inside falls apart into pieces that
     // touch at points): turf's general clipping builds those pieces, on polygons small enough for
