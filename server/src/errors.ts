@@ -119,6 +119,11 @@ export class NotFoundError extends SatsegError {
   }
 }
 
+/** The `code` an error carries (SQLITE_BUSY, ENOSPC, ...), or '' for none. */
+export function errorCode(err: unknown): string {
+  return String((err as { code?: unknown } | null)?.code ?? '');
+}
+
 /** The server's own storage is missing or unusable (its data folder deleted or unmounted): 503. */
 export class StorageError extends SatsegError {
   readonly kind = 'storage';

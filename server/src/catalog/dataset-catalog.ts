@@ -16,7 +16,7 @@ import { RasterReader } from '../read/raster-reader.ts';
 import type { StatisticsResult } from '../read/band-statistics.ts';
 import { newId, type Db } from './catalog-db.ts';
 import { InFlight } from '../in-flight.ts';
-import { NotFoundError, RasterError, RequestError, StorageError } from '../errors.ts';
+import { errorCode, NotFoundError, RasterError, RequestError, StorageError } from '../errors.ts';
 
 export type DatasetOrigin = 'folder' | 'upload' | 'url' | 'sample';
 
@@ -126,7 +126,7 @@ export class DatasetCatalog {
     } catch (err) {
       // The catalog refuses writes now (another process's lock, a full disk): listings go on with
       // the datasets it knows, and the folder is looked at again on the next one.
-      if (!/^SQLITE_/.test(String((err as { code?: unknown }).code ?? ''))) throw err;
+      if (!errorCode(err).startsWith('SQLITE_')) throw err;
       this.lastSync = 0;
     }
   }

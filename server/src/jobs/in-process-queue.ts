@@ -177,13 +177,9 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
 
   /** A running job back to queued, its partial outputs gone, saying why it starts over. */
   private requeue(job: JobRecord): JobRecord {
-    const next: JobRecord = {
+    return this.changeStatus({
       ...job, status: 'queued', startedAt: null, progress: emptyProgress(), extraResults: null,
       notices: [...job.notices, 'the server was stopped while this job ran; it runs again from the start when the server restarts'],
-    };
-    this.writeRecord(next);
-    this.log(next);
-    this.emit('status', next);
-    return next;
+    });
   }
 }

@@ -4,13 +4,20 @@
  * change, logging it, and ending a job.
  */
 import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { newId } from '../catalog/catalog-db.ts';
+import type { JobSubmission } from './job-queue.ts';
+import { emptyProgress, type JobStore } from './job-store.ts';
+import type { JobEvent, JobRecord } from './job-types.ts';
+import { discardJob, type JobStores } from './job-results.ts';
+import { errorCode } from '../errors.ts';
 
 /** How often records the catalog refused (disk full, locked) are tried again. */
 const UNWRITTEN_RETRY_MS = 5000;
 
 /** Whether an error is the catalog or disk refusing for now (another process's lock, a full disk). */
 function storageBusy(err: unknown): boolean {
-  return /^(SQLITE_(BUSY|LOCKED|FULL)|ENOSPC)/.test(String((err as { code?: unknown } | null)?.code ?? ''));
+  return /^(SQLITE_(BUSY|LOCKED|FULL)|ENOSPC)/.test(errorCode(err));
 }
 
 /** How long a finished job's result is tried again while the catalog refuses it. */
@@ -28,12 +35,6 @@ export async function retryWhileStorageBusy<T>(work: () => T, forMs: number): Pr
     }
   }
 }
-import type { Logger } from 'pino';
-import { newId } from '../catalog/catalog-db.ts';
-import type { JobSubmission } from './job-queue.ts';
-import { emptyProgress, type JobStore } from './job-store.ts';
-import type { JobEvent, JobRecord } from './job-types.ts';
-import { discardJob, type JobStores } from './job-results.ts';
 
 export abstract class RecordedQueue {
   private readonly events = new EventEmitter();
@@ -64,7 +65,11 @@ export abstract class RecordedQueue {
   }
 
   protected finish(job: JobRecord, status: 'succeeded' | 'failed' | 'cancelled', error: string | null = null): JobRecord {
-    const next: JobRecord = { ...job, status, error, finishedAt: new Date().toISOString(), progress: { ...job.progress, stage: status, etaSeconds: null } };
+    return this.changeStatus({ ...job, status, error, finishedAt: new Date().toISOString(), progress: { ...job.progress, stage: status, etaSeconds: null } });
+  }
+
+  /** A job's new status: written, logged and told to listeners. */
+  protected changeStatus(next: JobRecord): JobRecord {
     this.writeRecord(next);
     this.log(next);
     this.emit('status', next);
@@ -99,16 +104,14 @@ export abstract class RecordedQueue {
   /**
    * Write what the catalog refused, trying for up to `forMs` (a server stopping: its re-queued jobs
    * would otherwise stay "running" in the catalog, and be failed as interrupted at the next start).
-   * Returns the ids still unwritten.
    */
-  protected async flushUnwritten(forMs: number): Promise<string[]> {
+  protected async flushUnwritten(forMs: number): Promise<void> {
     const until = Date.now() + forMs;
     while (this.unwritten.size && Date.now() < until) {
       this.writeUnwritten();
       if (this.unwritten.size) await new Promise((r) => setTimeout(r, 250));
     }
     if (this.unwritten.size) this.logger?.error({ jobs: [...this.unwritten.keys()] }, 'job records the catalog still refuses are lost at this stop');
-    return [...this.unwritten.keys()];
   }
 
   private writeUnwritten(): void {

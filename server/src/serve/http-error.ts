@@ -3,7 +3,7 @@
  * an expected failure comes from errors.ts's table; anything else is a 500 the caller logs.
  */
 import { HTTPException } from 'hono/http-exception';
-import { redactPaths, SatsegError, statusOf, UploadRejected } from '../errors.ts';
+import { errorCode, redactPaths, SatsegError, statusOf, UploadRejected } from '../errors.ts';
 
 export class HttpError extends Error {
   constructor(readonly status: number, readonly error: string, readonly detail: string) {
@@ -49,15 +49,9 @@ export function toHttpError(err: unknown): HttpError {
   return storageError(err, msg) ?? new HttpError(500, 'internal error', msg);
 }
 
-const STORAGE_CODES = /^(SQLITE_(BUSY|LOCKED|FULL|READONLY)|ENOSPC|EDQUOT|EROFS|EACCES|EPERM)/;
-
-function storageCode(err: unknown): string {
-  return String((err as { code?: unknown } | null)?.code ?? '');
-}
-
 /** Whether an error is the server's own storage failing (answered 503 or 507), not the request's fault. */
 export function isStorageError(err: unknown): boolean {
-  return STORAGE_CODES.test(storageCode(err));
+  return storageError(err, '') !== null;
 }
 
 /**
@@ -66,7 +60,7 @@ export function isStorageError(err: unknown): boolean {
  * saying that the server, not the request, is at fault.
  */
 function storageError(err: unknown, msg: string): HttpError | null {
-  const code = storageCode(err);
+  const code = errorCode(err);
   if (/^SQLITE_(BUSY|LOCKED)/.test(code)) return httpError(503, `the server's catalog (satseg.sqlite) is locked by another process; try again shortly (${msg})`);
   if (/^SQLITE_FULL/.test(code) || code === 'ENOSPC' || code === 'EDQUOT') return httpError(507, `the server's disk is full; try again once space is freed (${msg})`);
   if (/^SQLITE_READONLY/.test(code) || code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return httpError(503, `the server cannot write its data folder (${msg})`);
