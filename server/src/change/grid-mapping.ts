@@ -105,7 +105,7 @@ export class GridMapping {
   private readonly affine: { cols: Int32Array; rows: Int32Array } | null;
   private readonly toTarget: ((x: number, y: number) => [number, number] | null) | null;
 
-  private readonly wrap: ((lon: number) => number) | null;
+  private readonly wrap: (lon: number) => number;
 
   constructor(readonly grid: GridSpec, readonly target: GridSpec) {
     const same = transformableProj4(grid.crs) === transformableProj4(target.crs);
@@ -122,9 +122,7 @@ export class GridMapping {
     } else {
       const conv = converter(transformableProj4(grid.crs), transformableProj4(target.crs));
       const wrap = this.wrap;
-      this.toTarget = wrap
-        ? (x, y) => { const p = transformPoint(conv, x, y); return p && [wrap(p[0]), p[1]]; }
-        : (x, y) => transformPoint(conv, x, y);
+      this.toTarget = (x, y) => { const p = transformPoint(conv, x, y); return p && [wrap(p[0]), p[1]]; };
       this.affine = null;
     }
   }
@@ -133,7 +131,7 @@ export class GridMapping {
     const g = this.grid.geoTransform;
     const t = this.target.geoTransform;
     const x = g[0] + (i + 0.5) * g[1];
-    return ((this.wrap ? this.wrap(x) : x) - t[0]) / t[1];
+    return (this.wrap(x) - t[0]) / t[1];
   }
 
   private affineV(j: number): number {
@@ -148,7 +146,7 @@ export class GridMapping {
     const t = this.target.geoTransform;
     const x = g[0] + (i + 0.5) * g[1];
     const y = g[3] + (j + 0.5) * g[5];
-    const p = this.toTarget ? this.toTarget(x, y) : [this.wrap ? this.wrap(x) : x, y];
+    const p = this.toTarget ? this.toTarget(x, y) : [this.wrap(x), y];
     if (!p) return [Number.NaN, Number.NaN];
     return [(p[0]! - t[0]) / t[1], (p[1]! - t[3]) / t[5]];
   }
@@ -187,7 +185,7 @@ export class GridMapping {
       for (const [c, r] of [[(k / n) * tw, 0], [(k / n) * tw, th], [0, (k / n) * th], [tw, (k / n) * th]] as const) {
         const p = transformPoint(back, t[0] + c * t[1], t[3] + r * t[5]);
         if (!p) continue;
-        outline.addX(((wrapBack ? wrapBack(p[0]) : p[0]) - g[0]) / g[1]);
+        outline.addX((wrapBack(p[0]) - g[0]) / g[1]);
         outline.addY((p[1] - g[3]) / g[5]);
       }
     }

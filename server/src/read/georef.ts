@@ -57,13 +57,13 @@ export function crsToPixel(gt: GeoTransform, x: number, y: number): [number, num
 
 /**
  * For a lon/lat raster, a function moving longitudes by whole turns to within 180° of its middle;
- * null for a projected one. A lon/lat raster may be written past ±180 (0..360, or 179.9..180.1
+ * for a projected one, x as it is. A lon/lat raster may be written past ±180 (0..360, or 179.9..180.1
  * across the antimeridian) while proj4 and clients give -180..180: -179.95 is the raster's 180.05.
  * Centred on the raster, the seam lies half a turn from its middle, outside any raster narrower
  * than a turn.
  */
-export function longitudeWrap(info: { geoTransform: GeoTransform; width: number; crs: { geographic: boolean } }): ((lon: number) => number) | null {
-  if (!info.crs.geographic) return null;
+export function longitudeWrap(info: { geoTransform: GeoTransform; width: number; crs: { geographic: boolean } }): (lon: number) => number {
+  if (!info.crs.geographic) return (x) => x;
   const gt = info.geoTransform;
   const centre = gt[0] + (gt[1] * info.width) / 2;
   return (lon) => lon - 360 * Math.round((lon - centre) / 360);

@@ -130,7 +130,7 @@ export class RasterReader {
     const conv = converter(WGS84, transformableProj4(info.crs));
     // The box as a whole toward the raster's middle (one written past ±180), never corner by corner.
     const wrap = longitudeWrap(info);
-    const dx = wrap ? wrap((bbox[0] + bbox[2]) / 2) - (bbox[0] + bbox[2]) / 2 : 0;
+    const dx = wrap((bbox[0] + bbox[2]) / 2) - (bbox[0] + bbox[2]) / 2;
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
     const steps = 8;
     for (let i = 0; i <= steps; i++) {
@@ -155,8 +155,7 @@ export class RasterReader {
     const { info } = this;
     if (info.crs.nonEarth) throw new RasterError('not-on-earth', 'this raster is not on Earth; lon/lat has no meaning here');
     const p = transformPoint(converter(WGS84, transformableProj4(info.crs)), lon, lat);
-    const wrap = longitudeWrap(info);
-    const [col, row] = p ? crsToPixel(info.geoTransform, wrap ? wrap(p[0]) : p[0], p[1]) : [Number.NaN, Number.NaN];
+    const [col, row] = p ? crsToPixel(info.geoTransform, longitudeWrap(info)(p[0]), p[1]) : [Number.NaN, Number.NaN];
     const x = Math.floor(col);
     const y = Math.floor(row);
     if (!(x >= 0 && y >= 0 && x < info.width && y < info.height)) throw new RasterError('outside', `(${lon}, ${lat}) is outside the raster`);

@@ -62,7 +62,7 @@ function controlGrid(source: RasterSource, bounds: [number, number, number, numb
   const toPixel = (u: number, v: number): [number, number] => {
     const p = transformPoint(conv, bounds[0] + u * res, bounds[3] - v * res);
     if (!p) return [Number.NaN, Number.NaN];
-    return [((wrap ? wrap(p[0]) : p[0]) - gt[0]) / gt[1], (p[1] - gt[3]) / gt[5]];
+    return [(wrap(p[0]) - gt[0]) / gt[1], (p[1] - gt[3]) / gt[5]];
   };
   for (let j = 0; j < nodes; j++) {
     for (let i = 0; i < nodes; i++) {
@@ -72,7 +72,7 @@ function controlGrid(source: RasterSource, bounds: [number, number, number, numb
     }
   }
   // Columns in half a turn of longitude (lon/lat rasters only).
-  const seam = wrap ? 180 / Math.abs(gt[1]) : Infinity;
+  const seam = crs.geographic ? 180 / Math.abs(gt[1]) : Infinity;
   return { px, py, nodes, toPixel, seam };
 }
 

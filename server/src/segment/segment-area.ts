@@ -272,7 +272,6 @@ function holdsPole(gt: GeoTransform, width: number, height: number, crs: Crs): b
  */
 function ringShift(ring: Position[], gt: GeoTransform, width: number, crs: Crs): number {
   const wrap = longitudeWrap({ geoTransform: gt, width, crs });
-  if (!wrap) return 0;
   let min = Infinity;
   let max = -Infinity;
   for (const p of ring) { min = Math.min(min, p[0]!); max = Math.max(max, p[0]!); }
