@@ -1,7 +1,7 @@
 /**
  * Which scene bands feed the model, in which order.
  */
-import type { RasterInfo } from '../read/raster.ts';
+import type { BandInfo, RasterInfo } from '../read/raster.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import { BandSelectionError } from '../errors.ts';
 
@@ -45,6 +45,11 @@ export function bandNamed(info: RasterInfo, name: string): number | undefined {
   if (exact) return exact.index;
   const holding = info.bands.filter((b) => b.description !== null && b.description.toLowerCase().split(/[^a-z0-9]+/).map(normalName).includes(want));
   return holding.length === 1 ? holding[0]!.index : undefined;
+}
+
+/** What a band says it is: its description, else red, green or blue by colour interpretation; '' for nothing. */
+export function bandSays(band: BandInfo): string {
+  return band.description?.trim() || (['red', 'green', 'blue'].includes(band.colorInterp) ? band.colorInterp : '');
 }
 
 /** A sensor mapping resolved against a scene: band indexes, or null when a named band is missing. */

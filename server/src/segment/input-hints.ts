@@ -18,7 +18,13 @@ const UNDECLARED_OFFSETS: Array<{ family: string; zero: number; what: string }> 
 
 /** The sensor family of a sensor id: "sentinel2-l1c-13" → sentinel2, "landsat8" → landsat. */
 export function sensorFamily(sensor: string): string {
-  return sensor.replace(/-.*$/, '').replace(/\d+$/, (d) => (sensor.startsWith('sentinel') ? d : ''));
+  const base = sensor.replace(/-.*$/, '');
+  return /^landsat\d+$/.test(base) ? 'landsat' : base;
+}
+
+/** Whether a model's sensor mappings are all Sentinel-2 Level-1C ones (Dynamic World). */
+function madeForL1C(modelSensors: string[]): boolean {
+  return modelSensors.length > 0 && modelSensors.every((s) => /l1c/i.test(s));
 }
 
 /**
@@ -48,7 +54,7 @@ export function inputHint(family: string | undefined, bands: number[], lowest: A
  * scene trees).
  */
 export function reflectanceScaleHint(modelSensors: string[], bands: number[], highest: ArrayLike<number>): string | null {
-  if (!modelSensors.length || !modelSensors.every((s) => /l1c/i.test(s)) || !bands.length) return null;
+  if (!madeForL1C(modelSensors) || !bands.length) return null;
   const highs = Array.from({ length: bands.length }, (_, c) => highest[c]!);
   if (!highs.every((v) => Number.isFinite(v) && v <= 3)) return null;
   return `no value of bands ${bands.join(',')} is above ${Number(Math.max(...highs).toPrecision(3))}: this looks like reflectance from 0 to 1, and the model reads reflectance x 10000 (as in Sentinel-2 products); multiply the scene by 10000 first`;
@@ -60,7 +66,7 @@ export function reflectanceScaleHint(modelSensors: string[], bands: number[], hi
  * the model misclassifies it without a word. Known only from what the file says of itself.
  */
 export function productLevelHint(modelSensors: string[], sceneName: string, metadata: Record<string, string>): string | null {
-  if (!modelSensors.length || !modelSensors.every((s) => /l1c/i.test(s))) return null;
+  if (!madeForL1C(modelSensors)) return null;
   const said = [sceneName, ...Object.values(metadata)].find((v) => /MSIL2A|S2MSI2A|Level-2A|(^|[^a-z0-9])L2A([^a-z0-9]|$)/i.test(v));
   return said === undefined ? null : `the scene says it is Sentinel-2 Level-2A (surface reflectance${said === sceneName ? `: its name ${JSON.stringify(sceneName)}` : ', in its metadata'}); this model was made for Level-1C (top-of-atmosphere) values and misreads Level-2A ones: give it the Level-1C product of the same date`;
 }

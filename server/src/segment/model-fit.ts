@@ -24,7 +24,7 @@
  */
 import type { DType, RasterInfo } from '../read/raster.ts';
 import { groundResolutionMetres } from '../read/geodesy.ts';
-import { selectBands, type BandChoice } from './band-selection.ts';
+import { bandSays, selectBands, type BandChoice } from './band-selection.ts';
 import { RESAMPLE_THRESHOLD } from './tile-geometry.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import { BandSelectionError } from '../errors.ts';
@@ -98,7 +98,7 @@ function bandProblems(spec: ModelSpec, info: RasterInfo, choice: BandChoice): st
     // The guess by band count against what the bands say they are: a NIR,R,G,B file described so
     // was still read as NAIP's R,G,B,NIR (probe: spectral-water found 0.2 % water for 24.9 %).
     const contradicted = chosen.flatMap((b, i) => {
-      const said = b.description?.trim() || (['red', 'green', 'blue'].includes(b.colorInterp) ? b.colorInterp : '');
+      const said = bandSays(b);
       const j = said ? names.findIndex((n) => normalBandWord(said) === n) : -1;
       return j >= 0 && choice.bands[j] !== b.index ? [`band ${b.index} is ${said}, not ${spec.bands.names[i]}`] : [];
     });
@@ -106,7 +106,7 @@ function bandProblems(spec: ModelSpec, info: RasterInfo, choice: BandChoice): st
   }
   if (choice.basis === 'first-bands' && names.length) {
     const contradicted = chosen.flatMap((b, i) => {
-      const said = b.description?.trim() || (['red', 'green', 'blue'].includes(b.colorInterp) ? b.colorInterp : '');
+      const said = bandSays(b);
       return said && said.toLowerCase() !== names[i] ? [`band ${b.index} is ${said}`] : [];
     });
     const usable = info.bands.filter((b) => b.colorInterp !== 'alpha').length;

@@ -22,7 +22,7 @@ import { FlipTtaModel } from '../infer/flip-tta.ts';
 import { RowBlender, NODATA_CLASS, type Strip } from '../blend/row-blender.ts';
 import type { CogWriter } from '../write/cog-writer.ts';
 import { createClassMaskWriter, createConfidenceWriter } from '../write/class-mask.ts';
-import { selectBands, type BandChoice } from './band-selection.ts';
+import { bandSays, selectBands, type BandChoice } from './band-selection.ts';
 import { tileGeometry } from './tile-geometry.ts';
 import { TileBatcher, type AreaMask, type Batch } from './tile-batcher.ts';
 import { SegmentAbortedError } from '../errors.ts';
@@ -159,7 +159,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     // a file in another order runs without a word otherwise (probe: Landsat read as NAIP).
     // Only where nothing names them: a NAIP file whose bands say Red, Green, Blue (and agree with
     // the guess, or it would have been refused) was told otherwise.
-    const unnamed = choice.bands.every((b) => !info.bands[b - 1]!.description?.trim() && !['red', 'green', 'blue'].includes(info.bands[b - 1]!.colorInterp));
+    const unnamed = choice.bands.every((b) => !bandSays(info.bands[b - 1]!));
     if ((choice.basis === 'band-count' || choice.basis === 'first-bands') && unnamed) opts.onNotice?.(`nothing in the scene names its bands: ${choice.how}`);
     const shift = bandOffsets(info, choice.bands, opts.bandOffset);
     if (shift.notice) opts.onNotice?.(shift.notice);
