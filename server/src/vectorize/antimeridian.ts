@@ -9,9 +9,9 @@
  * polygon still reaching past ±180 is cut in two (cutSide).
  */
 import * as turf from '@turf/turf';
-import type { Position } from 'geojson';
 import { shoelace } from '../read/geodesy.ts';
 import { orientRings } from './reproject.ts';
+import { closedRing } from './class-polygon.ts';
 
 /**
  * Most vertices of a polygon given to turf's clipping (the rare cuts the linear one cannot build):
@@ -21,13 +21,6 @@ const CLIP_MAX_VERTICES = 20_000;
 
 function vertexCount(rings: Float64Array[]): number {
   return rings.reduce((n, r) => n + r.length / 2, 0);
-}
-
-function closedRing(ring: Float64Array): Position[] {
-  const out: Position[] = [];
-  for (let i = 0; i < ring.length; i += 2) out.push([ring[i]!, ring[i + 1]!]);
-  out.push([ring[0]!, ring[1]!]);
-  return out;
 }
 
 /** The polygon's parts on either side of meridian `m` by turf's clipping, the far side moved a turn back. */
@@ -262,7 +255,7 @@ function cutSide(rings: Float64Array[], m: number, east: boolean): Float64Array[
  * already in the table, with the ring that put it there; true from it stops the walk.
  */
 function repeatedVertices(rings: Float64Array[], visit: (ring: number, earlier: number) => boolean): boolean {
-  const total = rings.reduce((n, r) => n + r.length / 2, 0);
+  const total = vertexCount(rings);
   let size = 16;
   while (size < total * 2) size *= 2;
   const slotRing = new Int32Array(size).fill(-1);

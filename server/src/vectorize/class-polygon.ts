@@ -3,7 +3,7 @@
  * Writers and tile builders take these; rings stay flat typed arrays until the last moment because
  * building nested coordinate arrays for millions of vertices costs more than the polygonizing.
  */
-import type { Feature, MultiPolygon, Polygon } from 'geojson';
+import type { Feature, MultiPolygon, Polygon, Position } from 'geojson';
 
 export interface ClassProperties {
   class: string;
@@ -34,14 +34,17 @@ export function polygonProperties(p: ClassPolygon): ClassProperties {
   return { class: p.className, class_id: p.classId, area_m2: roundArea(p.areaM2) };
 }
 
+/** A flat unclosed ring as GeoJSON positions, closed (its first position repeated), as GeoJSON wants. */
+export function closedRing(ring: Float64Array): Position[] {
+  const out: Position[] = [];
+  for (let i = 0; i < ring.length; i += 2) out.push([ring[i]!, ring[i + 1]!]);
+  out.push([ring[0]!, ring[1]!]);
+  return out;
+}
+
 /** A GeoJSON Feature (rings closed, as GeoJSON wants): a Polygon, or a MultiPolygon of a polygon cut at the antimeridian. */
 export function toFeature(p: ClassPolygon): Feature<Polygon | MultiPolygon, ClassProperties> {
-  const closed = (rings: Float64Array[]) => rings.map((ring) => {
-    const out: number[][] = [];
-    for (let i = 0; i < ring.length; i += 2) out.push([ring[i]!, ring[i + 1]!]);
-    out.push([ring[0]!, ring[1]!]);
-    return out;
-  });
+  const closed = (rings: Float64Array[]) => rings.map(closedRing);
   const geometry: Polygon | MultiPolygon = p.parts ? { type: 'MultiPolygon', coordinates: p.parts.map(closed) } : { type: 'Polygon', coordinates: closed(p.rings) };
   return { type: 'Feature', properties: polygonProperties(p), geometry };
 }
