@@ -26,10 +26,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startRedis(): Promise<TestRedis> {
+/** `port`: a given one (a Redis started again where a stopped one was), else a free one. */
+export async function startRedis(port?: number): Promise<TestRedis> {
   if (!hasRedis) throw new Error(`${redisSkipReason} (CI=true requires it)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-redis-'));
-  const port = await freePort();
+  port ??= await freePort();
   const child = spawn(redisServer, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   await new Promise<void>((resolve, reject) => {

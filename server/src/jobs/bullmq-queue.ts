@@ -23,7 +23,7 @@ import type { JobRunInput, JobRunOutput, SceneTarget } from './run-job.ts';
 import { placeJob, registerJob, type JobStores } from './job-results.ts';
 import { placeResultFile } from './result-upload.ts';
 import {
-  CANCEL_CHANNEL, cancelKey, lockKey, modelDigest, QUEUE_NAME, QUEUE_PREFIX, redisClient, redisLabel, WORKER_KEY_PATTERN,
+  CANCEL_CHANNEL, cancelKey, lockKey, modelDigest, QUEUE_NAME, QUEUE_PREFIX, redisClient, redisFailure, redisLabel, WORKER_KEY_PATTERN,
   type RemoteJobData, type RemoteProgress, type SceneRef, type UploadFile, type WorkerHeartbeat,
 } from './remote-protocol.ts';
 import { LimitError, NotFoundError, ResultUploadError } from '../errors.ts';
@@ -143,8 +143,8 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
         await this.queue.add(job.beforeId ? 'change' : 'segment', data, { jobId: job.id });
       } catch (err) {
         this.discardOutputs(this.deps, job);
-        this.finish(job, 'failed', `could not queue the job: ${(err as Error).message}`);
-        throw new LimitError('busy', `the job queue (Redis at ${redisLabel(this.deps.redisUrl)}) cannot take jobs now: ${(err as Error).message}`);
+        this.finish(job, 'failed', `could not queue the job: ${redisFailure(err)}`);
+        throw new LimitError('busy', `the job queue (Redis at ${redisLabel(this.deps.redisUrl)}) cannot take jobs now: ${redisFailure(err)}; try again`);
       }
     } finally {
       this.submitting.delete(job.id);
@@ -273,7 +273,7 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
       await this.redis.publish(CANCEL_CHANNEL, id);
     } catch (err) {
       // Redis down: a 503 as for a submission, not a 500 quoting ioredis.
-      throw new LimitError('busy', `the job queue (Redis at ${redisLabel(this.deps.redisUrl)}) cannot take the cancel now; try again: ${(err as Error).message}`);
+      throw new LimitError('busy', `the job queue (Redis at ${redisLabel(this.deps.redisUrl)}) cannot take the cancel now: ${redisFailure(err)}; try again`);
     }
     const deadline = Date.now() + CANCEL_WAIT_MS;
     for (;;) {

@@ -92,6 +92,17 @@ export function redisLabel(url: string): string {
 }
 
 /**
+ * Why a Redis command failed, in words for an API answer: ioredis gives up on a command it could
+ * not send with "Reached the max retries per request limit ... Refer to maxRetriesPerRequest",
+ * which says nothing to a client; a closed or refused connection is the same fact.
+ */
+export function redisFailure(err: unknown): string {
+  const e = err as { name?: string; code?: string; message?: string } | null;
+  if (e?.name === 'MaxRetriesPerRequestError' || e?.code === 'ECONNREFUSED' || e?.message === 'Connection is closed.') return 'Redis does not answer';
+  return e?.message ?? String(err);
+}
+
+/**
  * One Redis connection. BullMQ's workers and QueueEvents block on Redis and must wait for it
  * whatever happens (`blocking`: no retry limit, as BullMQ asks); the API's own commands give up
  * after a retry, so a request fails with a reason instead of hanging while Redis is down.

@@ -181,7 +181,7 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
   app.openapi(createRoute({
     method: 'delete', path: '/jobs/{id}', tags: ['job'], operationId: 'cancelJob', security: bearer, summary: 'Cancel a job; partial outputs are removed',
     request: { params: IdParams },
-    responses: { 200: jsonResponse(Job, 'the cancelled job'), ...errors(400, 401, 404) },
+    responses: { 200: jsonResponse(Job, 'the cancelled job'), ...errors(400, 401, 404, 503) },
   }), async (c) => {
     requireApiKey(c, ctx);
     return c.json(describeJob(await jobs.cancel(c.req.valid('param').id), ctx.base(c)), 200);
