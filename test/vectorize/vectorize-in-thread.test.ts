@@ -50,5 +50,9 @@ describe('vectorizeInThread', () => {
     expect(fs.existsSync(path.join(tmp, 'capped.geojson'))).toBe(false);
     await expect(vectorizeInThread({ kind: 'classes', mask: path.join(tmp, 'missing.tif'), out: path.join(tmp, 'x.geojson') }))
       .rejects.toBeInstanceOf(RasterError);
+    // A system error keeps its code across the thread (ENOSPC becomes a 507 in the server): here
+    // an output "folder" that is a file.
+    await expect(vectorizeInThread({ kind: 'classes', mask: board, out: path.join(board, 'x.geojson') }))
+      .rejects.toMatchObject({ code: 'ENOTDIR' });
   });
 });
