@@ -50,6 +50,21 @@ describe('satseg segment', () => {
     expect(fs.existsSync(out)).toBe(true);
   });
 
+  it("keeps onnxruntime's telemetry off: nothing of it in TMPDIR (with it on, a session file and a log)", () => {
+    const traces = (dir: string) => fs.readdirSync(dir).filter((f) => f === '.ses' || f.startsWith('mat-debug-')).sort();
+    const run = (name: string, env: Record<string, string>) => {
+      const dir = path.join(tmp, name);
+      fs.mkdirSync(dir, { recursive: true });
+      const r = runSatsegWithEnv(models, { TMPDIR: dir, ...env }, 'segment', scene, '-m', 'test-rgb', '-o', path.join(tmp, `${name}.tif`), '--device', 'cpu', '--no-progress');
+      expect(r.code, r.stderr).toBe(0);
+      return traces(dir);
+    };
+    delete process.env.ORT_DISABLE_TELEMETRY;
+    expect(run('tmp-default', {})).toEqual([]);
+    // The control: an operator who turns it back on gets what every run used to leave.
+    expect(run('tmp-telemetry-on', { ORT_DISABLE_TELEMETRY: '0' })).toEqual(['.ses', expect.stringMatching(/^mat-debug-\d+\.log$/)]);
+  });
+
   it('vectorizes the mask with --vector', () => {
     const out = path.join(tmp, 'mask-vector.tif');
     const vec = path.join(tmp, 'mask-vector.geojson');

@@ -9,6 +9,9 @@ import type { WorkerOptions } from './worker-command.ts';
 import { registerVectorizeCommand } from './vectorize-command.ts';
 import { registerChangeCommand } from './change-command.ts';
 import { oneLine } from '../errors.ts';
+import { keepOnnxRuntimeOffline } from '../infer/ort-telemetry.ts';
+
+keepOnnxRuntimeOffline();
 
 // Each command loads its own modules when it runs: `satseg vectorize` should not pay for
 // onnxruntime and the server, nor `satseg --help` for anything.

@@ -9,6 +9,7 @@ import { readOnnxSummary } from './onnx-proto.ts';
 import { modelSpecFromOnnx, type ModelSpec } from './model-spec.ts';
 import { repoRoot } from '../runtime-paths.ts';
 import { ModelMetadataError, UnknownModelError } from '../errors.ts';
+import { keepOnnxRuntimeOffline } from './ort-telemetry.ts';
 
 export interface ModelEntry {
   id: string;
@@ -24,7 +25,10 @@ export const defaultModelsDir = process.env.SATSEG_MODELS
 export class ModelRegistry {
   private cache = new Map<string, { stamp: string; entry: ModelEntry }>();
 
-  constructor(readonly dir: string = defaultModelsDir) {}
+  constructor(readonly dir: string = defaultModelsDir) {
+    // Before any thread this process starts opens a session.
+    keepOnnxRuntimeOffline();
+  }
 
   private candidates(): Array<{ id: string; path: string }> {
     if (!fs.existsSync(this.dir)) return [];

@@ -8,6 +8,7 @@ import os from 'node:os';
 import ort from 'onnxruntime-node';
 import type { Device, DeviceRequest } from './model.ts';
 import { DeviceError, oneLine } from '../errors.ts';
+import { keepOnnxRuntimeOffline } from './ort-telemetry.ts';
 
 export const CUDA_INSTALL_HINT = 'install the CUDA execution provider (README, "GPU") or use --device cpu';
 
@@ -35,6 +36,7 @@ export function baseSessionOptions(threads?: number): ort.InferenceSession.Sessi
 }
 
 export async function openSession(model: Uint8Array, device: DeviceRequest = 'auto', threads?: number): Promise<OpenedSession> {
+  keepOnnxRuntimeOffline();
   // Quiet the native logger: a missing CUDA library is reported by us, in one line.
   ort.env.logLevel = 'fatal';
   const base = baseSessionOptions(threads);

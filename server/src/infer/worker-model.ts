@@ -7,6 +7,7 @@ import type { ModelSpec } from './model-spec.ts';
 import type { WorkerReply, WorkerRequest } from './inference-worker.ts';
 import { siblingModule, workerBoot } from '../runtime-paths.ts';
 import { DeviceError, InferenceError } from '../errors.ts';
+import { keepOnnxRuntimeOffline } from './ort-telemetry.ts';
 import { threadsBeforeModel, yieldCoresTo } from '../thread-priority.ts';
 
 export class WorkerModel implements Model {
@@ -39,6 +40,7 @@ export class WorkerModel implements Model {
   static async open(spec: ModelSpec, options: ModelOptions = {}): Promise<WorkerModel> {
     // Every thread but the model's, which start next (the worker's, then onnxruntime's from it).
     const threadsBefore = options.yieldCores ? threadsBeforeModel() : [];
+    keepOnnxRuntimeOffline();
     const worker = new Worker(workerBoot, {
       workerData: {
         entry: siblingModule(import.meta.url, './inference-worker'),
