@@ -307,3 +307,13 @@ export function oneLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   return msg.split('\n')[0]!.trim();
 }
+
+/**
+ * A job's failure in one line, saying which disk filled up: Node's "ENOSPC: no space left on
+ * device, write" names no file (writes go to a descriptor), so the reader could not tell the
+ * server's data folder from a worker's temporary folder. `where`: the folder the job writes in.
+ */
+export function jobFailure(err: unknown, where: string): string {
+  const code = errorCode(err);
+  return code === 'ENOSPC' || code === 'EDQUOT' ? `the disk is full where the job writes (${where}): ${oneLine(err)}` : oneLine(err);
+}

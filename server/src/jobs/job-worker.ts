@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { runJob, type JobRunInput, type VectorizeHook } from './run-job.ts';
 import type { JobProgress } from './job-types.ts';
+import { jobFailure } from '../errors.ts';
 
 export type JobWorkerMessage =
   | { type: 'progress'; progress: JobProgress }
@@ -39,5 +40,5 @@ try {
   });
   port.postMessage({ type: 'done', output } satisfies JobWorkerMessage);
 } catch (err) {
-  port.postMessage({ type: 'failed', message: (err as Error).message.split('\n')[0]!, cancelled: controller.signal.aborted } satisfies JobWorkerMessage);
+  port.postMessage({ type: 'failed', message: jobFailure(err, input.resultDir), cancelled: controller.signal.aborted } satisfies JobWorkerMessage);
 }

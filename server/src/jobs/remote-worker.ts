@@ -29,7 +29,7 @@ import {
   redisClient, UPLOAD_FILES, workerKey, type RemoteJobData, type RemoteProgress, type SceneRef, type UploadFile, type WorkerHeartbeat,
 } from './remote-protocol.ts';
 import { RESULT_FILES } from '../catalog/result-catalog.ts';
-import { oneLine } from '../errors.ts';
+import { jobFailure, oneLine } from '../errors.ts';
 
 export interface RemoteWorkerOptions {
   /** The API server's base URL (no trailing slash). */
@@ -192,8 +192,9 @@ export class RemoteWorker {
         throw new Error(CANCELLED_REASON);
       }
       this.beat.jobsFailed++;
-      this.o.logger?.error({ job: id, error: oneLine(err) }, 'job failed');
-      throw new Error(oneLine(err));
+      const message = jobFailure(err, `worker ${this.id}'s temporary folder ${dir}`);
+      this.o.logger?.error({ job: id, error: message }, 'job failed');
+      throw new Error(message);
     } finally {
       await fs.promises.rm(dir, { recursive: true, force: true });
       this.beat.job = null;
