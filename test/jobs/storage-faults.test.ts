@@ -291,6 +291,21 @@ describe('statuses for the server\'s storage', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('leave no empty satseg.sqlite behind when a new catalog cannot be made', async () => {
+    const { openCatalogDb } = await import('../../server/src/catalog/catalog-db.ts');
+    const dir = fs.mkdtempSync('/tmp/satseg-nocat-');
+    try {
+      // The journal's place taken by a folder: SQLite creates satseg.sqlite, then cannot open its
+      // write-ahead log (as a full disk fails it part way).
+      const data = path.join(dir, 'data');
+      fs.mkdirSync(path.join(data, 'satseg.sqlite-wal'), { recursive: true });
+      expect(() => openCatalogDb(data)).toThrow(/^the catalog .*satseg\.sqlite cannot be used: /);
+      expect(fs.readdirSync(data)).toEqual(['satseg.sqlite-wal']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('working folders of workers killed mid-job', () => {

@@ -42,8 +42,9 @@ CREATE TABLE IF NOT EXISTS write_check (
  * 15 s behind three listings. The server waits little and answers 503; a CLI command may wait longer.
  */
 export function openCatalogDb(dataDir: string, busyTimeoutMs = 5000): Db {
-  fs.mkdirSync(dataDir, { recursive: true });
+  const madeDir = fs.mkdirSync(dataDir, { recursive: true });
   const file = path.join(dataDir, 'satseg.sqlite');
+  const existed = fs.existsSync(file);
   let db: Db | null = null;
   try {
     db = new Database(file);
@@ -57,6 +58,12 @@ export function openCatalogDb(dataDir: string, busyTimeoutMs = 5000): Db {
     return db;
   } catch (err) {
     db?.close();
+    // A catalog this call created and could not finish (a full disk) is not left behind, empty,
+    // for the next run to trip on; nor the data folder it made for it.
+    if (!existed) {
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) if (fs.statSync(f, { throwIfNoEntry: false })?.isFile()) fs.rmSync(f, { force: true });
+      if (madeDir) fs.rmSync(madeDir, { recursive: true, force: true });
+    }
     throw new Error(`the catalog ${file} cannot be used: ${(err as Error).message}`);
   }
 }
