@@ -32,10 +32,12 @@ export async function runCappedThread<M, T>(o: CappedThreadOptions<M, T>): Promi
     resourceLimits: { maxOldGenerationSizeMb: o.heapMb, maxYoungGenerationSizeMb: 64 },
   });
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   try {
     return await new Promise<T>((resolve, reject) => {
       if (o.timeoutMs !== undefined) timer = setTimeout(() => reject(o.timedOut?.() ?? new Error(`the task took over ${o.timeoutMs} ms`)), o.timeoutMs);
-      o.signal?.addEventListener('abort', () => reject(o.signal!.reason), { once: true });
+      onAbort = () => reject(o.signal!.reason);
+      o.signal?.addEventListener('abort', onAbort, { once: true });
       worker.once('message', (m: M) => {
         try {
           resolve(o.answer(m));
@@ -51,6 +53,9 @@ export async function runCappedThread<M, T>(o: CappedThreadOptions<M, T>): Promi
     });
   } finally {
     clearTimeout(timer);
+    // A signal that outlives the task (a job's, over its many threads) kept one listener per
+    // task: past ten, Node warned of a leak (MaxListenersExceededWarning).
+    if (onAbort) o.signal?.removeEventListener('abort', onAbort);
     void worker.terminate();
   }
 }

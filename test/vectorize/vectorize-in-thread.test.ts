@@ -4,6 +4,7 @@
  * the HTTP layer answers them as before).
  */
 import fs from 'node:fs';
+import { getEventListeners } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +39,13 @@ describe('vectorizeInThread', () => {
     expect(n).toBe((await vectorizeMask({ mask: board, out: here })).features);
     expect(n).toBe(50);
     expect(fs.readFileSync(there, 'utf8')).toBe(fs.readFileSync(here, 'utf8'));
+  });
+
+  it('leaves no listener on a signal that outlives it (a job\'s, over many threads)', async () => {
+    const job = new AbortController();
+    for (let i = 0; i < 3; i++) await vectorizeInThread({ kind: 'classes', mask: board, out: path.join(tmp, `signal-${i}.geojson`) }, job.signal);
+    await expect(vectorizeInThread({ kind: 'classes', mask: board, out: path.join(tmp, 'signal-x.geojson'), maxFeatures: 1 }, job.signal)).rejects.toBeInstanceOf(VectorizeError);
+    expect(getEventListeners(job.signal, 'abort')).toHaveLength(0);
   });
 
   it('keeps only the classes asked for', async () => {
