@@ -4,7 +4,12 @@
  * chosen band's values, sampled by the tile batcher, stand for its lowest and highest). Real scenes
  * hold dark pixels (water, shadow, vegetation in red), so the low end says much; a scene of only
  * bright ground (snow, desert, cloud) can mislead it, which is why these are hints.
+ * Besides, what is known before a pixel is read: bands taken by position alone, an offset added,
+ * a product level the model was not made for (startNotices).
  */
+import type { RasterInfo } from '../read/raster.ts';
+import { bandSays, type BandChoice } from './band-selection.ts';
+import type { BandOffsets } from './band-offset.ts';
 
 /**
  * The value reflectance 0 has in products whose digital numbers carry an offset the file rarely
@@ -69,4 +74,36 @@ export function productLevelHint(modelSensors: string[], sceneName: string, meta
   if (!madeForL1C(modelSensors)) return null;
   const said = [sceneName, ...Object.values(metadata)].find((v) => /MSIL2A|S2MSI2A|Level-2A|(^|[^a-z0-9])L2A([^a-z0-9]|$)/i.test(v));
   return said === undefined ? null : `the scene says it is Sentinel-2 Level-2A (surface reflectance${said === sceneName ? `: its name ${JSON.stringify(sceneName)}` : ', in its metadata'}); this model was made for Level-1C (top-of-atmosphere) values and misreads Level-2A ones: give it the Level-1C product of the same date`;
+}
+
+/** What a run is told of its input before it starts, in the order said. */
+export function startNotices(o: { info: RasterInfo; choice: BandChoice; shift: BandOffsets; modelSensors: string[]; sceneName: string }): string[] {
+  const { info, choice } = o;
+  const notices: string[] = [];
+  // Bands taken by their position alone are said where they are seen, not only in the summary:
+  // a file in another order runs without a word otherwise (probe: Landsat read as NAIP). Only
+  // where nothing names them: a NAIP file whose bands say Red, Green, Blue (and agree with the
+  // guess, or it would have been refused) was told otherwise.
+  const unnamed = choice.bands.every((b) => !bandSays(info.bands[b - 1]!));
+  if ((choice.basis === 'band-count' || choice.basis === 'first-bands') && unnamed) notices.push(`nothing in the scene names its bands: ${choice.how}`);
+  if (o.shift.notice) notices.push(o.shift.notice);
+  const level = productLevelHint(o.modelSensors, o.sceneName, info.metadata);
+  if (level) notices.push(level);
+  return notices;
+}
+
+/**
+ * What a run is told once the scene has been read: the hints above, from `quantile(channel, q)`
+ * of the sampled values. No offset hint where an offset was given or declared (`offsetApplied`).
+ */
+export function valueNotices(o: { choice: BandChoice; modelSensors: string[]; offsetApplied: boolean; quantile: (channel: number, q: number) => number }): string[] {
+  const { choice, modelSensors } = o;
+  // A model whose sensors are all of one family (Dynamic World, sar-water) takes that family's
+  // scenes, whatever picked the bands.
+  const families = [...new Set(modelSensors.map(sensorFamily))];
+  const family = choice.sensor ? sensorFamily(choice.sensor) : families.length === 1 ? families[0] : undefined;
+  // The 1st and 99th percentiles of each band's sampled values stand for its lowest and highest.
+  const low = choice.bands.map((_, c) => o.quantile(c, 0.01));
+  const high = choice.bands.map((_, c) => o.quantile(c, 0.99));
+  return [o.offsetApplied ? null : inputHint(family, choice.bands, low), reflectanceScaleHint(modelSensors, choice.bands, high)].filter((h): h is string => h !== null);
 }

@@ -13,7 +13,7 @@ import { openRaster, type OpenOptions } from '../read/open-raster.ts';
 import { tileCount } from '../plan/plan-tiles.ts';
 import type { Normalisation } from '../plan/cut-tile.ts';
 import { bandOffsets } from './band-offset.ts';
-import { inputHint, productLevelHint, reflectanceScaleHint, sensorFamily } from './input-hints.ts';
+import { startNotices, valueNotices } from './input-hints.ts';
 import { resizePlanes } from '../plan/resize.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import type { DeviceRequest, Model } from '../infer/model.ts';
@@ -22,7 +22,7 @@ import { FlipTtaModel } from '../infer/flip-tta.ts';
 import { RowBlender, NODATA_CLASS, type Strip } from '../blend/row-blender.ts';
 import type { CogWriter } from '../write/cog-writer.ts';
 import { createClassMaskWriter, createConfidenceWriter } from '../write/class-mask.ts';
-import { bandSays, selectBands, type BandChoice } from './band-selection.ts';
+import { selectBands, type BandChoice } from './band-selection.ts';
 import { tileGeometry } from './tile-geometry.ts';
 import { TileBatcher, type AreaMask, type Batch } from './tile-batcher.ts';
 import { SegmentAbortedError } from '../errors.ts';
@@ -155,16 +155,10 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     const scoresWriter = opts.scoresOutput ? await createConfidenceWriter(opts.scoresOutput, target) : null;
     if (scoresWriter) writers.push(scoresWriter);
 
-    // Bands taken by their position alone are said where they are seen, not only in the summary:
-    // a file in another order runs without a word otherwise (probe: Landsat read as NAIP).
-    // Only where nothing names them: a NAIP file whose bands say Red, Green, Blue (and agree with
-    // the guess, or it would have been refused) was told otherwise.
-    const unnamed = choice.bands.every((b) => !bandSays(info.bands[b - 1]!));
-    if ((choice.basis === 'band-count' || choice.basis === 'first-bands') && unnamed) opts.onNotice?.(`nothing in the scene names its bands: ${choice.how}`);
     const shift = bandOffsets(info, choice.bands, opts.bandOffset);
-    if (shift.notice) opts.onNotice?.(shift.notice);
-    const level = productLevelHint(Object.keys(spec.bands.sensors), opts.sourceName ?? path.basename(opts.input.split('?')[0]!), info.metadata);
-    if (level) opts.onNotice?.(level);
+    const modelSensors = Object.keys(spec.bands.sensors);
+    const sceneName = opts.sourceName ?? path.basename(opts.input.split('?')[0]!);
+    for (const notice of startNotices({ info, choice, shift, modelSensors, sceneName })) opts.onNotice?.(notice);
     const norm: Normalisation = { scale: spec.inputScale, mean: spec.mean, std: spec.std, offset: shift.offsets };
     const blender = new RowBlender(plan, classes, scoresWriter !== null);
     const batcher = new TileBatcher({ source, window: win, bands: choice.bands, geometry, channels: spec.inputChannels, norm, batchSize, buffers: () => runner, areaMask: opts.areaMask, signal: opts.signal });
@@ -239,18 +233,9 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     // rows of the old one above, of the new one below). Checked before the mask is committed.
     await source.checkUnchanged?.();
     if (currentRow >= 0) await writeStrip(blender.endRow());
-    // Values that do not look like the model's input (input-hints.ts), where nothing was added to
-    // them. A model whose sensors are all of one family (Dynamic World, sar-water) takes that
-    // family's scenes, whatever picked the bands.
-    const families = [...new Set(Object.keys(spec.bands.sensors).map(sensorFamily))];
-    const family = choice.sensor ? sensorFamily(choice.sensor) : families.length === 1 ? families[0] : undefined;
-    // The 1st and 99th percentiles of each band's sampled values stand for its lowest and highest.
-    const low = choice.bands.map((_, c) => batcher.quantile(c, 0.01));
-    const high = choice.bands.map((_, c) => batcher.quantile(c, 0.99));
-    const hint = opts.bandOffset === undefined && shift.offsets.every((o) => o === 0) ? inputHint(family, choice.bands, low) : null;
-    if (hint) opts.onNotice?.(hint);
-    const scaleHint = reflectanceScaleHint(Object.keys(spec.bands.sensors), choice.bands, high);
-    if (scaleHint) opts.onNotice?.(scaleHint);
+    // Values that do not look like the model's input (input-hints.ts).
+    const offsetApplied = opts.bandOffset !== undefined || shift.offsets.some((o) => o !== 0);
+    for (const notice of valueNotices({ choice, modelSensors, offsetApplied, quantile: (c, q) => batcher.quantile(c, q) })) opts.onNotice?.(notice);
 
     await maskWriter.finish();
     if (scoresWriter) await scoresWriter.finish();
