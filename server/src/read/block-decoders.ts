@@ -293,11 +293,19 @@ export function compressionName(code: number): string {
 const ON_THREAD_CODECS = new Set([5, 32773, 34887, 50000]);
 
 /**
+ * Whether a block decodes on the calling thread: those codecs, and JPEG of four interleaved
+ * components, which geotiff.js's JavaScript decoder reads (SharpJpegDecoder).
+ */
+function decodesOnThread(compression: number, params: DecoderParameters): boolean {
+  return ON_THREAD_CODECS.has(compression) || (compression === 7 && params.planarConfiguration !== 2 && params.samplesPerPixel === 4);
+}
+
+/**
  * The decoder for one compression and its parameters; with `offThread`, blocks of the codecs that
  * would hold the event loop are decoded in the decode pool when they are large.
  */
 export function decoderFor(compression: number, params: DecoderParameters, maxBytes: number, offThread: boolean): BlockDecoder {
-  const pool = offThread && ON_THREAD_CODECS.has(compression) && maxBytes >= OFF_THREAD_BYTES ? decodePool() : null;
+  const pool = offThread && decodesOnThread(compression, params) && maxBytes >= OFF_THREAD_BYTES ? decodePool() : null;
   if (pool) return { decode: (buffer) => pool.decode({ compression, params: params as never, maxBytes, buffer }) };
   let decoder: BoundedDecoder;
   switch (compression) {

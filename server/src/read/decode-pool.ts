@@ -1,6 +1,7 @@
 /**
  * Block decoding off the event loop for the codecs that run on the calling thread: LZW and
- * PackBits (JavaScript), ZSTD (WebAssembly) and LERC (JavaScript). zlib, libjpeg and libwebp
+ * PackBits (JavaScript), ZSTD (WebAssembly), LERC (JavaScript), and JPEG of four components
+ * (geotiff.js's JavaScript decoder, see block-decoders.ts). zlib, libjpeg and libwebp
  * already run on libuv's or libvips' threads.
  *
  * Measured on this project's 2-core machine: our LZW decodes about 100 MiB/s, so a 4 MiB block
