@@ -54,9 +54,10 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
   private readonly connections: Redis[];
   private readonly lastSaved = new Map<string, number>();
   /**
-   * Progress newer than the stored record: it is written about once a second, but every update
-   * goes to listeners, and a job that ends (a cancel a moment after its first tiles) must end
-   * with the progress they saw, not the stored one.
+   * Progress newer than the record, held back on purpose: it is written about once a second, but
+   * every update goes to listeners, and a job that ends (a cancel a moment after its first tiles)
+   * must end with the progress they saw, not the stored one. (Records the catalog refused are
+   * RecordedQueue's to keep and write again; record() reads both.)
    */
   private readonly unsaved = new Map<string, JobRecord>();
   private readonly settling = new Map<string, Promise<void>>();
@@ -96,9 +97,12 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
 
   private record(id: string): JobRecord | null {
     try {
-      const stored = this.deps.store.get(id);
+      // A record the catalog refused comes first: read from the store alone, a job whose end
+      // could not be written looked unfinished, and the next reconcile() settled it again (a
+      // completed one registered twice).
+      const known = this.current(id);
       const newer = this.unsaved.get(id);
-      return newer && !TERMINAL.has(stored.status) ? newer : stored;
+      return newer && !TERMINAL.has(known.status) ? newer : known;
     } catch (err) {
       // Another server may share this Redis; its jobs are not ours.
       if (err instanceof NotFoundError) return null;
@@ -107,12 +111,9 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
   }
 
   private save(job: JobRecord, type: JobEvent['type']): void {
-    if (this.writeRecord(job)) {
-      this.lastSaved.set(job.id, Date.now());
-      this.unsaved.delete(job.id);
-    } else {
-      this.unsaved.set(job.id, job);
-    }
+    // Written, or kept by RecordedQueue until the catalog takes it: nothing is held back now.
+    if (this.writeRecord(job)) this.lastSaved.set(job.id, Date.now());
+    this.unsaved.delete(job.id);
     this.emit(type, job);
   }
 
@@ -247,8 +248,11 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
   /** Bring the records of unfinished jobs up to date with BullMQ (events missed while the server was down). */
   private async reconcile(): Promise<void> {
     if (this.closed) return;
-    for (const job of this.deps.store.withStatus('queued', 'running')) {
-      if (this.submitting.has(job.id)) continue;
+    for (const stored of this.deps.store.withStatus('queued', 'running')) {
+      if (this.submitting.has(stored.id)) continue;
+      // Ended already, where the catalog refused to write it: nothing to catch up with.
+      const job = this.record(stored.id);
+      if (!job || TERMINAL.has(job.status)) continue;
       const queued = await this.queue.getJob(job.id);
       if (!queued) {
         // Submitted before a crash that came before Redis took it, or Redis was reset.
@@ -264,7 +268,7 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
   }
 
   async cancel(id: string): Promise<JobRecord> {
-    let job = this.deps.store.get(id);
+    let job = this.current(id);
     if (TERMINAL.has(job.status)) return job;
     // The key is how a worker learns it (when it starts, or at its next progress report), and
     // how a failure is told apart from a cancellation; the message reaches a running worker now.
@@ -277,7 +281,7 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
     }
     const deadline = Date.now() + CANCEL_WAIT_MS;
     for (;;) {
-      job = this.deps.store.get(id);
+      job = this.record(id) ?? job;
       if (TERMINAL.has(job.status)) return job;
       const queued = await this.queue.getJob(id);
       const state = queued ? await queued.getState() : 'missing';

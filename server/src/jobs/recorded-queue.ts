@@ -138,8 +138,13 @@ export abstract class RecordedQueue {
     }
   }
 
-  async get(id: string): Promise<JobRecord> {
+  /** A job's record as this process knows it: one the catalog refused, else the stored one. */
+  protected current(id: string): JobRecord {
     return this.unwritten.get(id) ?? this.records.get(id);
+  }
+
+  async get(id: string): Promise<JobRecord> {
+    return this.current(id);
   }
 
   async list(page: { limit: number; offset: number }): Promise<{ jobs: JobRecord[]; total: number }> {

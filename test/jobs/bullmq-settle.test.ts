@@ -1,0 +1,101 @@
+/**
+ * The BullMQ queue (a real redis-server) ends a job once, even when the catalog refuses to write
+ * its end: the record the catalog refused is what the queue reads, so the periodic catch-up with
+ * BullMQ (reconcile) does not take the job for unfinished and settle it again (for a completed
+ * job, that registered its result twice). The refused record is written once the catalog takes it.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { openCatalogDb } from '../../server/src/catalog/catalog-db.ts';
+import { DatasetCatalog } from '../../server/src/catalog/dataset-catalog.ts';
+import { ResultCatalog } from '../../server/src/catalog/result-catalog.ts';
+import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
+import { BullMqQueue } from '../../server/src/jobs/bullmq-queue.ts';
+import { emptyProgress, JobStore } from '../../server/src/jobs/job-store.ts';
+import type { JobEvent, JobRecord } from '../../server/src/jobs/job-types.ts';
+import { QUEUE_NAME, QUEUE_PREFIX } from '../../server/src/jobs/remote-protocol.ts';
+import { redisSkipReason, skipWithoutRedis } from '../helpers/shared-data.ts';
+import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+
+describe.skipIf(skipWithoutRedis)(`BullMQ queue: a job ended while the catalog refuses writes${redisSkipReason ? ` (${redisSkipReason})` : ''}`, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-settle-'));
+  let redis: TestRedis;
+  let db: ReturnType<typeof openCatalogDb>;
+  let queue: BullMqQueue;
+  const closers: Array<() => Promise<unknown>> = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    // A short wait for the lock, as the server's.
+    db = openCatalogDb(dir, 50);
+    queue = new BullMqQueue({
+      store: new JobStore(db), datasets: new DatasetCatalog(db, dir), results: new ResultCatalog(db, dir), models: new ModelRegistry(path.join(dir, 'models')),
+      redisUrl: redis.url, reconcileMs: 100,
+    });
+    await queue.ready;
+  });
+
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close();
+    await queue?.close();
+    db?.close();
+    await redis?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('tells its listeners once, keeps serving the ended record, and writes it once the lock goes', async () => {
+    const store = new JobStore(db);
+    const id = 'settleonce0001';
+    const record: JobRecord = {
+      id, datasetId: 'd', modelId: 'm', area: null, options: {}, status: 'queued', progress: emptyProgress(), createdAt: new Date().toISOString(),
+      startedAt: null, finishedAt: null, error: null, resultId: null, notices: [], worker: null,
+    };
+    store.insert(record);
+    const events: JobEvent[] = [];
+    const unsubscribe = queue.subscribe(id, (e) => events.push(e));
+    closers.push(async () => unsubscribe());
+    // A worker takes the job by hand, as satseg worker does.
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const producer = new Queue(QUEUE_NAME, { connection, prefix: QUEUE_PREFIX });
+    const worker = new Worker(QUEUE_NAME, null, { connection, prefix: QUEUE_PREFIX, lockDuration: 60_000 });
+    closers.push(async () => { await worker.close(); await producer.close(); connection.disconnect(); });
+    await producer.add('segment', {} as never, { jobId: id });
+    const taken = await worker.getNextJob('manual-token');
+    expect(taken?.id).toBe(id);
+    const until = async (what: () => boolean, ms = 10_000) => {
+      const deadline = Date.now() + ms;
+      while (!what()) {
+        if (Date.now() > deadline) throw new Error('timed out');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await until(() => store.get(id).status === 'running');
+
+    // Another process holds the catalog's write lock while the job fails.
+    const other = new Database(path.join(dir, 'satseg.sqlite'));
+    other.exec('BEGIN EXCLUSIVE');
+    try {
+      await taken!.moveToFailed(new Error('the worker gave up'), 'manual-token');
+      const ended = () => events.filter((e) => e.type === 'status' && e.job.status === 'failed');
+      await until(() => ended().length > 0);
+      // Ten catch-ups with BullMQ while the lock holds: none settles the job again.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(ended()).toHaveLength(1);
+      expect(store.get(id).status).toBe('running');
+      expect((await queue.get(id)).status).toBe('failed');
+      expect((await queue.get(id)).error).toBe('the worker gave up');
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    // Written within the retry interval (5 s) once the catalog takes it.
+    await until(() => store.get(id).status === 'failed', 10_000);
+    expect(store.get(id).error).toBe('the worker gave up');
+    expect(events.filter((e) => e.type === 'status' && e.job.status === 'failed')).toHaveLength(1);
+  }, 30_000);
+});
