@@ -352,6 +352,14 @@ describe('API key', () => {
       const ok = await guarded.get('/jobs', { method: 'POST', body, headers: { 'Content-Type': 'application/json', Authorization: 'Bearer sekrit' } });
       expect(ok.status).toBe(400); // past the guard: the bbox is elsewhere on Earth
       expect((await guarded.get(`/datasets/${id}`, { method: 'DELETE' })).status).toBe(401);
+      // Refused before the body is read: a body that is not JSON still gets 401, not 400 (a
+      // client without the key had 500 MB parsed before its 401), and so does every change.
+      for (const type of ['application/json', 'application/vnd.a+json']) {
+        expect((await guarded.get('/jobs', { method: 'POST', body: '{not json', headers: { 'Content-Type': type } })).status).toBe(401);
+      }
+      expect((await guarded.get('/datasets', { method: 'POST', body: 'II*\0', headers: { 'Content-Type': 'image/tiff' } })).status).toBe(401);
+      expect((await guarded.get('/jobs/abcdefgh', { method: 'DELETE' })).status).toBe(401);
+      expect((await guarded.get('/results/abcdefgh/mask.tif', { method: 'PUT', body: 'x', headers: { 'Content-Type': 'application/octet-stream' } })).status).toBe(401);
       expect((await guarded.get('/jobs')).status).toBe(200);
       expect((await guarded.get('/datasets')).status).toBe(200);
     } finally {

@@ -6,6 +6,7 @@ import { cors } from 'hono/cors';
 import type { ServerContext } from './server-context.ts';
 import { bodyLimit } from 'hono/body-limit';
 import { httpError, toHttpError } from './http-error.ts';
+import { requireApiKey } from './api-key.ts';
 import { createApiApp, documentApi } from './openapi.ts';
 import { registerDatasetRoutes } from './routes/dataset-routes.ts';
 import { registerResultRoutes } from './routes/result-routes.ts';
@@ -25,6 +26,16 @@ export interface AppOptions {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
 const JSON_BODY_LIMIT = 16 * 2 ** 20;
+
+/**
+ * Whether a body of this type is read whole by a validator: any type Hono's validator takes for
+ * JSON (its expression: `application/vnd.x+json`, `Application/JSON`, which an exact
+ * "application/json" test let through unbounded), and URL-encoded forms.
+ */
+function parsedInMemory(contentType: string | undefined): boolean {
+  const media = (contentType ?? '').split(';')[0]!.trim();
+  return /^application\/([\w.-]+\+)?json$/i.test(media) || /^application\/x-www-form-urlencoded$/i.test(media);
+}
 const jsonBodyLimit = bodyLimit({
   maxSize: JSON_BODY_LIMIT,
   onError: () => { throw httpError(413, `a JSON body may be up to ${JSON_BODY_LIMIT / 2 ** 20} MB`); },
@@ -69,10 +80,16 @@ export function createApp(ctx: ServerContext, options: AppOptions = {}): OpenAPI
     else if (origin && (allowed.has(origin) || allowed.has('*'))) { c.res.headers.set('Access-Control-Allow-Origin', origin); c.res.headers.append('Vary', 'Origin'); }
     c.res.headers.set('Access-Control-Expose-Headers', EXPOSE.join(','));
   });
-  // JSON bodies are parsed in memory, so they are bounded (uploads stream to disk under their own
-  // limit): a 100,000-vertex area is about 4 MB.
+  // Every change needs the key, checked before a byte of its body is read: in each handler, after
+  // the body's validation, a client without one had a 500 MB body parsed (probe).
   app.use('*', async (c, next) => {
-    if (c.req.method === 'GET' || c.req.method === 'HEAD' || !(c.req.header('content-type') ?? '').startsWith('application/json')) return next();
+    if (!SAFE_METHODS.has(c.req.method) && c.req.method !== 'OPTIONS') requireApiKey(c, ctx);
+    return next();
+  });
+  // Bodies parsed in memory are bounded (uploads stream to disk under their own limit): a
+  // 100,000-vertex area is about 4 MB.
+  app.use('*', async (c, next) => {
+    if (SAFE_METHODS.has(c.req.method) || !parsedInMemory(c.req.header('content-type'))) return next();
     // And they arrive in time: with Node's own limit lifted for uploads (connection-limits.ts), a
     // body sent a byte every 5 s would hold its connection for ever.
     const incoming = (c.env as { incoming?: import('node:http').IncomingMessage } | undefined)?.incoming;

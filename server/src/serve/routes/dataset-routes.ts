@@ -9,7 +9,6 @@ import type { IncomingMessage } from 'node:http';
 import type { ServerContext } from '../server-context.ts';
 import type { DatasetRecord } from '../../catalog/dataset-catalog.ts';
 import { receiveUpload } from '../receive-upload.ts';
-import { requireApiKey } from '../api-key.ts';
 import { serveFile } from '../file-response.ts';
 import { registerTiler } from '../tiler-factory.ts';
 import { ImageryRenderer, imageryStyle, parseBands, parseRescale, type ImageryStyle } from '../tiles/imagery-renderer.ts';
@@ -131,7 +130,6 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     responses: { 201: jsonResponse(Dataset, 'the registered dataset'), ...errors(400, 401, 413, 422, 429, 507) },
   });
   app.post('/datasets', async (c) => {
-    requireApiKey(c, ctx);
     if ((c.req.header('content-type') ?? '').startsWith('application/json')) {
       const body = UrlBody.safeParse(await c.req.json().catch(() => null));
       if (!body.success) {
@@ -176,7 +174,6 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     request: { params: IdParams },
     responses: { 204: { description: 'deleted' }, ...errors(400, 401, 403, 404, 409) },
   }), async (c) => {
-    requireApiKey(c, ctx);
     const { id } = c.req.valid('param');
     ctx.datasets.get(id); // 404 first
     // A job reading it would run on to fail at its end ('dataset not found'), its work lost.

@@ -5,7 +5,6 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import type { ServerContext } from '../server-context.ts';
-import { requireApiKey } from '../api-key.ts';
 import { prepareJob, type JobLimits } from '../../segment/prepare-job.ts';
 import { TERMINAL, type JobEvent, type JobOptions, type JobRecord } from '../../jobs/job-types.ts';
 import { IdParams, Job, JobAccepted, JobBody, JobList, JobListQuery, JobOptions as JobOptionsSchema } from '../api-schemas.ts';
@@ -95,7 +94,6 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
     request: { body: { content: { 'application/json': { schema: JobBody } }, required: true } },
     responses: { 202: jsonResponse(JobAccepted, 'the queued job'), ...errors(400, 401, 422, 429, 503) },
   }), async (c) => {
-    requireApiKey(c, ctx);
     const body = c.req.valid('json');
     ctx.limits.checkQueue(await jobs.queuedCount());
     let spec;
@@ -183,7 +181,6 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
     request: { params: IdParams },
     responses: { 200: jsonResponse(Job, 'the cancelled job'), ...errors(400, 401, 404, 503) },
   }), async (c) => {
-    requireApiKey(c, ctx);
     return c.json(describeJob(await jobs.cancel(c.req.valid('param').id), ctx.base(c)), 200);
   });
 

@@ -9,7 +9,6 @@ import { resultClasses, type ResultRecord } from '../../catalog/result-catalog.t
 import type { ServerContext } from '../server-context.ts';
 import { hexToRgb } from '../../infer/model-spec.ts';
 import { serveFile } from '../file-response.ts';
-import { requireApiKey } from '../api-key.ts';
 import { registerTiler, type TileLayer } from '../tiler-factory.ts';
 import { ClassRenderer, parseClassFilter, parseOpacity, type ClassStyle } from '../tiles/class-renderer.ts';
 import { ClassStatistics, ClassStyleQuery, IdParams, LonLatQuery, Result, ResultList, ResultPoint } from '../api-schemas.ts';
@@ -104,7 +103,6 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
     request: { params: IdParams },
     responses: { 204: { description: 'deleted' }, ...errors(400, 401, 404) },
   }), async (c) => {
-    requireApiKey(c, ctx);
     const { id } = c.req.valid('param');
     ctx.results.get(id); // 404 before anything is stopped
     // Polygons being made stop first, so none is renamed into the folder as it goes.

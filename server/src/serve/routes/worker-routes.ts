@@ -7,7 +7,6 @@
 import type { IncomingMessage } from 'node:http';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { ServerContext } from '../server-context.ts';
-import { requireApiKey } from '../api-key.ts';
 import { receiveUpload } from '../receive-upload.ts';
 import { IdParams } from '../api-schemas.ts';
 import { bearer, describeZodError, errors, jsonResponse } from '../openapi.ts';
@@ -80,7 +79,6 @@ export function registerWorkerRoutes(app: OpenAPIHono, ctx: ServerContext): void
     responses: { 201: jsonResponse(Uploaded, 'the file is in place'), ...errors(400, 401, 404, 409, 413, 422, 429, 507) },
   });
   app.put('/results/:id/:file', async (c) => {
-    requireApiKey(c, ctx);
     const params = UploadParams.safeParse({ id: c.req.param('id'), file: c.req.param('file') });
     if (!params.success) throw new RequestError(`invalid path: ${describeZodError(params.error)}`);
     if (!ctx.jobs.acceptResultFile) throw new ResultUploadError('not-remote', 'this server runs jobs itself; it takes result uploads only when started with --queue');
