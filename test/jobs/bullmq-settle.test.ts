@@ -3,6 +3,7 @@
  * its end: the record the catalog refused is what the queue reads, so the periodic catch-up with
  * BullMQ (reconcile) does not take the job for unfinished and settle it again (for a completed
  * job, that registered its result twice). The refused record is written once the catalog takes it.
+ * And progress messages, which anything that reaches Redis can send, are checked and bounded.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,10 +20,11 @@ import { BullMqQueue } from '../../server/src/jobs/bullmq-queue.ts';
 import { emptyProgress, JobStore } from '../../server/src/jobs/job-store.ts';
 import type { JobEvent, JobRecord } from '../../server/src/jobs/job-types.ts';
 import { QUEUE_NAME, QUEUE_PREFIX } from '../../server/src/jobs/remote-protocol.ts';
+import { MAX_NOTICES } from '../../server/src/jobs/recorded-queue.ts';
 import { redisSkipReason, skipWithoutRedis } from '../helpers/shared-data.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 
-describe.skipIf(skipWithoutRedis)(`BullMQ queue: a job ended while the catalog refuses writes${redisSkipReason ? ` (${redisSkipReason})` : ''}`, () => {
+describe.skipIf(skipWithoutRedis)(`BullMQ queue: job records from what Redis reports${redisSkipReason ? ` (${redisSkipReason})` : ''}`, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-settle-'));
   let redis: TestRedis;
   let db: ReturnType<typeof openCatalogDb>;
@@ -48,39 +50,43 @@ describe.skipIf(skipWithoutRedis)(`BullMQ queue: a job ended while the catalog r
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('tells its listeners once, keeps serving the ended record, and writes it once the lock goes', async () => {
+  const until = async (what: () => boolean, ms = 10_000) => {
+    const deadline = Date.now() + ms;
+    while (!what()) {
+      if (Date.now() > deadline) throw new Error('timed out');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  /** A queued job in the catalog and in BullMQ, taken by hand as satseg worker takes one; its events. */
+  const takenJob = async (id: string) => {
     const store = new JobStore(db);
-    const id = 'settleonce0001';
-    const record: JobRecord = {
+    store.insert({
       id, datasetId: 'd', modelId: 'm', area: null, options: {}, status: 'queued', progress: emptyProgress(), createdAt: new Date().toISOString(),
       startedAt: null, finishedAt: null, error: null, resultId: null, notices: [], worker: null,
-    };
-    store.insert(record);
+    } satisfies JobRecord);
     const events: JobEvent[] = [];
     const unsubscribe = queue.subscribe(id, (e) => events.push(e));
-    closers.push(async () => unsubscribe());
-    // A worker takes the job by hand, as satseg worker does.
     const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
     const producer = new Queue(QUEUE_NAME, { connection, prefix: QUEUE_PREFIX });
     const worker = new Worker(QUEUE_NAME, null, { connection, prefix: QUEUE_PREFIX, lockDuration: 60_000 });
-    closers.push(async () => { await worker.close(); await producer.close(); connection.disconnect(); });
+    closers.push(async () => { unsubscribe(); await worker.close(); await producer.close(); connection.disconnect(); });
     await producer.add('segment', {} as never, { jobId: id });
-    const taken = await worker.getNextJob('manual-token');
+    const taken = await worker.getNextJob(`token-${id}`);
     expect(taken?.id).toBe(id);
-    const until = async (what: () => boolean, ms = 10_000) => {
-      const deadline = Date.now() + ms;
-      while (!what()) {
-        if (Date.now() > deadline) throw new Error('timed out');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
     await until(() => store.get(id).status === 'running');
+    return { store, events, taken: taken!, token: `token-${id}` };
+  };
+
+  it('ends a job once while the catalog refuses writes: tells its listeners once, serves the ended record, writes it once the lock goes', async () => {
+    const { store, events, taken, token } = await takenJob('settleonce0001');
+    const id = 'settleonce0001';
 
     // Another process holds the catalog's write lock while the job fails.
     const other = new Database(path.join(dir, 'satseg.sqlite'));
     other.exec('BEGIN EXCLUSIVE');
     try {
-      await taken!.moveToFailed(new Error('the worker gave up'), 'manual-token');
+      await taken.moveToFailed(new Error('the worker gave up'), token);
       const ended = () => events.filter((e) => e.type === 'status' && e.job.status === 'failed');
       await until(() => ended().length > 0);
       // Ten catch-ups with BullMQ while the lock holds: none settles the job again.
@@ -97,5 +103,29 @@ describe.skipIf(skipWithoutRedis)(`BullMQ queue: a job ended while the catalog r
     await until(() => store.get(id).status === 'failed', 10_000);
     expect(store.get(id).error).toBe('the worker gave up');
     expect(events.filter((e) => e.type === 'status' && e.job.status === 'failed')).toHaveLength(1);
+  }, 30_000);
+
+  it('ignores progress messages that are not a worker\'s, and keeps at most MAX_NOTICES notices, each said once', async () => {
+    const { store, events, taken } = await takenJob('progresscheck01');
+    const progress = { tilesDone: 1, tilesTotal: 4, percent: 25, mpxPerSec: 1.5, etaSeconds: 3, stage: 'segmenting' };
+    // Malformed (an object for the worker, no progress): ignored, the record stays whole.
+    await taken.updateProgress({ worker: { nested: true }, progress: 'not an object' } as never);
+    // NaN speed and ETA arrive as null in JSON: taken as unknown, not a reason to drop the message.
+    await taken.updateProgress({ worker: 'w1', progress: { ...progress, mpxPerSec: null, etaSeconds: null }, notice: 'first' } as never);
+    await until(() => events.some((e) => e.job.notices.includes('first')));
+    const big = 'x'.repeat(5000);
+    for (let i = 0; i < MAX_NOTICES + 30; i++) await taken.updateProgress({ worker: 'w1', progress, notice: `${i} ${i % 2 ? big.slice(0, 100) : ''}` });
+    await taken.updateProgress({ worker: 'w1', progress, notice: 'first' });
+    // A notice over 2,000 characters is not a worker's: that message is ignored whole.
+    await taken.updateProgress({ worker: 'w1', progress: { ...progress, tilesDone: 3, percent: 75 }, notice: big + big });
+    await taken.updateProgress({ worker: 'w1', progress: { ...progress, tilesDone: 2, percent: 50 } });
+    await until(() => events.some((e) => e.job.progress.tilesDone === 2));
+    expect(events.some((e) => e.job.progress.tilesDone === 3 || typeof e.job.worker !== 'string' && e.job.worker !== null)).toBe(false);
+    const job = await queue.get('progresscheck01');
+    expect(job.worker).toBe('w1');
+    expect(job.notices).toHaveLength(MAX_NOTICES);
+    expect(job.notices[0]).toBe('first');
+    expect(job.notices.filter((n) => n === 'first')).toHaveLength(1);
+    expect(store.get('progresscheck01').progress.stage).toBe('segmenting');
   }, 30_000);
 });

@@ -18,13 +18,13 @@ import type { Logger } from 'pino';
 import type { JobQueue, JobSubmission } from './job-queue.ts';
 import { emptyProgress, type JobStore } from './job-store.ts';
 import { TERMINAL, type JobEvent, type JobRecord } from './job-types.ts';
-import { RecordedQueue, REGISTER_RETRY_MS, retryWhileStorageBusy } from './recorded-queue.ts';
+import { RecordedQueue, REGISTER_RETRY_MS, retryWhileStorageBusy, withNotice } from './recorded-queue.ts';
 import type { JobRunInput, JobRunOutput, SceneTarget } from './run-job.ts';
 import { placeJob, registerJob, type JobStores } from './job-results.ts';
 import { placeResultFile } from './result-upload.ts';
 import {
   CANCEL_CHANNEL, cancelKey, lockKey, modelDigest, QUEUE_NAME, QUEUE_PREFIX, redisClient, redisFailure, redisLabel, WORKER_KEY_PATTERN,
-  type RemoteJobData, type RemoteProgress, type SceneRef, type UploadFile, type WorkerHeartbeat,
+  type RemoteJobData, RemoteProgressMessage, type SceneRef, type UploadFile, type WorkerHeartbeat,
 } from './remote-protocol.ts';
 import { LimitError, NotFoundError, ResultUploadError } from '../errors.ts';
 
@@ -85,7 +85,7 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
     this.queueEvents.on('error', logError);
     const handle = (what: string, run: () => Promise<void>) => { run().catch((err: unknown) => deps.logger?.error({ err }, `job event "${what}" failed`)); };
     this.queueEvents.on('active', ({ jobId }) => handle('active', () => this.started(jobId)));
-    this.queueEvents.on('progress', ({ jobId, data }) => handle('progress', async () => this.progressed(jobId, data as RemoteProgress)));
+    this.queueEvents.on('progress', ({ jobId, data }) => handle('progress', async () => this.progressed(jobId, data)));
     this.queueEvents.on('completed', ({ jobId, returnvalue }) => handle('completed', () => this.settle(jobId, { completed: returnvalue })));
     this.queueEvents.on('failed', ({ jobId, failedReason }) => handle('failed', () => this.settle(jobId, { failed: failedReason })));
     this.queueEvents.on('stalled', ({ jobId }) => handle('stalled', async () => this.stalled(jobId)));
@@ -190,10 +190,16 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
     this.log({ ...job, status: 'running', worker });
   }
 
-  private progressed(jobId: string, data: RemoteProgress): void {
+  private progressed(jobId: string, message: unknown): void {
     const job = this.record(jobId);
-    if (!job || TERMINAL.has(job.status) || !data?.progress) return;
-    const notices = data.notice && !job.notices.includes(data.notice) ? [...job.notices, data.notice] : job.notices;
+    if (!job || TERMINAL.has(job.status)) return;
+    const parsed = RemoteProgressMessage.safeParse(message);
+    if (!parsed.success) {
+      this.deps.logger?.warn({ job: jobId }, 'a progress message that is not a satseg worker\'s was ignored');
+      return;
+    }
+    const data = parsed.data;
+    const notices = data.notice ? withNotice(job.notices, data.notice) : job.notices;
     const next: JobRecord = { ...job, status: 'running', startedAt: job.startedAt ?? new Date().toISOString(), worker: data.worker ?? job.worker, progress: data.progress, notices };
     // Progress is written about once a second (and every notice); every update still goes to listeners.
     if (notices !== job.notices || job.status !== 'running' || Date.now() - (this.lastSaved.get(jobId) ?? 0) > 1000) this.save(next, 'progress');
@@ -207,7 +213,7 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
     const job = this.record(jobId);
     if (!job || TERMINAL.has(job.status)) return;
     const notice = `worker ${job.worker ?? '(unknown)'} stopped answering while it ran the job; the job went back to the queue for another worker`;
-    this.save({ ...job, progress: emptyProgress(STALLED_STAGE), notices: [...job.notices, notice] }, 'status');
+    this.save({ ...job, progress: emptyProgress(STALLED_STAGE), notices: withNotice(job.notices, notice) }, 'status');
     this.deps.logger?.warn({ job: jobId, worker: job.worker }, 'job stalled: its worker stopped answering; BullMQ queued it again');
   }
 

@@ -11,7 +11,7 @@ import type { ModelRegistry } from '../infer/model-registry.ts';
 import type { JobQueue, JobSubmission } from './job-queue.ts';
 import { emptyProgress, type JobStore } from './job-store.ts';
 import { TERMINAL, type JobRecord } from './job-types.ts';
-import { RecordedQueue, REGISTER_RETRY_MS, retryWhileStorageBusy } from './recorded-queue.ts';
+import { RecordedQueue, REGISTER_RETRY_MS, retryWhileStorageBusy, withNotice } from './recorded-queue.ts';
 import type { JobRunInput } from './run-job.ts';
 import type { JobWorkerMessage } from './job-worker.ts';
 import { siblingModule, workerBoot } from '../runtime-paths.ts';
@@ -125,9 +125,9 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
         if (Date.now() - running.lastSaved > 1000) { running.lastSaved = Date.now(); this.writeRecord(job); }
         this.emit('progress', job);
       } else if (m.type === 'notice') {
-        // Said once: a job run again after a restart says its first run's notices again.
-        if (job.notices.includes(m.text)) return;
-        job = { ...job, notices: [...job.notices, m.text] };
+        const notices = withNotice(job.notices, m.text);
+        if (notices === job.notices) return;
+        job = { ...job, notices };
         this.writeRecord(job);
         this.emit('progress', job);
       } else if (m.type === 'done') {
@@ -179,7 +179,7 @@ export class InProcessQueue extends RecordedQueue implements JobQueue {
   private requeue(job: JobRecord): JobRecord {
     return this.changeStatus({
       ...job, status: 'queued', startedAt: null, progress: emptyProgress(), extraResults: null,
-      notices: [...job.notices, 'the server was stopped while this job ran; it runs again from the start when the server restarts'],
+      notices: withNotice(job.notices, 'the server was stopped while this job ran; it runs again from the start when the server restarts'),
     });
   }
 }

@@ -20,6 +20,17 @@ function storageBusy(err: unknown): boolean {
   return /^(SQLITE_(BUSY|LOCKED|FULL)|ENOSPC)/.test(errorCode(err));
 }
 
+/** Notices a job keeps: more are dropped (each is written with the record, and listed with it). */
+export const MAX_NOTICES = 50;
+
+/**
+ * A job's notices with `text` added: said once (a job run again after a restart says its first
+ * run's notices again), and at most MAX_NOTICES. The same array when nothing is added.
+ */
+export function withNotice(notices: string[], text: string): string[] {
+  return notices.includes(text) || notices.length >= MAX_NOTICES ? notices : [...notices, text];
+}
+
 /** How long a finished job's result is tried again while the catalog refuses it. */
 export const REGISTER_RETRY_MS = 60_000;
 
