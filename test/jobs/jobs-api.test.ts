@@ -105,6 +105,12 @@ describe('a full job', () => {
 
     const job = await (await s.get(`/jobs/${body.id}`)).json();
     expect(job.results.mask).toMatch(/\/results\/[a-z0-9]+\/mask\.tif$/);
+    // The result's summary names files, never the server's paths, nor its memory.
+    const result = await (await s.get(job.results.result)).json();
+    const summary = JSON.stringify(result.summary);
+    expect(summary).not.toContain(s.ctx.dataDir);
+    expect(summary).not.toMatch(/"\/|peakRssMb/);
+    expect(result.summary).toMatchObject({ output: 'mask.tif' });
     const stats = await (await s.get(job.results.stats)).json();
     expect(stats.area_method).toBe('projected');
     const total = stats.classes.reduce((a: number, c: any) => a + c.area_m2, 0);

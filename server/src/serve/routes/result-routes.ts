@@ -13,8 +13,21 @@ import { registerTiler, type TileLayer } from '../tiler-factory.ts';
 import { ClassRenderer, parseClassFilter, parseOpacity, type ClassStyle } from '../tiles/class-renderer.ts';
 import { ClassStatistics, ClassStyleQuery, IdParams, LonLatQuery, Result, ResultList, ResultPoint } from '../api-schemas.ts';
 import { bearer, errors, jsonResponse } from '../openapi.ts';
-import { RequestError } from '../../errors.ts';
+import { redactPaths, RequestError } from '../../errors.ts';
 import { keepParams } from './dataset-routes.ts';
+
+/**
+ * A run's summary as a client may see it: the CLI's and workers' summaries name files by their
+ * paths on the machine that ran them (probe: "/tmp/…/data/results/<id>/mask.tif", and a worker's
+ * own "input" served as it sent it), and the server's peak memory. Paths become file names; the
+ * memory figure stays in the log.
+ */
+function publicSummary(value: unknown): unknown {
+  if (typeof value === 'string') return redactPaths(value);
+  if (Array.isArray(value)) return value.map(publicSummary);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'peakRssMb').map(([k, v]) => [k, publicSummary(v)]));
+}
 
 export async function describeResult(ctx: ServerContext, r: ResultRecord, base: string): Promise<z.infer<typeof Result>> {
   const url = `${base}/results/${r.id}`;
@@ -36,7 +49,7 @@ export async function describeResult(ctx: ServerContext, r: ResultRecord, base: 
     center: extent.center,
     minzoom: extent.minzoom,
     maxzoom: extent.maxzoom,
-    summary: r.summary,
+    summary: r.summary && (publicSummary(r.summary) as Record<string, unknown>),
     links: {
       self: url,
       tilejson: `${url}/tilejson.json`,
