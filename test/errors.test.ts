@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { jobFailure } from '../server/src/errors.ts';
+import { jobFailure, redactPaths } from '../server/src/errors.ts';
 
 describe('jobFailure', () => {
   it('names the folder for a real ENOSPC (a write to /dev/full), and is the first line otherwise', () => {
@@ -18,5 +18,15 @@ describe('jobFailure', () => {
     expect(jobFailure(full, '/data/results/abc')).toBe('the disk is full where the job writes (/data/results/abc): ENOSPC: no space left on device, write');
     expect(jobFailure(Object.assign(new Error('EDQUOT: disk quota exceeded, write'), { code: 'EDQUOT' }), 'x')).toMatch(/^the disk is full where the job writes \(x\): EDQUOT/);
     expect(jobFailure(new Error('the model failed\nstack'), '/data/results/abc')).toBe('the model failed');
+  });
+});
+
+describe('redactPaths', () => {
+  it('turns server paths into file names and leaves the API\'s own paths', () => {
+    expect(redactPaths('cannot read /srv/data/results/abc/mask.tif: gone')).toBe('cannot read mask.tif: gone');
+    expect(redactPaths("the catalog '/var/lib/satseg/satseg.sqlite' is locked")).toBe("the catalog 'satseg.sqlite' is locked");
+    expect(redactPaths('too many event streams; close one, or poll GET /jobs/{id} instead')).toBe('too many event streams; close one, or poll GET /jobs/{id} instead');
+    expect(redactPaths('see GET /results/{id}/stats.json')).toBe('see GET /results/{id}/stats.json');
+    expect(redactPaths('https://example.org/a/b.tif and 3/4')).toBe('https://example.org/a/b.tif and 3/4');
   });
 });

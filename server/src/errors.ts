@@ -87,10 +87,13 @@ export function statusOf(err: SatsegError): number {
  */
 const MESSAGE_CHARS = 2000;
 
-/** Absolute paths in a message become their base names (the last guard before a client sees it). */
+/**
+ * Absolute paths in a message become their base names (the last guard before a client sees it).
+ * A path with a template in it ("poll GET /jobs/{id}") is the API's, and stays.
+ */
 export function redactPaths(message: string): string {
   if (message.length > MESSAGE_CHARS) message = `${message.slice(0, MESSAGE_CHARS)}…`;
-  return message.replace(/(?<![\w:/.])\/(?:[^\s/'"`)]+\/)+([^\s/'"`),;]+)/g, '$1');
+  return message.replace(/(?<![\w:/.])\/(?:[^\s/'"`){}]+\/)+([^\s/'"`),;{}]+)(?![\w.{}])/g, '$1');
 }
 
 export type RasterErrorCode =
