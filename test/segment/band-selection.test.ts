@@ -44,6 +44,7 @@ describe('selectBands', () => {
     expect(() => selectBands(rgbModel, scene([{}]))).toThrow('model rgb needs 3 bands (red, green, blue); the scene has 1 usable band');
     expect(() => selectBands(water, scene([{}, {}]), undefined, 'l8')).toThrow(/needs 4 bands \(green, red, nir, swir1\) as l8 bands 3,4,5,6; the scene \(2 bands\) does not have them/);
     expect(() => selectBands(water, scene([{}, {}]), undefined, 'modis')).toThrow(/no band mapping for sensor "modis"; known: s2, naip, l8/);
+    for (const name of ['__proto__', 'constructor', 'toString']) expect(() => selectBands(water, scene([{}, {}, {}, {}]), undefined, name)).toThrow(new RegExp(`no band mapping for sensor "${name}"`));
     expect(() => selectBands(rgbModel, scene([{}, {}, {}]), [1, 2, 5])).toThrow(/band 5 does not exist: the scene has 3 bands/);
   });
 });

@@ -84,7 +84,8 @@ export function selectBands(spec: ModelSpec, info: RasterInfo, explicit?: number
   }
   const sensors = spec.bands.sensors;
   if (sensor) {
-    const mapping = sensors[sensor];
+    // Own keys only: "__proto__" or "toString" named the object's prototype (500 "mapping is not iterable").
+    const mapping = Object.hasOwn(sensors, sensor) ? sensors[sensor] : undefined;
     if (!mapping) throw new BandSelectionError(`model ${spec.id} has no band mapping for sensor "${sensor}"; known: ${Object.keys(sensors).join(', ') || 'none'}`);
     const bands = resolveMapping(mapping, info);
     if (!bands) throw new BandSelectionError(`${needs(spec)} as ${sensor} bands ${mapping.join(',')}; the scene (${info.bandCount} bands) does not have them`);
