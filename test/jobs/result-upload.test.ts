@@ -1,8 +1,9 @@
 /**
  * The checks on a result file a remote worker uploads (jobs/result-upload.ts), without Redis: a
  * mask made by the embedded mode for a job passes against what the server expects of that job,
- * and every way a file can be wrong (size, placement, classes, not a COG, cut short, not JSON) is
- * refused with the reason. Then placing: the file lands in the result's folder, the temp file goes.
+ * and every way a file can be wrong (size, placement, CRS, classes, ids beyond them, not a COG, cut
+ * short, not JSON, colours that are not hex) is refused with the reason. Then placing: the file
+ * lands in the result's folder, the temp file goes.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,6 +13,9 @@ import type { JobRecord } from '../../server/src/jobs/job-types.ts';
 import { ResultUploadError } from '../../server/src/errors.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { createTestServer, type TestServer } from '../helpers/test-server.ts';
+import { CogWriter } from '../../server/src/write/cog-writer.ts';
+import { geoKeysOf } from '../../server/src/write/class-mask.ts';
+import { crsFromEpsg } from '../../server/src/read/crs.ts';
 
 let s: TestServer;
 let job: JobRecord;
@@ -68,6 +72,24 @@ describe('checkMask', () => {
     const coarse = { ...want, geoTransform: [want.geoTransform[0], 10, 0, want.geoTransform[3], 0, -10] as ExpectedMask['geoTransform'] };
     expect(await refusal(checkMask(mask, coarse))).toMatch(/has pixels of 5 x -5, not the job's 10 x -10/);
     expect(await refusal(checkMask(mask, { ...want, transitions: ['water → water'] }))).toMatch(/lacks the transitions of a change mask/);
+    // The same grid numbers in another CRS (a mask relabelled in EPSG:4326 was registered, and
+    // could not be placed on a map).
+    expect(await refusal(checkMask(mask, { ...want, crs: crsFromEpsg(4326) }))).toMatch(/is in EPSG:\d+, not the job's EPSG:4326$/);
+  });
+
+  it('refuses a mask holding ids beyond the model\'s classes (in the blocks it decodes)', async () => {
+    const { width, height } = want;
+    const forged = path.join(s.dir, 'forged.tif');
+    const writer = await CogWriter.create(forged, {
+      width, height, geoTransform: want.geoTransform, geoKeys: geoKeysOf(want.crs), nodata: 255, overviewResampling: 'mode',
+      metadata: { CLASS_NAMES: JSON.stringify(want.classes) },
+    });
+    // Class ids 0..3 everywhere but a corner of the last block: 232.
+    const rows = Uint8Array.from({ length: width * height }, (_, i) => (i % width) % 4);
+    rows.fill(232, (height - 1) * width + width - 5, height * width);
+    await writer.writeRows(rows, height);
+    await writer.finish();
+    expect(await refusal(checkMask(forged, want))).toBe('the uploaded mask.tif holds the value 232, beyond the 4 classes of the job\'s model');
   });
 
   it('takes a change mask anywhere within the grid on whole pixels, and refuses one that sticks out', async () => {
@@ -103,6 +125,9 @@ describe('checkJson and placeResultFile', () => {
     await expect(checkJson(write('{"classes": []}'), 'stats.json')).resolves.toBeUndefined();
     expect(await refusal(checkJson(write('{"classes": ['), 'stats.json'))).toMatch(/stats\.json is not JSON/);
     expect(await refusal(checkJson(write('[1, 2]'), 'stats.json'))).toMatch(/not a JSON object/);
+    await expect(checkJson(write('{"classes": [{"name": "water", "color": "#1F78B4"}, {"name": "x", "color": null}]}'), 'stats.json')).resolves.toBeUndefined();
+    expect(await refusal(checkJson(write('{"classes": [{"name": "water", "color": "red;background-image:url(http://127.0.0.1:9/leak)"}]}'), 'stats.json')))
+      .toMatch(/^the uploaded stats\.json has the colour "red;background-image:url\(http:\/\/127\.0\.0\.1:9\/leak\)", not a hex colour/);
     await expect(checkJson(write(' {"type":"FeatureCollection","features":[\n]}'), 'features.geojson')).resolves.toBeUndefined();
     expect(await refusal(checkJson(write('{"type":"Feature"}'), 'features.geojson'))).toMatch(/not a GeoJSON FeatureCollection/);
   });

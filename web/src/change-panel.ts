@@ -7,16 +7,13 @@ import { describeError } from './api-client.ts';
 import type { ChangeStatistics, ClassChange, ModelClass } from './api-types.ts';
 import type { ChangeLayer } from './change-layer.ts';
 import { el } from './element.ts';
+import { swatch } from './swatch.ts';
 import { createLegend, type Legend } from './legend.ts';
 import { formatKm2, formatPercent, km2Number, signedKm2Number } from './units.ts';
 
 export interface ChangePanel {
   element: HTMLElement;
   refresh(): void;
-}
-
-function swatch(color: string | null): HTMLElement {
-  return el('span', { class: 'swatch', attrs: { style: `background:${color ?? 'transparent'}` } });
 }
 
 /** Classes that gained area, water first (the flood question), then by area gained. */

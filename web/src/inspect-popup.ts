@@ -8,6 +8,7 @@ import type { ClassAtPoint, PointValues } from './api-types.ts';
 import { DatasetLayer } from './dataset-layer.ts';
 import type { DrawTool } from './draw-tool.ts';
 import { el } from './element.ts';
+import { swatch } from './swatch.ts';
 import type { LayerStack } from './layer-stack.ts';
 import { boundsContain } from './map-view.ts';
 import { ResultLayer } from './result-layer.ts';
@@ -20,10 +21,6 @@ export interface InspectOptions {
   api: ApiClient;
   draw: DrawTool;
   toaster: Toaster;
-}
-
-function swatch(color: string | null): HTMLElement {
-  return el('span', { class: 'swatch', attrs: { style: `background:${color ?? 'transparent'}` } });
 }
 
 async function resultSection(o: InspectOptions, layer: ResultLayer, e: maplibregl.MapMouseEvent): Promise<HTMLElement | null> {

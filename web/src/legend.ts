@@ -4,6 +4,7 @@
  */
 import type { ModelClass } from './api-types.ts';
 import { el } from './element.ts';
+import { swatch } from './swatch.ts';
 import type { ResultLayer } from './result-layer.ts';
 
 export interface Legend {
@@ -21,7 +22,7 @@ export function createLegend(layer: ResultLayer, onToggle: (classId: number) => 
     class: 'legend-item',
     dataset: { class: c.name },
     on: { click: () => onToggle(c.id) },
-  }, el('span', { class: 'swatch', attrs: { style: `background:${c.color}` } }), el('span', { class: 'legend-name' }, c.name),
+  }, swatch(c.color), el('span', { class: 'legend-name' }, c.name),
   detail ? el('span', { class: 'legend-detail' }, detail(c)) : null));
   const element = el('ul', { class: 'legend', attrs: { 'aria-label': `Classes of ${layer.title}` } }, ...buttons.map((b) => el('li', {}, b)));
   const refresh = () => {

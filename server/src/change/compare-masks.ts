@@ -19,6 +19,7 @@ import type { PixelBlock, Window } from '../read/raster.ts';
 import { windowTransform } from '../read/raster.ts';
 import type { RasterSource } from '../read/raster-source.ts';
 import { openRaster } from '../read/open-raster.ts';
+import { crsLabel } from '../read/crs.ts';
 import { geoKeysOf } from '../write/class-mask.ts';
 import { areaOnGrid, type Area } from '../segment/segment-area.ts';
 import type { CogRowWriter } from '../write/cog-writer.ts';
@@ -296,7 +297,7 @@ export async function compareMasks(opts: CompareMasksOptions): Promise<ChangeRes
       width,
       height,
       window: win,
-      crs: bi.crs.epsg ? `EPSG:${bi.crs.epsg}` : bi.crs.name,
+      crs: crsLabel(bi.crs),
       statistics,
       overviews,
       seconds: (performance.now() - started) / 1000,

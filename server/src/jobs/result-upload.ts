@@ -10,7 +10,9 @@ import path from 'node:path';
 import type { JobStores } from './job-results.ts';
 import type { JobRecord } from './job-types.ts';
 import type { UploadFile } from './remote-protocol.ts';
-import { windowTransform, type GeoTransform } from '../read/raster.ts';
+import { windowTransform, type Crs, type GeoTransform } from '../read/raster.ts';
+import { transformableProj4 } from '../read/crs-transform.ts';
+import { crsLabel } from '../read/crs.ts';
 import { openRaster } from '../read/open-raster.ts';
 import { prepareJob } from '../segment/prepare-job.ts';
 import { classMaskMetadata, jsonList, MASK_NODATA } from '../write/class-mask.ts';
@@ -33,6 +35,8 @@ export interface ExpectedMask {
   /** False for a change mask: it is clipped to what both scenes cover, so width and height are the most it may be. */
   exact: boolean;
   geoTransform: GeoTransform;
+  /** The grid's CRS: a mask relabelled in another one was registered, and could not be placed on a map. */
+  crs: Crs;
   classes: string[];
   /** A change mask's transition names (from * N + to). */
   transitions: string[] | null;
@@ -54,9 +58,24 @@ export async function expectedMask(stores: JobStores, job: JobRecord, role: Resu
     height: window.height,
     exact: role !== 'change',
     geoTransform: windowTransform(reader.info.geoTransform, window),
+    crs: reader.info.crs,
     classes: model.classNames,
     transitions: role === 'change' ? allTransitions({ names: model.classNames, colors: model.classColors, model: model.id }).map(transitionName) : null,
   };
+}
+
+/** The first "color" anywhere in `value` that is neither null nor #rrggbb; null when there is none. */
+function badColor(value: unknown): unknown {
+  const stack = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object') continue;
+    for (const [k, x] of Object.entries(v)) {
+      if (k === 'color' && x !== null && !(typeof x === 'string' && /^#[0-9a-f]{6}$/i.test(x))) return x;
+      stack.push(x);
+    }
+  }
+  return null;
 }
 
 const near = (a: number, b: number, scale: number) => Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(scale));
@@ -76,6 +95,7 @@ export async function checkMask(file: string, want: ExpectedMask): Promise<void>
     // A COG: square tiles, and overviews once the image is larger than one tile.
     const tiled = info.blockWidth === info.blockHeight && info.blockWidth % 16 === 0;
     if (!tiled || (Math.max(info.width, info.height) > info.blockWidth && info.overviews.length === 0)) throw bad('is not a Cloud-Optimized GeoTIFF (tiled, with overviews)');
+    if (transformableProj4(info.crs) !== transformableProj4(want.crs)) throw bad(`is in ${crsLabel(info.crs)}, not the job's ${crsLabel(want.crs)}`);
     const gt = info.geoTransform;
     const w = want.geoTransform;
     if (!near(gt[1], w[1], w[1]) || !near(gt[5], w[5], w[5]) || gt[2] !== w[2] || gt[4] !== w[4]) throw bad(`has pixels of ${gt[1]} x ${gt[5]}, not the job's ${w[1]} x ${w[5]}`);
@@ -100,11 +120,21 @@ export async function checkMask(file: string, want: ExpectedMask): Promise<void>
     const size = source.levelSize(level);
     const lastX = Math.floor((info.width - 1) / info.blockWidth) * info.blockWidth;
     const lastY = Math.floor((info.height - 1) / info.blockHeight) * info.blockHeight;
+    let decoded;
     try {
-      await source.read({ x: 0, y: 0, width: size.width, height: size.height }, { level });
-      await source.read({ x: lastX, y: lastY, width: info.width - lastX, height: info.height - lastY });
+      decoded = [
+        await source.read({ x: 0, y: 0, width: size.width, height: size.height }, { level, nodataInvalid: false }),
+        await source.read({ x: lastX, y: lastY, width: info.width - lastX, height: info.height - lastY }, { nodataInvalid: false }),
+      ];
     } catch (err) {
       throw bad(`cannot be decoded: ${(err as Error).message.split('\n')[0]}`);
+    }
+    // And what they hold is the model's classes (or their transitions): ids beyond them became
+    // polygons of classes "30" and "232" (probe). Only these blocks: the whole mask is not decoded.
+    const codes = want.transitions ? want.transitions.length : want.classes.length;
+    for (const block of decoded) {
+      const beyond = (block.bands[0] as Uint8Array).find((v) => v >= codes && v !== MASK_NODATA);
+      if (beyond !== undefined) throw bad(`holds the value ${beyond}, beyond the ${codes} ${want.transitions ? 'transition codes' : 'classes'} of the job's model`);
     }
   } finally {
     await source.close();
@@ -121,6 +151,10 @@ export async function checkJson(file: string, name: Exclude<UploadFile, 'mask.ti
       throw new ResultUploadError('invalid', `the uploaded stats.json is not JSON: ${(err as Error).message}`);
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ResultUploadError('invalid', 'the uploaded stats.json is not a JSON object');
+    // Colours reach the viewer's style attributes: only hex ones (probe: a worker's
+    // "red;background-image:url(…)" made the viewer fetch its URL).
+    const color = badColor(value);
+    if (color !== null) throw new ResultUploadError('invalid', `the uploaded stats.json has the colour ${JSON.stringify(color).slice(0, 80)}, not a hex colour like "#1F78B4"`);
     return;
   }
   const handle = await fs.promises.open(file, 'r');

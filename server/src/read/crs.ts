@@ -1,3 +1,8 @@
+/** A CRS as people name it: "EPSG:32633", else its name. */
+export function crsLabel(crs: Crs): string {
+  return crs.epsg ? `EPSG:${crs.epsg}` : crs.name;
+}
+
 /**
  * Coordinate reference systems from GeoTIFF GeoKeys.
  *

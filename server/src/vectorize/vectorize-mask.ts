@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { RasterInfo, Window } from '../read/raster.ts';
 import type { RasterSource } from '../read/raster-source.ts';
 import { openRaster } from '../read/open-raster.ts';
+import { crsLabel } from '../read/crs.ts';
 import { StripPolygonizer, type RegionPolygon } from './polygonize.ts';
 import { checkIsMask, classIdOf, maskRowEncoder } from './mask-codes.ts';
 import { classCatalog, type ClassCatalog } from './class-names.ts';
@@ -279,7 +280,7 @@ export async function vectorizeMask(options: VectorizeMaskOptions): Promise<Vect
     format,
     width: info.width,
     height: info.height,
-    crs: format === 'geojson' ? (info.crs.nonEarth ? `${info.crs.name} (geographic)` : 'EPSG:4326') : (info.crs.epsg ? `EPSG:${info.crs.epsg}` : info.crs.name),
+    crs: format === 'geojson' ? (info.crs.nonEarth ? `${info.crs.name} (geographic)` : 'EPSG:4326') : crsLabel(info.crs),
     features: stats.features,
     featuresByClass: Object.fromEntries(byClass.map(([id, n]) => [catalog.name(id), n])),
     droppedSmall: stats.droppedSmall,
