@@ -198,7 +198,7 @@ describe('bad input: exit code, one line, no output file', () => {
     const out = path.join(tmp, 'limited.tif');
     const seg = runSatsegWithEnv(models, limited, 'segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress');
     expect(seg.code).toBe(1);
-    expect(seg.lines).toEqual(['satseg: error: scene.tif: the raster claims 300 x 200 pixels (0.1 Mpx), over the 0.1 Mpx limit (SATSEG_MAX_PIXELS)']);
+    expect(seg.lines).toEqual(['satseg: error: scene.tif: the raster claims 300 x 200 pixels (0.06 Mpx), over the 0.05 Mpx limit (SATSEG_MAX_PIXELS)']);
     const vec = runSatsegWithEnv(models, limited, 'vectorize', scene, '--out', path.join(tmp, 'limited.geojson'));
     expect(vec.lines).toEqual([expect.stringMatching(/^satseg: error: scene\.tif: the raster claims 300 x 200 pixels .*\(SATSEG_MAX_PIXELS\)$/)]);
     const change = runSatsegWithEnv(models, limited, 'change', scene, scene, '--out', path.join(tmp, 'limited-change.tif'));
@@ -208,7 +208,7 @@ describe('bad input: exit code, one line, no output file', () => {
     writeTestTiff(wide, { width: 120_000, height: 2, bands: syntheticScene(120_000, 2), geoTransform: [400000, 5, 0, 5000000, 0, -5] });
     const w = runSatsegWithEnv(models, { SATSEG_MAX_JOB_MEMORY_MB: '256' }, 'segment', wide, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress');
     expect(w.code).toBe(1);
-    expect(w.lines).toEqual([expect.stringMatching(/^satseg: error: the dataset is 120,000 px wide: rows that wide need about \d+ MB of working memory \(and tile 256 with batch 4 \d+ MB\), over the 256 MB a job may use \(SATSEG_MAX_JOB_MEMORY_MB\); segment part of it \(an area or bbox\)$/)]);
+    expect(w.lines).toEqual([expect.stringMatching(/^satseg: error: the dataset is 120,000 px wide: rows that wide need about [\d.]+ MB of working memory \(and tile 256 with batch 4 [\d.]+ MB\), over the 256 MB a job may use \(SATSEG_MAX_JOB_MEMORY_MB\); segment part of it \(an area or bbox\)$/)]);
     expect(fs.readdirSync(tmp).filter((f) => f.startsWith('limited') || f.includes('.satseg-tmp-'))).toEqual([]);
   });
 
@@ -229,7 +229,7 @@ describe('bad input: exit code, one line, no output file', () => {
     const out = path.join(tmp, 'huge-tile.tif');
     const tile = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--tile', '100000');
     expect(tile.lines).toHaveLength(1);
-    expect(tile.lines[0]).toMatch(/^satseg: error: tile 100000 with batch 4 needs about \d+ MB of working memory \(and rows 300 px wide \d+ MB\), over the \d+ MB a job may use \(SATSEG_MAX_JOB_MEMORY_MB\); use a smaller tile or batch$/);
+    expect(tile.lines[0]).toMatch(/^satseg: error: tile 100000 with batch 4 needs about [\d.]+ MB of working memory \(and rows 300 px wide [\d.]+ MB\), over the [\d.]+ MB a job may use \(SATSEG_MAX_JOB_MEMORY_MB\); use a smaller tile or batch$/);
     const batch = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--batch', '100000');
     expect(batch.lines[0]).toMatch(/with batch 100000 needs about/);
     const threads = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--threads', '10000');

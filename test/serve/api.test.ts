@@ -253,12 +253,22 @@ describe('results', () => {
     try {
       const res = await json(await s.get(`/results/${resultId}/vector/tilejson.json`));
       expect(res.status).toBe(413);
-      expect(res.body.detail).toMatch(/over the 0 MB that vector tiles are made from \(SATSEG_MAX_VECTOR_TILES_MB\); download features\.fgb/);
+      expect(res.body.detail).toMatch(/over the 0\.000001 MB that vector tiles are made from \(SATSEG_MAX_VECTOR_TILES_MB\); download features\.fgb/);
     } finally {
       if (before === undefined) delete process.env.SATSEG_MAX_VECTOR_TILES_MB;
       else process.env.SATSEG_MAX_VECTOR_TILES_MB = before;
     }
     expect((await s.get(`/results/${resultId}/vector/tilejson.json`)).status).toBe(200);
+    // A result whose polygons were never made: the TileJSON makes them first and says the same
+    // (it was 200 while every one of its tiles was 413).
+    const fresh = await s.addResult('scene.tif', { name: 'fresh' });
+    process.env.SATSEG_MAX_VECTOR_TILES_MB = '0.000001';
+    try {
+      expect((await s.get(`/results/${fresh}/vector/tilejson.json`)).status).toBe(413);
+    } finally {
+      if (before === undefined) delete process.env.SATSEG_MAX_VECTOR_TILES_MB;
+      else process.env.SATSEG_MAX_VECTOR_TILES_MB = before;
+    }
   });
 
   it('answers the class at a point', async () => {

@@ -6,6 +6,7 @@ import type { RasterInfo } from './raster.ts';
 import type { RasterReader } from './raster-reader.ts';
 import { bytesPerSample } from './raster.ts';
 import { RasterError } from '../errors.ts';
+import { amount } from '../amounts.ts';
 
 export interface RasterLimits {
   /** Largest raster accepted, in pixels (SATSEG_MAX_PIXELS). */
@@ -38,7 +39,7 @@ export const DEFAULT_RASTER_LIMITS: RasterLimits = {
 };
 
 export function mpx(n: number): string {
-  return n >= 1e9 ? `${(n / 1e9).toFixed(1)} Gpx` : `${(n / 1e6).toFixed(1)} Mpx`;
+  return n >= 1e9 ? `${amount(n / 1e9)} Gpx` : `${amount(n / 1e6)} Mpx`;
 }
 
 /** Refuse rasters over the pixel limit, or whose blocks would decode past the block limit. */
@@ -61,7 +62,7 @@ export function checkRasterSize(info: RasterInfo, limits: RasterLimits = DEFAULT
 }
 
 export function blockTooLarge(block: { blockWidth: number; blockHeight: number; blockBytes: number }, maxBlockBytes: number): RasterError {
-  return new RasterError('too-large', `its ${block.blockWidth} x ${block.blockHeight} blocks decode to ${(block.blockBytes / 2 ** 20).toFixed(0)} MiB each, over the ${(maxBlockBytes / 2 ** 20).toFixed(0)} MiB limit (SATSEG_MAX_BLOCK_MB); re-tile it, e.g. gdal_translate -co TILED=YES`);
+  return new RasterError('too-large', `its ${block.blockWidth} x ${block.blockHeight} blocks decode to ${amount(block.blockBytes / 2 ** 20)} MiB each, over the ${amount(maxBlockBytes / 2 ** 20)} MiB limit (SATSEG_MAX_BLOCK_MB); re-tile it, e.g. gdal_translate -co TILED=YES`);
 }
 
 /**

@@ -14,6 +14,7 @@ import type { Area } from './segment-area.ts';
 import type { PlacedArea } from './place-area.ts';
 import type { AreaMask } from './tile-batcher.ts';
 import { AreaError, LimitError, RequestError } from '../errors.ts';
+import { amount, megabytes } from '../amounts.ts';
 
 export interface JobInput {
   /** GeoJSON (Multi)Polygon or Feature in EPSG:4326, as sent. */
@@ -86,7 +87,7 @@ export async function prepareJob(reader: RasterReader, spec: ModelSpec, input: J
   const window: Window = placed?.window ?? { x: 0, y: 0, width: info.width, height: info.height };
   const pixels = window.width * window.height;
   if (limits.maxJobPixels !== undefined && pixels > limits.maxJobPixels) {
-    throw new LimitError('job-too-large', `${area ? 'the area covers' : 'the whole dataset is'} ${(pixels / 1e6).toFixed(0)} Mpx, over the ${(limits.maxJobPixels / 1e6).toFixed(0)} Mpx a job may segment (SATSEG_MAX_JOB_PIXELS); draw a smaller area`);
+    throw new LimitError('job-too-large', `${area ? 'the area covers' : 'the whole dataset is'} ${amount(pixels / 1e6)} Mpx, over the ${amount(limits.maxJobPixels / 1e6)} Mpx a job may segment (SATSEG_MAX_JOB_PIXELS); draw a smaller area`);
   }
   if (input.tile !== undefined && limits.maxTile !== undefined && input.tile > limits.maxTile) {
     throw new LimitError('job-too-large', `tile ${input.tile} is over the ${limits.maxTile} px limit: larger tiles need more memory than a job may use`);
@@ -97,7 +98,7 @@ export async function prepareJob(reader: RasterReader, spec: ModelSpec, input: J
   const batch = input.batch ?? 4;
   if (limits.maxJobMemoryBytes !== undefined) {
     const { tiles, rows } = jobMemoryBytes(spec, geometry, window.width, batch);
-    const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MB`;
+    const mb = megabytes;
     if (tiles + rows > limits.maxJobMemoryBytes) {
       const over = `over the ${mb(limits.maxJobMemoryBytes)} a job may use (SATSEG_MAX_JOB_MEMORY_MB)`;
       throw new LimitError('job-too-large', rows > tiles

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import type { RasterReader } from '../read/raster-reader.ts';
 import { checkRasterSize, probeRaster, type RasterLimits } from '../read/raster-limits.ts';
 import { LimitError } from '../errors.ts';
+import { megabytes } from '../amounts.ts';
 
 export interface ServerLimits extends RasterLimits {
   /** Largest area a job may cover, km² (SATSEG_MAX_AREA_KM2), measured over the dataset (place-area.ts). */
@@ -176,7 +177,7 @@ export class Limits {
       return; // a file system that cannot say: the write itself will fail with the reason
     }
     if (free - bytes < this.values.minFreeDiskBytes) {
-      const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MB`;
+      const mb = megabytes;
       const reserve = `${mb(this.values.minFreeDiskBytes)} reserve to keep (SATSEG_MIN_FREE_DISK_MB)`;
       throw new LimitError('disk-full', `not enough free disk for this upload: ${bytes > 0
         ? `${mb(free)} free, ${mb(bytes)} still to be written (this upload's and others' being received), and a ${reserve}`

@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import { LimitError, RequestError } from '../errors.ts';
 import type { Limits } from './limits.ts';
+import { megabytes } from '../amounts.ts';
 
 export interface ReceivedUpload {
   tempPath: string;
@@ -22,7 +23,7 @@ export interface ReceivedUpload {
 
 /** `name`: what a limit other than the upload limit's setting is called. */
 function limitError(limit: number, name?: string): LimitError {
-  const mb = `${(limit / 1024 ** 2).toFixed(0)} MB`;
+  const mb = megabytes(limit);
   return new LimitError('too-large', name ? `${name} ${mb}` : `the upload limit is ${mb} (SATSEG_UPLOAD_LIMIT_MB)`);
 }
 

@@ -113,8 +113,8 @@ export class ResultVectors {
   }
 
   /**
-   * Throws when the result's polygons, if made already, are too large for vector tiles: its
-   * TileJSON should not advertise tiles that would all be refused.
+   * Throws when the result's polygons are too large for vector tiles: its TileJSON should not
+   * advertise tiles that would all be refused.
    */
   checkTileable(r: ResultRecord): void {
     checkVectorTileSize(this.results.file(r, 'features'));

@@ -12,6 +12,7 @@ import { fromGeojsonVt } from 'vt-pbf';
 import type { Feature, FeatureCollection, MultiPolygon, Polygon } from 'geojson';
 import { toFeature, type ClassPolygon, type ClassProperties } from './class-polygon.ts';
 import { VectorizeError } from '../errors.ts';
+import { megabytes } from '../amounts.ts';
 
 export interface VectorLayer {
   id: string;
@@ -50,7 +51,7 @@ export function checkVectorTileSize(file: string, maxBytes = maxVectorTileBytes(
     return;
   }
   if (size > maxBytes) {
-    throw new VectorizeError('too-large', `these polygons take ${(size / 2 ** 20).toFixed(0)} MB of GeoJSON, over the ${(maxBytes / 2 ** 20).toFixed(0)} MB that vector tiles are made from (SATSEG_MAX_VECTOR_TILES_MB); download features.fgb or features.geojson instead`);
+    throw new VectorizeError('too-large', `these polygons take ${megabytes(size)} of GeoJSON, over the ${megabytes(maxBytes)} that vector tiles are made from (SATSEG_MAX_VECTOR_TILES_MB); download features.fgb or features.geojson instead`);
   }
 }
 

@@ -69,6 +69,9 @@ export function registerVectorRoutes(app: OpenAPIHono, ctx: ServerContext): void
     responses: { 200: jsonResponse(TileJson, 'TileJSON'), ...errors(400, 404, 413, 422) },
   }), async (c) => {
     const r = ctx.results.get(c.req.valid('param').id);
+    // The polygons first (made now if they were not): a TileJSON answered before them advertised
+    // tiles that were all refused (too many polygons, or too large a GeoJSON to index).
+    await ctx.vectors.features(r);
     ctx.vectors.checkTileable(r);
     const reader = await ctx.results.open(r.id);
     const extent = reader.webExtent();
