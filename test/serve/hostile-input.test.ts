@@ -463,7 +463,7 @@ describe('the small ones', () => {
 describe('safe defaults', () => {
   it('npm start listens on 127.0.0.1 unless told otherwise', () => {
     expect(ServeFlags.parse({}).host).toBe('127.0.0.1');
-    expect(JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8')).scripts.start).toMatch(/main\.ts serve$/);
+    expect(JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8')).scripts.start).toMatch(/bin\/satseg\.js serve$/);
   });
 
   it('cross-origin changes are refused by default and allowed for listed origins', async () => {

@@ -115,11 +115,23 @@ function removeOutputsWhenInterrupted(): void {
     process.stderr.write(`satseg: interrupted by ${signal}${removed ? `; removed ${removed} unfinished output${removed === 1 ? '' : 's'}` : ''}\n`);
     // Ended by the signal itself, as a shell expects (status 130 or 143): process.exit() while
     // onnxruntime's threads run made it abort ("terminate called after throwing ... Napi::Error").
+    // No listener is left by then, so the signal takes its default action.
+    for (const s of SIGNALS) process.removeListener(s, onSignal);
     process.kill(process.pid, signal);
   };
-  // once(): by the time the signal is raised again, no listener is left, so it takes its default action.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, (s) => void stop(s));
+  // A second signal while the first is handled is ignored: run through `npm run satseg` or tsx,
+  // Ctrl-C reaches the command twice (from the terminal, and relayed by its parent), and the
+  // second ended it before anything was removed (docs audit).
+  let stopping = false;
+  const onSignal = (s: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    void stop(s);
+  };
+  for (const signal of SIGNALS) process.on(signal, onSignal);
 }
+
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 async function main(): Promise<void> {
   const command = process.argv[2];
