@@ -12,6 +12,7 @@ import { watchJob } from '../helpers/job-events.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
+import { ChangeStatisticsDoc } from '../../server/src/serve/api-schemas.ts';
 
 let s: TestServer;
 let before: string;
@@ -112,6 +113,8 @@ describe('change jobs', () => {
 
   it('keeps the statistics consistent: the matrix sums to the compared pixels, gained - lost = net', async () => {
     const stats = await (await s.get(job.results.change.stats)).json() as any;
+    // What the OpenAPI document says a change result's stats.json is (it described only class statistics).
+    expect(ChangeStatisticsDoc.strict().safeParse(stats).error?.issues ?? []).toEqual([]);
     const sum = stats.matrix.pixels.flat().reduce((a: number, b: number) => a + b, 0);
     expect(sum).toBe(stats.valid_pixels);
     expect(stats.valid_pixels).toBeGreaterThan(1000);

@@ -49,7 +49,10 @@ describe('OpenAPI', () => {
         if (['post', 'put', 'delete'].includes(method)) {
           expect(op.security, `${method} ${p}`).toEqual([{ bearerAuth: [] }]);
           expect(op.responses['401'], `${method} ${p}`).toBeDefined();
+          // The Origin check (app.ts) answers any change from a page of another origin.
+          expect(op.responses['403'], `${method} ${p}`).toBeDefined();
         }
+        if (op.requestBody?.content?.['application/json']) expect(op.responses['413'], `${method} ${p}`).toBeDefined();
       }
     }
   });

@@ -193,6 +193,29 @@ export const ClassStatistics = z.object({
   area_method: z.enum(['projected', 'geodesic']).optional(),
 }).passthrough().openapi('ClassStatistics');
 
+/** A change result's stats.json (change/change-statistics.ts): the transition matrix and per-class gains and losses. */
+export const ChangeStatisticsDoc = z.object({
+  classes: z.array(z.string()),
+  model: z.string().nullable(),
+  coding: z.string().openapi({ description: 'how the change mask codes its pixels (from * N + to)' }),
+  area_method: z.enum(['projected', 'geodesic']),
+  valid_pixels: z.number(),
+  valid_area_m2: z.number(),
+  changed_pixels: z.number(),
+  changed_area_m2: z.number(),
+  changed_share: z.number().openapi({ description: 'share of the valid area that changed, 0..1' }),
+  nodata_pixels: z.number(),
+  unlisted_pixels: z.number(),
+  matrix: z.object({ pixels: z.array(z.array(z.number())), area_m2: z.array(z.array(z.number())) }).openapi({ description: '[from][to]' }),
+  transitions: z.array(z.object({
+    code: z.number().int(), name: z.string(), from: z.string(), to: z.string(), from_id: z.number().int(), to_id: z.number().int(), pixels: z.number(), area_m2: z.number(),
+  })),
+  per_class: z.array(z.object({
+    id: z.number().int(), name: z.string(), before_pixels: z.number(), after_pixels: z.number(), before_m2: z.number(), after_m2: z.number(),
+    gained_pixels: z.number(), lost_pixels: z.number(), gained_m2: z.number(), lost_m2: z.number(), net_m2: z.number(),
+  })),
+}).passthrough().openapi('ChangeStatistics');
+
 /** The one job body: it validates POST /jobs and documents it. */
 export const JobOptions = z.object({
   tile: z.number().int().min(16).max(2048).optional().openapi({ description: 'model tile size in pixels (16-2048; larger tiles need more memory than a job may use)' }),
@@ -214,7 +237,7 @@ export const JobBody = z.object({
   before: Id.optional().openapi({ description: 'makes it a change job: the BEFORE scene, compared with `dataset`' }),
   model: z.string().min(1).max(100),
   area: z.record(z.string(), z.unknown()).optional().openapi({ description: 'GeoJSON Polygon or MultiPolygon in EPSG:4326, or a Feature or FeatureCollection of them (overlapping parts are joined)' }),
-  bbox: z.array(z.number(), { message: 'bbox must be [west, south, east, north] in degrees' }).length(4, 'bbox must be [west, south, east, north] in degrees').optional().openapi({ description: '[west, south, east, north] in EPSG:4326; instead of area' }),
+  bbox: z.array(z.number(), { message: 'bbox must be [west, south, east, north] in degrees' }).length(4, 'bbox must be [west, south, east, north] in degrees').optional().openapi({ description: '[west, south, east, north] in EPSG:4326; instead of area', minItems: 4, maxItems: 4 }),
   options: JobOptions.optional(),
 }).strict().openapi('JobRequest');
 

@@ -67,7 +67,7 @@ export function registerTiler<S, L extends TileLayer = TileLayer>(app: OpenAPIHo
     operationId: `${tag}TileJson`,
     summary: `TileJSON 3.0.0 of a ${tag} (raster tiles)`,
     request: { params: IdParams, query: spec.styleQuery },
-    responses: { 200: jsonResponse(TileJson, 'TileJSON'), ...errors(400, 404, 422) },
+    responses: { 200: jsonResponse(TileJson, 'TileJSON'), ...errors(400, 404, 413, 422) },
   }), async (c) => {
     const { id } = c.req.valid('param');
     const layer = await spec.open(id);

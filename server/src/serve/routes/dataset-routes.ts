@@ -13,7 +13,7 @@ import { serveFile } from '../file-response.ts';
 import { registerTiler } from '../tiler-factory.ts';
 import { ImageryRenderer, imageryStyle, parseBands, parseRescale, type ImageryStyle } from '../tiles/imagery-renderer.ts';
 import { Dataset, DatasetList, IdParams, ImageryStyleQuery, LonLatQuery, PointValues } from '../api-schemas.ts';
-import { bearer, errors, jsonResponse } from '../openapi.ts';
+import { bearer, errors, jsonResponse, partialContent } from '../openapi.ts';
 import { z } from '@hono/zod-openapi';
 import { RasterError, RequestError, UploadRejected } from '../../errors.ts';
 import { isStorageError } from '../http-error.ts';
@@ -189,7 +189,7 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
   app.openapi(createRoute({
     method: 'get', path: '/datasets/{id}/point', tags: ['dataset'], operationId: 'datasetPoint', summary: 'Pixel values at a point',
     request: { params: IdParams, query: LonLatQuery },
-    responses: { 200: jsonResponse(PointValues, 'values'), ...errors(400, 404, 422) },
+    responses: { 200: jsonResponse(PointValues, 'values'), ...errors(400, 404, 413, 422) },
   }), async (c) => {
     const { id } = c.req.valid('param');
     const { lon, lat } = c.req.valid('query');
@@ -203,7 +203,7 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     method: 'get', path: '/datasets/{id}/source.tif', tags: ['dataset'], operationId: 'datasetSource',
     summary: 'The dataset file itself (local datasets), with Range, ETag and 304; remote workers read it this way',
     request: { params: IdParams },
-    responses: { 200: { description: 'the GeoTIFF', content: { 'image/tiff': { schema: z.string().openapi({ format: 'binary' }) } } }, 206: { description: 'partial content' }, 304: { description: 'not modified' }, ...errors(400, 404, 416) },
+    responses: { 200: { description: 'the GeoTIFF', content: { 'image/tiff': { schema: z.string().openapi({ format: 'binary' }) } } }, 206: partialContent('image/tiff'), 304: { description: 'not modified' }, ...errors(400, 404, 416) },
   }), (c) => {
     const record = ctx.datasets.get(c.req.valid('param').id);
     const file = ctx.datasets.localFile(record);

@@ -36,7 +36,7 @@ export function registerInteropRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     method: 'get', path: '/datasets/{id}/style.json', tags: ['dataset'], operationId: 'datasetStyle',
     summary: 'A MapLibre style (v8) showing the dataset: load it by URL in any MapLibre client',
     request: { params: IdParams },
-    responses: { 200: jsonResponse(StyleDoc, 'MapLibre style'), ...errors(400, 404, 422) },
+    responses: { 200: jsonResponse(StyleDoc, 'MapLibre style'), ...errors(400, 404, 413, 422) },
   }), async (c) => {
     const { id } = c.req.valid('param');
     const record = ctx.datasets.get(id);
@@ -53,7 +53,7 @@ export function registerInteropRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     method: 'get', path: '/results/{id}/style.json', tags: ['result'], operationId: 'resultStyle',
     summary: 'A MapLibre style (v8): the dataset imagery, the class raster and the polygons, coloured per class, legend in metadata',
     request: { params: IdParams },
-    responses: { 200: jsonResponse(StyleDoc, 'MapLibre style'), ...errors(400, 404, 422) },
+    responses: { 200: jsonResponse(StyleDoc, 'MapLibre style'), ...errors(400, 404, 413, 422) },
   }), async (c) => {
     const r = ctx.results.get(c.req.valid('param').id);
     const extent = (await ctx.results.open(r.id)).webExtent();

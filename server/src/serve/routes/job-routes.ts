@@ -92,7 +92,7 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
     method: 'post', path: '/jobs', tags: ['job'], operationId: 'submitJob', security: bearer,
     summary: 'Segment an area of a dataset in the background; with `before`, compare two dates (a change job)',
     request: { body: { content: { 'application/json': { schema: JobBody } }, required: true } },
-    responses: { 202: jsonResponse(JobAccepted, 'the queued job'), ...errors(400, 401, 422, 429, 503) },
+    responses: { 202: jsonResponse(JobAccepted, 'the queued job'), ...errors(400, 401, 413, 422, 429, 503) },
   }), async (c) => {
     const body = c.req.valid('json');
     ctx.limits.checkQueue(await jobs.queuedCount());

@@ -39,7 +39,7 @@ export function registerModelRoutes(app: OpenAPIHono, ctx: ServerContext): void 
     method: 'get', path: '/models', tags: ['model'], operationId: 'listModels',
     summary: 'Installed models; with ?dataset=<id>, each with its fit to that dataset, best first',
     request: { query: z.object({ dataset: Id.optional() }) },
-    responses: { 200: jsonResponse(ModelList, 'models'), ...errors(400, 404) },
+    responses: { 200: jsonResponse(ModelList, 'models'), ...errors(400, 404, 413, 422) },
   }), async (c) => {
     const { dataset } = c.req.valid('query');
     const scene = dataset ? (await ctx.datasets.open(dataset)).info : undefined;

@@ -11,8 +11,8 @@ import { hexToRgb } from '../../infer/model-spec.ts';
 import { serveFile } from '../file-response.ts';
 import { registerTiler, type TileLayer } from '../tiler-factory.ts';
 import { ClassRenderer, parseClassFilter, parseOpacity, type ClassStyle } from '../tiles/class-renderer.ts';
-import { ClassStatistics, ClassStyleQuery, IdParams, LonLatQuery, Result, ResultList, ResultPoint } from '../api-schemas.ts';
-import { bearer, errors, jsonResponse } from '../openapi.ts';
+import { ChangeStatisticsDoc, ClassStatistics, ClassStyleQuery, IdParams, LonLatQuery, Result, ResultList, ResultPoint } from '../api-schemas.ts';
+import { bearer, errors, jsonResponse, partialContent } from '../openapi.ts';
 import { redactPaths, RequestError } from '../../errors.ts';
 import { keepParams } from './dataset-routes.ts';
 
@@ -131,7 +131,7 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
     request: { params: IdParams },
     responses: {
       200: { description: 'the COG', content: { 'image/tiff': { schema: z.string().openapi({ format: 'binary' }) } } },
-      206: { description: 'partial content' }, 304: { description: 'not modified' }, ...errors(400, 404, 416),
+      206: partialContent('image/tiff'), 304: { description: 'not modified' }, ...errors(400, 404, 416),
     },
   }), (c) => {
     const r = ctx.results.get(c.req.valid('param').id);
@@ -139,9 +139,10 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
   });
 
   app.openapi(createRoute({
-    method: 'get', path: '/results/{id}/stats.json', tags: ['result'], operationId: 'resultStatistics', summary: 'Per-class pixel counts, areas (m²) and shares',
+    method: 'get', path: '/results/{id}/stats.json', tags: ['result'], operationId: 'resultStatistics',
+    summary: 'Per-class pixel counts, areas (m²) and shares; for a change result, the transition matrix and per-class gains and losses',
     request: { params: IdParams },
-    responses: { 200: jsonResponse(ClassStatistics, 'statistics'), ...errors(400, 404) },
+    responses: { 200: jsonResponse(z.union([ClassStatistics, ChangeStatisticsDoc]), 'statistics (ClassStatistics, or ChangeStatistics for a change result)'), ...errors(400, 404) },
   }), (c) => {
     const r = ctx.results.get(c.req.valid('param').id);
     const file = ctx.results.file(r, 'stats');

@@ -8,7 +8,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { ServerContext } from '../server-context.ts';
 import { serveFile } from '../file-response.ts';
 import { IdParams, TileJson, TileParams } from '../api-schemas.ts';
-import { errors, jsonResponse } from '../openapi.ts';
+import { errors, jsonResponse, partialContent } from '../openapi.ts';
 import { parseTileAddress } from '../tile-response.ts';
 import { isStorageError } from '../http-error.ts';
 
@@ -56,7 +56,7 @@ export function registerVectorRoutes(app: OpenAPIHono, ctx: ServerContext): void
     method: 'get', path: '/results/{id}/features.fgb', tags: ['result'], operationId: 'resultFlatGeobuf',
     summary: 'The polygons as FlatGeobuf in the mask\'s CRS, with its packed R-tree; Range, ETag and 304 as mask.tif',
     request: { params: IdParams },
-    responses: { 200: { description: 'FlatGeobuf', content: { 'application/flatgeobuf': { schema: z.string().openapi({ format: 'binary' }) } } }, 206: { description: 'partial content' }, 304: { description: 'not modified' }, ...errors(400, 404, 416, 422) },
+    responses: { 200: { description: 'FlatGeobuf', content: { 'application/flatgeobuf': { schema: z.string().openapi({ format: 'binary' }) } } }, 206: partialContent('application/flatgeobuf'), 304: { description: 'not modified' }, ...errors(400, 404, 416, 422) },
   }), async (c) => {
     const r = ctx.results.get(c.req.valid('param').id);
     return serveFile(await ctx.vectors.flatgeobuf(r), c.req.raw, 'application/flatgeobuf', `${r.name}.fgb`) as never;
