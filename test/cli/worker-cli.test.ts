@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { installTestModel } from '../fixtures/test-model.ts';
-import { runSatseg } from '../helpers/satseg-cli.ts';
+import { runSatseg, runSatsegWithEnv } from '../helpers/satseg-cli.ts';
 import { repoRoot } from '../helpers/shared-data.ts';
 import { createTestServer, listen } from '../helpers/test-server.ts';
 import { freePort } from '../helpers/redis-server.ts';
@@ -31,6 +31,8 @@ describe('satseg worker', () => {
   it('refuses bad flags, and a server or Redis it cannot reach', async () => {
     const closed = `127.0.0.1:${await freePort()}`;
     expectOneLineFailure(runSatseg(models, 'worker', '--server', 'ftp://api', '--queue', 'redis://localhost'), /--server must be the API server's http\(s\) URL/);
+    // No --queue and no SATSEG_QUEUE: said as such (it was zod's "expected string, received undefined").
+    expectOneLineFailure(runSatsegWithEnv(models, { SATSEG_QUEUE: '' }, 'worker', '--server', 'http://api'), /^satseg: error: --queue is required \(or SATSEG_QUEUE\)/);
     expectOneLineFailure(runSatseg(models, 'worker', '--server', 'http://api', '--queue', 'http://redis'), /--queue must be a redis:\/\/ or rediss:\/\/ URL/);
     expectOneLineFailure(runSatseg(models, 'worker', '--server', 'http://api', '--queue', `redis://${closed}`, '--device', 'tpu'), /--device must be auto, cpu or cuda/);
     expectOneLineFailure(runSatseg(models, 'worker', '--server', `http://${closed}`, '--queue', `redis://${closed}`), new RegExp(`cannot reach the API server at http://${closed}`));

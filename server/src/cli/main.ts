@@ -89,7 +89,7 @@ program
   .command('worker')
   .description('run jobs of a `satseg serve --queue` server on this machine (needs only Redis and HTTP to the server)')
   .requiredOption('--server <url>', "the API server's URL, e.g. http://api:8080")
-  .option('--queue <redis-url>', 'the Redis the server queues jobs in, e.g. redis://redis:6379 (default: $SATSEG_QUEUE)')
+  .option('--queue <redis-url>', 'the Redis the server queues jobs in, e.g. redis://redis:6379 (required unless $SATSEG_QUEUE is set)')
   .option('--key <key>', "the server's API key, for uploads (default: $SATSEG_API_KEY)")
   .option('--threads <n>', 'inference threads per job (default: every core)')
   .option('--device <device>', 'auto | cpu | cuda: cpu or cuda runs every job there; auto follows each job', 'auto')

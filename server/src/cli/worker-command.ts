@@ -13,7 +13,7 @@ import { trimTrailing } from '../trim-trailing.ts';
 
 export const WorkerFlags = z.object({
   server: z.string().refine((s) => /^https?:\/\/[^/]/.test(s), 'must be the API server\'s http(s) URL, e.g. http://api:8080').transform((s) => trimTrailing(s, '/')),
-  queue: z.string().min(1, 'must be a Redis URL, e.g. redis://host:6379'),
+  queue: z.string({ error: (issue) => (issue.input === undefined ? 'is required (or SATSEG_QUEUE): the Redis URL the server queues jobs in, e.g. redis://host:6379' : undefined) }).min(1, 'must be a Redis URL, e.g. redis://host:6379'),
   key: z.string().min(1).optional(),
   threads: intFlag(1, 1024).optional(),
   device: deviceFlag.default('auto'),
@@ -42,7 +42,7 @@ async function checkServer(server: string): Promise<void> {
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const o = parseFlags(WorkerFlags, {
     ...options,
-    queue: options.queue ?? process.env.SATSEG_QUEUE,
+    queue: options.queue ?? (process.env.SATSEG_QUEUE || undefined),
     key: options.key ?? (process.env.SATSEG_API_KEY || undefined),
     lockMs: options.lockMs ?? (process.env.SATSEG_WORKER_LOCK_MS || undefined),
   });
