@@ -39,6 +39,12 @@ describe('areas from a FeatureCollection', () => {
     expect(inside).toBe(800);
   });
 
+  it('drops a hole that lies outside its shell, and says it repaired the area', () => {
+    const shell = [[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]];
+    const outside = [[2, 2], [2, 3], [3, 3], [3, 2], [2, 2]];
+    expect(repairArea({ type: 'Polygon', coordinates: [shell, outside] })).toEqual({ area: { type: 'Polygon', coordinates: [shell] }, repaired: true });
+  });
+
   it('leaves parts that do not overlap as they are', () => {
     const apart = parseArea({ type: 'FeatureCollection', features: [feature(square(0, 0, 1, 1)), feature(square(2, 0, 3, 1))] }, undefined)!;
     expect(repairArea(apart)).toEqual({ area: apart, repaired: false });

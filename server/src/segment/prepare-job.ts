@@ -82,7 +82,7 @@ export async function prepareJob(reader: RasterReader, spec: ModelSpec, input: J
     const { placeArea } = await import('./place-area.ts');
     placed = await placeArea(reader, spec, input.area, input.bbox, limits);
   }
-  if (placed?.repaired) notices.push('the area was repaired: rings that crossed themselves were split at the crossings, and overlapping parts joined into one');
+  if (placed?.repaired) notices.push('the area was not a valid polygon and was repaired: rings that crossed themselves were split at the crossings, overlapping parts joined into one, and holes lying outside their shell dropped');
   const area = placed?.area ?? null;
   const window: Window = placed?.window ?? { x: 0, y: 0, width: info.width, height: info.height };
   const pixels = window.width * window.height;
