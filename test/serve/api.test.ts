@@ -271,6 +271,25 @@ describe('results', () => {
     }
   });
 
+  it('lists results newest first, a page at a time, with the total and a link to the next page', async () => {
+    const added = [await s.addResult('scene.tif', { name: 'page a' }), await s.addResult('scene.tif', { name: 'page b' })];
+    const all = (await json(await s.get('/results'))).body;
+    expect(all.total).toBe(all.results.length);
+    expect(all.next).toBeNull();
+    expect(all.results.map((r: any) => r.id)).toEqual(expect.arrayContaining(added));
+    const seen: string[] = [];
+    let next: string | null = '/results?limit=1';
+    while (next) {
+      const page = (await json(await s.get(next.replace('http://satseg.test', '')))).body;
+      expect(page.results).toHaveLength(1);
+      expect(page.total).toBe(all.total);
+      seen.push(page.results[0].id);
+      next = page.next;
+    }
+    expect(seen).toEqual(all.results.map((r: any) => r.id));
+    for (const bad of ['limit=0', 'limit=501', 'offset=-1', 'limit=x']) expect((await s.get(`/results?${bad}`)).status, bad).toBe(400);
+  });
+
   it('answers the class at a point', async () => {
     const info = (await json(await s.get(`/results/${resultId}`))).body;
     const { body } = await json(await s.get(`/results/${resultId}/point?lon=${info.center[0]}&lat=${info.center[1]}`));

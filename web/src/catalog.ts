@@ -13,6 +13,17 @@ export interface Catalog {
   activeJobs: Job[];
 }
 
+/** Every result, a page of 500 at a time (GET /results is paged), up to 50,000. */
+async function allResults(api: ApiClient): Promise<Array<Result | BrokenResult>> {
+  const all: Array<Result | BrokenResult> = [];
+  for (let page = 0; page < 100; page++) {
+    const answer = await api.get<{ results: Array<Result | BrokenResult>; next: string | null }>(`/results?limit=500&offset=${all.length}`);
+    all.push(...answer.results);
+    if (!answer.next || !answer.results.length) break;
+  }
+  return all;
+}
+
 export async function loadCatalog(api: ApiClient, report: (message: string) => void): Promise<Catalog> {
   const part = async <T>(what: string, load: () => Promise<T>, empty: T): Promise<T> => {
     try {
@@ -25,7 +36,7 @@ export async function loadCatalog(api: ApiClient, report: (message: string) => v
   const [datasets, models, results, jobs] = await Promise.all([
     part('the datasets', async () => (await api.get<{ datasets: Dataset[] }>('/datasets')).datasets, []),
     part('the models', async () => (await api.get<{ models: Model[] }>('/models')).models, []),
-    part('the results', async () => (await api.get<{ results: Array<Result | BrokenResult> }>('/results')).results, []),
+    part('the results', () => allResults(api), []),
     part('the jobs', async () => (await api.get<{ jobs: Job[] }>('/jobs')).jobs, []),
   ]);
   const isBroken = (r: Result | BrokenResult): r is BrokenResult => 'usable' in r && r.usable === false;

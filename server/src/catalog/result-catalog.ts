@@ -166,8 +166,16 @@ export class ResultCatalog {
     }
   }
 
-  list(): ResultRecord[] {
-    return (this.db.prepare('SELECT * FROM results ORDER BY created_at DESC').all() as ResultRow[]).map(fromRow);
+  /** Newest first; a page of them when `page` is given. */
+  list(page?: { limit: number; offset: number }): ResultRecord[] {
+    const rows = page
+      ? this.db.prepare('SELECT * FROM results ORDER BY created_at DESC, id LIMIT ? OFFSET ?').all(page.limit, page.offset)
+      : this.db.prepare('SELECT * FROM results ORDER BY created_at DESC, id').all();
+    return (rows as ResultRow[]).map(fromRow);
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM results').get() as { n: number }).n;
   }
 
   get(id: string): ResultRecord {

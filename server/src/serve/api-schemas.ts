@@ -175,7 +175,11 @@ export const Result = z.object({
 }).openapi('Result');
 
 export const BrokenResult = z.object({ id: Id, name: z.string(), usable: z.literal(false), error: z.string() });
-export const ResultList = z.object({ results: z.array(z.union([Result, BrokenResult])) }).openapi('ResultList');
+export const ResultList = z.object({
+  results: z.array(z.union([Result, BrokenResult])),
+  total: z.number().int().openapi({ description: 'results in all pages' }),
+  next: z.string().nullable().openapi({ description: 'the next page, or null on the last' }),
+}).openapi('ResultList');
 
 export const ResultPoint = z.object({
   lon: z.number(), lat: z.number(), pixel: z.object({ x: z.number().int(), y: z.number().int() }),
@@ -272,13 +276,15 @@ export const Job = z.object({
   links: z.record(z.string(), z.string()),
 }).openapi('Job');
 
-/** A page of the job list: the newest first, at most MAX_JOB_PAGE a page. */
-export const MAX_JOB_PAGE = 500;
-export const JobListQuery = z.object({
-  limit: decimal('limit', true).pipe(z.number().min(1, 'limit must be at least 1').max(MAX_JOB_PAGE, `limit must be at most ${MAX_JOB_PAGE}`)).optional()
-    .openapi({ type: 'integer', description: `jobs a page (default 100, at most ${MAX_JOB_PAGE})` }),
-  offset: decimal('offset', true).optional().openapi({ type: 'integer', description: 'jobs to skip, newest first (default 0)' }),
+/** A page of a list (jobs, results): the newest first, at most MAX_PAGE a page. */
+export const MAX_PAGE = 500;
+const pageQuery = (items: string) => z.object({
+  limit: decimal('limit', true).pipe(z.number().min(1, 'limit must be at least 1').max(MAX_PAGE, `limit must be at most ${MAX_PAGE}`)).optional()
+    .openapi({ type: 'integer', description: `${items} a page (default 100, at most ${MAX_PAGE})` }),
+  offset: decimal('offset', true).optional().openapi({ type: 'integer', description: `${items} to skip, newest first (default 0)` }),
 });
+export const JobListQuery = pageQuery('jobs');
+export const ResultListQuery = pageQuery('results');
 export const JobList = z.object({
   jobs: z.array(Job),
   total: z.number().int().openapi({ description: 'jobs in all pages' }),

@@ -5,6 +5,7 @@
  * WMTS capabilities document listing every dataset and result, so QGIS, ArcGIS and GDAL connect
  * with one URL.
  */
+import pLimit from 'p-limit';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ServerContext } from '../server-context.ts';
@@ -107,10 +108,12 @@ export function registerInteropRoutes(app: OpenAPIHono, ctx: ServerContext): voi
         return null;
       }
     };
-    // Opened together, as GET /datasets does (a remote dataset may revalidate over HTTP), listed in order.
+    // Opened a few at a time, as GET /datasets does (a remote dataset may revalidate over HTTP; all
+    // at once held a file per layer), listed in order.
+    const opening = pLimit(8);
     const layers = (await Promise.all([
-      ...ctx.datasets.list().map((d) => layer(`datasets/${d.id}`, `dataset-${d.id}`, d.name, () => ctx.datasets.open(d.id))),
-      ...ctx.results.list().map((r) => layer(`results/${r.id}`, `result-${r.id}`, r.name, () => ctx.results.open(r.id))),
+      ...ctx.datasets.list().map((d) => opening(() => layer(`datasets/${d.id}`, `dataset-${d.id}`, d.name, () => ctx.datasets.open(d.id)))),
+      ...ctx.results.list().map((r) => opening(() => layer(`results/${r.id}`, `result-${r.id}`, r.name, () => ctx.results.open(r.id)))),
     ])).filter((l): l is WmtsLayer => l !== null);
     return c.body(wmtsCapabilities(layers, base(c)), 200, { 'Content-Type': 'application/xml; charset=utf-8', 'Cache-Control': 'no-cache' }) as never;
   });

@@ -2,6 +2,7 @@
  * /results: class masks as palette tiles, the COG itself (ranged, for GDAL and QGIS), polygons
  * (GeoJSON, FlatGeobuf, vector tiles), class lookups and statistics.
  */
+import pLimit from 'p-limit';
 import fs from 'node:fs';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
@@ -11,7 +12,7 @@ import { hexToRgb } from '../../infer/model-spec.ts';
 import { serveFile } from '../file-response.ts';
 import { registerTiler, type TileLayer } from '../tiler-factory.ts';
 import { ClassRenderer, parseClassFilter, parseOpacity, type ClassStyle } from '../tiles/class-renderer.ts';
-import { ChangeStatisticsDoc, ClassStatistics, ClassStyleQuery, IdParams, LonLatQuery, Result, ResultList, ResultPoint } from '../api-schemas.ts';
+import { ChangeStatisticsDoc, ClassStatistics, ClassStyleQuery, ResultListQuery, IdParams, LonLatQuery, Result, ResultList, ResultPoint } from '../api-schemas.ts';
 import { bearer, errors, jsonResponse, partialContent } from '../openapi.ts';
 import { redactPaths, RequestError } from '../../errors.ts';
 import { keepParams } from './dataset-routes.ts';
@@ -98,12 +99,21 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
   const base = (c: Context) => ctx.base(c);
 
   app.openapi(createRoute({
-    method: 'get', path: '/results', tags: ['result'], operationId: 'listResults', summary: 'Segmentation and change results',
-    responses: { 200: jsonResponse(ResultList, 'results') },
-  }), async (c) => c.json({
-    results: await Promise.all(ctx.results.list().map((r) => describeResult(ctx, r, base(c))
-      .catch((err: Error) => ({ id: r.id, name: r.name, usable: false as const, error: err.message.split('\n')[0]! })))),
-  }, 200));
+    method: 'get', path: '/results', tags: ['result'], operationId: 'listResults', summary: 'Segmentation and change results, newest first, a page at a time',
+    request: { query: ResultListQuery },
+    responses: { 200: jsonResponse(ResultList, 'results'), ...errors(400) },
+  }), async (c) => {
+    // Paged, and opened a few at a time: every job adds a result, and each is opened to describe
+    // it (all at once held as many files as there were results).
+    const { limit = 100, offset = 0 } = c.req.valid('query');
+    const page = ctx.results.list({ limit, offset });
+    const total = ctx.results.count();
+    const describe = pLimit(8);
+    const results = await Promise.all(page.map((r) => describe(() => describeResult(ctx, r, base(c))
+      .catch((err: Error) => ({ id: r.id, name: r.name, usable: false as const, error: err.message.split('\n')[0]! })))));
+    const next = offset + page.length < total ? `${base(c)}/results?limit=${limit}&offset=${offset + page.length}` : null;
+    return c.json({ results, total, next }, 200);
+  });
 
   app.openapi(createRoute({
     method: 'get', path: '/results/{id}', tags: ['result'], operationId: 'getResult', summary: 'A result: classes, model, bounds, statistics, links',
