@@ -43,6 +43,9 @@ describe('datasets', () => {
   it('lists every GeoTIFF of the data folder, unreadable ones with the reason', async () => {
     const { status, body } = await json(await s.get('/datasets'));
     expect(status).toBe(200);
+    // By name, a page at a time.
+    expect([body.total, body.next]).toEqual([body.datasets.length, null]);
+    expect(await walkPages('/datasets', 'datasets', body.total)).toEqual(body.datasets.map((d: any) => d.id));
     const byName = Object.fromEntries(body.datasets.map((d: any) => [d.name, d]));
     expect(Object.keys(byName).sort()).toEqual(['gray16.tif', 'notes.tif', 'scene.tif']);
     expect(byName['notes.tif']).toMatchObject({ usable: false, error: expect.stringMatching(/not a TIFF file/) });
@@ -168,6 +171,20 @@ describe('datasets', () => {
   });
 });
 
+/** The ids of a paged list, one item a page, following `next`; each page says `total`. */
+async function walkPages(path: string, key: string, total: number): Promise<string[]> {
+  const seen: string[] = [];
+  let next: string | null = `${path}?limit=1`;
+  while (next) {
+    const page: any = (await json(await s.get(next.replace('http://satseg.test', '')))).body;
+    expect(page[key]).toHaveLength(1);
+    expect(page.total).toBe(total);
+    seen.push(page[key][0].id);
+    next = page.next;
+  }
+  return seen;
+}
+
 describe('results', () => {
   it('lists a registered result with classes, links and TileJSON', async () => {
     const { body } = await json(await s.get(`/results/${resultId}`));
@@ -277,16 +294,7 @@ describe('results', () => {
     expect(all.total).toBe(all.results.length);
     expect(all.next).toBeNull();
     expect(all.results.map((r: any) => r.id)).toEqual(expect.arrayContaining(added));
-    const seen: string[] = [];
-    let next: string | null = '/results?limit=1';
-    while (next) {
-      const page = (await json(await s.get(next.replace('http://satseg.test', '')))).body;
-      expect(page.results).toHaveLength(1);
-      expect(page.total).toBe(all.total);
-      seen.push(page.results[0].id);
-      next = page.next;
-    }
-    expect(seen).toEqual(all.results.map((r: any) => r.id));
+    expect(await walkPages('/results', 'results', all.total)).toEqual(all.results.map((r: any) => r.id));
     for (const bad of ['limit=0', 'limit=501', 'offset=-1', 'limit=x']) expect((await s.get(`/results?${bad}`)).status, bad).toBe(400);
   });
 

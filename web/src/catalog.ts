@@ -13,13 +13,13 @@ export interface Catalog {
   activeJobs: Job[];
 }
 
-/** Every result, a page of 500 at a time (GET /results is paged), up to 50,000. */
-async function allResults(api: ApiClient): Promise<Array<Result | BrokenResult>> {
-  const all: Array<Result | BrokenResult> = [];
+/** Every item of a paged list (GET /datasets, /results), 500 a page, up to 50,000. */
+async function allPages<K extends string, T>(api: ApiClient, path: string, key: K): Promise<T[]> {
+  const all: T[] = [];
   for (let page = 0; page < 100; page++) {
-    const answer = await api.get<{ results: Array<Result | BrokenResult>; next: string | null }>(`/results?limit=500&offset=${all.length}`);
-    all.push(...answer.results);
-    if (!answer.next || !answer.results.length) break;
+    const answer = await api.get<Record<K, T[]> & { next: string | null }>(`${path}?limit=500&offset=${all.length}`);
+    all.push(...answer[key]);
+    if (!answer.next || !answer[key].length) break;
   }
   return all;
 }
@@ -34,9 +34,9 @@ export async function loadCatalog(api: ApiClient, report: (message: string) => v
     }
   };
   const [datasets, models, results, jobs] = await Promise.all([
-    part('the datasets', async () => (await api.get<{ datasets: Dataset[] }>('/datasets')).datasets, []),
+    part('the datasets', () => allPages<'datasets', Dataset>(api, '/datasets', 'datasets'), []),
     part('the models', async () => (await api.get<{ models: Model[] }>('/models')).models, []),
-    part('the results', () => allResults(api), []),
+    part('the results', () => allPages<'results', Result | BrokenResult>(api, '/results', 'results'), []),
     part('the jobs', async () => (await api.get<{ jobs: Job[] }>('/jobs')).jobs, []),
   ]);
   const isBroken = (r: Result | BrokenResult): r is BrokenResult => 'usable' in r && r.usable === false;

@@ -131,9 +131,16 @@ export class DatasetCatalog {
     }
   }
 
-  list(): DatasetRecord[] {
+  /** By name; a page of them when `page` is given. */
+  list(page?: { limit: number; offset: number }): DatasetRecord[] {
     this.sync();
-    return (this.db.prepare('SELECT id, path, name, origin, added_at AS addedAt FROM datasets ORDER BY name, id').all() as DatasetRecord[]);
+    const select = 'SELECT id, path, name, origin, added_at AS addedAt FROM datasets ORDER BY name, id';
+    return (page ? this.db.prepare(`${select} LIMIT ? OFFSET ?`).all(page.limit, page.offset) : this.db.prepare(select).all()) as DatasetRecord[];
+  }
+
+  /** Datasets registered (after list(), which syncs the folder). */
+  count(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM datasets').get() as { n: number }).n;
   }
 
   /** Whether a dataset is registered (the folder synced as for list()), without loading every row. */

@@ -119,7 +119,11 @@ export const Dataset = z.object({
   links: z.record(z.string(), z.string()).optional(),
 }).openapi('Dataset');
 
-export const DatasetList = z.object({ datasets: z.array(Dataset) }).openapi('DatasetList');
+export const DatasetList = z.object({
+  datasets: z.array(Dataset),
+  total: z.number().int().openapi({ description: 'datasets in all pages' }),
+  next: z.string().nullable().openapi({ description: 'the next page, or null on the last' }),
+}).openapi('DatasetList');
 
 export const PointValues = z.object({
   lon: z.number(),
@@ -276,15 +280,16 @@ export const Job = z.object({
   links: z.record(z.string(), z.string()),
 }).openapi('Job');
 
-/** A page of a list (jobs, results): the newest first, at most MAX_PAGE a page. */
+/** A page of a list (jobs, results, datasets), at most MAX_PAGE a page. */
 export const MAX_PAGE = 500;
-const pageQuery = (items: string) => z.object({
+const pageQuery = (items: string, order: string) => z.object({
   limit: decimal('limit', true).pipe(z.number().min(1, 'limit must be at least 1').max(MAX_PAGE, `limit must be at most ${MAX_PAGE}`)).optional()
     .openapi({ type: 'integer', description: `${items} a page (default 100, at most ${MAX_PAGE})` }),
-  offset: decimal('offset', true).optional().openapi({ type: 'integer', description: `${items} to skip, newest first (default 0)` }),
+  offset: decimal('offset', true).optional().openapi({ type: 'integer', description: `${items} to skip, ${order} (default 0)` }),
 });
-export const JobListQuery = pageQuery('jobs');
-export const ResultListQuery = pageQuery('results');
+export const JobListQuery = pageQuery('jobs', 'newest first');
+export const ResultListQuery = pageQuery('results', 'newest first');
+export const DatasetListQuery = pageQuery('datasets', 'by name');
 export const JobList = z.object({
   jobs: z.array(Job),
   total: z.number().int().openapi({ description: 'jobs in all pages' }),

@@ -48,6 +48,12 @@ export function errors(...statuses: number[]) {
   return Object.fromEntries(statuses.map((s) => [s, { description: ERROR_TEXT[s] ?? 'error', content: { 'application/json': { schema: ErrorBody } } }]));
 }
 
+/** The link to the page after one of `shown` items at `page.offset` of `total`, or null on the last. */
+export function nextPage(listUrl: string, page: { limit: number; offset: number }, shown: number, total: number): string | null {
+  const offset = page.offset + shown;
+  return shown > 0 && offset < total ? `${listUrl}?limit=${page.limit}&offset=${offset}` : null;
+}
+
 /** 206 for a file served in ranges: its bytes for one range, multipart/byteranges for several. */
 export function partialContent(type: string) {
   const binary = { schema: { type: 'string' as const, format: 'binary' } };

@@ -12,8 +12,8 @@ import { receiveUpload } from '../receive-upload.ts';
 import { serveFile } from '../file-response.ts';
 import { registerTiler } from '../tiler-factory.ts';
 import { ImageryRenderer, imageryStyle, parseBands, parseRescale, type ImageryStyle } from '../tiles/imagery-renderer.ts';
-import { Dataset, DatasetList, IdParams, ImageryStyleQuery, LonLatQuery, PointValues } from '../api-schemas.ts';
-import { bearer, errors, jsonResponse, partialContent } from '../openapi.ts';
+import { Dataset, DatasetList, DatasetListQuery, IdParams, ImageryStyleQuery, LonLatQuery, PointValues } from '../api-schemas.ts';
+import { bearer, errors, jsonResponse, nextPage, partialContent } from '../openapi.ts';
 import { z } from '@hono/zod-openapi';
 import { RasterError, RequestError, UploadRejected } from '../../errors.ts';
 import { isStorageError } from '../http-error.ts';
@@ -98,12 +98,17 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
   const base = (c: Context) => ctx.base(c);
 
   app.openapi(createRoute({
-    method: 'get', path: '/datasets', tags: ['dataset'], operationId: 'listDatasets', summary: 'Datasets: the data folder, uploads, remote COGs and samples',
-    responses: { 200: jsonResponse(DatasetList, 'datasets') },
+    method: 'get', path: '/datasets', tags: ['dataset'], operationId: 'listDatasets', summary: 'Datasets: the data folder, uploads, remote COGs and samples; by name, a page at a time',
+    request: { query: DatasetListQuery },
+    responses: { 200: jsonResponse(DatasetList, 'datasets'), ...errors(400) },
   }), async (c) => {
+    const { limit = 100, offset = 0 } = c.req.valid('query');
+    const page = ctx.datasets.list({ limit, offset });
+    const total = ctx.datasets.count();
     // A few at a time: each opens its file and may compute statistics (500 at once held 500 files).
     const describe = pLimit(8);
-    return c.json({ datasets: await Promise.all(ctx.datasets.list().map((d) => describe(() => describeDataset(ctx, d, base(c))))) }, 200);
+    const datasets = await Promise.all(page.map((d) => describe(() => describeDataset(ctx, d, base(c)))));
+    return c.json({ datasets, total, next: nextPage(`${base(c)}/datasets`, { limit, offset }, page.length, total) }, 200);
   });
 
   app.openapi(createRoute({

@@ -8,7 +8,7 @@ import type { ServerContext } from '../server-context.ts';
 import { prepareJob, type JobLimits } from '../../segment/prepare-job.ts';
 import { TERMINAL, type JobEvent, type JobOptions, type JobRecord } from '../../jobs/job-types.ts';
 import { IdParams, Job, JobAccepted, JobBody, JobList, JobListQuery, JobOptions as JobOptionsSchema } from '../api-schemas.ts';
-import { bearer, errors, jsonResponse } from '../openapi.ts';
+import { bearer, errors, jsonResponse, nextPage } from '../openapi.ts';
 import { ChangeError, NotFoundError, RasterError, redactPaths, RequestError, SatsegError, UnknownModelError } from '../../errors.ts';
 import { gridsOverlap, windowGrid } from '../../change/grid-mapping.ts';
 import type { z } from '@hono/zod-openapi';
@@ -166,8 +166,7 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
     const { limit = 100, offset = 0 } = c.req.valid('query');
     const { jobs: page, total } = await jobs.list({ limit, offset });
     const base = ctx.base(c);
-    const next = offset + page.length < total ? `${base}/jobs?limit=${limit}&offset=${offset + page.length}` : null;
-    return c.json({ jobs: page.map((j) => describeJob(j, base)), total, next }, 200);
+    return c.json({ jobs: page.map((j) => describeJob(j, base)), total, next: nextPage(`${base}/jobs`, { limit, offset }, page.length, total) }, 200);
   });
 
   app.openapi(createRoute({

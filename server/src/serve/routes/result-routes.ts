@@ -13,7 +13,7 @@ import { serveFile } from '../file-response.ts';
 import { registerTiler, type TileLayer } from '../tiler-factory.ts';
 import { ClassRenderer, parseClassFilter, parseOpacity, type ClassStyle } from '../tiles/class-renderer.ts';
 import { ChangeStatisticsDoc, ClassStatistics, ClassStyleQuery, ResultListQuery, IdParams, LonLatQuery, Result, ResultList, ResultPoint } from '../api-schemas.ts';
-import { bearer, errors, jsonResponse, partialContent } from '../openapi.ts';
+import { bearer, errors, jsonResponse, nextPage, partialContent } from '../openapi.ts';
 import { redactPaths, RequestError } from '../../errors.ts';
 import { keepParams } from './dataset-routes.ts';
 
@@ -111,8 +111,7 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
     const describe = pLimit(8);
     const results = await Promise.all(page.map((r) => describe(() => describeResult(ctx, r, base(c))
       .catch((err: Error) => ({ id: r.id, name: r.name, usable: false as const, error: err.message.split('\n')[0]! })))));
-    const next = offset + page.length < total ? `${base(c)}/results?limit=${limit}&offset=${offset + page.length}` : null;
-    return c.json({ results, total, next }, 200);
+    return c.json({ results, total, next: nextPage(`${base(c)}/results`, { limit, offset }, page.length, total) }, 200);
   });
 
   app.openapi(createRoute({
