@@ -114,7 +114,15 @@ describe('segmentScene', () => {
 
   it('keeps nodata as nodata and skips all-nodata tiles', async () => {
     const [r, g, b] = syntheticScene(600, 400, 3);
-    for (let y = 0; y < 400; y++) for (let x = 0; x < 600; x++) if (x < 300 || (x - 450) ** 2 + (y - 200) ** 2 < 900) { const i = y * 600 + x; r![i] = 0; g![i] = 0; b![i] = 0; }
+    for (let y = 0; y < 400; y++) {
+      for (let x = 0; x < 600; x++) {
+        const i = y * 600 + x;
+        if (x < 300 || (x - 450) ** 2 + (y - 200) ** 2 < 900) { r![i] = 0; g![i] = 0; b![i] = 0; continue; }
+        // The declared nodata value (0) in any band marks a pixel out, as GDAL's per-band masks do:
+        // the data around the holes holds none.
+        for (const band of [r!, g!, b!]) band[i] = Math.max(1, band[i]!);
+      }
+    }
     const input = path.join(tmp, 'nodata.tif');
     writeTestTiff(input, { width: 600, height: 400, bands: [r!, g!, b!], nodata: 0, geoTransform: [0, 5, 0, 0, 0, -5] });
     const out = path.join(tmp, 'nodata-mask.tif');
@@ -130,6 +138,38 @@ describe('segmentScene', () => {
     }
     expect(wrong).toBe(0);
     expect(s.nodataPixels).toBe(l.filter((v) => v === 255).length);
+  });
+
+  it('leaves unclassified a pixel missing in one band only (NaN in a float band, or the nodata value in one)', async () => {
+    // A swath edge where the bands' footprints differ: NaN in the third band over a disc, and the
+    // nodata value in the first band over a stripe. Each went into the model as a value.
+    const bands = syntheticScene(300, 200, 3).map((b) => Float32Array.from(b));
+    const disc = (x: number, y: number) => (x - 100) ** 2 + (y - 100) ** 2 < 40 ** 2;
+    const stripe = (x: number) => x >= 220 && x < 240;
+    for (let y = 0; y < 200; y++) {
+      for (let x = 0; x < 300; x++) {
+        if (disc(x, y)) bands[2]![y * 300 + x] = Number.NaN;
+        if (stripe(x)) bands[0]![y * 300 + x] = -9999;
+      }
+    }
+    const input = path.join(tmp, 'band-gaps.tif');
+    writeTestTiff(input, { width: 300, height: 200, dtype: 'float32', bands, nodata: -9999, geoTransform: [0, 5, 0, 0, 0, -5] });
+    const out = path.join(tmp, 'band-gaps-mask.tif');
+    const s = await segmentScene({ input, output: out, model: spec, device: 'cpu', tile: 128, overlap: 16 });
+    const l = await labels(out);
+    let wrong = 0;
+    for (let y = 0; y < 200; y++) for (let x = 0; x < 300; x++) if ((l[y * 300 + x] === 255) !== (disc(x, y) || stripe(x))) wrong++;
+    expect(wrong).toBe(0);
+    expect(s.nodataPixels).toBe(l.filter((v) => v === 255).length);
+    // Imagery is still drawn where any band has data: a plain read keeps those pixels valid.
+    const source = await openRaster(input);
+    try {
+      const block = await source.read({ x: 0, y: 0, width: 300, height: 200 });
+      expect(block.valid[100 * 300 + 100]).toBe(1);
+      expect((await source.read({ x: 0, y: 0, width: 300, height: 200 }, { anyBandNodata: true })).valid[100 * 300 + 100]).toBe(0);
+    } finally {
+      await source.close();
+    }
   });
 
   it('resamples tiles to the model resolution and back when the scene is 2x coarser', async () => {

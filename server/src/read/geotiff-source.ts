@@ -437,7 +437,7 @@ export class GeoTiffSource implements RasterSource {
       const a = alpha ?? out[samples.indexOf(alphaSample)]!;
       for (let i = 0; i < n; i++) if (a[i] === 0) valid[i] = 0;
     }
-    if (opts.nodataInvalid !== false) this.applyNodata(out, valid);
+    if (opts.nodataInvalid !== false) this.applyNodata(out, valid, opts.anyBandNodata ?? false);
 
     return {
       window: win,
@@ -451,19 +451,21 @@ export class GeoTiffSource implements RasterSource {
     };
   }
 
-  private applyNodata(bands: TypedArray[], valid: Uint8Array): void {
+  /** Pixels holding the nodata value (or NaN) become invalid: where every band does, or with `anyBand` where one does. */
+  private applyNodata(bands: TypedArray[], valid: Uint8Array, anyBand: boolean): void {
     const nodata = this.info.nodata;
     const isFloat = this.info.dtype.startsWith('float');
     if (nodata === null && !isFloat) return;
     const n = valid.length;
     const nanNodata = nodata !== null && Number.isNaN(nodata);
     const nd = nodata === null || nanNodata ? Number.NaN : nodata;
-    if (bands.length === 1) {
-      // One band (class masks, DEMs): one comparison per pixel.
-      const band = bands[0]!;
-      for (let i = 0; i < n; i++) {
-        const v = band[i]!;
-        if (v === nd || v !== v) valid[i] = 0;
+    if (bands.length === 1 || anyBand) {
+      // One band (class masks, DEMs), or any band: one comparison per pixel and band.
+      for (const band of bands) {
+        for (let i = 0; i < n; i++) {
+          const v = band[i]!;
+          if (v === nd || v !== v) valid[i] = 0;
+        }
       }
       return;
     }

@@ -18,6 +18,13 @@ export interface ReadOptions {
    * saved. Default true.
    */
   nodataInvalid?: boolean;
+  /**
+   * true: a pixel is invalid where ANY requested band holds the nodata value or NaN, as GDAL's
+   * per-band masks say; for a model, which needs every band it reads (a NaN in one band went into
+   * Dynamic World and came out water, spreading to its neighbours). Default: only where every band
+   * does, so imagery is drawn where any band has data.
+   */
+  anyBandNodata?: boolean;
   signal?: AbortSignal;
 }
 

@@ -95,7 +95,8 @@ export class TileBatcher {
     const { lo, hi } = rowsNeeded(geometry.plan.ys[r]!, geometry.sceneTile, win.height);
     // Read in scene pixels; then re-expressed in the window's own pixels (the plan's frame), with
     // the geotransform that goes with that window.
-    const block = await source.read({ x: win.x, y: win.y + lo, width: win.width, height: hi - lo }, { bands, signal });
+    // A pixel the model cannot read whole (nodata or NaN in any of its bands) is not classified.
+    const block = await source.read({ x: win.x, y: win.y + lo, width: win.width, height: hi - lo }, { bands, signal, anyBandNodata: true });
     if (areaMask) {
       const inside = areaMask(lo, hi - lo, win.width);
       for (let i = 0; i < inside.length; i++) if (!inside[i]) block.valid[i] = 0;
