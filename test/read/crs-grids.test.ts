@@ -231,3 +231,62 @@ describe.skipIf(skipWithoutGdal || skipWithoutShared)(`a shared-corpus file on N
     await expectBoundsLikeGdal(row!.path);
   });
 });
+
+describe('user-defined projected CRSs in other units than metres', () => {
+  // A transverse Mercator on WGS 84 whose false easting is 600,000 m, written in each unit.
+  const tm = (unit: Record<string, number>, falseEasting: number) => crsFromGeoKeys({
+    GTModelTypeGeoKey: 1, ProjectedCSTypeGeoKey: 32767, GeographicTypeGeoKey: 4326, ProjCoordTransGeoKey: 1,
+    ProjNatOriginLatGeoKey: 0, ProjNatOriginLongGeoKey: -99, ProjScaleAtNatOriginGeoKey: 0.9996,
+    ProjFalseEastingGeoKey: falseEasting, ProjFalseNorthingGeoKey: 0, GTCitationGeoKey: 'TM by hand', ...unit,
+  });
+  // The central meridian at 47° N, in metres from the false origin: 600,000 m east.
+  const northing = transformPoint(converter(WGS84, transformableProj4(tm({}, 600000))), -99, 47)![1];
+
+  it.each([
+    ['US survey feet (9003)', { ProjLinearUnitsGeoKey: 9003 }, 1200 / 3937],
+    ['international feet (9002)', { ProjLinearUnitsGeoKey: 9002 }, 0.3048],
+    ['kilometres (9036, no size key)', { ProjLinearUnitsGeoKey: 9036 }, 1000],
+    ['a user-defined unit with its size', { ProjLinearUnitsGeoKey: 32767, ProjLinearUnitSizeGeoKey: 2 }, 2],
+  ] as const)('puts the central meridian where metres do, in %s (false easting in the file\'s unit)', (_, unit, metres) => {
+    const crs = tm(unit, 600000 / metres);
+    // Metres to the unit: the point 600,000 m east of the false origin, on the central meridian.
+    const p = transformPoint(converter(transformableProj4(crs), WGS84), 600000 / metres, northing / metres)!;
+    expect(p[0]).toBeCloseTo(-99, 6);
+    expect(p[1]).toBeCloseTo(47, 6);
+  });
+
+  it('reads an ESRI PE string in US feet as the registry reads EPSG:3435 (its false easting is in feet)', () => {
+    const pe = 'PROJCS["NAD_1983_StatePlane_Illinois_East_FIPS_1201_Feet",GEOGCS["GCS_North_American_1983",DATUM["D_North_American_1983",SPHEROID["GRS_1980",6378137.0,298.257222101]],'
+      + 'PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["False_Easting",984250.0],PARAMETER["False_Northing",0.0],'
+      + 'PARAMETER["Central_Meridian",-88.33333333333333],PARAMETER["Scale_Factor",0.999975],PARAMETER["Latitude_Of_Origin",36.66666666666666],UNIT["Foot_US",0.3048006096012192]]';
+    const crs = crsFromGeoKeys({ GTModelTypeGeoKey: 1, ProjectedCSTypeGeoKey: 32767, PCSCitationGeoKey: `ESRI PE String = ${pe}` });
+    const registry = crsFromEpsg(3435);
+    for (const [x, y] of [[984250, 1200000], [1100000, 1900000]] as const) {
+      const ours = transformPoint(converter(transformableProj4(crs), WGS84), x, y)!;
+      const theirs = transformPoint(converter(transformableProj4(registry), WGS84), x, y)!;
+      expect(ours[0]).toBeCloseTo(theirs[0], 6);
+      expect(ours[1]).toBeCloseTo(theirs[1], 6);
+    }
+  });
+
+  it('refuses a unit code it does not know when the file gives no size', () => {
+    expect(() => tm({ ProjLinearUnitsGeoKey: 9999 }, 600000)).toThrow(/linear unit 9999 is unknown and the file gives no ProjLinearUnitSizeGeoKey/);
+  });
+});
+
+describe.skipIf(skipWithoutGdal)(`projected CRSs in feet and kilometres against GDAL ${gdalSkipReason}`, () => {
+  it.each([
+    ['transverse Mercator in US feet', '+proj=tmerc +lat_0=0 +lon_0=-99 +k=0.9996 +x_0=600000 +y_0=0 +datum=WGS84 +units=us-ft +no_defs', 0.3048006096],
+    ['Lambert conformal conic in feet', '+proj=lcc +lat_0=45 +lon_0=-100 +lat_1=44 +lat_2=48 +x_0=600000 +y_0=200000 +datum=NAD83 +units=ft +no_defs', 0.3048],
+    ['transverse Mercator in kilometres', '+proj=tmerc +lat_0=0 +lon_0=-99 +k=0.9996 +x_0=600000 +y_0=0 +datum=WGS84 +units=km +no_defs', 1000],
+  ] as const)('%s: bounds within 1 % of gdalinfo (they were 1,350 km away)', async (name, srs, metres) => {
+    const plain = path.join(dir, `units-plain-${metres}.tif`);
+    const file = path.join(dir, `units-${metres}.tif`);
+    writeTestTiff(plain, { width: 100, height: 100, bands: [new Uint8Array(100 * 100).fill(7)] });
+    // A 1 km square about 47° N, 99.2° W, in the CRS's unit.
+    const [x, y] = transformPoint(converter(WGS84, srs), -99.2, 47)!;
+    const side = 1000 / metres;
+    execFileSync('gdal_translate', ['-q', '-a_srs', srs, '-a_ullr', String(x), String(y + side), String(x + side), String(y), plain, file]);
+    await expectBoundsLikeGdal(file);
+  });
+});

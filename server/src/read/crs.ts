@@ -114,28 +114,46 @@ function geodeticPart(keys: GeoKeys): { def: string; semiMajor?: number; datumNa
   return { def: '+datum=WGS84', semiMajor: 6378137 };
 }
 
-function units(keys: GeoKeys): string {
-  switch (num(keys, 'ProjLinearUnitsGeoKey')) {
-    case 9002: return '+units=ft';
-    case 9003: return '+units=us-ft';
-    case undefined:
-    case 9001: return '+units=m';
-    default: {
-      const size = num(keys, 'ProjLinearUnitSizeGeoKey');
-      return size ? `+to_meter=${size}` : '+units=m';
-    }
-  }
+/** Metres in one EPSG linear unit (ProjLinearUnitsGeoKey), for the codes files use. */
+const LINEAR_UNIT_METRES: Record<number, number> = {
+  9001: 1, 9002: 0.3048, 9003: 1200 / 3937, 9005: 0.3047972654, 9014: 1.8288, 9030: 1852, 9033: 20.11684023368047,
+  9035: 1609.347218694437, 9036: 1000, 9037: 0.9143917962, 9040: 0.914398414616029, 9041: 0.304799471538676,
+  9042: 20.1167651215526, 9070: 0.304800833333333, 9080: 0.304799510248147, 9081: 0.30479841, 9082: 0.3047996,
+  9083: 0.3047995, 9084: 0.91439853074444, 9093: 1609.344, 9094: 0.304799710181509, 9095: 0.3048007491, 9096: 0.9144,
+  9097: 20.1168, 9098: 0.201168, 9099: 0.914398, 9300: 0.30479933333,
+};
+
+/**
+ * Metres in one linear unit of a user-defined projected CRS: the unit's code, else its size key.
+ * An unknown code without a size was taken for metres: a kilometre grid became a 5 m patch.
+ */
+function linearUnitMetres(keys: GeoKeys): number {
+  const code = num(keys, 'ProjLinearUnitsGeoKey');
+  const size = num(keys, 'ProjLinearUnitSizeGeoKey');
+  if (code === undefined) return 1;
+  const metres = LINEAR_UNIT_METRES[code] ?? (size && size > 0 ? size : undefined);
+  if (metres === undefined) throw new RasterError('unsupported-crs', `unsupported CRS: linear unit ${code} is unknown and the file gives no ProjLinearUnitSizeGeoKey`);
+  return metres;
 }
 
-/** proj4 projection parameters for GeoTIFF coordinate transformation codes (ProjCoordTransGeoKey). */
-function projectionPart(keys: GeoKeys): string | null {
+/** proj4's unit for a projected CRS whose unit is `metres` long. */
+function unitsPart(metres: number): string {
+  return metres === 1 ? '+units=m' : `+to_meter=${metres}`;
+}
+
+/**
+ * proj4 projection parameters for GeoTIFF coordinate transformation codes (ProjCoordTransGeoKey).
+ * False eastings and northings are in the CRS's own unit in GeoTIFF, in metres in proj4
+ * (`metres`: one unit's length): a US-feet grid was placed 1,350 km away.
+ */
+function projectionPart(keys: GeoKeys, metres: number): string | null {
   const ct = num(keys, 'ProjCoordTransGeoKey');
   const lat0 = num(keys, 'ProjNatOriginLatGeoKey', 'ProjFalseOriginLatGeoKey', 'ProjCenterLatGeoKey') ?? 0;
   const lon0 = num(keys, 'ProjNatOriginLongGeoKey', 'ProjFalseOriginLongGeoKey', 'ProjCenterLongGeoKey') ?? 0;
   const centerLat = num(keys, 'ProjCenterLatGeoKey', 'ProjNatOriginLatGeoKey', 'ProjFalseOriginLatGeoKey') ?? 0;
   const centerLon = num(keys, 'ProjCenterLongGeoKey', 'ProjNatOriginLongGeoKey', 'ProjFalseOriginLongGeoKey') ?? 0;
-  const x0 = num(keys, 'ProjFalseEastingGeoKey', 'ProjFalseOriginEastingGeoKey', 'ProjCenterEastingGeoKey') ?? 0;
-  const y0 = num(keys, 'ProjFalseNorthingGeoKey', 'ProjFalseOriginNorthingGeoKey', 'ProjCenterNorthingGeoKey') ?? 0;
+  const x0 = (num(keys, 'ProjFalseEastingGeoKey', 'ProjFalseOriginEastingGeoKey', 'ProjCenterEastingGeoKey') ?? 0) * metres;
+  const y0 = (num(keys, 'ProjFalseNorthingGeoKey', 'ProjFalseOriginNorthingGeoKey', 'ProjCenterNorthingGeoKey') ?? 0) * metres;
   const k = num(keys, 'ProjScaleAtNatOriginGeoKey', 'ProjScaleAtCenterGeoKey') ?? 1;
   const sp1 = num(keys, 'ProjStdParallel1GeoKey');
   const sp2 = num(keys, 'ProjStdParallel2GeoKey');
@@ -253,21 +271,25 @@ function esriPeToProj4(wkt: string): string | null {
   const rf = Number(spheroid?.args[2]);
   const ellps = Number.isFinite(a) ? (rf ? `+a=${a} +rf=${rf}` : `+R=${a}`) : '+datum=WGS84';
   const p = (k: string, d = 0) => params.get(k) ?? d;
-  const fe = `+x_0=${p('false_easting')} +y_0=${p('false_northing')}`;
+  // Its false easting and northing are in its UNIT (feet in a State Plane PE string), proj4's in metres.
+  const unit = Number(child(root, 'UNIT')?.args[1]);
+  const metres = Number.isFinite(unit) && unit > 0 ? unit : 1;
+  const fe = `+x_0=${p('false_easting') * metres} +y_0=${p('false_northing') * metres}`;
+  const units = unitsPart(metres);
   switch (projection) {
     case 'Geostationary_Satellite': {
       // ESRI's Option 0 sweeps around Y, which is proj's default.
       const sweep = p('option') === 1 ? ' +sweep=x' : '';
-      return `+proj=geos +lon_0=${p('longitude_of_center', p('central_meridian'))} +h=${p('height')}${sweep} ${fe} ${ellps} +units=m +no_defs`;
+      return `+proj=geos +lon_0=${p('longitude_of_center', p('central_meridian'))} +h=${p('height')}${sweep} ${fe} ${ellps} ${units} +no_defs`;
     }
     case 'Transverse_Mercator':
-      return `+proj=tmerc +lat_0=${p('latitude_of_origin')} +lon_0=${p('central_meridian')} +k=${p('scale_factor', 1)} ${fe} ${ellps} +units=m +no_defs`;
+      return `+proj=tmerc +lat_0=${p('latitude_of_origin')} +lon_0=${p('central_meridian')} +k=${p('scale_factor', 1)} ${fe} ${ellps} ${units} +no_defs`;
     case 'Mercator':
-      return `+proj=merc +lon_0=${p('central_meridian')} +lat_ts=${p('standard_parallel_1')} ${fe} ${ellps} +units=m +no_defs`;
+      return `+proj=merc +lon_0=${p('central_meridian')} +lat_ts=${p('standard_parallel_1')} ${fe} ${ellps} ${units} +no_defs`;
     case 'Sinusoidal':
-      return `+proj=sinu +lon_0=${p('central_meridian')} ${fe} ${ellps} +units=m +no_defs`;
+      return `+proj=sinu +lon_0=${p('central_meridian')} ${fe} ${ellps} ${units} +no_defs`;
     case 'Equidistant_Cylindrical':
-      return `+proj=eqc +lat_ts=${p('standard_parallel_1')} +lat_0=0 +lon_0=${p('central_meridian')} ${fe} ${ellps} +units=m +no_defs`;
+      return `+proj=eqc +lat_ts=${p('standard_parallel_1')} +lat_0=0 +lon_0=${p('central_meridian')} ${fe} ${ellps} ${units} +no_defs`;
     default:
       return null;
   }
@@ -295,7 +317,8 @@ export function crsFromGeoKeys(keys: GeoKeys | null): Crs {
   if (model === 2) {
     return withDatumShift({ proj4: `+proj=longlat ${geodetic.def} +no_defs`, name: String(keys.GeogCitationGeoKey ?? 'unnamed'), geographic: true, nonEarth: isNonEarth(geodetic.semiMajor) }, geodetic.datumName);
   }
-  const projection = projectionPart(keys);
+  const metres = linearUnitMetres(keys);
+  const projection = projectionPart(keys, metres);
   if (!projection) {
     const ct = num(keys, 'ProjCoordTransGeoKey');
     throw new RasterError('unsupported-crs', ct === undefined
@@ -303,7 +326,7 @@ export function crsFromGeoKeys(keys: GeoKeys | null): Crs {
       : `unsupported CRS: GeoTIFF coordinate transformation ${ct} is not supported`);
   }
   return withDatumShift({
-    proj4: `${projection} ${geodetic.def} ${units(keys)} +no_defs`,
+    proj4: `${projection} ${geodetic.def} ${unitsPart(metres)} +no_defs`,
     name: String(keys.GTCitationGeoKey ?? citation),
     geographic: false,
     nonEarth: isNonEarth(geodetic.semiMajor),
