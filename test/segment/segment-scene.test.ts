@@ -172,6 +172,18 @@ describe('segmentScene', () => {
     }
   });
 
+  it('says when pixels are much taller than wide on the ground (the model sees the ground stretched)', async () => {
+    const notices = async (gt: [number, number, number, number, number, number], name: string) => {
+      const input = path.join(tmp, `${name}.tif`);
+      writeTestTiff(input, { width: 200, height: 100, bands: syntheticScene(200, 100), geoTransform: gt });
+      const said: string[] = [];
+      await segmentScene({ input, output: path.join(tmp, `${name}-mask.tif`), model: spec, device: 'cpu', onNotice: (m) => said.push(m) });
+      return said.filter((m) => /stretched/.test(m));
+    };
+    expect(await notices([0, 5, 0, 0, 0, -10], 'tall-pixels')).toEqual([expect.stringMatching(/^the scene's pixels are 5\.00 m wide and 10\.0 m tall on the ground: the model sees the ground stretched 2\.0x along one axis/)]);
+    expect(await notices([0, 5, 0, 0, 0, -5.5], 'square-enough')).toEqual([]);
+  });
+
   it('resamples tiles to the model resolution and back when the scene is 2x coarser', async () => {
     const input = path.join(tmp, 'coarse.tif');
     writeTestTiff(input, { width: 300, height: 200, bands: syntheticScene(300, 200), geoTransform: [0, 10, 0, 0, 0, -10] });

@@ -230,6 +230,16 @@ export function groundResolutionMetres(gt: GeoTransform, height: number, crs: { 
   return px * metresPerUnit(crs);
 }
 
+/**
+ * Approximate ground width and height of a pixel in metres, at the scene's centre: a lon/lat
+ * pixel of square degrees is cos(latitude) as wide as it is tall.
+ */
+export function groundPixelMetres(gt: GeoTransform, height: number, crs: { geographic: boolean; proj4: string }): { x: number; y: number } {
+  if (crs.geographic) return { x: groundResolutionMetres(gt, height, crs), y: Math.abs(gt[5]) * 110_574 };
+  const unit = metresPerUnit(crs);
+  return { x: Math.abs(gt[1]) * unit, y: Math.abs(gt[5]) * unit };
+}
+
 /** The web-map zoom whose ground resolution at `lat` is at least as fine as `metres` per pixel. */
 export function zoomForResolution(metres: number, lat: number): number {
   const z = Math.log2((Z0_RESOLUTION * Math.cos((lat * Math.PI) / 180)) / Math.max(metres, 1e-6));
