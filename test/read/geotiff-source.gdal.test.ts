@@ -9,7 +9,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openRaster } from '../../server/src/read/open-raster.ts';
-import { gdalPython, gdalRead, gdalSkipReason, hasShared, proj4Params, readManifest, sharedSkipReason, type ManifestRow, skipWithoutShared, skipWithoutGdal } from '../helpers/shared-data.ts';
+import { gdalPython, gdalRead, gdalSkipReason, hasGdal as hasGdalHere, hasShared, proj4Params, readManifest, sharedSkipReason, type ManifestRow, skipWithoutShared, skipWithoutGdal } from '../helpers/shared-data.ts';
 import { RasterError } from '../../server/src/errors.ts';
 
 // Every file of the corpus: REAL ones from other tools, and the synthetic/derived layouts
@@ -169,6 +169,30 @@ describe.skipIf(skipWithoutGdal)(`four-band JPEG, as GDAL writes it ${gdalSkipRe
       for (let b = 0; b < 4; b++) for (let i = 0; i < w * h; i++) worst = Math.max(worst, Math.abs(ours.bands[b]![i]! - gdal.pixels![b]![i]!));
       expect(worst).toBeLessThanOrEqual(1);
       expect(new Set(ours.bands[3]).size).toBeGreaterThan(50);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a negative ModelPixelScale Y', () => {
+  it('is read north-up, as GDAL and QGIS read it (not south-up, a scene\'s height away and upside down)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-negscale-'));
+    try {
+      const file = path.join(dir, 'negscale.tif');
+      const { writeTestTiff } = await import('../fixtures/write-tiff.ts');
+      const { TagType } = await import('../../server/src/write/tiff-layout.ts');
+      writeTestTiff(file, {
+        width: 40, height: 30, bands: [Uint8Array.from({ length: 1200 }, (_, i) => i % 251)], geoTransform: [500000, 5, 0, 4000000, 0, -5],
+        extraTags: [{ tag: 33550, type: TagType.DOUBLE, values: [5, -5, 0] }],
+      });
+      const source = await openRaster(file);
+      expect(source.info.geoTransform).toEqual([500000, 5, 0, 4000000, 0, -5]);
+      await source.close();
+      if (hasGdalHere) {
+        const gt = JSON.parse(execFileSync('gdalinfo', ['-json', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })).geoTransform as number[];
+        expect(gt).toEqual([500000, 5, 0, 4000000, 0, -5]);
+      }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -24,7 +24,12 @@ export function geoTransformFromTags(tags: GeoTiffGeoTags): GeoTransform {
     if (t.length > 6) {
       throw new RasterError('gcps-only', `GCPs only, no geotransform (${t.length / 6} tie points); warp it first, e.g. gdalwarp`);
     }
-    gt = [t[3]! - t[0]! * s[0]!, s[0]!, 0, t[4]! + t[1]! * s[1]!, 0, -s[1]!];
+    // A negative ScaleY would make the image south-up by the letter of the specification, but the
+    // writers of such files meant north-up, and GDAL (without GTIFF_HONOUR_NEGATIVE_SCALEY), hence
+    // QGIS, reads them so: read otherwise, a mask lay a scene's height away from its input, upside
+    // down, in every GIS (probe).
+    const sy = Math.abs(s[1]!);
+    gt = [t[3]! - t[0]! * s[0]!, s[0]!, 0, t[4]! + t[1]! * sy, 0, -sy];
   } else if (tags.ModelTiepoint && tags.ModelTiepoint.length >= 6) {
     throw new RasterError('gcps-only', `GCPs only, no geotransform (${tags.ModelTiepoint.length / 6} tie points); warp it first, e.g. gdalwarp`);
   } else {
