@@ -10,9 +10,9 @@ import { GeoTIFF, type GeoTIFFImage, type ImageFileDirectory } from 'geotiff';
 import { LRUCache } from 'lru-cache';
 import {
   allocate, bytesPerSample, windowTransform,
-  type BandInfo, type ColorInterp, type DType, type PixelBlock, type RasterInfo, type TypedArray, type Window,
+  type BandInfo, type ColorInterp, type DType, type GeoTransform, type PixelBlock, type RasterInfo, type TypedArray, type Window,
 } from './raster.ts';
-import { crsFromGeoKeys } from './crs.ts';
+import { crsFromEpsg, crsFromGeoKeys } from './crs.ts';
 import { geoTransformFromTags } from './georef.ts';
 import { compressionName, createBlockDecoder, exactBuffer, type BlockDecoder } from './block-decoders.ts';
 import { BlockOverrun } from './block-overrun.ts';
@@ -139,7 +139,7 @@ function geotiffBytes(bytes: ByteSource) {
   };
 }
 
-function parseNodata(text: unknown): number | null {
+export function parseNodata(text: unknown): number | null {
   if (typeof text !== 'string') return null;
   const t = text.replace(/\0/g, '').trim();
   if (!t) return null;
@@ -247,6 +247,9 @@ export class GeoTiffSource implements RasterSource {
   private readonly uid = nextSourceId++;
   private readonly alphaIndex: number | null;
 
+  /** A mask held beside the file (GDAL's `.msk`), used where the file has none inside. */
+  private externalMask: RasterSource | null = null;
+
   private constructor(info: RasterInfo, private readonly levels: Level[], private readonly bytes: ByteSource) {
     this.info = info;
     const alpha = info.bands.find((b) => b.colorInterp === 'alpha');
@@ -265,17 +268,47 @@ export class GeoTiffSource implements RasterSource {
     }
   }
 
-  /** Parse a GeoTIFF from its bytes; takes ownership of `bytes` (closed on failure and by close()). */
-  static async open(bytes: ByteSource): Promise<GeoTiffSource> {
+  /**
+   * Parse a GeoTIFF from its bytes; takes ownership of `bytes` (closed on failure and by close())
+   * and of `sidecars.mask`. `sidecars`: what GDAL keeps beside a file and reads with it, the
+   * nodata value of its `.aux.xml` and its `.msk` mask (sidecars.ts).
+   */
+  static async open(bytes: ByteSource, sidecars: { nodata?: number | null; mask?: RasterSource | null } = {}): Promise<GeoTiffSource> {
     try {
-      return await GeoTiffSource.parse(bytes);
+      const source = await GeoTiffSource.parse(bytes, sidecars.nodata ?? null, false);
+      if (sidecars.mask && source.info.maskKind !== 'mask') source.attachMask(sidecars.mask);
+      else await sidecars.mask?.close();
+      return source;
+    } catch (err) {
+      await bytes.close();
+      await sidecars.mask?.close();
+      throw err;
+    }
+  }
+
+  /**
+   * A TIFF read for its pixels alone (a `.msk`: GDAL writes it without georeferencing, which it
+   * shares with its image); its geotransform is the identity and its CRS a placeholder.
+   */
+  static async openPixels(bytes: ByteSource): Promise<GeoTiffSource> {
+    try {
+      return await GeoTiffSource.parse(bytes, null, true);
     } catch (err) {
       await bytes.close();
       throw err;
     }
   }
 
-  private static async parse(bytes: ByteSource): Promise<GeoTiffSource> {
+  private attachMask(mask: RasterSource): void {
+    const { width, height } = this.info;
+    if (mask.info.width !== width || mask.info.height !== height || mask.info.bandCount < 1) {
+      throw new RasterError('corrupt', `its mask file (.msk) is ${mask.info.width} x ${mask.info.height} px, not the image's ${width} x ${height}`);
+    }
+    this.externalMask = mask;
+    (this.info as { maskKind: RasterInfo['maskKind'] }).maskKind = 'mask';
+  }
+
+  private static async parse(bytes: ByteSource, sidecarNodata: number | null, pixelsOnly: boolean): Promise<GeoTiffSource> {
     await checkDirectoryChain(bytes, await checkTiffMagic(bytes));
     let tiff: GeoTIFF;
     let images: GeoTIFFImage[] = [];
@@ -297,13 +330,13 @@ export class GeoTiffSource implements RasterSource {
     // Georeferencing first: a file we cannot place is useless whatever its pixels are.
     const geoKeys = mainImage.getGeoKeys() as Record<string, number | string> | null;
     const mainFd = mainImage.getFileDirectory();
-    const geoTransform = geoTransformFromTags({
+    const geoTransform: GeoTransform = pixelsOnly ? [0, 1, 0, 0, 0, -1] : geoTransformFromTags({
       ModelPixelScale: await loadTag(mainFd, 'ModelPixelScale'),
       ModelTiepoint: await loadTag(mainFd, 'ModelTiepoint'),
       ModelTransformation: await loadTag(mainFd, 'ModelTransformation'),
       rasterType: geoKeys ? Number(geoKeys.GTRasterTypeGeoKey ?? 1) : 1,
     });
-    const crs = crsFromGeoKeys(geoKeys);
+    const crs = pixelsOnly ? crsFromEpsg(4326) : crsFromGeoKeys(geoKeys);
     // The raw GeoKey tags travel with the CRS, so writers copy it byte for byte.
     const keyDirectory = await loadTag<ArrayLike<number>>(mainFd, 'GeoKeyDirectory');
     if (keyDirectory) {
@@ -369,7 +402,8 @@ export class GeoTiffSource implements RasterSource {
       }
     }
 
-    const nodata = parseNodata(fd.getValue('GDAL_NODATA'));
+    // The file's own value first; else the one its .aux.xml declares (GDAL's PAM).
+    const nodata = parseNodata(fd.getValue('GDAL_NODATA')) ?? sidecarNodata;
     const info: RasterInfo = {
       width: main.width,
       height: main.height,
@@ -432,6 +466,15 @@ export class GeoTiffSource implements RasterSource {
       const mask = new Uint8Array(n);
       await this.copyWindow(level.mask, win, [0], [mask], null, opts.signal);
       for (let i = 0; i < n; i++) if (mask[i] === 0) valid[i] = 0;
+    } else if (this.externalMask) {
+      // The .msk level of this level's size (gdaladdo builds them together); a level without one
+      // is read unmasked.
+      const m = this.externalMask;
+      const maskLevel = Array.from({ length: m.levelCount }, (_, l) => m.levelSize(l)).findIndex((s) => s.width === level.width && s.height === level.height);
+      if (maskLevel >= 0) {
+        const mask = (await m.read(win, { level: maskLevel, bands: [1], nodataInvalid: false, signal: opts.signal })).bands[0]!;
+        for (let i = 0; i < n; i++) if (mask[i] === 0) valid[i] = 0;
+      }
     }
     if (alphaSample !== null) {
       const a = alpha ?? out[samples.indexOf(alphaSample)]!;
@@ -613,5 +656,6 @@ export class GeoTiffSource implements RasterSource {
   async close(): Promise<void> {
     // Decoded blocks of this source are left to age out of the shared LRU.
     await this.bytes.close();
+    await this.externalMask?.close();
   }
 }

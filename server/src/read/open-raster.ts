@@ -7,6 +7,7 @@ import type { ByteSource } from './byte-source.ts';
 import { FileByteSource } from './file-byte-source.ts';
 import { HttpByteSource, type HttpSourceOptions } from './http-byte-source.ts';
 import { GeoTiffSource } from './geotiff-source.ts';
+import { readSidecars } from './sidecars.ts';
 import { RasterError } from '../errors.ts';
 
 export interface OpenOptions {
@@ -27,5 +28,13 @@ export function openBytes(location: string, options: OpenOptions = {}): Promise<
 }
 
 export async function openRaster(location: string, options: OpenOptions = {}): Promise<RasterSource> {
-  return GeoTiffSource.open(await openBytes(location, options));
+  const bytes = await openBytes(location, options);
+  let sidecars;
+  try {
+    sidecars = isRemote(location) ? {} : await readSidecars(location);
+  } catch (err) {
+    await bytes.close();
+    throw err;
+  }
+  return GeoTiffSource.open(bytes, sidecars);
 }

@@ -1,0 +1,86 @@
+/**
+ * What GDAL keeps beside a GeoTIFF: a `.msk` mask and the nodata value of an `.aux.xml` are read
+ * with the file, as GDAL and QGIS read them (ignored, the pixels they mask out were classified).
+ * Crafted here, and a .msk made by GDAL itself compared with GDAL's mask.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openRaster } from '../../server/src/read/open-raster.ts';
+import { pamNodata } from '../../server/src/read/sidecars.ts';
+import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
+import { gdalPython, gdalSkipReason, skipWithoutGdal } from '../helpers/shared-data.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-sidecars-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const GT: [number, number, number, number, number, number] = [500000, 10, 0, 4000000, 0, -10];
+
+describe('sidecar files', () => {
+  it('a .msk masks its pixels out (and the dataset says it has a mask); a .msk of another size is refused', async () => {
+    const file = path.join(tmp, 'scene.tif');
+    writeTestTiff(file, { width: 60, height: 40, bands: syntheticScene(60, 40), geoTransform: GT });
+    // The left third masked out.
+    writeTestTiff(`${file}.msk`, { width: 60, height: 40, bands: [Uint8Array.from({ length: 2400 }, (_, i) => (i % 60 < 20 ? 0 : 255))], geoTransform: GT });
+    const source = await openRaster(file);
+    try {
+      expect(source.info.maskKind).toBe('mask');
+      const block = await source.read({ x: 0, y: 0, width: 60, height: 40 });
+      expect(Array.from(block.valid).filter((v, i) => (v === 0) !== (i % 60 < 20))).toEqual([]);
+    } finally {
+      await source.close();
+    }
+    writeTestTiff(`${file}.msk`, { width: 30, height: 40, bands: [new Uint8Array(1200)], geoTransform: GT });
+    await expect(openRaster(file)).rejects.toThrow(/its mask file \(\.msk\) is 30 x 40 px, not the image's 60 x 40/);
+  });
+
+  it('an .aux.xml nodata value counts where the file declares none (the file\'s own wins)', async () => {
+    expect(pamNodata('<PAMDataset><PAMRasterBand band="1"><NoDataValue>0</NoDataValue></PAMRasterBand></PAMDataset>')).toBe(0);
+    expect(pamNodata('<PAMDataset><PAMRasterBand band="1"><NoDataValue le_hex_equiv="000000000000F87F">nan</NoDataValue></PAMRasterBand></PAMDataset>')).toBeNaN();
+    expect(pamNodata('<PAMDataset><Metadata/></PAMDataset>')).toBeNull();
+    const bands = syntheticScene(20, 10).map((b) => b.map((v, i) => (i < 20 ? 0 : Math.max(1, v))));
+    const plain = path.join(tmp, 'pam.tif');
+    writeTestTiff(plain, { width: 20, height: 10, bands, geoTransform: GT });
+    fs.writeFileSync(`${plain}.aux.xml`, '<PAMDataset>\n  <PAMRasterBand band="1">\n    <NoDataValue>0</NoDataValue>\n  </PAMRasterBand>\n</PAMDataset>\n');
+    const source = await openRaster(plain);
+    try {
+      expect(source.info.nodata).toBe(0);
+      const block = await source.read({ x: 0, y: 0, width: 20, height: 10 });
+      expect(Array.from(block.valid.subarray(0, 20))).toEqual(new Array(20).fill(0));
+      expect(Array.from(block.valid.subarray(20)).every((v) => v === 1)).toBe(true);
+    } finally {
+      await source.close();
+    }
+    const own = path.join(tmp, 'own.tif');
+    writeTestTiff(own, { width: 20, height: 10, bands, geoTransform: GT, nodata: 7 });
+    fs.writeFileSync(`${own}.aux.xml`, '<PAMDataset><PAMRasterBand band="1"><NoDataValue>0</NoDataValue></PAMRasterBand></PAMDataset>');
+    const ownSource = await openRaster(own);
+    expect(ownSource.info.nodata).toBe(7);
+    await ownSource.close();
+  });
+});
+
+describe.skipIf(skipWithoutGdal)(`a .msk made by GDAL ${gdalSkipReason}`, () => {
+  it('masks the same pixels as GDAL\'s mask band', async () => {
+    const file = path.join(tmp, 'gdal-scene.tif');
+    writeTestTiff(file, { width: 80, height: 50, bands: syntheticScene(80, 50), geoTransform: GT });
+    // A mask created on the file opened read-only goes to scene.tif.msk.
+    const gdalMask = execFileSync(gdalPython, ['-c', [
+      'import sys', 'from osgeo import gdal', 'import numpy as np',
+      "gdal.SetConfigOption('GDAL_TIFF_INTERNAL_MASK', 'NO')",
+      'ds = gdal.Open(sys.argv[1])', 'ds.CreateMaskBand(gdal.GMF_PER_DATASET)',
+      'y, x = np.mgrid[0:50, 0:80]', 'ds.GetRasterBand(1).GetMaskBand().WriteArray(np.where((x - 40) ** 2 + (y - 25) ** 2 < 400, 0, 255).astype(np.uint8))',
+      'ds = None', 'ds = gdal.Open(sys.argv[1])', "print(''.join('0' if v == 0 else '1' for v in ds.GetRasterBand(1).GetMaskBand().ReadAsArray().ravel()))",
+    ].join('\n'), file], { encoding: 'utf8' }).trim();
+    expect(fs.existsSync(`${file}.msk`)).toBe(true);
+    expect(gdalMask).toContain('0');
+    const source = await openRaster(file);
+    try {
+      const block = await source.read({ x: 0, y: 0, width: 80, height: 50 });
+      expect(Array.from(block.valid).join('')).toBe(gdalMask);
+    } finally {
+      await source.close();
+    }
+  });
+});
