@@ -103,6 +103,8 @@ describe.skipIf(skipWithoutRedis)(`BullMQ: satseg serve --queue with satseg work
   const changeReference: Record<string, Awaited<ReturnType<typeof maskPixels>>> = {};
   /** The results registered so far on the server. */
   const doneIds: string[] = [];
+  /** The scene masks of the first change job (later change jobs of the same area reuse them). */
+  let changeScenes: { before: string; after: string } | null = null;
 
   /** The job once a worker runs it and has done some tiles (followed over its event stream). */
   const runningJob = (id: string) => new Promise<Record<string, any>>((resolve) => {
@@ -234,6 +236,7 @@ describe.skipIf(skipWithoutRedis)(`BullMQ: satseg serve --queue with satseg work
     expect(features.type).toBe('FeatureCollection');
     expect(features.features.length).toBeGreaterThan(0);
     doneIds.push(...Object.values(ids));
+    changeScenes = { before: ids.before, after: ids.after };
 
     // Same area and options: the worker reads the two masks back from the server instead of segmenting.
     const second = await waitForJob(api.base, await submit(changeBody(datasets)));
@@ -394,5 +397,37 @@ describe.skipIf(skipWithoutRedis)(`BullMQ: satseg serve --queue with satseg work
       await manual.close();
       connection.disconnect();
     }
+  }, 60_000);
+
+  it('refuses uploads to, and the deletion of, a scene mask a waiting change job reuses', async () => {
+    expect(changeScenes, 'the change-job test ran first').not.toBeNull();
+    const { before } = changeScenes!;
+    const id = await submit(changeBody(datasets));
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const manual = new Worker(QUEUE_NAME, null, { connection, prefix: QUEUE_PREFIX, lockDuration: 60_000 });
+    try {
+      const taken = await manual.getNextJob('manual-token');
+      expect(taken?.id).toBe(id);
+      // The job names the mask it reuses among its results: a worker holding its lock overwrote that
+      // registered mask (201) and its stats.json.
+      const stats = fs.readFileSync(path.join(dataDir, 'results', before, 'stats.json'));
+      const put = await fetch(`${api.base}/results/${before}/stats.json`, {
+        method: 'PUT', body: '{"hacked": true}', headers: { 'Content-Type': 'application/octet-stream', ...auth, [LOCK_HEADER]: 'manual-token' },
+      });
+      expect(put.status).toBe(409);
+      expect(((await put.json()) as { detail: string }).detail).toBe(`result ${before} is registered (job ${id} reuses it); it takes no uploads`);
+      expect(fs.readFileSync(path.join(dataDir, 'results', before, 'stats.json')).equals(stats)).toBe(true);
+      // Deleted under the job, the mask failed it after its other scene was segmented.
+      const del = await fetch(`${api.base}/results/${before}`, { method: 'DELETE', headers: auth });
+      expect(del.status).toBe(409);
+      expect(((await del.json()) as { detail: string }).detail).toMatch(new RegExp(`^result "${before}" is used by job ${id} \\(\\w+\\): cancel it`));
+      await taken!.moveToFailed(new Error('given up by the test'), 'manual-token');
+      expect((await waitForJob(api.base, id)).status).toBe('failed');
+    } finally {
+      await manual.close();
+      connection.disconnect();
+    }
+    // The job over, the mask may go.
+    expect((await fetch(`${api.base}/results/${before}`, { method: 'DELETE', headers: auth })).status).toBe(204);
   }, 60_000);
 });

@@ -136,6 +136,13 @@ describe('checkJson and placeResultFile', () => {
     // A job that has not run: its folder is empty until the worker's files arrive.
     const pending: JobRecord = { ...job, id: 'pendingjob01', status: 'running', resultId: null };
     const temp = path.join(s.dir, 'upload.tmp');
+    // Its folder, as placing the job made it; without one (the job ended and its folder went) the
+    // file is refused, not given a folder of its own again.
+    fs.writeFileSync(temp, '{}');
+    await expect(placeResultFile(s.ctx, pending, pending.id, 'stats.json', temp)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(fs.existsSync(s.ctx.results.dirOf(pending.id))).toBe(false);
+    expect(fs.existsSync(temp)).toBe(false);
+    s.ctx.results.allocate(pending.id);
     fs.copyFileSync(mask, temp);
     await placeResultFile(s.ctx, pending, pending.id, 'mask.tif', temp);
     expect(fs.readFileSync(path.join(s.ctx.results.dirOf(pending.id), 'mask.tif')).equals(fs.readFileSync(mask))).toBe(true);

@@ -246,17 +246,30 @@ describe('a read-only data folder', () => {
   });
 });
 
-describe('empty result folders', () => {
-  it('are removed at start (a job that could not write on a read-only folder left one); others stay', async () => {
+describe('result folders no record names', () => {
+  it('are removed at start when empty or an hour old; an unfinished job\'s, a registered result\'s and young ones stay', async () => {
     const { ResultCatalog } = await import('../../server/src/catalog/result-catalog.ts');
+    const catalog = new ResultCatalog(s.ctx.db, s.ctx.dataDir);
     const results = path.join(s.ctx.dataDir, 'results');
-    fs.mkdirSync(path.join(results, 'emptyleftover'), { recursive: true });
-    fs.mkdirSync(path.join(results, 'withfiles'), { recursive: true });
-    fs.writeFileSync(path.join(results, 'withfiles', 'note.txt'), 'kept');
-    expect(new ResultCatalog(s.ctx.db, s.ctx.dataDir).removeEmptyFolders()).toBeGreaterThanOrEqual(1);
-    expect(fs.existsSync(path.join(results, 'emptyleftover'))).toBe(false);
-    expect(fs.existsSync(path.join(results, 'withfiles', 'note.txt'))).toBe(true);
-    fs.rmSync(path.join(results, 'withfiles'), { recursive: true });
+    const folder = (name: string, file?: string, hoursOld = 0) => {
+      const dir = path.join(results, name);
+      fs.mkdirSync(dir, { recursive: true });
+      if (file) fs.writeFileSync(path.join(dir, file), 'x');
+      if (hoursOld) fs.utimesSync(dir, new Date(Date.now() - hoursOld * 3600_000), new Date(Date.now() - hoursOld * 3600_000));
+      return dir;
+    };
+    // A job that could not write on a read-only folder left an empty one; an upload that landed as
+    // its job failed left a mask no record names.
+    const empty = folder('emptyleftover');
+    const orphan = folder('orphanmask01', 'mask.tif', 2);
+    const young = folder('youngorphan1', 'mask.tif');
+    const pending = folder('pendingjob02');
+    const registered = catalog.list()[0];
+    expect(catalog.removeOrphanFolders(new Set(['pendingjob02']))).toBe(2);
+    expect([empty, orphan].filter((d) => fs.existsSync(d))).toEqual([]);
+    expect([young, pending].every((d) => fs.existsSync(d))).toBe(true);
+    if (registered) expect(fs.existsSync(path.join(results, registered.id))).toBe(true);
+    for (const d of [young, pending]) fs.rmSync(d, { recursive: true });
   });
 });
 

@@ -85,12 +85,25 @@ export class ResultCatalog {
    * For a server starting, before it runs jobs: never from a command beside a running server, whose
    * jobs' folders are empty for their first moments.
    */
-  removeEmptyFolders(): number {
+  /**
+   * At start: result folders no record names and no unfinished job will fill (`pending`: their
+   * ids) go. Empty ones (a job that could not write on a read-only folder left one), and others an
+   * hour old (an upload that landed as its job failed left a mask no record names); younger ones
+   * stay, in case another process (`satseg segment --register`) is registering them now.
+   */
+  removeOrphanFolders(pending: ReadonlySet<string>): number {
     let removed = 0;
+    const hourAgo = Date.now() - 3600_000;
     for (const name of fs.readdirSync(path.join(this.dataDir, RESULTS_DIR))) {
+      if (pending.has(name) || this.has(name)) continue;
       const dir = path.join(this.dataDir, RESULTS_DIR, name);
       try {
-        if (fs.statSync(dir).isDirectory() && fs.readdirSync(dir).length === 0) { fs.rmdirSync(dir); removed++; }
+        const stat = fs.statSync(dir);
+        if (!stat.isDirectory()) continue;
+        if (fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
+        else if (stat.mtimeMs < hourAgo) fs.rmSync(dir, { recursive: true, force: true });
+        else continue;
+        removed++;
       } catch {
         // Not removable now (read-only): harmless.
       }
@@ -176,6 +189,11 @@ export class ResultCatalog {
 
   count(): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM results').get() as { n: number }).n;
+  }
+
+  /** Whether a result of this id is registered. */
+  has(id: string): boolean {
+    return this.db.prepare('SELECT 1 FROM results WHERE id = ?').get(id) !== undefined;
   }
 
   get(id: string): ResultRecord {

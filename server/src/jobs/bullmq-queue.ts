@@ -12,6 +12,7 @@
  * from the files its worker uploaded; a failed or cancelled job's folders are removed.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -324,6 +325,9 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
   async admitResultUpload(resultId: string, lockToken: string | undefined): Promise<JobRecord> {
     const job = this.jobProducing(resultId);
     if (!job) throw new ResultUploadError('not-expected', `no unfinished job produces result ${resultId}`);
+    // A change job names the scene masks it reuses as its own: registered results, which no upload
+    // may change (a worker holding such a job's lock overwrote another job's mask and stats).
+    if (this.deps.results.has(resultId)) throw new ResultUploadError('job-finished', `result ${resultId} is registered (job ${job.id} reuses it); it takes no uploads`);
     if (TERMINAL.has(job.status)) throw new ResultUploadError('job-finished', `job ${job.id} has ${job.status === 'succeeded' ? 'succeeded' : `been ${job.status}`}; it takes no more uploads`);
     // BullMQ hands a job whose worker stopped answering to another worker; the first one may
     // still be alive. Only the holder of the job's lock may write its results.
@@ -337,8 +341,20 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
   async acceptResultFile(resultId: string, name: UploadFile, tempPath: string, lockToken: string | undefined): Promise<void> {
     try {
       const job = await this.admitResultUpload(resultId, lockToken);
+      const dir = this.deps.results.dirOf(resultId);
       try {
+        // Its folder, made when the job was placed (again here for a job placed before a restart
+        // that found it empty; placeResultFile itself never makes one).
+        await fs.promises.mkdir(dir, { recursive: true });
         await placeResultFile(this.deps, job, resultId, name, tempPath);
+        // The job may have ended while the file was checked (its outputs discarded meanwhile, or
+        // about to be): a file placed after that stayed in a folder no record names.
+        const now = this.jobProducing(resultId);
+        if (!now || (TERMINAL.has(now.status) && now.status !== 'succeeded')) {
+          await fs.promises.rm(path.join(dir, name), { force: true });
+          await fs.promises.rmdir(dir).catch(() => undefined);
+          throw new ResultUploadError('job-finished', `job ${job.id} ended while this upload was being checked; it takes no more uploads`);
+        }
       } catch (err) {
         // The job ended (and its folder went) while the file was checked: say so, not ENOENT.
         const now = this.jobProducing(resultId);

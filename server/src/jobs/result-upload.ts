@@ -180,9 +180,9 @@ export async function placeResultFile(stores: JobStores, job: JobRecord, resultI
     if (!role) throw new ResultUploadError('not-expected', `job ${job.id} does not produce result ${resultId}`);
     if (name === 'mask.tif') await checkMask(tempPath, await expectedMask(stores, job, role));
     else await checkJson(tempPath, name);
-    const dir = stores.results.dirOf(resultId);
-    await fs.promises.mkdir(dir, { recursive: true });
-    await fs.promises.rename(tempPath, path.join(dir, name));
+    // Into the folder made when the job was placed: never made again here (a job failed while its
+    // upload was checked had its folder removed, and an upload made it again, for good).
+    await fs.promises.rename(tempPath, path.join(stores.results.dirOf(resultId), name));
   } finally {
     await fs.promises.rm(tempPath, { force: true });
   }

@@ -96,9 +96,12 @@ export function createServerContext(o: ServerOptions): ServerContext {
     admit: (r) => limits.admit(r),
   });
   const results = new ResultCatalog(db, dataDir);
-  results.removeEmptyFolders();
-  const models = new ModelRegistry(o.modelsDir);
   const store = new JobStore(db);
+  // Folders of unfinished jobs stay: a worker uploads into them after a restart.
+  const pending = new Set(store.withStatus('queued', 'running').flatMap((j) => [j.id, j.extraResults?.before, j.extraResults?.after].filter((id): id is string => !!id)));
+  const orphans = results.removeOrphanFolders(pending);
+  if (orphans) o.logger?.warn?.({ removed: orphans }, 'removed result folders no record names');
+  const models = new ModelRegistry(o.modelsDir);
   const jobs = o.jobs?.({ store, datasets, results, models })
     ?? new InProcessQueue({ store, datasets, results, models, maxJobs: o.maxJobs ?? 1, jobThreads: o.jobThreads, logger: o.logger });
   const links = { publicUrl: o.publicUrl ?? null, trustProxy: o.trustProxy ?? false };

@@ -123,10 +123,16 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
   app.openapi(createRoute({
     method: 'delete', path: '/results/{id}', tags: ['result'], operationId: 'deleteResult', security: bearer, summary: 'Remove a result and its files',
     request: { params: IdParams },
-    responses: { 204: { description: 'deleted' }, ...errors(400, 401, 404) },
+    responses: { 204: { description: 'deleted' }, ...errors(400, 401, 404, 409) },
   }), async (c) => {
     const { id } = c.req.valid('param');
     ctx.results.get(id); // 404 before anything is stopped
+    // A change job reuses a scene mask from when it is placed (in BullMQ mode, while it waits in
+    // the queue): deleted under it, the job failed after minutes of work with "no such file".
+    const using = ctx.jobStore.withStatus('queued', 'running').filter((j) => j.extraResults?.before === id || j.extraResults?.after === id);
+    if (using.length) {
+      throw new RequestError(`result ${JSON.stringify(id)} is used by ${using.length === 1 ? 'job' : 'jobs'} ${using.map((j) => `${j.id} (${j.status})`).join(', ')}: cancel ${using.length === 1 ? 'it' : 'them'} (a DELETE of the job) or let ${using.length === 1 ? 'it' : 'them'} finish, then delete the result`, 'in-use');
+    }
     // Polygons being made stop first, so none is renamed into the folder as it goes.
     ctx.vectors.forget(id);
     await ctx.results.remove(id);
