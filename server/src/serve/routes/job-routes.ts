@@ -201,8 +201,11 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
       const unsubscribe = jobs.subscribe(id, (e) => { queue.push(e); wake?.(); });
       stream.onAbort(() => { unsubscribe(); wake?.(); });
       try {
-        await stream.writeSSE({ event: 'status', data: JSON.stringify(describeJob(first, base)) });
-        let done = TERMINAL.has(first.status);
+        // Read again now that it listens: a job that ended between the first read and the
+        // subscription sent its last event to nobody, and this stream would never have ended.
+        const current = await jobs.get(id).catch(() => first);
+        await stream.writeSSE({ event: 'status', data: JSON.stringify(describeJob(current, base)) });
+        let done = TERMINAL.has(current.status);
         while (!done && !stream.aborted) {
           if (!queue.length) {
             // A comment line every 15 s keeps proxies from closing an idle stream.
