@@ -247,6 +247,7 @@ describe('user-defined projected CRSs in other units than metres', () => {
     ['international feet (9002)', { ProjLinearUnitsGeoKey: 9002 }, 0.3048],
     ['kilometres (9036, no size key)', { ProjLinearUnitsGeoKey: 9036 }, 1000],
     ['a user-defined unit with its size', { ProjLinearUnitsGeoKey: 32767, ProjLinearUnitSizeGeoKey: 2 }, 2],
+    ['German legal metres (9031, no size key)', { ProjLinearUnitsGeoKey: 9031 }, 1.0000135965],
   ] as const)('puts the central meridian where metres do, in %s (false easting in the file\'s unit)', (_, unit, metres) => {
     const crs = tm(unit, 600000 / metres);
     // Metres to the unit: the point 600,000 m east of the false origin, on the central meridian.
@@ -259,14 +260,21 @@ describe('user-defined projected CRSs in other units than metres', () => {
     const pe = 'PROJCS["NAD_1983_StatePlane_Illinois_East_FIPS_1201_Feet",GEOGCS["GCS_North_American_1983",DATUM["D_North_American_1983",SPHEROID["GRS_1980",6378137.0,298.257222101]],'
       + 'PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["False_Easting",984250.0],PARAMETER["False_Northing",0.0],'
       + 'PARAMETER["Central_Meridian",-88.33333333333333],PARAMETER["Scale_Factor",0.999975],PARAMETER["Latitude_Of_Origin",36.66666666666666],UNIT["Foot_US",0.3048006096012192]]';
-    const crs = crsFromGeoKeys({ GTModelTypeGeoKey: 1, ProjectedCSTypeGeoKey: 32767, PCSCitationGeoKey: `ESRI PE String = ${pe}` });
     const registry = crsFromEpsg(3435);
-    for (const [x, y] of [[984250, 1200000], [1100000, 1900000]] as const) {
-      const ours = transformPoint(converter(transformableProj4(crs), WGS84), x, y)!;
-      const theirs = transformPoint(converter(transformableProj4(registry), WGS84), x, y)!;
-      expect(ours[0]).toBeCloseTo(theirs[0], 6);
-      expect(ours[1]).toBeCloseTo(theirs[1], 6);
+    // With its UNIT, and without one where the file's unit key says US feet.
+    const withoutUnit = pe.replace(',UNIT["Foot_US",0.3048006096012192]]', ']');
+    for (const crs of [
+      crsFromGeoKeys({ GTModelTypeGeoKey: 1, ProjectedCSTypeGeoKey: 32767, PCSCitationGeoKey: `ESRI PE String = ${pe}` }),
+      crsFromGeoKeys({ GTModelTypeGeoKey: 1, ProjectedCSTypeGeoKey: 32767, ProjLinearUnitsGeoKey: 9003, PCSCitationGeoKey: `ESRI PE String = ${withoutUnit}` }),
+    ]) {
+      for (const [x, y] of [[984250, 1200000], [1100000, 1900000]] as const) {
+        const ours = transformPoint(converter(transformableProj4(crs), WGS84), x, y)!;
+        const theirs = transformPoint(converter(transformableProj4(registry), WGS84), x, y)!;
+        expect(ours[0]).toBeCloseTo(theirs[0], 6);
+        expect(ours[1]).toBeCloseTo(theirs[1], 6);
+      }
     }
+    expect(withoutUnit).not.toContain('Foot_US');
   });
 
   it('refuses a unit code it does not know when the file gives no size', () => {

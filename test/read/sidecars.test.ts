@@ -12,6 +12,8 @@ import { openRaster } from '../../server/src/read/open-raster.ts';
 import { pamNodata } from '../../server/src/read/sidecars.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { gdalPython, gdalSkipReason, skipWithoutGdal } from '../helpers/shared-data.ts';
+import { startRangeServer } from '../helpers/range-server.ts';
+import { createTestServer } from '../helpers/test-server.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-sidecars-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -39,6 +41,12 @@ describe('sidecar files', () => {
     expect(pamNodata('<PAMDataset><PAMRasterBand band="1"><NoDataValue>0</NoDataValue></PAMRasterBand></PAMDataset>')).toBe(0);
     expect(pamNodata('<PAMDataset><PAMRasterBand band="1"><NoDataValue le_hex_equiv="000000000000F87F">nan</NoDataValue></PAMRasterBand></PAMDataset>')).toBeNaN();
     expect(pamNodata('<PAMDataset><Metadata/></PAMDataset>')).toBeNull();
+    // Band 1's, where the bands agree; none where they differ, or only another band declares one.
+    const bands3 = (a: string, b: string) => `<PAMDataset><PAMRasterBand band="3"><NoDataValue>${b}</NoDataValue></PAMRasterBand><PAMRasterBand band="1"><NoDataValue>${a}</NoDataValue></PAMRasterBand></PAMDataset>`;
+    expect(pamNodata(bands3('0', '0'))).toBe(0);
+    expect(pamNodata(bands3('0', '9'))).toBeNull();
+    expect(pamNodata('<PAMDataset><PAMRasterBand band="2"><NoDataValue>5</NoDataValue></PAMRasterBand></PAMDataset>')).toBeNull();
+    expect(pamNodata('<PAMDataset><PAMRasterBand band="1"/><PAMRasterBand band="2"><NoDataValue>5</NoDataValue></PAMRasterBand></PAMDataset>')).toBeNull();
     const bands = syntheticScene(20, 10).map((b) => b.map((v, i) => (i < 20 ? 0 : Math.max(1, v))));
     const plain = path.join(tmp, 'pam.tif');
     writeTestTiff(plain, { width: 20, height: 10, bands, geoTransform: GT });
@@ -58,6 +66,58 @@ describe('sidecar files', () => {
     const ownSource = await openRaster(own);
     expect(ownSource.info.nodata).toBe(7);
     await ownSource.close();
+  });
+});
+
+describe('sidecars beside a URL', () => {
+  it('are read under the prefix a caller names (a satseg server\'s datasets, for its workers), not elsewhere', async () => {
+    const www = path.join(tmp, 'www');
+    fs.mkdirSync(www);
+    const file = path.join(www, 'scene.tif');
+    writeTestTiff(file, { width: 60, height: 40, bands: syntheticScene(60, 40), geoTransform: GT });
+    writeTestTiff(`${file}.msk`, { width: 60, height: 40, bands: [Uint8Array.from({ length: 2400 }, (_, i) => (i % 60 < 20 ? 0 : 255))], geoTransform: GT });
+    fs.writeFileSync(`${file}.aux.xml`, '<PAMDataset><PAMRasterBand band="1"><NoDataValue>3</NoDataValue></PAMRasterBand></PAMDataset>');
+    writeTestTiff(path.join(www, 'plain.tif'), { width: 60, height: 40, bands: syntheticScene(60, 40), geoTransform: GT });
+    const http = await startRangeServer(www);
+    try {
+      const withSidecars = await openRaster(`${http.base}/scene.tif`, { sidecarsUnder: `${http.base}/` });
+      expect([withSidecars.info.maskKind, withSidecars.info.nodata]).toEqual(['mask', 3]);
+      const valid = (await withSidecars.read({ x: 0, y: 0, width: 60, height: 40 }, { nodataInvalid: false })).valid;
+      expect(Array.from(valid).filter((v, i) => (v === 0) !== (i % 60 < 20))).toEqual([]);
+      await withSidecars.close();
+      const without = await openRaster(`${http.base}/scene.tif`);
+      expect([without.info.maskKind, without.info.nodata]).toEqual(['none', null]);
+      await without.close();
+      // None beside it (404s): opened as it is.
+      const plain = await openRaster(`${http.base}/plain.tif`, { sidecarsUnder: `${http.base}/` });
+      expect(plain.info.maskKind).toBe('none');
+      await plain.close();
+    } finally {
+      await http.close();
+    }
+  });
+});
+
+describe('the server serves a local dataset\'s sidecars beside its source.tif', () => {
+  it('200 with the file where there is one, 404 where there is none', async () => {
+    const server = createTestServer({
+      'masked.tif': (f) => {
+        writeTestTiff(f, { width: 60, height: 40, bands: syntheticScene(60, 40), geoTransform: GT });
+        writeTestTiff(`${f}.msk`, { width: 60, height: 40, bands: [new Uint8Array(2400).fill(255)], geoTransform: GT });
+      },
+      'plain.tif': (f) => writeTestTiff(f, { width: 60, height: 40, bands: syntheticScene(60, 40), geoTransform: GT }),
+    });
+    try {
+      const masked = server.datasetId('masked.tif');
+      const msk = await server.get(`/datasets/${masked}/source.tif.msk`);
+      expect(msk.status).toBe(200);
+      expect(Buffer.from(await msk.arrayBuffer()).equals(fs.readFileSync(path.join(server.ctx.dataDir, 'masked.tif.msk')))).toBe(true);
+      expect((await server.get(`/datasets/${masked}/source.tif.aux.xml`)).status).toBe(404);
+      expect((await server.get(`/datasets/${server.datasetId('plain.tif')}/source.tif.msk`)).status).toBe(404);
+      expect((await (await server.get(`/datasets/${masked}`)).json()).mask).toBe('mask');
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -114,13 +114,18 @@ function geodeticPart(keys: GeoKeys): { def: string; semiMajor?: number; datumNa
   return { def: '+datum=WGS84', semiMajor: 6378137 };
 }
 
-/** Metres in one EPSG linear unit (ProjLinearUnitsGeoKey), for the codes files use. */
+/** Metres in one EPSG linear unit (ProjLinearUnitsGeoKey): every EPSG length unit PROJ knows (proj.db). */
 const LINEAR_UNIT_METRES: Record<number, number> = {
-  9001: 1, 9002: 0.3048, 9003: 1200 / 3937, 9005: 0.3047972654, 9014: 1.8288, 9030: 1852, 9033: 20.11684023368047,
-  9035: 1609.347218694437, 9036: 1000, 9037: 0.9143917962, 9040: 0.914398414616029, 9041: 0.304799471538676,
-  9042: 20.1167651215526, 9070: 0.304800833333333, 9080: 0.304799510248147, 9081: 0.30479841, 9082: 0.3047996,
-  9083: 0.3047995, 9084: 0.91439853074444, 9093: 1609.344, 9094: 0.304799710181509, 9095: 0.3048007491, 9096: 0.9144,
-  9097: 20.1168, 9098: 0.201168, 9099: 0.914398, 9300: 0.30479933333,
+  1025: 0.001, 1026: 1.0, 1027: 3.168876517273149e-11, 1033: 0.01, 1034: 3.1688765172731484e-10,
+  1042: 3.1688765172731486e-08, 9001: 1.0, 9002: 0.3048, 9003: 0.30480060960121924, 9005: 0.3047972654, 9014: 1.8288,
+  9030: 1852.0, 9031: 1.0000135965, 9033: 20.11684023368047, 9034: 0.2011684023368047, 9035: 1609.3472186944375,
+  9036: 1000.0, 9037: 0.9143917962, 9038: 20.1166195164, 9039: 0.201166195164, 9040: 0.9143984146160287,
+  9041: 0.3047994715386762, 9042: 20.116765121552632, 9043: 0.2011676512155263, 9050: 0.9143992,
+  9051: 0.3047997333333333, 9052: 20.1167824, 9053: 0.201167824, 9060: 0.9143992042898124, 9061: 0.30479973476327077,
+  9062: 20.116782494375872, 9063: 0.2011678249437587, 9070: 0.30480083333333335, 9080: 0.30479951024814694,
+  9081: 0.30479841, 9082: 0.3047996, 9083: 0.3047995, 9084: 0.9143985307444408, 9085: 0.91439523, 9086: 0.9143988,
+  9087: 0.9143985, 9093: 1609.344, 9094: 0.3047997101815088, 9095: 0.3048007491, 9096: 0.9144, 9097: 20.1168,
+  9098: 0.201168, 9099: 0.914398, 9300: 0.30479933333333337, 9301: 20.116756, 9302: 0.20116756,
 };
 
 /**
@@ -257,7 +262,8 @@ function parseWkt(text: string): WktNode {
   return node(0);
 }
 
-function esriPeToProj4(wkt: string): string | null {
+/** `unitMetres`: one unit's length where the PE string gives none (the file's unit keys). */
+function esriPeToProj4(wkt: string, unitMetres: () => number): string | null {
   const root = parseWkt(wkt);
   if (root.name !== 'PROJCS') return null;
   const child = (n: WktNode, name: string) => n.args.find((a): a is WktNode => typeof a === 'object' && a.name === name);
@@ -273,7 +279,7 @@ function esriPeToProj4(wkt: string): string | null {
   const p = (k: string, d = 0) => params.get(k) ?? d;
   // Its false easting and northing are in its UNIT (feet in a State Plane PE string), proj4's in metres.
   const unit = Number(child(root, 'UNIT')?.args[1]);
-  const metres = Number.isFinite(unit) && unit > 0 ? unit : 1;
+  const metres = Number.isFinite(unit) && unit > 0 ? unit : unitMetres();
   const fe = `+x_0=${p('false_easting') * metres} +y_0=${p('false_northing') * metres}`;
   const units = unitsPart(metres);
   switch (projection) {
@@ -308,7 +314,7 @@ export function crsFromGeoKeys(keys: GeoKeys | null): Crs {
 
   const pe = /ESRI PE String = (.*)$/s.exec(citation);
   if (pe) {
-    const def = esriPeToProj4(trimTrailing(pe[1]!, '|'));
+    const def = esriPeToProj4(trimTrailing(pe[1]!, '|'), () => linearUnitMetres(keys));
     const semiMajor = /\+(?:a|R)=([\d.eE+-]+)/.exec(def ?? '');
     if (def) return { proj4: def, name: /PROJCS\["([^"]*)"/.exec(pe[1]!)?.[1] ?? 'unnamed', geographic: false, nonEarth: isNonEarth(semiMajor ? Number(semiMajor[1]) : undefined) };
   }

@@ -7,13 +7,18 @@ import type { ByteSource } from './byte-source.ts';
 import { FileByteSource } from './file-byte-source.ts';
 import { HttpByteSource, type HttpSourceOptions } from './http-byte-source.ts';
 import { GeoTiffSource } from './geotiff-source.ts';
-import { readSidecars } from './sidecars.ts';
+import { readRemoteSidecars, readSidecars } from './sidecars.ts';
 import { RasterError } from '../errors.ts';
 
 export interface OpenOptions {
   http?: HttpSourceOptions;
   /** Ends the open and, for a remote raster, every later read of it (a job's cancel reaches its HTTP requests). */
   signal?: AbortSignal;
+  /**
+   * URLs under this prefix whose sidecars (.msk, .aux.xml) are read too, as for a local file: a
+   * satseg server's `/datasets/` (a prefix, not a predicate: options cross to job threads).
+   */
+  sidecarsUnder?: string;
 }
 
 export function isRemote(location: string): boolean {
@@ -31,7 +36,12 @@ export async function openRaster(location: string, options: OpenOptions = {}): P
   const bytes = await openBytes(location, options);
   let sidecars;
   try {
-    sidecars = isRemote(location) ? {} : await readSidecars(location);
+    if (!isRemote(location)) sidecars = await readSidecars(location);
+    else if (options.sidecarsUnder && location.startsWith(options.sidecarsUnder)) sidecars = await readRemoteSidecars(location, (url) => openBytes(url, options).catch((err: unknown) => {
+      if (err instanceof RasterError && err.code === 'not-found') return null;
+      throw err;
+    }));
+    else sidecars = {};
   } catch (err) {
     await bytes.close();
     throw err;

@@ -2,6 +2,7 @@
  * /datasets: the GeoTIFFs of the data folder, uploads and remote COGs; their metadata, map tiles,
  * pixel values and (for workers) their bytes.
  */
+import fs from 'node:fs';
 import pLimit from 'p-limit';
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
@@ -15,7 +16,7 @@ import { ImageryRenderer, imageryStyle, parseBands, parseRescale, type ImagerySt
 import { Dataset, DatasetList, DatasetListQuery, IdParams, ImageryStyleQuery, LonLatQuery, PointValues } from '../api-schemas.ts';
 import { bearer, errors, jsonResponse, nextPage, partialContent } from '../openapi.ts';
 import { z } from '@hono/zod-openapi';
-import { RasterError, RequestError, UploadRejected } from '../../errors.ts';
+import { NotFoundError, RasterError, RequestError, UploadRejected } from '../../errors.ts';
 import { isStorageError } from '../http-error.ts';
 
 export async function describeDataset(ctx: ServerContext, record: DatasetRecord, base: string): Promise<z.infer<typeof Dataset>> {
@@ -215,6 +216,23 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     if (!file) throw new RequestError(`dataset ${record.id} is remote; read it from its own URL`);
     return serveFile(file, c.req.raw, 'image/tiff; application=geotiff', record.name) as never;
   });
+
+  // Its sidecars, where the file has them: a worker reads them beside source.tif, as the server
+  // reads them beside the file (read/sidecars.ts), so both classify the same pixels.
+  for (const [suffix, type] of [['.msk', 'image/tiff'], ['.aux.xml', 'application/xml']] as const) {
+    app.openapi(createRoute({
+      method: 'get', path: `/datasets/{id}/source.tif${suffix}`, tags: ['dataset'], operationId: suffix === '.msk' ? 'datasetSourceMask' : 'datasetSourcePam',
+      summary: suffix === '.msk' ? 'The mask file beside a local dataset (GDAL\'s .msk), where it has one' : 'The .aux.xml beside a local dataset (GDAL\'s PAM: its nodata value), where it has one',
+      request: { params: IdParams },
+      responses: { 200: { description: 'the file', content: { [type]: { schema: z.string().openapi({ format: 'binary' }) } } }, 206: partialContent(type), 304: { description: 'not modified' }, ...errors(400, 404, 416) },
+    }), (c) => {
+      const record = ctx.datasets.get(c.req.valid('param').id);
+      const file = ctx.datasets.localFile(record);
+      const sidecar = file && `${file}${suffix}`;
+      if (!sidecar || !fs.statSync(sidecar, { throwIfNoEntry: false })?.isFile()) throw new NotFoundError('sidecar', `${record.id}${suffix}`, 'does not exist');
+      return serveFile(sidecar, c.req.raw, type, `${record.name}${suffix}`) as never;
+    });
+  }
 
   registerTiler<ImageryStyle>(app, { tiles: ctx.tiles, base }, {
     prefix: '/datasets',
