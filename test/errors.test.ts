@@ -30,3 +30,10 @@ describe('redactPaths', () => {
     expect(redactPaths('https://example.org/a/b.tif and 3/4')).toBe('https://example.org/a/b.tif and 3/4');
   });
 });
+
+describe('redactPaths on paths with braces', () => {
+  it('still redacts a file path that holds braces', () => {
+    expect(redactPaths('cannot read /home/alice/{proj}/scene.tif')).toBe('cannot read scene.tif');
+    expect(redactPaths('cannot read /srv/data/${HOME}/x.tif')).toBe('cannot read x.tif');
+  });
+});

@@ -87,13 +87,16 @@ export function statusOf(err: SatsegError): number {
  */
 const MESSAGE_CHARS = 2000;
 
+/** An API path with a template ("/jobs/{id}", "/results/{id}/stats.json"), quoted in messages. */
+const API_TEMPLATE = /^\/(?:jobs|results|datasets|models|workers)\/\{\w+\}(?:\/|$)/;
+
 /**
  * Absolute paths in a message become their base names (the last guard before a client sees it).
- * A path with a template in it ("poll GET /jobs/{id}") is the API's, and stays.
+ * An API path with a template ("poll GET /jobs/{id}") stays; a file path is never one, braces or not.
  */
 export function redactPaths(message: string): string {
   if (message.length > MESSAGE_CHARS) message = `${message.slice(0, MESSAGE_CHARS)}…`;
-  return message.replace(/(?<![\w:/.])\/(?:[^\s/'"`){}]+\/)+([^\s/'"`),;{}]+)(?![\w.{}])/g, '$1');
+  return message.replace(/(?<![\w:/.])\/(?:[^\s/'"`)]+\/)+([^\s/'"`),;]+)/g, (path, base: string) => (API_TEMPLATE.test(path) ? path : base));
 }
 
 export type RasterErrorCode =
@@ -143,6 +146,12 @@ export class RequestError extends SatsegError {
     super(code, message);
     this.name = 'RequestError';
   }
+}
+
+/** 409: a dataset or result that unfinished jobs read cannot go until they end. */
+export function inUseError(what: 'dataset' | 'result', id: string, jobs: Array<{ id: string; status: string }>): RequestError {
+  const one = jobs.length === 1;
+  return new RequestError(`${what} ${JSON.stringify(id)} is used by ${one ? 'job' : 'jobs'} ${jobs.map((j) => `${j.id} (${j.status})`).join(', ')}: cancel ${one ? 'it' : 'them'} (a DELETE of the job) or let ${one ? 'it' : 'them'} finish, then delete the ${what}`, 'in-use');
 }
 
 /** The scene's bands cannot feed the model as asked. */

@@ -105,7 +105,7 @@ describe.skipIf(skipWithoutRedis)(`BullMQ queue: job records from what Redis rep
     expect(events.filter((e) => e.type === 'status' && e.job.status === 'failed')).toHaveLength(1);
   }, 30_000);
 
-  it('ignores progress messages that are not a worker\'s, and keeps at most MAX_NOTICES notices, each said once', async () => {
+  it('ignores progress messages that are not a worker\'s, cuts long notices, and keeps at most MAX_NOTICES notices, each said once', async () => {
     const { store, events, taken } = await takenJob('progresscheck01');
     const progress = { tilesDone: 1, tilesTotal: 4, percent: 25, mpxPerSec: 1.5, etaSeconds: 3, stage: 'segmenting' };
     // Malformed (an object for the worker, no progress): ignored, the record stays whole.
@@ -116,15 +116,16 @@ describe.skipIf(skipWithoutRedis)(`BullMQ queue: job records from what Redis rep
     const big = 'x'.repeat(5000);
     for (let i = 0; i < MAX_NOTICES + 30; i++) await taken.updateProgress({ worker: 'w1', progress, notice: `${i} ${i % 2 ? big.slice(0, 100) : ''}` });
     await taken.updateProgress({ worker: 'w1', progress, notice: 'first' });
-    // A notice over 2,000 characters is not a worker's: that message is ignored whole.
+    // A notice over 2,000 characters is cut, its progress kept.
     await taken.updateProgress({ worker: 'w1', progress: { ...progress, tilesDone: 3, percent: 75 }, notice: big + big });
-    await taken.updateProgress({ worker: 'w1', progress: { ...progress, tilesDone: 2, percent: 50 } });
-    await until(() => events.some((e) => e.job.progress.tilesDone === 2));
-    expect(events.some((e) => e.job.progress.tilesDone === 3 || typeof e.job.worker !== 'string' && e.job.worker !== null)).toBe(false);
+    await until(() => events.some((e) => e.job.progress.tilesDone === 3));
+    expect(events.some((e) => typeof e.job.worker !== 'string' && e.job.worker !== null)).toBe(false);
     const job = await queue.get('progresscheck01');
     expect(job.worker).toBe('w1');
     expect(job.notices).toHaveLength(MAX_NOTICES);
     expect(job.notices[0]).toBe('first');
+    expect(job.notices[MAX_NOTICES - 1]).toBe(`further notices are left out (a job keeps ${MAX_NOTICES})`);
+    expect(Math.max(...job.notices.map((n) => n.length))).toBeLessThanOrEqual(2001);
     expect(job.notices.filter((n) => n === 'first')).toHaveLength(1);
     expect(store.get('progresscheck01').progress.stage).toBe('segmenting');
   }, 30_000);

@@ -13,15 +13,20 @@ export interface Catalog {
   activeJobs: Job[];
 }
 
-/** Every item of a paged list (GET /datasets, /results), 500 a page, up to 50,000. */
-async function allPages<K extends string, T>(api: ApiClient, path: string, key: K): Promise<T[]> {
-  const all: T[] = [];
+/**
+ * Every item of a paged list (GET /datasets, /results), 500 a page, up to 50,000; an item that
+ * moves to the next page as the list grows meanwhile is kept once.
+ */
+async function allPages<K extends string, T extends { id: string }>(api: ApiClient, path: string, key: K): Promise<T[]> {
+  const all = new Map<string, T>();
+  let offset = 0;
   for (let page = 0; page < 100; page++) {
-    const answer = await api.get<Record<K, T[]> & { next: string | null }>(`${path}?limit=500&offset=${all.length}`);
-    all.push(...answer[key]);
+    const answer = await api.get<Record<K, T[]> & { next: string | null }>(`${path}?limit=500&offset=${offset}`);
+    for (const item of answer[key]) all.set(item.id, item);
+    offset += answer[key].length;
     if (!answer.next || !answer[key].length) break;
   }
-  return all;
+  return [...all.values()];
 }
 
 export async function loadCatalog(api: ApiClient, report: (message: string) => void): Promise<Catalog> {

@@ -44,7 +44,16 @@ CREATE TABLE IF NOT EXISTS write_check (
 export function openCatalogDb(dataDir: string, busyTimeoutMs = 5000): Db {
   const madeDir = fs.mkdirSync(dataDir, { recursive: true });
   const file = path.join(dataDir, 'satseg.sqlite');
-  const existed = fs.existsSync(file);
+  // Whether this call makes the catalog, claimed by creating the file exclusively: two processes
+  // starting on a fresh folder must not both take it for theirs (one failing would remove the
+  // other's catalog).
+  let created = false;
+  try {
+    fs.closeSync(fs.openSync(file, 'wx'));
+    created = true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`the catalog ${file} cannot be used: ${(err as Error).message}`);
+  }
   let db: Db | null = null;
   try {
     db = new Database(file);
@@ -59,10 +68,13 @@ export function openCatalogDb(dataDir: string, busyTimeoutMs = 5000): Db {
   } catch (err) {
     db?.close();
     // A catalog this call created and could not finish (a full disk) is not left behind, empty,
-    // for the next run to trip on; nor the data folder it made for it.
-    if (!existed) {
+    // for the next run to trip on; nor the data folder it made for it, if nothing else is in it.
+    if (created) {
       for (const f of [file, `${file}-wal`, `${file}-shm`]) if (fs.statSync(f, { throwIfNoEntry: false })?.isFile()) fs.rmSync(f, { force: true });
-      if (madeDir) fs.rmSync(madeDir, { recursive: true, force: true });
+      // Empty folders only, from the data folder up to the first this call made.
+      for (let dir = path.resolve(dataDir); madeDir && dir.startsWith(path.resolve(madeDir)); dir = path.dirname(dir)) {
+        try { fs.rmdirSync(dir); } catch { break; }
+      }
     }
     throw new Error(`the catalog ${file} cannot be used: ${(err as Error).message}`);
   }

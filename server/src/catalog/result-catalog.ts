@@ -80,16 +80,12 @@ export class ResultCatalog {
   }
 
   /**
-   * Remove empty folders of results never registered (a job that could not write, on a read-only
-   * folder, left one): nothing in them to keep, and a job's folder is made again when it writes.
-   * For a server starting, before it runs jobs: never from a command beside a running server, whose
-   * jobs' folders are empty for their first moments.
-   */
-  /**
-   * At start: result folders no record names and no unfinished job will fill (`pending`: their
-   * ids) go. Empty ones (a job that could not write on a read-only folder left one), and others an
-   * hour old (an upload that landed as its job failed left a mask no record names); younger ones
-   * stay, in case another process (`satseg segment --register`) is registering them now.
+   * For a server starting, before it runs jobs (never from a command beside a running server,
+   * whose jobs' folders are empty for their first moments): result folders no record names and no
+   * unfinished job will fill (`pending`: their ids) go. Empty ones (a job that could not write on a
+   * read-only folder left one), and others an hour old (an upload that landed as its job failed
+   * left a mask no record names); younger ones stay, in case another process (`satseg segment
+   * --register`) is registering them now.
    */
   removeOrphanFolders(pending: ReadonlySet<string>): number {
     let removed = 0;

@@ -126,7 +126,11 @@ function removeOutputsWhenInterrupted(): void {
   const onSignal = (s: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    void stop(s);
+    // Ended by the signal even when removing failed (a read-only folder): not an unhandled rejection.
+    stop(s).catch(() => {
+      for (const signal of SIGNALS) process.removeListener(signal, onSignal);
+      process.kill(process.pid, s);
+    });
   };
   for (const signal of SIGNALS) process.on(signal, onSignal);
 }

@@ -325,10 +325,10 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
   async admitResultUpload(resultId: string, lockToken: string | undefined): Promise<JobRecord> {
     const job = this.jobProducing(resultId);
     if (!job) throw new ResultUploadError('not-expected', `no unfinished job produces result ${resultId}`);
+    if (TERMINAL.has(job.status)) throw new ResultUploadError('job-finished', `job ${job.id} has ${job.status === 'succeeded' ? 'succeeded' : `been ${job.status}`}; it takes no more uploads`);
     // A change job names the scene masks it reuses as its own: registered results, which no upload
     // may change (a worker holding such a job's lock overwrote another job's mask and stats).
-    if (this.deps.results.has(resultId)) throw new ResultUploadError('job-finished', `result ${resultId} is registered (job ${job.id} reuses it); it takes no uploads`);
-    if (TERMINAL.has(job.status)) throw new ResultUploadError('job-finished', `job ${job.id} has ${job.status === 'succeeded' ? 'succeeded' : `been ${job.status}`}; it takes no more uploads`);
+    if (resultId !== job.id && this.deps.results.has(resultId)) throw new ResultUploadError('job-finished', `result ${resultId} is registered (job ${job.id} reuses it); it takes no uploads`);
     // BullMQ hands a job whose worker stopped answering to another worker; the first one may
     // still be alive. Only the holder of the job's lock may write its results.
     const holder = await this.redis.get(lockKey(job.id));
@@ -356,8 +356,10 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
           throw new ResultUploadError('job-finished', `job ${job.id} ended while this upload was being checked; it takes no more uploads`);
         }
       } catch (err) {
-        // The job ended (and its folder went) while the file was checked: say so, not ENOENT.
+        // The job ended (and its folder went) while the file was checked: say so, not ENOENT; and
+        // the folder made again above goes with it.
         const now = this.jobProducing(resultId);
+        if (!now || TERMINAL.has(now.status)) await fs.promises.rmdir(dir).catch(() => undefined);
         if ((err as NodeJS.ErrnoException).code === 'ENOENT' && (!now || TERMINAL.has(now.status))) {
           throw new ResultUploadError('job-finished', `job ${job.id} ended while this upload was being checked; it takes no more uploads`);
         }

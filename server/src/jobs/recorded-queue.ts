@@ -28,7 +28,9 @@ export const MAX_NOTICES = 50;
  * run's notices again), and at most MAX_NOTICES. The same array when nothing is added.
  */
 export function withNotice(notices: string[], text: string): string[] {
-  return notices.includes(text) || notices.length >= MAX_NOTICES ? notices : [...notices, text];
+  if (notices.includes(text) || notices.length >= MAX_NOTICES) return notices;
+  // The last place says that the rest are left out.
+  return [...notices, notices.length === MAX_NOTICES - 1 ? `further notices are left out (a job keeps ${MAX_NOTICES})` : text];
 }
 
 /** How long a finished job's result is tried again while the catalog refuses it. */

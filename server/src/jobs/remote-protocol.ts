@@ -74,7 +74,8 @@ export const RemoteProgressMessage: z.ZodType<RemoteProgress> = z.object({
     etaSeconds: z.number().nonnegative().finite().nullable().catch(null),
     stage: z.string().max(100),
   }),
-  notice: z.string().max(2000).optional(),
+  // A longer one is cut, not the whole message dropped (its progress with it).
+  notice: z.string().transform((s) => (s.length > 2000 ? `${s.slice(0, 2000)}…` : s)).optional(),
 });
 
 export interface WorkerHeartbeat {

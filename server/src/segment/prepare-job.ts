@@ -98,12 +98,11 @@ export async function prepareJob(reader: RasterReader, spec: ModelSpec, input: J
   const batch = input.batch ?? 4;
   if (limits.maxJobMemoryBytes !== undefined) {
     const { tiles, rows } = jobMemoryBytes(spec, geometry, window.width, batch);
-    const mb = megabytes;
     if (tiles + rows > limits.maxJobMemoryBytes) {
-      const over = `over the ${mb(limits.maxJobMemoryBytes)} a job may use (SATSEG_MAX_JOB_MEMORY_MB)`;
+      const over = `over the ${megabytes(limits.maxJobMemoryBytes)} a job may use (SATSEG_MAX_JOB_MEMORY_MB)`;
       throw new LimitError('job-too-large', rows > tiles
-        ? `${area ? 'the area is' : 'the dataset is'} ${window.width.toLocaleString('en-US')} px wide: rows that wide need about ${mb(rows)} of working memory (and tile ${geometry.modelTile} with batch ${batch} ${mb(tiles)}), ${over}; ${area ? 'draw a narrower area' : 'segment part of it (an area or bbox)'}`
-        : `tile ${geometry.modelTile} with batch ${batch} needs about ${mb(tiles)} of working memory (and rows ${window.width.toLocaleString('en-US')} px wide ${mb(rows)}), ${over}; use a smaller tile or batch`);
+        ? `${area ? 'the area is' : 'the dataset is'} ${window.width.toLocaleString('en-US')} px wide: rows that wide need about ${megabytes(rows)} of working memory (and tile ${geometry.modelTile} with batch ${batch} ${megabytes(tiles)}), ${over}; ${area ? 'draw a narrower area' : 'segment part of it (an area or bbox)'}`
+        : `tile ${geometry.modelTile} with batch ${batch} needs about ${megabytes(tiles)} of working memory (and rows ${window.width.toLocaleString('en-US')} px wide ${megabytes(rows)}), ${over}; use a smaller tile or batch`);
     }
   }
   const fit = modelFit(spec, info, { bands: input.bands, sensor: input.sensor });

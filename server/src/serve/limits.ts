@@ -177,11 +177,10 @@ export class Limits {
       return; // a file system that cannot say: the write itself will fail with the reason
     }
     if (free - bytes < this.values.minFreeDiskBytes) {
-      const mb = megabytes;
-      const reserve = `${mb(this.values.minFreeDiskBytes)} reserve to keep (SATSEG_MIN_FREE_DISK_MB)`;
+      const reserve = `${megabytes(this.values.minFreeDiskBytes)} reserve to keep (SATSEG_MIN_FREE_DISK_MB)`;
       throw new LimitError('disk-full', `not enough free disk for this upload: ${bytes > 0
-        ? `${mb(free)} free, ${mb(bytes)} still to be written (this upload's and others' being received), and a ${reserve}`
-        : `${mb(free)} free${received > 0 ? ` after its ${mb(received)}` : ''}, under the ${reserve}`}`);
+        ? `${megabytes(free)} free, ${megabytes(bytes)} still to be written (this upload's and others' being received), and a ${reserve}`
+        : `${megabytes(free)} free${received > 0 ? ` after its ${megabytes(received)}` : ''}, under the ${reserve}`}`);
     }
   }
 

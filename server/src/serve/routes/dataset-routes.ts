@@ -16,7 +16,7 @@ import { ImageryRenderer, imageryStyle, parseBands, parseRescale, type ImagerySt
 import { Dataset, DatasetList, DatasetListQuery, IdParams, ImageryStyleQuery, LonLatQuery, PointValues } from '../api-schemas.ts';
 import { bearer, errors, jsonResponse, nextPage, partialContent } from '../openapi.ts';
 import { z } from '@hono/zod-openapi';
-import { NotFoundError, RasterError, RequestError, UploadRejected } from '../../errors.ts';
+import { inUseError, NotFoundError, RasterError, RequestError, UploadRejected } from '../../errors.ts';
 import { isStorageError } from '../http-error.ts';
 
 export async function describeDataset(ctx: ServerContext, record: DatasetRecord, base: string): Promise<z.infer<typeof Dataset>> {
@@ -184,9 +184,7 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     ctx.datasets.get(id); // 404 first
     // A job reading it would run on to fail at its end ('dataset not found'), its work lost.
     const using = ctx.jobStore.withStatus('queued', 'running').filter((j) => j.datasetId === id || j.beforeId === id);
-    if (using.length) {
-      throw new RequestError(`dataset ${JSON.stringify(id)} is used by ${using.length === 1 ? 'job' : 'jobs'} ${using.map((j) => `${j.id} (${j.status})`).join(', ')}: cancel ${using.length === 1 ? 'it' : 'them'} (a DELETE of the job) or let ${using.length === 1 ? 'it' : 'them'} finish, then delete the dataset`, 'in-use');
-    }
+    if (using.length) throw inUseError('dataset', id, using);
     await ctx.datasets.remove(id);
     ctx.tiles.dropPrefix(`d:${id}:`);
     return c.body(null, 204);

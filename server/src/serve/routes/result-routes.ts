@@ -14,7 +14,7 @@ import { registerTiler, type TileLayer } from '../tiler-factory.ts';
 import { ClassRenderer, parseClassFilter, parseOpacity, type ClassStyle } from '../tiles/class-renderer.ts';
 import { ChangeStatisticsDoc, ClassStatistics, ClassStyleQuery, ResultListQuery, IdParams, LonLatQuery, Result, ResultList, ResultPoint } from '../api-schemas.ts';
 import { bearer, errors, jsonResponse, nextPage, partialContent } from '../openapi.ts';
-import { redactPaths, RequestError } from '../../errors.ts';
+import { inUseError, redactPaths, RequestError } from '../../errors.ts';
 import { keepParams } from './dataset-routes.ts';
 
 /**
@@ -130,9 +130,7 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
     // A change job reuses a scene mask from when it is placed (in BullMQ mode, while it waits in
     // the queue): deleted under it, the job failed after minutes of work with "no such file".
     const using = ctx.jobStore.withStatus('queued', 'running').filter((j) => j.extraResults?.before === id || j.extraResults?.after === id);
-    if (using.length) {
-      throw new RequestError(`result ${JSON.stringify(id)} is used by ${using.length === 1 ? 'job' : 'jobs'} ${using.map((j) => `${j.id} (${j.status})`).join(', ')}: cancel ${using.length === 1 ? 'it' : 'them'} (a DELETE of the job) or let ${using.length === 1 ? 'it' : 'them'} finish, then delete the result`, 'in-use');
-    }
+    if (using.length) throw inUseError('result', id, using);
     // Polygons being made stop first, so none is renamed into the folder as it goes.
     ctx.vectors.forget(id);
     await ctx.results.remove(id);
