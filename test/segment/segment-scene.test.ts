@@ -173,15 +173,18 @@ describe('segmentScene', () => {
   });
 
   it('says when pixels are much taller than wide on the ground (the model sees the ground stretched)', async () => {
-    const notices = async (gt: [number, number, number, number, number, number], name: string) => {
+    const notices = async (gt: [number, number, number, number, number, number], name: string, epsg?: number) => {
       const input = path.join(tmp, `${name}.tif`);
-      writeTestTiff(input, { width: 200, height: 100, bands: syntheticScene(200, 100), geoTransform: gt });
+      writeTestTiff(input, { width: 200, height: 100, bands: syntheticScene(200, 100), geoTransform: gt, ...(epsg ? { epsg } : {}) });
       const said: string[] = [];
       await segmentScene({ input, output: path.join(tmp, `${name}-mask.tif`), model: spec, device: 'cpu', onNotice: (m) => said.push(m) });
       return said.filter((m) => /stretched/.test(m));
     };
-    expect(await notices([0, 5, 0, 0, 0, -10], 'tall-pixels')).toEqual([expect.stringMatching(/^the scene's pixels are 5\.00 m wide and 10\.0 m tall on the ground: the model sees the ground stretched 2\.0x along one axis/)]);
+    expect(await notices([0, 5, 0, 0, 0, -10], 'tall-pixels')).toEqual([expect.stringMatching(/^the scene's pixels are (4\.9\d|5\.0\d) m wide and (9\.9\d|10\.0) m tall on the ground: the model sees the ground stretched 2\.0x along one axis/)]);
     expect(await notices([0, 5, 0, 0, 0, -5.5], 'square-enough')).toEqual([]);
+    // Square in the grid, not on the ground: World Equidistant Cylindrical (EPSG:4087) at 60° N,
+    // where a metre of easting is half a metre of ground.
+    expect(await notices([1_113_195, 10, 0, 6_679_169, 0, -10], 'eqc-60n', 4087)).toEqual([expect.stringMatching(/^the scene's pixels are (4\.9\d|5\.0\d) m wide and (9\.9\d|10\.0) m tall on the ground: the model sees the ground stretched 2\.0x/)]);
   });
 
   it('resamples tiles to the model resolution and back when the scene is 2x coarser', async () => {

@@ -232,12 +232,28 @@ export function groundResolutionMetres(gt: GeoTransform, height: number, crs: { 
 
 /**
  * Approximate ground width and height of a pixel in metres, at the scene's centre: a lon/lat
- * pixel of square degrees is cos(latitude) as wide as it is tall.
+ * pixel of square degrees is cos(latitude) as wide as it is tall, and a projected one is square on
+ * the ground only where the projection is conformal (not an equirectangular or sinusoidal grid far
+ * from the equator), so its sides are measured through the projection.
  */
-export function groundPixelMetres(gt: GeoTransform, height: number, crs: { geographic: boolean; proj4: string }): { x: number; y: number } {
-  if (crs.geographic) return { x: groundResolutionMetres(gt, height, crs), y: Math.abs(gt[5]) * 110_574 };
+export function groundPixelMetres(gt: GeoTransform, size: { width: number; height: number }, crs: { geographic: boolean; proj4: string }): { x: number; y: number } {
+  if (crs.geographic) return { x: groundResolutionMetres(gt, size.height, crs), y: Math.abs(gt[5]) * 110_574 };
   const unit = metresPerUnit(crs);
-  return { x: Math.abs(gt[1]) * unit, y: Math.abs(gt[5]) * unit };
+  const square = { x: Math.abs(gt[1]) * unit, y: Math.abs(gt[5]) * unit };
+  try {
+    const toLonLat = proj4Library()(crs.proj4, '+proj=longlat +datum=WGS84 +no_defs');
+    const cx = gt[0] + (size.width / 2) * gt[1];
+    const cy = gt[3] + (size.height / 2) * gt[5];
+    const [lon, lat] = toLonLat.forward([cx, cy]) as [number, number];
+    const metres = ([x, y]: number[]) => {
+      const [lon1, lat1] = toLonLat.forward([x!, y!]) as [number, number];
+      return Math.hypot((lon1 - lon) * 111_320 * Math.cos((lat * Math.PI) / 180), (lat1 - lat) * 110_574);
+    };
+    const ground = { x: metres([cx + gt[1], cy]), y: metres([cx, cy + gt[5]]) };
+    return Number.isFinite(ground.x) && Number.isFinite(ground.y) && ground.x > 0 && ground.y > 0 ? ground : square;
+  } catch {
+    return square;
+  }
 }
 
 /** The web-map zoom whose ground resolution at `lat` is at least as fine as `metres` per pixel. */

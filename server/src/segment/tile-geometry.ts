@@ -46,7 +46,7 @@ export function tileGeometry(spec: ModelSpec, info: RasterInfo, size: { width: n
     // Tiles are resampled by one factor on both axes: pixels much taller than wide (a lon/lat
     // scene far from the equator, a file stretched on one axis) reach the model stretched, and
     // it classifies worse (probe: 25 % of Dynamic World's pixels changed with rows doubled).
-    const { x, y } = groundPixelMetres(info.geoTransform, info.height, info.crs);
+    const { x, y } = groundPixelMetres(info.geoTransform, info, info.crs);
     const stretch = Math.max(x / y, y / x);
     if (stretch > STRETCH_THRESHOLD) {
       notices.push(`the scene's pixels are ${x.toPrecision(3)} m wide and ${y.toPrecision(3)} m tall on the ground: the model sees the ground stretched ${stretch.toFixed(1)}x along one axis; for its best results reproject to square pixels (gdalwarp -t_srs <a projected CRS> -tr <size> <size>)`);
