@@ -114,15 +114,7 @@ describe('segmentScene', () => {
 
   it('keeps nodata as nodata and skips all-nodata tiles', async () => {
     const [r, g, b] = syntheticScene(600, 400, 3);
-    for (let y = 0; y < 400; y++) {
-      for (let x = 0; x < 600; x++) {
-        const i = y * 600 + x;
-        if (x < 300 || (x - 450) ** 2 + (y - 200) ** 2 < 900) { r![i] = 0; g![i] = 0; b![i] = 0; continue; }
-        // The declared nodata value (0) in any band marks a pixel out, as GDAL's per-band masks do:
-        // the data around the holes holds none.
-        for (const band of [r!, g!, b!]) band[i] = Math.max(1, band[i]!);
-      }
-    }
+    for (let y = 0; y < 400; y++) for (let x = 0; x < 600; x++) if (x < 300 || (x - 450) ** 2 + (y - 200) ** 2 < 900) { const i = y * 600 + x; r![i] = 0; g![i] = 0; b![i] = 0; }
     const input = path.join(tmp, 'nodata.tif');
     writeTestTiff(input, { width: 600, height: 400, bands: [r!, g!, b!], nodata: 0, geoTransform: [0, 5, 0, 0, 0, -5] });
     const out = path.join(tmp, 'nodata-mask.tif');
@@ -140,7 +132,7 @@ describe('segmentScene', () => {
     expect(s.nodataPixels).toBe(l.filter((v) => v === 255).length);
   });
 
-  it('leaves unclassified a pixel missing in one band only (NaN in a float band, or the nodata value in one)', async () => {
+  it('leaves unclassified a pixel missing in one band only (NaN in a float band, or the nodata value in one), except in 8-bit imagery', async () => {
     // A swath edge where the bands' footprints differ: NaN in the third band over a disc, and the
     // nodata value in the first band over a stripe. Each went into the model as a value.
     const bands = syntheticScene(300, 200, 3).map((b) => Float32Array.from(b));
@@ -161,6 +153,13 @@ describe('segmentScene', () => {
     for (let y = 0; y < 200; y++) for (let x = 0; x < 300; x++) if ((l[y * 300 + x] === 255) !== (disc(x, y) || stripe(x))) wrong++;
     expect(wrong).toBe(0);
     expect(s.nodataPixels).toBe(l.filter((v) => v === 255).length);
+    // In 8-bit imagery a 0 in one band is a dark pixel as often as a gap: classified.
+    const dark = syntheticScene(300, 200, 3).map((band) => band.map((v) => Math.max(1, v)));
+    for (let y = 0; y < 200; y++) for (let x = 0; x < 300; x++) if (disc(x, y)) dark[2]![y * 300 + x] = 0;
+    const byte = path.join(tmp, 'band-zero-8bit.tif');
+    writeTestTiff(byte, { width: 300, height: 200, bands: dark, nodata: 0, geoTransform: [0, 5, 0, 0, 0, -5] });
+    await segmentScene({ input: byte, output: path.join(tmp, 'band-zero-8bit-mask.tif'), model: spec, device: 'cpu', tile: 128, overlap: 16 });
+    expect((await labels(path.join(tmp, 'band-zero-8bit-mask.tif'))).filter((v) => v === 255)).toHaveLength(0);
     // Imagery is still drawn where any band has data: a plain read keeps those pixels valid.
     const source = await openRaster(input);
     try {

@@ -95,8 +95,12 @@ export class TileBatcher {
     const { lo, hi } = rowsNeeded(geometry.plan.ys[r]!, geometry.sceneTile, win.height);
     // Read in scene pixels; then re-expressed in the window's own pixels (the plan's frame), with
     // the geotransform that goes with that window.
-    // A pixel the model cannot read whole (nodata or NaN in any of its bands) is not classified.
-    const block = await source.read({ x: win.x, y: win.y + lo, width: win.width, height: hi - lo }, { bands, signal, anyBandNodata: true });
+    // A pixel the model cannot read whole (nodata or NaN in any of its bands: a swath edge where the
+    // bands' footprints differ) is not classified. Except in 8-bit imagery, where a 0 in one band
+    // (the usual nodata) is a dark pixel as often as a gap: a shadow's blue, water's near infrared
+    // (rasterio's RGB sample holds 710 such pixels, which became holes in the mask).
+    const anyBandNodata = !/^u?int8$/.test(source.info.dtype);
+    const block = await source.read({ x: win.x, y: win.y + lo, width: win.width, height: hi - lo }, { bands, signal, anyBandNodata });
     if (areaMask) {
       const inside = areaMask(lo, hi - lo, win.width);
       for (let i = 0; i < inside.length; i++) if (!inside[i]) block.valid[i] = 0;
