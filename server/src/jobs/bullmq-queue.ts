@@ -342,28 +342,28 @@ export class BullMqQueue extends RecordedQueue implements JobQueue {
     try {
       const job = await this.admitResultUpload(resultId, lockToken);
       const dir = this.deps.results.dirOf(resultId);
+      const statusNow = () => this.jobProducing(resultId)?.status;
+      const ended = () => new ResultUploadError('job-finished', `job ${job.id} ended while this upload was being checked; it takes no more uploads`);
+      // Its folder, made when the job was placed (again here for a job placed before a restart
+      // that found it empty; placeResultFile itself never makes one).
+      await fs.promises.mkdir(dir, { recursive: true });
       try {
-        // Its folder, made when the job was placed (again here for a job placed before a restart
-        // that found it empty; placeResultFile itself never makes one).
-        await fs.promises.mkdir(dir, { recursive: true });
         await placeResultFile(this.deps, job, resultId, name, tempPath);
-        // The job may have ended while the file was checked (its outputs discarded meanwhile, or
-        // about to be): a file placed after that stayed in a folder no record names.
-        const now = this.jobProducing(resultId);
-        if (!now || (TERMINAL.has(now.status) && now.status !== 'succeeded')) {
-          await fs.promises.rm(path.join(dir, name), { force: true });
-          await fs.promises.rmdir(dir).catch(() => undefined);
-          throw new ResultUploadError('job-finished', `job ${job.id} ended while this upload was being checked; it takes no more uploads`);
-        }
       } catch (err) {
         // The job ended (and its folder went) while the file was checked: say so, not ENOENT; and
         // the folder made again above goes with it.
-        const now = this.jobProducing(resultId);
-        if (!now || TERMINAL.has(now.status)) await fs.promises.rmdir(dir).catch(() => undefined);
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && (!now || TERMINAL.has(now.status))) {
-          throw new ResultUploadError('job-finished', `job ${job.id} ended while this upload was being checked; it takes no more uploads`);
-        }
-        throw err;
+        const status = statusNow();
+        if (status !== undefined && !TERMINAL.has(status)) throw err;
+        await fs.promises.rmdir(dir).catch(() => undefined);
+        throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? ended() : err;
+      }
+      // The job may have ended while the file was checked (its outputs discarded meanwhile, or
+      // about to be): a file placed after that stayed in a folder no record names.
+      const status = statusNow();
+      if (status === undefined || (TERMINAL.has(status) && status !== 'succeeded')) {
+        await fs.promises.rm(path.join(dir, name), { force: true });
+        await fs.promises.rmdir(dir).catch(() => undefined);
+        throw ended();
       }
     } finally {
       await fs.promises.rm(tempPath, { force: true });

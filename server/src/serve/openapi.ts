@@ -3,6 +3,7 @@
  * api-schemas.ts both validate each request and document it; a request that fails its schema gets
  * our JSON error body with the reason. /openapi.json is generated from those same routes.
  */
+import pLimit from 'p-limit';
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import fs from 'node:fs';
@@ -52,6 +53,25 @@ export function errors(...statuses: number[]) {
 export function nextPage(listUrl: string, page: { limit: number; offset: number }, shown: number, total: number): string | null {
   const offset = page.offset + shown;
   return shown > 0 && offset < total ? `${listUrl}?limit=${page.limit}&offset=${offset}` : null;
+}
+
+/**
+ * A page of a catalog's list (results, datasets) for an answer: its records described eight at a
+ * time (each opens its file and may compute statistics: all at once held a file per record), the
+ * total, and the next page's link.
+ */
+export async function describePage<R, T>(
+  catalog: { list(page: { limit: number; offset: number }): R[]; count(): number },
+  query: { limit?: number; offset?: number },
+  describe: (record: R) => Promise<T>,
+  listUrl: string,
+): Promise<{ items: T[]; total: number; next: string | null }> {
+  const page = { limit: query.limit ?? 100, offset: query.offset ?? 0 };
+  const records = catalog.list(page);
+  const total = catalog.count();
+  const opening = pLimit(8);
+  const items = await Promise.all(records.map((r) => opening(() => describe(r))));
+  return { items, total, next: nextPage(listUrl, page, records.length, total) };
 }
 
 /** 206 for a file served in ranges: its bytes for one range, multipart/byteranges for several. */

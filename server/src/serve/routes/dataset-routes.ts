@@ -3,7 +3,6 @@
  * pixel values and (for workers) their bytes.
  */
 import fs from 'node:fs';
-import pLimit from 'p-limit';
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { IncomingMessage } from 'node:http';
@@ -14,7 +13,7 @@ import { serveFile } from '../file-response.ts';
 import { registerTiler } from '../tiler-factory.ts';
 import { ImageryRenderer, imageryStyle, parseBands, parseRescale, type ImageryStyle } from '../tiles/imagery-renderer.ts';
 import { Dataset, DatasetList, DatasetListQuery, IdParams, ImageryStyleQuery, LonLatQuery, PointValues } from '../api-schemas.ts';
-import { bearer, errors, jsonResponse, nextPage, partialContent } from '../openapi.ts';
+import { bearer, describePage, errors, jsonResponse, partialContent } from '../openapi.ts';
 import { z } from '@hono/zod-openapi';
 import { inUseError, NotFoundError, RasterError, RequestError, UploadRejected } from '../../errors.ts';
 import { isStorageError } from '../http-error.ts';
@@ -103,13 +102,8 @@ export function registerDatasetRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     request: { query: DatasetListQuery },
     responses: { 200: jsonResponse(DatasetList, 'datasets'), ...errors(400) },
   }), async (c) => {
-    const { limit = 100, offset = 0 } = c.req.valid('query');
-    const page = ctx.datasets.list({ limit, offset });
-    const total = ctx.datasets.count();
-    // A few at a time: each opens its file and may compute statistics (500 at once held 500 files).
-    const describe = pLimit(8);
-    const datasets = await Promise.all(page.map((d) => describe(() => describeDataset(ctx, d, base(c)))));
-    return c.json({ datasets, total, next: nextPage(`${base(c)}/datasets`, { limit, offset }, page.length, total) }, 200);
+    const { items, total, next } = await describePage(ctx.datasets, c.req.valid('query'), (d) => describeDataset(ctx, d, base(c)), `${base(c)}/datasets`);
+    return c.json({ datasets: items, total, next }, 200);
   });
 
   app.openapi(createRoute({

@@ -2,7 +2,6 @@
  * /results: class masks as palette tiles, the COG itself (ranged, for GDAL and QGIS), polygons
  * (GeoJSON, FlatGeobuf, vector tiles), class lookups and statistics.
  */
-import pLimit from 'p-limit';
 import fs from 'node:fs';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
@@ -13,7 +12,7 @@ import { serveFile } from '../file-response.ts';
 import { registerTiler, type TileLayer } from '../tiler-factory.ts';
 import { ClassRenderer, parseClassFilter, parseOpacity, type ClassStyle } from '../tiles/class-renderer.ts';
 import { ChangeStatisticsDoc, ClassStatistics, ClassStyleQuery, ResultListQuery, IdParams, LonLatQuery, Result, ResultList, ResultPoint } from '../api-schemas.ts';
-import { bearer, errors, jsonResponse, nextPage, partialContent } from '../openapi.ts';
+import { bearer, describePage, errors, jsonResponse, partialContent } from '../openapi.ts';
 import { inUseError, redactPaths, RequestError } from '../../errors.ts';
 import { keepParams } from './dataset-routes.ts';
 
@@ -103,15 +102,10 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
     request: { query: ResultListQuery },
     responses: { 200: jsonResponse(ResultList, 'results'), ...errors(400) },
   }), async (c) => {
-    // Paged, and opened a few at a time: every job adds a result, and each is opened to describe
-    // it (all at once held as many files as there were results).
-    const { limit = 100, offset = 0 } = c.req.valid('query');
-    const page = ctx.results.list({ limit, offset });
-    const total = ctx.results.count();
-    const describe = pLimit(8);
-    const results = await Promise.all(page.map((r) => describe(() => describeResult(ctx, r, base(c))
-      .catch((err: Error) => ({ id: r.id, name: r.name, usable: false as const, error: err.message.split('\n')[0]! })))));
-    return c.json({ results, total, next: nextPage(`${base(c)}/results`, { limit, offset }, page.length, total) }, 200);
+    // Paged: every job adds a result.
+    const { items, total, next } = await describePage(ctx.results, c.req.valid('query'), (r) => describeResult(ctx, r, base(c))
+      .catch((err: Error) => ({ id: r.id, name: r.name, usable: false as const, error: err.message.split('\n')[0]! })), `${base(c)}/results`);
+    return c.json({ results: items, total, next }, 200);
   });
 
   app.openapi(createRoute({
