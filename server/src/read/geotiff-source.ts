@@ -247,10 +247,8 @@ export class GeoTiffSource implements RasterSource {
   private readonly uid = nextSourceId++;
   private readonly alphaIndex: number | null;
 
-  /** A mask held beside the file (GDAL's `.msk`), used where the file has none inside. */
-  private externalMask: RasterSource | null = null;
-
-  private constructor(info: RasterInfo, private readonly levels: Level[], private readonly bytes: ByteSource) {
+  /** `externalMask`: a mask held beside the file (GDAL's `.msk`), used where the file has none inside. */
+  private constructor(info: RasterInfo, private readonly levels: Level[], private readonly bytes: ByteSource, private readonly externalMask: RasterSource | null = null) {
     this.info = info;
     const alpha = info.bands.find((b) => b.colorInterp === 'alpha');
     this.alphaIndex = alpha ? alpha.index - 1 : null;
@@ -275,9 +273,9 @@ export class GeoTiffSource implements RasterSource {
    */
   static async open(bytes: ByteSource, sidecars: { nodata?: number | null; mask?: RasterSource | null } = {}): Promise<GeoTiffSource> {
     try {
-      const source = await GeoTiffSource.parse(bytes, sidecars.nodata ?? null, false);
-      if (sidecars.mask && source.info.maskKind !== 'mask') source.attachMask(sidecars.mask);
-      else await sidecars.mask?.close();
+      const source = await GeoTiffSource.parse(bytes, { nodata: sidecars.nodata ?? null, mask: sidecars.mask ?? null }, false);
+      // A .msk the file has no use for (it has a mask of its own) is closed now.
+      if (sidecars.mask && source.externalMask !== sidecars.mask) await sidecars.mask.close();
       return source;
     } catch (err) {
       await bytes.close();
@@ -292,23 +290,14 @@ export class GeoTiffSource implements RasterSource {
    */
   static async openPixels(bytes: ByteSource): Promise<GeoTiffSource> {
     try {
-      return await GeoTiffSource.parse(bytes, null, true);
+      return await GeoTiffSource.parse(bytes, { nodata: null, mask: null }, true);
     } catch (err) {
       await bytes.close();
       throw err;
     }
   }
 
-  private attachMask(mask: RasterSource): void {
-    const { width, height } = this.info;
-    if (mask.info.width !== width || mask.info.height !== height || mask.info.bandCount < 1) {
-      throw new RasterError('corrupt', `its mask file (.msk) is ${mask.info.width} x ${mask.info.height} px, not the image's ${width} x ${height}`);
-    }
-    this.externalMask = mask;
-    (this.info as { maskKind: RasterInfo['maskKind'] }).maskKind = 'mask';
-  }
-
-  private static async parse(bytes: ByteSource, sidecarNodata: number | null, pixelsOnly: boolean): Promise<GeoTiffSource> {
+  private static async parse(bytes: ByteSource, sidecars: { nodata: number | null; mask: RasterSource | null }, pixelsOnly: boolean): Promise<GeoTiffSource> {
     await checkDirectoryChain(bytes, await checkTiffMagic(bytes));
     let tiff: GeoTIFF;
     let images: GeoTIFFImage[] = [];
@@ -403,7 +392,12 @@ export class GeoTiffSource implements RasterSource {
     }
 
     // The file's own value first; else the one its .aux.xml declares (GDAL's PAM).
-    const nodata = parseNodata(fd.getValue('GDAL_NODATA')) ?? sidecarNodata;
+    const nodata = parseNodata(fd.getValue('GDAL_NODATA')) ?? sidecars.nodata;
+    // A .msk counts where the file has no mask of its own.
+    const externalMask = main.mask ? null : sidecars.mask;
+    if (externalMask && (externalMask.info.width !== main.width || externalMask.info.height !== main.height || externalMask.info.bandCount < 1)) {
+      throw new RasterError('corrupt', `its mask file (.msk) is ${externalMask.info.width} x ${externalMask.info.height} px, not the image's ${main.width} x ${main.height}`);
+    }
     const info: RasterInfo = {
       width: main.width,
       height: main.height,
@@ -414,7 +408,7 @@ export class GeoTiffSource implements RasterSource {
       crs,
       bands,
       overviews: levels.slice(1).map((l) => ({ width: l.width, height: l.height, resolution: Math.abs(geoTransform[1]) * main.width / l.width })),
-      maskKind: main.mask ? 'mask' : bands.some((b) => b.colorInterp === 'alpha') ? 'alpha' : nodata !== null ? 'nodata' : 'none',
+      maskKind: main.mask || externalMask ? 'mask' : bands.some((b) => b.colorInterp === 'alpha') ? 'alpha' : nodata !== null ? 'nodata' : 'none',
       colorMap,
       metadata: gdalMeta.dataset,
       blockWidth: main.blockWidth,
@@ -422,7 +416,7 @@ export class GeoTiffSource implements RasterSource {
       blockSamples: main.planar === 2 ? 1 : spp,
       compression: compressionName(Number(fd.getValue('Compression') ?? 1)),
     };
-    return new GeoTiffSource(info, levels, bytes);
+    return new GeoTiffSource(info, levels, bytes, externalMask);
   }
 
   get levelCount(): number {
