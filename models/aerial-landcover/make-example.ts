@@ -44,7 +44,7 @@ try {
     if (c) rgb.set(c, i * 3);
   }
   const panelHeight = Math.round((PANEL * height) / width);
-  const panel = (input: sharp.Sharp) => input.resize(PANEL, panelHeight, { kernel: 'nearest' }).removeAlpha().png().toBuffer();
+  const panel = (input: ReturnType<typeof sharp>) => input.resize(PANEL, panelHeight, { kernel: 'nearest' }).removeAlpha().png().toBuffer();
   const panels = await Promise.all([
     sharp(image).resize(PANEL, panelHeight).png().toBuffer(),
     panel(sharp(labels)),

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { hexToRgb } from '../../server/src/infer/model-spec.ts';
-import { openRaster } from '../../server/src/read/raster-source.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
 import { segmentScene } from '../../server/src/segment/segment-scene.ts';
 import { repoRoot } from './build-model.ts';
 

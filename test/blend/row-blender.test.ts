@@ -11,8 +11,9 @@ function rng(seed: number) {
   return () => ((s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0) / 4294967296);
 }
 
-function randomProbs(classes: number, tile: number, rand: () => number): Float32Array {
-  const plane = tile * tile;
+/** Probabilities [classes, height, width] of a square tile of side `tile`, or of a width x height one. */
+function randomProbs(classes: number, tile: number | { width: number; height: number }, rand: () => number): Float32Array {
+  const plane = typeof tile === 'number' ? tile * tile : tile.width * tile.height;
   const p = new Float32Array(classes * plane);
   for (let i = 0; i < plane; i++) {
     let sum = 0;
@@ -23,24 +24,24 @@ function randomProbs(classes: number, tile: number, rand: () => number): Float32
 }
 
 function bruteForce(plan: TilePlan, classes: number, tiles: Map<string, Float32Array>, valid: Uint8Array) {
-  const { width: W, height: H, tile } = plan;
-  const wx = blendWindow(tile, plan.overlapX);
-  const wy = blendWindow(tile, plan.overlapY);
+  const { width: W, height: H, tileWidth: tw, tileHeight: th } = plan;
+  const wx = blendWindow(tw, plan.overlapX);
+  const wy = blendWindow(th, plan.overlapY);
   const sums = new Float64Array(classes * W * H);
   const wsum = new Float64Array(W * H);
   for (const [key, p] of tiles) {
     const [r, c] = key.split(',').map(Number);
     const x0 = plan.xs[c!]!;
     const y0 = plan.ys[r!]!;
-    for (let ty = 0; ty < tile; ty++) {
+    for (let ty = 0; ty < th; ty++) {
       const y = y0 + ty;
       if (y < 0 || y >= H) continue;
-      for (let tx = 0; tx < tile; tx++) {
+      for (let tx = 0; tx < tw; tx++) {
         const x = x0 + tx;
         if (x < 0 || x >= W) continue;
         const w = wy[ty]! * wx[tx]!;
         wsum[y * W + x]! += w;
-        for (let k = 0; k < classes; k++) sums[k * W * H + y * W + x]! += w * p[k * tile * tile + ty * tile + tx]!;
+        for (let k = 0; k < classes; k++) sums[k * W * H + y * W + x]! += w * p[k * tw * th + ty * tw + tx]!;
       }
     }
   }
@@ -57,8 +58,13 @@ function bruteForce(plan: TilePlan, classes: number, tiles: Map<string, Float32A
 }
 
 describe('RowBlender', () => {
-  it.each([[300, 217, 64, 16], [97, 405, 48, 10], [40, 30, 64, 8], [513, 129, 128, 0]])(
-    '%ix%i, tile %i, overlap %i: equals the brute-force blend', (W, H, tile, overlap) => {
+  // Tiles of pixels that are not square on the ground are resampled to rectangles of scene pixels.
+  const rectangle = { width: 96, height: 40 };
+  it.each<[number, number, number | { width: number; height: number }, number | { x: number; y: number }]>([
+    [300, 217, 64, 16], [97, 405, 48, 10], [40, 30, 64, 8], [513, 129, 128, 0],
+    [300, 217, rectangle, { x: 20, y: 8 }], [97, 405, { width: 32, height: 70 }, { x: 6, y: 14 }],
+  ])(
+    '%ix%i, tile %j, overlap %j: equals the brute-force blend', (W, H, tile, overlap) => {
       const plan = planTiles(W, H, tile, overlap);
       const classes = 3;
       const rand = rng(W * 31 + H);

@@ -32,7 +32,7 @@ describe.skipIf(skip)(`aerial-landcover on held-out Dubai imagery${skip ? `: ${i
     const spec = new ModelRegistry(path.join(repoRoot, 'models')).get('aerial-landcover');
     const out = path.join(tmp, 'mask.tif');
     const summary = await segmentScene({ input: scene, output: out, model: spec, device: 'cpu' });
-    expect(summary.resampleFactor).toBeNull();
+    expect(summary.resampled).toBeNull();
     const c = await scoreMask(out, labels);
     expect(c.outOfRange).toBe(0); // nodata, which a fully valid image must not get
     expect(c.labelled / c.pixels).toBeGreaterThan(0.5);

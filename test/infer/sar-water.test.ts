@@ -232,7 +232,9 @@ describe('sar-water', () => {
       // counts wet soil, sees more).
       expect(figures.share).toBeGreaterThan(0.05);
       expect(figures.share).toBeLessThan(0.35);
-      expect(figures.isolated).toBeLessThan(figures.isolatedUnfiltered / 10);
+      // The chip's 7.9 m columns are averaged into the model's 10 m ones first, which removes some
+      // speckle on its own (isolated pixels without the filter: 125 before that resampling, 57 after).
+      expect(figures.isolated).toBeLessThan(figures.isolatedUnfiltered / 5);
       expect(figures.components).toBeLessThan(figures.componentsUnfiltered / 2);
       // Radar water lies where the optical image of the same place also shows water.
       expect(figures.s1WaterSeenByS2).toBeGreaterThan(0.8);

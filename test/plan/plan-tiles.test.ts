@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { minimumCover, planTiles, reflect, tileCount } from '../../server/src/plan/plan-tiles.ts';
 import { rowsNeeded } from '../../server/src/plan/cut-tile.ts';
 import { resizePlanes } from '../../server/src/plan/resize.ts';
+import { axisSampling, blendTileLength, type AxisSampling } from '../../server/src/plan/tile-sampling.ts';
 import { TilePlanError } from '../../server/src/errors.ts';
 
 describe('planTiles', () => {
@@ -85,5 +86,50 @@ describe('resizePlanes', () => {
     expect(down.subarray(0, 100).every((v) => Math.abs(v - 3) < 1e-5)).toBe(true);
     const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
     expect(mean(resizePlanes(src.subarray(100), 1, 10, 10, 5, 5))).toBeCloseTo(mean(src.subarray(100)), 5);
+  });
+});
+
+describe('resampled tiles on one lattice (tile-sampling)', () => {
+  /** The scene pixels and weights tile `s` reads for global model pixel u (its own pixel u - modelStart). */
+  const reads = (s: AxisSampling, u: number, modelStart: number) => {
+    const k = u - modelStart;
+    const out: string[] = [];
+    for (let t = s.toModel.first[k]!; t < s.toModel.first[k + 1]!; t++) out.push(`${s.cutStart + s.toModel.index[t]!}:${s.toModel.weight[t]!.toFixed(5)}`);
+    return out.join(' ');
+  };
+
+  it.each([[0.79, 2], [0.66, 1], [1.6, 2], [2, 2], [0.5, 1]])(
+    'factor %f, alignment %i: overlapping tiles read the same ground for the same model pixel, and the model tile covers the blend tile', (factor, alignment) => {
+      const modelTile = 96;
+      const blend = blendTileLength(modelTile, factor, alignment);
+      for (const [a, b] of [[0, 37], [101, 130], [-7, 20]]) {
+        const sa = axisSampling(a!, blend, factor, modelTile, alignment);
+        const sb = axisSampling(b!, blend, factor, modelTile, alignment);
+        const startA = Math.floor((a! * factor) / alignment) * alignment;
+        const startB = Math.floor((b! * factor) / alignment) * alignment;
+        expect(Number.isInteger(startA / alignment) && Number.isInteger(startB / alignment)).toBe(true);
+        // Model pixels both tiles hold see identical inputs.
+        let shared = 0;
+        for (let u = Math.max(startA, startB); u < Math.min(startA, startB) + modelTile; u++, shared++) expect(reads(sb, u, startB)).toBe(reads(sa, u, startA));
+        expect(shared).toBeGreaterThan(0);
+        // Every blend pixel's footprint lies inside the model tile, and every read inside the cut.
+        for (const s of [sa, sb]) {
+          expect(s.toScene.first.length).toBe(blend + 1);
+          expect(Math.max(...s.toScene.index)).toBeLessThan(modelTile);
+          expect(Math.min(...s.toModel.index)).toBeGreaterThanOrEqual(0);
+          expect(Math.max(...s.toModel.index)).toBeLessThan(s.cutLength);
+        }
+      }
+    },
+  );
+
+  it('puts a blend pixel where its ground is in the model tile', () => {
+    // 0.5 model px per scene px: scene pixel 40 is model pixels [20, 20.5); tile origin at scene 33
+    // starts its model tile at model pixel 16 (alignment 2), so the pixel reads model pixel 4.
+    const s = axisSampling(33, 40, 0.5, 64, 2);
+    const at = 40 - 33;
+    const taps = Array.from({ length: s.toScene.first[at + 1]! - s.toScene.first[at]! }, (_, k) => s.toScene.index[s.toScene.first[at]! + k]!);
+    expect(taps.every((i) => i === 4 || i === 3 || i === 5)).toBe(true);
+    expect(taps).toContain(4);
   });
 });

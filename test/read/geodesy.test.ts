@@ -4,7 +4,7 @@
  * grid must measure what the same lon/lat rectangle measures.
  */
 import { describe, expect, it } from 'vitest';
-import { areaMethod, pixelAreaFunction, rowPixelAreaFunction } from '../../server/src/read/geodesy.ts';
+import { areaMethod, groundPixelMetres, pixelAreaFunction, rowPixelAreaFunction } from '../../server/src/read/geodesy.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import type { GeoTransform } from '../../server/src/read/raster.ts';
@@ -52,5 +52,33 @@ describe('pixel areas', () => {
     const u = await gridArea([400_000, 10, 0, 5_000_000, 0, -10], 300, 200, utm);
     expect(u.byRows).toBeCloseTo(300 * 200 * 100, 6);
     expect(u.byRing).toBeCloseTo(300 * 200 * 100, 6);
+  });
+});
+
+describe('ground pixel size', () => {
+  const at = (gt: GeoTransform, crs: typeof lonLat) => groundPixelMetres(gt, { width: 100, height: 100 }, crs);
+  const centred = (x: number, y: number, size: number): GeoTransform => [x - 50 * size, size, 0, y + 50 * size, 0, -size];
+
+  it('measures a lon/lat pixel on the ellipsoid at the scene\'s latitude', () => {
+    // WGS 84 at 60° N: 55,800 m per degree of longitude, 111,412 m per degree of latitude.
+    const g = at(centred(10, 60, 0.0001), lonLat);
+    expect(g.x).toBeCloseTo(5.580, 2);
+    expect(g.y).toBeCloseTo(11.141, 2);
+  });
+
+  it('keeps a UTM pixel\'s nominal size, and measures Web Mercator\'s and polar stereographic\'s through the projection', () => {
+    expect(at(centred(450_000, 5_000_000, 10), utm)).toEqual({ x: 10, y: 10 });
+    // Web Mercator's metres are cos(latitude) of the ground's: 5 m at 60° N.
+    const [x, y] = converter(WGS84, transformableProj4(webMercator)).forward([10, 60]);
+    const merc = at(centred(x!, y!, 10), webMercator);
+    expect(merc.x).toBeCloseTo(5.0, 1);
+    expect(merc.y).toBeCloseTo(5.0, 1);
+    // NSIDC's polar stereographic north (true scale at 70° N) at 47° N: 10 m of grid, 8.93 m of
+    // ground (GDAL's transform of the same steps gives 0.8928).
+    const polar = crsFromEpsg(3413);
+    const [px, py] = converter(WGS84, transformableProj4(polar)).forward([-45, 47]);
+    const g = at(centred(px!, py!, 10), polar);
+    expect(g.x / 10).toBeCloseTo(0.893, 3);
+    expect(g.y / 10).toBeCloseTo(0.893, 3);
   });
 });

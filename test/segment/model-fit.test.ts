@@ -187,8 +187,9 @@ describe('modelFit by bands and resolution', () => {
   describe.skipIf(skipWithoutShared)(`on the real scenes ${sharedSkipReason}`, () => {
     const expected: Record<string, Record<string, string>> = {
       'naip_2020.tif': { 'aerial-landcover': 'unsuitable', 'spectral-water': 'good', 'sar-water': 'unsuitable', 'dynamic-world': 'unsuitable' },
-      'sen1floods11_spain_s1.tif': { 'aerial-landcover': 'unsuitable', 'spectral-water': 'unsuitable', 'sar-water': 'good', 'dynamic-world': 'unsuitable' },
-      'sen1floods11_spain_s2.tif': { 'aerial-landcover': 'unsuitable', 'spectral-water': 'good', 'sar-water': 'unsuitable', 'dynamic-world': 'good' },
+      // Lon/lat chips at 38° N: pixels 7.9 m wide and 10 m tall, resampled to square 10 m ones.
+      'sen1floods11_spain_s1.tif': { 'aerial-landcover': 'unsuitable', 'spectral-water': 'unsuitable', 'sar-water': 'resampled', 'dynamic-world': 'unsuitable' },
+      'sen1floods11_spain_s2.tif': { 'aerial-landcover': 'unsuitable', 'spectral-water': 'good', 'sar-water': 'unsuitable', 'dynamic-world': 'resampled' },
       'spacenet_atlanta_pan.tif': { 'aerial-landcover': 'unsuitable', 'spectral-water': 'unsuitable', 'sar-water': 'unsuitable', 'dynamic-world': 'unsuitable' },
     };
     for (const [file, byModel] of Object.entries(expected)) {
@@ -206,12 +207,14 @@ describe('modelFit by bands and resolution', () => {
       });
     }
 
-    it('measures the geographic S1 chip in metres at its latitude (about 7.9 m)', async () => {
+    it('measures the geographic S1 chip in metres at its latitude (7.9 m wide, 10.0 m tall)', async () => {
       const src = await openRaster(path.join(scenesDir, 'sen1floods11_spain_s1.tif'));
       const r = modelFit(sar, src.info);
       await src.close();
-      // 0.0000898 degrees of longitude at 38.1 N.
-      expect(r.scene_resolution_m).toBeCloseTo(0.000089831528412 * 111_320 * Math.cos((38.1058 * Math.PI) / 180), 2);
+      // 0.0000898 degrees at 38.1 N: 7.88 m of longitude, 9.97 m of latitude (WGS 84); one figure
+      // for the pixel is the side of a square of its area.
+      expect(r.reason).toMatch(/scene pixels 7\.9 m wide and 10\.0 m tall on the ground: each axis of the tiles is resampled to sar-water's 10\.0 m square pixels$/);
+      expect(r.scene_resolution_m).toBeCloseTo(Math.sqrt(7.880 * 9.971), 2);
     });
   });
 });

@@ -74,6 +74,27 @@ describe('seams', () => {
     expect(r.nearBorders).toBeGreaterThanOrEqual(0.99);
   });
 
+  it.each([
+    ['3.3 m pixels for a 5 m model', [400000, 3.3, 0, 5000000, 0, -3.3]],
+    ['5 x 10 m pixels (each axis resampled on its own)', [400000, 5, 0, 5000000, 0, -10]],
+  ] as const)('resampled tiles blend into the single-pass output: %s', async (what, gt) => {
+    // Every tile is sampled on the model's one pixel lattice (tile-sampling.ts), so neighbours
+    // feed the model the same values for the same ground.
+    const input = path.join(tmp, `seam-resampled-${gt[1]}-${gt[5]}.tif`);
+    writeTestTiff(input, { width: 600, height: 400, bands: syntheticScene(600, 400, 3), geoTransform: [...gt], epsg: 32633 });
+    const tiled = await segmentScene({ input, output: `${input}.tiled.tif`, model: spec, device: 'cpu', tile: 96, overlap: 24 });
+    const single = await segmentScene({ input, output: `${input}.single.tif`, model: spec, device: 'cpu', tile: 1200, overlap: 0 });
+    expect(tiled.resampled).not.toBeNull();
+    expect(single.tiles.total).toBe(1);
+    expect(tiled.tiles.total).toBeGreaterThan(8);
+    const a = await labels(`${input}.tiled.tif`);
+    const b = await labels(`${input}.single.tif`);
+    let same = 0;
+    for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
+    console.log(`seam test, ${what}: ${tiled.tiles.total} tiles of 96 model px agree with one tile on ${(100 * same / a.length).toFixed(3)} %`);
+    expect(same / a.length).toBeGreaterThanOrEqual(0.995);
+  });
+
   it.skipIf(skipWithoutShared)(`tiled-and-blended output equals the single-pass output (naip_2020.tif) ${sharedSkipReason}`, async () => {
     const r = await seamAgreement(path.join(scenesDir, 'naip_2020.tif'), 934, 723, 256, 32);
     console.log(`seam test, naip_2020.tif 934x723, tile 256 overlap 32: ${(r.overall * 100).toFixed(3)}% of pixels equal single pass; ${(r.nearBorders * 100).toFixed(3)}% of the ${r.borderPixels} pixels within 2 px of a tile border`);
@@ -171,19 +192,64 @@ describe('segmentScene', () => {
     }
   });
 
-  it('says when pixels are much taller than wide on the ground (the model sees the ground stretched)', async () => {
-    const notices = async (gt: [number, number, number, number, number, number], name: string, epsg?: number) => {
+  it('resamples each axis to the model\'s square ground pixels when pixels are much taller than wide on the ground', async () => {
+    const run = async (gt: [number, number, number, number, number, number], name: string, epsg?: number) => {
       const input = path.join(tmp, `${name}.tif`);
       writeTestTiff(input, { width: 200, height: 100, bands: syntheticScene(200, 100), geoTransform: gt, ...(epsg ? { epsg } : {}) });
       const said: string[] = [];
-      await segmentScene({ input, output: path.join(tmp, `${name}-mask.tif`), model: spec, device: 'cpu', onNotice: (m) => said.push(m) });
-      return said.filter((m) => /stretched/.test(m));
+      const s = await segmentScene({ input, output: path.join(tmp, `${name}-mask.tif`), model: spec, device: 'cpu', onNotice: (m) => said.push(m) });
+      return { said: said.filter((m) => /on the ground/.test(m)), resampled: s.resampled };
     };
-    expect(await notices([0, 5, 0, 0, 0, -10], 'tall-pixels')).toEqual([expect.stringMatching(/^the scene's pixels are (4\.9\d|5\.0\d) m wide and (9\.9\d|10\.0) m tall on the ground: the model sees the ground stretched 2\.0x along one axis/)]);
-    expect(await notices([0, 5, 0, 0, 0, -5.5], 'square-enough')).toEqual([]);
+    const tall = await run([0, 5, 0, 0, 0, -10], 'tall-pixels');
+    expect(tall.said).toEqual([expect.stringMatching(/^the scene's pixels are (4\.9\d|5\.0\d) m wide and (9\.9\d|10\.0) m tall on the ground, 2\.0x as tall as wide: resampling each axis of the tiles to model test-rgb's square 5\.00 m pixels and back$/)]);
+    expect(tall.resampled!.x).toBeCloseTo(1, 1);
+    expect(tall.resampled!.y).toBeCloseTo(2, 1);
+    expect(await run([0, 5, 0, 0, 0, -5.5], 'square-enough')).toEqual({ said: [], resampled: null });
     // Square in the grid, not on the ground: World Equidistant Cylindrical (EPSG:4087) at 60° N,
     // where a metre of easting is half a metre of ground.
-    expect(await notices([1_113_195, 10, 0, 6_679_169, 0, -10], 'eqc-60n', 4087)).toEqual([expect.stringMatching(/^the scene's pixels are (4\.9\d|5\.0\d) m wide and (9\.9\d|10\.0) m tall on the ground: the model sees the ground stretched 2\.0x/)]);
+    const eqc = await run([1_113_195, 10, 0, 6_679_169, 0, -10], 'eqc-60n', 4087);
+    expect(eqc.said).toEqual([expect.stringMatching(/^the scene's pixels are (4\.9\d|5\.0\d) m wide and (9\.9\d|10\.0) m tall on the ground, 2\.0x as tall as wide: resampling each axis/)]);
+    expect(eqc.resampled!.x).toBeCloseTo(1, 1);
+    expect(eqc.resampled!.y).toBeCloseTo(2, 1);
+  });
+
+  it('gives the mask of square pixels from the same ground seen through pixels twice as tall (each axis resampled)', async () => {
+    // One landscape at 5 m (the model's resolution), and the same ground in pixels 5 m wide and
+    // 10 m tall (each two rows averaged). A model without a resolution cannot be resampled and
+    // sees it squashed; with one, each axis is brought to 5 m and the mask agrees with the
+    // square one far better.
+    const W = 320;
+    const H = 320;
+    const square = syntheticScene(W, H, 7);
+    const squashed = square.map((b) => {
+      const out = new Uint8Array(W * (H / 2));
+      for (let y = 0; y < H / 2; y++) for (let x = 0; x < W; x++) out[y * W + x] = Math.round((b[2 * y * W + x]! + b[(2 * y + 1) * W + x]!) / 2);
+      return out;
+    });
+    const squareIn = path.join(tmp, 'ground-square.tif');
+    const tallIn = path.join(tmp, 'ground-tall.tif');
+    writeTestTiff(squareIn, { width: W, height: H, bands: square, geoTransform: [400000, 5, 0, 5000000, 0, -5], epsg: 32633 });
+    writeTestTiff(tallIn, { width: W, height: H / 2, bands: squashed, geoTransform: [400000, 5, 0, 5000000, 0, -10], epsg: 32633 });
+    const noResolution = new ModelRegistry(installTestModel(path.join(tmp, 'models-any-resolution'), 'test-rgb-any', { omit: ['resolution'] })).get('test-rgb-any');
+    const reference = path.join(tmp, 'ground-square-mask.tif');
+    await segmentScene({ input: squareIn, output: reference, model: spec, device: 'cpu' });
+    const agreement = async (model: ModelSpec, name: string) => {
+      const out = path.join(tmp, `ground-tall-${name}.tif`);
+      const said: string[] = [];
+      await segmentScene({ input: tallIn, output: out, model, device: 'cpu', onNotice: (m) => said.push(m) });
+      const ref = await labels(reference);
+      const tall = await labels(out);
+      let same = 0;
+      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) if (ref[y * W + x] === tall[(y >> 1) * W + x]) same++;
+      return { share: same / (W * H), said };
+    };
+    const resampled = await agreement(spec, 'resampled');
+    const asIs = await agreement(noResolution, 'as-is');
+    // A model without a resolution says what it cannot do.
+    expect(asIs.said).toContainEqual(expect.stringMatching(/m tall on the ground: the model sees the ground stretched 2\.0x along one axis; for its best results reproject/));
+    expect(resampled.said).toContainEqual(expect.stringMatching(/resampling each axis/));
+    console.log(`agreement with the square mask: resampled ${(resampled.share * 100).toFixed(1)} %, as is ${(asIs.share * 100).toFixed(1)} %`);
+    expect(resampled.share).toBeGreaterThan(asIs.share + 0.05);
   });
 
   it('resamples tiles to the model resolution and back when the scene is 2x coarser', async () => {
@@ -191,7 +257,7 @@ describe('segmentScene', () => {
     writeTestTiff(input, { width: 300, height: 200, bands: syntheticScene(300, 200), geoTransform: [0, 10, 0, 0, 0, -10] });
     const notices: string[] = [];
     const s = await segmentScene({ input, output: path.join(tmp, 'coarse-mask.tif'), model: spec, device: 'cpu', onNotice: (m) => notices.push(m) });
-    expect(s.resampleFactor).toBe(2);
+    expect(s.resampled).toEqual({ x: 2, y: 2 });
     expect(notices.join('\n')).toMatch(/differs from model test-rgb's 5\.00 m by 2\.0x; resampling tiles/);
     const mask = await openRaster(s.output);
     expect([mask.info.width, mask.info.height]).toEqual([300, 200]);

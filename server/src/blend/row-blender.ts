@@ -61,11 +61,11 @@ export class RowBlender {
   private sole: { probs: Float32Array; x0: number; from: number; to: number } | null = null;
 
   constructor(private readonly plan: TilePlan, private readonly classes: number, private readonly withConfidence: boolean) {
-    this.wx = blendWindow(plan.tile, plan.overlapX);
-    this.wy = blendWindow(plan.tile, plan.overlapY);
+    this.wx = blendWindow(plan.tileWidth, plan.overlapX);
+    this.wy = blendWindow(plan.tileHeight, plan.overlapY);
     this.planes = classes + 1; // class sums + weight sum
-    this.cap = plan.tile;
-    this.acc = new Float32Array(this.planes * plan.tile * this.cap);
+    this.cap = plan.tileWidth;
+    this.acc = new Float32Array(this.planes * plan.tileHeight * this.cap);
   }
 
   /** Start tile row r; `valid` must cover the rows this tile row finishes. */
@@ -76,14 +76,14 @@ export class RowBlender {
     const last = r === plan.ys.length - 1;
     this.row = r;
     this.rowTop = Math.max(0, y0);
-    this.rowBottom = Math.min(plan.height, y0 + plan.tile);
+    this.rowBottom = Math.min(plan.height, y0 + plan.tileHeight);
     this.finalEnd = last ? plan.height : Math.min(plan.height, plan.ys[r + 1]!);
     if (valid.y > this.rowTop || valid.y + valid.rows < this.finalEnd) throw new Error('internal: validity rows do not cover the strip');
     this.valid = valid;
     this.finalX = 0;
     this.nextTile = 0;
     this.sole = null;
-    this.soleRows = soleSpan(plan.ys, r, plan.tile, plan.overlapY, this.rowTop, this.finalEnd);
+    this.soleRows = soleSpan(plan.ys, r, plan.tileHeight, plan.overlapY, this.rowTop, this.finalEnd);
     // Sums carried from the row above start at this row's top.
     const released = this.carry;
     this.carry = this.nextCarry;
@@ -100,7 +100,7 @@ export class RowBlender {
     this.confidence = this.withConfidence ? new Uint8Array(stripRows * plan.width) : null;
   }
 
-  /** Add tile c of the current row: probabilities [classes, tile, tile], or null for a skipped tile. */
+  /** Add tile c of the current row: probabilities [classes, tileHeight, tileWidth], or null for a skipped tile. */
   addTile(c: number, probs: Float32Array | null): void {
     if (c !== this.nextTile) throw new Error(`tiles must come in order (got ${c}, expected ${this.nextTile})`);
     this.nextTile++;
@@ -108,14 +108,14 @@ export class RowBlender {
     const x0 = plan.xs[c]!;
     this.finishColumns(Math.min(plan.width, Math.max(this.finalX, x0)));
     if (!probs) { this.sole = null; return; }
-    const t = plan.tile;
-    const [soleFrom, soleTo] = soleSpan(plan.xs, c, plan.tile, plan.overlapX, 0, plan.width);
+    const t = plan.tileWidth;
+    const [soleFrom, soleTo] = soleSpan(plan.xs, c, t, plan.overlapX, 0, plan.width);
     const sole = soleTo > soleFrom ? { probs, x0, from: soleFrom, to: soleTo } : null;
     this.sole = sole;
     const [soleY0, soleY1] = this.soleRows;
     const cap = this.cap;
-    const plane = t * t;
-    const accPlane = t * cap;
+    const plane = t * plan.tileHeight;
+    const accPlane = plan.tileHeight * cap;
     const rows = this.rowBottom - this.rowTop;
     const ty0 = this.rowTop - plan.ys[this.row]!;
     const cx0 = Math.max(0, x0);
@@ -169,7 +169,7 @@ export class RowBlender {
     if (upTo <= x0) return;
     const { plan, planes, cap, acc, carry, nextCarry } = this;
     const W = plan.width;
-    const accPlane = plan.tile * cap;
+    const accPlane = plan.tileHeight * cap;
     const rows = this.rowBottom - this.rowTop;
     const carryPlane = this.carryRows * W;
     const nPlane = this.nextCarryRows * W;
@@ -224,7 +224,7 @@ export class RowBlender {
    */
   private decideFromSums(ry: number, y: number, xs: number, n: number, a: number, hasCarry: boolean, c: number): void {
     const { plan, classes, cap, acc, carry, labels, confidence } = this;
-    const accPlane = plan.tile * cap;
+    const accPlane = plan.tileHeight * cap;
     const W = plan.width;
     const out = ry * W + xs;
     const valid = this.valid!;
@@ -244,11 +244,11 @@ export class RowBlender {
    */
   private decideFromTile(tile: { probs: Float32Array; x0: number }, ry: number, y: number, x0: number, x1: number): void {
     const { plan, classes, labels, confidence } = this;
-    const t = plan.tile;
+    const t = plan.tileWidth;
     const W = plan.width;
     const valid = this.valid!;
     const src = (y - plan.ys[this.row]!) * t + (x0 - tile.x0);
-    argmaxOfTile(tile.probs, src, t * t, classes, x1 - x0, valid.data, (y - valid.y) * W + x0, labels, confidence, ry * W + x0);
+    argmaxOfTile(tile.probs, src, t * plan.tileHeight, classes, x1 - x0, valid.data, (y - valid.y) * W + x0, labels, confidence, ry * W + x0);
   }
 }
 

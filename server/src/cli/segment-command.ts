@@ -57,7 +57,10 @@ export function formatSummary(s: SegmentCommandResult): string {
     .join(', ');
   const skipped = s.tiles.skipped ? ` (${s.tiles.skipped} all-nodata tiles skipped)` : '';
   const nodata = s.nodataPixels ? ` ${(100 * s.nodataPixels / (s.width * s.height)).toFixed(1)}% of pixels are nodata.` : '';
-  const resampled = s.resampleFactor ? ` Tiles were resampled ${s.resampleFactor.toFixed(2)}x to the model's resolution.` : '';
+  const r = s.resampled;
+  const resampled = !r ? '' : Math.abs(r.x - r.y) < 0.005
+    ? ` Tiles were resampled ${r.x.toFixed(2)}x to the model's resolution.`
+    : ` Tiles were resampled ${r.x.toFixed(2)}x across and ${r.y.toFixed(2)}x down to the model's square pixels.`;
   const tta = s.tta ? ' with 4-flip test-time augmentation' : '';
   return `Segmented ${path.basename(s.input)} (${s.width} x ${s.height} px, bands ${s.bands.join(',')}: ${s.bandChoice}) with ${s.model}${tta} on ${s.device.toUpperCase()}: `
     + `${s.tiles.total} tile${s.tiles.total === 1 ? '' : 's'} of ${s.tile} px with ${s.overlap} px overlap${skipped} in ${s.seconds.toFixed(1)} s, `

@@ -21,7 +21,12 @@ export interface TilePlan {
   /** Scene size in pixels. */
   width: number;
   height: number;
-  tile: number;
+  /**
+   * A tile's size in scene pixels along x and y: equal unless tiles are resampled to square
+   * ground pixels from pixels that are not square on the ground (tile-geometry.ts).
+   */
+  tileWidth: number;
+  tileHeight: number;
   /** The smaller of the two axes' overlaps (for display). */
   overlap: number;
   /** Overlap between neighbours along x and along y: each axis's blend ramp width. */
@@ -64,18 +69,27 @@ function sharedPixels(starts: number[], tile: number, requested: number): number
   return starts.length > 1 ? tile - (starts[1]! - starts[0]!) : requested;
 }
 
-export function planTiles(width: number, height: number, tile: number, overlap: number, alignment = 1): TilePlan {
-  if (!Number.isInteger(tile) || tile < 16) throw new TilePlanError(`tile size must be an integer of at least 16 px (got ${tile})`);
-  if (!Number.isInteger(overlap) || overlap < 0) throw new TilePlanError(`overlap must be a non-negative integer (got ${overlap})`);
-  if (overlap * 2 >= tile) throw new TilePlanError(`overlap (${overlap} px) must be less than half the tile size (${tile} px)`);
-  if (!Number.isInteger(alignment) || alignment < 1 || tile % alignment !== 0) throw new TilePlanError(`tile size ${tile} must be a multiple of the model's input alignment ${alignment}`);
+/**
+ * The plan for a scene. `tile` and `overlap` are one size for both axes, or one per axis
+ * ({ width, height } and { x, y }); every check applies to each axis.
+ */
+export function planTiles(width: number, height: number, tile: number | { width: number; height: number }, overlap: number | { x: number; y: number }, alignment = 1): TilePlan {
+  const tiles = typeof tile === 'number' ? { width: tile, height: tile } : tile;
+  const overlaps = typeof overlap === 'number' ? { x: overlap, y: overlap } : overlap;
+  const axes: Array<[number, number]> = [[tiles.width, overlaps.x], [tiles.height, overlaps.y]];
+  for (const [t, o] of axes) {
+    if (!Number.isInteger(t) || t < 16) throw new TilePlanError(`tile size must be an integer of at least 16 px (got ${t})`);
+    if (!Number.isInteger(o) || o < 0) throw new TilePlanError(`overlap must be a non-negative integer (got ${o})`);
+    if (o * 2 >= t) throw new TilePlanError(`overlap (${o} px) must be less than half the tile size (${t} px)`);
+    if (!Number.isInteger(alignment) || alignment < 1 || t % alignment !== 0) throw new TilePlanError(`tile size ${t} must be a multiple of the model's input alignment ${alignment}`);
+  }
   if (width < 1 || height < 1) throw new TilePlanError('the scene is empty');
-  const xs = origins(width, tile, overlap, alignment);
-  const ys = origins(height, tile, overlap, alignment);
+  const xs = origins(width, tiles.width, overlaps.x, alignment);
+  const ys = origins(height, tiles.height, overlaps.y, alignment);
   // The blend ramps span the overlap the tiles really have, on each axis.
-  const overlapX = sharedPixels(xs, tile, overlap);
-  const overlapY = sharedPixels(ys, tile, overlap);
-  return { width, height, tile, overlap: Math.min(overlapX, overlapY), overlapX, overlapY, xs, ys };
+  const overlapX = sharedPixels(xs, tiles.width, overlaps.x);
+  const overlapY = sharedPixels(ys, tiles.height, overlaps.y);
+  return { width, height, tileWidth: tiles.width, tileHeight: tiles.height, overlap: Math.min(overlapX, overlapY), overlapX, overlapY, xs, ys };
 }
 
 export function tileCount(plan: TilePlan): number {

@@ -231,13 +231,30 @@ export function groundResolutionMetres(gt: GeoTransform, height: number, crs: { 
 }
 
 /**
- * Approximate ground width and height of a pixel in metres, at the scene's centre: a lon/lat
- * pixel of square degrees is cos(latitude) as wide as it is tall, and a projected one is square on
- * the ground only where the projection is conformal (not an equirectangular or sinusoidal grid far
- * from the equator), so its sides are measured through the projection.
+ * Metres per degree of longitude and of latitude at a latitude, on the WGS 84 ellipsoid (the
+ * radii of curvature of the parallel and the meridian). Other ellipsoids differ by under 1e-4.
+ */
+function metresPerDegree(lat: number): { lon: number; lat: number } {
+  const a = 6378137;
+  const es = 0.0066943799901413165;
+  const phi = (lat * Math.PI) / 180;
+  const w = 1 - es * Math.sin(phi) ** 2;
+  const toRad = Math.PI / 180;
+  return { lon: ((a * Math.cos(phi)) / Math.sqrt(w)) * toRad, lat: ((a * (1 - es)) / w ** 1.5) * toRad };
+}
+
+/**
+ * Ground width and height of a pixel in metres, at the scene's centre: a lon/lat pixel of square
+ * degrees is about cos(latitude) as wide as it is tall, and a projected one is square on the ground
+ * only where the projection is conformal and its scale near 1 (not an equirectangular or
+ * sinusoidal grid far from the equator, nor Web Mercator, whose metres shrink to half at 60°), so
+ * its sides are measured through the projection.
  */
 export function groundPixelMetres(gt: GeoTransform, size: { width: number; height: number }, crs: { geographic: boolean; proj4: string }): { x: number; y: number } {
-  if (crs.geographic) return { x: groundResolutionMetres(gt, size.height, crs), y: Math.abs(gt[5]) * 110_574 };
+  if (crs.geographic) {
+    const perDegree = metresPerDegree(gt[3] + (size.height / 2) * gt[5]);
+    return { x: Math.abs(gt[1]) * perDegree.lon, y: Math.abs(gt[5]) * perDegree.lat };
+  }
   const unit = metresPerUnit(crs);
   const square = { x: Math.abs(gt[1]) * unit, y: Math.abs(gt[5]) * unit };
   try {
@@ -245,12 +262,17 @@ export function groundPixelMetres(gt: GeoTransform, size: { width: number; heigh
     const cx = gt[0] + (size.width / 2) * gt[1];
     const cy = gt[3] + (size.height / 2) * gt[5];
     const [lon, lat] = toLonLat.forward([cx, cy]) as [number, number];
+    const perDegree = metresPerDegree(lat);
     const metres = ([x, y]: number[]) => {
       const [lon1, lat1] = toLonLat.forward([x!, y!]) as [number, number];
-      return Math.hypot((lon1 - lon) * 111_320 * Math.cos((lat * Math.PI) / 180), (lat1 - lat) * 110_574);
+      return Math.hypot((lon1 - lon) * perDegree.lon, (lat1 - lat) * perDegree.lat);
     };
     const ground = { x: metres([cx + gt[1], cy]), y: metres([cx, cy + gt[5]]) };
-    return Number.isFinite(ground.x) && Number.isFinite(ground.y) && ground.x > 0 && ground.y > 0 ? ground : square;
+    if (!(Number.isFinite(ground.x) && Number.isFinite(ground.y) && ground.x > 0 && ground.y > 0)) return square;
+    // Within 2 % the CRS's own metres are kept: UTM and state planes (scale within 0.1 % of 1 in
+    // their zones) then give the pixel size their users know, not 4.99 m for 5 m.
+    const near = (g: number, n: number) => Math.abs(g / n - 1) < 0.02;
+    return near(ground.x, square.x) && near(ground.y, square.y) ? square : ground;
   } catch {
     return square;
   }

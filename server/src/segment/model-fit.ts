@@ -17,15 +17,16 @@
  * What cannot be seen here: pixel values (a 4-band uint8 Landsat stack passes as NAIP; a float
  * file of linear sigma0 passes as dB). The reason always says how the bands were chosen.
  *
- * Resolution. Within RESAMPLE_THRESHOLD (1.5x) of the model's: good. Finer, or up to 3x coarser:
- * resampled (segmentScene resamples tiles to the model's resolution and back). More than 3x
- * coarser: unsuitable, since upsampling cannot invent the detail the model looks for. A model
- * without a resolution (index rules such as spectral-water) fits any resolution.
+ * Resolution, measured on the ground along each axis (groundPixelMetres). Within RESAMPLE_THRESHOLD
+ * (1.5x) of the model's, in pixels about square on the ground: good. Finer, up to 3x coarser, or
+ * not square (a lon/lat scene far from the equator): resampled (segmentScene resamples each axis of
+ * the tiles to the model's resolution and back, the same decision: groundResampling). An axis more
+ * than 3x coarser: unsuitable, since upsampling cannot invent the detail the model looks for. A
+ * model without a resolution (index rules such as spectral-water) fits any resolution.
  */
 import type { DType, RasterInfo } from '../read/raster.ts';
-import { groundResolutionMetres } from '../read/geodesy.ts';
 import { bandSays, selectBands, type BandChoice } from './band-selection.ts';
-import { RESAMPLE_THRESHOLD } from './tile-geometry.ts';
+import { groundResampling, RESAMPLE_THRESHOLD } from './tile-geometry.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import { BandSelectionError } from '../errors.ts';
 
@@ -124,7 +125,9 @@ function bandProblems(spec: ModelSpec, info: RasterInfo, choice: BandChoice): st
 
 /** How a scene's bands and ground resolution suit a model; pure, reads nothing. */
 export function modelFit(spec: ModelSpec, info: RasterInfo, opts: ModelFitOptions = {}): ModelFit {
-  const sceneRes = info.crs.nonEarth ? null : groundResolutionMetres(info.geoTransform, info.height, info.crs);
+  const { ground, stretched, factors } = groundResampling(spec, info);
+  // One figure for a pixel: the side of a square of its ground area.
+  const sceneRes = ground ? Math.sqrt(ground.x * ground.y) : null;
   const modelRes = spec.resolutionCm ? spec.resolutionCm / 100 : null;
   const result = (fit: Fit, reasons: string[]): ModelFit => ({
     fit,
@@ -151,10 +154,14 @@ export function modelFit(spec: ModelSpec, info: RasterInfo, opts: ModelFitOption
   } else if (sceneRes === null) {
     resNote = 'the scene is not on Earth: its ground resolution is not compared';
   } else {
-    const ratio = sceneRes / modelRes;
-    const vs = `scene ${metres(sceneRes)} is`;
+    // The coarser axis decides what upsampling would have to invent.
+    const ratio = (stretched ? Math.max(ground!.x, ground!.y) : sceneRes) / modelRes;
+    const vs = stretched ? `scene pixels ${metres(ground!.x)} wide and ${metres(ground!.y)} tall on the ground:` : `scene ${metres(sceneRes)} is`;
     const model = `${spec.id}'s ${metres(modelRes)}`;
-    if (Math.max(ratio, 1 / ratio) <= RESAMPLE_THRESHOLD) {
+    if (stretched && ratio <= UPSAMPLE_LIMIT) {
+      resFit = 'resampled';
+      resNote = `${vs} each axis of the tiles is resampled to ${model} square pixels${ratio > RESAMPLE_THRESHOLD ? ', and upsampling adds no detail' : ''}`;
+    } else if (!factors && Math.max(ratio, 1 / ratio) <= RESAMPLE_THRESHOLD) {
       resNote = `${vs} within ${RESAMPLE_THRESHOLD}x of ${model}`;
     } else if (ratio < 1) {
       resFit = 'resampled';

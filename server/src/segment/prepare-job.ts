@@ -66,8 +66,8 @@ function jobMemoryBytes(spec: ModelSpec, geometry: TileGeometry, windowWidth: nu
   const classes = spec.classNames.length;
   const tile = geometry.modelTile;
   return {
-    tiles: tile * tile * batch * (4 * (spec.inputChannels + 2 * classes) + 400),
-    rows: windowWidth * (2 * 4 * (classes + 1) * geometry.sceneOverlap + 4 * Math.max(geometry.sceneTile, 512)),
+    tiles: tile * tile * batch * (4 * (spec.inputChannels + 2 * classes) + 400) + 4 * (classes + 1) * geometry.sceneTile.width * geometry.sceneTile.height,
+    rows: windowWidth * (2 * 4 * (classes + 1) * geometry.sceneOverlap.y + 4 * Math.max(geometry.sceneTile.height, 512)),
   };
 }
 

@@ -14,7 +14,7 @@ import { tileCount } from '../plan/plan-tiles.ts';
 import type { Normalisation } from '../plan/cut-tile.ts';
 import { bandOffsets } from './band-offset.ts';
 import { startNotices, valueNotices } from './input-hints.ts';
-import { resizePlanes } from '../plan/resize.ts';
+import { resamplePlanes } from '../plan/resize.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import type { DeviceRequest, Model } from '../infer/model.ts';
 import { WorkerModel } from '../infer/worker-model.ts';
@@ -98,8 +98,8 @@ export interface SegmentSummary {
   overlap: number;
   batch: number;
   tta: boolean;
-  /** Scene pixels per model pixel along an axis when tiles were resampled, else null. */
-  resampleFactor: number | null;
+  /** Model pixels per scene pixel along x and y when tiles were resampled, else null. */
+  resampled: { x: number; y: number } | null;
   tiles: { total: number; inferred: number; skipped: number };
   seconds: number;
   mpxPerSec: number;
@@ -134,7 +134,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     const choice = opts.bandChoice ?? selectBands(spec, info, opts.bands, opts.sensor);
     const geometry = tileGeometry(spec, info, win, { tile: opts.tile, overlap: opts.overlap });
     for (const notice of geometry.notices) opts.onNotice?.(notice);
-    const { plan, factor, modelTile, sceneTile } = geometry;
+    const { plan, resampled, modelTile } = geometry;
     const total = tileCount(plan);
     const batchSize = Math.max(1, opts.batch ?? 4);
 
@@ -189,7 +189,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
         let tileProbs: Float32Array | null = null;
         if (t.slot >= 0 && probs) {
           tileProbs = probs.subarray(t.slot * outPlane, (t.slot + 1) * outPlane);
-          if (factor !== 1) tileProbs = resizePlanes(tileProbs, classes, modelTile, modelTile, sceneTile, sceneTile);
+          if (t.sampling) tileProbs = resamplePlanes(tileProbs, classes, modelTile, modelTile, t.sampling.x.toScene, t.sampling.y.toScene);
         }
         blender.addTile(t.c, tileProbs);
         tilesDone++;
@@ -258,7 +258,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
       overlap: geometry.modelOverlap,
       batch: batchSize,
       tta: Boolean(opts.tta),
-      resampleFactor: factor === 1 ? null : factor,
+      resampled,
       tiles: { total, inferred: inferredCount, skipped: total - inferredCount },
       seconds,
       mpxPerSec: (win.width * win.height) / 1e6 / seconds,

@@ -1,12 +1,14 @@
 /**
  * Reading and cutting: the scene rows each tile row needs are read once (with the area mask applied),
  * and tiles are cut from them in row-major order into batches of non-empty tiles, normalised and,
- * when the scene's resolution differs from the model's, resized to the model's tile size.
+ * when the scene's ground pixels differ from the model's, resampled onto the model's pixel lattice
+ * (tile-sampling.ts).
  */
 import type { PixelBlock, Window } from '../read/raster.ts';
 import type { RasterSource } from '../read/raster-source.ts';
 import { cutTile, rowsNeeded, type Normalisation } from '../plan/cut-tile.ts';
-import { resizePlanes } from '../plan/resize.ts';
+import { resamplePlanes } from '../plan/resize.ts';
+import { axisSampling, type AxisSampling, type TileSampling } from '../plan/tile-sampling.ts';
 import type { Model } from '../infer/model.ts';
 import type { TileGeometry } from './tile-geometry.ts';
 import { SegmentAbortedError } from '../errors.ts';
@@ -16,6 +18,8 @@ export interface PreparedTile {
   c: number;
   /** Index in the batch, or -1 when the tile is all nodata and skipped. */
   slot: number;
+  /** How a resampled tile lies on the scene (its model output goes back through `toScene`); null when not resampled. */
+  sampling: TileSampling | null;
 }
 
 export interface Batch {
@@ -51,7 +55,6 @@ export class TileBatcher {
   private nextC = 0;
   /** Rows read for tile rows not yet blended, by tile row. */
   private readonly rowBands = new Map<number, PixelBlock>();
-  private readonly scratch: Float32Array | null;
   private readonly inputPlane: number;
   /**
    * A sample of each chosen band's valid values in the rows read so far (every 64th, at most
@@ -66,9 +69,8 @@ export class TileBatcher {
   private seen = 0;
 
   constructor(private readonly input: BatcherInput) {
-    const { geometry, channels } = input;
+    const { geometry } = input;
     this.inputPlane = geometry.modelTile * geometry.modelTile;
-    this.scratch = geometry.factor === 1 ? null : new Float32Array(channels * geometry.sceneTile * geometry.sceneTile);
     this.samples = input.bands.map(() => new Float32Array(SAMPLE_CAP));
     this.sampled = input.bands.map(() => 0);
   }
@@ -92,7 +94,8 @@ export class TileBatcher {
 
   private async readRowBand(r: number): Promise<PixelBlock> {
     const { source, window: win, geometry, bands, areaMask, signal } = this.input;
-    const { lo, hi } = rowsNeeded(geometry.plan.ys[r]!, geometry.sceneTile, win.height);
+    const y = this.rowSampling(r);
+    const { lo, hi } = y ? rowsNeeded(y.cutStart, y.cutLength, win.height) : rowsNeeded(geometry.plan.ys[r]!, geometry.sceneTile.height, win.height);
     // Read in scene pixels; then re-expressed in the window's own pixels (the plan's frame), with
     // the geotransform that goes with that window.
     // A pixel the model cannot read whole (nodata or NaN in any of its bands: a swath edge where the
@@ -121,10 +124,16 @@ export class TileBatcher {
     return { ...block, window: { x: 0, y: lo, width: win.width, height: hi - lo } };
   }
 
+  /** The y axis of tile row r's resampling; null when tiles are not resampled. */
+  private rowSampling(r: number): AxisSampling | null {
+    const { resampled, plan, sceneTile, modelTile, alignment } = this.input.geometry;
+    return resampled ? axisSampling(plan.ys[r]!, sceneTile.height, resampled.y, modelTile, alignment) : null;
+  }
+
   /** The next batch, or null when every tile has been handed out. */
   async next(): Promise<Batch | null> {
     const { geometry, channels, norm, batchSize, buffers, window: win, signal } = this.input;
-    const { plan, sceneTile, modelTile } = geometry;
+    const { plan, sceneTile, modelTile, resampled, alignment } = geometry;
     if (this.nextR >= plan.ys.length) return null;
     const stride = channels * this.inputPlane;
     const length = batchSize * stride;
@@ -138,13 +147,17 @@ export class TileBatcher {
       const x0 = plan.xs[this.nextC]!;
       const y0 = plan.ys[this.nextR]!;
       let valid: number;
-      if (this.scratch) {
-        valid = cutTile(band, win.width, win.height, x0, y0, sceneTile, norm, this.scratch, 0);
-        if (valid > 0) data.set(resizePlanes(this.scratch, channels, sceneTile, sceneTile, modelTile, modelTile), count * stride);
+      let sampling: TileSampling | null = null;
+      if (resampled) {
+        sampling = { x: axisSampling(x0, sceneTile.width, resampled.x, modelTile, alignment), y: this.rowSampling(this.nextR)! };
+        const { x, y } = sampling;
+        const cut = new Float32Array(channels * x.cutLength * y.cutLength);
+        valid = cutTile(band, win.width, win.height, x.cutStart, y.cutStart, { width: x.cutLength, height: y.cutLength }, norm, cut, 0);
+        if (valid > 0) data.set(resamplePlanes(cut, channels, x.cutLength, y.cutLength, x.toModel, y.toModel), count * stride);
       } else {
         valid = cutTile(band, win.width, win.height, x0, y0, sceneTile, norm, data, count * stride);
       }
-      tiles.push({ r: this.nextR, c: this.nextC, slot: valid > 0 ? count : -1 });
+      tiles.push({ r: this.nextR, c: this.nextC, slot: valid > 0 ? count : -1, sampling });
       if (valid > 0) count++;
       if (++this.nextC === plan.xs.length) { this.nextC = 0; this.nextR++; }
     }

@@ -1,26 +1,39 @@
 /**
  * How a model's tiles map onto a scene: the tile and overlap in model pixels (from the options or
- * the model), the resampling factor when the scene's resolution differs from the model's, and the
- * resulting tile plan in scene pixels.
+ * the model), the resampling on each axis when the scene's ground pixels differ from the model's
+ * (in size, or in shape), and the resulting tile plan in scene pixels.
  */
 import type { RasterInfo } from '../read/raster.ts';
-import { groundPixelMetres, groundResolutionMetres } from '../read/geodesy.ts';
+import { groundPixelMetres } from '../read/geodesy.ts';
 import { planTiles, type TilePlan } from '../plan/plan-tiles.ts';
+import { blendTileLength } from '../plan/tile-sampling.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 
 /** Beyond this ratio between scene and model resolution, tiles are resampled to the model's. */
 export const RESAMPLE_THRESHOLD = 1.5;
-/** Beyond this ratio between a pixel's ground width and height, the run says the model sees the ground stretched. */
+/**
+ * Beyond this ratio between a pixel's ground width and height, tiles are resampled to square
+ * ground pixels (a model with a resolution), or the run says the model sees the ground stretched.
+ */
 export const STRETCH_THRESHOLD = 1.25;
 
 export interface TileGeometry {
   /** Model input size and overlap, in model pixels. */
   modelTile: number;
   modelOverlap: number;
-  /** Scene pixels per model pixel along an axis; 1 when tiles are not resampled. */
-  factor: number;
-  sceneTile: number;
-  sceneOverlap: number;
+  /** Model tile origins are multiples of this many model pixels (the model's input alignment). */
+  alignment: number;
+  /**
+   * Model pixels per scene pixel along x and y, when tiles are resampled to the model's
+   * resolution; null when they reach the model as cut.
+   */
+  resampled: { x: number; y: number } | null;
+  /**
+   * A tile and the overlap between neighbours, in scene pixels (the plan's units); for resampled
+   * tiles, the blend tile (tile-sampling.ts).
+   */
+  sceneTile: { width: number; height: number };
+  sceneOverlap: { x: number; y: number };
   plan: TilePlan;
   /** What the user should know (a tile size ignored, resampling), one line each. */
   notices: string[];
@@ -33,6 +46,54 @@ export interface TileGeometryOptions {
   overlap?: number;
 }
 
+const metres = (m: number) => `${m.toPrecision(3)} m`;
+
+export interface GroundResampling {
+  /** A scene pixel's ground width and height (m); null off Earth. */
+  ground: { x: number; y: number } | null;
+  /** Whether they differ by more than STRETCH_THRESHOLD. */
+  stretched: boolean;
+  /** Model pixels per scene pixel along x and y; null when tiles reach the model as cut. */
+  factors: { x: number; y: number } | null;
+  notices: string[];
+}
+
+/**
+ * Model pixels per scene pixel on each axis, with what to tell the user; null when the tiles go to
+ * the model as cut. Each axis is measured on the ground, through the projection (groundPixelMetres):
+ * a lon/lat pixel far from the equator is narrower than it is tall, and a Web Mercator one at 60° N
+ * covers half the metres its size says. A model with a resolution gets each axis resampled to it
+ * when either differs by more than RESAMPLE_THRESHOLD, or when the pixels are not square enough on
+ * the ground (probe: with rows doubled, 25 % of Dynamic World's pixels changed); a model without
+ * one (per-pixel indices) is fed the pixels as they are, with a notice when they are stretched.
+ */
+export function groundResampling(spec: ModelSpec, info: RasterInfo): GroundResampling {
+  if (info.crs.nonEarth) return { ground: null, stretched: false, factors: null, notices: [] };
+  const ground = groundPixelMetres(info.geoTransform, info, info.crs);
+  const stretch = Math.max(ground.x / ground.y, ground.y / ground.x);
+  const stretched = stretch > STRETCH_THRESHOLD;
+  const shape = `the scene's pixels are ${metres(ground.x)} wide and ${metres(ground.y)} tall on the ground`;
+  if (!spec.resolutionCm) {
+    return {
+      ground,
+      stretched,
+      factors: null,
+      notices: stretched ? [`${shape}: the model sees the ground stretched ${stretch.toFixed(1)}x along one axis; for its best results reproject to square pixels (gdalwarp -t_srs <a projected CRS> -tr <size> <size>)`] : [],
+    };
+  }
+  const model = spec.resolutionCm / 100;
+  const x = ground.x / model;
+  const y = ground.y / model;
+  const apart = (r: number) => Math.max(r, 1 / r);
+  if (!stretched && apart(x) <= RESAMPLE_THRESHOLD && apart(y) <= RESAMPLE_THRESHOLD) return { ground, stretched, factors: null, notices: [] };
+  const coarser = Math.max(x, y);
+  const upsampling = coarser > 2 ? '; upsampling adds no detail, so expect worse results than at the model\'s own resolution' : '';
+  const why = stretched
+    ? `${shape}, ${stretch.toFixed(1)}x as ${ground.y > ground.x ? 'tall as wide' : 'wide as tall'}: resampling each axis of the tiles to model ${spec.id}'s square ${metres(model)} pixels and back`
+    : `scene resolution ${metres(ground.x)} differs from model ${spec.id}'s ${metres(model)} by ${apart(x).toFixed(1)}x; resampling tiles to the model's resolution and back`;
+  return { ground, stretched, factors: { x, y }, notices: [why + upsampling] };
+}
+
 export function tileGeometry(spec: ModelSpec, info: RasterInfo, size: { width: number; height: number }, opts: TileGeometryOptions = {}): TileGeometry {
   const notices: string[] = [];
   const modelTile = spec.fixedTileSize ? spec.tileSize : (opts.tile ?? spec.tileSize);
@@ -41,29 +102,22 @@ export function tileGeometry(spec: ModelSpec, info: RasterInfo, size: { width: n
   }
   const align = spec.inputAlignment;
   const modelOverlap = opts.overlap ?? 2 * Math.round((modelTile * spec.overlapPercent) / 200);
-  let factor = 1;
-  if (!info.crs.nonEarth) {
-    // Tiles are resampled by one factor on both axes: pixels much taller than wide (a lon/lat
-    // scene far from the equator, a file stretched on one axis) reach the model stretched, and
-    // it classifies worse (probe: 25 % of Dynamic World's pixels changed with rows doubled).
-    const { x, y } = groundPixelMetres(info.geoTransform, info, info.crs);
-    const stretch = Math.max(x / y, y / x);
-    if (stretch > STRETCH_THRESHOLD) {
-      notices.push(`the scene's pixels are ${x.toPrecision(3)} m wide and ${y.toPrecision(3)} m tall on the ground: the model sees the ground stretched ${stretch.toFixed(1)}x along one axis; for its best results reproject to square pixels (gdalwarp -t_srs <a projected CRS> -tr <size> <size>)`);
-    }
-  }
-  if (spec.resolutionCm && !info.crs.nonEarth) {
-    const scene = groundResolutionMetres(info.geoTransform, info.height, info.crs);
-    const ratio = scene / (spec.resolutionCm / 100);
-    if (Math.max(ratio, 1 / ratio) > RESAMPLE_THRESHOLD) {
-      factor = ratio;
-      notices.push(`scene resolution ${scene.toPrecision(3)} m differs from model ${spec.id}'s ${(spec.resolutionCm / 100).toPrecision(3)} m by ${Math.max(ratio, 1 / ratio).toFixed(1)}x; resampling tiles to the model's resolution and back${ratio > 2 ? '; upsampling adds no detail, so expect worse results than at the model\'s own resolution' : ''}`);
-    }
-  }
-  // Resampled tiles keep their alignment in model pixels only approximately; an aligned model
-  // (which halves the resolution) should be fed at its own resolution, so alignment applies there.
-  const sceneTile = factor === 1 ? modelTile : Math.max(16, Math.round(modelTile / factor));
-  const sceneOverlap = factor === 1 ? modelOverlap : Math.min(Math.floor((sceneTile - 1) / 2), Math.round(modelOverlap / factor));
-  const plan = planTiles(size.width, size.height, sceneTile, sceneOverlap, factor === 1 ? align : 1);
-  return { modelTile, modelOverlap, factor, sceneTile, sceneOverlap, plan, notices };
+  const { factors, notices: said } = groundResampling(spec, info);
+  notices.push(...said);
+  // Resampled tiles are blended over the scene pixels their model tiles always cover, and each
+  // is sampled on the model's own lattice, aligned there (tile-sampling.ts); the plan in scene
+  // pixels then needs no alignment.
+  const axis = (factor: number) => {
+    if (!factors) return { tile: modelTile, overlap: modelOverlap };
+    const tile = blendTileLength(modelTile, factor, align);
+    return { tile, overlap: Math.min(Math.floor((tile - 1) / 2), Math.round(modelOverlap / factor)) };
+  };
+  const across = axis(factors?.x ?? 1);
+  const down = axis(factors?.y ?? 1);
+  const plan = planTiles(size.width, size.height, { width: across.tile, height: down.tile }, { x: across.overlap, y: down.overlap }, factors ? 1 : align);
+  return {
+    modelTile, modelOverlap, alignment: align, resampled: factors, plan, notices,
+    sceneTile: { width: across.tile, height: down.tile },
+    sceneOverlap: { x: across.overlap, y: down.overlap },
+  };
 }
