@@ -3,7 +3,13 @@
  * normal-aspect Mercator (whose plane exaggerates areas by 1/cos² of the latitude). A Web Mercator
  * grid must measure what the same lon/lat rectangle measures.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openRaster } from '../../server/src/read/open-raster.ts';
+import { RasterReader } from '../../server/src/read/raster-reader.ts';
+import { writeTestTiff } from '../fixtures/write-tiff.ts';
 import { areaMethod, groundPixelMetres, pixelAreaFunction, rowPixelAreaFunction } from '../../server/src/read/geodesy.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
@@ -80,5 +86,27 @@ describe('ground pixel size', () => {
     const g = at(centred(px!, py!, 10), polar);
     expect(g.x / 10).toBeCloseTo(0.893, 3);
     expect(g.y / 10).toBeCloseTo(0.893, 3);
+  });
+});
+
+describe('a dataset\'s resolution and zoom', () => {
+  it('gives a Web Mercator scene at 60° N its ground resolution (5 m for 10 units) and the zoom of its own pixels', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-geodesy-'));
+    try {
+      const [x, y] = converter(WGS84, transformableProj4(webMercator)).forward([10, 60]);
+      const file = path.join(tmp, 'merc60.tif');
+      writeTestTiff(file, { width: 64, height: 64, bands: [new Uint8Array(64 * 64).fill(9)], geoTransform: [x!, 10, 0, y!, 0, -10], epsg: 3857 });
+      const reader = new RasterReader(await openRaster(file));
+      try {
+        expect(reader.resolutionMetres).toBeCloseTo(5, 1);
+        // Zoom 14's Web Mercator pixel is 9.55 units: the first as fine as the file's 10 (with 10 m
+        // taken for ground metres it was 13, one zoom short).
+        expect(reader.webExtent().maxzoom).toBe(14);
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

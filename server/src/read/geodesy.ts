@@ -218,19 +218,6 @@ export function shoelace(ring: Float64Array): number {
 }
 
 /**
- * Approximate ground size of a pixel in metres: CRS units for projected systems, degrees converted
- * at the scene's centre latitude for geographic ones.
- */
-export function groundResolutionMetres(gt: GeoTransform, height: number, crs: { geographic: boolean; proj4: string }): number {
-  const px = Math.abs(gt[1]);
-  if (crs.geographic) {
-    const lat = gt[3] + (height / 2) * gt[5];
-    return px * 111_320 * Math.cos((lat * Math.PI) / 180);
-  }
-  return px * metresPerUnit(crs);
-}
-
-/**
  * Metres per degree of longitude and of latitude at a latitude, on the WGS 84 ellipsoid (the
  * radii of curvature of the parallel and the meridian). Other ellipsoids differ by under 1e-4.
  */

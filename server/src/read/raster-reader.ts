@@ -11,7 +11,7 @@ import type { Crs, PixelBlock, RasterInfo, Window } from './raster.ts';
 import { computeStatistics, type StatisticsResult } from './band-statistics.ts';
 import { boundsWgs84, converter, transformableProj4, transformPoint, WGS84 } from './crs-transform.ts';
 import { crsToPixel } from './georef.ts';
-import { groundResolutionMetres, zoomForResolution } from './geodesy.ts';
+import { groundPixelMetres, zoomForResolution } from './geodesy.ts';
 import { tileBounds3857, tileBoundsWgs84, WEB_MERCATOR_CRS } from './web-mercator.ts';
 import { warpTile, type Resampling } from './warp-tile.ts';
 import { DEFAULT_RASTER_LIMITS } from './raster-limits.ts';
@@ -77,10 +77,13 @@ export class RasterReader {
     return this.source.version;
   }
 
-  /** Ground size of a pixel in metres (approximate for lon/lat rasters). */
+  /**
+   * Ground size of a pixel in metres: its finer side, measured through the projection (a Web
+   * Mercator pixel at 60° N covers half its size in metres; a lon/lat one is narrower than tall).
+   */
   get resolutionMetres(): number {
-    const { geoTransform, height, crs } = this.info;
-    return groundResolutionMetres(geoTransform, height, crs);
+    const { x, y } = groundPixelMetres(this.info.geoTransform, this.info, this.info.crs);
+    return Math.min(x, y);
   }
 
   /** Bounds, centre and the zoom range a web map should use; worked out once per source. */
