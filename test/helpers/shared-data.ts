@@ -29,7 +29,7 @@ export const redisSkipReason = hasRedis ? '' : `${redisServer} not found: skippi
 export const gdalSkipReason = hasGdal ? '' : 'GDAL (gdal-bin, python3-gdal) not installed: skipping GDAL-oracle tests (.ci/run installs them)';
 
 // Locally a missing dependency skips its tests; under CI=true they run, and fail, instead.
-const inCi = process.env.CI === 'true';
+export const inCi = process.env.CI === 'true';
 export const skipWithoutShared = !hasShared && !inCi;
 export const skipWithoutGdal = !hasGdal && !inCi;
 export const skipWithoutRedis = !hasRedis && !inCi;

@@ -10,7 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { RasterReader } from '../../server/src/read/raster-reader.ts';
 import { writeTestTiff } from '../fixtures/write-tiff.ts';
-import { areaMethod, groundPixelMetres, pixelAreaFunction, rowPixelAreaFunction } from '../../server/src/read/geodesy.ts';
+import { execFileSync } from 'node:child_process';
+import { gdalPython, inCi, repoRoot } from '../helpers/shared-data.ts';
+import { areaMethod, gridAreaMethod, groundPixelMetres, pixelAreaFunction, rowPixelAreaFunction } from '../../server/src/read/geodesy.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import type { GeoTransform } from '../../server/src/read/raster.ts';
@@ -21,10 +23,10 @@ const utm = crsFromEpsg(32633);
 
 /** Total area of a width x height grid, by rows and by one ring around it. */
 async function gridArea(gt: GeoTransform, width: number, height: number, crs: typeof lonLat): Promise<{ byRows: number; byRing: number }> {
-  const row = await rowPixelAreaFunction(gt, crs);
+  const row = await rowPixelAreaFunction(gt, { width, height }, crs);
   let byRows = 0;
   for (let r = 0; r < height; r++) byRows += row(r) * width;
-  const ring = await pixelAreaFunction(gt, height, crs);
+  const ring = await pixelAreaFunction(gt, { width, height }, crs);
   return { byRows, byRing: ring(Int32Array.from([0, 0, width, 0, width, height, 0, height, 0, 0])) };
 }
 
@@ -108,5 +110,57 @@ describe('a dataset\'s resolution and zoom', () => {
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
+  });
+});
+
+/** pyproj (PROJ's Python binding, with python3-qgis and python3-pyproj) for the area oracle. */
+const hasPyproj = (() => {
+  try {
+    execFileSync(gdalPython, ['-c', 'import pyproj'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.skipIf(!hasPyproj && !inCi)(`areas in projections whose scale is not 1, against PROJ's geodesic area${hasPyproj ? '' : ' (pyproj not installed: apt-get install python3-pyproj)'}`, () => {
+  /** A width x height grid of `size` m pixels centred on (lon, lat) in EPSG `epsg`. */
+  const gridAt = (epsg: number, lon: number, lat: number, size: number, width: number, height: number) => {
+    const crs = crsFromEpsg(epsg);
+    const [x, y] = converter(WGS84, transformableProj4(crs)).forward([lon, lat]);
+    const gt: GeoTransform = [x! - (width / 2) * size, size, 0, y! + (height / 2) * size, 0, -size];
+    return { crs, gt, width, height, epsg };
+  };
+  const oracle = (g: ReturnType<typeof gridAt>) => {
+    const out = execFileSync(gdalPython, [`${repoRoot}/test/oracle/geodesic_area.py`, String(g.epsg), ...g.gt.map(String), String(g.width), String(g.height)], { encoding: 'utf8' });
+    return (JSON.parse(out) as { area_m2: number }).area_m2;
+  };
+
+  it.each([
+    // NSIDC polar stereographic north (true scale at 70° N) at 47° N: planar areas 25.6 % too large.
+    ['EPSG:3413 at 47° N', 3413, -45, 47, 30, 2000, 1500],
+    // Off its central meridian, where the scale changes along rows and columns alike.
+    ['EPSG:3413 at 62° N, 40° E', 3413, 40, 62, 100, 1500, 1500],
+    // World equidistant cylindrical at 60° N: a metre of easting is half a metre of ground.
+    ['EPSG:4087 at 60° N', 4087, 10, 60, 10, 1000, 800],
+  ] as const)('%s: measured on the ground, within 0.1 %% of PROJ', async (_what, epsg, lon, lat, size, width, height) => {
+    const g = gridAt(epsg, lon, lat, size, width, height);
+    const { byRows, byRing } = await gridArea(g.gt, width, height, g.crs);
+    const truth = oracle(g);
+    const planar = width * height * size * size;
+    console.log(`${_what}: PROJ ${(truth / 1e6).toFixed(3)} km², ours ${(byRows / 1e6).toFixed(3)} (rows) ${(byRing / 1e6).toFixed(3)} (ring), planar ${(planar / 1e6).toFixed(3)}`);
+    expect(await gridAreaMethod(g.gt, g, g.crs)).toBe('geodesic');
+    expect(Math.abs(byRows / truth - 1)).toBeLessThan(0.001);
+    expect(Math.abs(byRing / truth - 1)).toBeLessThan(0.001);
+    expect(Math.abs(planar / truth - 1)).toBeGreaterThan(0.05);
+  });
+
+  it('keeps planar areas where the scale is within 1 % of 1 (UTM), as GIS tools report them', async () => {
+    const g = gridAt(32633, 14, 52, 10, 3000, 3000);
+    const { byRows, byRing } = await gridArea(g.gt, 3000, 3000, g.crs);
+    expect(await gridAreaMethod(g.gt, g, g.crs)).toBe('projected');
+    expect(byRows).toBeCloseTo(3000 * 3000 * 100, 0);
+    expect(byRing).toBeCloseTo(3000 * 3000 * 100, 0);
+    expect(Math.abs(byRows / oracle(g) - 1)).toBeLessThan(0.003);
   });
 });

@@ -40,7 +40,7 @@ describe('reproject', () => {
   });
 
   it('converts projected areas with the CRS unit', async () => {
-    const feet = await pixelAreaFunction([0, 10, 0, 0, 0, -10], 1, { proj4: '+proj=tmerc +lat_0=0 +lon_0=-75 +k=1 +x_0=0 +y_0=0 +datum=WGS84 +units=us-ft +no_defs', name: 'ft', geographic: false });
+    const feet = await pixelAreaFunction([0, 10, 0, 0, 0, -10], { width: 1, height: 1 }, { proj4: '+proj=tmerc +lat_0=0 +lon_0=-75 +k=1 +x_0=0 +y_0=0 +datum=WGS84 +units=us-ft +no_defs', name: 'ft', geographic: false });
     expect(feet(Int32Array.from([0, 0, 1, 0, 1, 1, 0, 1]))).toBeCloseTo(100 * 0.3048006096012192 ** 2, 9);
   });
 });
@@ -54,7 +54,7 @@ describe('area: ellipsoids read from the definition agree with proj4', () => {
     const { default: proj4 } = await import('proj4');
     const p = proj4.Proj(def) as unknown as { a: number; es: number };
     // One 1° pixel from (10°E, 41°N) to (11°E, 40°N).
-    const ours = await pixelAreaFunction([10, 1, 0, 41, 0, -1], 1, { proj4: def, name: def, geographic: true });
+    const ours = await pixelAreaFunction([10, 1, 0, 41, 0, -1], { width: 1, height: 1 }, { proj4: def, name: def, geographic: true });
     const cell = Int32Array.from([0, 0, 1, 0, 1, 1, 0, 1]);
     // Reference: the same authalic formula with proj4's own a and e².
     const e = Math.sqrt(p.es);

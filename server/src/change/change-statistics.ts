@@ -8,7 +8,7 @@
  * both are sums over the same matrix (column minus row).
  */
 import type { Crs, GeoTransform } from '../read/raster.ts';
-import { areaMethod, pixelAreaFunction } from '../read/geodesy.ts';
+import { gridAreaMethod, pixelAreaFunction } from '../read/geodesy.ts';
 import type { ChangeClasses } from './change-classes.ts';
 import { allTransitions, CHANGE_NODATA, codingDescription, transitionName, type Transition } from './transition-codes.ts';
 
@@ -71,16 +71,16 @@ export class ChangeTally {
     this.area = new Float64Array(n * n);
   }
 
-  /** A tally for a grid with this transform (of its top-left pixel), height and CRS. */
-  static async create(classes: ChangeClasses, gt: GeoTransform, height: number, crs: Crs): Promise<ChangeTally> {
-    const ringArea = await pixelAreaFunction(gt, height, crs);
+  /** A tally for a grid with this transform (of its top-left pixel), size and CRS. */
+  static async create(classes: ChangeClasses, gt: GeoTransform, size: { width: number; height: number }, crs: Crs): Promise<ChangeTally> {
+    const ringArea = await pixelAreaFunction(gt, size, crs);
     // One pixel's ring per row: the same function the polygons are measured with.
     const ring = new Int32Array(8);
     const rowArea = (row: number) => {
       ring.set([0, row, 1, row, 1, row + 1, 0, row + 1]);
       return ringArea(ring);
     };
-    return new ChangeTally(classes, rowArea, areaMethod(crs));
+    return new ChangeTally(classes, rowArea, await gridAreaMethod(gt, size, crs));
   }
 
   /** Add one output row's code counts (indexed by code, 256 long). */

@@ -206,7 +206,7 @@ export async function compareMasks(opts: CompareMasksOptions): Promise<ChangeRes
       bandDescription: 'transition (from * N + to)',
       metadata: changeMetadata(classes, beforeName, afterName),
     });
-    const tally = await ChangeTally.create(classes, grid.geoTransform, height, bi.crs);
+    const tally = await ChangeTally.create(classes, grid.geoTransform, { width, height }, bi.crs);
     const beforeValidity = nodataOnly(before);
     const afterValidity = nodataOnly(after);
     // Blocks are read inside each raster, so with validity by nodata value the table already knows

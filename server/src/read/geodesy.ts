@@ -5,7 +5,11 @@
  * reports two maxzooms.
  *
  * Areas are measured where they are true. Projected CRS: planar area in the CRS's own units,
- * converted with its unit size, as GIS tools report it. Geographic CRS, and normal-aspect Mercator
+ * converted with its unit size, as GIS tools report it, where the projection's area scale is within
+ * 1 % of 1 over the grid (UTM, state planes, equal-area projections). Where it is not (polar
+ * stereographic away from its true-scale latitude: +25 % at 47° N in EPSG:3413; an equirectangular
+ * grid far from the equator; a wide conic), each row's pixels are weighed by the ground area of a
+ * pixel at the row's middle, measured through the projection. Geographic CRS, and normal-aspect Mercator
  * (Web Mercator's plane doubles areas at 45°): exact ellipsoidal area. Their pixel edges run along
  * meridians and parallels, and both stay straight in the ellipsoid's cylindrical equal-area
  * projection, so the shoelace area there is the exact ellipsoidal area of a pixel-edge polygon (a
@@ -86,9 +90,86 @@ export function isMercator(crs: { geographic: boolean; proj4: string }): boolean
   return !crs.geographic && /\+proj=merc\b/.test(crs.proj4);
 }
 
-/** How a grid's areas are measured: 'geodesic' (on the ellipsoid) or 'projected' (in the CRS's plane). */
+/** Whether a CRS's pixel edges are meridians and parallels (lon/lat, normal-aspect Mercator). */
+function graticular(crs: { geographic: boolean; proj4: string }): boolean {
+  return crs.geographic || isMercator(crs);
+}
+
+/** Beyond this departure of a projection's area scale from 1 over a grid, areas are weighed by it. */
+const AREA_SCALE_TOLERANCE = 0.01;
+
+/**
+ * Ground area of a pixel at (col, row) over its area in the CRS's plane, through the projection:
+ * the cross product of its two sides on the WGS 84 ellipsoid, in metres. NaN where it cannot be
+ * measured (outside the projection's domain).
+ */
+function areaScaleAt(toLonLat: (p: [number, number]) => [number, number], gt: GeoTransform, unit: number, col: number, row: number): number {
+  const at = (c: number, r: number) => toLonLat([gt[0] + c * gt[1] + r * gt[2], gt[3] + c * gt[4] + r * gt[5]]);
+  const [lon, lat] = at(col, row);
+  const perDegree = metresPerDegree(lat);
+  const side = ([lon1, lat1]: [number, number]) => [((((lon1 - lon) % 360) + 540) % 360 - 180) * perDegree.lon, (lat1 - lat) * perDegree.lat] as const;
+  const [ex, ey] = side(at(col + 1, row));
+  const [nx, ny] = side(at(col, row + 1));
+  return Math.abs(ex * ny - ey * nx) / (Math.abs(gt[1] * gt[5]) * unit * unit);
+}
+
+/**
+ * A projected grid whose area scale departs from 1 by more than AREA_SCALE_TOLERANCE somewhere
+ * (sampled at its corners, edge middles and centre), as an equal-area grid: each row's y advanced
+ * by its pixel's ground area at the row's middle column, in blocks of rows. Null where planar
+ * areas are true enough, or the projection cannot be inverted there.
+ */
+async function scaledProjectedGrid(gt: GeoTransform, size: { width: number; height: number }, crs: Crs): Promise<EqualAreaGrid | null> {
+  if (graticular(crs)) return null;
+  let toLonLat: (p: [number, number]) => [number, number];
+  try {
+    const converter = proj4Library()(crs.proj4, '+proj=longlat +datum=WGS84 +no_defs') as unknown as { forward: (p: [number, number]) => [number, number] };
+    toLonLat = (p) => converter.forward(p);
+  } catch {
+    return null;
+  }
+  const { unit } = await crsMetrics(crs);
+  const { width, height } = size;
+  const scale = (col: number, row: number) => {
+    try {
+      return areaScaleAt(toLonLat, gt, unit, col, row);
+    } catch {
+      return Number.NaN;
+    }
+  };
+  const probes = [0, 0.5, 1].flatMap((fx) => [0, 0.5, 1].map((fy) => scale(fx * Math.max(0, width - 1), fy * Math.max(0, height - 1))));
+  if (probes.some((v) => !Number.isFinite(v) || v <= 0) || probes.every((v) => Math.abs(v - 1) <= AREA_SCALE_TOLERANCE)) return null;
+  // Blocks of rows share one scale: at most 512 transforms, and within a block the scale changes by
+  // far less than the tolerance.
+  const step = Math.max(1, Math.ceil(height / 512));
+  const blocks = Math.ceil(height / step);
+  const middle = Math.max(0, width - 1) / 2;
+  const blockScale = Float64Array.from({ length: blocks }, (_, b) => scale(middle, Math.min(height - 1, b * step + step / 2)));
+  if (blockScale.some((v) => !Number.isFinite(v) || v <= 0)) return null;
+  const rowHeight = Math.abs(gt[5]) * unit;
+  const before = new Float64Array(blocks + 1);
+  for (let b = 0; b < blocks; b++) before[b + 1] = before[b]! + step * blockScale[b]! * rowHeight;
+  return {
+    xPerColumn: Math.abs(gt[1]) * unit,
+    yOfRow: (row) => {
+      const b = Math.min(blocks - 1, Math.max(0, Math.floor(row / step)));
+      return before[b]! + (row - b * step) * blockScale[b]! * rowHeight;
+    },
+  };
+}
+
+/** How a CRS's areas are measured when the grid is not known: on the ellipsoid, or in its plane. */
 export function areaMethod(crs: { geographic: boolean; proj4: string }): 'geodesic' | 'projected' {
-  return crs.geographic || isMercator(crs) ? 'geodesic' : 'projected';
+  return graticular(crs) ? 'geodesic' : 'projected';
+}
+
+/**
+ * How a grid's areas are measured: 'geodesic' (on the ellipsoid: lon/lat, Mercator, and projected
+ * grids whose area scale departs from 1 by over 1 %, weighed row by row) or 'projected' (in the
+ * CRS's plane).
+ */
+export async function gridAreaMethod(gt: GeoTransform, size: { width: number; height: number }, crs: Crs): Promise<'geodesic' | 'projected'> {
+  return graticular(crs) || (await scaledProjectedGrid(gt, size, crs)) ? 'geodesic' : 'projected';
 }
 
 /**
@@ -128,16 +209,18 @@ async function equalAreaGrid(gt: GeoTransform, crs: Crs): Promise<EqualAreaGrid>
 }
 
 /**
- * The area (m²) of one pixel in each row of a north-up raster: constant for a projected CRS, the
- * exact ellipsoidal area of the row's cell for a geographic or Mercator one.
+ * The area (m²) of one pixel in each row of a north-up raster: constant for a projected CRS whose
+ * scale is near 1, the ground area at the row's middle where it is not, the exact ellipsoidal area
+ * of the row's cell for a geographic or Mercator one.
  */
-export async function rowPixelAreaFunction(gt: GeoTransform, crs: Crs): Promise<(row: number) => number> {
-  if (areaMethod(crs) === 'projected') {
+export async function rowPixelAreaFunction(gt: GeoTransform, size: { width: number; height: number }, crs: Crs): Promise<(row: number) => number> {
+  const scaled = await scaledProjectedGrid(gt, size, crs);
+  if (!scaled && !graticular(crs)) {
     const { unit } = await crsMetrics(crs);
     const perPixel = Math.abs(gt[1] * gt[5]) * unit * unit;
     return () => perPixel;
   }
-  const { xPerColumn, yOfRow } = await equalAreaGrid(gt, crs);
+  const { xPerColumn, yOfRow } = scaled ?? await equalAreaGrid(gt, crs);
   const width = Math.abs(xPerColumn);
   return (row) => width * Math.abs(yOfRow(row + 1) - yOfRow(row));
 }
@@ -147,13 +230,15 @@ export async function rowPixelAreaFunction(gt: GeoTransform, crs: Crs): Promise<
  * Working in pixel space keeps it exact and cheap: a projected area is the pixel shoelace times the
  * pixel size; an ellipsoidal one needs the authalic y of each row, computed once per row.
  */
-export async function pixelAreaFunction(gt: GeoTransform, height: number, crs: Crs): Promise<PixelRingArea> {
-  if (areaMethod(crs) === 'projected') {
+export async function pixelAreaFunction(gt: GeoTransform, size: { width: number; height: number }, crs: Crs): Promise<PixelRingArea> {
+  const { height } = size;
+  const scaled = await scaledProjectedGrid(gt, size, crs);
+  if (!scaled && !graticular(crs)) {
     const { unit } = await crsMetrics(crs);
     const perPixel = Math.abs(gt[1] * gt[5]) * unit * unit;
     return (ring) => (Math.abs(ringArea2(ring)) / 2) * perPixel;
   }
-  const { xPerColumn, yOfRow } = await equalAreaGrid(gt, crs);
+  const { xPerColumn, yOfRow } = scaled ?? await equalAreaGrid(gt, crs);
   const rowY = new Float64Array(height + 1).fill(Number.NaN);
   const yOf = (row: number) => {
     if (row < 0 || row > height) return yOfRow(row);

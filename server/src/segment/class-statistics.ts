@@ -1,11 +1,11 @@
 /**
  * Per-class pixel counts, areas and shares of a class mask. Pixel areas come from the geodesy
- * module: the pixel size in the mask's CRS for projected systems, the ellipsoidal area of each
- * row's pixels for lon/lat grids (where a pixel shrinks towards the poles), the same areas the
- * polygons' area_m2 uses.
+ * module: the pixel size in the mask's CRS for projected systems whose scale is near 1, the
+ * ground area of each row's pixels for lon/lat grids (where a pixel shrinks towards the poles) and
+ * projections whose scale is not, the same areas the polygons' area_m2 uses.
  */
 import type { RasterSource } from '../read/raster-source.ts';
-import { areaMethod, rowPixelAreaFunction } from '../read/geodesy.ts';
+import { gridAreaMethod, rowPixelAreaFunction } from '../read/geodesy.ts';
 
 export interface ClassStatistics {
   id: number;
@@ -30,7 +30,7 @@ export async function maskStatistics(mask: RasterSource, classNames: string[], c
   const { width, height, geoTransform: gt, crs } = mask.info;
   const counts = new Float64Array(256);
   const areas = new Float64Array(256);
-  const pixelArea = await rowPixelAreaFunction(gt, crs);
+  const pixelArea = await rowPixelAreaFunction(gt, { width, height }, crs);
   const strip = 256;
   for (let y = 0; y < height; y += strip) {
     const rows = Math.min(strip, height - y);
@@ -58,6 +58,6 @@ export async function maskStatistics(mask: RasterSource, classNames: string[], c
     classified_pixels: classifiedPixels,
     classified_area_m2: classifiedArea,
     nodata_pixels: width * height - classifiedPixels,
-    area_method: areaMethod(crs),
+    area_method: await gridAreaMethod(gt, { width, height }, crs),
   };
 }

@@ -190,6 +190,11 @@ export const ResultPoint = z.object({
   class_id: z.number().int().nullable(), class: z.string().nullable(), color: z.string().nullable(), nodata: z.boolean(),
 }).openapi('ClassAtPoint');
 
+/** How a statistics file measured areas (read/geodesy.ts). */
+const AreaMethod = z.enum(['projected', 'geodesic']).openapi({
+  description: 'projected: planar in the CRS, where its area scale is within 1 % of 1 over the grid (UTM, state planes, equal-area projections); geodesic: on the ground (the ellipsoid for lon/lat and Mercator, row by row through the projection for the others)',
+});
+
 export const ClassStatistics = z.object({
   result: z.string().optional(),
   classes: z.array(z.object({
@@ -198,7 +203,7 @@ export const ClassStatistics = z.object({
   classified_pixels: z.number().optional(),
   classified_area_m2: z.number().optional(),
   nodata_pixels: z.number().optional(),
-  area_method: z.enum(['projected', 'geodesic']).optional(),
+  area_method: AreaMethod.optional(),
 }).passthrough().openapi('ClassStatistics');
 
 /** A change result's stats.json (change/change-statistics.ts): the transition matrix and per-class gains and losses. */
@@ -206,7 +211,7 @@ export const ChangeStatisticsDoc = z.object({
   classes: z.array(z.string()),
   model: z.string().nullable(),
   coding: z.string().openapi({ description: 'how the change mask codes its pixels (from * N + to)' }),
-  area_method: z.enum(['projected', 'geodesic']),
+  area_method: AreaMethod,
   valid_pixels: z.number(),
   valid_area_m2: z.number(),
   changed_pixels: z.number(),

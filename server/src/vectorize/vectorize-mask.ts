@@ -129,7 +129,7 @@ async function* polygonBatches(source: RasterSource, close: () => Promise<void>,
   const info = source.info;
   const { width, height, geoTransform: gt } = info;
   const encodeRow = maskRowEncoder(info, o.selected);
-  const areaOf = await pixelAreaFunction(gt, height, info.crs);
+  const areaOf = await pixelAreaFunction(gt, { width, height }, info.crs);
   const reproject = o.crs === 'wgs84' ? await toGeographic(info.crs) : null;
   let closed: RegionPolygon[] = [];
   const polygonizer = new StripPolygonizer(width, height, { tolerance: o.tolerance, bandHeight: o.bandHeight }, (p) => closed.push(p));
