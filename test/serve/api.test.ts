@@ -52,6 +52,30 @@ describe('datasets', () => {
     expect(byName['scene.tif'].id).toMatch(/^[a-z0-9]{12}$/);
   });
 
+  it('pages by cursor: a dataset added between two pages neither repeats an item nor hides one', async () => {
+    const first = (await json(await s.get('/datasets?limit=1'))).body;
+    expect(first.datasets.map((d: any) => d.name)).toEqual(['gray16.tif']);
+    expect(first.next).toMatch(/\/datasets\?limit=1&after=[A-Za-z0-9_-]+$/);
+    // A file that sorts first arrives: an offset of 1 would now give gray16.tif again.
+    const early = path.join(s.dir, 'data', 'aaa.tif');
+    gray16(early);
+    try {
+      s.ctx.datasets.sync(true);
+      const second = (await json(await s.get(first.next.replace('http://satseg.test', '')))).body;
+      expect(second.datasets.map((d: any) => d.name)).toEqual(['notes.tif']);
+      expect(second.total).toBe(4);
+      expect((await json(await s.get('/datasets?limit=1&offset=1'))).body.datasets.map((d: any) => d.name)).toEqual(['gray16.tif']);
+    } finally {
+      fs.rmSync(early);
+      s.ctx.datasets.sync(true);
+    }
+    for (const [query, reason] of [['after=bm90LWEtY3Vyc29y', /after is not a cursor/], [`offset=1&after=${first.next.split('after=')[1]}`, /offset or after, not both/]] as const) {
+      const res = await json(await s.get(`/datasets?${query}`));
+      expect(res.status, query).toBe(400);
+      expect(JSON.stringify(res.body), query).toMatch(reason);
+    }
+  });
+
   it('describes a dataset: bounds in EPSG:4326, CRS, bands with statistics, overviews', async () => {
     const { body } = await json(await s.get(`/datasets/${sceneId}`));
     expect(body).toMatchObject({ width: 600, height: 400, band_count: 3, dtype: 'uint8', nodata: 0, crs: { epsg: 32633 }, resolution_m: 5 });

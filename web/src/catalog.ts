@@ -14,17 +14,17 @@ export interface Catalog {
 }
 
 /**
- * Every item of a paged list (GET /datasets, /results), 500 a page, up to 50,000; an item that
- * moves to the next page as the list grows meanwhile is kept once.
+ * Every item of a paged list (GET /datasets, /results), 500 a page, up to 50,000, following each
+ * page's `next` cursor (its query, on this viewer's own path to the API); an item is kept once.
  */
 async function allPages<K extends string, T extends { id: string }>(api: ApiClient, path: string, key: K): Promise<T[]> {
   const all = new Map<string, T>();
-  let offset = 0;
+  let query = 'limit=500';
   for (let page = 0; page < 100; page++) {
-    const answer = await api.get<Record<K, T[]> & { next: string | null }>(`${path}?limit=500&offset=${offset}`);
+    const answer = await api.get<Record<K, T[]> & { next: string | null }>(`${path}?${query}`);
     for (const item of answer[key]) all.set(item.id, item);
-    offset += answer[key].length;
     if (!answer.next || !answer[key].length) break;
+    query = new URL(answer.next, window.location.href).search.slice(1);
   }
   return [...all.values()];
 }

@@ -17,6 +17,7 @@ import type { StatisticsResult } from '../read/band-statistics.ts';
 import { newId, type Db } from './catalog-db.ts';
 import { InFlight } from '../in-flight.ts';
 import { errorCode, NotFoundError, RasterError, RequestError, StorageError } from '../errors.ts';
+import { pageSql, splitPage, type PageKey, type PageRequest } from './page.ts';
 
 export type DatasetOrigin = 'folder' | 'upload' | 'url' | 'sample';
 
@@ -131,11 +132,20 @@ export class DatasetCatalog {
     }
   }
 
-  /** By name; a page of them when `page` is given. */
-  list(page?: { limit: number; offset: number }): DatasetRecord[] {
+  /** By name; every one, or a page of them and whether more follow. */
+  list(): DatasetRecord[];
+  list(page: PageRequest): { items: DatasetRecord[]; more: boolean };
+  list(page?: PageRequest): DatasetRecord[] | { items: DatasetRecord[]; more: boolean } {
     this.sync();
-    const select = 'SELECT id, path, name, origin, added_at AS addedAt FROM datasets ORDER BY name, id';
-    return (page ? this.db.prepare(`${select} LIMIT ? OFFSET ?`).all(page.limit, page.offset) : this.db.prepare(select).all()) as DatasetRecord[];
+    const select = 'SELECT id, path, name, origin, added_at AS addedAt FROM datasets';
+    if (!page) return this.db.prepare(`${select} ORDER BY name, id`).all() as DatasetRecord[];
+    const { sql, params } = pageSql('name', 'ASC', page);
+    return splitPage(this.db.prepare(`${select}${sql}`).all(...params) as DatasetRecord[], page.limit);
+  }
+
+  /** Where a dataset sorts in the list (its page cursor). */
+  pageKey(d: DatasetRecord): PageKey {
+    return [d.name, d.id];
   }
 
   /** Datasets registered (after list(), which syncs the folder). */

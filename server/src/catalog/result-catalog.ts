@@ -13,6 +13,7 @@ import { newId, type Db } from './catalog-db.ts';
 import { RESULTS_DIR } from './dataset-catalog.ts';
 import { NotFoundError, StorageError } from '../errors.ts';
 import { copyFileAtomic, TEMP_MARK, writeFileAtomic } from '../write/atomic-file.ts';
+import { pageSql, splitPage, type PageKey, type PageRequest } from './page.ts';
 
 export const RESULT_FILES = {
   mask: 'mask.tif',
@@ -175,12 +176,19 @@ export class ResultCatalog {
     }
   }
 
-  /** Newest first; a page of them when `page` is given. */
-  list(page?: { limit: number; offset: number }): ResultRecord[] {
-    const rows = page
-      ? this.db.prepare('SELECT * FROM results ORDER BY created_at DESC, id LIMIT ? OFFSET ?').all(page.limit, page.offset)
-      : this.db.prepare('SELECT * FROM results ORDER BY created_at DESC, id').all();
-    return (rows as ResultRow[]).map(fromRow);
+  /** Newest first; every one, or a page of them and whether more follow. */
+  list(): ResultRecord[];
+  list(page: PageRequest): { items: ResultRecord[]; more: boolean };
+  list(page?: PageRequest): ResultRecord[] | { items: ResultRecord[]; more: boolean } {
+    if (!page) return (this.db.prepare('SELECT * FROM results ORDER BY created_at DESC, id').all() as ResultRow[]).map(fromRow);
+    const { sql, params } = pageSql('created_at', 'DESC', page);
+    const { items, more } = splitPage(this.db.prepare(`SELECT * FROM results${sql}`).all(...params) as ResultRow[], page.limit);
+    return { items: items.map(fromRow), more };
+  }
+
+  /** Where a result sorts in the list (its page cursor). */
+  pageKey(r: ResultRecord): PageKey {
+    return [r.createdAt, r.id];
   }
 
   count(): number {

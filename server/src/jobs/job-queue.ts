@@ -6,6 +6,7 @@
  */
 import type { JobEvent, JobRecord, JobRequest } from './job-types.ts';
 import type { UploadFile, WorkerHeartbeat } from './remote-protocol.ts';
+import type { PageRequest } from '../catalog/page.ts';
 
 export interface JobSubmission extends JobRequest {
   /** What preparing the job found worth saying (a repaired area, resampling). */
@@ -17,7 +18,8 @@ export interface JobQueue {
   submit(request: JobSubmission): Promise<JobRecord>;
   get(id: string): Promise<JobRecord>;
   /** Newest first: a page of `limit` after `offset`, and how many there are in all. */
-  list(page: { limit: number; offset: number }): Promise<{ jobs: JobRecord[]; total: number }>;
+  /** Newest first: a page, the number of jobs, and whether more follow the page. */
+  list(page: PageRequest): Promise<{ jobs: JobRecord[]; total: number; more: boolean }>;
   /** Jobs waiting to run (for the queue limit). */
   queuedCount(): Promise<number>;
   /** Stop a queued or running job; partial outputs are removed. Returns the updated record. */

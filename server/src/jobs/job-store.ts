@@ -4,6 +4,7 @@
 import type { Db } from '../catalog/catalog-db.ts';
 import type { JobProgress, JobRecord, JobStatus } from './job-types.ts';
 import { NotFoundError } from '../errors.ts';
+import { pageSql, splitPage, type PageRequest } from '../catalog/page.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
@@ -74,9 +75,11 @@ export class JobStore {
     return fromRow(row);
   }
 
-  /** Newest first: a page of `limit` after `offset`. */
-  list(page: { limit: number; offset: number }): JobRecord[] {
-    return (this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC, id LIMIT ? OFFSET ?').all(page.limit, page.offset) as Row[]).map(fromRow);
+  /** Newest first: a page, and whether more follow. */
+  list(page: PageRequest): { jobs: JobRecord[]; more: boolean } {
+    const { sql, params } = pageSql('created_at', 'DESC', page);
+    const { items, more } = splitPage(this.db.prepare(`SELECT * FROM jobs${sql}`).all(...params) as Row[], page.limit);
+    return { jobs: items.map(fromRow), more };
   }
 
   count(): number {

@@ -11,6 +11,7 @@ import { emptyProgress, type JobStore } from './job-store.ts';
 import type { JobEvent, JobRecord } from './job-types.ts';
 import { discardJob, type JobStores } from './job-results.ts';
 import { errorCode } from '../errors.ts';
+import type { PageRequest } from '../catalog/page.ts';
 
 /** How often records the catalog refused (disk full, locked) are tried again. */
 const UNWRITTEN_RETRY_MS = 5000;
@@ -160,8 +161,9 @@ export abstract class RecordedQueue {
     return this.current(id);
   }
 
-  async list(page: { limit: number; offset: number }): Promise<{ jobs: JobRecord[]; total: number }> {
-    return { jobs: this.records.list(page).map((j) => this.unwritten.get(j.id) ?? j), total: this.records.count() };
+  async list(page: PageRequest): Promise<{ jobs: JobRecord[]; total: number; more: boolean }> {
+    const { jobs, more } = this.records.list(page);
+    return { jobs: jobs.map((j) => this.unwritten.get(j.id) ?? j), total: this.records.count(), more };
   }
 
   async queuedCount(): Promise<number> {

@@ -5,6 +5,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { ID_PATTERN } from '../catalog/catalog-db.ts';
+import { decodeCursor } from '../catalog/page.ts';
 import { MAX_ZOOM } from '../read/web-mercator.ts';
 import { MAX_BAND_OFFSET } from '../segment/band-offset.ts';
 
@@ -290,8 +291,13 @@ export const MAX_PAGE = 500;
 const pageQuery = (items: string, order: string) => z.object({
   limit: decimal('limit', true).pipe(z.number().min(1, 'limit must be at least 1').max(MAX_PAGE, `limit must be at most ${MAX_PAGE}`)).optional()
     .openapi({ type: 'integer', description: `${items} a page (default 100, at most ${MAX_PAGE})` }),
-  offset: decimal('offset', true).optional().openapi({ type: 'integer', description: `${items} to skip, ${order} (default 0)` }),
-});
+  offset: decimal('offset', true).optional().openapi({ type: 'integer', description: `${items} to skip, ${order} (default 0); a list that changes between requests may repeat or skip one: follow \`next\` instead` }),
+  after: z.string().max(2000, 'after is too long to be a cursor').transform((v, ctx) => {
+    const key = decodeCursor(v);
+    if (!key) ctx.addIssue({ code: 'custom', message: 'after is not a cursor from this list\'s next link' });
+    return key ?? z.NEVER;
+  }).optional().openapi({ type: 'string', description: `the page after the one whose \`next\` link gave this cursor, ${order}: ${items} added or removed meanwhile neither repeat nor are skipped` }),
+}).refine((q) => !(q.after && q.offset), { message: 'give offset or after, not both', path: ['after'] });
 export const JobListQuery = pageQuery('jobs', 'newest first');
 export const ResultListQuery = pageQuery('results', 'newest first');
 export const DatasetListQuery = pageQuery('datasets', 'by name');

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../runtime-paths.ts';
 import { ErrorBody } from './api-schemas.ts';
+import { encodeCursor, type PageKey, type PageRequest } from '../catalog/page.ts';
 
 const VERSION = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -49,10 +50,14 @@ export function errors(...statuses: number[]) {
   return Object.fromEntries(statuses.map((s) => [s, { description: ERROR_TEXT[s] ?? 'error', content: { 'application/json': { schema: ErrorBody } } }]));
 }
 
-/** The link to the page after one of `shown` items at `page.offset` of `total`, or null on the last. */
-export function nextPage(listUrl: string, page: { limit: number; offset: number }, shown: number, total: number): string | null {
-  const offset = page.offset + shown;
-  return shown > 0 && offset < total ? `${listUrl}?limit=${page.limit}&offset=${offset}` : null;
+/** The link to the page after this one (its last item's key as the cursor), or null on the last. */
+export function nextPage(listUrl: string, limit: number, last: PageKey | null, more: boolean): string | null {
+  return more && last ? `${listUrl}?limit=${limit}&after=${encodeCursor(last)}` : null;
+}
+
+/** The page a list's query asks for. */
+export function pageOf(query: { limit?: number; offset?: number; after?: PageKey }): PageRequest {
+  return { limit: query.limit ?? 100, ...(query.offset ? { offset: query.offset } : {}), ...(query.after ? { after: query.after } : {}) };
 }
 
 /**
@@ -61,17 +66,18 @@ export function nextPage(listUrl: string, page: { limit: number; offset: number 
  * total, and the next page's link.
  */
 export async function describePage<R, T>(
-  catalog: { list(page: { limit: number; offset: number }): R[]; count(): number },
-  query: { limit?: number; offset?: number },
+  catalog: { list(page: PageRequest): { items: R[]; more: boolean }; count(): number; pageKey(record: R): PageKey },
+  query: { limit?: number; offset?: number; after?: PageKey },
   describe: (record: R) => Promise<T>,
   listUrl: string,
 ): Promise<{ items: T[]; total: number; next: string | null }> {
-  const page = { limit: query.limit ?? 100, offset: query.offset ?? 0 };
-  const records = catalog.list(page);
+  const page = pageOf(query);
+  const { items: records, more } = catalog.list(page);
   const total = catalog.count();
   const opening = pLimit(8);
   const items = await Promise.all(records.map((r) => opening(() => describe(r))));
-  return { items, total, next: nextPage(listUrl, page, records.length, total) };
+  const last = records.at(-1);
+  return { items, total, next: nextPage(listUrl, page.limit, last === undefined ? null : catalog.pageKey(last), more) };
 }
 
 /** 206 for a file served in ranges: its bytes for one range, multipart/byteranges for several. */

@@ -8,7 +8,7 @@ import type { ServerContext } from '../server-context.ts';
 import { prepareJob, type JobLimits } from '../../segment/prepare-job.ts';
 import { TERMINAL, type JobEvent, type JobOptions, type JobRecord } from '../../jobs/job-types.ts';
 import { IdParams, Job, JobAccepted, JobBody, JobList, JobListQuery, JobOptions as JobOptionsSchema } from '../api-schemas.ts';
-import { bearer, errors, jsonResponse, nextPage } from '../openapi.ts';
+import { bearer, errors, jsonResponse, nextPage, pageOf } from '../openapi.ts';
 import { ChangeError, NotFoundError, RasterError, redactPaths, RequestError, SatsegError, UnknownModelError } from '../../errors.ts';
 import { gridsOverlap, windowGrid } from '../../change/grid-mapping.ts';
 import type { z } from '@hono/zod-openapi';
@@ -163,10 +163,11 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
   }), async (c) => {
     // Paged: each job carries its area (up to SATSEG_MAX_AREA_VERTICES vertices), so the whole
     // list grew without bound (60 jobs of 10,000-vertex areas: 24 MB).
-    const { limit = 100, offset = 0 } = c.req.valid('query');
-    const { jobs: page, total } = await jobs.list({ limit, offset });
+    const page = pageOf(c.req.valid('query'));
+    const { jobs: listed, total, more } = await jobs.list(page);
     const base = ctx.base(c);
-    return c.json({ jobs: page.map((j) => describeJob(j, base)), total, next: nextPage(`${base}/jobs`, { limit, offset }, page.length, total) }, 200);
+    const last = listed.at(-1);
+    return c.json({ jobs: listed.map((j) => describeJob(j, base)), total, next: nextPage(`${base}/jobs`, page.limit, last ? [last.createdAt, last.id] : null, more) }, 200);
   });
 
   app.openapi(createRoute({
