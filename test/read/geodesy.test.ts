@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { RasterReader } from '../../server/src/read/raster-reader.ts';
 import { writeTestTiff } from '../fixtures/write-tiff.ts';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { gdalPython, inCi, repoRoot } from '../helpers/shared-data.ts';
 import { areaMethod, gridAreaMethod, groundPixelMetres, pixelAreaFunction, rowPixelAreaFunction } from '../../server/src/read/geodesy.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
@@ -114,6 +115,7 @@ describe('a dataset\'s resolution and zoom', () => {
 });
 
 /** pyproj (PROJ's Python binding, with python3-qgis and python3-pyproj) for the area oracle. */
+const execFileAsync = promisify(execFile);
 const hasPyproj = (() => {
   try {
     execFileSync(gdalPython, ['-c', 'import pyproj'], { stdio: 'ignore' });
@@ -131,9 +133,9 @@ describe.skipIf(!hasPyproj && !inCi)(`areas in projections whose scale is not 1,
     const gt: GeoTransform = [x! - (width / 2) * size, size, 0, y! + (height / 2) * size, 0, -size];
     return { crs, gt, width, height, epsg };
   };
-  const oracle = (g: ReturnType<typeof gridAt>) => {
-    const out = execFileSync(gdalPython, [`${repoRoot}/test/oracle/geodesic_area.py`, String(g.epsg), ...g.gt.map(String), String(g.width), String(g.height)], { encoding: 'utf8' });
-    return (JSON.parse(out) as { area_m2: number }).area_m2;
+  const oracle = async (g: ReturnType<typeof gridAt>) => {
+    const { stdout } = await execFileAsync(gdalPython, [`${repoRoot}/test/oracle/geodesic_area.py`, String(g.epsg), ...g.gt.map(String), String(g.width), String(g.height)], { encoding: 'utf8' });
+    return (JSON.parse(stdout) as { area_m2: number }).area_m2;
   };
 
   it.each([
@@ -146,7 +148,7 @@ describe.skipIf(!hasPyproj && !inCi)(`areas in projections whose scale is not 1,
   ] as const)('%s: measured on the ground, within 0.1 %% of PROJ', async (_what, epsg, lon, lat, size, width, height) => {
     const g = gridAt(epsg, lon, lat, size, width, height);
     const { byRows, byRing } = await gridArea(g.gt, width, height, g.crs);
-    const truth = oracle(g);
+    const truth = await oracle(g);
     const planar = width * height * size * size;
     console.log(`${_what}: PROJ ${(truth / 1e6).toFixed(3)} km², ours ${(byRows / 1e6).toFixed(3)} (rows) ${(byRing / 1e6).toFixed(3)} (ring), planar ${(planar / 1e6).toFixed(3)}`);
     expect(await gridAreaMethod(g.gt, g, g.crs)).toBe('geodesic');
@@ -161,6 +163,6 @@ describe.skipIf(!hasPyproj && !inCi)(`areas in projections whose scale is not 1,
     expect(await gridAreaMethod(g.gt, g, g.crs)).toBe('projected');
     expect(byRows).toBeCloseTo(3000 * 3000 * 100, 0);
     expect(byRing).toBeCloseTo(3000 * 3000 * 100, 0);
-    expect(Math.abs(byRows / oracle(g) - 1)).toBeLessThan(0.003);
+    expect(Math.abs(byRows / (await oracle(g)) - 1)).toBeLessThan(0.003);
   });
 });
