@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { getDecoder } from 'geotiff';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,6 +23,7 @@ import { RasterError } from '../../server/src/errors.ts';
 import { COMPRESSION, deflateBomb, lzwBomb, lzwEncode, packBitsEncode, writeTiledTiff } from '../fixtures/hostile-tiff.ts';
 import { seededRandom } from '../fixtures/seeded-random.ts';
 
+const execFileAsync = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-decoders-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -262,6 +265,22 @@ describe('large blocks of on-thread codecs decode in the decode pool, with the s
     } finally {
       await source.close();
     }
+  });
+
+  it('lets a process that used the pool exit once its reads are done (a CLI run ended 30 s late)', async () => {
+    const file = oneTileTiff('pool-exit.tif', COMPRESSION.lzw, lzwEncode(sampleData(SIZE * SIZE, 12)), SIZE);
+    const script = path.join(tmp, 'pool-exit.mts');
+    fs.writeFileSync(script, `
+      import { openRaster } from ${JSON.stringify(path.resolve('server/src/read/open-raster.ts'))};
+      const source = await openRaster(${JSON.stringify(file)});
+      const block = await source.read({ x: 0, y: 0, width: ${SIZE}, height: ${SIZE} });
+      await source.close();
+      console.log(block.bands[0].length);`);
+    const started = performance.now();
+    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', script], { cwd: path.resolve('.'), timeout: 25_000 });
+    expect(stdout.trim()).toBe(String(SIZE * SIZE));
+    // The worker's idle timer is 30 s; start-up and the read take about a second.
+    expect(performance.now() - started).toBeLessThan(15_000);
   });
 
   it('an LZW bomb in a 1024 x 1024 tile fails in the worker and comes back as a corrupt tile', async () => {

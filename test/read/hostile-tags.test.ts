@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { crsFromGeoKeys } from '../../server/src/read/crs.ts';
+import { converter, WGS84 } from '../../server/src/read/crs-transform.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { encodeIfd, TagType, tiffHeader, type TiffTag } from '../../server/src/write/tiff-layout.ts';
 import { writeTestTiff } from '../fixtures/write-tiff.ts';
@@ -155,5 +156,73 @@ describe('overviews and predictors a file claims', () => {
     } finally {
       await source.close();
     }
+  });
+});
+
+describe('mangled structure tags (found by mutation fuzzing)', () => {
+  const plain = (file: string, extraTags: TiffTag[], t: { width?: number; height?: number; rowsPerStrip?: number } = {}) => writeTestTiff(file, {
+    width: t.width ?? 8, height: t.height ?? 8, bands: [new Uint8Array((t.width ?? 8) * (t.height ?? 8)).fill(7)], rowsPerStrip: t.rowsPerStrip, geoTransform: [400000, 10, 0, 5000000, 0, -10], epsg: 32633, extraTags,
+  });
+
+  it.each([
+    // 2^31 bands (a SHORT made a LONG) exhausted the heap describing them.
+    ['SamplesPerPixel 2^31 - 1', [{ tag: 277, type: TagType.LONG, values: [2 ** 31 - 1] }], /its SamplesPerPixel is 2147483647, not a whole number from 1 to 65,535/],
+    // A strip height of 5e-324 made billions of blocks and ran out of memory copying a window.
+    ['RowsPerStrip 5e-324', [{ tag: 278, type: TagType.DOUBLE, values: [5e-324] }], /its RowsPerStrip is 5e-324, not a whole number/],
+    // Three values where one is due: the height was an array, and every read "an invalid window".
+    ['ImageLength of three values', [{ tag: 257, type: TagType.SHORT, values: [8, 256, 3] }], /its ImageLength is a list of 3, not a whole number/],
+    // A GeoKey whose value lives in a tag the file does not have: geotiff.js's raw Error.
+    ['a GeoKey in a missing GeoAsciiParams', [{ tag: 34735, type: TagType.SHORT, values: [1, 1, 0, 2, 1024, 0, 1, 2, 2049, 34737, 5, 0] }], /^the TIFF is corrupt: Could not get value of geoKey/],
+  ] as Array<[string, TiffTag[], RegExp]>)('%s: refused at open as a corrupt file', async (name, tags, why) => {
+    const file = path.join(tmp, `${name.replace(/\W+/g, '-')}.tif`);
+    plain(file, tags);
+    await expect(openRaster(file)).rejects.toThrow(expect.objectContaining({ name: 'RasterError', code: 'corrupt', message: expect.stringMatching(why) }));
+  });
+
+  it('refuses a tag whose values lie past the end of the file (a raw RangeError from a DataView)', async () => {
+    const file = path.join(tmp, 'tag-past-eof.tif');
+    plain(file, [{ tag: 42112, type: TagType.ASCII, values: `<GDALMetadata>${' '.repeat(200)}</GDALMetadata>` }]);
+    // Point GDAL_METADATA's value offset far beyond the file's end.
+    const bytes = fs.readFileSync(file);
+    const ifd = bytes.readUInt32LE(4);
+    const entries = bytes.readUInt16LE(ifd);
+    let patched = false;
+    for (let i = 0; i < entries; i++) {
+      const at = ifd + 2 + i * 12;
+      if (bytes.readUInt16LE(at) === 42112) { bytes.writeUInt32LE(bytes.length + 100_000, at + 8); patched = true; }
+    }
+    expect(patched).toBe(true);
+    fs.writeFileSync(file, bytes);
+    await expect(openRaster(file)).rejects.toThrow(expect.objectContaining({ name: 'RasterError', code: 'corrupt' }));
+  });
+
+  it('refuses to read a block missing from a short StripOffsets table (a raw "Index 4 out of bounds")', async () => {
+    const file = path.join(tmp, 'short-strip-table.tif');
+    plain(file, [], { height: 8, rowsPerStrip: 2 });
+    // Four strips, but StripOffsets and StripByteCounts list only the first.
+    const bytes = fs.readFileSync(file);
+    const ifd = bytes.readUInt32LE(4);
+    for (let i = 0; i < bytes.readUInt16LE(ifd); i++) {
+      const at = ifd + 2 + i * 12;
+      const tag = bytes.readUInt16LE(at);
+      if (tag !== 273 && tag !== 279) continue;
+      const type = bytes.readUInt16LE(at + 2);
+      const first = bytes.readUInt32LE(at + 8);
+      const value = type === TagType.SHORT ? bytes.readUInt16LE(first) : bytes.readUInt32LE(first);
+      bytes.writeUInt32LE(1, at + 4);
+      if (type === TagType.SHORT) { bytes.writeUInt16LE(value, at + 8); bytes.writeUInt16LE(0, at + 10); } else bytes.writeUInt32LE(value, at + 8);
+    }
+    fs.writeFileSync(file, bytes);
+    const source = await openRaster(file);
+    try {
+      await expect(source.read({ x: 0, y: 6, width: 8, height: 2 })).rejects.toThrow(/the file is corrupt: strip 3 is missing from its StripOffsets \(1 entries\)/);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('refuses a CRS proj4 cannot use, as a typed error (a geostationary view from height 0 threw Error(""))', () => {
+    expect(() => converter('+proj=geos +lon_0=140.7 +h=0 +x_0=0 +y_0=0 +a=6378137 +rf=298.257024882273 +units=m +no_defs', WGS84))
+      .toThrow(expect.objectContaining({ name: 'RasterError', code: 'unsupported-crs', message: expect.stringMatching(/^its CRS cannot be used: proj4 refuses \+proj=geos/) }));
   });
 });

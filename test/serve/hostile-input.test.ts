@@ -15,6 +15,7 @@ import { createApp } from '../../server/src/serve/app.ts';
 import { ServeFlags } from '../../server/src/cli/serve-command.ts';
 import { CogWriter } from '../../server/src/write/cog-writer.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
+import { TagType } from '../../server/src/write/tiff-layout.ts';
 import { COMPRESSION, deflateBomb, lzwBomb, writeTiledTiff } from '../fixtures/hostile-tiff.ts';
 import { seededRandom } from '../fixtures/seeded-random.ts';
 import { createTestServer, listen, type TestServer } from '../helpers/test-server.ts';
@@ -86,6 +87,17 @@ beforeAll(async () => {
     'tiny-blocks.tif': tinyBlocksTiff,
     // 2,000 bands of 2 x 2 px: every band is listed in the dataset's description.
     'many-bands.tif': (f) => writeTestTiff(f, { width: 2, height: 2, bands: Array.from({ length: 2000 }, () => new Uint8Array(4)), geoTransform: [485899, 1, 0, 5209246, 0, -1], epsg: 26914 }),
+    // A geostationary view from height 0 (an ESRI PE string): proj4 refuses it.
+    'geos-h0.tif': (f) => {
+      const pe = 'ESRI PE String = PROJCS["unknown",GEOGCS["GCS_unknown",DATUM["D_unknown",SPHEROID["unknown",6378137,298.257024882273]],PRIMEM["Greenwich",0],UNIT["Degree",0.0174532925199433]],PROJECTION["Geostationary_Satellite"],PARAMETER["central_meridian",140.7],PARAMETER["satellite_height",0],PARAMETER["false_easting",0],PARAMETER["false_northing",0],UNIT["Meter",1]]';
+      writeTestTiff(f, {
+        width: 16, height: 16, bands: syntheticScene(16, 16), geoTransform: [0, 1000, 0, 0, 0, -1000],
+        extraTags: [
+          { tag: 34735, type: TagType.SHORT, values: [1, 1, 0, 3, 1024, 0, 1, 1, 3072, 0, 1, 32767, 3073, 34737, pe.length + 1, 0] },
+          { tag: 34737, type: TagType.ASCII, values: `${pe}|` },
+        ],
+      });
+    },
   });
   sceneId = s.datasetId('scene.tif');
   bounds = (await json(await s.get(`/datasets/${sceneId}`))).body.bounds;
@@ -264,6 +276,21 @@ describe('a georeference nowhere on Earth', () => {
     expect(status).toBe(200);
     expect(body.usable).toBe(false);
     expect(body.error).toMatch(/cannot be placed on Earth/);
+  });
+});
+
+describe('a CRS proj4 refuses', () => {
+  it('is listed unusable with the reason; the listing and its tiles answer 4xx, not 500', async () => {
+    const id = s.datasetId('geos-h0.tif');
+    const listed = (await json(await s.get('/datasets?limit=500'))).body;
+    expect(listed.datasets.find((d: any) => d.id === id)).toMatchObject({ usable: false, error: expect.stringMatching(/its CRS cannot be used: proj4 refuses \+proj=geos/) });
+    expect(listed.datasets.find((d: any) => d.id === sceneId)).toMatchObject({ usable: true });
+    const one = await json(await s.get(`/datasets/${id}`));
+    expect([one.status, one.body.usable]).toEqual([200, false]);
+    const tilejson = await json(await s.get(`/datasets/${id}/tilejson.json`));
+    expect(tilejson.status).toBeGreaterThanOrEqual(400);
+    expect(tilejson.status).toBeLessThan(500);
+    expect(JSON.stringify(tilejson.body)).toMatch(/proj4 refuses/);
   });
 });
 

@@ -6,6 +6,7 @@ import type { Crs, GeoTransform } from './raster.ts';
 import { pixelToCrs } from './georef.ts';
 import { transformableProj4 } from './datum-shift.ts';
 import { proj4Library } from './proj4-library.ts';
+import { RasterError } from '../errors.ts';
 
 export const WGS84 = '+proj=longlat +datum=WGS84 +no_defs';
 
@@ -18,7 +19,15 @@ export function converter(from: string, to: string): proj4.Converter {
   const key = `${from}|${to}`;
   let c = converters.get(key);
   if (!c) {
-    c = proj4Library()(from, to);
+    try {
+      c = proj4Library()(from, to);
+    } catch (err) {
+      // proj4 refuses some definitions a file can carry (fuzzing: a geostationary projection at
+      // satellite height 0 threw Error("")): the raster cannot be placed, said as such.
+      const which = [from, to].find((def) => { try { proj4Library()(def); return false; } catch { return true; } }) ?? from;
+      const why = (err as Error)?.message ? `: ${(err as Error).message.slice(0, 200)}` : '';
+      throw new RasterError('unsupported-crs', `its CRS cannot be used: proj4 refuses ${which.slice(0, 300)}${why}`);
+    }
     converters.set(key, c);
   }
   return c;

@@ -42,7 +42,6 @@ class PoolWorker {
 
   constructor(private readonly onGone: (w: PoolWorker) => void) {
     this.worker = new Worker(workerBoot, { workerData: { entry: siblingModule(import.meta.url, './decode-worker') } });
-    this.worker.unref();
     this.worker.on('message', (m: DecodeReply) => {
       const p = this.pending.get(m.id);
       if (!p) return;
@@ -59,15 +58,21 @@ class PoolWorker {
     };
     this.worker.on('error', (err) => fail(new Error(`the decoding thread failed: ${err.message}`)));
     this.worker.on('exit', () => fail(new Error('the decoding thread stopped')));
+    // An idle worker must not keep the process alive (a CLI run ended 30 s late, waiting for the
+    // idle timer). Unref'd after the listeners, since adding a 'message' listener refs the port
+    // again in Node 20; a worker with blocks to decode is ref'd, so the process waits for them.
+    this.worker.unref();
   }
 
   post(id: number, task: DecodeTask, pending: Pending): void {
     if (this.idle) { clearTimeout(this.idle); this.idle = null; }
+    if (this.pending.size === 0) this.worker.ref();
     this.pending.set(id, pending);
     this.worker.postMessage({ id, ...task }, [task.buffer]);
   }
 
   private armIdle(): void {
+    if (this.pending.size === 0) this.worker.unref();
     if (this.pending.size || this.idle) return;
     this.idle = setTimeout(() => { void this.worker.terminate(); }, IDLE_MS);
     this.idle.unref();

@@ -21,7 +21,7 @@ import type { ReadOptions, RasterSource } from './raster-source.ts';
 import { checkDirectoryChain } from './tiff-directory-chain.ts';
 import type { ByteSource } from './byte-source.ts';
 import { InFlight } from '../in-flight.ts';
-import { RasterError } from '../errors.ts';
+import { RasterError, SatsegError } from '../errors.ts';
 
 const KNOWN_COLOR_INTERPS = ['gray', 'red', 'green', 'blue', 'alpha', 'palette', 'undefined'] as const;
 const SUBFILE_REDUCED = 1;
@@ -57,7 +57,7 @@ interface Level {
   key: string;
   decoder?: Promise<BlockDecoder>;
   /** The level's block offset and byte-count arrays, loaded whole on first use. */
-  blockIndex?: Promise<unknown>;
+  blockIndex?: Promise<[ArrayLike<number>, ArrayLike<number>]>;
   mask?: Level;
 }
 
@@ -213,6 +213,16 @@ function itemAttributes(text: string, decode: (s: string) => string): Record<str
   return attrs;
 }
 
+/**
+ * What escapes parsing: our own errors as they are; anything else (geotiff.js reading a tag that
+ * points past the end of the file, a GeoKey naming a tag that is not there, a LONG8 beyond 2^53)
+ * means a file it cannot read, said as one (fuzzing found each as a raw TypeError or RangeError).
+ */
+function corruptUnlessOurs(err: unknown): unknown {
+  if (err instanceof SatsegError || (err as Error)?.name === 'AbortError') return err;
+  return new RasterError('corrupt', `the TIFF is corrupt: ${String((err as Error)?.message ?? err).split('\n')[0]!.slice(0, 200)}`);
+}
+
 async function loadTag<T>(fd: ImageFileDirectory, name: string): Promise<T | undefined> {
   return fd.hasTag(name as never) ? (await fd.loadValue(name as never)) as T : undefined;
 }
@@ -227,6 +237,16 @@ async function describeLevel(image: GeoTIFFImage, key: string): Promise<Level> {
   const blockWidth = image.getTileWidth();
   const blockHeight = image.getTileHeight();
   const samplesPerPixel = image.getSamplesPerPixel();
+  // Sizes come from tags any writer may have mangled: an array, a float (fuzzing: a TileLength of
+  // 5e-324 made billions of blocks), a count beyond what a TIFF can hold (SamplesPerPixel is a
+  // SHORT; 2^31 bands exhausted the heap describing them).
+  const whole = (v: unknown, most: number) => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= most;
+  const sizes: Array<[string, unknown, number]> = [['ImageWidth', width, 2 ** 32], ['ImageLength', height, 2 ** 32], [image.isTiled ? 'TileWidth' : 'ImageWidth', blockWidth, 2 ** 32], [image.isTiled ? 'TileLength' : 'RowsPerStrip', blockHeight, 2 ** 32], ['SamplesPerPixel', samplesPerPixel, 65535]];
+  for (const [tag, value, most] of sizes) {
+    if (whole(value, most)) continue;
+    const shown = typeof value === 'object' && value !== null && 'length' in value ? `a list of ${(value as ArrayLike<unknown>).length}` : String(value).slice(0, 40);
+    throw new RasterError('corrupt', `the file is corrupt: its ${tag} is ${shown}, not a whole number from 1 to ${most.toLocaleString('en-US')}`);
+  }
   const samplesPerBlock = image.planarConfiguration === 2 ? 1 : samplesPerPixel;
   return {
     image, fd, width, height, blockWidth, blockHeight,
@@ -280,7 +300,7 @@ export class GeoTiffSource implements RasterSource {
     } catch (err) {
       await bytes.close();
       await sidecars.mask?.close();
-      throw err;
+      throw corruptUnlessOurs(err);
     }
   }
 
@@ -293,7 +313,7 @@ export class GeoTiffSource implements RasterSource {
       return await GeoTiffSource.parse(bytes, { nodata: null, mask: null }, true);
     } catch (err) {
       await bytes.close();
-      throw err;
+      throw corruptUnlessOurs(err);
     }
   }
 
@@ -594,17 +614,23 @@ export class GeoTiffSource implements RasterSource {
     // One read for the whole index instead of two small reads per block: on a cold server every
     // block read otherwise waits for those reads, one after another, behind the thread pool.
     if (!level.blockIndex) {
-      const loading = Promise.all([level.fd.loadValue(offsetTag as never), level.fd.loadValue(countTag as never)]);
+      const loading = Promise.all([level.fd.loadValue(offsetTag as never), level.fd.loadValue(countTag as never)]) as Promise<[ArrayLike<number>, ArrayLike<number>]>;
       level.blockIndex = loading;
       // A failed read is not kept: the next block tries again (a transient error must not
       // poison the whole level).
       loading.catch(() => { if (level.blockIndex === loading) level.blockIndex = undefined; });
     }
+    let offsets: ArrayLike<number>;
+    let counts: ArrayLike<number>;
     try {
-      await level.blockIndex;
+      [offsets, counts] = await level.blockIndex;
     } catch (err) {
       if (err instanceof RasterError) throw err; // the bytes could not be fetched (a remote source): not a truncated file
       throw new RasterError('truncated', `the ${what} index (${offsetTag}) cannot be read (file truncated?): ${(err as Error).message}`);
+    }
+    // A table shorter than the image's blocks (fuzzing: "Index 4 out of bounds for length 4").
+    if (!(index < (offsets?.length ?? 0) && index < (counts?.length ?? 0))) {
+      throw new RasterError('corrupt', `the file is corrupt: ${what} ${index} is missing from its ${offsetTag} (${offsets?.length ?? 0} entries) or ${countTag} (${counts?.length ?? 0})`);
     }
     const offset = Number(await level.fd.loadValueIndexed(offsetTag as never, index));
     const count = Number(await level.fd.loadValueIndexed(countTag as never, index));

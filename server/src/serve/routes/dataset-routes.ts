@@ -29,16 +29,16 @@ export async function describeDataset(ctx: ServerContext, record: DatasetRecord,
     return { ...head, usable: false, error: (err as Error).message.split('\n')[0]! };
   }
   const { info } = reader;
-  const extent = reader.webExtent();
-  // An Earth CRS with no point of the extent in lon/lat is a broken georeference (an origin at
-  // 1e300): nothing can be drawn or placed. A raster of another body has no lon/lat bounds either,
-  // and stays usable.
-  if (!extent.bounds && !info.crs.nonEarth) {
-    try {
-      reader.earthBounds();
-    } catch (err) {
-      return { ...head, usable: false, error: (err as Error).message.split('\n')[0]! };
-    }
+  // A CRS proj4 refuses (fuzzing: a geostationary view from height 0), or an Earth CRS with no point
+  // of the extent in lon/lat (an origin at 1e300): nothing can be drawn or placed, and the dataset
+  // is unusable with the reason, not the whole listing an error. A raster of another body has no
+  // lon/lat bounds either, and stays usable.
+  let extent: ReturnType<typeof reader.webExtent>;
+  try {
+    extent = reader.webExtent();
+    if (!extent.bounds && !info.crs.nonEarth) reader.earthBounds();
+  } catch (err) {
+    return { ...head, usable: false, error: (err as Error).message.split('\n')[0]! };
   }
   let stats = null;
   try {
