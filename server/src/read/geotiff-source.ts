@@ -244,6 +244,7 @@ async function describeLevel(image: GeoTIFFImage, key: string): Promise<Level> {
   const sizes: Array<[string, unknown, number]> = [['ImageWidth', width, 2 ** 32], ['ImageLength', height, 2 ** 32], [image.isTiled ? 'TileWidth' : 'ImageWidth', blockWidth, 2 ** 32], [image.isTiled ? 'TileLength' : 'RowsPerStrip', blockHeight, 2 ** 32], ['SamplesPerPixel', samplesPerPixel, 65535]];
   for (const [tag, value, most] of sizes) {
     if (whole(value, most)) continue;
+    if (value === 0 && ['ImageWidth', 'ImageLength', 'SamplesPerPixel'].includes(tag)) throw new RasterError('no-bands', 'the image has zero bands or zero size');
     const shown = typeof value === 'object' && value !== null && 'length' in value ? `a list of ${(value as ArrayLike<unknown>).length}` : String(value).slice(0, 40);
     throw new RasterError('corrupt', `the file is corrupt: its ${tag} is ${shown}, not a whole number from 1 to ${most.toLocaleString('en-US')}`);
   }
