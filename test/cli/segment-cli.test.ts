@@ -254,6 +254,20 @@ describe('bad input: exit code, one line, no output file', () => {
     expect(bad.code).toBe(1);
     expect(bad.lines).toEqual(['satseg: error: --device must be auto, cpu or cuda (got "tpu")']);
   });
+
+  it('refuses a cache size that is not a number of megabytes with one line (lru-cache killed the import with a stack)', () => {
+    const out = path.join(tmp, 'cache-size.tif');
+    for (const value of ['abc', '-1']) {
+      const r = runSatsegWithEnv(models, { SATSEG_HTTP_CACHE_MB: value }, 'segment', scene, '--model', 'test-rgb', '--out', out);
+      expect(r.code, value).toBe(2);
+      expect(r.lines).toEqual([`satseg: error: SATSEG_HTTP_CACHE_MB must be a number of megabytes from 0 to 1048576 (got "${value}")`]);
+    }
+    // A fraction of a megabyte, and 0 (the tile cache's "off"), are sizes.
+    for (const [name, value] of [['SATSEG_BLOCK_CACHE_MB', '0.07'], ['SATSEG_HTTP_CACHE_MB', '0']] as const) {
+      expect(runSatsegWithEnv(models, { [name]: value }, 'models').code, `${name}=${value}`).toBe(0);
+    }
+    expect(fs.existsSync(out)).toBe(false);
+  });
 });
 
 describe('satseg segment interrupted', () => {

@@ -20,6 +20,10 @@ export interface RangeServerBehaviour {
   failFirst?: number;
   /** Redirect /redirect/<name> to /<name> with 302. */
   redirects?: boolean;
+  /** Send no ETag and no Last-Modified (a server that drops them, or a file served anew without them). */
+  dropValidators?: boolean;
+  /** Answer every request with a 302 to this location. */
+  redirectEverythingTo?: string;
 }
 
 export interface RangeServer {
@@ -41,6 +45,10 @@ export async function startRangeServer(root: string, behaviour: RangeServerBehav
     state.requests++;
     const answer = () => {
       const url = new URL(req.url ?? '/', 'http://x');
+      if (behaviour.redirectEverythingTo) {
+        res.writeHead(302, { Location: behaviour.redirectEverythingTo }).end();
+        return;
+      }
       if (behaviour.redirects && url.pathname.startsWith('/redirect/')) {
         res.writeHead(302, { Location: url.pathname.slice('/redirect'.length) }).end();
         return;
@@ -56,7 +64,8 @@ export async function startRangeServer(root: string, behaviour: RangeServerBehav
         return;
       }
       const size = fs.statSync(file).size;
-      const headers = { ETag: etagOf(file), 'Last-Modified': fs.statSync(file).mtime.toUTCString(), 'Accept-Ranges': behaviour.ignoreRange ? 'none' : 'bytes' };
+      const validators = behaviour.dropValidators ? {} : { ETag: etagOf(file), 'Last-Modified': fs.statSync(file).mtime.toUTCString() };
+      const headers = { ...validators, 'Accept-Ranges': behaviour.ignoreRange ? 'none' : 'bytes' };
       const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
       let start = 0;
       let end = size - 1;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpByteSource, isPrivateAddress } from '../../server/src/read/http-byte-source.ts';
+import { HttpByteSource, isPrivateAddress, remoteCacheStats } from '../../server/src/read/http-byte-source.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { tileRange } from '../../server/src/read/web-mercator.ts';
 import { RasterError, statusOf } from '../../server/src/errors.ts';
@@ -565,5 +565,116 @@ describe('satseg segment https://...', () => {
     const fromFile = await pixels(out.file);
     expect(fromFile.length).toBe(600 * 400);
     expect((await pixels(out.url)).equals(fromFile)).toBe(true);
+  });
+});
+
+describe('a hostile or failing remote server (found by fuzzing)', () => {
+  it('caches a reply of many blocks as copies: the cache holds what it counts, not every 16 MB reply its entries came from', async () => {
+    const big = path.join(www, 'big.bin');
+    fs.writeFileSync(big, Buffer.alloc(4 << 20, 7));
+    const source = await HttpByteSource.open(`${http.base}/big.bin`);
+    // One 4 MB read: one reply of 64 blocks. Each cached block is its own 64 KB buffer: a view into
+    // the reply kept all 4 MB alive for as long as any one block stayed in the cache.
+    expect(Buffer.from(await source.read(0, 4 << 20)).every((v) => v === 7)).toBe(true);
+    expect(remoteCacheStats().largestBuffer).toBeLessThanOrEqual(65_536);
+  });
+
+  it('notices a file served anew without the ETag and Last-Modified it was opened with (blocks of two files were mixed)', async () => {
+    // Large enough that the rows read last are not among the bytes fetched first.
+    const file = path.join(www, 'dropped.tif');
+    writeScene(file, 3, 2000, 2000);
+    const server = await startRangeServer(www);
+    try {
+      const source = await openRaster(`${server.base}/dropped.tif`);
+      try {
+        await source.read({ x: 0, y: 0, width: 2000, height: 16 });
+        writeScene(file, 4, 2000, 2000);
+        server.behaviour.dropValidators = true;
+        const err = await rasterError(source.read({ x: 0, y: 1900, width: 2000, height: 16 }));
+        expect(err.code).toBe('source-changed');
+      } finally {
+        await source.close();
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('ends a request that keeps failing within twice the timeout, retries and redirects included', async () => {
+    // Each answer takes 0.9 s and is a 503: four attempts of their own took 5.4 s.
+    const server = await startRangeServer(www, { delayMs: 900, failFirst: 1000, redirects: true });
+    try {
+      const started = performance.now();
+      const err = await rasterError(HttpByteSource.open(`${server.base}/redirect/scene.tif`, { timeoutMs: 1000, retries: 3 }));
+      const seconds = (performance.now() - started) / 1000;
+      expect(err.code).toMatch(/remote-failed|timeout/);
+      expect(seconds).toBeLessThan(3.5);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('lists datasets whose server stopped answering as unusable within the listing deadline, and remembers the failure', async () => {
+    const saved = process.env.SATSEG_HTTP_TIMEOUT_MS;
+    const stalling = await startRangeServer(www);
+    const quick = createTestServer({ 'scene.tif': (f) => fs.copyFileSync(path.join(www, 'scene.tif'), f) }, { limits: { listingDeadlineMs: 800 } });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await quick.get('/datasets', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ url: `${stalling.base}/scene.tif?copy=${i}` }) });
+        expect(res.status).toBe(201);
+        ids.push(((await res.json()) as { id: string }).id);
+      }
+      // The server stops answering, and the readers are gone (as after a restart).
+      stalling.behaviour.delayMs = 60_000;
+      process.env.SATSEG_HTTP_TIMEOUT_MS = '400';
+      quick.ctx.datasets.dropReaders();
+      let started = performance.now();
+      const first = (await (await quick.get('/datasets')).json()) as { datasets: Array<{ id: string; usable: boolean; error?: string }> };
+      expect(performance.now() - started).toBeLessThan(3_000);
+      // The local dataset (not under the deadline: a local file's first statistics may take longer).
+      expect(first.datasets.filter((d) => !ids.includes(d.id)).map((d) => d.usable)).toEqual([true]);
+      for (const id of ids) expect(first.datasets.find((d) => d.id === id)).toMatchObject({ usable: false });
+      // Once the opens have failed, a listing answers at once, with their failure.
+      await new Promise((r) => setTimeout(r, 1_200));
+      started = performance.now();
+      const second = (await (await quick.get('/datasets')).json()) as typeof first;
+      expect(performance.now() - started).toBeLessThan(500);
+      for (const id of ids) expect(second.datasets.find((d) => d.id === id)).toMatchObject({ usable: false, error: expect.stringMatching(/did not answer within 0\.4 s/) });
+    } finally {
+      if (saved === undefined) delete process.env.SATSEG_HTTP_TIMEOUT_MS; else process.env.SATSEG_HTTP_TIMEOUT_MS = saved;
+      await quick.close();
+      await stalling.close();
+    }
+  });
+
+  it('answers a redirect to a refused URL after the file opened as the remote server failing (502), not a bad request (400)', async () => {
+    const server = await startRangeServer(www);
+    try {
+      const source = await HttpByteSource.open(`${server.base}/scene.tif`);
+      server.behaviour.redirectEverythingTo = 'file:///etc/passwd';
+      const err = await rasterError(source.read(600_000, 1000));
+      expect([err.code, statusOf(err)]).toEqual(['remote-failed', 502]);
+      expect(err.message).toMatch(/redirects to a file: URL/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('answers a registration whose client left without a logged 500 (the abort reason is a string, not an Error)', async () => {
+    const slow = await startRangeServer(www, { delayMs: 2_000 });
+    const quick = createTestServer({});
+    try {
+      const controller = new AbortController();
+      const answer = quick.get('/datasets', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ url: `${slow.base}/scene.tif` }), signal: controller.signal });
+      // As @hono/node-server aborts a request whose client left: with a string.
+      setTimeout(() => controller.abort('Client connection prematurely closed.'), 200);
+      const res = await answer;
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { detail: string }).detail).toBe('the client closed the connection');
+    } finally {
+      await quick.close();
+      await slow.close();
+    }
   });
 });

@@ -54,7 +54,17 @@ interface OpenReader {
   version: string;
   reader: Promise<RasterReader>;
   checkedAt: number;
+  /** When a remote open failed: the failure is answered again until FAILED_REMOTE_MS has passed. */
+  failedAt?: number;
 }
+
+/**
+ * How long a remote dataset's failed open is remembered. Not remembered, every listing asked a
+ * dead server again: 48 URL datasets held each GET /datasets 26 s with a 2 s timeout (with the
+ * default 15 s, minutes). Long enough for a listing and the viewer's requests after it, short
+ * enough that a server back up is used again soon.
+ */
+const FAILED_REMOTE_MS = 30_000;
 
 /** How long a reader pushed out of the cache stays open for the reads already using it. */
 const EVICTED_READER_GRACE_MS = 60_000;
@@ -204,7 +214,11 @@ export class DatasetCatalog {
     // Asked in the background: awaited here, a silent server held GET /datasets (every open of
     // every dataset) for its timeout once a minute. The reader goes when the answer says so; reads
     // of a changed file fail with 'source-changed' meanwhile, and drop it too.
-    if (entry && record.origin === 'url') this.revalidate(id, record, entry);
+    if (entry?.failedAt !== undefined && Date.now() - entry.failedAt > FAILED_REMOTE_MS) {
+      this.readers.delete(id);
+      entry = undefined;
+    }
+    if (entry && record.origin === 'url' && entry.failedAt === undefined) this.revalidate(id, record, entry);
     if (!entry) {
       // A remote file replaced on its server is found out by the reader (its ETag changed): that
       // read fails with 'source-changed', and this entry goes so that the next request reopens it.
@@ -225,8 +239,13 @@ export class DatasetCatalog {
           return reader;
         }),
       };
-      // A failed open is not cached: the user may fix or replace the file.
-      opened.reader.catch(forget);
+      // A failed open of a local file is not cached: the user may fix or replace it. A remote one
+      // is, for FAILED_REMOTE_MS, when its server failed to answer (not when the file is bad).
+      opened.reader.catch((err: unknown) => {
+        const unanswered = err instanceof RasterError && (err.code === 'timeout' || err.code === 'remote-failed');
+        if (record.origin === 'url' && unanswered) opened.failedAt = Date.now();
+        else forget();
+      });
       this.readers.set(id, opened);
       entry = opened;
     }
@@ -334,6 +353,11 @@ export class DatasetCatalog {
     } finally {
       await reader.close();
     }
+  }
+
+  /** Close every open reader (the next open of each dataset starts afresh, as after a restart). */
+  dropReaders(): void {
+    this.readers.clear();
   }
 
   /** Forget a dataset; its file is deleted too, unless it is a remote or a sample one. */

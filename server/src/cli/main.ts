@@ -10,6 +10,7 @@ import { registerVectorizeCommand } from './vectorize-command.ts';
 import { registerChangeCommand } from './change-command.ts';
 import { oneLine } from '../errors.ts';
 import { keepOnnxRuntimeOffline } from '../infer/ort-telemetry.ts';
+import { cacheSizeProblems } from '../cache-size.ts';
 
 keepOnnxRuntimeOffline();
 
@@ -141,6 +142,12 @@ async function main(): Promise<void> {
   const command = process.argv[2];
   if (command === 'segment' || command === 'change' || command === 'vectorize') removeOutputsWhenInterrupted();
   try {
+    const problems = cacheSizeProblems();
+    if (problems.length) {
+      process.stderr.write(`satseg: error: ${problems.join('; ')}\n`);
+      process.exitCode = 2;
+      return;
+    }
     await program.parseAsync(process.argv);
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -14,6 +14,7 @@ import { normalisePublicUrl } from '../serve/public-url.ts';
 import { repoRoot } from '../runtime-paths.ts';
 import { intFlag, parseFlags } from './cli-options.ts';
 import { UsageError } from '../errors.ts';
+import { cacheBytes } from '../cache-size.ts';
 
 export const ServeFlags = z.object({
   data: z.string().optional(),
@@ -79,7 +80,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
       modelsDir: o.models ?? process.env.SATSEG_MODELS,
       uploadLimit: (o.uploadLimitMb ?? 2048) * 1024 * 1024,
       apiKey: process.env.SATSEG_API_KEY || undefined,
-      tileCacheBytes: Number(process.env.SATSEG_TILE_CACHE_MB ?? 128) * 1024 * 1024,
+      tileCacheBytes: cacheBytes('SATSEG_TILE_CACHE_MB', 128),
       maxJobs: o.maxJobs ?? 1,
       jobThreads: o.jobThreads,
       publicUrl,

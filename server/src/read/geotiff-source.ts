@@ -22,6 +22,7 @@ import { checkDirectoryChain } from './tiff-directory-chain.ts';
 import type { ByteSource } from './byte-source.ts';
 import { InFlight } from '../in-flight.ts';
 import { RasterError, SatsegError } from '../errors.ts';
+import { cacheBytes } from '../cache-size.ts';
 
 const KNOWN_COLOR_INTERPS = ['gray', 'red', 'green', 'blue', 'alpha', 'palette', 'undefined'] as const;
 const SUBFILE_REDUCED = 1;
@@ -30,7 +31,7 @@ const MAX_WINDOW_PIXELS = 2 ** 30;
 
 /** Decoded blocks shared by every open source; bounded in bytes, not entries. */
 const blockCache = new LRUCache<string, ArrayBuffer>({
-  maxSize: Number(process.env.SATSEG_BLOCK_CACHE_MB ?? 128) * 1024 * 1024,
+  maxSize: Math.max(1, cacheBytes('SATSEG_BLOCK_CACHE_MB', 128)),
   sizeCalculation: (v) => Math.max(1, v.byteLength),
 });
 /** Decodes under way, by the same keys as blockCache. */

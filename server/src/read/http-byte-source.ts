@@ -16,6 +16,7 @@ import net from 'node:net';
 import { LRUCache } from 'lru-cache';
 import type { ByteSource } from './byte-source.ts';
 import { RasterError } from '../errors.ts';
+import { cacheBytes } from '../cache-size.ts';
 
 export interface HttpSourceOptions {
   /** Refuse loopback, private, link-local and other non-public addresses (SSRF guard). */
@@ -37,9 +38,23 @@ const MAX_REDIRECTS = 3;
 const MAX_REQUEST = 16 * 1024 * 1024;
 
 const blocks = new LRUCache<string, Uint8Array>({
-  maxSize: Number(process.env.SATSEG_HTTP_CACHE_MB ?? 64) * 1024 * 1024,
+  maxSize: Math.max(1, cacheBytes('SATSEG_HTTP_CACHE_MB', 64)),
   sizeCalculation: (v) => Math.max(1, v.byteLength),
 });
+
+/**
+ * What the remote block cache holds, for diagnostics: the bytes it counts, and the largest buffer
+ * an entry keeps alive (a view into a larger reply kept all of it).
+ */
+export function remoteCacheStats(): { countedBytes: number; largestBuffer: number } {
+  let countedBytes = 0;
+  let largestBuffer = 0;
+  for (const v of blocks.values()) {
+    countedBytes += v.byteLength;
+    largestBuffer = Math.max(largestBuffer, v.buffer.byteLength);
+  }
+  return { countedBytes, largestBuffer };
+}
 
 /** The eight 16-bit groups of an IPv6 address (a dotted IPv4 tail included), or null. */
 function ipv6Groups(address: string): number[] | null {
@@ -184,13 +199,16 @@ export class HttpByteSource implements ByteSource {
       } catch (err) {
         // Once open, the file was there and answered ranges: a 404, a refused range or a short
         // answer now is the remote server failing (502), not a bad request of our client (400).
-        if (err instanceof RasterError && (err.code === 'not-found' || err.code === 'no-range' || err.code === 'truncated')) {
+        if (err instanceof RasterError && (err.code === 'not-found' || err.code === 'no-range' || err.code === 'truncated' || err.code === 'bad-url')) {
           throw new RasterError('remote-failed', err.message);
         }
         throw err;
       }
       for (let i = b; i <= runEnd; i++) {
-        const part = reply.body.subarray((i - b) * BLOCK, Math.min(reply.body.length, (i - b + 1) * BLOCK));
+        // A block of a reply that spans several is copied out: a view would keep the whole reply
+        // (up to 16 MB) alive for a 64 KB entry, and the cache would hold up to 256 times its size.
+        const view = reply.body.subarray((i - b) * BLOCK, Math.min(reply.body.length, (i - b + 1) * BLOCK));
+        const part = runEnd > b ? view.slice() : view;
         blocks.set(this.blockKey(i), part);
         parts.push(part);
       }
@@ -211,8 +229,11 @@ export class HttpByteSource implements ByteSource {
   private check(reply: RangeReply, lo: number, hi: number): void {
     const etag = reply.headers.etag;
     const lastModified = reply.headers['last-modified'];
-    if ((this.validator.etag && etag && etag !== this.validator.etag)
-      || (!this.validator.etag && this.validator.lastModified && lastModified && lastModified !== this.validator.lastModified)) {
+    // Each validator the file was opened with must come back unchanged: one that differs, or that a
+    // later answer drops (a replaced file served without an ETag), is another version of the file,
+    // and its blocks would be mixed with the cached ones of the first.
+    if ((this.validator.etag && etag !== this.validator.etag)
+      || (this.validator.lastModified && lastModified !== this.validator.lastModified)) {
       this.onChanged?.();
       throw new RasterError('source-changed', `${this.label} changed on the server while it was being read (ETag or Last-Modified differs); it will be reopened`);
     }
@@ -236,14 +257,19 @@ function retryable(err: unknown): boolean {
   return code !== 'EPRIVATE' && code !== 'ENOTFOUND' && !(err instanceof RasterError);
 }
 
-/** One range request with retries and exponential backoff. */
+/**
+ * One range request with retries and exponential backoff, all within twice the timeout: a server
+ * that stalls 14 s and then answers 503 held one read 58 s over four attempts, and 226 s with a
+ * stall before each of three redirects, since each attempt and each hop had a deadline of its own.
+ */
 async function request(url: URL, lo: number, hi: number, opts: RequestOptions, signal?: AbortSignal): Promise<RangeReply> {
   let attempt = 0;
   let timeouts = 0;
+  const deadline = Date.now() + 2 * opts.timeoutMs;
   for (;;) {
     signal?.throwIfAborted();
     try {
-      const reply = await requestOnce(url, lo, hi, opts, signal, 0);
+      const reply = await requestOnce(url, lo, hi, opts, signal, 0, deadline);
       if ((reply.status >= 500 || reply.status === 429) && attempt < opts.retries) throw Object.assign(new Error(`HTTP ${reply.status}`), { code: 'ERETRY' });
       if (reply.status === 404 || reply.status === 410) throw new RasterError('not-found', `${publicLabel(url)} does not exist (HTTP ${reply.status})`);
       if (reply.status === 401 || reply.status === 403) throw new RasterError('not-found', `${publicLabel(url)} refused access (HTTP ${reply.status})`);
@@ -255,7 +281,10 @@ async function request(url: URL, lo: number, hi: number, opts: RequestOptions, s
       // `retries` times would keep a user's request (registering a URL, a tile) waiting for
       // minutes. Refused connections and 5xx, which a restart causes, keep every retry.
       if ((err as NodeJS.ErrnoException).code === 'ETIMEDOUT') timeouts++;
-      if (attempt >= opts.retries || !retryable(err) || timeouts >= 2) {
+      const backoff = 250 * 2 ** attempt * (0.75 + Math.random() / 2);
+      const late = Date.now() + backoff >= deadline;
+      if (late && (err as NodeJS.ErrnoException).code === 'ERETRY') throw new RasterError('remote-failed', `${publicLabel(url)} kept failing for ${(2 * opts.timeoutMs) / 1000} s (${(err as Error).message})`);
+      if (attempt >= opts.retries || !retryable(err) || timeouts >= 2 || late) {
         if (err instanceof RasterError) throw err;
         const e = err as NodeJS.ErrnoException;
         if (e.code === 'EPRIVATE') throw new RasterError('bad-url', e.message);
@@ -265,7 +294,7 @@ async function request(url: URL, lo: number, hi: number, opts: RequestOptions, s
       }
       attempt++;
       // 0.25 s, 0.5 s, 1 s, ... with jitter, so retries of many blocks do not arrive together.
-      await new Promise((r) => setTimeout(r, 250 * 2 ** (attempt - 1) * (0.75 + Math.random() / 2)));
+      await new Promise((r) => setTimeout(r, backoff));
     }
   }
 }
@@ -276,7 +305,7 @@ function literalPrivateHost(url: URL): string | null {
   return net.isIP(host) && isPrivateAddress(host) ? host : null;
 }
 
-function requestOnce(url: URL, lo: number, hi: number, opts: RequestOptions, signal: AbortSignal | undefined, redirects: number): Promise<RangeReply> {
+function requestOnce(url: URL, lo: number, hi: number, opts: RequestOptions, signal: AbortSignal | undefined, redirects: number, until: number): Promise<RangeReply> {
   const literal = opts.denyPrivate ? literalPrivateHost(url) : null;
   if (literal) return Promise.reject(new RasterError('bad-url', `${literal} is a private or loopback address; SATSEG_URL_DENY_PRIVATE is set`));
   return new Promise<RangeReply>((resolve, reject) => {
@@ -295,7 +324,7 @@ function requestOnce(url: URL, lo: number, hi: number, opts: RequestOptions, sig
         let next: URL;
         try { next = new URL(res.headers.location, url); } catch { return reject(new RasterError('remote-failed', `${publicLabel(url)}: bad redirect`)); }
         if (next.protocol !== 'http:' && next.protocol !== 'https:') return reject(new RasterError('bad-url', `${publicLabel(url)} redirects to a ${next.protocol} URL`));
-        requestOnce(next, lo, hi, opts, signal, redirects + 1).then(resolve, reject);
+        requestOnce(next, lo, hi, opts, signal, redirects + 1, until).then(resolve, reject);
         return;
       }
       const chunks: Buffer[] = [];
@@ -311,7 +340,8 @@ function requestOnce(url: URL, lo: number, hi: number, opts: RequestOptions, sig
     });
     // A deadline for the whole answer, headers to end of body: an idle timer let a server that
     // sends a byte every 2 s hold a read (and the tile or job waiting on it) for ever.
-    const deadline = setTimeout(() => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })), opts.timeoutMs);
+    // Each attempt has the timeout, and no more than is left of its request's (redirects included).
+    const deadline = setTimeout(() => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })), Math.max(0, Math.min(opts.timeoutMs, until - Date.now())));
     req.on('close', () => clearTimeout(deadline));
     req.on('error', reject);
     req.end();

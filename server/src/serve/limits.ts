@@ -39,6 +39,8 @@ export interface ServerLimits extends RasterLimits {
   maxEventStreams: number;
   /** Longest the checks of a URL registration may take, ms; 400 then. */
   registrationTimeoutMs: number;
+  /** Longest GET /datasets waits for its page's datasets to open, ms; those not open by then are listed unusable for now. */
+  listingDeadlineMs: number;
 }
 
 const env = (name: string, fallback: number) => {
@@ -65,6 +67,7 @@ export function limitsFromEnv(overrides: Partial<ServerLimits> = {}): ServerLimi
     maxUploads: env('SATSEG_MAX_UPLOADS', 16),
     uploadIdleMs: env('SATSEG_UPLOAD_IDLE_S', 60) * 1000,
     registrationTimeoutMs: 60_000,
+    listingDeadlineMs: 10_000,
     jsonBodyMs: 30_000,
     maxConnections: env('SATSEG_MAX_CONNECTIONS', 512),
     // Half the connections: streams alone cannot take them all, so the API keeps answering.

@@ -70,12 +70,26 @@ export async function describePage<R, T>(
   query: { limit?: number; offset?: number; after?: PageKey },
   describe: (record: R) => Promise<T>,
   listUrl: string,
+  late?: { ms: number; applies: (record: R) => boolean; describe: (record: R) => T },
 ): Promise<{ items: T[]; total: number; next: string | null }> {
   const page = pageOf(query);
   const { items: records, more } = catalog.list(page);
   const total = catalog.count();
   const opening = pLimit(8);
-  const items = await Promise.all(records.map((r) => opening(() => describe(r))));
+  // With `late`, the page answers by `ms` whatever the sources of the records it applies to do: one
+  // not described by then (a remote dataset whose server does not answer) is described by
+  // `late.describe`, and its open goes on in the background for the next request.
+  const until = late ? Date.now() + late.ms : Infinity;
+  const inTime = (r: R) => {
+    const left = until - Date.now();
+    if (!late || left === Infinity || !late.applies(r)) return describe(r);
+    if (left <= 0) return Promise.resolve(late.describe(r));
+    let timer: NodeJS.Timeout | undefined;
+    const described = describe(r);
+    described.catch(() => undefined);
+    return Promise.race([described, new Promise<T>((resolve) => { timer = setTimeout(() => resolve(late.describe(r)), left); })]).finally(() => clearTimeout(timer));
+  };
+  const items = await Promise.all(records.map((r) => opening(() => inTime(r))));
   const last = records.at(-1);
   return { items, total, next: nextPage(listUrl, page.limit, last === undefined ? null : catalog.pageKey(last), more) };
 }

@@ -13,7 +13,7 @@ import { registerTiler, type TileLayer } from '../tiler-factory.ts';
 import { ClassRenderer, parseClassFilter, parseOpacity, type ClassStyle } from '../tiles/class-renderer.ts';
 import { ChangeStatisticsDoc, ClassStatistics, ClassStyleQuery, ResultListQuery, IdParams, LonLatQuery, Result, ResultList, ResultPoint } from '../api-schemas.ts';
 import { bearer, describePage, errors, jsonResponse, partialContent } from '../openapi.ts';
-import { inUseError, redactPaths, RequestError } from '../../errors.ts';
+import { inUseError, redactPaths, RequestError, oneLine } from '../../errors.ts';
 import { keepParams } from './dataset-routes.ts';
 
 /**
@@ -104,7 +104,7 @@ export function registerResultRoutes(app: OpenAPIHono, ctx: ServerContext): void
   }), async (c) => {
     // Paged: every job adds a result.
     const { items, total, next } = await describePage(ctx.results, c.req.valid('query'), (r) => describeResult(ctx, r, base(c))
-      .catch((err: Error) => ({ id: r.id, name: r.name, usable: false as const, error: err.message.split('\n')[0]! })), `${base(c)}/results`);
+      .catch((err: unknown) => ({ id: r.id, name: r.name, usable: false as const, error: oneLine(err) })), `${base(c)}/results`);
     return c.json({ results: items, total, next }, 200);
   });
 
