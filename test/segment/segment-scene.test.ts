@@ -95,6 +95,40 @@ describe('seams', () => {
     expect(same / a.length).toBeGreaterThanOrEqual(0.995);
   });
 
+  it('samples a window (an area job) on the scene\'s lattice: its mask equals the whole scene\'s inside it', async () => {
+    // 3.3 m pixels for the 5 m model; the window starts 2 px in, a third of a model pixel off the
+    // lattice of the window's own first pixel.
+    const input = path.join(tmp, 'seam-resampled-3.3--3.3.tif');
+    if (!fs.existsSync(input)) writeTestTiff(input, { width: 600, height: 400, bands: syntheticScene(600, 400, 3), geoTransform: [400000, 3.3, 0, 5000000, 0, -3.3], epsg: 32633 });
+    const win = { x: 2, y: 7, width: 500, height: 300 };
+    const whole = await segmentScene({ input, output: `${input}.whole.tif`, model: spec, device: 'cpu', tile: 1200, overlap: 0 });
+    const part = await segmentScene({ input, output: `${input}.window.tif`, model: spec, device: 'cpu', tile: 1200, overlap: 0, window: win });
+    expect([whole.tiles.total, part.tiles.total]).toEqual([1, 1]);
+    const a = await labels(`${input}.whole.tif`);
+    const b = await labels(`${input}.window.tif`);
+    // Away from the window's edges, where the whole scene has context the window reflects.
+    let same = 0;
+    let n = 0;
+    for (let y = 16; y < win.height - 16; y++) {
+      for (let x = 16; x < win.width - 16; x++, n++) if (b[y * win.width + x] === a[(y + win.y) * 600 + x + win.x]) same++;
+    }
+    console.log(`window vs whole scene, resampled: ${(100 * same / n).toFixed(3)} % equal away from the window's edges`);
+    expect(same / n).toBeGreaterThanOrEqual(0.999);
+  });
+
+  it('segments with a tile smaller than 16 scene pixels once resampled (a 16 px tile on a 2x coarser scene crashed)', async () => {
+    const input = path.join(tmp, 'coarse-small-tiles.tif');
+    writeTestTiff(input, { width: 120, height: 80, bands: syntheticScene(120, 80, 5), geoTransform: [400000, 10, 0, 5000000, 0, -10], epsg: 32633 });
+    const s = await segmentScene({ input, output: `${input}.mask.tif`, model: spec, device: 'cpu', tile: 16, overlap: 2 });
+    expect(s.resampled).toEqual({ x: 2, y: 2 });
+    expect(s.tiles.total).toBeGreaterThan(20);
+    expect((await labels(`${input}.mask.tif`)).every((v) => v < 4)).toBe(true);
+    // A tile that covers less than a scene pixel is refused, naming the smallest that works.
+    const wide = path.join(tmp, 'very-coarse.tif');
+    writeTestTiff(wide, { width: 40, height: 40, bands: syntheticScene(40, 40, 5), geoTransform: [400000, 100, 0, 5000000, 0, -100], epsg: 32633 });
+    await expect(segmentScene({ input: wide, output: `${wide}.mask.tif`, model: spec, device: 'cpu', tile: 16, overlap: 0 })).rejects.toThrow(/a 16 px tile of model test-rgb covers less than one of the scene's pixels \(20\.0 model pixels each\); use a tile of at least 21 px/);
+  });
+
   it.skipIf(skipWithoutShared)(`tiled-and-blended output equals the single-pass output (naip_2020.tif) ${sharedSkipReason}`, async () => {
     const r = await seamAgreement(path.join(scenesDir, 'naip_2020.tif'), 934, 723, 256, 32);
     console.log(`seam test, naip_2020.tif 934x723, tile 256 overlap 32: ${(r.overall * 100).toFixed(3)}% of pixels equal single pass; ${(r.nearBorders * 100).toFixed(3)}% of the ${r.borderPixels} pixels within 2 px of a tile border`);

@@ -71,14 +71,15 @@ function sharedPixels(starts: number[], tile: number, requested: number): number
 
 /**
  * The plan for a scene. `tile` and `overlap` are one size for both axes, or one per axis
- * ({ width, height } and { x, y }); every check applies to each axis.
+ * ({ width, height } and { x, y }); every check applies to each axis. `minTile`: the smallest
+ * tile (16 px for tiles the model sees as they are; a resampled tile's scene span may be less).
  */
-export function planTiles(width: number, height: number, tile: number | { width: number; height: number }, overlap: number | { x: number; y: number }, alignment = 1): TilePlan {
+export function planTiles(width: number, height: number, tile: number | { width: number; height: number }, overlap: number | { x: number; y: number }, alignment = 1, minTile = 16): TilePlan {
   const tiles = typeof tile === 'number' ? { width: tile, height: tile } : tile;
   const overlaps = typeof overlap === 'number' ? { x: overlap, y: overlap } : overlap;
   const axes: Array<[number, number]> = [[tiles.width, overlaps.x], [tiles.height, overlaps.y]];
   for (const [t, o] of axes) {
-    if (!Number.isInteger(t) || t < 16) throw new TilePlanError(`tile size must be an integer of at least 16 px (got ${t})`);
+    if (!Number.isInteger(t) || t < minTile) throw new TilePlanError(`tile size must be an integer of at least ${minTile} px (got ${t})`);
     if (!Number.isInteger(o) || o < 0) throw new TilePlanError(`overlap must be a non-negative integer (got ${o})`);
     if (o * 2 >= t) throw new TilePlanError(`overlap (${o} px) must be less than half the tile size (${t} px)`);
     if (!Number.isInteger(alignment) || alignment < 1 || t % alignment !== 0) throw new TilePlanError(`tile size ${t} must be a multiple of the model's input alignment ${alignment}`);

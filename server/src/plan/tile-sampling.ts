@@ -34,26 +34,32 @@ export interface TileSampling {
 
 /**
  * Scene pixels a blend tile spans along an axis, so that its model tile always covers it: the
- * model tile starts up to `alignment` model pixels before the blend tile.
+ * model tile starts up to `alignment` model pixels before the blend tile. No floor: a longer blend
+ * tile than its model tile covers read copies of the model's edge, and rows no cut had read
+ * (review: "internal: validity rows do not cover the strip" for tile 16 on a 10 m scene and a 5 m
+ * model). 0 when the model tile covers less than a scene pixel (tileGeometry refuses that).
  */
 export function blendTileLength(modelTile: number, factor: number, alignment: number): number {
-  return Math.max(16, Math.floor((modelTile - alignment) / factor));
+  return Math.max(0, Math.floor((modelTile - alignment) / factor));
 }
 
 /**
- * The axis of a blend tile starting at scene pixel `sceneStart`, `blendLength` long, with `factor`
- * model pixels per scene pixel, a model tile of `modelTile` pixels and origins on multiples of
- * `alignment` model pixels.
+ * The axis of a blend tile starting at pixel `sceneStart` of a window that starts at scene pixel
+ * `origin`, `blendLength` long, with `factor` model pixels per scene pixel, a model tile of
+ * `modelTile` pixels and origins on multiples of `alignment` model pixels. The lattice is the
+ * scene's, not the window's: an area job samples the ground as a whole-scene job does. Positions
+ * returned (cutStart) are the window's.
  */
-export function axisSampling(sceneStart: number, blendLength: number, factor: number, modelTile: number, alignment: number): AxisSampling {
-  const modelStart = Math.floor((sceneStart * factor) / alignment) * alignment;
+export function axisSampling(sceneStart: number, blendLength: number, factor: number, modelTile: number, alignment: number, origin = 0): AxisSampling {
+  const modelStart = Math.floor(((origin + sceneStart) * factor) / alignment) * alignment;
+  const lattice = modelStart / factor - origin;
   // A pixel of margin each side: a bilinear read at the model tile's edge takes its neighbour.
-  const cutStart = Math.floor(modelStart / factor) - 1;
-  const cutLength = Math.ceil((modelStart + modelTile) / factor) + 1 - cutStart;
+  const cutStart = Math.floor(lattice) - 1;
+  const cutLength = Math.ceil(lattice + modelTile / factor) + 1 - cutStart;
   return {
     cutStart,
     cutLength,
-    toModel: axisTaps(cutLength, modelTile, 1 / factor, modelStart / factor - cutStart),
-    toScene: axisTaps(modelTile, blendLength, factor, sceneStart * factor - modelStart),
+    toModel: axisTaps(cutLength, modelTile, 1 / factor, lattice - cutStart),
+    toScene: axisTaps(modelTile, blendLength, factor, (origin + sceneStart) * factor - modelStart),
   };
 }

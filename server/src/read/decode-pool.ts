@@ -66,15 +66,20 @@ class PoolWorker {
 
   post(id: number, task: DecodeTask, pending: Pending): void {
     if (this.idle) { clearTimeout(this.idle); this.idle = null; }
+    // Posted first: a post that throws must leave no pending entry and no ref behind.
+    this.worker.postMessage({ id, ...task }, [task.buffer]);
     if (this.pending.size === 0) this.worker.ref();
     this.pending.set(id, pending);
-    this.worker.postMessage({ id, ...task }, [task.buffer]);
   }
 
   private armIdle(): void {
     if (this.pending.size === 0) this.worker.unref();
     if (this.pending.size || this.idle) return;
-    this.idle = setTimeout(() => { void this.worker.terminate(); }, IDLE_MS);
+    this.idle = setTimeout(() => {
+      // Out of the pool before it stops, so no block is handed to a worker on its way out.
+      this.onGone(this);
+      void this.worker.terminate();
+    }, IDLE_MS);
     this.idle.unref();
   }
 }

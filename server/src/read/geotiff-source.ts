@@ -220,7 +220,9 @@ function itemAttributes(text: string, decode: (s: string) => string): Record<str
  * means a file it cannot read, said as one (fuzzing found each as a raw TypeError or RangeError).
  */
 function corruptUnlessOurs(err: unknown): unknown {
-  if (err instanceof SatsegError || (err as Error)?.name === 'AbortError') return err;
+  // Ours, an abort, or the system failing to read the file (EIO, EACCES): not the TIFF's fault.
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (err instanceof SatsegError || (err as Error)?.name === 'AbortError' || (typeof code === 'string' && /^E[A-Z]+$/.test(code))) return err;
   return new RasterError('corrupt', `the TIFF is corrupt: ${String((err as Error)?.message ?? err).split('\n')[0]!.slice(0, 200)}`);
 }
 

@@ -64,10 +64,19 @@ export interface PreparedJob {
  */
 function jobMemoryBytes(spec: ModelSpec, geometry: TileGeometry, windowWidth: number, batch: number): { tiles: number; rows: number } {
   const classes = spec.classNames.length;
+  const channels = spec.inputChannels;
   const tile = geometry.modelTile;
+  const { width: bw, height: bh } = geometry.sceneTile;
+  // Resampled tiles also hold the scene pixels cut for one (a few pixels more than the model tile
+  // covers), the resampler's pass along x each way, and the blend tile's class planes, the current
+  // one and the one the blender keeps (review: a 0.5 m scene with a 5 m model peaked at 714 MB
+  // where the estimate said 367 MB).
+  const r = geometry.resampled;
+  const cut = r ? (Math.ceil(tile / r.x) + 3) * (Math.ceil(tile / r.y) + 3) : 0;
+  const resampling = r ? 4 * (channels * (cut + tile * (Math.ceil(tile / r.y) + 3)) + classes * (tile * bw + 2 * bw * bh)) : 0;
   return {
-    tiles: tile * tile * batch * (4 * (spec.inputChannels + 2 * classes) + 400) + 4 * (classes + 1) * geometry.sceneTile.width * geometry.sceneTile.height,
-    rows: windowWidth * (2 * 4 * (classes + 1) * geometry.sceneOverlap.y + 4 * Math.max(geometry.sceneTile.height, 512)),
+    tiles: tile * tile * batch * (4 * (channels + 2 * classes) + 400) + 4 * (classes + 1) * bw * bh + resampling,
+    rows: windowWidth * (2 * 4 * (classes + 1) * geometry.sceneOverlap.y + 4 * Math.max(bh, 512) + (r ? 4 * channels * (Math.ceil(tile / r.y) + 3) : 0)),
   };
 }
 

@@ -56,6 +56,8 @@ export class TileBatcher {
   /** Rows read for tile rows not yet blended, by tile row. */
   private readonly rowBands = new Map<number, PixelBlock>();
   private readonly inputPlane: number;
+  /** The resampled path's buffer of scene pixels cut for a tile. */
+  private cut = new Float32Array(0);
   /**
    * A sample of each chosen band's valid values in the rows read so far (every 64th, at most
    * 65,536 kept, later ones written over earlier ones in turn), zeros left out: 0 is the fill of
@@ -127,7 +129,7 @@ export class TileBatcher {
   /** The y axis of tile row r's resampling; null when tiles are not resampled. */
   private rowSampling(r: number): AxisSampling | null {
     const { resampled, plan, sceneTile, modelTile, alignment } = this.input.geometry;
-    return resampled ? axisSampling(plan.ys[r]!, sceneTile.height, resampled.y, modelTile, alignment) : null;
+    return resampled ? axisSampling(plan.ys[r]!, sceneTile.height, resampled.y, modelTile, alignment, this.input.window.y) : null;
   }
 
   /** The next batch, or null when every tile has been handed out. */
@@ -149,9 +151,13 @@ export class TileBatcher {
       let valid: number;
       let sampling: TileSampling | null = null;
       if (resampled) {
-        sampling = { x: axisSampling(x0, sceneTile.width, resampled.x, modelTile, alignment), y: this.rowSampling(this.nextR)! };
+        sampling = { x: axisSampling(x0, sceneTile.width, resampled.x, modelTile, alignment, win.x), y: this.rowSampling(this.nextR)! };
         const { x, y } = sampling;
-        const cut = new Float32Array(channels * x.cutLength * y.cutLength);
+        // One cut buffer, grown to the largest cut (cuts differ by a pixel or two): a fresh one per
+        // tile was 78 MB each for a 0.5 m scene and a 5 m model.
+        const need = channels * x.cutLength * y.cutLength;
+        if (this.cut.length < need) this.cut = new Float32Array(need);
+        const cut = this.cut.subarray(0, need);
         valid = cutTile(band, win.width, win.height, x.cutStart, y.cutStart, { width: x.cutLength, height: y.cutLength }, norm, cut, 0);
         if (valid > 0) data.set(resamplePlanes(cut, channels, x.cutLength, y.cutLength, x.toModel, y.toModel), count * stride);
       } else {

@@ -8,6 +8,7 @@ import { groundPixelMetres } from '../read/geodesy.ts';
 import { planTiles, type TilePlan } from '../plan/plan-tiles.ts';
 import { blendTileLength } from '../plan/tile-sampling.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
+import { TilePlanError } from '../errors.ts';
 
 /** Beyond this ratio between scene and model resolution, tiles are resampled to the model's. */
 export const RESAMPLE_THRESHOLD = 1.5;
@@ -112,9 +113,17 @@ export function tileGeometry(spec: ModelSpec, info: RasterInfo, size: { width: n
     const tile = blendTileLength(modelTile, factor, align);
     return { tile, overlap: Math.min(Math.floor((tile - 1) / 2), Math.round(modelOverlap / factor)) };
   };
+  if (factors) {
+    // planTiles checks the alignment of tiles the model sees as cut; resampled ones are checked here.
+    if (modelTile % align !== 0) throw new TilePlanError(`tile size ${modelTile} must be a multiple of the model's input alignment ${align}`);
+    const coarser = Math.max(factors.x, factors.y);
+    if (blendTileLength(modelTile, coarser, align) < 1) {
+      throw new TilePlanError(`a ${modelTile} px tile of model ${spec.id} covers less than one of the scene's pixels (${coarser.toFixed(1)} model pixels each); use a tile of at least ${Math.ceil(coarser + align)} px`);
+    }
+  }
   const across = axis(factors?.x ?? 1);
   const down = axis(factors?.y ?? 1);
-  const plan = planTiles(size.width, size.height, { width: across.tile, height: down.tile }, { x: across.overlap, y: down.overlap }, factors ? 1 : align);
+  const plan = planTiles(size.width, size.height, { width: across.tile, height: down.tile }, { x: across.overlap, y: down.overlap }, factors ? 1 : align, factors ? 1 : 16);
   return {
     modelTile, modelOverlap, alignment: align, resampled: factors, plan, notices,
     sceneTile: { width: across.tile, height: down.tile },

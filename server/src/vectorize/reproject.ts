@@ -8,7 +8,7 @@
  */
 import type { Crs, GeoTransform } from '../read/raster.ts';
 import { transformableProj4 } from '../read/datum-shift.ts';
-import { proj4Library } from '../read/proj4-library.ts';
+import { converter } from '../read/crs-transform.ts';
 import { shoelace } from '../read/geodesy.ts';
 
 /** Transforms a flat [x0, y0, ...] ring in place. */
@@ -41,13 +41,14 @@ export async function toGeographic(crs: Crs): Promise<RingTransform | null> {
   if (!crs.nonEarth && isWgs84LonLat(crs)) return null;
   const target = geographicTarget(crs);
   if (crs.geographic && crs.proj4.trim() === target) return null;
-  const converter = proj4Library()(transformableProj4(crs), target);
+  // Through crs-transform's converter: a definition proj4 refuses is a typed error there.
+  const conv = converter(transformableProj4(crs), target);
   return (ring) => {
     const p: [number, number] = [0, 0];
     for (let i = 0; i < ring.length; i += 2) {
       p[0] = ring[i]!;
       p[1] = ring[i + 1]!;
-      const [x, y] = converter.forward(p);
+      const [x, y] = conv.forward(p);
       ring[i] = x!;
       ring[i + 1] = y!;
     }
