@@ -13,7 +13,7 @@ import { writeTestTiff } from '../fixtures/write-tiff.ts';
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { gdalPython, inCi, repoRoot } from '../helpers/shared-data.ts';
-import { areaMethod, gridAreaMethod, groundPixelMetres, pixelAreaFunction, rowPixelAreaFunction } from '../../server/src/read/geodesy.ts';
+import { areaMethod, cellAreaFunction, gridAreaMethod, groundPixelMetres, pixelAreaFunction, rowPixelAreaFunction } from '../../server/src/read/geodesy.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import type { GeoTransform } from '../../server/src/read/raster.ts';
@@ -137,6 +137,42 @@ describe.skipIf(!hasPyproj && !inCi)(`areas in projections whose scale is not 1,
     const { stdout } = await execFileAsync(gdalPython, [`${repoRoot}/test/oracle/geodesic_area.py`, String(g.epsg), ...g.gt.map(String), String(g.width), String(g.height)], { encoding: 'utf8' });
     return (JSON.parse(stdout) as { area_m2: number }).area_m2;
   };
+
+  /** The whole grid, a pixel at a time in blocks of 16 columns, as class statistics weigh it. */
+  const byCells = async (g: ReturnType<typeof gridAt>) => {
+    const { area } = await cellAreaFunction(g.gt, g, g.crs);
+    let sum = 0;
+    for (let r = 0; r < g.height; r++) for (let c = 0; c < g.width; c += 16) sum += area(r, (c + Math.min(g.width, c + 16)) / 2) * (Math.min(g.width, c + 16) - c);
+    return sum;
+  };
+
+  it.each([
+    // NSIDC's 25 km grids: the Arctic one (the middle column's scale for whole rows made it 5.9 %
+    // too large), and the Antarctic one, whose middle column runs half a pixel from the pole (a
+    // pixel-wide step across the pole made the scale 0 there, and the grid fell back to planar).
+    ['NSIDC Arctic 25 km (EPSG:3413)', 3413, [-3850000, 25000, 0, 5850000, 0, -25000], 304, 448],
+    ['NSIDC Antarctic 25 km (EPSG:3031)', 3031, [-3950000, 25000, 0, 4350000, 0, -25000], 316, 332],
+  ] as const)('%s: the whole grid and its left eighth, pixel by pixel and as one ring, within 0.1 %% of PROJ', async (_what, epsg, gt, width, height) => {
+    const g = { crs: crsFromEpsg(epsg), gt: [...gt] as GeoTransform, width, height, epsg };
+    const truth = await oracle(g);
+    const cells = await byCells(g);
+    const { byRing } = await gridArea(g.gt, width, height, g.crs);
+    const left = { ...g, width: Math.round(width / 8) };
+    const leftTruth = await oracle(left);
+    const { area } = await cellAreaFunction(g.gt, g, g.crs);
+    let leftCells = 0;
+    for (let r = 0; r < height; r++) for (let c = 0; c < left.width; c++) leftCells += area(r, c + 0.5);
+    const ring = await pixelAreaFunction(g.gt, g, g.crs);
+    const leftRing = ring(Int32Array.from([0, 0, left.width, 0, left.width, height, 0, height]));
+    console.log(`${_what}: PROJ ${(truth / 1e6).toFixed(0)} km², cells ${(cells / 1e6).toFixed(0)}, ring ${(byRing / 1e6).toFixed(0)}, planar ${(width * height * 625).toFixed(0)}; left eighth PROJ ${(leftTruth / 1e6).toFixed(0)}, cells ${(leftCells / 1e6).toFixed(0)}, ring ${(leftRing / 1e6).toFixed(0)}`);
+    expect(await gridAreaMethod(g.gt, g, g.crs)).toBe('geodesic');
+    expect(Math.abs(cells / truth - 1)).toBeLessThan(0.001);
+    expect(Math.abs(leftCells / leftTruth - 1)).toBeLessThan(0.001);
+    // A ring integrates the scale over itself (the scale at its centroid was 19.5 % off for the
+    // whole Arctic grid, where the scale is far from linear).
+    expect(Math.abs(byRing / truth - 1)).toBeLessThan(0.001);
+    expect(Math.abs(leftRing / leftTruth - 1)).toBeLessThan(0.001);
+  });
 
   it.each([
     // NSIDC polar stereographic north (true scale at 70° N) at 47° N: planar areas 25.6 % too large.

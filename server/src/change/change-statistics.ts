@@ -8,7 +8,7 @@
  * both are sums over the same matrix (column minus row).
  */
 import type { Crs, GeoTransform } from '../read/raster.ts';
-import { gridAreaMethod, pixelAreaFunction } from '../read/geodesy.ts';
+import { cellAreaFunction, gridAreaMethod } from '../read/geodesy.ts';
 import type { ChangeClasses } from './change-classes.ts';
 import { allTransitions, CHANGE_NODATA, codingDescription, transitionName, type Transition } from './transition-codes.ts';
 
@@ -65,7 +65,14 @@ export class ChangeTally {
   private nodata = 0;
   unlisted = 0;
 
-  private constructor(private readonly classes: ChangeClasses, private readonly rowArea: (row: number) => number, private readonly areaMethod: 'geodesic' | 'projected') {
+  private constructor(
+    private readonly classes: ChangeClasses,
+    private readonly cellArea: (row: number, col: number) => number,
+    private readonly areaMethod: 'geodesic' | 'projected',
+    /** Whether a pixel's area changes along a row: addRow's counts then come in blocks of columns. */
+    readonly variesAlongRows: boolean,
+    private readonly middle: number,
+  ) {
     const n = classes.names.length;
     this.pixels = new Float64Array(n * n);
     this.area = new Float64Array(n * n);
@@ -73,19 +80,16 @@ export class ChangeTally {
 
   /** A tally for a grid with this transform (of its top-left pixel), size and CRS. */
   static async create(classes: ChangeClasses, gt: GeoTransform, size: { width: number; height: number }, crs: Crs): Promise<ChangeTally> {
-    const ringArea = await pixelAreaFunction(gt, size, crs);
-    // One pixel's ring per row: the same function the polygons are measured with.
-    const ring = new Int32Array(8);
-    const rowArea = (row: number) => {
-      ring.set([0, row, 1, row, 1, row + 1, 0, row + 1]);
-      return ringArea(ring);
-    };
-    return new ChangeTally(classes, rowArea, await gridAreaMethod(gt, size, crs));
+    const { area, variesAlongRows } = await cellAreaFunction(gt, size, crs);
+    return new ChangeTally(classes, area, await gridAreaMethod(gt, size, crs), variesAlongRows, size.width / 2);
   }
 
-  /** Add one output row's code counts (indexed by code, 256 long). */
-  addRow(row: number, counts: Uint32Array): void {
-    const a = this.rowArea(row);
+  /**
+   * Add one output row's code counts (indexed by code, 256 long), or those of its columns around
+   * `col` (the middle of a block of columns, where pixel areas change along rows).
+   */
+  addRow(row: number, counts: Uint32Array, col = this.middle): void {
+    const a = this.cellArea(row, col);
     for (let code = 0; code < this.pixels.length; code++) {
       const c = counts[code]!;
       if (!c) continue;

@@ -75,8 +75,13 @@ export interface ChangeResult {
 /** Strips being read while one is compared. */
 const READ_AHEAD = 2;
 
-/** Output columns per block of a strip: each block reads its own after window. */
+/**
+ * Output columns per block of a strip: each block reads its own after window, and is tallied with
+ * the pixel area at its middle; narrower where that area changes along a row (a projection whose
+ * scale departs from 1).
+ */
 const PART_COLUMNS = 2048;
+const PART_COLUMNS_VARYING_AREA = 256;
 
 interface Strip {
   y: number;
@@ -207,6 +212,7 @@ export async function compareMasks(opts: CompareMasksOptions): Promise<ChangeRes
       metadata: changeMetadata(classes, beforeName, afterName),
     });
     const tally = await ChangeTally.create(classes, grid.geoTransform, { width, height }, bi.crs);
+    const partColumns = tally.variesAlongRows ? PART_COLUMNS_VARYING_AREA : PART_COLUMNS;
     const beforeValidity = nodataOnly(before);
     const afterValidity = nodataOnly(after);
     // Blocks are read inside each raster, so with validity by nodata value the table already knows
@@ -222,8 +228,8 @@ export async function compareMasks(opts: CompareMasksOptions): Promise<ChangeRes
       beforeBlock.catch(() => undefined);
       const strip = mapping.strip(y, rows);
       const parts: Strip['parts'] = [];
-      for (let x0 = 0; x0 < width; x0 += PART_COLUMNS) {
-        const map = strip.part(x0, Math.min(width, x0 + PART_COLUMNS));
+      for (let x0 = 0; x0 < width; x0 += partColumns) {
+        const map = strip.part(x0, Math.min(width, x0 + partColumns));
         const afterBlock = map.window ? after.read(map.window, { bands: [1], level, nodataInvalid: false, signal: opts.signal }) : Promise.resolve(null);
         afterBlock.catch(() => undefined);
         parts.push({ map, after: afterBlock });
@@ -237,7 +243,7 @@ export async function compareMasks(opts: CompareMasksOptions): Promise<ChangeRes
     const buffers = Array.from({ length: 3 }, () => ({ codes: new Uint8Array(rowsPerStrip * width), written: Promise.resolve() }));
     let stripIndex = 0;
     const counts = new Uint32Array(256);
-    const index = new Int32Array(Math.min(width, PART_COLUMNS));
+    const index = new Int32Array(Math.min(width, partColumns));
     const areaOffset = win.x - areaWindow.x;
     // Strips read ahead of the one compared: decoding runs on libuv's threads meanwhile.
     const ahead: Strip[] = [];
@@ -259,7 +265,7 @@ export async function compareMasks(opts: CompareMasksOptions): Promise<ChangeRes
         const a = await part.after;
         if (!a) {
           // No after pixel under this block: all nodata, already in `codes`.
-          for (let r = 0; r < strip.rows; r++) { counts.fill(0); counts[CHANGE_NODATA] = part.map.x1 - part.map.x0; tally.addRow(strip.y + r, counts); }
+          for (let r = 0; r < strip.rows; r++) { counts.fill(0); counts[CHANGE_NODATA] = part.map.x1 - part.map.x0; tally.addRow(strip.y + r, counts, (part.map.x0 + part.map.x1) / 2); }
           continue;
         }
         inside += encodeTransitions({

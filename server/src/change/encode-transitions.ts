@@ -81,7 +81,7 @@ export function encodeTransitions(b: TransitionBlock, index: Int32Array, counts:
       counts[CHANGE_NODATA]! += unlisted;
       counts[UNLISTED] = 0;
     }
-    b.tally.addRow(b.y + r, counts);
+    b.tally.addRow(b.y + r, counts, (map.x0 + map.x1) / 2);
   }
   return rows * (map.x1 - map.x0) - outside;
 }

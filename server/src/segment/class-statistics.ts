@@ -5,7 +5,7 @@
  * projections whose scale is not, the same areas the polygons' area_m2 uses.
  */
 import type { RasterSource } from '../read/raster-source.ts';
-import { gridAreaMethod, rowPixelAreaFunction } from '../read/geodesy.ts';
+import { cellAreaFunction, gridAreaMethod } from '../read/geodesy.ts';
 
 export interface ClassStatistics {
   id: number;
@@ -30,23 +30,30 @@ export async function maskStatistics(mask: RasterSource, classNames: string[], c
   const { width, height, geoTransform: gt, crs } = mask.info;
   const counts = new Float64Array(256);
   const areas = new Float64Array(256);
-  const pixelArea = await rowPixelAreaFunction(gt, { width, height }, crs);
+  const { area: cellArea, variesAlongRows } = await cellAreaFunction(gt, { width, height }, crs);
+  // Where a pixel's area changes along a row (a projection whose scale departs from 1), each row is
+  // weighed in blocks of columns; else one area per row.
+  const span = variesAlongRows ? 256 : width;
   const strip = 256;
+  const rowCounts = new Float64Array(256);
   for (let y = 0; y < height; y += strip) {
     const rows = Math.min(strip, height - y);
     const block = await mask.read({ x: 0, y, width, height: rows });
     const ids = block.bands[0]!;
     for (let r = 0; r < rows; r++) {
-      const rowArea = pixelArea(y + r);
-      const rowCounts = new Float64Array(256);
-      for (let x = 0; x < width; x++) {
-        const i = r * width + x;
-        rowCounts[block.valid[i] ? ids[i]! : 255]!++;
-      }
-      for (let c = 0; c < 256; c++) {
-        if (!rowCounts[c]) continue;
-        counts[c]! += rowCounts[c]!;
-        areas[c]! += rowCounts[c]! * rowArea;
+      for (let x0 = 0; x0 < width; x0 += span) {
+        const x1 = Math.min(width, x0 + span);
+        const cellM2 = cellArea(y + r, (x0 + x1) / 2);
+        rowCounts.fill(0);
+        for (let x = x0; x < x1; x++) {
+          const i = r * width + x;
+          rowCounts[block.valid[i] ? ids[i]! : 255]!++;
+        }
+        for (let c = 0; c < 256; c++) {
+          if (!rowCounts[c]) continue;
+          counts[c]! += rowCounts[c]!;
+          areas[c]! += rowCounts[c]! * cellM2;
+        }
       }
     }
   }
