@@ -19,6 +19,7 @@ const models = path.join(tmp, 'models');
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const satseg = (...args: string[]) => runSatseg(models, ...args);
+const satsegWithEnv = (env: Record<string, string>, ...args: string[]) => runSatsegWithEnv(models, env, ...args);
 
 const scene = path.join(tmp, 'scene.tif');
 beforeAll(() => {
@@ -234,6 +235,12 @@ describe('bad input: exit code, one line, no output file', () => {
     expect(tile.lines[0]).toMatch(/^satseg: error: tile 100000 with batch 4 needs about [\d.]+ MB of working memory \(and rows 300 px wide [\d.]+ MB\), over the [\d.]+ MB a job may use \(SATSEG_MAX_JOB_MEMORY_MB\); use a smaller tile or batch$/);
     const batch = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--batch', '100000');
     expect(batch.lines[0]).toMatch(/with batch 100000 needs about/);
+    // A scene 40x finer than the model (drone imagery for a 5 m model): its resampled tiles span
+    // 10,200 scene pixels; the refusal says so, and how to resample the scene once instead.
+    const fine = path.join(tmp, 'drone.tif');
+    writeTestTiff(fine, { width: 300, height: 200, bands: syntheticScene(300, 200), geoTransform: [400000, 0.125, 0, 5000000, 0, -0.125], epsg: 32633 });
+    const drone = satsegWithEnv({ SATSEG_MAX_JOB_MEMORY_MB: '512' }, 'segment', fine, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--tile', '256');
+    expect(drone.lines).toEqual([expect.stringMatching(/^satseg: error: tile 256 with batch 4 needs about [\d.]+ (MB|GB) .*; use a smaller tile or batch \(the scene's pixels are 40x finer than model test-rgb's 5 m, so each tile spans 10,200 x 10,200 of them\), or resample the scene to 5 m first \(gdalwarp -tr 5 5 -r average\)$/)]);
     const threads = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--threads', '10000');
     expect(threads.lines).toEqual(['satseg: error: --threads must be at most 1024 (got "10000")']);
     expect(fs.existsSync(out)).toBe(false);

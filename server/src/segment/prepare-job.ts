@@ -80,6 +80,18 @@ function jobMemoryBytes(spec: ModelSpec, geometry: TileGeometry, windowWidth: nu
   };
 }
 
+/**
+ * For a scene much finer than the model, whose resampled tiles span thousands of scene pixels: that
+ * the tile is the cause, and the alternative of resampling the scene once beforehand.
+ */
+function fineSceneHint(spec: ModelSpec, geometry: TileGeometry): string {
+  const r = geometry.resampled;
+  if (!r || !spec.resolutionCm || Math.min(r.x, r.y) >= 0.5) return '';
+  const { width, height } = geometry.sceneTile;
+  const metres = spec.resolutionCm / 100;
+  return ` (the scene's pixels are ${(1 / Math.min(r.x, r.y)).toFixed(0)}x finer than model ${spec.id}'s ${metres} m, so each tile spans ${width.toLocaleString('en-US')} x ${height.toLocaleString('en-US')} of them), or resample the scene to ${metres} m first (gdalwarp -tr ${metres} ${metres} -r average)`;
+}
+
 export async function prepareJob(reader: RasterReader, spec: ModelSpec, input: JobInput, limits: JobLimits = {}): Promise<PreparedJob> {
   const { info } = reader;
   const notices: string[] = [];
@@ -111,7 +123,7 @@ export async function prepareJob(reader: RasterReader, spec: ModelSpec, input: J
       const over = `over the ${megabytes(limits.maxJobMemoryBytes)} a job may use (SATSEG_MAX_JOB_MEMORY_MB)`;
       throw new LimitError('job-too-large', rows > tiles
         ? `${area ? 'the area is' : 'the dataset is'} ${window.width.toLocaleString('en-US')} px wide: rows that wide need about ${megabytes(rows)} of working memory (and tile ${geometry.modelTile} with batch ${batch} ${megabytes(tiles)}), ${over}; ${area ? 'draw a narrower area' : 'segment part of it (an area or bbox)'}`
-        : `tile ${geometry.modelTile} with batch ${batch} needs about ${megabytes(tiles)} of working memory (and rows ${window.width.toLocaleString('en-US')} px wide ${megabytes(rows)}), ${over}; use a smaller tile or batch`);
+        : `tile ${geometry.modelTile} with batch ${batch} needs about ${megabytes(tiles)} of working memory (and rows ${window.width.toLocaleString('en-US')} px wide ${megabytes(rows)}), ${over}; use a smaller tile or batch${fineSceneHint(spec, geometry)}`);
     }
   }
   const fit = modelFit(spec, info, { bands: input.bands, sensor: input.sensor });
