@@ -158,6 +158,37 @@ function bruteForce(outWin: { x: number; y: number; width: number; height: numbe
 }
 
 describe('compareMasks across grids', () => {
+  it('reads a much finer after mask without overviews, rotated against the before grid, in windows of bounded size', async () => {
+    // A lon/lat before grid of 24 x 16 px at 70° N over an EPSG:3413 after mask of 5 m pixels,
+    // turned about 45° against it, read as though it had no overviews: one output row lay
+    // diagonally across the after mask, and its window was the box around it (a 20000² version of
+    // this made 2.1 GB from a 640 KB file).
+    const a: MaskSpec = { width: 4000, height: 4000, geoTransform: [1537098, 5, 0, -1537098, 0, -5], epsg: 3413, ids: blobIds(4000, 4000, 30) };
+    const b: MaskSpec = { width: 24, height: 16, geoTransform: [-0.3, 0.025, 0, 70.2, 0, -0.025], epsg: 4326, geographic: true, ids: blobIds(24, 16, 31) };
+    await writeMask(file('fine-3413.tif'), a);
+    await writeMask(file('coarse-ll.tif'), b);
+    const real = await openRaster(file('fine-3413.tif'));
+    const windows: number[] = [];
+    const noOverviews = new Proxy(real, {
+      get(target, key) {
+        if (key === 'levelCount') return 1;
+        if (key === 'read') return (w: { width: number; height: number }, o: unknown) => { windows.push(w.width * w.height); return target.read(w as never, o as never); };
+        const v = Reflect.get(target, key, target) as unknown;
+        return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    try {
+      const r = await compareMasks({ before: file('coarse-ll.tif'), after: noOverviews, out: file('fine-change.tif') });
+      expect(r.statistics.valid_pixels).toBeGreaterThan(0);
+      expect(r.statistics.matrix.pixels.flat().reduce((x, y) => x + y, 0)).toBe(r.statistics.valid_pixels);
+      // AFTER_PIXELS (2^23): every window read fits (one of 14.1 M px before the blocks were halved).
+      expect(Math.max(...windows)).toBeLessThanOrEqual(1 << 23);
+      console.log(`after windows read: ${windows.length}, the largest ${Math.max(...windows).toLocaleString("en-US")} px`);
+    } finally {
+      await real.close();
+    }
+  });
+
   it('resamples an after mask of another resolution and offset by nearest neighbour, over several strips', async () => {
     // Before: 1300 x 1000 px of 10 m (two strips). After: 7.3 m pixels, shifted by a fraction of a
     // pixel, covering only part of the before mask.

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installTestModel } from '../fixtures/test-model.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
-import { expectCliFailure, runSatseg } from '../helpers/satseg-cli.ts';
+import { expectCliFailure, runSatseg, runSatsegWithEnv } from '../helpers/satseg-cli.ts';
 import { blobIds, writeMask } from '../change/change-fixtures.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
@@ -220,6 +220,17 @@ describe('bad input: exit code, one line, no output file', () => {
       expectCliFailure(r, reason, out, tmp);
     });
   }
+
+  it('polygons over SATSEG_MAX_FEATURES: no --out put in place (a fresh change mask was left beside exit 1), an earlier one kept', () => {
+    const out = file('over-features.tif');
+    fs.writeFileSync(out, 'an earlier result');
+    const r = runSatsegWithEnv(models, { SATSEG_MAX_FEATURES: '3' }, 'change', file('before.tif'), file('after.tif'), '--out', out, '--vector', file('over-features.geojson'), '--stats', file('over-features.json'), '--min-area', '0', '--no-progress');
+    expect(r.code).toBe(1);
+    expect(r.lines).toEqual([expect.stringMatching(/^satseg: error: the mask makes more than 3 polygons/)]);
+    expect(fs.readFileSync(out, 'utf8')).toBe('an earlier result');
+    expect(fs.existsSync(file('over-features.geojson'))).toBe(false);
+    expect(fs.readdirSync(tmp).filter((f) => f.includes('.satseg-tmp-'))).toEqual([]);
+  });
 
   it('a --stats file that is the scene mask kept beside --out', () => {
     const r = satseg('change', '--before', file('pre.tif'), '--after', file('post.tif'), '--model', 'test-rgb', '--out', file('y.tif'), '--stats', file('y.after.tif'), '--no-progress');

@@ -228,12 +228,24 @@ export async function compareMasks(opts: CompareMasksOptions): Promise<ChangeRes
       beforeBlock.catch(() => undefined);
       const strip = mapping.strip(y, rows);
       const parts: Strip['parts'] = [];
-      for (let x0 = 0; x0 < width; x0 += partColumns) {
-        const map = strip.part(x0, Math.min(width, x0 + partColumns));
-        const afterBlock = map.window ? after.read(map.window, { bands: [1], level, nodataInvalid: false, signal: opts.signal }) : Promise.resolve(null);
+      // A block whose after window is over AFTER_PIXELS is halved until it fits (a window is the
+      // box around its pixels' footprint: a row lying diagonally across a much finer after mask
+      // without overviews made one of 14,000² pixels, and 2.1 GB, from a 640 KB file). A single
+      // column's window is its pixels' own footprint.
+      const addPart = (x0: number, x1: number) => {
+        const map = strip.part(x0, x1);
+        const w = map.window;
+        if (w && w.width * w.height > AFTER_PIXELS && x1 - x0 > 1) {
+          const middle = Math.floor((x0 + x1) / 2);
+          addPart(x0, middle);
+          addPart(middle, x1);
+          return;
+        }
+        const afterBlock = w ? after.read(w, { bands: [1], level, nodataInvalid: false, signal: opts.signal }) : Promise.resolve(null);
         afterBlock.catch(() => undefined);
         parts.push({ map, after: afterBlock });
-      }
+      };
+      for (let x0 = 0; x0 < width; x0 += partColumns) addPart(x0, Math.min(width, x0 + partColumns));
       return { y, rows, before: beforeBlock, parts };
     };
 

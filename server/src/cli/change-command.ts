@@ -18,7 +18,7 @@ import type { Model } from '../infer/model.ts';
 import { z } from 'zod';
 import { DEFAULT_MIN_AREA_M2, DEFAULT_SIMPLIFY_PX } from '../vectorize/vectorize-defaults.ts';
 import { AreaError, BandSelectionError, RequestError, UsageError } from '../errors.ts';
-import { writeFileAtomic } from '../write/atomic-file.ts';
+import { replaceAtomically, temporaryPathBeside, writeFileAtomic } from '../write/atomic-file.ts';
 import { bboxFlag, checkDistinctFiles, checkOutputPath, cliMaxFeatures, deviceFlag, intFlag, numberFlag, openCommandRaster, parseFlags, readAreaFile } from './cli-options.ts';
 
 export const ChangeFlags = z.object({
@@ -249,24 +249,31 @@ export async function runChange(masks: string[], options: ChangeCommandOptions, 
 
   const { compareMasks } = await import('../change/compare-masks.ts');
   let lastLine = 0;
-  const result: ChangeCommandResult = await compareMasks({
-    before: beforeMask!,
-    after: afterMask!,
-    out: o.out,
-    area,
-    onProgress: (p: ChangeProgress) => {
-      if (o.progress === false || (p.rowsDone !== p.rowsTotal && Date.now() - lastLine < 5000)) return;
-      lastLine = Date.now();
-      process.stderr.write(`comparing: ${p.rowsDone}/${p.rowsTotal} rows\n`);
-    },
-  });
-  if (segmented) result.segmented = segmented;
-  if (o.vector) result.vector = await changePolygons(o.out, o.vector, { minAreaM2, simplifyPx, maxFeatures: cliMaxFeatures() });
-  if (o.stats) {
-    await writeFileAtomic(o.stats, `${JSON.stringify(result.statistics, null, 2)}\n`);
-    result.statsFile = o.stats;
-  }
-  return result;
+  let result: ChangeCommandResult | undefined;
+  // The change mask is put in place last, once its polygons and statistics are written: a run that
+  // failed making polygons (over SATSEG_MAX_FEATURES) left a fresh --out, over any earlier one,
+  // beside an exit status of 1.
+  await replaceAtomically(o.out, async (pending) => {
+    result = await compareMasks({
+      before: beforeMask!,
+      after: afterMask!,
+      out: pending,
+      area,
+      onProgress: (p: ChangeProgress) => {
+        if (o.progress === false || (p.rowsDone !== p.rowsTotal && Date.now() - lastLine < 5000)) return;
+        lastLine = Date.now();
+        process.stderr.write(`comparing: ${p.rowsDone}/${p.rowsTotal} rows\n`);
+      },
+    });
+    result.output = o.out;
+    if (o.vector) result.vector = await changePolygons(pending, o.vector, { minAreaM2, simplifyPx, maxFeatures: cliMaxFeatures() });
+    if (o.stats) {
+      await writeFileAtomic(o.stats, `${JSON.stringify(result.statistics, null, 2)}\n`);
+      result.statsFile = o.stats;
+    }
+  }, temporaryPathBeside(o.out, '.tif'));
+  if (segmented) result!.segmented = segmented;
+  return result!;
 }
 
 /** km² to three significant digits, without exponents. */
