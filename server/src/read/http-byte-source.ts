@@ -229,11 +229,11 @@ export class HttpByteSource implements ByteSource {
   private check(reply: RangeReply, lo: number, hi: number): void {
     const etag = reply.headers.etag;
     const lastModified = reply.headers['last-modified'];
-    // Each validator the file was opened with must come back unchanged: one that differs, or that a
-    // later answer drops (a replaced file served without an ETag), is another version of the file,
-    // and its blocks would be mixed with the cached ones of the first.
-    if ((this.validator.etag && etag !== this.validator.etag)
-      || (this.validator.lastModified && lastModified !== this.validator.lastModified)) {
+    // The validator the file was opened with (its ETag, else its Last-Modified) must come back
+    // unchanged: one that differs, or that a later answer drops (a replaced file served without
+    // its ETag), is another version of the file, whose blocks would be mixed with the cached ones
+    // of the first. Last-Modified is not compared beside an ETag: some servers restamp it.
+    if (this.validator.etag ? etag !== this.validator.etag : (this.validator.lastModified !== undefined && lastModified !== this.validator.lastModified)) {
       this.onChanged?.();
       throw new RasterError('source-changed', `${this.label} changed on the server while it was being read (ETag or Last-Modified differs); it will be reopened`);
     }
