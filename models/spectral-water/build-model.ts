@@ -74,8 +74,10 @@ export function buildSpectralWater(): Uint8Array {
     nodes,
     initializers: init,
     metadata: {
-      // Indices do not depend on ground resolution: no resampling.
+      // Indices do not depend on ground resolution: no resampling. Each pixel alone decides its
+      // class (receptive_field 1), so pixels that are not square on the ground change nothing.
       tiles_overlap: '0',
+      receptive_field: '1',
       tile_size: '512',
       input_scale: '1',
       standardization_mean: '[0, 0, 0, 0]',

@@ -81,6 +81,13 @@ describe('ONNX metadata', () => {
     expect(metadataError({ metadata: { input_alignment: '512' } }).message).toMatch(/"input_alignment" is 512 px, more than the 256 px tile/);
   });
 
+  it('reads receptive_field (1: a per-pixel model), null when absent', () => {
+    expect(spec().receptiveField).toBeNull();
+    expect(spec({ metadata: { receptive_field: '1' } }).receptiveField).toBe(1);
+    expect(metadataError({ metadata: { receptive_field: '0' } }).message).toMatch(/"receptive_field" is invalid: must be at least 1/);
+    expect(metadataError({ metadata: { receptive_field: '2.5' } }).message).toMatch(/"receptive_field" is invalid: must be a whole number/);
+  });
+
   it('rejects metadata that contradicts the graph', () => {
     expect(metadataError({ metadata: { class_names: '["a","b"]' } }).message).toMatch(/lists 2 classes but the model outputs 4 channels/);
     expect(metadataError({ metadata: { bands: '["red","green"]' } }).message).toMatch(/"bands" names 2 bands but the model takes 3/);

@@ -81,6 +81,11 @@ describe('spectral-water', () => {
       expect(s.bands).toEqual([3, 4, 8, 12]);
       // A 2019 product (baseline 02.07): values under 1000, so no hint of the 2022 offset.
       expect(notices.filter((m) => /offset/.test(m))).toEqual([]);
+      // A per-pixel model (receptive_field 1): the chip's pixels, 1.27x taller than wide on the
+      // ground, are neither resampled nor worth a notice.
+      expect(registry.get('spectral-water').receptiveField).toBe(1);
+      expect(notices.filter((m) => /on the ground/.test(m))).toEqual([]);
+      expect(s.resampled).toBeNull();
       expect(s.bandChoice).toMatch(/sentinel2-l1c bands B3,B4,B8,B11 by band description/);
       expect(s.classShares.water).toBeGreaterThan(0.05);
     });

@@ -31,6 +31,11 @@ export interface ModelSpec {
   classColors: string[];
   /** Ground resolution the model was trained at, cm per pixel. */
   resolutionCm: number | null;
+  /**
+   * Pixels each output pixel depends on, across (`receptive_field`; null when not declared). 1 is
+   * a per-pixel model (spectral indices): the shape of its pixels on the ground does not matter.
+   */
+  receptiveField: number | null;
   tileSize: number;
   /** True when the ONNX input has fixed height and width (tiles must be exactly that size). */
   fixedTileSize: boolean;
@@ -198,6 +203,7 @@ export function modelSpecFromOnnx(id: string, path: string, onnx: OnnxSummary): 
     classNames,
     classColors: colors ?? classNames.map((_, i) => DEFAULT_COLORS[i % DEFAULT_COLORS.length]!),
     resolutionCm: parseKey(id, meta, 'resolution', positiveNumber) ?? null,
+    receptiveField: parseKey(id, meta, 'receptive_field', z.coerce.number().int('must be a whole number of pixels').positive('must be at least 1')) ?? null,
     tileSize,
     fixedTileSize: fixedH !== null,
     overlapPercent: overlap,

@@ -75,11 +75,13 @@ export function groundResampling(spec: ModelSpec, info: RasterInfo): GroundResam
   const stretched = stretch > STRETCH_THRESHOLD;
   const shape = `the scene's pixels are ${metres(ground.x)} wide and ${metres(ground.y)} tall on the ground`;
   if (!spec.resolutionCm) {
+    // A per-pixel model (receptive_field 1) sees each pixel alone: the ground's shape is no matter.
+    const perPixel = spec.receptiveField === 1;
     return {
       ground,
       stretched,
       factors: null,
-      notices: stretched ? [`${shape}: the model sees the ground stretched ${stretch.toFixed(1)}x along one axis; for its best results reproject to square pixels (gdalwarp -t_srs <a projected CRS> -tr <size> <size>)`] : [],
+      notices: stretched && !perPixel ? [`${shape}: the model sees the ground stretched ${stretch.toFixed(1)}x along one axis; for its best results reproject to square pixels (gdalwarp -t_srs <a projected CRS> -tr <size> <size>)`] : [],
     };
   }
   const model = spec.resolutionCm / 100;
