@@ -8,7 +8,7 @@
  * both are sums over the same matrix (column minus row).
  */
 import type { Crs, GeoTransform } from '../read/raster.ts';
-import { cellAreaFunction, gridAreaMethod } from '../read/geodesy.ts';
+import { cellAreaFunction } from '../read/geodesy.ts';
 import type { ChangeClasses } from './change-classes.ts';
 import { allTransitions, CHANGE_NODATA, codingDescription, transitionName, type Transition } from './transition-codes.ts';
 
@@ -80,8 +80,8 @@ export class ChangeTally {
 
   /** A tally for a grid with this transform (of its top-left pixel), size and CRS. */
   static async create(classes: ChangeClasses, gt: GeoTransform, size: { width: number; height: number }, crs: Crs): Promise<ChangeTally> {
-    const { area, variesAlongRows } = await cellAreaFunction(gt, size, crs);
-    return new ChangeTally(classes, area, await gridAreaMethod(gt, size, crs), variesAlongRows, size.width / 2);
+    const { area, variesAlongRows, method } = await cellAreaFunction(gt, size, crs);
+    return new ChangeTally(classes, area, method, variesAlongRows, size.width / 2);
   }
 
   /**

@@ -37,6 +37,9 @@ const ELLIPSOIDS: Record<string, [number, number]> = {
 const DATUM_ELLIPSOIDS: Record<string, string> = { WGS84: 'WGS84', NAD83: 'GRS80', NAD27: 'clrk66', potsdam: 'bessel', OSGB36: 'airy' };
 const UNITS: Record<string, number> = { m: 1, km: 1000, cm: 0.01, ft: 0.3048, 'us-ft': 1200 / 3937, yd: 0.9144, mi: 1609.344 };
 
+/** WGS 84's semi-major axis (m) and squared eccentricity. */
+const WGS84_ELLIPSOID: [number, number] = [6378137, 0.0066943799901413165];
+
 function param(def: string, key: string): string | undefined {
   return new RegExp(`\\+${key}=(\\S+)`).exec(def)?.[1];
 }
@@ -80,7 +83,7 @@ async function crsMetrics(crs: Crs): Promise<{ unit: number; ellipsoid: [number,
     ellipsoid = [proj.a, proj.es];
     unit = proj.to_meter ?? 1;
   }
-  return { unit: unit!, ellipsoid: ellipsoid ?? [6378137, 0.0066943799901413165] };
+  return { unit: unit!, ellipsoid: ellipsoid ?? WGS84_ELLIPSOID };
 }
 
 /**
@@ -102,8 +105,7 @@ const AREA_SCALE_TOLERANCE = 0.01;
 
 /** A point on the WGS 84 ellipsoid in Earth-centred Cartesian metres. */
 function ecef(lon: number, lat: number): [number, number, number] {
-  const a = 6378137;
-  const es = 0.0066943799901413165;
+  const [a, es] = WGS84_ELLIPSOID;
   const phi = (lat * Math.PI) / 180;
   const lam = (lon * Math.PI) / 180;
   const n = a / Math.sqrt(1 - es * Math.sin(phi) ** 2);
@@ -111,24 +113,29 @@ function ecef(lon: number, lat: number): [number, number, number] {
 }
 
 /**
- * Ground area over plane area of the projection at pixel position (col, row): the cross product of
- * two short steps along the grid, on the ellipsoid in Earth-centred coordinates (no longitude
- * singularity: a grid through a pole measures there too). NaN where it cannot be measured.
+ * The ground a pixel step spans at pixel position (col, row): the vectors (m, Earth-centred) of one
+ * step along the grid's columns and one along its rows, as derivatives (two steps of a hundredth of
+ * a pixel). In Earth-centred coordinates there is no longitude singularity: a grid through a pole,
+ * or across the antimeridian, measures there too.
  */
-function areaScaleAt(toLonLat: (p: [number, number]) => [number, number], gt: GeoTransform, unit: number, col: number, row: number): number {
-  const h = 0.01; // of a pixel: the scale is the derivative there, not a pixel's average
+function groundSteps(toLonLat: (p: [number, number]) => [number, number], gt: GeoTransform, col: number, row: number): { across: number[]; down: number[] } {
+  const h = 0.01;
   const at = (c: number, r: number) => {
     const [lon, lat] = toLonLat([gt[0] + c * gt[1] + r * gt[2], gt[3] + c * gt[4] + r * gt[5]]);
     return ecef(lon, lat);
   };
-  const [x0, y0, z0] = at(col - h, row);
-  const [x1, y1, z1] = at(col + h, row);
-  const [x2, y2, z2] = at(col, row - h);
-  const [x3, y3, z3] = at(col, row + h);
-  const e = [x1 - x0, y1 - y0, z1 - z0];
-  const n = [x3 - x2, y3 - y2, z3 - z2];
+  const step = (p: number[], q: number[]) => q.map((v, i) => (v - p[i]!) / (2 * h));
+  return { across: step(at(col - h, row), at(col + h, row)), down: step(at(col, row - h), at(col, row + h)) };
+}
+
+/**
+ * Ground area over plane area of the projection at pixel position (col, row): the cross product of
+ * the pixel's ground steps. NaN where it cannot be measured.
+ */
+function areaScaleAt(toLonLat: (p: [number, number]) => [number, number], gt: GeoTransform, unit: number, col: number, row: number): number {
+  const { across: e, down: n } = groundSteps(toLonLat, gt, col, row);
   const cross = Math.hypot(e[1]! * n[2]! - e[2]! * n[1]!, e[2]! * n[0]! - e[0]! * n[2]!, e[0]! * n[1]! - e[1]! * n[0]!);
-  return cross / (4 * h * h * Math.abs(gt[1] * gt[5]) * unit * unit);
+  return cross / (Math.abs(gt[1] * gt[5]) * unit * unit);
 }
 
 /** The projection's area scale over a grid, where it departs from 1: bilinear in a table of samples. */
@@ -262,24 +269,17 @@ export function areaMethod(crs: { geographic: boolean; proj4: string }): 'geodes
 }
 
 /**
- * How a grid's areas are measured: 'geodesic' (on the ellipsoid: lon/lat, Mercator, and projected
- * grids whose area scale departs from 1 by over 1 %, weighed pixel by pixel) or 'projected' (in
- * the CRS's plane).
+ * The area (m²) of the pixel at (row, col) of a north-up raster; whether it changes along a row (a
+ * projection whose scale departs from 1: tallies then weigh columns in blocks); and how the grid's
+ * areas are measured: 'geodesic' (on the ground: lon/lat, Mercator, and projected grids whose area
+ * scale departs from 1 by over 1 %, weighed pixel by pixel) or 'projected' (in the CRS's plane).
+ * `col` may be fractional: the middle of a block of columns, whose pixels' mean area that is
+ * (exact where the scale is linear over the block).
  */
-export async function gridAreaMethod(gt: GeoTransform, size: { width: number; height: number }, crs: Crs): Promise<'geodesic' | 'projected'> {
-  return graticular(crs) || (await projectedAreaScale(gt, size, crs)) ? 'geodesic' : 'projected';
-}
-
-/**
- * The area (m²) of the pixel at (row, col) of a north-up raster, and whether it changes along a
- * row (a projection whose scale departs from 1: tallies then weigh columns in blocks). `col` may
- * be fractional: the middle of a block of columns, whose pixels' mean area that is (exact where
- * the scale is linear over the block).
- */
-export async function cellAreaFunction(gt: GeoTransform, size: { width: number; height: number }, crs: Crs): Promise<{ area: (row: number, col: number) => number; variesAlongRows: boolean }> {
+export async function cellAreaFunction(gt: GeoTransform, size: { width: number; height: number }, crs: Crs): Promise<{ area: (row: number, col: number) => number; variesAlongRows: boolean; method: 'geodesic' | 'projected' }> {
   const scale = await projectedAreaScale(gt, size, crs);
-  if (scale) return { area: (row, col) => scale.pixel * scale.at(col, row + 0.5), variesAlongRows: true };
-  const rowArea = await rowPixelAreaFunction(gt, size, crs);
+  if (scale) return { area: (row, col) => scale.pixel * scale.at(col, row + 0.5), variesAlongRows: true, method: 'geodesic' };
+  const rowArea = await rowPixelAreaFunction(gt, crs);
   // Tallies ask row by row, several times a row (once per block of columns): the last row is kept.
   let lastRow = Number.NaN;
   let lastArea = 0;
@@ -289,6 +289,7 @@ export async function cellAreaFunction(gt: GeoTransform, size: { width: number; 
       return lastArea;
     },
     variesAlongRows: false,
+    method: areaMethod(crs),
   };
 }
 
@@ -321,7 +322,7 @@ async function equalAreaGrid(gt: GeoTransform, crs: Crs): Promise<EqualAreaGrid>
     lonPerColumn = ((((lon1 - lon0) % 360) + 540) % 360) - 180;
     // EPSG:3857 does spherical arithmetic on WGS 84 coordinates: its areas are WGS 84's.
     const spherical = ellipsoidOf(crs.proj4)?.[1] === 0;
-    ellipsoid = crs.epsg === 3857 || (spherical && /\+nadgrids=@null\b/.test(crs.proj4)) ? [6378137, 0.0066943799901413165] : (await crsMetrics({ ...crs, geographic: true })).ellipsoid;
+    ellipsoid = crs.epsg === 3857 || (spherical && /\+nadgrids=@null\b/.test(crs.proj4)) ? WGS84_ELLIPSOID : (await crsMetrics({ ...crs, geographic: true })).ellipsoid;
   }
   const [a, es] = ellipsoid;
   const q = authalic(es);
@@ -329,21 +330,11 @@ async function equalAreaGrid(gt: GeoTransform, crs: Crs): Promise<EqualAreaGrid>
 }
 
 /**
- * The area (m²) of one pixel in each row of a north-up raster: constant for a projected CRS whose
- * scale is near 1, the ground area at the row's middle where it is not, the exact ellipsoidal area
- * of the row's cell for a geographic or Mercator one.
+ * The area (m²) of one pixel in each row of a north-up raster whose projection's scale is near 1
+ * (constant) or that is lon/lat or Mercator (the exact ellipsoidal area of the row's cell). Others
+ * are cellAreaFunction's.
  */
-export async function rowPixelAreaFunction(gt: GeoTransform, size: { width: number; height: number }, crs: Crs): Promise<(row: number) => number> {
-  const scale = await projectedAreaScale(gt, size, crs);
-  if (scale) {
-    // A row's mean pixel area: the scale at its blocks of columns (cellAreaFunction weighs them one by one).
-    const blocks = Math.min(64, Math.max(1, size.width));
-    return (row) => {
-      let sum = 0;
-      for (let b = 0; b < blocks; b++) sum += scale.at(((b + 0.5) * size.width) / blocks, row + 0.5);
-      return (scale.pixel * sum) / blocks;
-    };
-  }
+async function rowPixelAreaFunction(gt: GeoTransform, crs: Crs): Promise<(row: number) => number> {
   if (!graticular(crs)) {
     const { unit } = await crsMetrics(crs);
     const perPixel = Math.abs(gt[1] * gt[5]) * unit * unit;
@@ -435,43 +426,20 @@ export function shoelace(ring: Float64Array): number {
 }
 
 /**
- * Metres per degree of longitude and of latitude at a latitude, on the WGS 84 ellipsoid (the
- * radii of curvature of the parallel and the meridian). Other ellipsoids differ by under 1e-4.
- */
-function metresPerDegree(lat: number): { lon: number; lat: number } {
-  const a = 6378137;
-  const es = 0.0066943799901413165;
-  const phi = (lat * Math.PI) / 180;
-  const w = 1 - es * Math.sin(phi) ** 2;
-  const toRad = Math.PI / 180;
-  return { lon: ((a * Math.cos(phi)) / Math.sqrt(w)) * toRad, lat: ((a * (1 - es)) / w ** 1.5) * toRad };
-}
-
-/**
  * Ground width and height of a pixel in metres, at the scene's centre: a lon/lat pixel of square
  * degrees is about cos(latitude) as wide as it is tall, and a projected one is square on the ground
  * only where the projection is conformal and its scale near 1 (not an equirectangular or
  * sinusoidal grid far from the equator, nor Web Mercator, whose metres shrink to half at 60°), so
- * its sides are measured through the projection.
+ * its sides are measured through the projection (groundSteps, as the area scale is).
  */
 export function groundPixelMetres(gt: GeoTransform, size: { width: number; height: number }, crs: { geographic: boolean; proj4: string }): { x: number; y: number } {
-  if (crs.geographic) {
-    const perDegree = metresPerDegree(gt[3] + (size.height / 2) * gt[5]);
-    return { x: Math.abs(gt[1]) * perDegree.lon, y: Math.abs(gt[5]) * perDegree.lat };
-  }
+  const centre = (steps: { across: number[]; down: number[] }) => ({ x: Math.hypot(...steps.across), y: Math.hypot(...steps.down) });
+  if (crs.geographic) return centre(groundSteps((p) => p, gt, size.width / 2, size.height / 2));
   const unit = metresPerUnit(crs);
   const square = { x: Math.abs(gt[1]) * unit, y: Math.abs(gt[5]) * unit };
   try {
-    const toLonLat = proj4Library()(crs.proj4, '+proj=longlat +datum=WGS84 +no_defs');
-    const cx = gt[0] + (size.width / 2) * gt[1];
-    const cy = gt[3] + (size.height / 2) * gt[5];
-    const [lon, lat] = toLonLat.forward([cx, cy]) as [number, number];
-    const perDegree = metresPerDegree(lat);
-    const metres = ([x, y]: number[]) => {
-      const [lon1, lat1] = toLonLat.forward([x!, y!]) as [number, number];
-      return Math.hypot((lon1 - lon) * perDegree.lon, (lat1 - lat) * perDegree.lat);
-    };
-    const ground = { x: metres([cx + gt[1], cy]), y: metres([cx, cy + gt[5]]) };
+    const converter = proj4Library()(crs.proj4, '+proj=longlat +datum=WGS84 +no_defs') as unknown as { forward: (p: [number, number]) => [number, number] };
+    const ground = centre(groundSteps((p) => converter.forward(p), gt, size.width / 2, size.height / 2));
     if (!(Number.isFinite(ground.x) && Number.isFinite(ground.y) && ground.x > 0 && ground.y > 0)) return square;
     // Within 2 % the CRS's own metres are kept: UTM and state planes (scale within 0.1 % of 1 in
     // their zones) then give the pixel size their users know, not 4.99 m for 5 m.

@@ -5,7 +5,7 @@
  * projections whose scale is not, the same areas the polygons' area_m2 uses.
  */
 import type { RasterSource } from '../read/raster-source.ts';
-import { cellAreaFunction, gridAreaMethod } from '../read/geodesy.ts';
+import { cellAreaFunction } from '../read/geodesy.ts';
 
 export interface ClassStatistics {
   id: number;
@@ -30,7 +30,7 @@ export async function maskStatistics(mask: RasterSource, classNames: string[], c
   const { width, height, geoTransform: gt, crs } = mask.info;
   const counts = new Float64Array(256);
   const areas = new Float64Array(256);
-  const { area: cellArea, variesAlongRows } = await cellAreaFunction(gt, { width, height }, crs);
+  const { area: cellArea, variesAlongRows, method } = await cellAreaFunction(gt, { width, height }, crs);
   // Where a pixel's area changes along a row (a projection whose scale departs from 1), each row is
   // weighed in blocks of columns; else one area per row.
   const span = variesAlongRows ? 256 : width;
@@ -65,6 +65,6 @@ export async function maskStatistics(mask: RasterSource, classNames: string[], c
     classified_pixels: classifiedPixels,
     classified_area_m2: classifiedArea,
     nodata_pixels: width * height - classifiedPixels,
-    area_method: await gridAreaMethod(gt, { width, height }, crs),
+    area_method: method,
   };
 }

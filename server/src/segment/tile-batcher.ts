@@ -58,6 +58,7 @@ export class TileBatcher {
   private readonly inputPlane: number;
   /** The resampled path's buffer of scene pixels cut for a tile. */
   private cut = new Float32Array(0);
+  private lastRowSampling: { r: number; sampling: AxisSampling } | null = null;
   /**
    * A sample of each chosen band's valid values in the rows read so far (every 64th, at most
    * 65,536 kept, later ones written over earlier ones in turn), zeros left out: 0 is the fill of
@@ -126,10 +127,12 @@ export class TileBatcher {
     return { ...block, window: { x: 0, y: lo, width: win.width, height: hi - lo } };
   }
 
-  /** The y axis of tile row r's resampling; null when tiles are not resampled. */
+  /** The y axis of tile row r's resampling; null when tiles are not resampled. Every tile of a row shares it: the last row's is kept. */
   private rowSampling(r: number): AxisSampling | null {
     const { resampled, plan, sceneTile, modelTile, alignment } = this.input.geometry;
-    return resampled ? axisSampling(plan.ys[r]!, sceneTile.height, resampled.y, modelTile, alignment, this.input.window.y) : null;
+    if (!resampled) return null;
+    if (this.lastRowSampling?.r !== r) this.lastRowSampling = { r, sampling: axisSampling(plan.ys[r]!, sceneTile.height, resampled.y, modelTile, alignment, this.input.window.y) };
+    return this.lastRowSampling.sampling;
   }
 
   /** The next batch, or null when every tile has been handed out. */
