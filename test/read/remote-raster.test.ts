@@ -10,7 +10,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpByteSource, isPrivateAddress, remoteCacheStats } from '../../server/src/read/http-byte-source.ts';
+import { HttpByteSource, isPrivateAddress, remoteCacheLargestBuffer } from '../../server/src/read/http-byte-source.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { tileRange } from '../../server/src/read/web-mercator.ts';
 import { RasterError, statusOf } from '../../server/src/errors.ts';
@@ -576,7 +576,7 @@ describe('a hostile or failing remote server (found by fuzzing)', () => {
     // One 4 MB read: one reply of 64 blocks. Each cached block is its own 64 KB buffer: a view into
     // the reply kept all 4 MB alive for as long as any one block stayed in the cache.
     expect(Buffer.from(await source.read(0, 4 << 20)).every((v) => v === 7)).toBe(true);
-    expect(remoteCacheStats().largestBuffer).toBeLessThanOrEqual(65_536);
+    expect(remoteCacheLargestBuffer()).toBeLessThanOrEqual(65_536);
   });
 
   it('notices a file served anew without the ETag and Last-Modified it was opened with (blocks of two files were mixed)', async () => {

@@ -43,17 +43,13 @@ const blocks = new LRUCache<string, Uint8Array>({
 });
 
 /**
- * What the remote block cache holds, for diagnostics: the bytes it counts, and the largest buffer
- * an entry keeps alive (a view into a larger reply kept all of it).
+ * The largest buffer an entry of the remote block cache keeps alive, for diagnostics: a view into a
+ * larger reply kept all of it, beyond the bytes the cache counts.
  */
-export function remoteCacheStats(): { countedBytes: number; largestBuffer: number } {
-  let countedBytes = 0;
-  let largestBuffer = 0;
-  for (const v of blocks.values()) {
-    countedBytes += v.byteLength;
-    largestBuffer = Math.max(largestBuffer, v.buffer.byteLength);
-  }
-  return { countedBytes, largestBuffer };
+export function remoteCacheLargestBuffer(): number {
+  let largest = 0;
+  for (const v of blocks.values()) largest = Math.max(largest, v.buffer.byteLength);
+  return largest;
 }
 
 /** The eight 16-bit groups of an IPv6 address (a dotted IPv4 tail included), or null. */

@@ -79,10 +79,10 @@ export async function describePage<R, T>(
   // With `late`, the page answers by `ms` whatever the sources of the records it applies to do: one
   // not described by then (a remote dataset whose server does not answer) is described by
   // `late.describe`, and its open goes on in the background for the next request.
-  const until = late ? Date.now() + late.ms : Infinity;
+  const until = Date.now() + (late?.ms ?? 0);
   const inTime = (r: R) => {
+    if (!late || !late.applies(r)) return describe(r);
     const left = until - Date.now();
-    if (!late || left === Infinity || !late.applies(r)) return describe(r);
     if (left <= 0) return Promise.resolve(late.describe(r));
     let timer: NodeJS.Timeout | undefined;
     const described = describe(r);
