@@ -13,6 +13,7 @@ import { corpusDir, sharedSkipReason, skipWithoutShared } from '../helpers/share
 import { expectCliFailure, interruptSatseg, runSatseg, runSatsegWithEnv } from '../helpers/satseg-cli.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-cli-'));
 const models = path.join(tmp, 'models');
@@ -235,15 +236,34 @@ describe('bad input: exit code, one line, no output file', () => {
     expect(tile.lines[0]).toMatch(/^satseg: error: tile 100000 with batch 4 needs about [\d.]+ MB of working memory \(and rows 300 px wide [\d.]+ MB\), over the [\d.]+ MB a job may use \(SATSEG_MAX_JOB_MEMORY_MB\); use a smaller tile or batch$/);
     const batch = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--batch', '100000');
     expect(batch.lines[0]).toMatch(/with batch 100000 needs about/);
-    // A scene 40x finer than the model (drone imagery for a 5 m model): its resampled tiles span
-    // 10,200 scene pixels; the refusal says so, and how to resample the scene once instead.
-    const fine = path.join(tmp, 'drone.tif');
-    writeTestTiff(fine, { width: 300, height: 200, bands: syntheticScene(300, 200), geoTransform: [400000, 0.125, 0, 5000000, 0, -0.125], epsg: 32633 });
-    const drone = satsegWithEnv({ SATSEG_MAX_JOB_MEMORY_MB: '512' }, 'segment', fine, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--tile', '256');
-    expect(drone.lines).toEqual([expect.stringMatching(/^satseg: error: tile 256 with batch 4 needs about [\d.]+ (MB|GB) .*; use a smaller tile or batch \(the scene's pixels are 40x finer than model test-rgb's 5 m, so each tile spans 10,200 x 10,200 of them\), or resample the scene to 5 m first \(gdalwarp -tr 5 5 -r average\)$/)]);
+    // A scene 3.3x finer than the model with a large tile: its resampled tiles span thousands of
+    // scene pixels; the refusal says so, and how to resample the scene once instead.
+    const fine = path.join(tmp, 'fine.tif');
+    writeTestTiff(fine, { width: 300, height: 200, bands: syntheticScene(300, 200), geoTransform: [400000, 1.5, 0, 5000000, 0, -1.5], epsg: 32633 });
+    const big = satsegWithEnv({ SATSEG_MAX_JOB_MEMORY_MB: '512' }, 'segment', fine, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--tile', '2048');
+    expect(big.lines).toEqual([expect.stringMatching(/^satseg: error: tile 2048 with batch 4 needs about [\d.]+ (MB|GB) .*; use a smaller tile or batch \(the scene's pixels are 3x finer than model test-rgb's 5 m, so each tile spans 6,8\d\d x 6,8\d\d of them\), or resample the scene to 5 m first \(gdalwarp -tr 5 5 -r average\)$/)]);
     const threads = satseg('segment', scene, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress', '--threads', '10000');
     expect(threads.lines).toEqual(['satseg: error: --threads must be at most 1024 (got "10000")']);
     expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('a scene much finer than the model (drone imagery) is segmented on its block averages, and says so', async () => {
+    // 12.5 cm pixels for a 5 m model: 40x finer. Segmented at its own resolution, each tile held
+    // 10,200 x 10,200 pixels of probabilities and the run was refused for memory.
+    const drone = path.join(tmp, 'drone.tif');
+    writeTestTiff(drone, { width: 300, height: 200, bands: syntheticScene(300, 200), geoTransform: [400000, 0.125, 0, 5000000, 0, -0.125], epsg: 32633 });
+    const out = path.join(tmp, 'drone-mask.tif');
+    const r = satsegWithEnv({ SATSEG_MAX_JOB_MEMORY_MB: '512' }, 'segment', drone, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/satseg: the scene's 12\.5 cm pixels are 40x finer than model test-rgb's 5\.00 m: it is segmented averaged in 20 x 20 blocks, as gdalwarp -r average would, so the mask has 2\.50 m pixels \(15 x 10\)/);
+    expect(r.stdout).toMatch(/^Segmented drone\.tif \(averaged in 20 x 20 blocks to 15 x 10 px, bands 1,2,3/);
+    const mask = await openRaster(out);
+    try {
+      expect(mask.info).toMatchObject({ width: 15, height: 10 });
+      expect(mask.info.geoTransform).toEqual([400000, 2.5, 0, 5000000, 0, -2.5]);
+    } finally {
+      await mask.close();
+    }
   });
 
   it('a bbox beyond -180..180 or -90..90 says so', () => {

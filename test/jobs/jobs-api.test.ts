@@ -8,6 +8,7 @@ import * as turf from '@turf/turf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
+import { crsFromEpsg } from '../../server/src/read/crs.ts';
 import { pixelToCrs } from '../../server/src/read/georef.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { watchJob } from '../helpers/job-events.ts';
@@ -43,7 +44,11 @@ async function waitFor(id: string, predicate: (job: any) => boolean, timeoutMs =
 }
 
 beforeAll(async () => {
-  s = createTestServer({ 'scene.tif': sceneWriter }, { limits: { maxAreaKm2: 50 } });
+  s = createTestServer({
+    'scene.tif': sceneWriter,
+    // 25 cm pixels, 20x finer than test-rgb's 5 m (drone imagery).
+    'drone.tif': (f: string) => writeTestTiff(f, { width: 800, height: 600, bands: syntheticScene(800, 600, 3), geoTransform: [400000, 0.25, 0, 5000000, 0, -0.25], epsg: 32633 }),
+  }, { limits: { maxAreaKm2: 50 } });
   datasetId = s.datasetId('scene.tif');
   bounds = (await (await s.get(`/datasets/${datasetId}`)).json()).bounds;
 });
@@ -148,6 +153,37 @@ describe('a full job', () => {
     const fc = await (await s.get(job.results.geojson)).json();
     const polygonArea = fc.features.reduce((a: number, f: any) => a + f.properties.area_m2, 0);
     expect(polygonArea / stats.classified_area_m2).toBeGreaterThan(0.95);
+  });
+});
+
+describe('a dataset much finer than the model', () => {
+  it('is segmented on its block averages: the mask, its area and its statistics on that grid', async () => {
+    const drone = s.datasetId('drone.tif');
+    const toWgs = converter(transformableProj4(crsFromEpsg(32633)), WGS84);
+    // A square 100 m x 60 m inside the 200 m x 150 m scene.
+    const ring = [[400050, 4999900], [400150, 4999900], [400150, 4999960], [400050, 4999960], [400050, 4999900]].map((p) => toWgs.forward(p as [number, number]));
+    const area = { type: 'Polygon', coordinates: [ring] };
+    const { status, body } = await post({ dataset: drone, model: 'test-rgb', area, options: { device: 'cpu' } });
+    expect(status).toBe(202);
+    const job = await waitFor(body.id, (j) => j.status === 'succeeded' || j.status === 'failed');
+    expect(job.status).toBe('succeeded');
+    expect(job.notices).toContainEqual(expect.stringMatching(/^the scene's 25\.0 cm pixels are 20x finer than model test-rgb's 5\.00 m: it is segmented averaged in 10 x 10 blocks, as gdalwarp -r average would, so the mask has 2\.50 m pixels \(80 x 60\)$/));
+    const result = await (await s.get(job.results.result)).json();
+    expect(result.summary.coarsened).toEqual({ x: 10, y: 10 });
+    const mask = await openRaster(s.ctx.results.file(s.ctx.results.get(job.results.result.split('/').pop()), 'mask'));
+    try {
+      // The area's window of the 2.5 m grid (on the lattice of the scene's blocks): its 40 x 24
+      // pixels inside are classified, the rest nodata.
+      const gt = mask.info.geoTransform;
+      expect([gt[1], gt[2], gt[4], gt[5]]).toEqual([2.5, 0, 0, -2.5]);
+      expect([(gt[0] - 400000) / 2.5, (5000000 - gt[3]) / 2.5].map((v) => Math.abs(v - Math.round(v)))).toEqual([0, 0]);
+      const ids = (await mask.read({ x: 0, y: 0, width: mask.info.width, height: mask.info.height })).bands[0]!;
+      expect(ids.filter((v) => v !== 255).length).toBe(40 * 24);
+    } finally {
+      await mask.close();
+    }
+    const stats = await (await s.get(job.results.stats)).json();
+    expect(stats.classified_area_m2).toBeCloseTo(100 * 60, 0);
   });
 });
 

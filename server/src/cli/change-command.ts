@@ -11,7 +11,7 @@ import type { ChangeProgress, ChangeResult } from '../change/compare-masks.ts';
 import type { ChangePolygonSummary } from '../change/change-polygons.ts';
 import type { Area } from '../segment/segment-area.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
-import type { Window } from '../read/raster.ts';
+import type { RasterInfo, Window } from '../read/raster.ts';
 import type { PreparedJob } from '../segment/prepare-job.ts';
 import type { GridSpec } from '../change/grid-mapping.ts';
 import type { Model } from '../infer/model.ts';
@@ -93,11 +93,11 @@ export function maskAreaKey(area: Area | null): string {
 }
 
 /** Why an existing mask cannot stand in for segmenting `scene` for this area, or null when it can. */
-async function staleReason(mask: string, scene: string, model: string, window: Window, areaKey: string): Promise<string | null> {
+async function staleReason(mask: string, scene: string, model: string, grid: RasterInfo, window: Window, areaKey: string): Promise<string | null> {
   if (!fs.existsSync(mask)) return 'missing';
   if (fs.statSync(mask).mtimeMs <= fs.statSync(scene).mtimeMs) return `older than ${path.basename(scene)}`;
   const { openRaster } = await import('../read/open-raster.ts');
-  const [m, s] = await Promise.all([openRaster(mask), openRaster(scene)]);
+  const m = await openRaster(mask);
   try {
     if (m.info.metadata.MODEL !== model) return `made by model ${m.info.metadata.MODEL ?? 'unknown'}`;
     // A mask of the whole scene serves any area; one made for an area only that area.
@@ -105,10 +105,11 @@ async function staleReason(mask: string, scene: string, model: string, window: W
     if (madeFor === undefined) return 'not known to have been made for this area';
     if (madeFor !== 'none' && madeFor !== areaKey) return areaKey === 'none' ? 'made for an area, not the whole scene' : 'made for another area';
     const mg = m.info.geoTransform;
-    const sg = s.info.geoTransform;
+    // The grid the model segments the scene on (the scene's own, or its block averages).
+    const sg = grid.geoTransform;
     const ox = (mg[0] - sg[0]) / sg[1];
     const oy = (mg[3] - sg[3]) / sg[5];
-    const sameGrid = m.info.crs.proj4 === s.info.crs.proj4 && Math.abs(mg[1] - sg[1]) < 1e-9 * Math.abs(sg[1]) && Math.abs(mg[5] - sg[5]) < 1e-9 * Math.abs(sg[5])
+    const sameGrid = m.info.crs.proj4 === grid.crs.proj4 && Math.abs(mg[1] - sg[1]) < 1e-9 * Math.abs(sg[1]) && Math.abs(mg[5] - sg[5]) < 1e-9 * Math.abs(sg[5])
       && Math.abs(ox - Math.round(ox)) < 1e-6 && Math.abs(oy - Math.round(oy)) < 1e-6;
     if (!sameGrid) return `not on ${path.basename(scene)}'s grid`;
     const x = Math.round(ox);
@@ -118,7 +119,7 @@ async function staleReason(mask: string, scene: string, model: string, window: W
   } catch {
     return 'unreadable';
   } finally {
-    await Promise.all([m.close(), s.close()]);
+    await m.close();
   }
 }
 
@@ -135,7 +136,7 @@ async function prepareScene(scene: string, which: 'before' | 'after', spec: Mode
   const role = `the ${which} scene ${path.basename(scene)}`;
   try {
     const prepared = await prepareJob(reader, spec, { area: area ?? undefined, allowUnsuitable: o.force });
-    return { ...prepared, grid: windowGrid(reader.info, prepared.window) };
+    return { ...prepared, grid: windowGrid(prepared.info, prepared.window) };
   } catch (err) {
     if (err instanceof AreaError) throw new UsageError(`${o.bbox ? '--bbox' : '--area'}: ${role}: ${err.message}`);
     if (err instanceof RequestError || err instanceof BandSelectionError) throw new UsageError(`${role}: ${err.message.replace('options.allow_unsuitable', '--force')}`);
@@ -148,7 +149,7 @@ async function prepareScene(scene: string, which: 'before' | 'after', spec: Mode
 /** Segment a prepared scene into `mask` (only the area's window), unless an up-to-date mask is there. */
 async function maskForScene(scene: string, mask: string, which: 'before' | 'after', spec: ModelSpec, prepared: PreparedJob, areaKey: string, o: ChangeFlagValues, model: () => Promise<Model>): Promise<SegmentedMask> {
   const started = performance.now();
-  const stale = await staleReason(mask, scene, spec.id, prepared.window, areaKey);
+  const stale = await staleReason(mask, scene, spec.id, prepared.info, prepared.window, areaKey);
   if (!stale) {
     notice(`reusing ${mask} as the ${which} mask (model ${spec.id}, newer than ${path.basename(scene)})`);
     return { scene, mask, reused: true, seconds: (performance.now() - started) / 1000 };

@@ -62,7 +62,9 @@ export function formatSummary(s: SegmentCommandResult): string {
     ? ` Tiles were resampled ${r.x.toFixed(2)}x to the model's resolution.`
     : ` Tiles were resampled ${r.x.toFixed(2)}x across and ${r.y.toFixed(2)}x down to the model's square pixels.`;
   const tta = s.tta ? ' with 4-flip test-time augmentation' : '';
-  return `Segmented ${path.basename(s.input)} (${s.width} x ${s.height} px, bands ${s.bands.join(',')}: ${s.bandChoice}) with ${s.model}${tta} on ${s.device.toUpperCase()}: `
+  const c = s.coarsened;
+  const averaged = c ? `averaged in ${c.x} x ${c.y} blocks to ` : '';
+  return `Segmented ${path.basename(s.input)} (${averaged}${s.width} x ${s.height} px, bands ${s.bands.join(',')}: ${s.bandChoice}) with ${s.model}${tta} on ${s.device.toUpperCase()}: `
     + `${s.tiles.total} tile${s.tiles.total === 1 ? '' : 's'} of ${s.tile} px with ${s.overlap} px overlap${skipped} in ${s.seconds.toFixed(1)} s, `
     + `${s.mpxPerSec.toFixed(2)} Mpx/s, peak memory ${s.peakRssMb} MB.${resampled} Class shares: ${shares || 'none'}.${nodata} `
     + `Wrote ${s.output}${s.scores ? ` and ${s.scores}` : ''} (COG, ${s.overviews} overview${s.overviews === 1 ? '' : 's'}).`

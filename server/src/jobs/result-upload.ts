@@ -57,7 +57,7 @@ export async function expectedMask(stores: JobStores, job: JobRecord, role: Resu
     width: window.width,
     height: window.height,
     exact: role !== 'change',
-    geoTransform: windowTransform(reader.info.geoTransform, window),
+    geoTransform: windowTransform(prepared.info.geoTransform, window),
     crs: reader.info.crs,
     classes: model.classNames,
     transitions: role === 'change' ? allTransitions({ names: model.classNames, colors: model.classColors, model: model.id }).map(transitionName) : null,

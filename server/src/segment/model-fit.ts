@@ -27,6 +27,7 @@
 import type { DType, RasterInfo } from '../read/raster.ts';
 import { bandSays, selectBands, type BandChoice } from './band-selection.ts';
 import { groundResampling, RESAMPLE_THRESHOLD } from './tile-geometry.ts';
+import { coarsening } from './model-grid.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import { BandSelectionError } from '../errors.ts';
 
@@ -165,7 +166,10 @@ export function modelFit(spec: ModelSpec, info: RasterInfo, opts: ModelFitOption
       resNote = `${vs} within ${RESAMPLE_THRESHOLD}x of ${model}`;
     } else if (ratio < 1) {
       resFit = 'resampled';
-      resNote = `${vs} ${(1 / ratio).toFixed(1)}x finer than ${model}; tiles are downsampled to the model's resolution`;
+      const c = coarsening(spec, info);
+      resNote = c
+        ? `${vs} ${(1 / ratio).toFixed(1)}x finer than ${model}; it is averaged in ${c.x} x ${c.y} blocks, the mask is on that grid, and tiles are downsampled to the model's resolution`
+        : `${vs} ${(1 / ratio).toFixed(1)}x finer than ${model}; tiles are downsampled to the model's resolution`;
     } else if (ratio <= UPSAMPLE_LIMIT) {
       resFit = 'resampled';
       resNote = `${vs} ${ratio.toFixed(1)}x coarser than ${model}; tiles are upsampled, which adds no detail`;

@@ -4,12 +4,13 @@
  * judge the model's fit and check the limits. Everything a request can get wrong is found here,
  * before any pixel is read, and thrown as a typed error with the reason.
  */
-import type { Window } from '../read/raster.ts';
-import type { RasterReader } from '../read/raster-reader.ts';
+import type { RasterInfo, Window } from '../read/raster.ts';
+import { RasterReader } from '../read/raster-reader.ts';
 import type { ModelSpec } from '../infer/model-spec.ts';
 import { modelFit, type ModelFit } from './model-fit.ts';
 import { selectBands, type BandChoice } from './band-selection.ts';
 import { tileGeometry, type TileGeometry } from './tile-geometry.ts';
+import { coarsening, coarseningNotice, onModelGrid } from './model-grid.ts';
 import type { Area } from './segment-area.ts';
 import type { PlacedArea } from './place-area.ts';
 import type { AreaMask } from './tile-batcher.ts';
@@ -44,6 +45,13 @@ export interface PreparedJob {
   area: Area | null;
   repaired: boolean;
   areaKm2: number | null;
+  /**
+   * The grid the model segments on (model-grid.ts): the scene's own, or its block averages for a
+   * scene much finer than the model. `window` and `areaMask` are in its pixels.
+   */
+  info: RasterInfo;
+  /** Scene pixels averaged into one along x and y, or null when the scene is segmented as it is. */
+  coarsened: { x: number; y: number } | null;
   /** The pixels to segment, and which of them are inside the area. */
   window: Window;
   areaMask?: AreaMask;
@@ -92,7 +100,9 @@ function fineSceneHint(spec: ModelSpec, geometry: TileGeometry): string {
   return ` (the scene's pixels are ${(1 / Math.min(r.x, r.y)).toFixed(0)}x finer than model ${spec.id}'s ${metres} m, so each tile spans ${width.toLocaleString('en-US')} x ${height.toLocaleString('en-US')} of them), or resample the scene to ${metres} m first (gdalwarp -tr ${metres} ${metres} -r average)`;
 }
 
-export async function prepareJob(reader: RasterReader, spec: ModelSpec, input: JobInput, limits: JobLimits = {}): Promise<PreparedJob> {
+export async function prepareJob(sceneReader: RasterReader, spec: ModelSpec, input: JobInput, limits: JobLimits = {}): Promise<PreparedJob> {
+  const gridSource = onModelGrid(spec, sceneReader.source);
+  const reader = gridSource === sceneReader.source ? sceneReader : new RasterReader(gridSource);
   const { info } = reader;
   const notices: string[] = [];
   if (input.area !== undefined && input.bbox !== undefined) throw new AreaError('give either area or bbox, not both');
@@ -115,6 +125,10 @@ export async function prepareJob(reader: RasterReader, spec: ModelSpec, input: J
   }
   const bands = selectBands(spec, info, input.bands, input.sensor);
   const geometry = tileGeometry(spec, info, window, { tile: input.tile, overlap: input.overlap });
+  // Said with the geometry's notices: segmentScene says it again when it runs (callers that print
+  // both skip those).
+  const averaged = coarseningNotice(spec, sceneReader.info, info);
+  if (averaged) geometry.notices.unshift(averaged);
   notices.push(...geometry.notices);
   const batch = input.batch ?? 4;
   if (limits.maxJobMemoryBytes !== undefined) {
@@ -126,10 +140,10 @@ export async function prepareJob(reader: RasterReader, spec: ModelSpec, input: J
         : `tile ${geometry.modelTile} with batch ${batch} needs about ${megabytes(tiles)} of working memory (and rows ${window.width.toLocaleString('en-US')} px wide ${megabytes(rows)}), ${over}; use a smaller tile or batch${fineSceneHint(spec, geometry)}`);
     }
   }
-  const fit = modelFit(spec, info, { bands: input.bands, sensor: input.sensor });
+  const fit = modelFit(spec, sceneReader.info, { bands: input.bands, sensor: input.sensor });
   if (fit.fit === 'unsuitable') {
     if (!input.allowUnsuitable) throw new RequestError(`model ${spec.id} does not suit this dataset: ${fit.reason} (options.allow_unsuitable runs it anyway)`, 'unsuitable');
     notices.push(`model ${spec.id} does not suit this dataset (${fit.reason}); run anyway as asked`);
   }
-  return { area, repaired: placed?.repaired ?? false, areaKm2: placed?.areaKm2 ?? null, window, areaMask: placed?.areaMask, pixels, bands, geometry, fit, notices };
+  return { area, repaired: placed?.repaired ?? false, areaKm2: placed?.areaKm2 ?? null, info, coarsened: coarsening(spec, sceneReader.info), window, areaMask: placed?.areaMask, pixels, bands, geometry, fit, notices };
 }

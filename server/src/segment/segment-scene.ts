@@ -24,6 +24,7 @@ import type { CogWriter } from '../write/cog-writer.ts';
 import { createClassMaskWriter, createConfidenceWriter } from '../write/class-mask.ts';
 import { selectBands, type BandChoice } from './band-selection.ts';
 import { tileGeometry } from './tile-geometry.ts';
+import { coarsening, coarseningNotice, onModelGrid } from './model-grid.ts';
 import { TileBatcher, type AreaMask, type Batch } from './tile-batcher.ts';
 import { SegmentAbortedError } from '../errors.ts';
 import { addByteCounts } from '../byte-histogram.ts';
@@ -59,12 +60,21 @@ export interface SegmentOptions {
   scoresOutput?: string;
   /** More GDAL metadata items for the mask, beside its classes, MODEL and SOURCE (what else made it). */
   metadata?: Record<string, string>;
-  /** Process only this pixel window of the scene (the output covers just the window). */
+  /**
+   * Process only this pixel window (the output covers just the window): in pixels of the grid the
+   * model segments on (prepareJob's `info`), which is the scene's own unless it is much finer than
+   * the model (model-grid.ts).
+   */
   window?: Window;
   /** 1 = inside the area, for `rows` full-width rows of the window starting at row `y`. */
   areaMask?: AreaMask;
   /** Bands already chosen (by prepareJob); else chosen here from bands / sensor. */
   bandChoice?: BandChoice;
+  /**
+   * Segment on the scene's own grid even where it is much finer than the model (model-grid.ts):
+   * for measuring what averaging first changes (models/aerial-landcover/check-drone-pixels.ts).
+   */
+  sceneGrid?: boolean;
   /** Added to every chosen band's values before the model; default what the file declares (band-offset.ts). */
   bandOffset?: number;
   /** Average each tile's probabilities over its four flips (test-time augmentation, 4x inference). */
@@ -98,7 +108,12 @@ export interface SegmentSummary {
   overlap: number;
   batch: number;
   tta: boolean;
-  /** Model pixels per scene pixel along x and y when tiles were resampled, else null. */
+  /**
+   * Scene pixels averaged into one pixel of the mask along x and y, for a scene much finer than the
+   * model (model-grid.ts); else null, and the mask is on the scene's grid.
+   */
+  coarsened: { x: number; y: number } | null;
+  /** Model pixels per pixel of the mask's grid along x and y when tiles were resampled, else null. */
   resampled: { x: number; y: number } | null;
   tiles: { total: number; inferred: number; skipped: number };
   seconds: number;
@@ -118,7 +133,8 @@ function peakRssMb(): number {
 export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary> {
   const started = performance.now();
   const spec = opts.model;
-  const source: RasterSource = await openRaster(opts.input, opts.openOptions);
+  const scene: RasterSource = await openRaster(opts.input, opts.openOptions);
+  const source = opts.sceneGrid ? scene : onModelGrid(spec, scene);
   let opening: Promise<Model> | null = null;
   let closing: Promise<void> | null = null;
   // The model this call opened is closed as soon as its last batch is back, so that its thread
@@ -132,6 +148,8 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
       throw new Error(`window ${JSON.stringify(win)} is outside the ${info.width}x${info.height} scene`);
     }
     const choice = opts.bandChoice ?? selectBands(spec, info, opts.bands, opts.sensor);
+    const averaged = source === scene ? null : coarseningNotice(spec, scene.info, info);
+    if (averaged) opts.onNotice?.(averaged);
     const geometry = tileGeometry(spec, info, win, { tile: opts.tile, overlap: opts.overlap });
     for (const notice of geometry.notices) opts.onNotice?.(notice);
     const { plan, resampled, modelTile } = geometry;
@@ -258,6 +276,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
       overlap: geometry.modelOverlap,
       batch: batchSize,
       tta: Boolean(opts.tta),
+      coarsened: source === scene ? null : coarsening(spec, scene.info),
       resampled,
       tiles: { total, inferred: inferredCount, skipped: total - inferredCount },
       seconds,

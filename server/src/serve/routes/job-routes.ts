@@ -128,7 +128,8 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
     const prepare = async (id: string, role: 'before' | 'after' | '', jobInput: Parameters<typeof prepareJob>[2]) => {
       const reader = await open(id, role);
       try {
-        return { prepared: await prepareJob(reader, spec, jobInput, jobLimits(ctx)), info: reader.info };
+        const prepared = await prepareJob(reader, spec, jobInput, jobLimits(ctx));
+        return { prepared, info: prepared.info };
       } catch (err) {
         if (role && err instanceof SatsegError) err.message = `the ${role} dataset "${id}": ${err.message}`;
         throw err;
