@@ -24,6 +24,8 @@ export interface RangeServerBehaviour {
   dropValidators?: boolean;
   /** Answer every request with a 302 to this location. */
   redirectEverythingTo?: string;
+  /** Answer requests for these paths with this status and no body (a 403 of S3, a 500). */
+  statusOf?: Record<string, number>;
 }
 
 export interface RangeServer {
@@ -47,6 +49,11 @@ export async function startRangeServer(root: string, behaviour: RangeServerBehav
       const url = new URL(req.url ?? '/', 'http://x');
       if (behaviour.redirectEverythingTo) {
         res.writeHead(302, { Location: behaviour.redirectEverythingTo }).end();
+        return;
+      }
+      const forced = behaviour.statusOf?.[url.pathname];
+      if (forced) {
+        res.writeHead(forced).end();
         return;
       }
       if (behaviour.redirects && url.pathname.startsWith('/redirect/')) {

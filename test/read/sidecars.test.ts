@@ -70,7 +70,7 @@ describe('sidecar files', () => {
 });
 
 describe('sidecars beside a URL', () => {
-  it('are read under the prefix a caller names (a satseg server\'s datasets, for its workers), not elsewhere', async () => {
+  it('are read as beside a file (as GDAL\'s /vsicurl/ does); a 403 or 404 is none, a failing server fails the open', async () => {
     const www = path.join(tmp, 'www');
     fs.mkdirSync(www);
     const file = path.join(www, 'scene.tif');
@@ -78,20 +78,27 @@ describe('sidecars beside a URL', () => {
     writeTestTiff(`${file}.msk`, { width: 60, height: 40, bands: [Uint8Array.from({ length: 2400 }, (_, i) => (i % 60 < 20 ? 0 : 255))], geoTransform: GT });
     fs.writeFileSync(`${file}.aux.xml`, '<PAMDataset><PAMRasterBand band="1"><NoDataValue>3</NoDataValue></PAMRasterBand></PAMDataset>');
     writeTestTiff(path.join(www, 'plain.tif'), { width: 60, height: 40, bands: syntheticScene(60, 40), geoTransform: GT });
-    const http = await startRangeServer(www);
+    fs.copyFileSync(file, path.join(www, 'hidden.tif'));
+    fs.copyFileSync(`${file}.aux.xml`, path.join(www, 'hidden.tif.aux.xml'));
+    fs.copyFileSync(file, path.join(www, 'broken.tif'));
+    const http = await startRangeServer(www, { statusOf: { '/hidden.tif.aux.xml': 403, '/broken.tif.msk': 500 } });
     try {
-      const withSidecars = await openRaster(`${http.base}/scene.tif`, { sidecarsUnder: `${http.base}/` });
-      expect([withSidecars.info.maskKind, withSidecars.info.nodata]).toEqual(['mask', 3]);
-      const valid = (await withSidecars.read({ x: 0, y: 0, width: 60, height: 40 }, { nodataInvalid: false })).valid;
-      expect(Array.from(valid).filter((v, i) => (v === 0) !== (i % 60 < 20))).toEqual([]);
-      await withSidecars.close();
-      const without = await openRaster(`${http.base}/scene.tif`);
-      expect([without.info.maskKind, without.info.nodata]).toEqual(['none', null]);
-      await without.close();
-      // None beside it (404s): opened as it is.
-      const plain = await openRaster(`${http.base}/plain.tif`, { sidecarsUnder: `${http.base}/` });
-      expect(plain.info.maskKind).toBe('none');
-      await plain.close();
+      // A query (a signed URL's) stays on the URL; the sidecar's name goes on its path.
+      for (const url of [`${http.base}/scene.tif`, `${http.base}/scene.tif?sig=abc#part`]) {
+        const withSidecars = await openRaster(url);
+        expect([withSidecars.info.maskKind, withSidecars.info.nodata]).toEqual(['mask', 3]);
+        const valid = (await withSidecars.read({ x: 0, y: 0, width: 60, height: 40 }, { nodataInvalid: false })).valid;
+        expect(Array.from(valid).filter((v, i) => (v === 0) !== (i % 60 < 20))).toEqual([]);
+        await withSidecars.close();
+      }
+      // None beside it (404s), or none we may see (403, as S3 answers for a missing key): opened as it is.
+      for (const name of ['plain.tif', 'hidden.tif']) {
+        const plain = await openRaster(`${http.base}/${name}`);
+        expect([plain.info.maskKind, plain.info.nodata]).toEqual(['none', null]);
+        await plain.close();
+      }
+      // A sidecar the server fails to send is not taken for none: the nodata it may declare would be classified.
+      await expect(openRaster(`${http.base}/broken.tif`, { http: { retries: 0 } })).rejects.toThrow(/broken\.tif\.msk answered HTTP 500/);
     } finally {
       await http.close();
     }

@@ -239,12 +239,9 @@ export class RemoteWorker {
       // The server handed out these URLs (its own, and remote datasets it has checked): its
       // address is usually a private one, which a worker must be able to reach. Six retries
       // (backing off from 0.25 s, 16 s in all) ride out a restart of the API server.
-      // The server's own datasets come with their sidecars (a .msk, an .aux.xml nodata value), as
-      // the server reads them: without them, a masked area was classified on workers only.
-      openOptions: {
-        http: { denyPrivate: false, retries: 6 },
-        sidecarsUnder: `${this.o.server}/datasets/`,
-      },
+      // The server's own datasets come with their sidecars (a .msk, an .aux.xml nodata value)
+      // beside source.tif, read as the server reads them (open-raster.ts).
+      openOptions: { http: { denyPrivate: false, retries: 6 } },
     };
   }
 

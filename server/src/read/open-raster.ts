@@ -14,11 +14,6 @@ export interface OpenOptions {
   http?: HttpSourceOptions;
   /** Ends the open and, for a remote raster, every later read of it (a job's cancel reaches its HTTP requests). */
   signal?: AbortSignal;
-  /**
-   * URLs under this prefix whose sidecars (.msk, .aux.xml) are read too, as for a local file: a
-   * satseg server's `/datasets/` (a prefix, not a predicate: options cross to job threads).
-   */
-  sidecarsUnder?: string;
 }
 
 export function isRemote(location: string): boolean {
@@ -32,19 +27,35 @@ export function openBytes(location: string, options: OpenOptions = {}): Promise<
   return FileByteSource.open(location);
 }
 
+/**
+ * Opens a raster with its sidecars (sidecars.ts), beside a local file or a URL, as GDAL does
+ * (for a URL, GDAL's /vsicurl/ probes them too): a nodata value declared only in an .aux.xml was
+ * otherwise classified when the same file was registered by URL. A URL's sidecars are asked for
+ * while the raster itself is opened, so they add no round trip to the open.
+ */
 export async function openRaster(location: string, options: OpenOptions = {}): Promise<RasterSource> {
-  const bytes = await openBytes(location, options);
-  let sidecars;
-  try {
-    if (!isRemote(location)) sidecars = await readSidecars(location);
-    else if (options.sidecarsUnder && location.startsWith(options.sidecarsUnder)) sidecars = await readRemoteSidecars(location, (url) => openBytes(url, options).catch((err: unknown) => {
+  if (!isRemote(location)) {
+    const bytes = await openBytes(location, options);
+    try {
+      return GeoTiffSource.open(bytes, await readSidecars(location));
+    } catch (err) {
+      await bytes.close();
+      throw err;
+    }
+  }
+  const [bytes, sidecars] = await Promise.allSettled([
+    openBytes(location, options),
+    readRemoteSidecars(location, (url) => openBytes(url, options).catch((err: unknown) => {
+      // Nothing there, or nothing we may see (S3 answers 403 for a key that does not exist).
       if (err instanceof RasterError && err.code === 'not-found') return null;
       throw err;
-    }));
-    else sidecars = {};
-  } catch (err) {
-    await bytes.close();
-    throw err;
+    })),
+  ]);
+  if (bytes.status === 'rejected' || sidecars.status === 'rejected') {
+    if (bytes.status === 'fulfilled') await bytes.value.close();
+    if (sidecars.status === 'fulfilled') await sidecars.value.mask?.close();
+    // The raster's own failure first: a sidecar's would only repeat it (the same server).
+    throw bytes.status === 'rejected' ? bytes.reason : (sidecars as PromiseRejectedResult).reason;
   }
-  return GeoTiffSource.open(bytes, sidecars);
+  return GeoTiffSource.open(bytes.value, sidecars.value);
 }
