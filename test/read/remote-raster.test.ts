@@ -92,6 +92,17 @@ describe('HttpByteSource', () => {
       // What the server wrote before the client hung up (socket buffers included): far from all of it.
       await new Promise((r) => setTimeout(r, 300));
       expect(noRange.bytesSent).toBeLessThan(size / 4);
+      // A file no larger than the first block (an .aux.xml) comes whole in that answer: read, and
+      // no request more; one block and a byte is refused as above.
+      fs.writeFileSync(path.join(big, 'small.aux.xml'), Buffer.alloc(64 * 1024, 'a'));
+      fs.writeFileSync(path.join(big, 'over.aux.xml'), Buffer.alloc(64 * 1024 + 1, 'a'));
+      const small = await HttpByteSource.open(`${noRange.base}/small.aux.xml`);
+      const before = noRange.requests;
+      expect(small.size).toBe(64 * 1024);
+      expect(Buffer.from(await small.read(100, 10)).toString()).toBe('aaaaaaaaaa');
+      expect(noRange.requests).toBe(before);
+      await small.close();
+      expect((await rasterError(HttpByteSource.open(`${noRange.base}/over.aux.xml`))).code).toBe('no-range');
     } finally {
       await noRange.close();
     }

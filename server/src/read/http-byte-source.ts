@@ -129,6 +129,9 @@ export class HttpByteSource implements ByteSource {
     private readonly lifetime?: AbortSignal,
   ) {}
 
+  /** The whole file, when the server sent it all at once (it is no larger than a block). */
+  private whole: Uint8Array | null = null;
+
   get label(): string {
     return publicLabel(this.url);
   }
@@ -151,6 +154,14 @@ export class HttpByteSource implements ByteSource {
     const first = await request(url, 0, BLOCK - 1, opts, signal);
     const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(first.headers['content-range'] ?? ''));
     if (first.status === 200) {
+      // A file no larger than the first block came whole (an .aux.xml from a server that ignores
+      // Range, as satseg's own result files did): nothing more will be asked of the server.
+      const declared = first.headers['content-length'];
+      if (first.body.length > 0 && first.body.length <= BLOCK && (declared === undefined || Number(declared) === first.body.length)) {
+        const source = new HttpByteSource(new URL(first.url), first.body.length, first.headers.etag ?? first.headers['last-modified'] ?? `size:${first.body.length}`, {}, opts, options.onChanged, signal);
+        source.whole = first.body;
+        return source;
+      }
       throw new RasterError('no-range', `${publicLabel(url)} ignores HTTP Range requests (it answered 200 with the whole file); satseg reads remote rasters in ranges and will not download them whole`);
     }
     if (first.status === 416) throw new RasterError('not-tiff', `${publicLabel(url)} is empty`);
@@ -176,6 +187,7 @@ export class HttpByteSource implements ByteSource {
     const signal = readSignal && this.lifetime ? AbortSignal.any([readSignal, this.lifetime]) : readSignal ?? this.lifetime;
     const end = Math.min(this.size, offset + length);
     if (end <= offset) return new Uint8Array(0);
+    if (this.whole) return this.whole.slice(offset, end);
     const first = Math.floor(offset / BLOCK);
     const last = Math.floor((end - 1) / BLOCK);
     const parts: Uint8Array[] = [];
