@@ -18,6 +18,12 @@ import { groundResampling } from './tile-geometry.ts';
 
 /** Scene pixels this many times finer than the model's, on an axis, are averaged first. */
 export const COARSEN_AT = 4;
+/**
+ * Most scene pixels averaged into one along an axis: a block stays within what one read of
+ * CoarsenedSource holds (a georeference of 1e-9 m pixels asked for blocks of 1e9 x 1e9). Finer
+ * still, the rest is left to the tiles' resampling, and its memory check.
+ */
+export const MAX_COARSENING = 256;
 
 /**
  * Scene pixels averaged into one along x and y; null to segment the scene as it is. Each factor is
@@ -29,7 +35,7 @@ export function coarsening(spec: ModelSpec, info: RasterInfo): { x: number; y: n
   if (!ground || !(ground.x > 0) || !(ground.y > 0)) return null;
   const model = spec.resolutionCm / 100;
   if (model / ground.x < COARSEN_AT && model / ground.y < COARSEN_AT) return null;
-  const factor = (g: number) => Math.max(1, Math.floor(model / (2 * g)));
+  const factor = (g: number) => Math.max(1, Math.min(MAX_COARSENING, Math.floor(model / (2 * g))));
   return { x: Math.min(factor(ground.x), info.width), y: Math.min(factor(ground.y), info.height) };
 }
 

@@ -117,8 +117,11 @@ export async function prepareJob(sceneReader: RasterReader, spec: ModelSpec, inp
   const area = placed?.area ?? null;
   const window: Window = placed?.window ?? { x: 0, y: 0, width: info.width, height: info.height };
   const pixels = window.width * window.height;
-  if (limits.maxJobPixels !== undefined && pixels > limits.maxJobPixels) {
-    throw new LimitError('job-too-large', `${area ? 'the area covers' : 'the whole dataset is'} ${amount(pixels / 1e6)} Mpx, over the ${amount(limits.maxJobPixels / 1e6)} Mpx a job may segment (SATSEG_MAX_JOB_PIXELS); draw a smaller area`);
+  // The scene's pixels the job reads, averaged or not: what the limit bounds is the work.
+  const coarsened = coarsening(spec, sceneReader.info);
+  const scenePixels = pixels * (coarsened ? coarsened.x * coarsened.y : 1);
+  if (limits.maxJobPixels !== undefined && scenePixels > limits.maxJobPixels) {
+    throw new LimitError('job-too-large', `${area ? 'the area covers' : 'the whole dataset is'} ${amount(scenePixels / 1e6)} Mpx, over the ${amount(limits.maxJobPixels / 1e6)} Mpx a job may segment (SATSEG_MAX_JOB_PIXELS); draw a smaller area`);
   }
   if (input.tile !== undefined && limits.maxTile !== undefined && input.tile > limits.maxTile) {
     throw new LimitError('job-too-large', `tile ${input.tile} is over the ${limits.maxTile} px limit: larger tiles need more memory than a job may use`);
@@ -145,5 +148,5 @@ export async function prepareJob(sceneReader: RasterReader, spec: ModelSpec, inp
     if (!input.allowUnsuitable) throw new RequestError(`model ${spec.id} does not suit this dataset: ${fit.reason} (options.allow_unsuitable runs it anyway)`, 'unsuitable');
     notices.push(`model ${spec.id} does not suit this dataset (${fit.reason}); run anyway as asked`);
   }
-  return { area, repaired: placed?.repaired ?? false, areaKm2: placed?.areaKm2 ?? null, info, coarsened: coarsening(spec, sceneReader.info), window, areaMask: placed?.areaMask, pixels, bands, geometry, fit, notices };
+  return { area, repaired: placed?.repaired ?? false, areaKm2: placed?.areaKm2 ?? null, info, coarsened, window, areaMask: placed?.areaMask, pixels, bands, geometry, fit, notices };
 }

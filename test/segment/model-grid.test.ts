@@ -1,0 +1,99 @@
+/**
+ * The grid a model segments a scene on (model-grid.ts), and prepareJob placing a job there: the
+ * window, the area's mask and the pixel limit of a scene much finer than the model.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
+import { coarsening, MAX_COARSENING } from '../../server/src/segment/model-grid.ts';
+import { prepareJob } from '../../server/src/segment/prepare-job.ts';
+import { RasterReader } from '../../server/src/read/raster-reader.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
+import { crsFromEpsg } from '../../server/src/read/crs.ts';
+import { converter, transformableProj4, WGS84 } from '../../server/src/read/crs-transform.ts';
+import type { GeoTransform, RasterInfo } from '../../server/src/read/raster.ts';
+import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
+import { repoRoot } from '../helpers/shared-data.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-model-grid-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const registry = new ModelRegistry(path.join(repoRoot, 'models'));
+const aerial = registry.get('aerial-landcover'); // 1 m
+const spectral = registry.get('spectral-water'); // per pixel, no resolution
+
+function info(gt: GeoTransform, epsg = 32640, size = 10_000): RasterInfo {
+  return {
+    width: size, height: size, bandCount: 3, dtype: 'uint8', nodata: null, geoTransform: gt, crs: crsFromEpsg(epsg),
+    bands: [1, 2, 3].map((index) => ({ index, description: null, colorInterp: 'undefined' as const })),
+    overviews: [], maskKind: 'none', colorMap: null, metadata: {}, blockWidth: 256, blockHeight: 256, compression: 'none',
+  };
+}
+const utm = (metres: number) => info([300000, metres, 0, 2780000, 0, -metres]);
+
+describe('coarsening', () => {
+  it('averages scenes at least 4x finer than the model, into pixels at most half the model\'s', () => {
+    expect(coarsening(aerial, utm(0.3))).toBeNull(); // 3.3x finer: tiles are resampled as before
+    expect(coarsening(aerial, utm(0.25))).toEqual({ x: 2, y: 2 });
+    expect(coarsening(aerial, utm(0.03))).toEqual({ x: 16, y: 16 });
+    // A model without a resolution works on any pixels.
+    expect(coarsening(spectral, utm(0.03))).toBeNull();
+  });
+
+  it('measures each axis on the ground: lon/lat pixels at 60° N are half as wide as tall', () => {
+    const deg = 0.05 / 111_000; // about 5 cm of latitude
+    const c = coarsening(aerial, info([55, deg, 0, 60, 0, -deg], 4326))!;
+    // About 5.0 cm tall and 2.5 cm wide: blocks of about 10 down and 20 across.
+    expect(c.y).toBeGreaterThanOrEqual(9);
+    expect(c.y).toBeLessThanOrEqual(10);
+    expect(Math.abs(c.x - 2 * c.y)).toBeLessThanOrEqual(1);
+  });
+
+  it('caps a block at MAX_COARSENING pixels a side (a georeference of nanometre pixels)', () => {
+    expect(coarsening(aerial, utm(1e-9))).toEqual({ x: MAX_COARSENING, y: MAX_COARSENING });
+    // Never more than the scene has.
+    expect(coarsening(aerial, info([300000, 0.01, 0, 2780000, 0, -0.01], 32640, 30))).toEqual({ x: 30, y: 30 });
+  });
+});
+
+describe('prepareJob on a scene much finer than the model', () => {
+  // 800 x 600 pixels of 12.5 cm (100 m x 75 m): averaged 4 x 4 into 200 x 150 pixels of 50 cm.
+  const file = path.join(tmp, 'drone.tif');
+  const gt: GeoTransform = [300000, 0.125, 0, 2780000, 0, -0.125];
+  writeTestTiff(file, { width: 800, height: 600, bands: syntheticScene(800, 600), geoTransform: gt, epsg: 32640, rowsPerStrip: 64 });
+  const toWgs = converter(transformableProj4(crsFromEpsg(32640)), WGS84);
+  // 40 m x 20 m, from 20 m east and 10 m south of the corner.
+  const ring = [[300020, 2779990], [300060, 2779990], [300060, 2779970], [300020, 2779970], [300020, 2779990]].map((p) => toWgs.forward(p as [number, number]));
+  const area = { type: 'Polygon', coordinates: [ring] };
+
+  it('places the window and the area\'s mask on the averaged grid, and says so', async () => {
+    const reader = new RasterReader(await openRaster(file));
+    try {
+      const p = await prepareJob(reader, aerial, { area });
+      expect(p.coarsened).toEqual({ x: 4, y: 4 });
+      expect([p.info.width, p.info.height]).toEqual([200, 150]);
+      expect(p.info.geoTransform).toEqual([300000, 0.5, 0, 2780000, 0, -0.5]);
+      const inside = p.areaMask!(0, p.window.height, p.window.width).reduce((n, v) => n + v, 0);
+      expect(inside).toBe(80 * 40);
+      expect(p.notices[0]).toMatch(/^the scene's 12\.5 cm pixels are 8x finer than model aerial-landcover's 1\.00 m: it is segmented averaged in 4 x 4 blocks, as gdalwarp -r average would, so the mask has 50\.0 cm pixels \(200 x 150\)$/);
+      expect(p.fit.reason).toMatch(/averaged in 4 x 4 blocks/);
+      // The scene reader is left as it was.
+      expect(reader.info.width).toBe(800);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('counts the scene\'s pixels against the job pixel limit, not the averaged grid\'s', async () => {
+    const reader = new RasterReader(await openRaster(file));
+    try {
+      // 30,000 averaged pixels stand for 480,000 of the scene.
+      await expect(prepareJob(reader, aerial, {}, { maxJobPixels: 400_000 })).rejects.toThrow(/the whole dataset is 0\.48 Mpx, over the 0\.4 Mpx a job may segment/);
+      await expect(prepareJob(reader, aerial, {}, { maxJobPixels: 500_000 })).resolves.toMatchObject({ pixels: 30_000 });
+    } finally {
+      await reader.close();
+    }
+  });
+});
