@@ -149,6 +149,9 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
     }
     const choice = opts.bandChoice ?? selectBands(spec, info, opts.bands, opts.sensor);
     const averaged = source === scene ? null : coarseningNotice(spec, scene.info, info);
+    const coarsened = source === scene ? null : coarsening(spec, scene.info);
+    // Speeds count the scene's pixels, averaged or not (what a user's file holds).
+    const scenePixels = win.width * win.height * (coarsened ? coarsened.x * coarsened.y : 1);
     if (averaged) opts.onNotice?.(averaged);
     const geometry = tileGeometry(spec, info, win, { tile: opts.tile, overlap: opts.overlap });
     for (const notice of geometry.notices) opts.onNotice?.(notice);
@@ -213,7 +216,7 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
         tilesDone++;
       }
       const elapsed = (performance.now() - started) / 1000;
-      const mpx = (tilesDone / total) * (win.width * win.height) / 1e6;
+      const mpx = (tilesDone / total) * scenePixels / 1e6;
       opts.onProgress?.({ tilesDone, tilesTotal: total, mpxPerSec: elapsed > 0 ? mpx / elapsed : 0, etaSeconds: tilesDone > 0 ? (elapsed * (total - tilesDone)) / tilesDone : null, elapsedSeconds: elapsed });
     };
 
@@ -276,11 +279,11 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
       overlap: geometry.modelOverlap,
       batch: batchSize,
       tta: Boolean(opts.tta),
-      coarsened: source === scene ? null : coarsening(spec, scene.info),
+      coarsened,
       resampled,
       tiles: { total, inferred: inferredCount, skipped: total - inferredCount },
       seconds,
-      mpxPerSec: (win.width * win.height) / 1e6 / seconds,
+      mpxPerSec: scenePixels / 1e6 / seconds,
       peakRssMb: peakRssMb(),
       classShares: Object.fromEntries(spec.classNames.map((n, i) => [n, validPixels > 0 ? counts[i]! / validPixels : 0])),
       classPixels: Object.fromEntries(spec.classNames.map((n, i) => [n, counts[i]!])),
