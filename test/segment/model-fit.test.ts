@@ -136,7 +136,7 @@ describe('modelFit by bands and resolution', () => {
 
   it('Dubai-like RGB at 1 m: aerial-landcover only, and only as 8-bit', () => {
     expect(modelFit(aerial, dubai())).toMatchObject({ fit: 'good', reason: "bands: matched by name (red=1, green=2, blue=3); scene 1.0 m is within 1.5x of aerial-landcover's 1.0 m" });
-    expect(modelFit(aerial, dubai('uint16')).reason).toBe('model aerial-landcover expects 8-bit values (input_scale 1/255); the scene is uint16');
+    expect(modelFit(aerial, dubai('uint16')).reason).toBe('model aerial-landcover expects 8-bit values (input_scale 1/255); the scene is uint16: stretch it to 8 bits first (gdal_translate -ot Byte -scale LOW HIGH 0 255, with LOW and HIGH the values its imagery spans)');
     expect(modelFit(sar, dubai()).reason).toBe('model sar-water needs VV, VH; band 1 is red, band 2 is green');
     expect(fitOf(spectral, dubai())).toBe('unsuitable');
     expect(fitOf(dynamicWorld, dubai())).toBe('unsuitable');
@@ -165,7 +165,7 @@ describe('modelFit by bands and resolution', () => {
 
   it('names every problem at once', () => {
     expect(modelFit(aerial, s2Described(10)).reason).toBe([
-      'model aerial-landcover expects 8-bit values (input_scale 1/255); the scene is int16',
+      'model aerial-landcover expects 8-bit values (input_scale 1/255); the scene is int16: stretch it to 8 bits first (gdal_translate -ot Byte -scale LOW HIGH 0 255, with LOW and HIGH the values its imagery spans)',
       'model aerial-landcover needs red, green, blue; band 1 is B1, band 2 is B2, band 3 is B3',
       "scene 10.0 m is 10.0x coarser than aerial-landcover's 1.0 m; upsampling cannot invent detail",
     ].join('; '));

@@ -83,7 +83,8 @@ function bandProblems(spec: ModelSpec, info: RasterInfo, choice: BandChoice): st
   const problems: string[] = [];
   const chosen = choice.bands.map((i) => info.bands[i - 1]!);
   if (expects8Bit(spec) && info.dtype !== 'uint8') {
-    problems.push(`model ${spec.id} expects 8-bit values (input_scale 1/255); the scene is ${info.dtype}`);
+    // What to do, not only what is wrong: the stretch a viewer draws the scene with is the one to keep.
+    problems.push(`model ${spec.id} expects 8-bit values (input_scale 1/255); the scene is ${info.dtype}: stretch it to 8 bits first (gdal_translate -ot Byte -scale LOW HIGH 0 255, with LOW and HIGH the values its imagery spans)`);
   }
   const odd = chosen.find((b) => b.colorInterp === 'alpha' || b.colorInterp === 'palette');
   if (odd) problems.push(`band ${odd.index} is ${odd.colorInterp === 'alpha' ? 'an alpha band' : 'palette indexes'}, not ${spec.bands.names[chosen.indexOf(odd)] ?? 'image data'}`);
