@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installTestModel } from '../fixtures/test-model.ts';
+import { openRaster } from '../../server/src/read/open-raster.ts';
 import { syntheticScene, writeTestTiff } from '../fixtures/write-tiff.ts';
 import { expectCliFailure, runSatseg, runSatsegWithEnv } from '../helpers/satseg-cli.ts';
 import { blobIds, writeMask } from '../change/change-fixtures.ts';
@@ -105,6 +106,28 @@ describe('satseg change', () => {
     expect(s3.segmented.before.reused).toBe(true);
     expect(s3.segmented.after.reused).toBe(false);
     expect(s3.statistics.matrix.pixels).toEqual(s1.statistics.matrix.pixels);
+  });
+
+  it('compares drone scenes on their block averages, and reuses those masks (their grid is not the scene\'s)', async () => {
+    // 25 cm pixels for test-rgb's 5 m: averaged 10 x 10 into 2.5 m pixels.
+    const drone = (name: string, seed: number) => writeTestTiff(file(name), { width: 400, height: 300, bands: syntheticScene(400, 300, seed), geoTransform: [400000, 0.25, 0, 5000000, 0, -0.25], epsg: 32610 });
+    drone('drone-pre.tif', 4);
+    drone('drone-post.tif', 5);
+    const out = file('drone-change.tif');
+    const run = () => satseg('change', '--before', file('drone-pre.tif'), '--after', file('drone-post.tif'), '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--json', '--no-progress');
+    const first = run();
+    expect(first.code).toBe(0);
+    expect(first.lines.filter((l) => /averaged in 10 x 10 blocks/.test(l))).toHaveLength(2);
+    const change = await openRaster(out);
+    try {
+      expect([change.info.width, change.info.height]).toEqual([40, 30]);
+      expect(change.info.geoTransform).toEqual([400000, 2.5, 0, 5000000, 0, -2.5]);
+    } finally {
+      await change.close();
+    }
+    const second = run();
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout).segmented).toMatchObject({ before: { reused: true }, after: { reused: true } });
   });
 
   it('reuses a mask of the whole scene for an area, but not a mask made for another area', () => {
