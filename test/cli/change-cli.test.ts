@@ -109,7 +109,7 @@ describe('satseg change', () => {
   });
 
   it('compares drone scenes on their block averages, and reuses those masks (their grid is not the scene\'s)', async () => {
-    // 25 cm pixels for test-rgb's 5 m: averaged 8 x 8 into 2 m pixels.
+    // 25 cm pixels for test-rgb's 5 m: averaged 10 x 10 into 2.5 m pixels.
     const drone = (name: string, seed: number) => writeTestTiff(file(name), { width: 400, height: 300, bands: syntheticScene(400, 300, seed), geoTransform: [400000, 0.25, 0, 5000000, 0, -0.25], epsg: 32610 });
     drone('drone-pre.tif', 4);
     drone('drone-post.tif', 5);
@@ -117,11 +117,11 @@ describe('satseg change', () => {
     const run = () => satseg('change', '--before', file('drone-pre.tif'), '--after', file('drone-post.tif'), '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--json', '--no-progress');
     const first = run();
     expect(first.code).toBe(0);
-    expect(first.lines.filter((l) => /averaged in 8 x 8 blocks/.test(l))).toHaveLength(2);
+    expect(first.lines.filter((l) => /averaged in 10 x 10 blocks/.test(l))).toHaveLength(2);
     const change = await openRaster(out);
     try {
-      expect([change.info.width, change.info.height]).toEqual([50, 38]);
-      expect(change.info.geoTransform).toEqual([400000, 2, 0, 5000000, 0, -2]);
+      expect([change.info.width, change.info.height]).toEqual([40, 30]);
+      expect(change.info.geoTransform).toEqual([400000, 2.5, 0, 5000000, 0, -2.5]);
     } finally {
       await change.close();
     }

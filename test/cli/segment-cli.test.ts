@@ -255,12 +255,12 @@ describe('bad input: exit code, one line, no output file', () => {
     const out = path.join(tmp, 'drone-mask.tif');
     const r = satsegWithEnv({ SATSEG_MAX_JOB_MEMORY_MB: '512' }, 'segment', drone, '--model', 'test-rgb', '--out', out, '--device', 'cpu', '--no-progress');
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/satseg: the scene's 12\.5 cm pixels are 40x finer than model test-rgb's 5\.00 m: it is segmented averaged in 16 x 16 blocks, as gdalwarp -r average would, so the mask has 2\.00 m pixels \(19 x 13\)/);
-    expect(r.stdout).toMatch(/^Segmented drone\.tif \(averaged in 16 x 16 blocks to 19 x 13 px, bands 1,2,3/);
+    expect(r.stderr).toMatch(/satseg: the scene's 12\.5 cm pixels are 40x finer than model test-rgb's 5\.00 m: it is segmented averaged in 20 x 20 blocks, as gdalwarp -r average would, so the mask has 2\.50 m pixels \(15 x 10\)/);
+    expect(r.stdout).toMatch(/^Segmented drone\.tif \(averaged in 20 x 20 blocks to 15 x 10 px, bands 1,2,3/);
     const mask = await openRaster(out);
     try {
-      expect(mask.info).toMatchObject({ width: 19, height: 13 });
-      expect(mask.info.geoTransform).toEqual([400000, 2, 0, 5000000, 0, -2]);
+      expect(mask.info).toMatchObject({ width: 15, height: 10 });
+      expect(mask.info.geoTransform).toEqual([400000, 2.5, 0, 5000000, 0, -2.5]);
     } finally {
       await mask.close();
     }

@@ -167,21 +167,21 @@ describe('a dataset much finer than the model', () => {
     expect(status).toBe(202);
     const job = await waitFor(body.id, (j) => j.status === 'succeeded' || j.status === 'failed');
     expect(job.status).toBe('succeeded');
-    expect(job.notices).toContainEqual(expect.stringMatching(/^the scene's 25\.0 cm pixels are 20x finer than model test-rgb's 5\.00 m: it is segmented averaged in 8 x 8 blocks, as gdalwarp -r average would, so the mask has 2\.00 m pixels \(100 x 75\)$/));
+    expect(job.notices).toContainEqual(expect.stringMatching(/^the scene's 25\.0 cm pixels are 20x finer than model test-rgb's 5\.00 m: it is segmented averaged in 10 x 10 blocks, as gdalwarp -r average would, so the mask has 2\.50 m pixels \(80 x 60\)$/));
     const result = await (await s.get(job.results.result)).json();
-    expect(result.summary.coarsened).toEqual({ x: 8, y: 8 });
+    expect(result.summary.coarsened).toEqual({ x: 10, y: 10 });
 
     const mask = await openRaster(s.ctx.results.file(s.ctx.results.get(job.results.result.split('/').pop()), 'mask'));
     try {
-      // The area's window of the 2 m grid (on the lattice of the scene's blocks): its 50 x 30
+      // The area's window of the 2.5 m grid (on the lattice of the scene's blocks): its 40 x 24
       // pixels inside are classified, the rest nodata.
       const gt = mask.info.geoTransform;
-      expect([gt[1], gt[2], gt[4], gt[5]]).toEqual([2, 0, 0, -2]);
-      expect([(gt[0] - 400000) / 2, (5000000 - gt[3]) / 2].map((v) => Math.abs(v - Math.round(v)))).toEqual([0, 0]);
+      expect([gt[1], gt[2], gt[4], gt[5]]).toEqual([2.5, 0, 0, -2.5]);
+      expect([(gt[0] - 400000) / 2.5, (5000000 - gt[3]) / 2.5].map((v) => Math.abs(v - Math.round(v)))).toEqual([0, 0]);
       const ids = (await mask.read({ x: 0, y: 0, width: mask.info.width, height: mask.info.height })).bands[0]!;
-      expect(ids.filter((v) => v !== 255).length).toBe(50 * 30);
-      // Its speed counts the scene's pixels: each of the window's stands for 8 x 8.
-      expect(result.summary.mpxPerSec * result.summary.seconds).toBeCloseTo(mask.info.width * mask.info.height * 64 / 1e6, 4);
+      expect(ids.filter((v) => v !== 255).length).toBe(40 * 24);
+      // Its speed counts the scene's pixels: each of the window's stands for 10 x 10.
+      expect(result.summary.mpxPerSec * result.summary.seconds).toBeCloseTo(mask.info.width * mask.info.height * 100 / 1e6, 4);
     } finally {
       await mask.close();
     }

@@ -12,7 +12,6 @@ import { writeTestTiff } from '../fixtures/write-tiff.ts';
 import { seededRandom } from '../fixtures/seeded-random.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { CoarsenedSource } from '../../server/src/read/coarsened-source.ts';
-import { CogWriter } from '../../server/src/write/cog-writer.ts';
 import { gdalRead, gdalSkipReason, skipWithoutGdal } from '../helpers/shared-data.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'satseg-coarsened-'));
@@ -122,61 +121,6 @@ describe('CoarsenedSource', () => {
       expect(Array.from(got.valid)).toEqual([1, 1, 1, 1]);
     } finally {
       await s.close();
-    }
-  });
-});
-
-describe('CoarsenedSource over overviews', () => {
-  // One band, 64 x 48, in 16 px tiles: overviews of 32 x 24 and 16 x 12 (averages).
-  async function cog(file: string): Promise<Uint8Array> {
-    const values = Uint8Array.from({ length: 64 * 48 }, (_, i) => (i * 7 + Math.floor(i / 64) * 13) % 250);
-    const writer = await CogWriter.create(file, { width: 64, height: 48, geoTransform: GT, geoKeys: { epsg: 32633, geographic: false }, nodata: 255, blockSize: 16, overviewResampling: 'average' });
-    await writer.writeRows(values, 48);
-    await writer.finish();
-    return values;
-  }
-
-  it('averages from the coarsest overview lying exactly on the blocks, else from the full resolution', async () => {
-    const file = path.join(tmp, 'pyramid.tif');
-    await cog(file);
-    const base = await openRaster(file);
-    try {
-      expect(base.levelCount).toBe(3);
-      expect(new CoarsenedSource(base, { x: 4, y: 4 }).source).toEqual({ level: 2, x: 1, y: 1 });
-      expect(new CoarsenedSource(base, { x: 6, y: 6 }).source).toEqual({ level: 1, x: 3, y: 3 });
-      expect(new CoarsenedSource(base, { x: 4, y: 2 }).source).toEqual({ level: 1, x: 2, y: 1 });
-      expect(new CoarsenedSource(base, { x: 3, y: 3 }).source).toEqual({ level: 0, x: 3, y: 3 });
-      expect(new CoarsenedSource(base, { x: 8, y: 8 }, { overviews: false }).source).toEqual({ level: 0, x: 8, y: 8 });
-      // Read from level 2, the 4 x 4 blocks are that overview's pixels as written.
-      const fromOverview = await new CoarsenedSource(base, { x: 4, y: 4 }).read({ x: 0, y: 0, width: 16, height: 12 });
-      const level2 = await base.read({ x: 0, y: 0, width: 16, height: 12 }, { level: 2 });
-      expect(Array.from(fromOverview.bands[0]!)).toEqual(Array.from(level2.bands[0]!));
-      // An average of averages of 2 x 2: the full resolution's own average within rounding.
-      const exact = await new CoarsenedSource(base, { x: 4, y: 4 }, { overviews: false }).read({ x: 0, y: 0, width: 16, height: 12 });
-      const apart = Math.max(...Array.from(exact.bands[0]!, (v, i) => Math.abs(v - fromOverview.bands[0]![i]!)));
-      expect(apart).toBeLessThanOrEqual(1);
-      expect(fromOverview.geoTransform).toEqual(exact.geoTransform);
-    } finally {
-      await base.close();
-    }
-  });
-
-  it('keeps to the full resolution where the overviews lack the mask it has (a .msk without overviews)', async () => {
-    const file = path.join(tmp, 'masked-pyramid.tif');
-    await cog(file);
-    writeTestTiff(`${file}.msk`, { width: 64, height: 48, bands: [Uint8Array.from({ length: 64 * 48 }, (_, i) => (i % 64 < 8 ? 0 : 255))], geoTransform: GT });
-    const base = await openRaster(file);
-    try {
-      expect(base.info.maskKind).toBe('mask');
-      expect(base.levelMasked!(0)).toBe(true);
-      expect(base.levelMasked!(1)).toBe(false);
-      const s = new CoarsenedSource(base, { x: 4, y: 4 });
-      expect(s.source).toEqual({ level: 0, x: 4, y: 4 });
-      // The masked columns 0-7 make the first two blocks of every row invalid.
-      const got = await s.read({ x: 0, y: 0, width: 16, height: 12 });
-      expect(Array.from({ length: 12 }, (_, r) => [got.valid[r * 16], got.valid[r * 16 + 1], got.valid[r * 16 + 2]])).toEqual(Array(12).fill([0, 0, 1]));
-    } finally {
-      await base.close();
     }
   });
 });

@@ -8,12 +8,8 @@
  * rest of the pipeline sees a scene of about the model's resolution. Written here rather than taken
  * from a library: it has to stream over this project's own RasterSource seam, window by window.
  *
- * Like gdalwarp (whose -ovr AUTO reads the overview nearest the target resolution), a block is
- * averaged from an overview where one lies exactly on the blocks: a level 2^l times coarser on
- * both sides (GDAL's overviews, each side rounded up) with 2^l dividing both factors, and masked
- * as the full resolution is. A remote drone orthophoto is then read in megabytes, not gigabytes.
- * How the overview was made (average, cubic, nearest) is not recorded in the file: its pixels are
- * taken as it made them, as GDAL takes them.
+ * The underlying overviews are not used: how they were made (nearest, cubic, average) is not
+ * recorded in the file, and averaging nearest-neighbour samples would not be the average.
  */
 import { allocate, type PixelBlock, type RasterInfo, type TypedArray, type Window } from './raster.ts';
 import type { RasterSource, ReadOptions } from './raster-source.ts';
@@ -25,22 +21,11 @@ export class CoarsenedSource implements RasterSource {
   readonly info: RasterInfo;
   readonly version: string;
   readonly levelCount = 1;
-  /** The base level the blocks are averaged from, and how many of its pixels make a block. */
-  readonly source: { level: number; x: number; y: number };
 
-  /** `overviews: false` averages the full resolution always (to measure what the overviews change). */
-  constructor(readonly base: RasterSource, readonly factor: { x: number; y: number }, options: { overviews?: boolean } = {}) {
+  constructor(readonly base: RasterSource, readonly factor: { x: number; y: number }) {
     const { x, y } = factor;
     if (!Number.isInteger(x) || !Number.isInteger(y) || x < 1 || y < 1) throw new RangeError(`coarsening factors must be whole numbers >= 1 (got ${x} x ${y})`);
     const b = base.info;
-    this.source = { level: 0, x, y };
-    for (let level = 1; options.overviews !== false && level < base.levelCount; level++) {
-      const scale = 2 ** level;
-      const size = base.levelSize(level);
-      const exact = size.width === Math.ceil(b.width / scale) && size.height === Math.ceil(b.height / scale);
-      const masked = base.levelMasked ? base.levelMasked(level) : b.maskKind !== 'mask';
-      if (exact && masked && x % scale === 0 && y % scale === 0) this.source = { level, x: x / scale, y: y / scale };
-    }
     const gt = b.geoTransform;
     const width = Math.ceil(b.width / x);
     const height = Math.ceil(b.height / y);
@@ -54,7 +39,7 @@ export class CoarsenedSource implements RasterSource {
       blockWidth: Math.min(width, Math.max(16, Math.ceil(b.blockWidth / x))),
       blockHeight: Math.min(height, Math.max(16, Math.ceil(b.blockHeight / y))),
     };
-    this.version = `${base.version}|average ${x}x${y} of level ${this.source.level}`;
+    this.version = `${base.version}|average ${x}x${y}`;
   }
 
   levelSize(level: number): { width: number; height: number } {
@@ -64,7 +49,7 @@ export class CoarsenedSource implements RasterSource {
 
   async read(window: Window, options: ReadOptions = {}): Promise<PixelBlock> {
     if ((options.level ?? 0) !== 0) this.levelSize(options.level!);
-    const { level, x: fx, y: fy } = this.source;
+    const { x: fx, y: fy } = this.factor;
     const { width: w, height: h } = window;
     const bandIds = options.bands ?? this.info.bands.map((b) => b.index);
     const dtype = this.info.dtype;
@@ -84,7 +69,7 @@ export class CoarsenedSource implements RasterSource {
       for (let cy = y0; cy < y1; cy += rows) for (let cx = x0; cx < x1; cx += cols) chunks.push({ x: cx, y: cy, width: Math.min(cols, x1 - cx), height: Math.min(rows, y1 - cy) });
       // One chunk read ahead while the one before is averaged (decoding runs on other threads).
       const readChunk = (c: Window) => {
-        const p = this.base.read({ x: c.x * fx, y: c.y * fy, width: c.width * fx, height: c.height * fy }, { bands: bandIds, level, anyBandNodata: options.anyBandNodata, signal: options.signal });
+        const p = this.base.read({ x: c.x * fx, y: c.y * fy, width: c.width * fx, height: c.height * fy }, { bands: bandIds, anyBandNodata: options.anyBandNodata, signal: options.signal });
         p.catch(() => undefined);
         return p;
       };
@@ -111,7 +96,7 @@ export class CoarsenedSource implements RasterSource {
    * its band's average. A band with no value under a valid pixel holds nodata there.
    */
   private average(block: PixelBlock, c: Window, window: Window, out: TypedArray[], valid: Uint8Array): void {
-    const { x: fx, y: fy } = this.source;
+    const { x: fx, y: fy } = this.factor;
     const cells = c.width * c.height;
     const any = new Uint8Array(cells);
     const counts = out.map(() => new Uint32Array(cells));

@@ -453,15 +453,6 @@ export class GeoTiffSource implements RasterSource {
     return { width: l.width, height: l.height };
   }
 
-  levelMasked(level: number): boolean {
-    const l = this.levels[level];
-    if (!l) throw new RasterError('bad-window', `no overview level ${level}`);
-    if (this.info.maskKind !== 'mask') return true;
-    if (l.mask) return true;
-    const m = this.externalMask;
-    return m !== null && Array.from({ length: m.levelCount }, (_, i) => m.levelSize(i)).some((s) => s.width === l.width && s.height === l.height);
-  }
-
   async read(win: Window, opts: ReadOptions = {}): Promise<PixelBlock> {
     const levelIndex = opts.level ?? 0;
     const level = this.levels[levelIndex];

@@ -34,12 +34,6 @@ export interface RasterSource {
   readonly version: string;
   readonly levelCount: number;
   levelSize(level: number): { width: number; height: number };
-  /**
-   * Whether a level's reads mask out what level 0's mask band (internal, or a .msk) does: a level
-   * without a mask of its own is read unmasked. True where the raster has no mask band. A source
-   * that cannot tell leaves it out, and callers assume not for a raster with a mask band.
-   */
-  levelMasked?(level: number): boolean;
   /** Pixels of a window; parts outside the raster come back invalid (valid = 0). */
   read(window: Window, options?: ReadOptions): Promise<PixelBlock>;
   /**

@@ -2,7 +2,7 @@
  * The grid a model segments a scene on. Usually the scene's own; a scene whose pixels are at least
  * COARSEN_AT times finer than the model's (drone imagery: 3 cm against a 1 m model) is averaged in
  * whole blocks first (CoarsenedSource), so that its pixels are still finer than the model's, by
- * 2 to 4 times, and the mask is written on that grid. Segmenting such a scene on its own grid
+ * 2 to 3 times, and the mask is written on that grid. Segmenting such a scene on its own grid
  * held each resampled tile's probabilities over thousands of its pixels (the job was refused for
  * memory) for detail the model never saw: its tiles are downsampled to the model's pixels anyway.
  * QGIS Deepness likewise segments at the model's resolution.
@@ -27,9 +27,7 @@ export const MAX_COARSENING = 256;
 
 /**
  * Scene pixels averaged into one along x and y; null to segment the scene as it is. Each factor is
- * the largest power of two that keeps the averaged pixel at most half the model's on that axis (so
- * between a quarter and a half of it): a power of two lies on the scene's overviews, which are then
- * read instead of its full resolution (coarsened-source.ts).
+ * the largest whole number that keeps the averaged pixel at most half the model's on that axis.
  */
 export function coarsening(spec: ModelSpec, info: RasterInfo): { x: number; y: number } | null {
   if (!spec.resolutionCm) return null;
@@ -37,8 +35,8 @@ export function coarsening(spec: ModelSpec, info: RasterInfo): { x: number; y: n
   if (!ground || !(ground.x > 0) || !(ground.y > 0)) return null;
   const model = spec.resolutionCm / 100;
   if (model / ground.x < COARSEN_AT && model / ground.y < COARSEN_AT) return null;
-  const factor = (g: number, size: number) => 2 ** Math.floor(Math.log2(Math.max(1, Math.min(MAX_COARSENING, size, Math.floor(model / (2 * g))))));
-  return { x: factor(ground.x, info.width), y: factor(ground.y, info.height) };
+  const factor = (g: number) => Math.max(1, Math.min(MAX_COARSENING, Math.floor(model / (2 * g))));
+  return { x: Math.min(factor(ground.x), info.width), y: Math.min(factor(ground.y), info.height) };
 }
 
 /** `source` on the grid `spec` segments it on (the source itself, or its block averages). */
