@@ -155,6 +155,8 @@ describe('modelFit by bands and resolution', () => {
     // At least 4x finer: averaged in whole blocks first, to pixels at most half the model's.
     expect(at(0.2).reason).toMatch(/scene 0\.20 m is 5\.0x finer than aerial-landcover's 1\.0 m; it is averaged in 2 x 2 blocks, the mask is on that grid, and tiles are downsampled/);
     expect(at(0.03).reason).toMatch(/it is averaged in 16 x 16 blocks/);
+    // A scene smaller than half the model's pixel: nothing for the model to see.
+    expect(modelFit(aerial, { ...naip(0.03), width: 10, height: 2000 })).toMatchObject({ fit: 'unsuitable', reason: expect.stringMatching(/the scene is 0\.30 m x 60\.0 m on the ground, less than half of aerial-landcover's 1\.0 m pixel on a side: too small for the model to see/) });
     expect(fitOf(dynamicWorld, s2Described(20))).toBe('resampled');
     expect(modelFit(dynamicWorld, s2Described(60)).reason).toBe("scene 60.0 m is 6.0x coarser than dynamic-world's 10.0 m; upsampling cannot invent detail");
     expect(fitOf(sar, s1(40))).toBe('unsuitable');

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
-import { coarsening, MAX_COARSENING } from '../../server/src/segment/model-grid.ts';
+import { coarsening, coarseningNotice, MAX_COARSENING, onModelGrid } from '../../server/src/segment/model-grid.ts';
 import { prepareJob } from '../../server/src/segment/prepare-job.ts';
 import { RasterReader } from '../../server/src/read/raster-reader.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
@@ -55,6 +55,22 @@ describe('coarsening', () => {
     expect(coarsening(aerial, utm(1e-9))).toEqual({ x: MAX_COARSENING, y: MAX_COARSENING });
     // Never more than the scene has.
     expect(coarsening(aerial, info([300000, 0.01, 0, 2780000, 0, -0.01], 32640, 30))).toEqual({ x: 30, y: 30 });
+  });
+});
+
+describe('the averaged grid', () => {
+  it('holds whole blocks only, and says which of the scene\'s last columns and rows it leaves out', async () => {
+    // 803 x 601 pixels of 12.5 cm: 200 x 150 blocks of 4 x 4, and 3 columns and 1 row left over.
+    const file = path.join(tmp, 'odd.tif');
+    writeTestTiff(file, { width: 803, height: 601, bands: syntheticScene(803, 601), geoTransform: [300000, 0.125, 0, 2780000, 0, -0.125], epsg: 32640, rowsPerStrip: 64 });
+    const scene = await openRaster(file);
+    try {
+      const grid = onModelGrid(aerial, scene);
+      expect([grid.info.width, grid.info.height]).toEqual([200, 150]);
+      expect(coarseningNotice(aerial, scene.info, grid.info)).toMatch(/\(200 x 150\); its last 3 columns and 1 row, less than a block, are left out$/);
+    } finally {
+      await scene.close();
+    }
   });
 });
 

@@ -1,7 +1,10 @@
 /**
  * A raster source over a raster source: the same raster on a grid whose pixels are `x` x `y` of the
  * underlying one's, each the average of the valid pixels it covers (what `gdalwarp -r average`
- * gives for a whole-number factor). A pixel is invalid only where none under it is valid.
+ * gives for a whole-number factor). A pixel is invalid only where none under it is valid. The grid
+ * holds whole blocks only: the last columns and rows that make less than a block (fewer than `x`
+ * or `y`) are left out, so that no pixel reaches past the raster's edge (a block half beyond it
+ * counted the ground beyond as classified, and took areas lying there as on the raster).
  *
  * For imagery much finer than a model (a 3 cm drone orthophoto and a 1 m model): segmenting it at
  * its own resolution held tiles thousands of pixels wide and was refused; averaged here first, the
@@ -27,8 +30,9 @@ export class CoarsenedSource implements RasterSource {
     if (!Number.isInteger(x) || !Number.isInteger(y) || x < 1 || y < 1) throw new RangeError(`coarsening factors must be whole numbers >= 1 (got ${x} x ${y})`);
     const b = base.info;
     const gt = b.geoTransform;
-    const width = Math.ceil(b.width / x);
-    const height = Math.ceil(b.height / y);
+    if (x > b.width || y > b.height) throw new RangeError(`a ${x} x ${y} block is larger than the ${b.width} x ${b.height} raster`);
+    const width = Math.floor(b.width / x);
+    const height = Math.floor(b.height / y);
     this.info = {
       ...b,
       width,

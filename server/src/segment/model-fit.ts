@@ -165,6 +165,11 @@ export function modelFit(spec: ModelSpec, info: RasterInfo, opts: ModelFitOption
       resNote = `${vs} each axis of the tiles is resampled to ${model} square pixels${ratio > RESAMPLE_THRESHOLD ? ', and upsampling adds no detail' : ''}`;
     } else if (!factors && Math.max(ratio, 1 / ratio) <= RESAMPLE_THRESHOLD) {
       resNote = `${vs} within ${RESAMPLE_THRESHOLD}x of ${model}`;
+    } else if (ratio < 1 && Math.min(ground!.x * info.width, ground!.y * info.height) < modelRes / 2) {
+      // Averaged to half the model's pixel, it would not make one (model-grid.ts).
+      resFit = 'unsuitable';
+      resNote = `the scene is ${metres(ground!.x * info.width)} x ${metres(ground!.y * info.height)} on the ground, less than half of ${model} pixel on a side: too small for the model to see`;
+      problems.push(resNote);
     } else if (ratio < 1) {
       resFit = 'resampled';
       const c = coarsening(spec, info);

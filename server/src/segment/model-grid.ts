@@ -27,7 +27,8 @@ export const MAX_COARSENING = 256;
 
 /**
  * Scene pixels averaged into one along x and y; null to segment the scene as it is. Each factor is
- * the largest whole number that keeps the averaged pixel at most half the model's on that axis.
+ * the largest whole number that keeps the averaged pixel at most half the model's on that axis,
+ * and no more than the scene has (a scene smaller than that is unsuitable: model-fit.ts).
  */
 export function coarsening(spec: ModelSpec, info: RasterInfo): { x: number; y: number } | null {
   if (!spec.resolutionCm) return null;
@@ -55,5 +56,11 @@ export function coarseningNotice(spec: ModelSpec, scene: RasterInfo, grid: Raste
   const size = (g: { x: number; y: number }) => (Math.abs(g.x - g.y) < 0.01 * g.x ? cm(g.x) : `${cm(g.x)} x ${cm(g.y)}`);
   const model = spec.resolutionCm! / 100;
   return `the scene's ${size(ground!)} pixels are ${(model / Math.max(ground!.x, ground!.y)).toFixed(0)}x finer than model ${spec.id}'s ${cm(model)}: `
-    + `it is segmented averaged in ${f.x} x ${f.y} blocks, as gdalwarp -r average would, so the mask has ${size(averaged!)} pixels (${grid.width.toLocaleString('en-US')} x ${grid.height.toLocaleString('en-US')})`;
+    + `it is segmented averaged in ${f.x} x ${f.y} blocks, as gdalwarp -r average would, so the mask has ${size(averaged!)} pixels (${grid.width.toLocaleString('en-US')} x ${grid.height.toLocaleString('en-US')})${leftOut(scene.width - grid.width * f.x, scene.height - grid.height * f.y)}`;
+}
+
+/** The scene's last columns and rows that make less than a block, which the grid leaves out. */
+function leftOut(columns: number, rows: number): string {
+  const parts = [columns ? `${columns} column${columns === 1 ? '' : 's'}` : '', rows ? `${rows} row${rows === 1 ? '' : 's'}` : ''].filter(Boolean);
+  return parts.length ? `; its last ${parts.join(' and ')}, less than a block, are left out` : '';
 }
