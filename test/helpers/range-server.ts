@@ -26,6 +26,8 @@ export interface RangeServerBehaviour {
   redirectEverythingTo?: string;
   /** Answer requests for these paths with this status and no body (a 403 of S3, a 500). */
   statusOf?: Record<string, number>;
+  /** Wait this long before answering requests for these paths. */
+  delayOf?: Record<string, number>;
 }
 
 export interface RangeServer {
@@ -102,7 +104,8 @@ export async function startRangeServer(root: string, behaviour: RangeServerBehav
       res.on('close', () => { at = body.length; });
       pump();
     };
-    if (behaviour.delayMs) setTimeout(answer, behaviour.delayMs); else answer();
+    const delay = behaviour.delayOf?.[new URL(req.url ?? '/', 'http://x').pathname] ?? behaviour.delayMs;
+    if (delay) setTimeout(answer, delay); else answer();
   });
   server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -47,6 +47,12 @@ describe('sidecar files', () => {
     expect(pamNodata(bands3('0', '9'))).toBeNull();
     expect(pamNodata('<PAMDataset><PAMRasterBand band="2"><NoDataValue>5</NoDataValue></PAMRasterBand></PAMDataset>')).toBeNull();
     expect(pamNodata('<PAMDataset><PAMRasterBand band="1"/><PAMRasterBand band="2"><NoDataValue>5</NoDataValue></PAMRasterBand></PAMDataset>')).toBeNull();
+    // Attributes in any order and spacing; a longer tag name is another element.
+    expect(pamNodata('<PAMDataset><PAMRasterBandX band="1"><NoDataValue>7</NoDataValue></PAMRasterBandX><PAMRasterBand\n  foo="x" band="1" ><Description>d</Description><NoDataValue >3</NoDataValue></PAMRasterBand></PAMDataset>')).toBe(3);
+    // A megabyte of unclosed tags (anyone's .aux.xml beside a URL) is read in one pass: the regular
+    // expressions before took time growing with its square (minutes), and this test's 5 s ran out.
+    expect(pamNodata('<PAMRasterBand '.repeat(70_000))).toBeNull();
+    expect(pamNodata(`<PAMRasterBand band="1">${'<NoDataValue '.repeat(80_000)}</PAMRasterBand>`)).toBeNull();
     const bands = syntheticScene(20, 10).map((b) => b.map((v, i) => (i < 20 ? 0 : Math.max(1, v))));
     const plain = path.join(tmp, 'pam.tif');
     writeTestTiff(plain, { width: 20, height: 10, bands, geoTransform: GT });
@@ -81,7 +87,11 @@ describe('sidecars beside a URL', () => {
     fs.copyFileSync(file, path.join(www, 'hidden.tif'));
     fs.copyFileSync(`${file}.aux.xml`, path.join(www, 'hidden.tif.aux.xml'));
     fs.copyFileSync(file, path.join(www, 'broken.tif'));
-    const http = await startRangeServer(www, { statusOf: { '/hidden.tif.aux.xml': 403, '/broken.tif.msk': 500 } });
+    fs.copyFileSync(file, path.join(www, 'spa.tif'));
+    const page = '<!doctype html><html><body><div id="app"></div></body></html>';
+    fs.writeFileSync(path.join(www, 'spa.tif.msk'), page);
+    fs.writeFileSync(path.join(www, 'spa.tif.aux.xml'), page);
+    const http = await startRangeServer(www, { statusOf: { '/hidden.tif.aux.xml': 403, '/broken.tif.msk': 500 }, delayOf: { '/missing.tif.msk': 60_000 } });
     try {
       // A query (a signed URL's) stays on the URL; the sidecar's name goes on its path.
       for (const url of [`${http.base}/scene.tif`, `${http.base}/scene.tif?sig=abc#part`]) {
@@ -99,6 +109,12 @@ describe('sidecars beside a URL', () => {
       }
       // A sidecar the server fails to send is not taken for none: the nodata it may declare would be classified.
       await expect(openRaster(`${http.base}/broken.tif`, { http: { retries: 0 } })).rejects.toThrow(/broken\.tif\.msk answered HTTP 500/);
+      // A host that answers every path with its HTML page (a single-page site): no mask file, no PAM.
+      const spa = await openRaster(`${http.base}/spa.tif`);
+      expect([spa.info.maskKind, spa.info.nodata]).toEqual(['none', null]);
+      await spa.close();
+      // A raster that is not there is said at once, not after its sidecars' requests (one never answers).
+      await expect(openRaster(`${http.base}/missing.tif`)).rejects.toThrow(/missing\.tif does not exist \(HTTP 404\)/);
     } finally {
       await http.close();
     }

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ModelRegistry } from '../../server/src/infer/model-registry.ts';
 import { coarsening, coarseningNotice, MAX_COARSENING, onModelGrid } from '../../server/src/segment/model-grid.ts';
 import { prepareJob } from '../../server/src/segment/prepare-job.ts';
+import { modelFit } from '../../server/src/segment/model-fit.ts';
 import { RasterReader } from '../../server/src/read/raster-reader.ts';
 import { openRaster } from '../../server/src/read/open-raster.ts';
 import { crsFromEpsg } from '../../server/src/read/crs.ts';
@@ -45,6 +46,9 @@ describe('coarsening', () => {
   it('measures each axis on the ground: lon/lat pixels at 60° N are half as wide as tall', () => {
     const deg = 0.05 / 111_000; // about 5 cm of latitude
     const c = coarsening(aerial, info([55, deg, 0, 60, 0, -deg], 4326))!;
+    // The fit says so too, stretched pixels or not; and a scene of 3 x 3 such pixels is too small.
+    expect(modelFit(aerial, info([55, deg, 0, 60, 0, -deg], 4326)).reason).toMatch(/it is averaged in \d+ x \d+ blocks, the mask is on that grid, and each axis of the tiles is resampled/);
+    expect(modelFit(aerial, info([55, deg, 0, 60, 0, -deg], 4326, 3))).toMatchObject({ fit: 'unsuitable', reason: expect.stringMatching(/too small for the model to see/) });
     // About 5.0 cm tall and 2.5 cm wide: blocks of about 10 down and 20 across.
     expect(c.y).toBeGreaterThanOrEqual(9);
     expect(c.y).toBeLessThanOrEqual(10);

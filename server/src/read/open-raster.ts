@@ -36,16 +36,24 @@ export function openBytes(location: string, options: OpenOptions = {}): Promise<
 export async function openRaster(location: string, options: OpenOptions = {}): Promise<RasterSource> {
   if (!isRemote(location)) {
     const bytes = await openBytes(location, options);
+    let sidecars;
     try {
-      return GeoTiffSource.open(bytes, await readSidecars(location));
+      sidecars = await readSidecars(location);
     } catch (err) {
       await bytes.close();
       throw err;
     }
+    // Closes both on failure.
+    return GeoTiffSource.open(bytes, sidecars);
   }
+  // A raster that fails to open stops its sidecars' requests (a 404 waited on a slow sidecar).
+  const sidecarsAbort = new AbortController();
+  const sidecarSignal = options.signal ? AbortSignal.any([options.signal, sidecarsAbort.signal]) : sidecarsAbort.signal;
+  const main = openBytes(location, options);
+  main.catch(() => sidecarsAbort.abort());
   const [bytes, sidecars] = await Promise.allSettled([
-    openBytes(location, options),
-    readRemoteSidecars(location, (url) => openBytes(url, options).catch((err: unknown) => {
+    main,
+    readRemoteSidecars(location, (url) => openBytes(url, { ...options, signal: sidecarSignal }).catch((err: unknown) => {
       // Nothing there, or nothing we may see (S3 answers 403 for a key that does not exist).
       if (err instanceof RasterError && err.code === 'not-found') return null;
       throw err;

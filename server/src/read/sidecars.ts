@@ -23,13 +23,25 @@ export interface Sidecars {
 /**
  * The nodata value a PAM document declares: band 1's, when every band declaring one declares the
  * same (a raster has one nodata value here; bands that disagree leave it undeclared); else null.
+ * Scanned with indexOf, each character once: an .aux.xml beside a URL is anyone's text, and the
+ * regular expressions this replaced took minutes on a megabyte of repeated "<PAMRasterBand ".
  */
 export function pamNodata(xml: string): number | null {
   const declared = new Map<string, number | null>();
-  for (const m of xml.matchAll(/<PAMRasterBand\b([^>]*[^/>])?>([\s\S]*?)<\/PAMRasterBand>/g)) {
-    const band = /\bband="(\d+)"/.exec(m[1] ?? '')?.[1];
-    const value = /<NoDataValue\b[^>]*>([^<]*)<\/NoDataValue>/.exec(m[2] ?? '')?.[1];
-    if (band !== undefined && value !== undefined) declared.set(band, parseNodata(value));
+  const OPEN = '<PAMRasterBand';
+  const CLOSE = '</PAMRasterBand>';
+  for (let at = xml.indexOf(OPEN); at >= 0; at = xml.indexOf(OPEN, at + 1)) {
+    // A tag of that name, not a longer one: space, '>' or '/' follows.
+    if (!/[\s>/]/.test(xml[at + OPEN.length] ?? '')) continue;
+    const tagEnd = xml.indexOf('>', at);
+    if (tagEnd < 0) break;
+    if (xml[tagEnd - 1] === '/') continue; // <PAMRasterBand ... />: no content
+    const close = xml.indexOf(CLOSE, tagEnd);
+    if (close < 0) break;
+    const band = /\bband="(\d+)"/.exec(xml.slice(at + OPEN.length, tagEnd))?.[1];
+    const value = elementText(xml.slice(tagEnd + 1, close), 'NoDataValue');
+    if (band !== undefined && value !== null) declared.set(band, parseNodata(value));
+    at = close;
   }
   const first = declared.get('1');
   if (first === undefined || first === null) return null;
@@ -37,9 +49,36 @@ export function pamNodata(xml: string): number | null {
   return [...declared.values()].every(same) ? first : null;
 }
 
+/** The text of the first `<name ...>text</name>` in `xml`, or null; found with indexOf alone. */
+function elementText(xml: string, name: string): string | null {
+  for (let at = xml.indexOf(`<${name}`); at >= 0; at = xml.indexOf(`<${name}`, at + 1)) {
+    if (!/[\s>]/.test(xml[at + name.length + 1] ?? '')) continue;
+    const tagEnd = xml.indexOf('>', at);
+    if (tagEnd < 0) return null;
+    const close = xml.indexOf(`</${name}>`, tagEnd);
+    if (close < 0) return null;
+    const text = xml.slice(tagEnd + 1, close);
+    return text.includes('<') ? null : text;
+  }
+  return null;
+}
+
 export async function readSidecars(file: string): Promise<Sidecars> {
   const exists = async (f: string) => fs.statSync(f, { throwIfNoEntry: false })?.isFile() ? FileByteSource.open(f) : null;
-  return sidecarsFrom(await exists(`${file}.aux.xml`), await exists(`${file}.msk`));
+  return sidecarsFrom(await settle([exists(`${file}.aux.xml`), exists(`${file}.msk`)]));
+}
+
+/**
+ * Both opens settled: their byte sources, or the first failure once whichever did open is closed
+ * (a .msk that could not be opened left the .aux.xml's file handle open).
+ */
+async function settle(opens: [Promise<ByteSource | null>, Promise<ByteSource | null>]): Promise<[ByteSource | null, ByteSource | null]> {
+  const [aux, msk] = await Promise.allSettled(opens);
+  if (aux.status === 'rejected' || msk.status === 'rejected') {
+    await Promise.all([aux, msk].map((r) => (r.status === 'fulfilled' ? r.value?.close() : undefined)));
+    throw aux.status === 'rejected' ? aux.reason : (msk as PromiseRejectedResult).reason;
+  }
+  return [aux.value, msk.value];
 }
 
 /**
@@ -54,17 +93,16 @@ export async function readRemoteSidecars(url: string, open: (location: string) =
     u.pathname += suffix;
     return u.href;
   };
-  const [aux, msk] = await Promise.allSettled([open(beside('.aux.xml')), open(beside('.msk'))]);
-  if (aux.status === 'rejected' || msk.status === 'rejected') {
-    // The one that did open is closed.
-    await Promise.all([aux, msk].map((r) => (r.status === 'fulfilled' ? r.value?.close() : undefined)));
-    throw aux.status === 'rejected' ? aux.reason : (msk as PromiseRejectedResult).reason;
-  }
-  return sidecarsFrom(aux.value, msk.value);
+  return sidecarsFrom(await settle([open(beside('.aux.xml')), open(beside('.msk'))]));
 }
 
-/** Reads the PAM nodata from `auxBytes` and opens `maskBytes` as the mask; closes what it does not keep. */
-async function sidecarsFrom(auxBytes: ByteSource | null, maskBytes: ByteSource | null): Promise<Sidecars> {
+/**
+ * Reads the PAM nodata from the .aux.xml and opens the .msk as the mask; closes what it does not
+ * keep. A .msk that is no TIFF at all is no mask file (a web host that answers every missing path
+ * with its HTML page, as single-page sites do), as GDAL takes it; a TIFF that is no usable mask is
+ * refused.
+ */
+async function sidecarsFrom([auxBytes, maskBytes]: [ByteSource | null, ByteSource | null]): Promise<Sidecars> {
   let nodata: number | null = null;
   if (auxBytes) {
     try {
@@ -81,6 +119,7 @@ async function sidecarsFrom(auxBytes: ByteSource | null, maskBytes: ByteSource |
     return { nodata, mask: await GeoTiffSource.openPixels(maskBytes) };
   } catch (err) {
     // openPixels closed the bytes.
+    if (err instanceof RasterError && err.code === 'not-tiff') return { nodata, mask: null };
     throw new RasterError('corrupt', `its mask file (.msk) cannot be read: ${(err as Error).message.split('\n')[0]}`);
   }
 }

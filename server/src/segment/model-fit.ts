@@ -160,22 +160,21 @@ export function modelFit(spec: ModelSpec, info: RasterInfo, opts: ModelFitOption
     const ratio = (stretched ? Math.max(ground!.x, ground!.y) : sceneRes) / modelRes;
     const vs = stretched ? `scene pixels ${metres(ground!.x)} wide and ${metres(ground!.y)} tall on the ground:` : `scene ${metres(sceneRes)} is`;
     const model = `${spec.id}'s ${metres(modelRes)}`;
-    if (stretched && ratio <= UPSAMPLE_LIMIT) {
-      resFit = 'resampled';
-      resNote = `${vs} each axis of the tiles is resampled to ${model} square pixels${ratio > RESAMPLE_THRESHOLD ? ', and upsampling adds no detail' : ''}`;
-    } else if (!factors && Math.max(ratio, 1 / ratio) <= RESAMPLE_THRESHOLD) {
-      resNote = `${vs} within ${RESAMPLE_THRESHOLD}x of ${model}`;
-    } else if (ratio < 1 && Math.min(ground!.x * info.width, ground!.y * info.height) < modelRes / 2) {
-      // Averaged to half the model's pixel, it would not make one (model-grid.ts).
+    const c = coarsening(spec, info);
+    const averaged = c ? `it is averaged in ${c.x} x ${c.y} blocks, the mask is on that grid` : '';
+    if (Math.min(ground!.x, ground!.y) < modelRes && Math.min(ground!.x * info.width, ground!.y * info.height) < modelRes / 2) {
+      // Finer than the model, and averaged to half its pixel it would not make one (model-grid.ts).
       resFit = 'unsuitable';
       resNote = `the scene is ${metres(ground!.x * info.width)} x ${metres(ground!.y * info.height)} on the ground, less than half of ${model} pixel on a side: too small for the model to see`;
       problems.push(resNote);
+    } else if (stretched && ratio <= UPSAMPLE_LIMIT) {
+      resFit = 'resampled';
+      resNote = `${vs}${c ? ` ${averaged}, and` : ''} each axis of the tiles is resampled to ${model} square pixels${ratio > RESAMPLE_THRESHOLD ? ', and upsampling adds no detail' : ''}`;
+    } else if (!factors && Math.max(ratio, 1 / ratio) <= RESAMPLE_THRESHOLD) {
+      resNote = `${vs} within ${RESAMPLE_THRESHOLD}x of ${model}`;
     } else if (ratio < 1) {
       resFit = 'resampled';
-      const c = coarsening(spec, info);
-      resNote = c
-        ? `${vs} ${(1 / ratio).toFixed(1)}x finer than ${model}; it is averaged in ${c.x} x ${c.y} blocks, the mask is on that grid, and tiles are downsampled to the model's resolution`
-        : `${vs} ${(1 / ratio).toFixed(1)}x finer than ${model}; tiles are downsampled to the model's resolution`;
+      resNote = `${vs} ${(1 / ratio).toFixed(1)}x finer than ${model}; ${c ? `${averaged}, and ` : ''}tiles are downsampled to the model's resolution`;
     } else if (ratio <= UPSAMPLE_LIMIT) {
       resFit = 'resampled';
       resNote = `${vs} ${ratio.toFixed(1)}x coarser than ${model}; tiles are upsampled, which adds no detail`;
