@@ -19,10 +19,17 @@ export interface JobStores {
   models: ModelRegistry;
 }
 
-/** What makes two class masks the same: dataset, model, area and the options that change pixels. */
+/**
+ * Which grid a class mask lies on, as prepareJob chooses it: a mask made before a dataset much finer
+ * than its model was segmented on block averages (model-grid.ts) lies on the dataset's own grid, and
+ * reused by a change job it made a change mask the remote worker's upload check refused.
+ */
+const MASK_GRID = 'model-grid-1';
+
+/** What makes two class masks the same: dataset, model, area, the options that change pixels, and the grid. */
 export function reuseKey(job: JobRecord, datasetId: string): string {
   const o = job.options;
-  const key = JSON.stringify([datasetId, job.modelId, job.area, o.tile ?? null, o.overlap ?? null, o.bands ?? null, o.sensor ?? null, Boolean(o.tta), o.bandOffset ?? null]);
+  const key = JSON.stringify([datasetId, job.modelId, job.area, o.tile ?? null, o.overlap ?? null, o.bands ?? null, o.sensor ?? null, Boolean(o.tta), o.bandOffset ?? null, MASK_GRID]);
   return crypto.createHash('sha1').update(key).digest('hex');
 }
 
