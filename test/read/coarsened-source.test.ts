@@ -113,6 +113,31 @@ describe('CoarsenedSource', () => {
     }
   });
 
+  it('reads a window in many chunks as in one (chunks of a few blocks, across and down)', async () => {
+    const f = path.join(tmp, 'chunks.tif');
+    const rand = seededRandom(5);
+    const band = Uint8Array.from({ length: 203 * 151 }, () => Math.floor(rand() * 256));
+    writeTestTiff(f, { width: 203, height: 151, bands: [band], nodata: 0, geoTransform: GT, epsg: 32633, rowsPerStrip: 16 });
+    const whole = new CoarsenedSource(await openRaster(f), { x: 3, y: 2 });
+    const chunked = new CoarsenedSource(await openRaster(f), { x: 3, y: 2 }, { chunkPixels: 50 });
+    try {
+      // 67 x 75 blocks, 8 blocks a read; a window partly off the grid.
+      const win = { x: -2, y: 3, width: 70, height: 73 };
+      const a = await whole.read(win);
+      const b = await chunked.read(win);
+      expect(Array.from(b.valid)).toEqual(Array.from(a.valid));
+      expect(Array.from(b.bands[0]!)).toEqual(Array.from(a.bands[0]!));
+      // And each equal to its block's average counted here.
+      const j = 10, i = 20; // block (20, 13) of the grid: window pixel (22, 10)
+      let sum = 0, n = 0;
+      for (let v = 13 * 2; v < 13 * 2 + 2; v++) for (let u = 20 * 3; u < 20 * 3 + 3; u++) { const p = band[v * 203 + u]!; if (p !== 0) { sum += p; n++; } }
+      expect(b.bands[0]![j * 70 + i + 2]).toBe(n ? Math.round(sum / n) : 0);
+    } finally {
+      await whole.close();
+      await chunked.close();
+    }
+  });
+
   it('keeps float values unrounded and leaves NaN pixels out of the average', async () => {
     const f = path.join(tmp, 'float.tif');
     const values = Float32Array.from({ length: 16 }, (_, i) => i + 0.25);

@@ -14,18 +14,26 @@
  * The underlying overviews are not used: how they were made (nearest, cubic, average) is not
  * recorded in the file, and averaging nearest-neighbour samples would not be the average.
  */
-import { allocate, type PixelBlock, type RasterInfo, type TypedArray, type Window } from './raster.ts';
+import { allocate, bytesPerSample, type PixelBlock, type RasterInfo, type TypedArray, type Window } from './raster.ts';
 import type { RasterSource, ReadOptions } from './raster-source.ts';
 
-/** Most underlying pixels read at once: memory stays bounded however large the window. */
-const CHUNK_PIXELS = 1 << 22;
+/**
+ * Most bytes of underlying pixels read at once (two reads are in flight): memory stays bounded
+ * however large the window, and however many bands of whatever type (10 float32 bands held 160 MB
+ * a read when the bound was in pixels).
+ */
+const CHUNK_BYTES = 16 * 2 ** 20;
 
 export class CoarsenedSource implements RasterSource {
   readonly info: RasterInfo;
   readonly version: string;
   readonly levelCount = 1;
 
-  constructor(readonly base: RasterSource, readonly factor: { x: number; y: number }) {
+  /** Underlying pixels one read holds at most. */
+  private readonly chunkPixels: number;
+
+  /** `chunkPixels`: for tests of reads in many chunks; default from CHUNK_BYTES. */
+  constructor(readonly base: RasterSource, readonly factor: { x: number; y: number }, options: { chunkPixels?: number } = {}) {
     const { x, y } = factor;
     if (!Number.isInteger(x) || !Number.isInteger(y) || x < 1 || y < 1) throw new RangeError(`coarsening factors must be whole numbers >= 1 (got ${x} x ${y})`);
     const b = base.info;
@@ -44,6 +52,7 @@ export class CoarsenedSource implements RasterSource {
       blockHeight: Math.min(height, Math.max(16, Math.ceil(b.blockHeight / y))),
     };
     this.version = `${base.version}|average ${x}x${y}`;
+    this.chunkPixels = options.chunkPixels ?? Math.max(1, Math.floor(CHUNK_BYTES / (b.bandCount * bytesPerSample(b.dtype))));
   }
 
   levelSize(level: number): { width: number; height: number } {
@@ -51,6 +60,11 @@ export class CoarsenedSource implements RasterSource {
     return { width: this.info.width, height: this.info.height };
   }
 
+  /**
+   * The base is read with nodata marked invalid whatever `nodataInvalid` says: a block's average
+   * leaves pixels holding nodata out, and an invalid block holds the nodata value, which serves a
+   * caller that tells nodata by value too.
+   */
   async read(window: Window, options: ReadOptions = {}): Promise<PixelBlock> {
     if ((options.level ?? 0) !== 0) this.levelSize(options.level!);
     const { x: fx, y: fy } = this.factor;
@@ -67,8 +81,8 @@ export class CoarsenedSource implements RasterSource {
     const x1 = Math.min(this.info.width, window.x + w);
     const y1 = Math.min(this.info.height, window.y + h);
     if (x1 > x0 && y1 > y0) {
-      const cols = Math.max(1, Math.min(x1 - x0, Math.floor(CHUNK_PIXELS / (fx * fy))));
-      const rows = Math.max(1, Math.floor(CHUNK_PIXELS / (cols * fx * fy)));
+      const cols = Math.max(1, Math.min(x1 - x0, Math.floor(this.chunkPixels / (fx * fy))));
+      const rows = Math.max(1, Math.floor(this.chunkPixels / (cols * fx * fy)));
       const chunks: Window[] = [];
       for (let cy = y0; cy < y1; cy += rows) for (let cx = x0; cx < x1; cx += cols) chunks.push({ x: cx, y: cy, width: Math.min(cols, x1 - cx), height: Math.min(rows, y1 - cy) });
       // One chunk read ahead while the one before is averaged (decoding runs on other threads).
