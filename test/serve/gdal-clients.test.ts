@@ -105,6 +105,12 @@ describe.skipIf(skipWithoutGdal)(`GDAL as a client ${gdalSkipReason}`, () => {
     expect(stdout).toMatch(/Categories:\s+0: water\s+1: vegetation\s+2: bare\s+3: built/);
     const json = JSON.parse((await run('gdalinfo', ['-json', `/vsicurl/${base}/results/${resultId}/mask.tif`], { env })).stdout);
     expect(json.bands[0].categories).toEqual(['water', 'vegetation', 'bare', 'built']);
+    // One range of it, as a reader of the mask by URL asks (satseg reading another satseg's results).
+    const whole = await (await fetch(`${base}/results/${resultId}/mask.tif.aux.xml`)).text();
+    const part = await fetch(`${base}/results/${resultId}/mask.tif.aux.xml`, { headers: { Range: 'bytes=5-14' } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes 5-14/${Buffer.byteLength(whole)}`);
+    expect(await part.text()).toBe(whole.slice(5, 15));
   });
 
   it('lists every layer of the WMTS capabilities, and reads a window of one', async () => {

@@ -15,6 +15,7 @@ import { wmtsCapabilities, type WmtsLayer } from '../wmts-capabilities.ts';
 import { pamAuxXml, qgisQml } from '../../write/class-mask-sidecars.ts';
 import { MASK_NODATA } from '../../write/class-mask.ts';
 import { contentDisposition } from '../content-disposition.ts';
+import { parseRanges } from '../file-response.ts';
 import { IdParams } from '../api-schemas.ts';
 import { errors, jsonResponse } from '../openapi.ts';
 
@@ -76,12 +77,20 @@ export function registerInteropRoutes(app: OpenAPIHono, ctx: ServerContext): voi
     method: 'get', path: '/results/{id}/mask.tif.aux.xml', tags: ['result'], operationId: 'resultMaskAux',
     summary: 'GDAL PAM sidecar of mask.tif: class names (CategoryNames) and a raster attribute table; GDAL fetches it over /vsicurl/',
     request: { params: IdParams },
-    responses: { 200: xml('PAM XML'), ...errors(400, 404) },
+    responses: { 200: xml('PAM XML'), 206: xml('one range of it (Range: bytes=...)'), ...errors(400, 404) },
   }), (c) => {
     const r = ctx.results.get(c.req.valid('param').id);
-    const body = pamAuxXml(resultClasses(r), MASK_NODATA);
+    const body = Buffer.from(pamAuxXml(resultClasses(r), MASK_NODATA));
+    const headers = { 'Content-Type': 'application/xml; charset=utf-8', 'Cache-Control': 'public, max-age=60', 'Accept-Ranges': 'bytes' };
+    // One range, as a reader of the mask by URL asks for its sidecar (a satseg reading another's
+    // results): a list of many long class names outgrew the first block it takes whole.
+    const ranges = c.req.header('range') ? parseRanges(c.req.header('range')!, body.length) : null;
+    if (ranges?.length === 1) {
+      const [start, end] = ranges[0]!;
+      return c.body(new Uint8Array(body.subarray(start, end + 1)), 206, { ...headers, 'Content-Range': `bytes ${start}-${end}/${body.length}`, 'Content-Length': String(end - start + 1) }) as never;
+    }
     // A length on HEAD too: GDAL sizes a sidecar with HEAD before it reads it.
-    return c.body(body, 200, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)), 'Cache-Control': 'public, max-age=60' }) as never;
+    return c.body(new Uint8Array(body), 200, { ...headers, 'Content-Length': String(body.length) }) as never;
   });
 
   app.openapi(createRoute({
