@@ -95,8 +95,14 @@ describe('prepareJob on a scene much finer than the model', () => {
       expect(p.coarsened).toEqual({ x: 4, y: 4 });
       expect([p.info.width, p.info.height]).toEqual([200, 150]);
       expect(p.info.geoTransform).toEqual([300000, 0.5, 0, 2780000, 0, -0.5]);
-      const inside = p.areaMask!(0, p.window.height, p.window.width).reduce((n, v) => n + v, 0);
-      expect(inside).toBe(80 * 40);
+      const mask = p.areaMask!(0, p.window.height, p.window.width);
+      expect(mask.reduce((n, v) => n + v, 0)).toBe(80 * 40);
+      // Where: the pixels inside are columns 40-119 and rows 20-59 of the 0.5 m grid (20-60 m east,
+      // 10-30 m south of the corner), wherever the window's margin puts them in it.
+      const cols = new Set<number>();
+      const rows = new Set<number>();
+      mask.forEach((v, k) => { if (v) { cols.add(p.window.x + (k % p.window.width)); rows.add(p.window.y + Math.floor(k / p.window.width)); } });
+      expect([Math.min(...cols), Math.max(...cols), Math.min(...rows), Math.max(...rows)]).toEqual([40, 119, 20, 59]);
       expect(p.notices[0]).toMatch(/^the scene's 12\.5 cm pixels are 8x finer than model aerial-landcover's 1\.00 m: it is segmented averaged in 4 x 4 blocks, as gdalwarp -r average would, so the mask has 50\.0 cm pixels \(200 x 150\)$/);
       expect(p.fit.reason).toMatch(/averaged in 4 x 4 blocks/);
       // The scene reader is left as it was.
