@@ -8,7 +8,7 @@
  * and PUT /results takes files only from the holder of the job's lock, with the key, and checks them.
  */
 import fs from 'node:fs';
-import net from 'node:net';
+import { rawConnection } from '../helpers/raw-connection.ts';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -357,7 +357,7 @@ describe.skipIf(skipWithoutRedis)(`BullMQ: satseg serve --queue with satseg work
       expect(stale.status).toBe(409);
       expect(stale.body.detail).toMatch(/this upload's lock token does not hold job .*another worker holds it, or the token is not the job's/);
       // Refused before its body is read: a forged token declaring 1 GB gets its 409 after the first megabyte.
-      const socket = net.connect(Number(new URL(api.base).port), '127.0.0.1');
+      const socket = rawConnection(new URL(api.base).port);
       try {
         await new Promise((r) => socket.once('connect', r));
         let answer = '';

@@ -7,7 +7,8 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import net from 'node:net';
+import type net from 'node:net';
+import { rawConnection } from '../helpers/raw-connection.ts';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServerContext } from '../../server/src/serve/server-context.ts';
@@ -332,7 +333,7 @@ describe('requests Node refuses before the app', () => {
     const { server, base } = await listen(s);
     try {
       const { port } = new URL(base);
-      const socket = net.connect(Number(port), '127.0.0.1');
+      const socket = rawConnection(port);
       await new Promise((r) => socket.once('connect', r));
       let answer = '';
       socket.on('data', (d) => { answer += d.toString('latin1'); });
@@ -365,7 +366,7 @@ describe('nothing bad survives', () => {
     try {
       const { port } = new URL(base);
       const boundary = 'satseg-test-boundary';
-      const socket = net.connect(Number(port), '127.0.0.1');
+      const socket = rawConnection(port);
       await new Promise((r) => socket.once('connect', r));
       socket.write(`POST /datasets HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${50 * MB}\r\n\r\n`);
       socket.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.tif"\r\nContent-Type: image/tiff\r\n\r\n`);
@@ -573,7 +574,7 @@ describe('safe defaults', () => {
     const sockets: net.Socket[] = [];
     /** A raw upload that declares `bytes`, sends its first megabyte and waits. */
     const stalled = async (bytes: number) => {
-      const socket = net.connect(Number(port), '127.0.0.1');
+      const socket = rawConnection(port);
       sockets.push(socket);
       await new Promise((r) => socket.once('connect', r));
       let answer = '';
@@ -626,7 +627,7 @@ describe('safe defaults', () => {
   it('an upload that trickles (never idle, far under SATSEG_UPLOAD_MIN_KBPS) is cut off and its file removed', async () => {
     const u = createTestServer({}, { limits: { uploadIdleMs: 1000 } });
     const { server, base } = await listen(u);
-    const socket = net.connect(Number(new URL(base).port), '127.0.0.1');
+    const socket = rawConnection(new URL(base).port);
     try {
       await new Promise((r) => socket.once('connect', r));
       const closed = new Promise<void>((r) => socket.once('close', () => r()));
@@ -652,7 +653,7 @@ describe('safe defaults', () => {
     const port = Number(new URL(base).port);
     const sockets: net.Socket[] = [];
     const open = async () => {
-      const socket = net.connect(port, '127.0.0.1');
+      const socket = rawConnection(port);
       sockets.push(socket);
       await new Promise((r) => socket.once('connect', r));
       return socket;
