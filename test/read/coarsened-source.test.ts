@@ -151,6 +151,18 @@ describe('CoarsenedSource', () => {
     } finally {
       await s.close();
     }
+    // With nodata NaN, a block with no valid pixel holds NaN, as the raster does.
+    const nan = path.join(tmp, 'float-nan.tif');
+    writeTestTiff(nan, { width: 4, height: 2, dtype: 'float32', bands: [Float32Array.from([Number.NaN, Number.NaN, 1, 2, Number.NaN, Number.NaN, 3, 4])], nodata: Number.NaN, geoTransform: GT, epsg: 32633 });
+    const n = new CoarsenedSource(await openRaster(nan), { x: 2, y: 2 });
+    try {
+      const got = await n.read({ x: 0, y: 0, width: 2, height: 1 });
+      expect(Array.from(got.valid)).toEqual([0, 1]);
+      expect(got.bands[0]![0]).toBeNaN();
+      expect(got.bands[0]![1]).toBe(2.5);
+    } finally {
+      await n.close();
+    }
   });
 });
 

@@ -73,7 +73,8 @@ export class CoarsenedSource implements RasterSource {
     const dtype = this.info.dtype;
     const out = bandIds.map(() => allocate(dtype, w * h));
     const valid = new Uint8Array(w * h);
-    const fill = this.info.nodata !== null && Number.isFinite(this.info.nodata) ? this.info.nodata : 0;
+    // Invalid pixels hold nodata (NaN too, in float data), or 0 where none is declared.
+    const fill = this.info.nodata ?? 0;
     if (fill !== 0) for (const band of out) band.fill(fill);
     // The part of the window that lies on the raster, in this grid's pixels.
     const x0 = Math.max(0, window.x);
