@@ -71,7 +71,7 @@ describe('the averaged grid', () => {
     try {
       const grid = onModelGrid(aerial, scene);
       expect([grid.info.width, grid.info.height]).toEqual([200, 150]);
-      expect(coarseningNotice(aerial, scene.info, grid.info)).toMatch(/\(200 x 150\); its last 3 columns and 1 row, less than a block, are left out$/);
+      expect(coarseningNotice(aerial, scene.info, grid)).toMatch(/\(200 x 150\); its last 3 columns and 1 row, less than a block, are left out$/);
     } finally {
       await scene.close();
     }

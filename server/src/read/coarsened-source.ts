@@ -11,8 +11,10 @@
  * rest of the pipeline sees a scene of about the model's resolution. Written here rather than taken
  * from a library: it has to stream over this project's own RasterSource seam, window by window.
  *
- * The underlying overviews are not used: how they were made (nearest, cubic, average) is not
- * recorded in the file, and averaging nearest-neighbour samples would not be the average.
+ * The underlying overviews are not used (tried, and reverted): where a side is no multiple of an
+ * overview's factor, GDAL's overview pixels are not whole blocks of the full resolution (blocks
+ * drifted by up to a pixel), and resampled mask overviews mark pixels valid where every pixel
+ * under them is masked.
  */
 import { allocate, bytesPerSample, type PixelBlock, type RasterInfo, type TypedArray, type Window } from './raster.ts';
 import type { RasterSource, ReadOptions } from './raster-source.ts';

@@ -28,20 +28,10 @@ export interface Sidecars {
  */
 export function pamNodata(xml: string): number | null {
   const declared = new Map<string, number | null>();
-  const OPEN = '<PAMRasterBand';
-  const CLOSE = '</PAMRasterBand>';
-  for (let at = xml.indexOf(OPEN); at >= 0; at = xml.indexOf(OPEN, at + 1)) {
-    // A tag of that name, not a longer one: space, '>' or '/' follows.
-    if (!/[\s>/]/.test(xml[at + OPEN.length] ?? '')) continue;
-    const tagEnd = xml.indexOf('>', at);
-    if (tagEnd < 0) break;
-    if (xml[tagEnd - 1] === '/') continue; // <PAMRasterBand ... />: no content
-    const close = xml.indexOf(CLOSE, tagEnd);
-    if (close < 0) break;
-    const band = /\bband="(\d+)"/.exec(xml.slice(at + OPEN.length, tagEnd))?.[1];
-    const value = elementText(xml.slice(tagEnd + 1, close), 'NoDataValue');
-    if (band !== undefined && value !== null) declared.set(band, parseNodata(value));
-    at = close;
+  for (const band of elements(xml, 'PAMRasterBand')) {
+    const index = /\bband="(\d+)"/.exec(band.attributes)?.[1];
+    const value = elements(band.body, 'NoDataValue').next().value;
+    if (index !== undefined && value && !value.body.includes('<')) declared.set(index, parseNodata(value.body));
   }
   const first = declared.get('1');
   if (first === undefined || first === null) return null;
@@ -49,18 +39,26 @@ export function pamNodata(xml: string): number | null {
   return [...declared.values()].every(same) ? first : null;
 }
 
-/** The text of the first `<name ...>text</name>` in `xml`, or null; found with indexOf alone. */
-function elementText(xml: string, name: string): string | null {
-  for (let at = xml.indexOf(`<${name}`); at >= 0; at = xml.indexOf(`<${name}`, at + 1)) {
-    if (!/[\s>]/.test(xml[at + name.length + 1] ?? '')) continue;
+/**
+ * Each `<name ...>body</name>` of `xml` in turn, its attributes and body; self-closing ones have no
+ * body and are passed over. Found with indexOf alone, each character looked at once.
+ */
+function* elements(xml: string, name: string): Generator<{ attributes: string; body: string }> {
+  const open = `<${name}`;
+  const close = `</${name}>`;
+  for (let at = xml.indexOf(open); at >= 0; at = xml.indexOf(open, at + 1)) {
+    // A tag of that name, not a longer one: space, '>' or '/' follows.
+    if (!/[\s>/]/.test(xml[at + open.length] ?? '')) continue;
     const tagEnd = xml.indexOf('>', at);
-    if (tagEnd < 0) return null;
-    const close = xml.indexOf(`</${name}>`, tagEnd);
-    if (close < 0) return null;
-    const text = xml.slice(tagEnd + 1, close);
-    return text.includes('<') ? null : text;
+    if (tagEnd < 0) return;
+    // Self-closing: passed over whole (what lies inside a tag starts no element; stepping one
+    // character looked for its end again from each "<name" inside it).
+    if (xml[tagEnd - 1] === '/') { at = tagEnd; continue; }
+    const end = xml.indexOf(close, tagEnd);
+    if (end < 0) return;
+    yield { attributes: xml.slice(at + open.length, tagEnd), body: xml.slice(tagEnd + 1, end) };
+    at = end;
   }
-  return null;
 }
 
 export async function readSidecars(file: string): Promise<Sidecars> {

@@ -2,7 +2,7 @@
  * The grid a model segments a scene on. Usually the scene's own; a scene whose pixels are at least
  * COARSEN_AT times finer than the model's (drone imagery: 3 cm against a 1 m model) is averaged in
  * whole blocks first (CoarsenedSource), so that its pixels are still finer than the model's, by
- * 2 to 3 times, and the mask is written on that grid. Segmenting such a scene on its own grid
+ * 2 to 4 times, and the mask is written on that grid. Segmenting such a scene on its own grid
  * held each resampled tile's probabilities over thousands of its pixels (the job was refused for
  * memory) for detail the model never saw: its tiles are downsampled to the model's pixels anyway.
  * QGIS Deepness likewise segments at the model's resolution.
@@ -46,17 +46,22 @@ export function onModelGrid(spec: ModelSpec, source: RasterSource): RasterSource
   return f ? new CoarsenedSource(source, f) : source;
 }
 
-/** What a user should know when the scene is averaged first; null when it is not. */
-export function coarseningNotice(spec: ModelSpec, scene: RasterInfo, grid: RasterInfo): string | null {
-  const f = coarsening(spec, scene);
+/** Scene pixels averaged into one of `grid` (onModelGrid's answer), or null when it is the scene itself. */
+export function coarsenedBy(grid: RasterSource): { x: number; y: number } | null {
+  return grid instanceof CoarsenedSource ? grid.factor : null;
+}
+
+/** What a user should know when the scene is averaged first (`grid` is onModelGrid's answer); null when it is not. */
+export function coarseningNotice(spec: ModelSpec, scene: RasterInfo, grid: RasterSource): string | null {
+  const f = coarsenedBy(grid);
   if (!f) return null;
   const { ground } = groundResampling(spec, scene);
-  const { ground: averaged } = groundResampling(spec, grid);
+  const { ground: averaged } = groundResampling(spec, grid.info);
   const cm = (m: number) => (m < 1 ? `${(m * 100).toPrecision(3)} cm` : `${m.toPrecision(3)} m`);
   const size = (g: { x: number; y: number }) => (Math.abs(g.x - g.y) < 0.01 * g.x ? cm(g.x) : `${cm(g.x)} x ${cm(g.y)}`);
   const model = spec.resolutionCm! / 100;
   return `the scene's ${size(ground!)} pixels are ${(model / Math.max(ground!.x, ground!.y)).toFixed(0)}x finer than model ${spec.id}'s ${cm(model)}: `
-    + `it is segmented averaged in ${f.x} x ${f.y} blocks, as gdalwarp -r average would, so the mask has ${size(averaged!)} pixels (${grid.width.toLocaleString('en-US')} x ${grid.height.toLocaleString('en-US')})${leftOut(scene.width - grid.width * f.x, scene.height - grid.height * f.y)}`;
+    + `it is segmented averaged in ${f.x} x ${f.y} blocks, as gdalwarp -r average would, so the mask has ${size(averaged!)} pixels (${grid.info.width.toLocaleString('en-US')} x ${grid.info.height.toLocaleString('en-US')})${leftOut(scene.width - grid.info.width * f.x, scene.height - grid.info.height * f.y)}`;
 }
 
 /** The scene's last columns and rows that make less than a block, which the grid leaves out. */

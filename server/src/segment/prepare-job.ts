@@ -10,7 +10,7 @@ import type { ModelSpec } from '../infer/model-spec.ts';
 import { modelFit, type ModelFit } from './model-fit.ts';
 import { selectBands, type BandChoice } from './band-selection.ts';
 import { tileGeometry, type TileGeometry } from './tile-geometry.ts';
-import { coarsening, coarseningNotice, onModelGrid } from './model-grid.ts';
+import { coarsenedBy, coarseningNotice, onModelGrid } from './model-grid.ts';
 import type { Area } from './segment-area.ts';
 import type { PlacedArea } from './place-area.ts';
 import type { AreaMask } from './tile-batcher.ts';
@@ -118,7 +118,7 @@ export async function prepareJob(sceneReader: RasterReader, spec: ModelSpec, inp
   const window: Window = placed?.window ?? { x: 0, y: 0, width: info.width, height: info.height };
   const pixels = window.width * window.height;
   // The scene's pixels the job reads, averaged or not: what the limit bounds is the work.
-  const coarsened = coarsening(spec, sceneReader.info);
+  const coarsened = coarsenedBy(gridSource);
   const scenePixels = pixels * (coarsened ? coarsened.x * coarsened.y : 1);
   if (limits.maxJobPixels !== undefined && scenePixels > limits.maxJobPixels) {
     throw new LimitError('job-too-large', `${area ? 'the area covers' : 'the whole dataset is'} ${amount(scenePixels / 1e6)} Mpx, over the ${amount(limits.maxJobPixels / 1e6)} Mpx a job may segment (SATSEG_MAX_JOB_PIXELS); draw a smaller area`);
@@ -130,7 +130,7 @@ export async function prepareJob(sceneReader: RasterReader, spec: ModelSpec, inp
   const geometry = tileGeometry(spec, info, window, { tile: input.tile, overlap: input.overlap });
   // Said with the geometry's notices: segmentScene says it again when it runs (callers that print
   // both skip those).
-  const averaged = coarseningNotice(spec, sceneReader.info, info);
+  const averaged = coarseningNotice(spec, sceneReader.info, gridSource);
   if (averaged) geometry.notices.unshift(averaged);
   notices.push(...geometry.notices);
   const batch = input.batch ?? 4;

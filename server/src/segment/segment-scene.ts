@@ -24,7 +24,7 @@ import type { CogWriter } from '../write/cog-writer.ts';
 import { createClassMaskWriter, createConfidenceWriter } from '../write/class-mask.ts';
 import { selectBands, type BandChoice } from './band-selection.ts';
 import { tileGeometry } from './tile-geometry.ts';
-import { coarsening, coarseningNotice, onModelGrid } from './model-grid.ts';
+import { coarsenedBy, coarseningNotice, onModelGrid } from './model-grid.ts';
 import { TileBatcher, type AreaMask, type Batch } from './tile-batcher.ts';
 import { SegmentAbortedError } from '../errors.ts';
 import { addByteCounts } from '../byte-histogram.ts';
@@ -148,8 +148,8 @@ export async function segmentScene(opts: SegmentOptions): Promise<SegmentSummary
       throw new Error(`window ${JSON.stringify(win)} is outside the ${info.width}x${info.height} scene`);
     }
     const choice = opts.bandChoice ?? selectBands(spec, info, opts.bands, opts.sensor);
-    const averaged = source === scene ? null : coarseningNotice(spec, scene.info, info);
-    const coarsened = source === scene ? null : coarsening(spec, scene.info);
+    const averaged = coarseningNotice(spec, scene.info, source);
+    const coarsened = coarsenedBy(source);
     // Speeds count the scene's pixels, averaged or not (what a user's file holds).
     const scenePixels = win.width * win.height * (coarsened ? coarsened.x * coarsened.y : 1);
     if (averaged) opts.onNotice?.(averaged);

@@ -128,18 +128,17 @@ export function registerJobRoutes(app: OpenAPIHono, ctx: ServerContext): void {
     const prepare = async (id: string, role: 'before' | 'after' | '', jobInput: Parameters<typeof prepareJob>[2]) => {
       const reader = await open(id, role);
       try {
-        const prepared = await prepareJob(reader, spec, jobInput, jobLimits(ctx));
-        return { prepared, info: prepared.info };
+        return await prepareJob(reader, spec, jobInput, jobLimits(ctx));
       } catch (err) {
         if (role && err instanceof SatsegError) err.message = `the ${role} dataset "${id}": ${err.message}`;
         throw err;
       }
     };
-    const { prepared: after, info: afterInfo } = await prepare(body.dataset, body.before ? 'after' : '', input);
+    const after = await prepare(body.dataset, body.before ? 'after' : '', input);
     if (body.before) {
-      const { prepared: before, info: beforeInfo } = await prepare(body.before, 'before', { ...input, area: after.area ?? undefined, bbox: undefined });
+      const before = await prepare(body.before, 'before', { ...input, area: after.area ?? undefined, bbox: undefined });
       // Refused now rather than after both scenes were segmented.
-      if (!gridsOverlap(windowGrid(beforeInfo, before.window), windowGrid(afterInfo, after.window))) {
+      if (!gridsOverlap(windowGrid(before.info, before.window), windowGrid(after.info, after.window))) {
         throw new ChangeError('no-overlap', `the before dataset "${body.before}" and the after dataset "${body.dataset}" do not overlap${after.area ? ' inside the area' : ''}`);
       }
     }
